@@ -1,0 +1,96 @@
+// Command vitalchain runs every part of VitalChain: keys, the ledger's nodes,
+// the cloud, gateways, wearables, providers, the demo and the benchmarks.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `VitalChain: remote patient monitoring on a Proof-of-Authority ledger.
+
+Usage:
+    vitalchain <command> [arguments]
+
+Commands:
+    keys gen --role ROLE --out FILE [--suite SUITE]
+                        Generate an actor's keys into a new key file (mode 0600).
+                        ROLE is patient, provider, device, cloud or authority;
+                        SUITE (patients and providers) is mlkem768x25519 (default)
+                        or x25519.
+    keys show FILE      Print the public keys of a key file.
+    help                Print this text.
+
+Run 'vitalchain <command> -h' for a command's flags.
+`
+
+// exitError carries the exit code of a failed command.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// errUsage reports a command line that could not be understood.
+var errUsage = errors.New("usage")
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one command line and returns the process exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	case "keys":
+		err = runKeys(rest, stdout, stderr)
+	default:
+		fmt.Fprintf(stderr, "vitalchain: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	var ee exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "vitalchain: %v\n", err)
+		return 2
+	case errors.As(err, &ee):
+		return ee.code
+	default:
+		fmt.Fprintf(stderr, "vitalchain: %v\n", err)
+		return 1
+	}
+}
+
+// newFlags returns a flag set that prints its errors and usage to stderr.
+func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: vitalchain %s\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args, turning a flag error into errUsage (already printed).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return exitError{2}
+	}
+	return nil
+}
