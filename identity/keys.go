@@ -192,7 +192,7 @@ func (v VerifyingKey) Verify(msg, sig []byte) error {
 
 // VerifyContext checks a signature made by SignContext with the same context.
 func (v VerifyingKey) VerifyContext(context string, msg, sig []byte) error {
-	return Verify(v.pub[:], withContext(context, msg), sig)
+	return VerifyContext(v.pub[:], context, msg, sig)
 }
 
 // Verify checks an Ed25519 signature under the ZIP-215 rules, the one rule
@@ -208,6 +208,12 @@ func Verify(pub, msg, sig []byte) error {
 		return ErrBadSignature
 	}
 	return nil
+}
+
+// VerifyContext checks, under the ZIP-215 rules, a signature that
+// SigningKey.SignContext made over msg in context.
+func VerifyContext(pub []byte, context string, msg, sig []byte) error {
+	return Verify(pub, withContext(context, msg), sig)
 }
 
 func withContext(context string, msg []byte) []byte {
@@ -291,7 +297,12 @@ func decodeKey(s string) (role Role, alg, kind string, data []byte, err error) {
 	if kind != kindPublic && kind != kindSecret {
 		return 0, "", "", nil, fmt.Errorf("%w: prefix %q is not vc-ROLE-ALG-pub|sec", ErrBadEncoding, pre)
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(body)
+	// Strict, and no line breaks (which the decoder would skip): a key has
+	// exactly one encoding.
+	if strings.ContainsAny(body, "\r\n") {
+		return 0, "", "", nil, fmt.Errorf("%w: line break in key", ErrBadEncoding)
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(body)
 	if err != nil {
 		return 0, "", "", nil, fmt.Errorf("%w: %v", ErrBadEncoding, err)
 	}

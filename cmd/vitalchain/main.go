@@ -22,6 +22,14 @@ Commands:
                         SUITE (patients and providers) is mlkem768x25519 (default)
                         or x25519.
     keys show FILE      Print the public keys of a key file.
+    testnet --nodes N --out DIR [--base-port PORT] [--block-interval D]
+                        Write the homes of N authorities (Cluster Heads) on one
+                        host, with one genesis naming them all.
+    node --home DIR     Run one authority: CometBFT with the ledger in process.
+                        Its RPC (CometBFT's, e.g. /status) stays available.
+    bench chain [--json] [--duration D]
+                        Start 4 authorities in this process, drive signed
+                        transactions, and report throughput and latency.
     help                Print this text.
 
 Run 'vitalchain <command> -h' for a command's flags.
@@ -52,6 +60,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "keys":
 		err = runKeys(rest, stdout, stderr)
+	case "node":
+		err = runNode(rest, stdout, stderr)
+	case "testnet":
+		err = runTestnet(rest, stdout, stderr)
+	case "bench":
+		err = runBench(rest, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "vitalchain: unknown command %q\n\n%s", cmd, usage)
 		return 2

@@ -1,0 +1,239 @@
+package chain
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+	abci "github.com/cometbft/cometbft/abci/types"
+
+	"github.com/vitalchain/vitalchain/ledger"
+)
+
+// Query result codes outside the ledger's transaction codes.
+const (
+	QueryNotFound uint32 = 1
+	QueryBad      uint32 = 2
+	QueryFailed   uint32 = 3
+)
+
+// App is the ABCI application: ledger.Machine with its state in Pebble.
+//
+// CometBFT calls it on several connections at once (NewConnSyncLocalClientCreator):
+// CheckTx, which is stateless, runs beside FinalizeBlock; queries read the
+// committed store, which Commit changes atomically.
+type App struct {
+	abci.BaseApplication
+
+	db  *pebble.DB
+	m   *ledger.Machine
+	log *slog.Logger
+
+	mu      sync.Mutex
+	height  int64
+	appHash [32]byte
+	pending *pendingBlock // finalized, not yet committed
+}
+
+type pendingBlock struct {
+	height int64
+	res    *ledger.Result
+}
+
+var _ abci.Application = (*App)(nil)
+
+// NewApp opens the application's state in dir.
+func NewApp(dir string, log *slog.Logger) (*App, error) {
+	db, err := openStore(dir)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{db: db, m: ledger.NewMachine(), log: log}
+	st := pebbleStore{db}
+	if h, err := st.Get(metaHeight); err != nil {
+		db.Close()
+		return nil, err
+	} else if len(h) == 8 {
+		a.height = int64(binary.BigEndian.Uint64(h))
+	}
+	if ah, err := st.Get(metaAppHash); err != nil {
+		db.Close()
+		return nil, err
+	} else {
+		copy(a.appHash[:], ah)
+	}
+	return a, nil
+}
+
+// Close closes the application's store.
+func (a *App) Close() error { return a.db.Close() }
+
+// Height returns the last committed height and app hash.
+func (a *App) Height() (int64, [32]byte) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.height, a.appHash
+}
+
+// Info tells CometBFT where the application's state is, so that the
+// handshake replays exactly the blocks it has not committed.
+func (a *App) Info(context.Context, *abci.RequestInfo) (*abci.ResponseInfo, error) {
+	h, ah := a.Height()
+	r := &abci.ResponseInfo{Data: "vitalchain", Version: "1", AppVersion: 1, LastBlockHeight: h}
+	if h > 0 {
+		r.LastBlockAppHash = ah[:]
+	}
+	return r, nil
+}
+
+// InitChain writes the genesis state.
+func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.ResponseInitChain, error) {
+	g, err := ledger.ParseGenesis(req.AppStateBytes)
+	if err != nil {
+		return nil, err
+	}
+	res, err := a.m.InitChain(pebbleStore{a.db}, g, req.Time)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.commit(0, res); err != nil {
+		return nil, err
+	}
+	out := &abci.ResponseInitChain{AppHash: res.AppHash[:]}
+	for _, u := range res.ValidatorUpdates {
+		out.Validators = append(out.Validators, abci.Ed25519ValidatorUpdate(u.PubKey, u.Power))
+	}
+	return out, nil
+}
+
+// CheckTx checks a transaction statelessly for the mempool.
+func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
+	if req.Type == abci.CheckTxType_Recheck {
+		return &abci.ResponseCheckTx{}, nil // stateless: the answer has not changed
+	}
+	if _, err := a.m.CheckTx(req.Tx); err != nil {
+		return &abci.ResponseCheckTx{Code: uint32(ledger.CodeOf(err)), Log: err.Error(), Codespace: ledger.Codespace}, nil
+	}
+	return &abci.ResponseCheckTx{}, nil
+}
+
+// PrepareProposal applies the proposer policy to the mempool's transactions.
+func (a *App) PrepareProposal(_ context.Context, req *abci.RequestPrepareProposal) (*abci.ResponsePrepareProposal, error) {
+	txs, err := a.m.Prepare(pebbleStore{a.db}, req.ProposerAddress, req.Time, req.Txs, req.MaxTxBytes)
+	if err != nil {
+		return nil, err
+	}
+	return &abci.ResponsePrepareProposal{Txs: txs}, nil
+}
+
+// ProcessProposal holds another proposer to the policy.
+func (a *App) ProcessProposal(_ context.Context, req *abci.RequestProcessProposal) (*abci.ResponseProcessProposal, error) {
+	err := a.m.Process(pebbleStore{a.db}, req.ProposerAddress, req.Time, req.Txs)
+	if err != nil {
+		var le *ledger.Error
+		if !errors.As(err, &le) {
+			return nil, err
+		}
+		a.log.Warn("rejected proposal", "height", req.Height, "reason", err)
+		return &abci.ResponseProcessProposal{Status: abci.ResponseProcessProposal_REJECT}, nil
+	}
+	return &abci.ResponseProcessProposal{Status: abci.ResponseProcessProposal_ACCEPT}, nil
+}
+
+// FinalizeBlock executes a decided block; Commit makes it durable.
+func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (*abci.ResponseFinalizeBlock, error) {
+	a.mu.Lock()
+	prev := a.appHash
+	a.mu.Unlock()
+	res, err := a.m.Execute(pebbleStore{a.db}, prev, ledger.Block{Height: req.Height, Time: req.Time, Txs: req.Txs})
+	if err != nil {
+		return nil, err
+	}
+	out := &abci.ResponseFinalizeBlock{AppHash: res.AppHash[:], TxResults: make([]*abci.ExecTxResult, len(res.TxResults))}
+	for i, r := range res.TxResults {
+		tr := &abci.ExecTxResult{Code: uint32(r.Code), Log: r.Log}
+		if r.Code != ledger.CodeOK {
+			tr.Codespace = ledger.Codespace
+		}
+		for _, e := range r.Events {
+			ev := abci.Event{Type: e.Type}
+			for _, at := range e.Attrs {
+				ev.Attributes = append(ev.Attributes, abci.EventAttribute{Key: at.Key, Value: at.Value, Index: true})
+			}
+			tr.Events = append(tr.Events, ev)
+		}
+		out.TxResults[i] = tr
+	}
+	for _, u := range res.ValidatorUpdates {
+		out.ValidatorUpdates = append(out.ValidatorUpdates, abci.Ed25519ValidatorUpdate(u.PubKey, u.Power))
+	}
+	a.mu.Lock()
+	a.pending = &pendingBlock{height: req.Height, res: res}
+	a.mu.Unlock()
+	return out, nil
+}
+
+// Commit writes the finalized block's state durably.
+func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit, error) {
+	a.mu.Lock()
+	p := a.pending
+	a.pending = nil
+	a.mu.Unlock()
+	if p == nil {
+		return nil, errors.New("commit without a finalized block")
+	}
+	if err := a.commit(p.height, p.res); err != nil {
+		return nil, err
+	}
+	return &abci.ResponseCommit{}, nil
+}
+
+// commit writes a block's state changes and the new height and app hash in
+// one synced batch.
+func (a *App) commit(height int64, res *ledger.Result) error {
+	b := a.db.NewBatch()
+	defer b.Close()
+	for _, w := range res.Writes {
+		var err error
+		if w.Value == nil {
+			err = b.Delete(w.Key, nil)
+		} else {
+			err = b.Set(w.Key, w.Value, nil)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := b.Set(metaHeight, binary.BigEndian.AppendUint64(nil, uint64(height)), nil); err != nil {
+		return err
+	}
+	if err := b.Set(metaAppHash, res.AppHash[:], nil); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("commit height %d: %w", height, err)
+	}
+	a.mu.Lock()
+	a.height, a.appHash = height, res.AppHash
+	a.mu.Unlock()
+	return nil
+}
+
+// Query answers the ledger's queries (see ledger.Query) on committed state.
+func (a *App) Query(_ context.Context, req *abci.RequestQuery) (*abci.ResponseQuery, error) {
+	h, _ := a.Height()
+	v, err := ledger.Query(pebbleStore{a.db}, req.Path)
+	switch {
+	case err == nil:
+		return &abci.ResponseQuery{Value: v, Height: h}, nil
+	case errors.Is(err, ledger.ErrNotFound):
+		return &abci.ResponseQuery{Code: QueryNotFound, Log: err.Error(), Height: h, Codespace: ledger.Codespace}, nil
+	case errors.Is(err, ledger.ErrBadQuery):
+		return &abci.ResponseQuery{Code: QueryBad, Log: err.Error(), Height: h, Codespace: ledger.Codespace}, nil
+	}
+	return &abci.ResponseQuery{Code: QueryFailed, Log: err.Error(), Height: h, Codespace: ledger.Codespace}, nil
+}

@@ -1,0 +1,175 @@
+package chain
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	dbm "github.com/cometbft/cometbft-db"
+	cfg "github.com/cometbft/cometbft/config"
+	nm "github.com/cometbft/cometbft/node"
+	"github.com/cometbft/cometbft/p2p"
+	"github.com/cometbft/cometbft/privval"
+	"github.com/cometbft/cometbft/proxy"
+	rpclocal "github.com/cometbft/cometbft/rpc/client/local"
+	"github.com/spf13/viper"
+
+	"github.com/vitalchain/vitalchain/identity"
+)
+
+// AuthorityKeyFile is the authority's VitalChain key file inside a node's
+// config directory.
+const AuthorityKeyFile = "authority.key"
+
+// Node is one authority: a CometBFT node with the VitalChain app in process.
+type Node struct {
+	home      string
+	cfg       *cfg.Config
+	app       *App
+	node      *nm.Node
+	authority *identity.Identity
+	log       *slog.Logger
+
+	mu  sync.Mutex
+	dbs []dbm.DB // CometBFT's databases, closed by Stop after the node has stopped
+}
+
+// LoadConfig reads a node's CometBFT configuration from home/config/config.toml.
+func LoadConfig(home string) (*cfg.Config, error) {
+	v := viper.New()
+	v.SetConfigFile(filepath.Join(home, "config", "config.toml"))
+	if err := v.ReadInConfig(); err != nil {
+		return nil, fmt.Errorf("read node config: %w", err)
+	}
+	c := cfg.DefaultConfig()
+	if err := v.Unmarshal(c); err != nil {
+		return nil, fmt.Errorf("parse node config: %w", err)
+	}
+	c.SetRoot(home)
+	if err := c.ValidateBasic(); err != nil {
+		return nil, fmt.Errorf("node config: %w", err)
+	}
+	return c, nil
+}
+
+// Open prepares the node whose home directory is home: its configuration,
+// keys, genesis and state. It does not start it.
+func Open(home string, log *slog.Logger) (*Node, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c, err := LoadConfig(home)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range []string{c.PrivValidatorKeyFile(), c.PrivValidatorStateFile(), c.NodeKeyFile(), c.GenesisFile()} {
+		if _, err := os.Stat(f); err != nil {
+			return nil, fmt.Errorf("node home %s: %w", home, err)
+		}
+	}
+	auth, err := identity.ReadFile(filepath.Join(home, "config", AuthorityKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	if err := auth.Role().Want(identity.RoleAuthority); err != nil {
+		return nil, fmt.Errorf("node authority key: %w", err)
+	}
+	nodeKey, err := p2p.LoadNodeKey(c.NodeKeyFile())
+	if err != nil {
+		return nil, fmt.Errorf("node key: %w", err)
+	}
+	// Reloaded on every start so that its last-signed state (double-sign
+	// protection) survives restarts.
+	pv := privval.LoadFilePV(c.PrivValidatorKeyFile(), c.PrivValidatorStateFile())
+
+	app, err := NewApp(filepath.Join(c.DBDir(), "ledger"), log)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{home: home, cfg: c, app: app, authority: auth, log: log}
+	node, err := nm.NewNode(c, pv, nodeKey,
+		proxy.NewConnSyncLocalClientCreator(app),
+		nm.DefaultGenesisDocProviderFunc(c),
+		n.dbProvider,
+		nm.DefaultMetricsProvider(c.Instrumentation),
+		cmtLogger{log.With("module", "cometbft")},
+	)
+	if err != nil {
+		n.closeDBs()
+		app.Close()
+		return nil, fmt.Errorf("create node: %w", err)
+	}
+	n.node = node
+	return n, nil
+}
+
+// dbProvider opens CometBFT's databases, handing it wrappers that ignore
+// Close: CometBFT v0.38.26 can read a database after closing it on Stop
+// (consensus queryMaj23Routine), which panics with "leveldb: closed". Stop
+// closes them itself once the node has quite finished.
+func (n *Node) dbProvider(ctx *cfg.DBContext) (dbm.DB, error) {
+	db, err := cfg.DefaultDBProvider(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	n.dbs = append(n.dbs, db)
+	n.mu.Unlock()
+	return keepOpen{db}, nil
+}
+
+type keepOpen struct{ dbm.DB }
+
+func (keepOpen) Close() error { return nil }
+
+func (n *Node) closeDBs() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, db := range n.dbs {
+		db.Close()
+	}
+	n.dbs = nil
+}
+
+// Start starts the node.
+func (n *Node) Start() error {
+	if err := n.node.Start(); err != nil {
+		return fmt.Errorf("start node: %w", err)
+	}
+	return nil
+}
+
+// Stop stops the node and closes its state.
+func (n *Node) Stop() error {
+	var err error
+	if n.node.IsRunning() {
+		err = n.node.Stop()
+		n.node.Wait()
+	}
+	// Let CometBFT's sleeping goroutines wake and find the node stopped.
+	time.Sleep(n.cfg.Consensus.PeerQueryMaj23SleepDuration + 100*time.Millisecond)
+	n.closeDBs()
+	return errors.Join(err, n.app.Close())
+}
+
+// Home returns the node's home directory.
+func (n *Node) Home() string { return n.home }
+
+// Config returns the node's CometBFT configuration.
+func (n *Node) Config() *cfg.Config { return n.cfg }
+
+// App returns the node's application.
+func (n *Node) App() *App { return n.app }
+
+// Authority returns the node's authority identity.
+func (n *Node) Authority() *identity.Identity { return n.authority }
+
+// Local returns a CometBFT client that calls the node in process.
+func (n *Node) Local() *rpclocal.Local { return rpclocal.New(n.node) }
+
+// RPCAddress returns the node's RPC listen address (tcp://host:port).
+func (n *Node) RPCAddress() string { return n.cfg.RPC.ListenAddress }

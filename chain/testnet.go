@@ -1,0 +1,209 @@
+package chain
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	cfg "github.com/cometbft/cometbft/config"
+	"github.com/cometbft/cometbft/p2p"
+	"github.com/cometbft/cometbft/privval"
+	"github.com/cometbft/cometbft/types"
+
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/ledger"
+)
+
+// TestnetOptions describe a set of authorities on one host.
+type TestnetOptions struct {
+	Nodes   int    // number of authorities (default 4)
+	Dir     string // where the homes go: Dir/node0, Dir/node1, …
+	ChainID string // default "vitalchain-testnet"
+	Host    string // the address every node binds and dials (default 127.0.0.1)
+	// BasePort: node i listens for peers on BasePort+2i and for RPC on
+	// BasePort+2i+1. Zero picks free ports.
+	BasePort int
+	// BlockInterval is CometBFT's timeout_commit: the pause after a block
+	// (default 200 ms).
+	BlockInterval time.Duration
+	// EmptyBlocksInterval: 0 makes a block every BlockInterval even when idle;
+	// a positive value makes blocks only for transactions, or after that long.
+	EmptyBlocksInterval time.Duration
+	// NoEmptyBlocks makes blocks only when there are transactions.
+	NoEmptyBlocks bool
+	Params        ledger.Params // zero means ledger.DefaultParams()
+}
+
+// Testnet is what WriteTestnet wrote.
+type Testnet struct {
+	Homes       []string
+	RPC         []string // each node's RPC address, tcp://host:port
+	Authorities []*identity.Identity
+}
+
+// WriteTestnet writes the homes of a new network of authorities: each with
+// its CometBFT configuration, node key, validator key and authority key
+// file, and one genesis naming them all, each the head of its own cluster.
+func WriteTestnet(o TestnetOptions) (*Testnet, error) {
+	if o.Nodes <= 0 {
+		o.Nodes = 4
+	}
+	if o.ChainID == "" {
+		o.ChainID = "vitalchain-testnet"
+	}
+	if o.Host == "" {
+		o.Host = "127.0.0.1"
+	}
+	if o.BlockInterval == 0 {
+		o.BlockInterval = 200 * time.Millisecond
+	}
+	if o.Params == (ledger.Params{}) {
+		o.Params = ledger.DefaultParams()
+	}
+	ports, err := pickPorts(o.Host, o.BasePort, 2*o.Nodes)
+	if err != nil {
+		return nil, err
+	}
+	tn := &Testnet{}
+	gen := ledger.Genesis{Params: o.Params}
+	var vals []types.GenesisValidator
+	var peers []string
+	cfgs := make([]*cfg.Config, o.Nodes)
+	for i := range o.Nodes {
+		home := filepath.Join(o.Dir, "node"+strconv.Itoa(i))
+		if _, err := os.Stat(home); err == nil {
+			return nil, fmt.Errorf("testnet: %s already exists", home)
+		}
+		c := TunedConfig(o)
+		c.SetRoot(home)
+		c.Moniker = "authority" + strconv.Itoa(i)
+		c.P2P.ListenAddress = "tcp://" + net.JoinHostPort(o.Host, strconv.Itoa(ports[2*i]))
+		c.RPC.ListenAddress = "tcp://" + net.JoinHostPort(o.Host, strconv.Itoa(ports[2*i+1]))
+		for _, d := range []string{filepath.Join(home, "config"), filepath.Join(home, "data")} {
+			if err := os.MkdirAll(d, 0o700); err != nil {
+				return nil, err
+			}
+		}
+		nodeKey, err := p2p.LoadOrGenNodeKey(c.NodeKeyFile())
+		if err != nil {
+			return nil, err
+		}
+		pv := privval.GenFilePV(c.PrivValidatorKeyFile(), c.PrivValidatorStateFile())
+		pv.Save()
+		auth, err := identity.Generate(identity.RoleAuthority, identity.DefaultSuite)
+		if err != nil {
+			return nil, err
+		}
+		if err := identity.WriteFile(filepath.Join(home, "config", AuthorityKeyFile), auth); err != nil {
+			return nil, err
+		}
+		pub := pv.Key.PubKey
+		vals = append(vals, types.GenesisValidator{Address: pub.Address(), PubKey: pub, Power: o.Params.AuthorityPower, Name: c.Moniker})
+		gen.Authorities = append(gen.Authorities, ledger.GenesisAuthority{
+			Name: c.Moniker, Key: auth.Public().Verifying.String(), Consensus: pub.Bytes(), Cluster: uint32(i + 1),
+		})
+		peers = append(peers, string(nodeKey.ID())+"@"+net.JoinHostPort(o.Host, strconv.Itoa(ports[2*i])))
+		cfgs[i] = c
+		tn.Homes = append(tn.Homes, home)
+		tn.RPC = append(tn.RPC, c.RPC.ListenAddress)
+		tn.Authorities = append(tn.Authorities, auth)
+	}
+	appState, err := json.MarshalIndent(gen, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	doc := &types.GenesisDoc{
+		GenesisTime:     time.Now().UTC().Truncate(time.Millisecond),
+		ChainID:         o.ChainID,
+		InitialHeight:   1,
+		ConsensusParams: types.DefaultConsensusParams(),
+		Validators:      vals,
+		AppState:        appState,
+	}
+	if err := doc.ValidateAndComplete(); err != nil {
+		return nil, err
+	}
+	for i, c := range cfgs {
+		var others []string
+		for j, p := range peers {
+			if j != i {
+				others = append(others, p)
+			}
+		}
+		c.P2P.PersistentPeers = strings.Join(others, ",")
+		cfg.WriteConfigFile(filepath.Join(c.RootDir, "config", "config.toml"), c)
+		if err := doc.SaveAs(c.GenesisFile()); err != nil {
+			return nil, err
+		}
+	}
+	return tn, nil
+}
+
+// TunedConfig returns CometBFT's configuration as VitalChain runs it: a
+// handful of authorities, possibly on one host, tuned for short blocks.
+func TunedConfig(o TestnetOptions) *cfg.Config {
+	c := cfg.DefaultConfig()
+	c.DBBackend = "goleveldb"
+	c.LogLevel = "error"
+	// Several nodes on one host.
+	c.P2P.AllowDuplicateIP = true
+	c.P2P.AddrBookStrict = false
+	c.P2P.PexReactor = false
+	// Each consensus step waits on these; 100 ms by default.
+	c.P2P.FlushThrottleTimeout = 10 * time.Millisecond
+	c.Consensus.PeerGossipSleepDuration = 10 * time.Millisecond
+	c.Consensus.PeerQueryMaj23SleepDuration = 500 * time.Millisecond
+	c.Consensus.TimeoutPropose = time.Second
+	c.Consensus.TimeoutCommit = o.BlockInterval
+	c.Consensus.CreateEmptyBlocks = !o.NoEmptyBlocks
+	c.Consensus.CreateEmptyBlocksInterval = o.EmptyBlocksInterval
+	c.P2P.SendRate = 64 << 20
+	c.P2P.RecvRate = 64 << 20
+	c.P2P.MaxPacketMsgPayloadSize = 64 << 10
+	// The mempool: CheckTx is stateless, so rechecking after a block is waste.
+	c.Mempool.Recheck = false
+	c.Mempool.Size = 100_000
+	c.Mempool.CacheSize = 200_000
+	c.Mempool.MaxTxBytes = ledger.MaxTxSize
+	c.Mempool.MaxTxsBytes = 1 << 30
+	// No transaction index: clients learn results from block events.
+	c.TxIndex.Indexer = "null"
+	c.RPC.MaxSubscriptionClients = 200
+	c.RPC.MaxSubscriptionsPerClient = 20
+	c.RPC.TimeoutBroadcastTxCommit = 10 * time.Second
+	c.RPC.SubscriptionBufferSize = 10_000
+	c.RPC.WebSocketWriteBufferSize = 10_000
+	c.Instrumentation.Prometheus = false
+	return c
+}
+
+// pickPorts returns n ports from base, or n free ports if base is 0.
+func pickPorts(host string, base, n int) ([]int, error) {
+	ports := make([]int, n)
+	if base != 0 {
+		for i := range ports {
+			ports[i] = base + i
+		}
+		return ports, nil
+	}
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for i := range ports {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return nil, fmt.Errorf("pick a free port: %w", err)
+		}
+		ls = append(ls, l)
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports, nil
+}

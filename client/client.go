@@ -1,0 +1,406 @@
+// Package client is how every other part of VitalChain talks to the ledger:
+// it builds and signs transactions, submits them and waits for their commit,
+// queries the state, and delivers the ledger's events (alerts for a
+// provider, anchors, grants, revokes…) as they commit.
+//
+// It works over any CometBFT RPC client: in process (rpc/client/local) or
+// over HTTP and a websocket (rpc/client/http) against `vitalchain node`. It
+// follows the chain through one subscription to new blocks, and fills any
+// gap (a dropped event, a reconnect) by fetching the missed blocks, so a
+// waiter or subscriber never misses a committed transaction.
+package client
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+	rpcclient "github.com/cometbft/cometbft/rpc/client"
+	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
+	ctypes "github.com/cometbft/cometbft/rpc/core/types"
+	"github.com/cometbft/cometbft/types"
+
+	"github.com/vitalchain/vitalchain/codec"
+	"github.com/vitalchain/vitalchain/ledger"
+)
+
+// Errors of the client.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrClosed   = errors.New("client closed")
+)
+
+// Committed is a transaction's result in a committed block.
+type Committed struct {
+	Hash   [32]byte
+	Height int64
+	Code   ledger.Code
+	Log    string
+	Events []ledger.Event
+	Time   time.Time // the block's time
+}
+
+// Err returns the rejection as a *ledger.Error, or nil if the transaction succeeded.
+func (c *Committed) Err() error {
+	if c.Code == ledger.CodeOK {
+		return nil
+	}
+	return &ledger.Error{Code: c.Code, Err: errors.New(c.Log)}
+}
+
+// Event is a ledger event from a committed transaction.
+type Event struct {
+	ledger.Event
+	Height int64
+	TxHash [32]byte
+	Time   time.Time
+}
+
+// Attr returns the first value of the event's attribute k.
+func (e Event) Attr(k string) string {
+	for _, a := range e.Attrs {
+		if a.Key == k {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// Has reports whether the event has attribute k with value v.
+func (e Event) Has(k, v string) bool {
+	for _, a := range e.Attrs {
+		if a.Key == k && a.Value == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Client talks to one node.
+type Client struct {
+	rpc   rpcclient.Client
+	owned bool // rpc was started by Dial and is stopped by Close
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	waiters map[[32]byte][]chan *Committed
+	subs    map[int]*subscription
+	nextSub int
+	height  int64 // the last block delivered
+	started bool
+	done    chan struct{}
+	stop    context.CancelFunc
+}
+
+type subscription struct {
+	filter func(Event) bool
+	ch     chan Event
+}
+
+// New returns a client over an RPC client (for example rpc/client/local's,
+// in process). The RPC client must be started.
+func New(rpc rpcclient.Client, log *slog.Logger) *Client {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Client{rpc: rpc, log: log, waiters: map[[32]byte][]chan *Committed{}, subs: map[int]*subscription{}, done: make(chan struct{})}
+}
+
+// Dial connects to a node's RPC address (http://host:port or tcp://host:port).
+func Dial(addr string, log *slog.Logger) (*Client, error) {
+	addr = strings.Replace(addr, "tcp://", "http://", 1)
+	h, err := rpchttp.New(addr, "/websocket")
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	if err := h.Start(); err != nil {
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	c := New(h, log)
+	c.owned = true
+	return c, nil
+}
+
+// RPC returns the underlying CometBFT client.
+func (c *Client) RPC() rpcclient.Client { return c.rpc }
+
+// Close stops following the chain.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	stop, started := c.stop, c.started
+	c.mu.Unlock()
+	if started {
+		stop()
+		<-c.done
+	}
+	if c.owned {
+		return c.rpc.Stop()
+	}
+	return nil
+}
+
+// follow starts following the chain, once.
+func (c *Client) follow() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.started {
+		return nil
+	}
+	st, err := c.rpc.Status(context.Background())
+	if err != nil {
+		return fmt.Errorf("node status: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	subscriber := fmt.Sprintf("vitalchain-client-%p", c)
+	q := types.QueryForEvent(types.EventNewBlock).String()
+	ch, err := c.rpc.Subscribe(ctx, subscriber, q, 1000)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("subscribe to new blocks: %w", err)
+	}
+	c.height = st.SyncInfo.LatestBlockHeight
+	c.started, c.stop = true, cancel
+	go c.loop(ctx, subscriber, ch)
+	return nil
+}
+
+func (c *Client) loop(ctx context.Context, subscriber string, ch <-chan ctypes.ResultEvent) {
+	defer close(c.done)
+	defer c.rpc.UnsubscribeAll(context.Background(), subscriber)
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-ch:
+			nb, ok := ev.Data.(types.EventDataNewBlock)
+			if !ok || nb.Block == nil {
+				continue
+			}
+			c.catchUp(ctx, nb.Block.Height-1)
+			c.deliver(nb.Block, nb.ResultFinalizeBlock.TxResults)
+		case <-tick.C:
+			// A dropped event or a lost websocket shows as a gap: fill it.
+			st, err := c.rpc.Status(ctx)
+			if err == nil {
+				c.catchUp(ctx, st.SyncInfo.LatestBlockHeight)
+			}
+		}
+	}
+}
+
+// catchUp delivers every block after the last delivered one up to height.
+func (c *Client) catchUp(ctx context.Context, height int64) {
+	for {
+		c.mu.Lock()
+		next := c.height + 1
+		c.mu.Unlock()
+		if next > height {
+			return
+		}
+		b, err := c.rpc.Block(ctx, &next)
+		if err != nil {
+			c.log.Debug("fetch missed block", "height", next, "err", err)
+			return
+		}
+		r, err := c.rpc.BlockResults(ctx, &next)
+		if err != nil {
+			c.log.Debug("fetch missed block results", "height", next, "err", err)
+			return
+		}
+		c.deliver(b.Block, r.TxsResults)
+	}
+}
+
+// deliver hands a block's results to waiters and subscribers, once per height.
+func (c *Client) deliver(b *types.Block, results []*abci.ExecTxResult) {
+	c.mu.Lock()
+	if b.Height <= c.height {
+		c.mu.Unlock()
+		return
+	}
+	c.height = b.Height
+	subs := make([]*subscription, 0, len(c.subs))
+	for _, s := range c.subs {
+		subs = append(subs, s)
+	}
+	c.mu.Unlock()
+	for i, tx := range b.Txs {
+		if i >= len(results) {
+			break
+		}
+		r := results[i]
+		cm := &Committed{Hash: sha256.Sum256(tx), Height: b.Height, Code: ledger.Code(r.Code), Log: r.Log, Time: b.Time}
+		for _, e := range r.Events {
+			le := ledger.Event{Type: e.Type}
+			for _, a := range e.Attributes {
+				le.Attrs = append(le.Attrs, ledger.Attr{Key: a.Key, Value: a.Value})
+			}
+			cm.Events = append(cm.Events, le)
+		}
+		c.mu.Lock()
+		ws := c.waiters[cm.Hash]
+		delete(c.waiters, cm.Hash)
+		c.mu.Unlock()
+		for _, w := range ws {
+			w <- cm
+		}
+		if cm.Code != ledger.CodeOK {
+			continue
+		}
+		for _, le := range cm.Events {
+			ev := Event{Event: le, Height: b.Height, TxHash: cm.Hash, Time: b.Time}
+			for _, s := range subs {
+				if s.filter(ev) {
+					s.ch <- ev
+				}
+			}
+		}
+	}
+}
+
+// Subscribe delivers, in commit order, every event of a successful
+// transaction that filter accepts, from the next block on, until ctx ends.
+// The channel is closed then. A subscriber that does not keep up holds up
+// the others: read promptly.
+func (c *Client) Subscribe(ctx context.Context, filter func(Event) bool) (<-chan Event, error) {
+	if err := c.follow(); err != nil {
+		return nil, err
+	}
+	s := &subscription{filter: filter, ch: make(chan Event, 4096)}
+	c.mu.Lock()
+	id := c.nextSub
+	c.nextSub++
+	c.subs[id] = s
+	c.mu.Unlock()
+	out := make(chan Event, 4096)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case <-ctx.Done():
+				c.mu.Lock()
+				delete(c.subs, id)
+				c.mu.Unlock()
+				for { // drain so that deliver never blocks on a gone subscriber
+					select {
+					case <-s.ch:
+					default:
+						return
+					}
+				}
+			case ev := <-s.ch:
+				select {
+				case out <- ev:
+				case <-ctx.Done():
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+// Type returns a filter for events of the given type whose attributes
+// include every key-value pair given (as k1, v1, k2, v2…).
+func Type(typ string, kv ...string) func(Event) bool {
+	return func(e Event) bool {
+		if e.Type != typ {
+			return false
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			if !e.Has(kv[i], kv[i+1]) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// Broadcast sends a transaction to the node's mempool and returns its hash
+// once it passed CheckTx; a rejection is a *ledger.Error.
+func (c *Client) Broadcast(ctx context.Context, tx []byte) ([32]byte, error) {
+	r, err := c.rpc.BroadcastTxSync(ctx, tx)
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("broadcast: %w", err)
+	}
+	if r.Code != 0 {
+		return [32]byte{}, &ledger.Error{Code: ledger.Code(r.Code), Err: errors.New(r.Log)}
+	}
+	return sha256.Sum256(tx), nil
+}
+
+// Submit broadcasts a transaction and waits for the block that commits it.
+// A transaction refused in CheckTx or in its block returns a *ledger.Error
+// (check with errors.Is(err, ledger.Rejected(code))); the Committed result
+// is returned too when the block refused it.
+func (c *Client) Submit(ctx context.Context, tx []byte) (*Committed, error) {
+	if err := c.follow(); err != nil {
+		return nil, err
+	}
+	h := sha256.Sum256(tx)
+	w := make(chan *Committed, 1)
+	c.mu.Lock()
+	c.waiters[h] = append(c.waiters[h], w)
+	c.mu.Unlock()
+	forget := func() {
+		c.mu.Lock()
+		ws := c.waiters[h]
+		for i, x := range ws {
+			if x == w {
+				c.waiters[h] = append(ws[:i], ws[i+1:]...)
+				break
+			}
+		}
+		if len(c.waiters[h]) == 0 {
+			delete(c.waiters, h)
+		}
+		c.mu.Unlock()
+	}
+	if _, err := c.Broadcast(ctx, tx); err != nil {
+		forget()
+		return nil, err
+	}
+	select {
+	case cm := <-w:
+		return cm, cm.Err()
+	case <-ctx.Done():
+		forget()
+		return nil, fmt.Errorf("wait for commit of %x: %w", h[:8], ctx.Err())
+	}
+}
+
+// Query runs a ledger query (see ledger.Query) and decodes its CBOR answer
+// into v. A missing key is ErrNotFound.
+func (c *Client) Query(ctx context.Context, path string, v any) error {
+	r, err := c.rpc.ABCIQuery(ctx, path, nil)
+	if err != nil {
+		return fmt.Errorf("query %s: %w", path, err)
+	}
+	switch r.Response.Code {
+	case 0:
+	case 1: // chain.QueryNotFound
+		return fmt.Errorf("%w: %s", ErrNotFound, path)
+	default:
+		return fmt.Errorf("query %s: %s", path, r.Response.Log)
+	}
+	if err := codec.UnmarshalLimit(r.Response.Value, 64<<20, v); err != nil {
+		return fmt.Errorf("query %s: %w", path, err)
+	}
+	return nil
+}
+
+// Height returns the latest committed height.
+func (c *Client) Height(ctx context.Context) (int64, error) {
+	st, err := c.rpc.Status(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return st.SyncInfo.LatestBlockHeight, nil
+}

@@ -1,0 +1,55 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/ledger"
+)
+
+// Signer signs transactions for one key, numbering them.
+type Signer struct {
+	c   *Client
+	key *identity.SigningKey
+
+	mu   sync.Mutex
+	next uint64
+}
+
+// Signer returns a Signer for key that continues from the highest sequence
+// number the ledger has seen from it.
+func (c *Client) Signer(ctx context.Context, key *identity.SigningKey) (*Signer, error) {
+	id := key.Public().ID()
+	var max uint64
+	if err := c.Query(ctx, "seq/"+id.Hex(), &max); err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("signer %s: %w", id, err)
+	}
+	return &Signer{c: c, key: key, next: max + 1}, nil
+}
+
+// Key returns the signer's key.
+func (s *Signer) Key() *identity.SigningKey { return s.key }
+
+// ID returns the signer's ID.
+func (s *Signer) ID() identity.ID { return s.key.Public().ID() }
+
+// Sign returns a transaction carrying body with the next sequence number.
+func (s *Signer) Sign(body ledger.Body) ([]byte, error) {
+	s.mu.Lock()
+	seq := s.next
+	s.next++
+	s.mu.Unlock()
+	return ledger.NewTx(s.key, seq, body)
+}
+
+// Submit signs body and submits it, waiting for its commit.
+func (s *Signer) Submit(ctx context.Context, body ledger.Body) (*Committed, error) {
+	tx, err := s.Sign(body)
+	if err != nil {
+		return nil, err
+	}
+	return s.c.Submit(ctx, tx)
+}

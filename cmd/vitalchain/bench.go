@@ -1,0 +1,96 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vitalchain/vitalchain/identity"
+)
+
+func runBench(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: bench needs a subject: chain", errUsage)
+	}
+	switch args[0] {
+	case "chain":
+		return runBenchChain(args[1:], stdout, stderr)
+	}
+	return fmt.Errorf("%w: unknown bench subject %q (want chain)", errUsage, args[0])
+}
+
+// percentiles are latency figures in milliseconds.
+type percentiles struct {
+	P50  float64 `json:"p50"`
+	P99  float64 `json:"p99"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+	N    int     `json:"n"`
+}
+
+func percentilesOf(ds []time.Duration) percentiles {
+	if len(ds) == 0 {
+		return percentiles{}
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	at := func(q float64) float64 {
+		i := int(math.Ceil(q*float64(len(s)))) - 1
+		i = max(0, min(i, len(s)-1))
+		return ms(s[i])
+	}
+	var sum time.Duration
+	for _, d := range s {
+		sum += d
+	}
+	return percentiles{P50: at(0.50), P99: at(0.99), Max: ms(s[len(s)-1]), Mean: ms(sum / time.Duration(len(s))), N: len(s)}
+}
+
+func ms(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
+
+// verifyRate measures this machine's Ed25519 verification rate, under the
+// ZIP-215 rules VitalChain uses, on all cores at once and on one core.
+func verifyRate(d time.Duration) (all, oneCore float64) {
+	_, priv, _ := ed25519.GenerateKey(nil)
+	pub := priv.Public().(ed25519.PublicKey)
+	msg := make([]byte, 128)
+	sig := ed25519.Sign(priv, msg)
+	run := func(workers int) float64 {
+		var n atomic.Int64
+		var wg sync.WaitGroup
+		deadline := time.Now().Add(d)
+		start := time.Now()
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := int64(0)
+				for time.Now().Before(deadline) {
+					for range 16 {
+						if identity.Verify(pub, msg, sig) != nil {
+							panic("verify failed")
+						}
+					}
+					c += 16
+				}
+				n.Add(c)
+			}()
+		}
+		wg.Wait()
+		return math.Round(float64(n.Load()) / time.Since(start).Seconds())
+	}
+	return run(runtime.GOMAXPROCS(0)), run(1)
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,72 @@
+package envelope
+
+import (
+	"fmt"
+
+	"github.com/vitalchain/vitalchain/identity"
+)
+
+// SelfEnvelope is transaction 1: it wraps the patient's session key of
+// epoch to the patient's own encryption key.
+func SelfEnvelope(patient *identity.Identity, epoch uint64, key SessionKey) (*Envelope, error) {
+	if err := checkSender(patient, KindSelf); err != nil {
+		return nil, err
+	}
+	to := patient.Decryption.Public()
+	return Wrap(SelfContext(patient.ID(), epoch, to.Suite()), key, to)
+}
+
+// GrantEnvelope is transaction 2: it wraps the patient's session key of
+// epoch to the provider's encryption key.
+func GrantEnvelope(patient *identity.Identity, provider identity.Public, epoch uint64, key SessionKey) (*Envelope, error) {
+	if err := checkSender(patient, KindGrant); err != nil {
+		return nil, err
+	}
+	if err := checkRecipient(provider, KindGrant); err != nil {
+		return nil, err
+	}
+	ctx := GrantContext(patient.ID(), provider.Verifying.ID(), epoch, provider.Encryption.Suite())
+	return Wrap(ctx, key, provider.Encryption)
+}
+
+// ProviderRecordEnvelope is the key half of transaction 3: it wraps the
+// fresh session key of the provider's record recordID (record.Record.ID) to
+// the patient's encryption key. record.ProviderRecord seals the record and
+// calls it.
+func ProviderRecordEnvelope(provider *identity.Identity, patient identity.Public, recordID [32]byte, key SessionKey) (*Envelope, error) {
+	if err := checkSender(provider, KindProviderRecord); err != nil {
+		return nil, err
+	}
+	if err := checkRecipient(patient, KindProviderRecord); err != nil {
+		return nil, err
+	}
+	ctx := ProviderRecordContext(patient.Verifying.ID(), provider.ID(), recordID, patient.Encryption.Suite())
+	return Wrap(ctx, key, patient.Encryption)
+}
+
+func checkSender(id *identity.Identity, k Kind) error {
+	if id == nil || id.Signing == nil {
+		return fmt.Errorf("envelope: %s envelope: %w: no sender identity", k, identity.ErrBadKey)
+	}
+	if err := id.Role().Want(k.SenderRole()); err != nil {
+		return fmt.Errorf("envelope: %s envelope: sender: %w", k, err)
+	}
+	if k == KindSelf && id.Decryption == nil {
+		return fmt.Errorf("envelope: %s envelope: %w: patient has no decryption key", k, identity.ErrBadKey)
+	}
+	return nil
+}
+
+func checkRecipient(p identity.Public, k Kind) error {
+	want := k.RecipientRole()
+	if err := p.Role.Want(want); err != nil {
+		return fmt.Errorf("envelope: %s envelope: recipient: %w", k, err)
+	}
+	if err := p.Verifying.Role().Want(want); err != nil {
+		return fmt.Errorf("envelope: %s envelope: recipient signing key: %w", k, err)
+	}
+	if p.Encryption.IsZero() {
+		return fmt.Errorf("envelope: %s envelope: %w: recipient has no encryption key", k, identity.ErrBadKey)
+	}
+	return nil
+}

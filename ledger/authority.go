@@ -1,0 +1,332 @@
+package ledger
+
+import (
+	"bytes"
+	"slices"
+
+	"github.com/vitalchain/vitalchain/codec"
+	"github.com/vitalchain/vitalchain/identity"
+)
+
+// Vote is an authority's vote to add a registered authority-eligible member
+// to the authorities, or to remove one. As in Clique, a change passes when
+// more than half of the current authorities have voted for it.
+type Vote struct {
+	Candidate identity.ID `cbor:"1,keyasint"`
+	Add       bool        `cbor:"2,keyasint"`
+}
+
+// TxType implements Body.
+func (*Vote) TxType() Type { return TypeVote }
+
+func (v *Vote) check(*Decoded) error { return nil }
+
+func (v *Vote) apply(x *exec, d *Decoded) error {
+	if _, err := x.signer(d, identity.RoleAuthority); err != nil {
+		return err
+	}
+	auths, err := x.authorities()
+	if err != nil {
+		return err
+	}
+	voter := d.Tx.SignerID()
+	if findAuthority(auths, voter) < 0 {
+		return errorf(CodeUnauthorized, "only a current authority votes")
+	}
+	cand, err := x.member(v.Candidate, "candidate")
+	if err != nil {
+		return err
+	}
+	if cand.Role != identity.RoleAuthority {
+		return errorf(CodeWrongRole, "candidate %s is a %s, not authority-eligible", v.Candidate, cand.Role)
+	}
+	isAuth := findAuthority(auths, v.Candidate) >= 0
+	pending, err := x.pending()
+	if err != nil {
+		return err
+	}
+	for _, p := range pending {
+		if p.ID == v.Candidate {
+			return errorf(CodeInvalid, "a change for %s is already pending", v.Candidate)
+		}
+	}
+	if v.Add == isAuth {
+		if v.Add {
+			return errorf(CodeInvalid, "%s is already an authority", v.Candidate)
+		}
+		return errorf(CodeInvalid, "%s is not an authority", v.Candidate)
+	}
+	op := byte(0)
+	if v.Add {
+		op = 1
+	}
+	k := key(pVote, v.Candidate[:], []byte{op})
+	var voters voteTally
+	if _, err := x.get(k, &voters); err != nil {
+		return err
+	}
+	i, found := slices.BinarySearchFunc(voters.Voters, voter, cmpID)
+	if found {
+		return errorf(CodeDuplicate, "authority %s has already voted for this", voter)
+	}
+	voters.Voters = slices.Insert(voters.Voters, i, voter)
+	// Count only the votes of current authorities.
+	n := 0
+	for _, id := range voters.Voters {
+		if findAuthority(auths, id) >= 0 {
+			n++
+		}
+	}
+	x.emit("vote", Attr{"candidate", v.Candidate.Hex()}, Attr{"add", boolText(v.Add)},
+		Attr{"voter", voter.Hex()}, Attr{"votes", itoa(int64(n))}, Attr{"authorities", itoa(int64(len(auths)))})
+	if 2*n <= len(auths) {
+		return x.put(k, &voters)
+	}
+	x.del(k)
+	change := Authority{ID: v.Candidate, Consensus: cand.Consensus}
+	if v.Add {
+		change.Power = x.params.AuthorityPower
+	}
+	x.emit("authority_change", Attr{"id", v.Candidate.Hex()}, Attr{"add", boolText(v.Add)})
+	return x.queue(change)
+}
+
+type voteTally struct {
+	Voters []identity.ID `cbor:"1,keyasint"`
+}
+
+// Handover installs a cluster's new Cluster Head (the overlay elects it) as
+// an authority in place of the old one. The new head signs it; the old head
+// attests it, or, if the old head is gone, more than half of the current
+// authorities do.
+type Handover struct {
+	Cluster      uint32        `cbor:"1,keyasint"`
+	NewHead      identity.ID   `cbor:"2,keyasint"`
+	Attestations []Attestation `cbor:"3,keyasint"`
+}
+
+// Attestation is an authority's signature over a HandoverStatement.
+type Attestation struct {
+	Authority identity.ID `cbor:"1,keyasint"`
+	Sig       []byte      `cbor:"2,keyasint"`
+}
+
+// HandoverStatement is what an attestation signs (context "handover/v1").
+// Naming the old head makes an attestation worthless once the handover, or
+// any other, has happened.
+type HandoverStatement struct {
+	Cluster uint32      `cbor:"1,keyasint"`
+	OldHead identity.ID `cbor:"2,keyasint"`
+	NewHead identity.ID `cbor:"3,keyasint"`
+}
+
+const handoverContext = "handover/v1"
+
+// Attest returns an authority's attestation of a handover.
+func Attest(authority *identity.SigningKey, s HandoverStatement) (Attestation, error) {
+	msg, err := codec.Marshal(&s)
+	if err != nil {
+		return Attestation{}, err
+	}
+	return Attestation{Authority: authority.Public().ID(), Sig: authority.SignContext(handoverContext, msg)}, nil
+}
+
+// TxType implements Body.
+func (*Handover) TxType() Type { return TypeHandover }
+
+func (h *Handover) check(d *Decoded) error {
+	if h.NewHead != d.Tx.SignerID() {
+		return errorf(CodeUnauthorized, "a handover is signed by the new head")
+	}
+	if len(h.Attestations) == 0 {
+		return errorf(CodeUnauthorized, "a handover needs attestations")
+	}
+	for i := 1; i < len(h.Attestations); i++ {
+		if !idLess(h.Attestations[i-1].Authority, h.Attestations[i].Authority) {
+			return errorf(CodeMalformed, "attestations must be ascending by authority with no repeats")
+		}
+	}
+	return nil
+}
+
+func (h *Handover) apply(x *exec, d *Decoded) error {
+	head, err := x.signer(d, identity.RoleAuthority)
+	if err != nil {
+		return err
+	}
+	var c Cluster
+	ok, err := x.get(key(pCluster, be32(h.Cluster)), &c)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errorf(CodeNotFound, "cluster %d does not exist", h.Cluster)
+	}
+	if head.Cluster != h.Cluster {
+		return errorf(CodeUnauthorized, "%s is a member of cluster %d, not %d", h.NewHead, head.Cluster, h.Cluster)
+	}
+	if c.Head == h.NewHead {
+		return errorf(CodeDuplicate, "%s already heads cluster %d", h.NewHead, h.Cluster)
+	}
+	auths, err := x.authorities()
+	if err != nil {
+		return err
+	}
+	msg, err := codec.Marshal(&HandoverStatement{Cluster: h.Cluster, OldHead: c.Head, NewHead: h.NewHead})
+	if err != nil {
+		return wrap(CodeMalformed, "handover", err)
+	}
+	byOld, n := false, 0
+	for _, a := range h.Attestations {
+		i := findAuthority(auths, a.Authority)
+		if i < 0 {
+			return errorf(CodeUnauthorized, "attestation by %s, who is not an authority", a.Authority)
+		}
+		m, err := x.member(a.Authority, "attesting authority")
+		if err != nil {
+			return err
+		}
+		if err := identity.VerifyContext(m.Verifying, handoverContext, msg, a.Sig); err != nil {
+			return wrap(CodeBadSignature, "attestation by "+a.Authority.String(), err)
+		}
+		n++
+		if a.Authority == c.Head {
+			byOld = true
+		}
+	}
+	if !byOld && 2*n <= len(auths) {
+		return errorf(CodeUnauthorized, "handover attested by %d of %d authorities and not by the old head", n, len(auths))
+	}
+	old := c.Head
+	c.Head = h.NewHead
+	if err := x.put(key(pCluster, be32(h.Cluster)), &c); err != nil {
+		return err
+	}
+	if findAuthority(auths, h.NewHead) < 0 {
+		if err := x.queue(Authority{ID: h.NewHead, Consensus: head.Consensus, Power: x.params.AuthorityPower}); err != nil {
+			return err
+		}
+	}
+	if i := findAuthority(auths, old); i >= 0 {
+		if err := x.queue(Authority{ID: old, Consensus: auths[i].Consensus, Power: 0}); err != nil {
+			return err
+		}
+	}
+	x.emit("handover", Attr{"cluster", itoa(int64(h.Cluster))}, Attr{"old_head", old.Hex()}, Attr{"new_head", h.NewHead.Hex()})
+	return nil
+}
+
+func boolText(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}
+
+type authorityList struct {
+	List []Authority `cbor:"1,keyasint"`
+}
+
+func (x *exec) authorities() ([]Authority, error) {
+	var l authorityList
+	_, err := x.get([]byte{pAuthorities}, &l)
+	return l.List, err
+}
+
+func (x *exec) pending() ([]Authority, error) {
+	var l authorityList
+	_, err := x.get([]byte{pPending}, &l)
+	return l.List, err
+}
+
+func findAuthority(list []Authority, id identity.ID) int {
+	for i, a := range list {
+		if a.ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// queue adds a validator change to apply at the end of a block.
+func (x *exec) queue(a Authority) error {
+	p, err := x.pending()
+	if err != nil {
+		return err
+	}
+	return x.put([]byte{pPending}, &authorityList{List: append(p, a)})
+}
+
+// endBlock applies pending validator changes, additions first so that the
+// set stays live, never changing more than a third of the voting power in
+// one block (but always at least one change, so that a small set can still
+// change); what is left waits for the next block.
+func (x *exec) endBlock() error {
+	x.tx = map[string][]byte{}
+	defer func() {
+		for k, v := range x.tx {
+			x.block[k] = v
+		}
+		x.tx = nil
+	}()
+	pending, err := x.pending()
+	if err != nil || len(pending) == 0 {
+		return err
+	}
+	auths, err := x.authorities()
+	if err != nil {
+		return err
+	}
+	var total int64
+	for _, a := range auths {
+		total += a.Power
+	}
+	// Additions before removals, otherwise in queue order.
+	slices.SortStableFunc(pending, func(a, b Authority) int {
+		return boolInt(b.Power > 0) - boolInt(a.Power > 0)
+	})
+	var changed int64
+	applied := 0
+	for _, p := range pending {
+		delta := p.Power
+		i := findAuthority(auths, p.ID)
+		if i >= 0 {
+			delta -= auths[i].Power
+		}
+		if delta < 0 {
+			delta = -delta
+		}
+		if applied > 0 && 3*(changed+delta) > total {
+			break
+		}
+		changed += delta
+		applied++
+		if p.Power == 0 {
+			if i >= 0 {
+				auths = slices.Delete(auths, i, i+1)
+			}
+		} else if i >= 0 {
+			auths[i].Power = p.Power
+		} else {
+			auths = append(auths, p)
+			slices.SortFunc(auths, func(a, b Authority) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+		}
+		x.updates = append(x.updates, ValidatorUpdate{PubKey: p.Consensus, Power: p.Power})
+	}
+	if err := x.put([]byte{pAuthorities}, &authorityList{List: auths}); err != nil {
+		return err
+	}
+	rest := pending[applied:]
+	if len(rest) == 0 {
+		x.del([]byte{pPending})
+		return nil
+	}
+	return x.put([]byte{pPending}, &authorityList{List: rest})
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

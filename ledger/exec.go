@@ -1,0 +1,338 @@
+package ledger
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/vitalchain/vitalchain/codec"
+	"github.com/vitalchain/vitalchain/identity"
+)
+
+// Event is something a transaction did that clients subscribe to, as
+// CometBFT events: a type and attributes, e.g. alert{patient, provider…}.
+type Event struct {
+	Type  string
+	Attrs []Attr
+}
+
+// Attr is one attribute of an Event. A key may repeat (an alert names each of
+// its providers), and a query matches any of its values.
+type Attr struct{ Key, Value string }
+
+// TxResult is the outcome of one transaction in a block.
+type TxResult struct {
+	Code   Code
+	Log    string
+	Events []Event
+}
+
+// Write is one change to the state: Value nil deletes Key.
+type Write struct{ Key, Value []byte }
+
+// ValidatorUpdate changes an authority's voting power (0 removes it).
+type ValidatorUpdate struct {
+	PubKey []byte // Ed25519 consensus key
+	Power  int64
+}
+
+// Block is a decided block as the state machine sees it.
+type Block struct {
+	Height int64
+	Time   time.Time // from the block header: the only clock the ledger reads
+	Txs    [][]byte
+}
+
+// Result is the outcome of a block: what CometBFT and the store need.
+type Result struct {
+	TxResults        []TxResult
+	Writes           []Write // sorted by key
+	ValidatorUpdates []ValidatorUpdate
+	AppHash          [32]byte
+}
+
+// Machine executes blocks. It keeps no state between blocks except a cache
+// of transactions it has already decoded and verified in CheckTx, which only
+// saves work: a block gives the same result with or without it.
+type Machine struct {
+	mu    sync.Mutex
+	cache map[[32]byte]*Decoded
+	order [][32]byte // insertion order, to bound the cache
+}
+
+// maxCache bounds the verified-transaction cache.
+const maxCache = 1 << 16
+
+// NewMachine returns a state machine.
+func NewMachine() *Machine {
+	return &Machine{cache: make(map[[32]byte]*Decoded)}
+}
+
+// CheckTx checks a transaction statelessly, as the mempool does, and
+// remembers it so that FinalizeBlock need not verify its signature again.
+func (m *Machine) CheckTx(txBytes []byte) (*Decoded, error) {
+	d, err := Decode(txBytes)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	if _, ok := m.cache[d.Hash]; !ok {
+		if len(m.order) >= maxCache {
+			delete(m.cache, m.order[0])
+			m.order = m.order[1:]
+		}
+		m.cache[d.Hash] = d
+		m.order = append(m.order, d.Hash)
+	}
+	m.mu.Unlock()
+	return d, nil
+}
+
+// decode returns the decoded transaction from the cache or decodes it.
+func (m *Machine) decode(txBytes []byte) (*Decoded, error) {
+	h := Hash(txBytes)
+	m.mu.Lock()
+	d, ok := m.cache[h]
+	m.mu.Unlock()
+	if ok {
+		return d, nil
+	}
+	return Decode(txBytes)
+}
+
+// Execute runs a decided block against the committed state st, whose app
+// hash is prev, and returns its results. It returns an error only if the
+// store fails; a bad transaction is a TxResult with a non-zero code.
+func (m *Machine) Execute(st Store, prev [32]byte, b Block) (*Result, error) {
+	x, err := newExec(st, b.Height, b.Time)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{TxResults: make([]TxResult, len(b.Txs))}
+	for i, txb := range b.Txs {
+		r, err := x.run(m, txb)
+		if err != nil {
+			return nil, err
+		}
+		res.TxResults[i] = r
+	}
+	if err := x.endBlock(); err != nil {
+		return nil, err
+	}
+	res.ValidatorUpdates = x.updates
+	res.Writes = x.sortedWrites()
+	res.AppHash = appHash(prev, b.Height, res.Writes)
+	return res, nil
+}
+
+// appHash chains the previous app hash with the block's sorted writes: it
+// commits to the whole history of the state, hence to the state itself.
+func appHash(prev [32]byte, height int64, writes []Write) [32]byte {
+	h := sha256.New()
+	h.Write([]byte("vitalchain/apphash/v1\x00"))
+	h.Write(prev[:])
+	h.Write(binary.BigEndian.AppendUint64(nil, uint64(height)))
+	var n [8]byte
+	for _, w := range writes {
+		binary.BigEndian.PutUint64(n[:], uint64(len(w.Key)))
+		h.Write(n[:])
+		h.Write(w.Key)
+		if w.Value == nil {
+			h.Write([]byte{0})
+			continue
+		}
+		h.Write([]byte{1})
+		binary.BigEndian.PutUint64(n[:], uint64(len(w.Value)))
+		h.Write(n[:])
+		h.Write(w.Value)
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// exec is one block's execution: the committed state plus this block's
+// writes, plus the current transaction's writes until it succeeds.
+type exec struct {
+	st      Store
+	height  int64
+	now     int64 // block time, Unix ms
+	params  Params
+	block   map[string][]byte // this block's committed-on-success writes
+	tx      map[string][]byte // the current transaction's writes
+	events  []Event
+	updates []ValidatorUpdate
+}
+
+// tombstone marks a deleted key in the write maps.
+var tombstone = []byte(nil)
+
+func newExec(st Store, height int64, t time.Time) (*exec, error) {
+	x := &exec{st: st, height: height, now: t.UnixMilli(), block: map[string][]byte{}}
+	ok, err := getCBOR(st, []byte{pParams}, &x.params)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		x.params = DefaultParams()
+	}
+	return x, nil
+}
+
+// run executes one transaction and keeps its writes only if it succeeds.
+func (x *exec) run(m *Machine, txb []byte) (TxResult, error) {
+	x.tx = map[string][]byte{}
+	x.events = nil
+	err := x.apply(m, txb)
+	if errors.Is(err, errStore) {
+		return TxResult{}, err
+	}
+	if err != nil {
+		x.tx = nil
+		return TxResult{Code: CodeOf(err), Log: err.Error()}, nil
+	}
+	for k, v := range x.tx {
+		x.block[k] = v
+	}
+	x.tx = nil
+	return TxResult{Code: CodeOK, Events: x.events}, nil
+}
+
+func (x *exec) apply(m *Machine, txb []byte) error {
+	d, err := m.decode(txb)
+	if err != nil {
+		return err
+	}
+	if err := x.useSeq(d); err != nil {
+		return err
+	}
+	return d.Body.apply(x, d)
+}
+
+// useSeq refuses a replayed sequence number and records this one.
+func (x *exec) useSeq(d *Decoded) error {
+	id := d.Tx.SignerID()
+	k := key(pSeq, id[:])
+	var w seqWindow
+	if _, err := x.get(k, &w); err != nil {
+		return err
+	}
+	if err := w.accept(d.Tx.Seq, x.params.SeqWindow); err != nil {
+		return err
+	}
+	return x.put(k, &w)
+}
+
+// raw returns the current value of k: this transaction's, this block's or
+// the committed one.
+func (x *exec) raw(k []byte) ([]byte, error) {
+	if v, ok := x.tx[string(k)]; ok {
+		return v, nil
+	}
+	if v, ok := x.block[string(k)]; ok {
+		return v, nil
+	}
+	v, err := x.st.Get(k)
+	if err != nil {
+		return nil, fmt.Errorf("%w: get %x: %v", errStore, k, err)
+	}
+	return v, nil
+}
+
+// get decodes the value at k into v and reports whether it exists.
+func (x *exec) get(k []byte, v any) (bool, error) {
+	b, err := x.raw(k)
+	if err != nil || b == nil {
+		return false, err
+	}
+	if err := codec.UnmarshalLimit(b, 1<<24, v); err != nil {
+		return false, fmt.Errorf("%w: corrupt value at %x: %v", errStore, k, err)
+	}
+	return true, nil
+}
+
+func (x *exec) has(k []byte) (bool, error) {
+	b, err := x.raw(k)
+	return b != nil, err
+}
+
+func (x *exec) put(k []byte, v any) error {
+	b, err := codec.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("%w: encode %T: %v", errStore, v, err)
+	}
+	x.tx[string(k)] = b
+	return nil
+}
+
+func (x *exec) putRaw(k, v []byte) {
+	if v == nil {
+		v = []byte{}
+	}
+	x.tx[string(k)] = v
+}
+
+func (x *exec) del(k []byte) { x.tx[string(k)] = tombstone }
+
+func (x *exec) emit(typ string, attrs ...Attr) {
+	x.events = append(x.events, Event{Type: typ, Attrs: attrs})
+}
+
+func (x *exec) sortedWrites() []Write {
+	ws := make([]Write, 0, len(x.block))
+	for k, v := range x.block {
+		ws = append(ws, Write{Key: []byte(k), Value: v})
+	}
+	sort.Slice(ws, func(i, j int) bool { return bytes.Compare(ws[i].Key, ws[j].Key) < 0 })
+	return ws
+}
+
+// member returns the registered member with id, or a CodeNotFound /
+// CodeUnknownSigner error naming what for.
+func (x *exec) member(id identity.ID, what string) (*Member, error) {
+	var m Member
+	ok, err := x.get(key(pMember, id[:]), &m)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		c := CodeNotFound
+		if what == "signer" {
+			c = CodeUnknownSigner
+		}
+		return nil, errorf(c, "%s %s is not registered", what, id)
+	}
+	return &m, nil
+}
+
+// signer returns the transaction's signer, who must have one of roles.
+func (x *exec) signer(d *Decoded, roles ...identity.Role) (*Member, error) {
+	m, err := x.member(d.Tx.SignerID(), "signer")
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(m.Verifying, d.Tx.Signer) {
+		return nil, errorf(CodeUnknownSigner, "signer key does not match the registered key")
+	}
+	if !slices.Contains(roles, m.Role) {
+		return nil, errorf(CodeWrongRole, "signer is a %s; %s needs %s", m.Role, d.Tx.Type, rolesText(roles))
+	}
+	return m, nil
+}
+
+func rolesText(roles []identity.Role) string {
+	s := ""
+	for i, r := range roles {
+		if i > 0 {
+			s += " or "
+		}
+		s += "a " + r.String()
+	}
+	return s
+}

@@ -1,0 +1,168 @@
+package ledger
+
+import (
+	"bytes"
+
+	"github.com/vitalchain/vitalchain/codec"
+	"github.com/vitalchain/vitalchain/identity"
+)
+
+// MemberKeys are an actor's public keys as registered.
+type MemberKeys struct {
+	Role       identity.Role  `cbor:"1,keyasint"`
+	Verifying  []byte         `cbor:"2,keyasint"`
+	Suite      identity.Suite `cbor:"3,keyasint,omitempty"`
+	Encryption []byte         `cbor:"4,keyasint,omitempty"`
+	Consensus  []byte         `cbor:"5,keyasint,omitempty"` // authorities only
+}
+
+// KeysOf returns the registrable keys of a public identity; consensus is the
+// Ed25519 consensus key of an authority, nil for other roles.
+func KeysOf(p identity.Public, consensus []byte) MemberKeys {
+	k := MemberKeys{Role: p.Role, Verifying: p.Verifying.Bytes(), Consensus: consensus}
+	if !p.Encryption.IsZero() {
+		k.Suite, k.Encryption = p.Encryption.Suite(), p.Encryption.Bytes()
+	}
+	return k
+}
+
+func (k *MemberKeys) check() error {
+	if !k.Role.Valid() {
+		return errorf(CodeMalformed, "unknown role %d", k.Role)
+	}
+	if _, err := identity.NewVerifyingKey(k.Role, k.Verifying); err != nil {
+		return wrap(CodeMalformed, "member signing key", err)
+	}
+	if k.Role.Receives() {
+		if _, err := identity.NewEncryptionKey(k.Role, k.Suite, k.Encryption); err != nil {
+			return wrap(CodeMalformed, "member encryption key", err)
+		}
+	} else if k.Suite != 0 || len(k.Encryption) != 0 {
+		return errorf(CodeMalformed, "a %s has no encryption key", k.Role)
+	}
+	if k.Role == identity.RoleAuthority {
+		if len(k.Consensus) != 32 {
+			return errorf(CodeMalformed, "an authority needs a 32-byte consensus key, got %d bytes", len(k.Consensus))
+		}
+	} else if len(k.Consensus) != 0 {
+		return errorf(CodeMalformed, "a %s has no consensus key", k.Role)
+	}
+	return nil
+}
+
+// Register admits an actor. A device is bound to its patient by the patient;
+// any other actor is admitted to a cluster by that cluster's Cluster Head.
+// Proof is the new member's own signature over the registration (context
+// "register/v1"), so that nobody registers a key they do not hold.
+type Register struct {
+	Member  MemberKeys  `cbor:"1,keyasint"`
+	Cluster uint32      `cbor:"2,keyasint"`
+	Patient identity.ID `cbor:"3,keyasint"` // devices: their patient; zero otherwise
+	Proof   []byte      `cbor:"4,keyasint,omitempty"`
+}
+
+// TxType implements Body.
+func (*Register) TxType() Type { return TypeRegister }
+
+const registerContext = "register/v1"
+
+// ProofMessage returns the bytes the new member signs for Proof.
+func (r *Register) ProofMessage() ([]byte, error) {
+	c := *r
+	c.Proof = nil
+	return codec.Marshal(&c)
+}
+
+// Prove fills Proof with the new member's signature.
+func (r *Register) Prove(member *identity.SigningKey) error {
+	msg, err := r.ProofMessage()
+	if err != nil {
+		return err
+	}
+	r.Proof = member.SignContext(registerContext, msg)
+	return nil
+}
+
+func (r *Register) check(d *Decoded) error {
+	if err := r.Member.check(); err != nil {
+		return err
+	}
+	isDevice := r.Member.Role == identity.RoleDevice
+	if isDevice != (r.Patient != identity.ID{}) {
+		return errorf(CodeMalformed, "a device, and only a device, names its patient")
+	}
+	if isDevice && d.Tx.SignerID() != r.Patient {
+		return errorf(CodeUnauthorized, "a device is registered by its own patient")
+	}
+	if bytes.Equal(d.Tx.Signer, r.Member.Verifying) {
+		return errorf(CodeUnauthorized, "a member cannot admit itself")
+	}
+	msg, err := r.ProofMessage()
+	if err != nil {
+		return wrap(CodeMalformed, "register", err)
+	}
+	if err := identity.VerifyContext(r.Member.Verifying, registerContext, msg, r.Proof); err != nil {
+		return wrap(CodeBadSignature, "new member's proof of possession", err)
+	}
+	return nil
+}
+
+func (r *Register) apply(x *exec, d *Decoded) error {
+	id := identity.ID(sha256Sum(r.Member.Verifying))
+	if ok, err := x.has(key(pMember, id[:])); err != nil || ok {
+		if ok {
+			return errorf(CodeDuplicate, "member %s is already registered", id)
+		}
+		return err
+	}
+	cluster := r.Cluster
+	if r.Member.Role == identity.RoleDevice {
+		p, err := x.signer(d, identity.RolePatient)
+		if err != nil {
+			return err
+		}
+		cluster = p.Cluster
+	} else {
+		if _, err := x.signer(d, identity.RoleAuthority); err != nil {
+			return err
+		}
+		var c Cluster
+		ok, err := x.get(key(pCluster, be32(r.Cluster)), &c)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errorf(CodeNotFound, "cluster %d does not exist", r.Cluster)
+		}
+		if c.Head != d.Tx.SignerID() {
+			return errorf(CodeUnauthorized, "only cluster %d's head admits members to it", r.Cluster)
+		}
+	}
+	m := Member{
+		Role: r.Member.Role, Verifying: r.Member.Verifying, Suite: r.Member.Suite,
+		Encryption: r.Member.Encryption, Consensus: r.Member.Consensus,
+		Cluster: cluster, Height: x.height,
+	}
+	if r.Member.Role == identity.RoleDevice {
+		m.Patient = r.Patient[:]
+	}
+	if err := x.addMember(id, &m); err != nil {
+		return err
+	}
+	attrs := []Attr{{"id", id.Hex()}, {"role", m.Role.String()}, {"cluster", itoa(int64(cluster))}}
+	if m.Role == identity.RoleDevice {
+		attrs = append(attrs, Attr{"patient", r.Patient.Hex()})
+	}
+	x.emit("register", attrs...)
+	return nil
+}
+
+// addMember stores a member and lists it under its cluster: the Cluster
+// Head's requesters (providers), requestees (patients) and the rest.
+func (x *exec) addMember(id identity.ID, m *Member) error {
+	if err := x.put(key(pMember, id[:]), m); err != nil {
+		return err
+	}
+	x.putRaw(key(pClusterMem, be32(m.Cluster), []byte{byte(m.Role)}, id[:]), nil)
+	return nil
+}

@@ -1,0 +1,268 @@
+package ledger
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/vitalchain/vitalchain/codec"
+	"github.com/vitalchain/vitalchain/contract"
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/merklelog"
+	"github.com/vitalchain/vitalchain/vital"
+)
+
+// Store is the committed state as the state machine reads it. Get returns
+// nil and no error for a key that is absent.
+type Store interface {
+	Get(key []byte) ([]byte, error)
+}
+
+// IterStore is a Store that can also list keys by prefix in ascending
+// order, for queries. Iterate stops early when fn returns false.
+type IterStore interface {
+	Store
+	Iterate(prefix []byte, fn func(key, value []byte) bool) error
+}
+
+// Key prefixes of the state. Every key is one prefix byte followed by fixed
+// width fields, so prefix iteration lists a patient's grants, a cluster's
+// members and so on in ascending order.
+const (
+	pParams      = 'p' // p → Params
+	pAuthorities = 'A' // A → []Authority (the validator set, sorted by ID)
+	pPending     = 'P' // P → []Authority (validator changes not yet applied; power 0 removes)
+	pMember      = 'M' // M id → Member
+	pClusterMem  = 'm' // m cluster(4) role(1) id → "" (a Cluster Head's requesters, requestees, …)
+	pCluster     = 'c' // c cluster(4) → Cluster
+	pSeq         = 'n' // n id → seqWindow
+	pVote        = 'v' // v candidate op(1) → []identity.ID voters
+	pContract    = 'k' // k contract → ContractRecord
+	pPatientK    = 'K' // K patient contract → "" (a patient's contracts)
+	pPatient     = 'e' // e patient → PatientState
+	pEnvelope    = 'E' // E patient epoch(8) recipient → envelope bytes
+	pGrant       = 'g' // g patient provider → GrantRecord
+	pGrantIdx    = 'G' // G patient → grantIndex
+	pAnchor      = 'x' // x cloud log(1) → AnchorRecord (latest)
+	pAnchorAt    = 'X' // X cloud log(1) size(8) → AnchorRecord
+	pAlert       = 'l' // l patient record → AlertRecord
+	pRecord3     = 'r' // r patient record → ProviderRecordEntry
+	pDeviceCmd   = 'd' // d device → DeviceCommandRecord (the latest)
+)
+
+func key(prefix byte, parts ...[]byte) []byte {
+	n := 1
+	for _, p := range parts {
+		n += len(p)
+	}
+	k := make([]byte, 1, n)
+	k[0] = prefix
+	for _, p := range parts {
+		k = append(k, p...)
+	}
+	return k
+}
+
+func be32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+// Params are the chain's rules that genesis sets.
+type Params struct {
+	// AnchorCap bounds the anchors in one block.
+	AnchorCap uint32 `cbor:"1,keyasint"`
+	// AnchorPassAfterMs: a proposer includes an anchor from another cluster
+	// only once its seal time is this much older than the block time (the
+	// paper's "passes the hash to another Cluster Head").
+	AnchorPassAfterMs int64 `cbor:"2,keyasint"`
+	// SeqWindow is how many recent sequence numbers per signer are
+	// remembered; older ones are refused as replays.
+	SeqWindow uint32 `cbor:"3,keyasint"`
+	// AuthorityPower is every authority's voting power.
+	AuthorityPower int64 `cbor:"4,keyasint"`
+}
+
+// DefaultParams returns the parameters VitalChain uses unless genesis says otherwise.
+func DefaultParams() Params {
+	return Params{AnchorCap: 16, AnchorPassAfterMs: 500, SeqWindow: 64, AuthorityPower: 10}
+}
+
+func (p Params) validate() error {
+	if p.AnchorCap == 0 || p.SeqWindow == 0 || p.SeqWindow > 64 || p.AuthorityPower <= 0 || p.AnchorPassAfterMs < 0 {
+		return fmt.Errorf("invalid params %+v", p)
+	}
+	return nil
+}
+
+// Authority is a member of the validator set.
+type Authority struct {
+	ID        identity.ID `cbor:"1,keyasint"`
+	Consensus []byte      `cbor:"2,keyasint"` // Ed25519 consensus public key
+	Power     int64       `cbor:"3,keyasint"`
+}
+
+// Member is a registered actor.
+type Member struct {
+	Role       identity.Role  `cbor:"1,keyasint"`
+	Verifying  []byte         `cbor:"2,keyasint"`
+	Suite      identity.Suite `cbor:"3,keyasint,omitempty"`
+	Encryption []byte         `cbor:"4,keyasint,omitempty"`
+	Consensus  []byte         `cbor:"5,keyasint,omitempty"` // authorities only
+	Cluster    uint32         `cbor:"6,keyasint"`
+	Patient    []byte         `cbor:"7,keyasint,omitempty"` // devices only: the patient's ID
+	Height     int64          `cbor:"8,keyasint"`           // registered at
+}
+
+// VerifyingKey returns the member's signing public key.
+func (m *Member) VerifyingKey() (identity.VerifyingKey, error) {
+	return identity.NewVerifyingKey(m.Role, m.Verifying)
+}
+
+// EncryptionKey returns the member's HPKE public key.
+func (m *Member) EncryptionKey() (identity.EncryptionKey, error) {
+	return identity.NewEncryptionKey(m.Role, m.Suite, m.Encryption)
+}
+
+// Cluster is a cluster of the overlay and its Cluster Head.
+type Cluster struct {
+	ID   uint32      `cbor:"1,keyasint"`
+	Head identity.ID `cbor:"2,keyasint"`
+}
+
+// ContractRecord is a deployed alert contract.
+type ContractRecord struct {
+	Terms      contract.Terms `cbor:"1,keyasint"`
+	Active     bool           `cbor:"2,keyasint"`
+	Height     int64          `cbor:"3,keyasint"` // deployed at
+	EndHeight  int64          `cbor:"4,keyasint,omitempty"`
+	TerminedBy []byte         `cbor:"5,keyasint,omitempty"`
+}
+
+// PatientState is a patient's key epoch.
+type PatientState struct {
+	Epoch uint64 `cbor:"1,keyasint"` // the current epoch; 0 before the first session key
+}
+
+// GrantRecord is a patient's grant to a provider.
+type GrantRecord struct {
+	Scope    []vital.Kind `cbor:"1,keyasint"`           // the vital signs it covers, ascending
+	Commands bool         `cbor:"2,keyasint"`           // the provider may command the patient's devices
+	Expiry   int64        `cbor:"3,keyasint"`           // block time (Unix ms) at which it ends
+	Epoch    uint64       `cbor:"4,keyasint"`           // the epoch whose key it carries
+	Height   int64        `cbor:"5,keyasint"`           // granted at
+	Revoked  int64        `cbor:"6,keyasint,omitempty"` // revoked at this height; 0 while not revoked
+}
+
+// Active reports whether the grant is in force at block time now (Unix ms).
+func (g *GrantRecord) Active(now int64) bool { return g.Revoked == 0 && now < g.Expiry }
+
+// Covers reports whether the grant's scope includes kind.
+func (g *GrantRecord) Covers(kind vital.Kind) bool {
+	for _, k := range g.Scope {
+		if k == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// grantIndex lists the providers a patient has ever granted, ascending.
+type grantIndex struct {
+	Providers []identity.ID `cbor:"1,keyasint"`
+}
+
+// AnchorRecord is a cloud's anchored checkpoint.
+type AnchorRecord struct {
+	Checkpoint merklelog.Checkpoint `cbor:"1,keyasint"`
+	Height     int64                `cbor:"2,keyasint"` // committed at
+	Time       int64                `cbor:"3,keyasint"` // block time, Unix ms
+	Sealed     int64                `cbor:"4,keyasint"` // the cloud's seal time, Unix ms
+}
+
+// AlertRecord is an alert's header as the ledger keeps it.
+type AlertRecord struct {
+	Contract [32]byte   `cbor:"1,keyasint"`
+	Kind     vital.Kind `cbor:"2,keyasint"`
+	Severity uint8      `cbor:"3,keyasint"`
+	Time     int64      `cbor:"4,keyasint"`
+	Height   int64      `cbor:"5,keyasint"`
+	Cloud    []byte     `cbor:"6,keyasint,omitempty"` // the cloud that stores the record
+}
+
+// ProviderRecordEntry is a provider's record for a patient (transaction 3).
+type ProviderRecordEntry struct {
+	Provider identity.ID `cbor:"1,keyasint"`
+	Envelope []byte      `cbor:"2,keyasint"`
+	Height   int64       `cbor:"3,keyasint"`
+}
+
+// DeviceCommandRecord is the latest command sent to a device.
+type DeviceCommandRecord struct {
+	Provider identity.ID `cbor:"1,keyasint"`
+	Command  string      `cbor:"2,keyasint"`
+	Value    int64       `cbor:"3,keyasint"`
+	Height   int64       `cbor:"4,keyasint"`
+}
+
+// seqWindow remembers a signer's highest sequence number and which of the
+// 63 below it were used.
+type seqWindow struct {
+	Max  uint64 `cbor:"1,keyasint"`
+	Bits uint64 `cbor:"2,keyasint"` // bit i: Max-1-i was used
+}
+
+// accept marks seq used, or says why it cannot be.
+func (w *seqWindow) accept(seq uint64, window uint32) error {
+	switch {
+	case seq > w.Max:
+		shift := seq - w.Max
+		if shift >= 64 {
+			w.Bits = 0
+		} else {
+			w.Bits = w.Bits<<shift | 1<<(shift-1)
+		}
+		if w.Max == 0 {
+			w.Bits = 0
+		}
+		w.Max = seq
+		return nil
+	case seq == w.Max:
+		return errorf(CodeReplay, "sequence number %d already used", seq)
+	}
+	d := w.Max - seq // ≥ 1
+	if d >= uint64(window) {
+		return errorf(CodeReplay, "sequence number %d too old (latest %d, window %d)", seq, w.Max, window)
+	}
+	bit := uint64(1) << (d - 1)
+	if w.Bits&bit != 0 {
+		return errorf(CodeReplay, "sequence number %d already used", seq)
+	}
+	w.Bits |= bit
+	return nil
+}
+
+// errStore marks a failure of the store itself, which is not a rejection:
+// the node must stop rather than diverge.
+var errStore = errors.New("ledger store")
+
+func getCBOR(st Store, k []byte, v any) (bool, error) {
+	b, err := st.Get(k)
+	if err != nil {
+		return false, fmt.Errorf("%w: get %x: %v", errStore, k, err)
+	}
+	if b == nil {
+		return false, nil
+	}
+	if err := codec.UnmarshalLimit(b, 1<<24, v); err != nil {
+		return false, fmt.Errorf("%w: corrupt value at %x: %v", errStore, k, err)
+	}
+	return true, nil
+}
+
+func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+func hexOf(b []byte) string { return hex.EncodeToString(b) }

@@ -1,0 +1,425 @@
+package record
+
+import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+
+	"github.com/vitalchain/vitalchain/codec"
+	"github.com/vitalchain/vitalchain/envelope"
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/vital"
+)
+
+// Version is the only Header format version this package reads and writes.
+const Version uint8 = 1
+
+// Size limits.
+const (
+	// MaxRecordSize bounds an encoded Record.
+	MaxRecordSize = 64 << 10
+	// MaxHeaderSize bounds a Record's header bytes (a header is at most
+	// 194 bytes).
+	MaxHeaderSize = 256
+	// MaxPlaintextSize bounds the plaintext of a record, so that any record
+	// Seal makes fits in MaxRecordSize.
+	MaxPlaintextSize = 63 << 10
+	// NonceSize and TagSize are those of AES-256-GCM.
+	NonceSize = 12
+	TagSize   = 16
+)
+
+// SignContext is the identity signing context of a record's header.
+const SignContext = "record/v1"
+
+// Errors returned by this package, each wrapped with detail.
+var (
+	// ErrAuthorMismatch: the header's Author is not the verifying key's ID,
+	// or a patient's record names another patient.
+	ErrAuthorMismatch = errors.New("record author mismatch")
+	// ErrCiphertextHash: the ciphertext is not the one the header hashes.
+	ErrCiphertextHash = errors.New("record ciphertext hash mismatch")
+	// ErrDecrypt: AES-GCM refused the ciphertext: wrong key, or the
+	// ciphertext or header was tampered with.
+	ErrDecrypt = errors.New("record decryption failed")
+	// ErrInvalidHeader: header fields that contradict each other or the
+	// author's role, such as a provider's record with an epoch.
+	ErrInvalidHeader = errors.New("invalid record header")
+)
+
+// Header is a record's cleartext, signed header. It holds no health data.
+type Header struct {
+	Version uint8       `cbor:"1,keyasint"` // always Version
+	Patient identity.ID `cbor:"2,keyasint"` // the patient's pseudonym: its actor ID
+	Author  identity.ID `cbor:"3,keyasint"` // who signs: the patient (its gateway), or a provider
+	// Epoch is the patient's key epoch (from 1) whose session key
+	// encrypts a patient's record; 0 for a provider's record, whose key is
+	// in an envelope of kind ProviderRecord for this record's ID.
+	Epoch    uint64     `cbor:"4,keyasint"`
+	Contract [32]byte   `cbor:"5,keyasint"` // the alert contract that fired; zero for a provider's record
+	Kind     vital.Kind `cbor:"6,keyasint"` // the vital sign; may be 0 for a provider's record
+	Severity uint8      `cbor:"7,keyasint"` // the alert's severity, as the contract defines it
+	Time     int64      `cbor:"8,keyasint"` // Unix ms of the underlying reading (or of a provider's record)
+	Seq      uint64     `cbor:"9,keyasint"` // author-local, from 1, strictly increasing
+	// Nonce is the AES-GCM nonce, random.
+	Nonce [NonceSize]byte `cbor:"10,keyasint"`
+	// CiphertextHash is SHA-256 of the ciphertext. It must stay the last
+	// key: the associated data is the header bytes with it zeroed.
+	CiphertextHash [32]byte `cbor:"11,keyasint"`
+}
+
+// Validate checks what a header must satisfy whoever wrote it: the version
+// (codec.ErrUnknownVersion); Patient, Author, Time, Seq, Nonce and
+// CiphertextHash present (codec.ErrMissingField); a known vital sign or
+// none (vital.ErrUnknownKind); a time after 1970 (ErrInvalidHeader). The
+// rules that depend on the author's role are checked by Record.Verify.
+func (h Header) Validate() error {
+	if err := codec.CheckVersion("record header", h.Version, Version); err != nil {
+		return err
+	}
+	var zero identity.ID
+	switch {
+	case h.Patient == zero:
+		return fmt.Errorf("record: %w: patient", codec.ErrMissingField)
+	case h.Author == zero:
+		return fmt.Errorf("record: %w: author", codec.ErrMissingField)
+	case h.Time == 0:
+		return fmt.Errorf("record: %w: time", codec.ErrMissingField)
+	case h.Seq == 0:
+		return fmt.Errorf("record: %w: seq (sequence numbers start at 1)", codec.ErrMissingField)
+	case h.Nonce == [NonceSize]byte{}:
+		return fmt.Errorf("record: %w: nonce", codec.ErrMissingField)
+	case h.CiphertextHash == [32]byte{}:
+		return fmt.Errorf("record: %w: ciphertext hash", codec.ErrMissingField)
+	}
+	if h.Time < 0 {
+		return fmt.Errorf("record: %w: time %d before 1970", ErrInvalidHeader, h.Time)
+	}
+	if h.Kind != 0 && !h.Kind.Valid() {
+		return fmt.Errorf("record: %w: %d", vital.ErrUnknownKind, h.Kind)
+	}
+	return nil
+}
+
+// checkRole checks the header rules that depend on the author's role.
+func (h Header) checkRole(role identity.Role) error {
+	switch role {
+	case identity.RolePatient:
+		switch {
+		case h.Author != h.Patient:
+			return fmt.Errorf("record: %w: patient %s signs a record of patient %s", ErrAuthorMismatch, h.Author, h.Patient)
+		case h.Epoch == 0:
+			return fmt.Errorf("record: %w: epoch (epochs start at 1)", codec.ErrMissingField)
+		case h.Contract == [32]byte{}:
+			return fmt.Errorf("record: %w: contract", codec.ErrMissingField)
+		case h.Kind == 0:
+			return fmt.Errorf("record: %w: kind", codec.ErrMissingField)
+		}
+	case identity.RoleProvider:
+		switch {
+		case h.Author == h.Patient:
+			return fmt.Errorf("record: %w: provider %s names itself as the patient", ErrInvalidHeader, h.Author)
+		case h.Epoch != 0:
+			return fmt.Errorf("record: %w: provider record with epoch %d (its key is its own)", ErrInvalidHeader, h.Epoch)
+		case h.Contract != [32]byte{}:
+			return fmt.Errorf("record: %w: provider record with a contract", ErrInvalidHeader)
+		}
+	default:
+		return authorRole(role)
+	}
+	return nil
+}
+
+func authorRole(role identity.Role) error {
+	return fmt.Errorf("record: %w: a %s cannot author records (patient or provider only)", identity.ErrWrongRole, role)
+}
+
+// Record is a sealed record as uploaded to the cloud.
+type Record struct {
+	// HeaderBytes is the canonical encoding of the Header: exactly the
+	// bytes that are signed.
+	HeaderBytes []byte `cbor:"1,keyasint"`
+	Ciphertext  []byte `cbor:"2,keyasint"` // AES-256-GCM ciphertext and tag
+	Signature   []byte `cbor:"3,keyasint"` // Ed25519, context SignContext, over HeaderBytes
+
+	// decoded is the header ParseRecord or Seal decoded from HeaderBytes,
+	// used only while HeaderBytes still holds the same bytes. It is set
+	// when the Record is made and never written after, so a Record is
+	// safe for concurrent readers.
+	decoded *decodedHeader
+}
+
+type decodedHeader struct {
+	raw []byte // a private copy of the bytes h was decoded from
+	h   Header
+}
+
+// ID returns the record's ID, SHA-256(HeaderBytes), which is also its leaf
+// data in the cloud's Merkle log (see the package documentation).
+func (r *Record) ID() [32]byte { return sha256.Sum256(r.HeaderBytes) }
+
+// Marshal returns the record's canonical CBOR encoding.
+func (r *Record) Marshal() ([]byte, error) {
+	return codec.Marshal(r)
+}
+
+// ParseRecord decodes a record from untrusted bytes and checks its form and
+// its header (see Header); it does not check the signature (Verify).
+func ParseRecord(b []byte) (*Record, error) {
+	var r Record
+	if err := codec.UnmarshalLimit(b, MaxRecordSize, &r); err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	if err := r.checkForm(); err != nil {
+		return nil, err
+	}
+	h, err := decodeHeader(r.HeaderBytes)
+	if err != nil {
+		return nil, err
+	}
+	r.decoded = &decodedHeader{raw: bytes.Clone(r.HeaderBytes), h: h}
+	return &r, nil
+}
+
+func (r *Record) checkForm() error {
+	switch {
+	case len(r.HeaderBytes) == 0:
+		return fmt.Errorf("record: %w: header", codec.ErrMissingField)
+	case len(r.HeaderBytes) > MaxHeaderSize:
+		return fmt.Errorf("record: header: %w: %d bytes, limit %d", codec.ErrTooLarge, len(r.HeaderBytes), MaxHeaderSize)
+	case len(r.Ciphertext) == 0:
+		return fmt.Errorf("record: %w: ciphertext", codec.ErrMissingField)
+	case len(r.Ciphertext) < TagSize+1:
+		return fmt.Errorf("record: %w: ciphertext of %d bytes holds no plaintext", codec.ErrMalformed, len(r.Ciphertext))
+	case len(r.Ciphertext) > MaxPlaintextSize+TagSize:
+		return fmt.Errorf("record: ciphertext: %w: %d bytes, limit %d", codec.ErrTooLarge, len(r.Ciphertext), MaxPlaintextSize+TagSize)
+	case len(r.Signature) != ed25519.SignatureSize:
+		return fmt.Errorf("record: %w: signature of %d bytes", identity.ErrBadSignature, len(r.Signature))
+	}
+	return nil
+}
+
+// Header decodes and validates the record's header: canonical CBOR of at
+// most MaxHeaderSize bytes (codec's errors) that passes Header.Validate. It
+// does not check the signature: use Verify for anything you act upon.
+func (r *Record) Header() (Header, error) {
+	if d := r.decoded; d != nil && bytes.Equal(d.raw, r.HeaderBytes) {
+		return d.h, nil
+	}
+	return decodeHeader(r.HeaderBytes)
+}
+
+func decodeHeader(hb []byte) (Header, error) {
+	var h Header
+	if err := codec.UnmarshalLimit(hb, MaxHeaderSize, &h); err != nil {
+		return Header{}, fmt.Errorf("record: header: %w", err)
+	}
+	if err := h.Validate(); err != nil {
+		return Header{}, err
+	}
+	return h, nil
+}
+
+// Verify checks the record against its author's key and returns its header:
+// the key's role is patient or provider (identity.ErrWrongRole), the record's
+// form (as ParseRecord), the header (Header), its Author is the key's ID
+// (ErrAuthorMismatch), the rules of the author's role (see the package
+// documentation: ErrAuthorMismatch, codec.ErrMissingField,
+// ErrInvalidHeader), the signature (identity.ErrBadSignature) and the
+// ciphertext's hash (ErrCiphertextHash). It needs no session key.
+func (r *Record) Verify(author identity.VerifyingKey) (Header, error) {
+	if err := r.checkForm(); err != nil {
+		return Header{}, err
+	}
+	h, err := r.Header()
+	if err != nil {
+		return Header{}, err
+	}
+	if err := r.verify(h, author); err != nil {
+		return Header{}, err
+	}
+	return h, nil
+}
+
+func (r *Record) verify(h Header, author identity.VerifyingKey) error {
+	role := author.Role()
+	if role != identity.RolePatient && role != identity.RoleProvider {
+		return authorRole(role)
+	}
+	if id := author.ID(); h.Author != id {
+		return fmt.Errorf("record: %w: header names author %s, key is %s", ErrAuthorMismatch, h.Author, id)
+	}
+	if err := h.checkRole(role); err != nil {
+		return err
+	}
+	if err := author.VerifyContext(SignContext, r.HeaderBytes, r.Signature); err != nil {
+		return fmt.Errorf("record %d of %s: %w", h.Seq, h.Author, err)
+	}
+	if sha256.Sum256(r.Ciphertext) != h.CiphertextHash {
+		return fmt.Errorf("record %d of %s: %w", h.Seq, h.Author, ErrCiphertextHash)
+	}
+	return nil
+}
+
+// Verify parses a record from untrusted bytes, looks up its author's key
+// with lookup, and verifies it (see Record.Verify); errors from lookup are
+// returned wrapped.
+func Verify(b []byte, lookup func(identity.ID) (identity.VerifyingKey, error)) (*Record, Header, error) {
+	r, err := ParseRecord(b)
+	if err != nil {
+		return nil, Header{}, err
+	}
+	h, err := r.Header()
+	if err != nil {
+		return nil, Header{}, err
+	}
+	key, err := lookup(h.Author)
+	if err != nil {
+		return nil, Header{}, fmt.Errorf("record: author %s: %w", h.Author, err)
+	}
+	if err := r.verify(h, key); err != nil {
+		return nil, Header{}, err
+	}
+	return r, h, nil
+}
+
+// Seal encrypts plaintext under key and signs the record with author's key,
+// whose role must be patient or provider (identity.ErrWrongRole). It fills
+// in h's Version, Nonce and CiphertextHash, and Author if it is zero (if
+// set, it must be author's ID: ErrAuthorMismatch); the other fields are the
+// caller's and must pass Record.Verify's checks for author's role. The
+// plaintext must be 1 to MaxPlaintextSize bytes (codec.ErrTooLarge).
+func Seal(h Header, key envelope.SessionKey, plaintext []byte, author *identity.SigningKey) (*Record, error) {
+	if author == nil {
+		return nil, fmt.Errorf("record: seal: %w: no signing key", identity.ErrBadKey)
+	}
+	role := author.Role()
+	if role != identity.RolePatient && role != identity.RoleProvider {
+		return nil, authorRole(role)
+	}
+	if key.IsZero() {
+		return nil, fmt.Errorf("record: seal: %w", envelope.ErrZeroKey)
+	}
+	switch {
+	case len(plaintext) == 0:
+		return nil, fmt.Errorf("record: seal: %w: plaintext", codec.ErrMissingField)
+	case len(plaintext) > MaxPlaintextSize:
+		return nil, fmt.Errorf("record: seal: plaintext: %w: %d bytes, limit %d", codec.ErrTooLarge, len(plaintext), MaxPlaintextSize)
+	}
+	id := author.Public().ID()
+	if h.Author == (identity.ID{}) {
+		h.Author = id
+	} else if h.Author != id {
+		return nil, fmt.Errorf("record: seal: %w: header names author %s, key is %s", ErrAuthorMismatch, h.Author, id)
+	}
+	h.Version = Version
+	h.CiphertextHash = [32]byte{}
+	if _, err := rand.Read(h.Nonce[:]); err != nil {
+		return nil, fmt.Errorf("record: seal: nonce: %w", err)
+	}
+	// Validate with a placeholder hash, before any work is done.
+	check := h
+	check.CiphertextHash[0] = 1
+	if err := check.Validate(); err != nil {
+		return nil, err
+	}
+	if err := check.checkRole(role); err != nil {
+		return nil, err
+	}
+
+	hb, err := codec.Marshal(h) // the associated data, until the hash is filled in
+	if err != nil {
+		return nil, err
+	}
+	if !hashLast(hb) {
+		return nil, fmt.Errorf("record: seal: header encoding does not end in the ciphertext hash")
+	}
+	aead, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	ct := aead.Seal(make([]byte, 0, len(plaintext)+TagSize), h.Nonce[:], plaintext, hb)
+	sum := sha256.Sum256(ct)
+	copy(hb[len(hb)-32:], sum[:])
+	h.CiphertextHash = sum
+	return &Record{
+		HeaderBytes: hb,
+		Ciphertext:  ct,
+		Signature:   author.SignContext(SignContext, hb),
+		decoded:     &decodedHeader{raw: bytes.Clone(hb), h: h},
+	}, nil
+}
+
+// hashTrailer is how the canonical header encoding of CiphertextHash
+// starts: key 11, then a byte string of 32 bytes.
+var hashTrailer = []byte{0x0b, 0x58, 0x20}
+
+// hashLast reports whether header bytes end with the CiphertextHash field.
+func hashLast(hb []byte) bool {
+	n := len(hb) - 32 - len(hashTrailer)
+	return n > 0 && bytes.Equal(hb[n:n+len(hashTrailer)], hashTrailer)
+}
+
+// associatedData returns the header bytes with the ciphertext hash zeroed,
+// the associated data under which the ciphertext was sealed. hb must be a
+// validated header's encoding.
+func associatedData(hb []byte) ([]byte, error) {
+	if !hashLast(hb) {
+		return nil, fmt.Errorf("record: %w: header does not end in the ciphertext hash", codec.ErrMalformed)
+	}
+	ad := bytes.Clone(hb)
+	clear(ad[len(ad)-32:])
+	return ad, nil
+}
+
+func newGCM(key envelope.SessionKey) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key[:])
+	if err != nil {
+		return nil, fmt.Errorf("record: aes: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("record: gcm: %w", err)
+	}
+	return aead, nil
+}
+
+// Open decrypts the record with its session key: the patient's key of
+// h.Epoch for a patient's record, the key of its ProviderRecord envelope for
+// a provider's. It decodes and validates the header (see Header) and checks
+// the ciphertext hash (ErrCiphertextHash), but not the signature: Verify
+// first if the author matters. A wrong key or a tampered header or
+// ciphertext gives ErrDecrypt.
+func (r *Record) Open(key envelope.SessionKey) ([]byte, error) {
+	if key.IsZero() {
+		return nil, fmt.Errorf("record: open: %w", envelope.ErrZeroKey)
+	}
+	h, err := r.Header()
+	if err != nil {
+		return nil, err
+	}
+	if sha256.Sum256(r.Ciphertext) != h.CiphertextHash {
+		return nil, fmt.Errorf("record %d of %s: %w", h.Seq, h.Author, ErrCiphertextHash)
+	}
+	ad, err := associatedData(r.HeaderBytes)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	if len(r.Ciphertext) < TagSize {
+		return nil, fmt.Errorf("record %d of %s: %w: ciphertext of %d bytes", h.Seq, h.Author, ErrDecrypt, len(r.Ciphertext))
+	}
+	pt, err := aead.Open(make([]byte, 0, len(r.Ciphertext)-TagSize), h.Nonce[:], r.Ciphertext, ad)
+	if err != nil {
+		return nil, fmt.Errorf("record %d of %s: %w", h.Seq, h.Author, ErrDecrypt)
+	}
+	return pt, nil
+}
