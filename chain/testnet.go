@@ -22,6 +22,10 @@ import (
 // TestnetOptions describe a set of authorities on one host.
 type TestnetOptions struct {
 	Nodes   int    // number of authorities (default 4)
+	// Standby nodes follow the chain as full nodes with an authority key of
+	// their own but are not in genesis: they become authorities only when
+	// registered and voted in (or handed a cluster).
+	Standby int
 	Dir     string // where the homes go: Dir/node0, Dir/node1, …
 	ChainID string // default "vitalchain-testnet"
 	Host    string // the address every node binds and dials (default 127.0.0.1)
@@ -39,11 +43,15 @@ type TestnetOptions struct {
 	Params        ledger.Params // zero means ledger.DefaultParams()
 }
 
+// MaxBlockBytes bounds a block (CometBFT's block.max_bytes; its default is 21 MB).
+const MaxBlockBytes = 4 << 20
+
 // Testnet is what WriteTestnet wrote.
 type Testnet struct {
 	Homes       []string
 	RPC         []string // each node's RPC address, tcp://host:port
 	Authorities []*identity.Identity
+	Consensus   [][]byte // each node's Ed25519 consensus public key
 }
 
 // WriteTestnet writes the homes of a new network of authorities: each with
@@ -65,7 +73,8 @@ func WriteTestnet(o TestnetOptions) (*Testnet, error) {
 	if o.Params == (ledger.Params{}) {
 		o.Params = ledger.DefaultParams()
 	}
-	ports, err := pickPorts(o.Host, o.BasePort, 2*o.Nodes)
+	total := o.Nodes + o.Standby
+	ports, err := pickPorts(o.Host, o.BasePort, 2*total)
 	if err != nil {
 		return nil, err
 	}
@@ -73,8 +82,8 @@ func WriteTestnet(o TestnetOptions) (*Testnet, error) {
 	gen := ledger.Genesis{Params: o.Params}
 	var vals []types.GenesisValidator
 	var peers []string
-	cfgs := make([]*cfg.Config, o.Nodes)
-	for i := range o.Nodes {
+	cfgs := make([]*cfg.Config, total)
+	for i := range total {
 		home := filepath.Join(o.Dir, "node"+strconv.Itoa(i))
 		if _, err := os.Stat(home); err == nil {
 			return nil, fmt.Errorf("testnet: %s already exists", home)
@@ -103,10 +112,13 @@ func WriteTestnet(o TestnetOptions) (*Testnet, error) {
 			return nil, err
 		}
 		pub := pv.Key.PubKey
-		vals = append(vals, types.GenesisValidator{Address: pub.Address(), PubKey: pub, Power: o.Params.AuthorityPower, Name: c.Moniker})
-		gen.Authorities = append(gen.Authorities, ledger.GenesisAuthority{
-			Name: c.Moniker, Key: auth.Public().Verifying.String(), Consensus: pub.Bytes(), Cluster: uint32(i + 1),
-		})
+		if i < o.Nodes {
+			vals = append(vals, types.GenesisValidator{Address: pub.Address(), PubKey: pub, Power: o.Params.AuthorityPower, Name: c.Moniker})
+			gen.Authorities = append(gen.Authorities, ledger.GenesisAuthority{
+				Name: c.Moniker, Key: auth.Public().Verifying.String(), Consensus: pub.Bytes(), Cluster: uint32(i + 1),
+			})
+		}
+		tn.Consensus = append(tn.Consensus, pub.Bytes())
 		peers = append(peers, string(nodeKey.ID())+"@"+net.JoinHostPort(o.Host, strconv.Itoa(ports[2*i])))
 		cfgs[i] = c
 		tn.Homes = append(tn.Homes, home)
@@ -117,11 +129,16 @@ func WriteTestnet(o TestnetOptions) (*Testnet, error) {
 	if err != nil {
 		return nil, err
 	}
+	params := types.DefaultConsensusParams()
+	// Blocks of at most MaxBlockBytes: a block must reach every authority
+	// well within a consensus round, or rounds time out under load and the
+	// chain livelocks on ever larger proposals.
+	params.Block.MaxBytes = MaxBlockBytes
 	doc := &types.GenesisDoc{
 		GenesisTime:     time.Now().UTC().Truncate(time.Millisecond),
 		ChainID:         o.ChainID,
 		InitialHeight:   1,
-		ConsensusParams: types.DefaultConsensusParams(),
+		ConsensusParams: params,
 		Validators:      vals,
 		AppState:        appState,
 	}

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -103,7 +102,9 @@ func UnmarshalLimit(data []byte, max int, v any) error {
 	if err := decMode.Unmarshal(data, v); err != nil {
 		return classify(err)
 	}
-	again, err := encMode.Marshal(reflect.ValueOf(v).Elem().Interface())
+	// v is a non-nil pointer (decMode refused anything else); it encodes as
+	// the value it points to, without copying that value into an interface.
+	again, err := encMode.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}

@@ -87,10 +87,17 @@ func (id *Identity) Marshal(created time.Time) []byte {
 	return b.Bytes()
 }
 
-// Parse reads a key file's text.
+// Parse reads a key file's text, which must be at most 64 KiB.
 func Parse(r io.Reader) (*Identity, error) {
 	id := &Identity{}
-	sc := bufio.NewScanner(io.LimitReader(r, maxKeyFile))
+	data, err := io.ReadAll(io.LimitReader(r, maxKeyFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrKeyFile, err)
+	}
+	if len(data) > maxKeyFile {
+		return nil, fmt.Errorf("%w: larger than %d bytes", ErrKeyFile, maxKeyFile)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 4096), maxKeyFile)
 	n := 0
 	for sc.Scan() {
@@ -166,6 +173,14 @@ func WriteFile(path string, id *Identity) error {
 // ReadFile reads a key file, refusing it if anyone but its owner may read or
 // write it.
 func ReadFile(path string) (*Identity, error) {
+	// Check the type before opening: opening a named pipe would block.
+	before, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("read key file: %w", err)
+	}
+	if !before.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrKeyFile, path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read key file: %w", err)
@@ -175,7 +190,7 @@ func ReadFile(path string) (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read key file: %w", err)
 	}
-	if !st.Mode().IsRegular() {
+	if !st.Mode().IsRegular() || !os.SameFile(before, st) {
 		return nil, fmt.Errorf("%w: %s is not a regular file", ErrKeyFile, path)
 	}
 	if perm := st.Mode().Perm(); perm&0o077 != 0 {

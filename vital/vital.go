@@ -30,6 +30,10 @@ const (
 // ErrUnknownKind is returned for a kind number or name VitalChain does not know.
 var ErrUnknownKind = errors.New("unknown vital sign")
 
+// ErrBadQuantity is returned by ParseQuantity for text that is not a decimal
+// number with at most three fractional digits, or is out of range.
+var ErrBadQuantity = errors.New("bad quantity")
+
 // Info describes a Kind.
 type Info struct {
 	Name    string // short name used on the command line and in contracts: "glucose"
@@ -125,17 +129,17 @@ func ParseQuantity(s string) (Quantity, error) {
 	neg := strings.HasPrefix(whole, "-")
 	whole = strings.TrimPrefix(whole, "-")
 	if whole == "" || (hasFrac && (frac == "" || len(frac) > 3)) {
-		return 0, fmt.Errorf("vital: bad quantity %q", s)
+		return 0, fmt.Errorf("vital: %w %q", ErrBadQuantity, s)
 	}
 	w, err := strconv.ParseUint(whole, 10, 40)
 	if err != nil {
-		return 0, fmt.Errorf("vital: bad quantity %q", s)
+		return 0, fmt.Errorf("vital: %w %q", ErrBadQuantity, s)
 	}
 	var f uint64
 	if hasFrac {
 		f, err = strconv.ParseUint((frac + "00")[:3], 10, 16)
 		if err != nil {
-			return 0, fmt.Errorf("vital: bad quantity %q", s)
+			return 0, fmt.Errorf("vital: %w %q", ErrBadQuantity, s)
 		}
 	}
 	q := Quantity(w*1000 + f)
