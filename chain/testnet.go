@@ -21,7 +21,7 @@ import (
 
 // TestnetOptions describe a set of authorities on one host.
 type TestnetOptions struct {
-	Nodes   int    // number of authorities (default 4)
+	Nodes int // number of authorities (default 4)
 	// Standby nodes follow the chain as full nodes with an authority key of
 	// their own but are not in genesis: they become authorities only when
 	// registered and voted in (or handed a cluster).

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +43,8 @@ type chainBench struct {
 	// each of the validators (CheckTx; FinalizeBlock reuses its result).
 	VerifyShare  float64 `json:"verify_share"`
 	InFlight     int     `json:"in_flight"`
+	Suite        string  `json:"suite"`
+	TxBytesMean  float64 `json:"tx_bytes_mean"`
 	BlockInterva string  `json:"timeout_commit"`
 	GoMaxProcs   int     `json:"gomaxprocs"`
 }
@@ -53,11 +56,17 @@ func runBenchChain(args []string, stdout, stderr io.Writer) error {
 	patients := fs.Int("patients", 96, "`number` of patients sending grants")
 	inflight := fs.Int("in-flight", 32, "grants each patient keeps in flight (at most 63)")
 	interval := fs.Duration("block-interval", 200*time.Millisecond, "CometBFT timeout_commit")
+	suiteName := fs.String("suite", identity.DefaultSuite.String(), "providers' HPKE `suite`, which sets the size of a grant's key envelope: mlkem768x25519 (1,168 B) or x25519 (80 B)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the measured period to `file`")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *inflight < 1 || *inflight > 63 || *patients < 1 {
 		return fmt.Errorf("%w: --in-flight must be 1..63 and --patients positive", errUsage)
+	}
+	suite, err := identity.ParseSuite(*suiteName)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	dir, err := os.MkdirTemp("", "vitalchain-bench-")
 	if err != nil {
@@ -65,6 +74,9 @@ func runBenchChain(args []string, stdout, stderr io.Writer) error {
 	}
 	defer os.RemoveAll(dir)
 	progress := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
+
+	progress("measuring the raw Ed25519 verification rate…")
+	all, one := verifyRate(time.Second)
 
 	ctx := context.Background()
 	progress("starting 4 authorities in this process…")
@@ -80,7 +92,7 @@ func runBenchChain(args []string, stdout, stderr io.Writer) error {
 	}
 
 	progress("registering %d patients, 8 providers and 4 clouds…", *patients)
-	w, err := setupChainWorld(ctx, net, clients, *patients, 8)
+	w, err := setupChainWorld(ctx, net, clients, *patients, 8, suite)
 	if err != nil {
 		return err
 	}
@@ -121,6 +133,7 @@ func runBenchChain(args []string, stdout, stderr io.Writer) error {
 	var (
 		measuring              atomic.Bool
 		committed, refused     atomic.Int64
+		txBytes, txCount       atomic.Int64
 		anchors, grants        atomic.Int64
 		latMu                  sync.Mutex
 		latencies              []time.Duration
@@ -169,6 +182,8 @@ func runBenchChain(args []string, stdout, stderr io.Writer) error {
 					firstErr.CompareAndSwap(nil, err.Error())
 					return
 				}
+				txBytes.Add(int64(len(tx)))
+				txCount.Add(1)
 				pw.Add(1)
 				go func() {
 					defer pw.Done()
@@ -230,7 +245,20 @@ func runBenchChain(args []string, stdout, stderr io.Writer) error {
 	blocksBefore := len(blockTimes)
 	bmu.Unlock()
 	progress("driving load for %s…", *duration)
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	time.Sleep(*duration)
+	if *cpuprofile != "" {
+		pprof.StopCPUProfile()
+	}
 	measured = time.Now()
 	measuring.Store(false)
 	n := committed.Load()
@@ -240,9 +268,6 @@ func runBenchChain(args []string, stdout, stderr io.Writer) error {
 	stopLoad()
 	wg.Wait()
 	bcancel()
-
-	progress("measuring the raw Ed25519 verification rate…")
-	all, one := verifyRate(time.Second)
 
 	elapsed := measured.Sub(measureStart).Seconds()
 	var intervals []time.Duration
@@ -257,7 +282,10 @@ func runBenchChain(args []string, stdout, stderr io.Writer) error {
 		Blocks:          len(blocks),
 		Committed:       n, Anchors: anchors.Load(), Grants: grants.Load(), Refused: refused.Load(),
 		Ed25519VerifyPerS: all, Ed25519VerifyCore: one,
-		InFlight: *patients * *inflight, BlockInterva: interval.String(), GoMaxProcs: runtime.GOMAXPROCS(0),
+		InFlight: *patients * *inflight, Suite: suite.String(), BlockInterva: interval.String(), GoMaxProcs: runtime.GOMAXPROCS(0),
+	}
+	if c := txCount.Load(); c > 0 {
+		res.TxBytesMean = round(float64(txBytes.Load())/float64(c), 1)
 	}
 	if len(blocks) > 0 {
 		res.TxPerBlock = round(float64(n)/float64(len(blocks)), 1)
@@ -314,7 +342,7 @@ type benchCloud struct {
 
 // setupChainWorld registers clouds, providers and patients (each with its
 // first session key and envelopes for every provider).
-func setupChainWorld(ctx context.Context, net *chain.LocalNet, clients []*client.Client, nPatients, nProviders int) (*chainWorld, error) {
+func setupChainWorld(ctx context.Context, net *chain.LocalNet, clients []*client.Client, nPatients, nProviders int, suite identity.Suite) (*chainWorld, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	heads := make([]*client.Signer, len(net.Nodes))
@@ -328,7 +356,7 @@ func setupChainWorld(ctx context.Context, net *chain.LocalNet, clients []*client
 	w := &chainWorld{}
 	var mu sync.Mutex
 	register := func(head int, role identity.Role) (*identity.Identity, error) {
-		id, err := identity.Generate(role, identity.DefaultSuite)
+		id, err := identity.Generate(role, suite)
 		if err != nil {
 			return nil, err
 		}
