@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"filippo.io/edwards25519"
 	"github.com/hdevalence/ed25519consensus"
 )
 
@@ -314,4 +315,25 @@ func decodeKey(s string) (role Role, alg, kind string, data []byte, err error) {
 		return 0, "", "", nil, ErrBadChecksum
 	}
 	return role, alg, kind, data, nil
+}
+
+// ErrWeakKey is returned for an Ed25519 public key of small order (or not a
+// point at all). Under the ZIP-215 rules a small-order key has signatures
+// that verify for every message, so no such key is ever registered.
+var ErrWeakKey = errors.New("weak ed25519 public key")
+
+// CheckPublicKey refuses an Ed25519 public key that does not decode to a
+// curve point or whose point has small order.
+func CheckPublicKey(pub []byte) error {
+	if len(pub) != ed25519.PublicKeySize {
+		return fmt.Errorf("%w: %d bytes", ErrBadKey, len(pub))
+	}
+	p, err := new(edwards25519.Point).SetBytes(pub)
+	if err != nil {
+		return fmt.Errorf("%w: not a curve point", ErrWeakKey)
+	}
+	if new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1 {
+		return fmt.Errorf("%w: small order", ErrWeakKey)
+	}
+	return nil
 }

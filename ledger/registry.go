@@ -33,6 +33,9 @@ func (k *MemberKeys) check() error {
 	if _, err := identity.NewVerifyingKey(k.Role, k.Verifying); err != nil {
 		return wrap(CodeMalformed, "member signing key", err)
 	}
+	if err := identity.CheckPublicKey(k.Verifying); err != nil {
+		return wrap(CodeMalformed, "member signing key", err)
+	}
 	if k.Role.Receives() {
 		if _, err := identity.NewEncryptionKey(k.Role, k.Suite, k.Encryption); err != nil {
 			return wrap(CodeMalformed, "member encryption key", err)
