@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -30,9 +32,18 @@ func startNet(t *testing.T, nodes, standby int) *net {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	var log *slog.Logger
+	if f := os.Getenv("VITALCHAIN_TEST_LOG"); f != "" {
+		w, err := os.Create(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { w.Close() })
+		log = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	ln, err := chain.StartLocal(ctx, chain.TestnetOptions{
 		Nodes: nodes, Standby: standby, Dir: t.TempDir(), BlockInterval: 100 * time.Millisecond,
-	}, nil)
+	}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +272,8 @@ func TestNetwork(t *testing.T) {
 		self2B, _ := self2.Marshal()
 		rw, _ := envelope.GrantEnvelope(patient, provider.Public(), 2, key2)
 		rwB, _ := rw.Marshal()
-		n.ok(0, ps, &ledger.Revoke{Provider: other.ID(), NewEpoch: 2, SelfEnvelope: self2B, Rewraps: []ledger.Rewrap{{Provider: provider.ID(), Envelope: rwB}}})
+		rv := n.ok(0, ps, &ledger.Revoke{Provider: other.ID(), NewEpoch: 2, SelfEnvelope: self2B, Rewraps: []ledger.Rewrap{{Provider: provider.ID(), Envelope: rwB}}})
+		n.synced(rv.Height)
 		var g ledger.GrantRecord
 		if err := n.clients[3].Query(ctx(t), "grant/"+patient.ID().Hex()+"/"+other.ID().Hex(), &g); err != nil || g.Revoked == 0 {
 			t.Fatalf("revoked grant on node 3: %v %+v", err, g)
@@ -293,6 +305,44 @@ func TestNetwork(t *testing.T) {
 		replay, _ := ledger.NewTx(patient.Signing, 1, &ledger.TerminateContract{ID: [32]byte{8}})
 		if _, err := c0.Submit(ctx(t), replay); !errors.Is(err, ledger.Rejected(ledger.CodeReplay)) {
 			t.Fatalf("replay: %v", err)
+		}
+	})
+
+	t.Run("a client over HTTP and the websocket", func(t *testing.T) {
+		hc, err := client.Dial(n.ln.Testnet.RPC[1], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer hc.Close()
+		m, err := hc.Member(ctx(t), provider.ID())
+		if err != nil || m.Role != identity.RoleProvider {
+			t.Fatalf("member over HTTP: %v %+v", err, m)
+		}
+		if _, err := hc.Member(ctx(t), identity.ID{1}); !errors.Is(err, client.ErrNotFound) {
+			t.Fatalf("missing member: %v", err)
+		}
+		sub, err := hc.Subscribe(ctx(t), client.Type("device_command", "device", device.ID().Hex()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := hc.Signer(ctx(t), provider.Signing)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.signers[provider.ID()] = s // one signer per key from here on
+		prs = s
+		tx, _ := s.Sign(&ledger.DeviceCommand{Device: device.ID(), Command: "sampling_interval_ms", Value: 3000})
+		cm, err := hc.Submit(ctx(t), tx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case ev := <-sub:
+			if ev.Height != cm.Height || ev.Attr("value") != "3000" {
+				t.Fatalf("event %+v for commit at %d", ev, cm.Height)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no event over the websocket")
 		}
 	})
 
@@ -379,6 +429,16 @@ func TestNetwork(t *testing.T) {
 		}
 		n.agree()
 	})
+}
+
+// synced waits until every running node has committed height h.
+func (n *net) synced(h int64) {
+	n.t.Helper()
+	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := n.ln.WaitHeight(c, h); err != nil {
+		n.t.Fatal(err)
+	}
 }
 
 func (n *net) waitForValidators(t *testing.T, want int) {

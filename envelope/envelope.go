@@ -339,5 +339,8 @@ func ParseEnvelope(b []byte) (*Envelope, error) {
 
 // Equal reports whether e and f are the same envelope.
 func (e *Envelope) Equal(f *Envelope) bool {
+	if e == nil || f == nil {
+		return e == f
+	}
 	return e.Version == f.Version && e.Context == f.Context && bytes.Equal(e.Ciphertext, f.Ciphertext)
 }

@@ -147,7 +147,7 @@ type Record struct {
 	Ciphertext  []byte `cbor:"2,keyasint"` // AES-256-GCM ciphertext and tag
 	Signature   []byte `cbor:"3,keyasint"` // Ed25519, context SignContext, over HeaderBytes
 
-	// decoded is the header ParseRecord or Seal decoded from HeaderBytes,
+	// decoded is the header ParseRecord decoded from HeaderBytes,
 	// used only while HeaderBytes still holds the same bytes. It is set
 	// when the Record is made and never written after, so a Record is
 	// safe for concurrent readers.
@@ -346,12 +346,10 @@ func Seal(h Header, key envelope.SessionKey, plaintext []byte, author *identity.
 	ct := aead.Seal(make([]byte, 0, len(plaintext)+TagSize), h.Nonce[:], plaintext, hb)
 	sum := sha256.Sum256(ct)
 	copy(hb[len(hb)-32:], sum[:])
-	h.CiphertextHash = sum
 	return &Record{
 		HeaderBytes: hb,
 		Ciphertext:  ct,
 		Signature:   author.SignContext(SignContext, hb),
-		decoded:     &decodedHeader{raw: bytes.Clone(hb), h: h},
 	}, nil
 }
 
