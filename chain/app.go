@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	abci "github.com/cometbft/cometbft/abci/types"
@@ -32,6 +34,10 @@ type App struct {
 	db  *pebble.DB
 	m   *ledger.Machine
 	log *slog.Logger
+
+	// stopping makes the peer filter refuse every connection while the
+	// node shuts down (see Node.Stop).
+	stopping atomic.Bool
 
 	mu      sync.Mutex
 	height  int64
@@ -225,6 +231,12 @@ func (a *App) commit(height int64, res *ledger.Result) error {
 
 // Query answers the ledger's queries (see ledger.Query) on committed state.
 func (a *App) Query(_ context.Context, req *abci.RequestQuery) (*abci.ResponseQuery, error) {
+	if strings.HasPrefix(req.Path, "/p2p/filter/") {
+		if a.stopping.Load() {
+			return &abci.ResponseQuery{Code: QueryFailed, Log: "node stopping"}, nil
+		}
+		return &abci.ResponseQuery{}, nil
+	}
 	h, _ := a.Height()
 	v, err := ledger.Query(pebbleStore{a.db}, req.Path)
 	switch {

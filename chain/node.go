@@ -145,6 +145,12 @@ func (n *Node) Start() error {
 
 // Stop stops the node and closes its state.
 func (n *Node) Stop() error {
+	// CometBFT v0.38 leaks a connection it accepts after its switch stopped
+	// ("Won't start a peer - switch is not running"): the peer at the other
+	// end keeps it as live, and refuses this node's reconnection as a
+	// duplicate until pings time out, minutes later. With FilterPeers on, the
+	// app refuses every connection from now on, and refused ones are closed.
+	n.app.stopping.Store(true)
 	var err error
 	if n.node.IsRunning() {
 		err = n.node.Stop()

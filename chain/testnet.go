@@ -171,6 +171,8 @@ func TunedConfig(o TestnetOptions) *cfg.Config {
 	c.P2P.AllowDuplicateIP = true
 	c.P2P.AddrBookStrict = false
 	c.P2P.PexReactor = false
+	// Ask the app about each new peer, so a stopping node refuses them all (see Node.Stop).
+	c.FilterPeers = true
 	// Each consensus step waits on these; 100 ms by default.
 	c.P2P.FlushThrottleTimeout = 10 * time.Millisecond
 	c.Consensus.PeerGossipSleepDuration = 10 * time.Millisecond
