@@ -22,6 +22,7 @@ import (
 
 	abci "github.com/cometbft/cometbft/abci/types"
 	rpcclient "github.com/cometbft/cometbft/rpc/client"
+	"github.com/cometbft/cometbft/mempool"
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
 	ctypes "github.com/cometbft/cometbft/rpc/core/types"
 	"github.com/cometbft/cometbft/types"
@@ -363,10 +364,12 @@ func (c *Client) Submit(ctx context.Context, tx []byte) (*Committed, error) {
 		}
 		c.mu.Unlock()
 	}
-	if _, err := c.Broadcast(ctx, tx); err != nil {
+	if _, err := c.Broadcast(ctx, tx); err != nil && !strings.Contains(err.Error(), mempool.ErrTxInCache.Error()) {
 		forget()
 		return nil, err
 	}
+	// A transaction the node already has (sent again through another node,
+	// or retried) is waited for like a new one.
 	select {
 	case cm := <-w:
 		return cm, cm.Err()

@@ -3,6 +3,7 @@ package ledger
 import (
 	"slices"
 
+	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/merklelog"
 	"github.com/vitalchain/vitalchain/vital"
@@ -86,7 +87,7 @@ type Alert struct {
 	Contract [32]byte    `cbor:"2,keyasint"`
 	RecordID [32]byte    `cbor:"3,keyasint"`
 	Kind     vital.Kind  `cbor:"4,keyasint"`
-	Severity uint8       `cbor:"5,keyasint"`
+	Severity uint8       `cbor:"5,keyasint"` // a contract.Severity
 	Time     int64       `cbor:"6,keyasint"` // the reading's time, Unix ms
 }
 
@@ -96,6 +97,9 @@ func (*Alert) TxType() Type { return TypeAlert }
 func (a *Alert) check(*Decoded) error {
 	if !a.Kind.Valid() {
 		return errorf(CodeMalformed, "alert: %v", vital.ErrUnknownKind)
+	}
+	if !contract.Severity(a.Severity).Valid() {
+		return errorf(CodeMalformed, "alert: %v %d", contract.ErrBadSeverity, a.Severity)
 	}
 	return nil
 }

@@ -56,6 +56,13 @@ func (v *Vote) apply(x *exec, d *Decoded) error {
 		}
 		return errorf(CodeInvalid, "%s is not an authority", v.Candidate)
 	}
+	if v.Add {
+		if err := consensusKeyFree(auths, pending, v.Candidate, cand.Consensus); err != nil {
+			return err
+		}
+	} else if remaining(auths, pending) <= 1 {
+		return errorf(CodeInvalid, "%s is the last authority left", v.Candidate)
+	}
 	op := byte(0)
 	if v.Add {
 		op = 1
@@ -203,6 +210,13 @@ func (h *Handover) apply(x *exec, d *Decoded) error {
 		return err
 	}
 	if findAuthority(auths, h.NewHead) < 0 {
+		pending, err := x.pending()
+		if err != nil {
+			return err
+		}
+		if err := consensusKeyFree(auths, pending, h.NewHead, head.Consensus); err != nil {
+			return err
+		}
 		if err := x.queue(Authority{ID: h.NewHead, Consensus: head.Consensus, Power: x.params.AuthorityPower}); err != nil {
 			return err
 		}
@@ -237,6 +251,35 @@ func (x *exec) pending() ([]Authority, error) {
 	var l authorityList
 	_, err := x.get([]byte{pPending}, &l)
 	return l.List, err
+}
+
+// consensusKeyFree refuses to make id an authority with a consensus key
+// that another current authority, or another pending addition, already has:
+// CometBFT knows a validator only by its key, so two authorities sharing one
+// would be one validator to it and two to the ledger.
+func consensusKeyFree(auths, pending []Authority, id identity.ID, consensus []byte) error {
+	for _, list := range [][]Authority{auths, pending} {
+		for _, a := range list {
+			if a.Power > 0 && a.ID != id && bytes.Equal(a.Consensus, consensus) {
+				return errorf(CodeDuplicate, "consensus key %x is already authority %s's", consensus[:min(len(consensus), 8)], a.ID)
+			}
+		}
+	}
+	return nil
+}
+
+// remaining returns how many authorities are left once the pending
+// removals are applied.
+func remaining(auths, pending []Authority) int {
+	n := len(auths)
+	removed := map[identity.ID]bool{}
+	for _, p := range pending {
+		if p.Power == 0 && findAuthority(auths, p.ID) >= 0 && !removed[p.ID] {
+			removed[p.ID] = true
+			n--
+		}
+	}
+	return n
 }
 
 func findAuthority(list []Authority, id identity.ID) int {
@@ -286,7 +329,7 @@ func (x *exec) endBlock() error {
 		return boolInt(b.Power > 0) - boolInt(a.Power > 0)
 	})
 	var changed int64
-	applied := 0
+	applied, n := 0, 0 // changes taken from pending; of them, changes made
 	for _, p := range pending {
 		delta := p.Power
 		i := findAuthority(auths, p.ID)
@@ -296,11 +339,22 @@ func (x *exec) endBlock() error {
 		if delta < 0 {
 			delta = -delta
 		}
-		if applied > 0 && 3*(changed+delta) > total {
+		// A change that changes nothing (the removal of one who is no
+		// longer an authority, an addition of one who already is: a vote
+		// and a handover may queue the same change) and the removal of
+		// the last authority are dropped: CometBFT halts on an update
+		// that removes an unknown validator, repeats a key, or empties
+		// the set.
+		if delta == 0 || (p.Power == 0 && len(auths) == 1) {
+			applied++
+			continue
+		}
+		if n > 0 && 3*(changed+delta) > total {
 			break
 		}
 		changed += delta
 		applied++
+		n++
 		if p.Power == 0 {
 			if i >= 0 {
 				auths = slices.Delete(auths, i, i+1)

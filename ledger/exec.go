@@ -240,7 +240,7 @@ func (x *exec) raw(k []byte) ([]byte, error) {
 	}
 	v, err := x.st.Get(k)
 	if err != nil {
-		return nil, fmt.Errorf("%w: get %x: %v", errStore, k, err)
+		return nil, fmt.Errorf("%w: get %x: %w", errStore, k, err)
 	}
 	return v, nil
 }

@@ -41,6 +41,8 @@ func ParseGenesis(b []byte) (*Genesis, error) {
 		return nil, fmt.Errorf("genesis: no authorities")
 	}
 	clusters := map[uint32]bool{}
+	keys := map[identity.ID]bool{}
+	consensus := map[string]bool{}
 	for _, a := range g.Authorities {
 		k, err := identity.ParseVerifyingKey(a.Key)
 		if err != nil {
@@ -55,7 +57,13 @@ func ParseGenesis(b []byte) (*Genesis, error) {
 		if clusters[a.Cluster] {
 			return nil, fmt.Errorf("genesis: two heads for cluster %d", a.Cluster)
 		}
-		clusters[a.Cluster] = true
+		if keys[k.ID()] {
+			return nil, fmt.Errorf("genesis authority %q: its key heads another cluster too", a.Name)
+		}
+		if consensus[string(a.Consensus)] {
+			return nil, fmt.Errorf("genesis authority %q: its consensus key is another authority's too", a.Name)
+		}
+		clusters[a.Cluster], keys[k.ID()], consensus[string(a.Consensus)] = true, true, true
 	}
 	return &g, nil
 }

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -46,7 +47,7 @@ func newGenesis(t testing.TB, n int) *testGenesis {
 // validator, never an empty set, and the set the updates build is the
 // ledger's authorities.
 type testChain struct {
-	t       *testing.T
+	t       testing.TB
 	m       *Machine
 	st      memStore
 	height  int64
@@ -58,23 +59,24 @@ type testChain struct {
 	updates []ValidatorUpdate // of the last block
 	results []TxResult        // of the last block
 
-	warm   bool             // CheckTx every transaction before executing it
-	blocks []Block          // every block executed, for replay
-	hashes [][32]byte       // app hash after each height, from 0
-	vals   map[string]int64 // the validator set CometBFT builds from the updates
+	warm       bool             // CheckTx every transaction before executing it
+	blocks     []Block          // every block executed, for replay
+	allResults [][]TxResult     // the results of every block
+	hashes     [][32]byte       // app hash after each height, from 0
+	vals       map[string]int64 // the validator set CometBFT builds from the updates
 }
 
 var genesisTime = time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
 
 // newTestChain starts a chain with n genesis authorities, authority i
 // heading cluster i+1.
-func newTestChain(t *testing.T, n int) *testChain {
+func newTestChain(t testing.TB, n int) *testChain {
 	t.Helper()
 	return startChain(t, newGenesis(t, n))
 }
 
 // startChain starts a chain from tg.
-func startChain(t *testing.T, tg *testGenesis) *testChain {
+func startChain(t testing.TB, tg *testGenesis) *testChain {
 	t.Helper()
 	c := &testChain{
 		t: t, m: NewMachine(), st: memStore{}, now: genesisTime, seqs: map[identity.ID]uint64{},
@@ -149,6 +151,7 @@ func (c *testChain) blockAt(t time.Time, txs ...[]byte) []TxResult {
 	c.updates = res.ValidatorUpdates
 	c.results = res.TxResults
 	c.blocks = append(c.blocks, b)
+	c.allResults = append(c.allResults, res.TxResults)
 	c.hashes = append(c.hashes, res.AppHash)
 	c.checkUpdates(res.ValidatorUpdates)
 	return res.TxResults
@@ -224,7 +227,7 @@ func (c *testChain) register(role identity.Role, patient *identity.Identity) *id
 	c.t.Helper()
 	if role == identity.RoleDevice {
 		id := mustIdentity(c.t, role)
-		c.ok(patient.Signing, c.registerBody(id, 0, patient.ID(), patient.Signing))
+		c.ok(patient.Signing, c.registerBody(id, 0, patient.ID(), id.Signing))
 		return id
 	}
 	return c.registerIn(role, identity.SuiteX25519, 1)
@@ -261,8 +264,9 @@ func consensusKeyOf(id *identity.Identity) []byte {
 	return cons
 }
 
-// query runs a query and decodes it.
+// query runs a query and decodes it into v, which it zeroes first.
 func (c *testChain) query(path string, v any) error {
+	reflect.ValueOf(v).Elem().SetZero()
 	b, err := Query(c.st, path)
 	if err != nil {
 		return err
@@ -305,6 +309,13 @@ func envBytes(t testing.TB, e *envelope.Envelope, err error) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// grantEnv returns the encoding of patient's key of epoch wrapped to provider.
+func grantEnv(t testing.TB, patient, provider *identity.Identity, epoch uint64, key envelope.SessionKey) []byte {
+	t.Helper()
+	e, err := envelope.GrantEnvelope(patient, provider.Public(), epoch, key)
+	return envBytes(t, e, err)
 }
 
 // sessionKeyBody returns transaction 1 of patient's epoch with key.

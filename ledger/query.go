@@ -137,31 +137,33 @@ func Query(st IterStore, path string) ([]byte, error) {
 			return codec.Marshal(list)
 		case "grants":
 			list := []GrantEntry{}
+			var derr error // Iterate's own error must not overwrite it
 			err = st.Iterate(key(pGrant, id), func(k, v []byte) bool {
 				var e GrantEntry
 				copy(e.Provider[:], k[1+32:])
-				if err = codec.UnmarshalLimit(v, 1<<20, &e.Grant); err != nil {
+				if derr = codec.UnmarshalLimit(v, 1<<20, &e.Grant); derr != nil {
 					return false
 				}
 				list = append(list, e)
 				return true
 			})
-			if err != nil {
+			if err = errors.Join(err, derr); err != nil {
 				return nil, err
 			}
 			return codec.Marshal(list)
 		case "record3":
 			list := []ProviderRecordListing{}
+			var derr error
 			err = st.Iterate(key(pRecord3, id), func(k, v []byte) bool {
 				var e ProviderRecordListing
 				copy(e.Record[:], k[1+32:])
-				if err = codec.UnmarshalLimit(v, 1<<20, &e.Entry); err != nil {
+				if derr = codec.UnmarshalLimit(v, 1<<20, &e.Entry); derr != nil {
 					return false
 				}
 				list = append(list, e)
 				return true
 			})
-			if err != nil {
+			if err = errors.Join(err, derr); err != nil {
 				return nil, err
 			}
 			return codec.Marshal(list)

@@ -250,7 +250,7 @@ var errStore = errors.New("ledger store")
 func getCBOR(st Store, k []byte, v any) (bool, error) {
 	b, err := st.Get(k)
 	if err != nil {
-		return false, fmt.Errorf("%w: get %x: %v", errStore, k, err)
+		return false, fmt.Errorf("%w: get %x: %w", errStore, k, err)
 	}
 	if b == nil {
 		return false, nil
