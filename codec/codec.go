@@ -114,6 +114,17 @@ func UnmarshalLimit(data []byte, max int, v any) error {
 	return nil
 }
 
+// UnmarshalTrusted decodes bytes this node encoded itself and kept (its own
+// store): the same limits and strictness as Unmarshal except the canonical
+// check, which would only re-encode what Marshal wrote, at twice the cost.
+// Never use it on bytes from the network.
+func UnmarshalTrusted(data []byte, v any) error {
+	if err := decMode.Unmarshal(data, v); err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
 // classify maps the CBOR library's errors to this package's sentinels.
 func classify(err error) error {
 	var (

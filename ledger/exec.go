@@ -251,7 +251,7 @@ func (x *exec) get(k []byte, v any) (bool, error) {
 	if err != nil || b == nil {
 		return false, err
 	}
-	if err := codec.UnmarshalLimit(b, 1<<24, v); err != nil {
+	if err := codec.UnmarshalTrusted(b, v); err != nil {
 		return false, fmt.Errorf("%w: corrupt value at %x: %v", errStore, k, err)
 	}
 	return true, nil

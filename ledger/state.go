@@ -255,7 +255,7 @@ func getCBOR(st Store, k []byte, v any) (bool, error) {
 	if b == nil {
 		return false, nil
 	}
-	if err := codec.UnmarshalLimit(b, 1<<24, v); err != nil {
+	if err := codec.UnmarshalTrusted(b, v); err != nil {
 		return false, fmt.Errorf("%w: corrupt value at %x: %v", errStore, k, err)
 	}
 	return true, nil
