@@ -116,12 +116,12 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 	return out, nil
 }
 
-// CheckTx checks a transaction statelessly for the mempool.
+// CheckTx checks a transaction for the mempool (see ledger.Machine.CheckTx).
 func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
 	if req.Type == abci.CheckTxType_Recheck {
 		return &abci.ResponseCheckTx{}, nil // stateless: the answer has not changed
 	}
-	if _, err := a.m.CheckTx(req.Tx); err != nil {
+	if _, err := a.m.CheckTx(pebbleStore{a.db}, req.Tx); err != nil {
 		return &abci.ResponseCheckTx{Code: uint32(ledger.CodeOf(err)), Log: err.Error(), Codespace: ledger.Codespace}, nil
 	}
 	return &abci.ResponseCheckTx{}, nil

@@ -68,7 +68,7 @@ func BenchmarkExecute(b *testing.B) {
 			m := NewMachine()
 			if warm {
 				for _, tx := range txs {
-					if _, err := m.CheckTx(tx); err != nil {
+					if _, err := m.CheckTx(nil, tx); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -137,7 +137,7 @@ func TestDeterminism(t *testing.T) {
 		b := startChain(t, tg)
 		for _, blk := range a.blocks {
 			for _, tx := range blk.Txs {
-				b.m.CheckTx(tx) //nolint:errcheck
+				b.m.CheckTx(nil, tx) //nolint:errcheck
 			}
 		}
 		replay(t, a, b)

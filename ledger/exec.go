@@ -74,9 +74,26 @@ func NewMachine() *Machine {
 	return &Machine{cache: make(map[[32]byte]*Decoded)}
 }
 
-// CheckTx checks a transaction statelessly, as the mempool does, and
-// remembers it so that FinalizeBlock need not verify its signature again.
-func (m *Machine) CheckTx(txBytes []byte) (*Decoded, error) {
+// CheckTx checks a transaction for the mempool and remembers it, so that
+// FinalizeBlock need not verify its signature again. The checks are
+// stateless, except one cheap look-up when st is not nil: a signer that is
+// not registered in the committed state st is refused (CodeUnknownSigner)
+// before any costly check, so that unknown keys cannot make the mempool
+// verify signatures or compile contracts for nothing.
+func (m *Machine) CheckTx(st Store, txBytes []byte) (*Decoded, error) {
+	if st != nil && len(txBytes) <= MaxTxSize {
+		var tx Tx
+		if err := codec.UnmarshalLimit(txBytes, MaxTxSize, &tx); err == nil {
+			id := tx.SignerID()
+			v, err := st.Get(key(pMember, id[:]))
+			if err != nil {
+				return nil, fmt.Errorf("%w: %v", errStore, err)
+			}
+			if v == nil {
+				return nil, errorf(CodeUnknownSigner, "signer %s is not registered", identity.ID(id))
+			}
+		}
+	}
 	d, err := Decode(txBytes)
 	if err != nil {
 		return nil, err
@@ -168,6 +185,7 @@ type exec struct {
 	tx      map[string][]byte // the current transaction's writes
 	events  []Event
 	updates []ValidatorUpdate
+	keep    *Write // a refused transaction's write that stands: its sequence number
 }
 
 // tombstone marks a deleted key in the write maps.
@@ -189,12 +207,16 @@ func newExec(st Store, height int64, t time.Time) (*exec, error) {
 func (x *exec) run(m *Machine, txb []byte) (TxResult, error) {
 	x.tx = map[string][]byte{}
 	x.events = nil
+	x.keep = nil
 	err := x.apply(m, txb)
 	if errors.Is(err, errStore) {
 		return TxResult{}, err
 	}
 	if err != nil {
 		x.tx = nil
+		if x.keep != nil {
+			x.block[string(x.keep.Key)] = x.keep.Value
+		}
 		return TxResult{Code: CodeOf(err), Log: err.Error()}, nil
 	}
 	for k, v := range x.tx {
@@ -212,7 +234,21 @@ func (x *exec) apply(m *Machine, txb []byte) error {
 	if err := x.useSeq(d); err != nil {
 		return err
 	}
-	return d.Body.apply(x, d)
+	err = d.Body.apply(x, d)
+	if err != nil && !errors.Is(err, errStore) {
+		// A registered signer's refused transaction still uses up its
+		// sequence number, so that its bytes cannot be replayed once the
+		// state would let them pass (a device command refused for want of
+		// a grant must not run after a later grant).
+		id := d.Tx.SignerID()
+		if ok, herr := x.has(key(pMember, id[:])); herr != nil {
+			return herr
+		} else if ok {
+			k := key(pSeq, id[:])
+			x.keep = &Write{Key: k, Value: x.tx[string(k)]}
+		}
+	}
+	return err
 }
 
 // useSeq refuses a replayed sequence number and records this one.

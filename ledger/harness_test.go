@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
 	"reflect"
 	"slices"
 	"testing"
@@ -138,7 +140,7 @@ func (c *testChain) blockAt(t time.Time, txs ...[]byte) []TxResult {
 	c.now = t
 	if c.warm {
 		for _, tx := range txs {
-			c.m.CheckTx(tx) //nolint:errcheck // only warms the cache
+			c.m.CheckTx(nil, tx) //nolint:errcheck // only warms the cache
 		}
 	}
 	b := Block{Height: c.height, Time: c.now, Txs: txs}
@@ -257,11 +259,11 @@ func (c *testChain) registerBody(id *identity.Identity, cluster uint32, patient 
 	return r
 }
 
-// consensusKeyOf returns a (fake, unique) consensus key for an authority.
+// consensusKeyOf returns a consensus key for an authority: a real Ed25519
+// public key derived from its ID, so unique and deterministic.
 func consensusKeyOf(id *identity.Identity) []byte {
-	cons := make([]byte, 32)
-	copy(cons, id.ID().Hex())
-	return cons
+	seed := sha256.Sum256([]byte(id.ID().Hex()))
+	return ed25519.NewKeyFromSeed(seed[:]).Public().(ed25519.PublicKey)
 }
 
 // query runs a query and decodes it into v, which it zeroes first.

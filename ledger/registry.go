@@ -47,6 +47,9 @@ func (k *MemberKeys) check() error {
 		if len(k.Consensus) != 32 {
 			return errorf(CodeMalformed, "an authority needs a 32-byte consensus key, got %d bytes", len(k.Consensus))
 		}
+		if err := identity.CheckPublicKey(k.Consensus); err != nil {
+			return wrap(CodeMalformed, "authority consensus key", err)
+		}
 	} else if len(k.Consensus) != 0 {
 		return errorf(CodeMalformed, "a %s has no consensus key", k.Role)
 	}

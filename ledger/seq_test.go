@@ -3,6 +3,7 @@ package ledger
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/vitalchain/vitalchain/identity"
 )
@@ -135,4 +136,19 @@ func TestReplayFailedTx(t *testing.T) {
 	c.ok(c.auths[0].Signing, c.registerBody(p, 1, identity.ID{}, p.Signing))
 	wantCodes(t, c.block(regDev), CodeOK)
 	wantCodes(t, c.block(regDev), CodeReplay)
+}
+
+// A registered signer's refused transaction uses up its sequence number: its
+// bytes cannot be replayed once the state would let them pass.
+func TestRefusedTxUsesSeq(t *testing.T) {
+	t.Parallel()
+	c := newTestChain(t, 1)
+	p := c.register(identity.RolePatient, nil)
+	prov := c.register(identity.RoleProvider, nil)
+	dev := c.register(identity.RoleDevice, p)
+	cmd := c.tx(prov.Signing, &DeviceCommand{Device: dev.ID(), Command: "sampling_interval_ms", Value: 1000})
+	wantCodes(t, c.block(cmd), CodeUnauthorized)
+	k := c.startEpoch(p, 1)
+	c.ok(p.Signing, grantBody(t, p, prov, 1, k, true, c.expiry(time.Hour)))
+	wantCodes(t, c.block(cmd), CodeReplay)
 }

@@ -482,18 +482,18 @@ func FuzzDecode(f *testing.F) {
 func TestCheckTx(t *testing.T) {
 	s := samples(t)
 	m := NewMachine()
-	if _, err := m.CheckTx([]byte{1}); !errors.Is(err, Rejected(CodeMalformed)) {
+	if _, err := m.CheckTx(nil, []byte{1}); !errors.Is(err, Rejected(CodeMalformed)) {
 		t.Fatalf("CheckTx of junk: %v", err)
 	}
 	if len(m.cache) != 0 {
 		t.Fatal("a rejected transaction was cached")
 	}
 	tx := s.txs[TypeVote]
-	d1, err := m.CheckTx(tx)
+	d1, err := m.CheckTx(nil, tx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d2, err := m.CheckTx(tx)
+	d2, err := m.CheckTx(nil, tx)
 	if err != nil || len(m.cache) != 1 || len(m.order) != 1 {
 		t.Fatalf("CheckTx twice: %v, %d cached", err, len(m.cache))
 	}
