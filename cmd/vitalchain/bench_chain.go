@@ -142,6 +142,7 @@ func runBenchChain(args []string, stdout, stderr io.Writer) error {
 		wg                     sync.WaitGroup
 		measureStart, measured time.Time
 	)
+	defer stopLoad()
 	record := func(kind *atomic.Int64, start time.Time, err error) {
 		if !measuring.Load() {
 			return

@@ -27,6 +27,12 @@ Commands:
                         host, with one genesis naming them all.
     node --home DIR     Run one authority: CometBFT with the ledger in process.
                         Its RPC (CometBFT's, e.g. /status) stays available.
+    admit --by FILE --key FILE [--cluster N] [--ledger URL]
+                        Register an actor on the ledger: a Cluster Head admits
+                        patients, providers and clouds; a patient its devices.
+    cloud --key FILE --data DIR --ledger URL[,URL…] [--listen ADDR]
+                        Run the cloud: verified, durable, Merkle-anchored
+                        storage of encrypted records, and access-checked reads.
     bench chain [--json] [--duration D]
                         Start 4 authorities in this process, drive signed
                         transactions, and report throughput and latency.
@@ -64,6 +70,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runNode(rest, stdout, stderr)
 	case "testnet":
 		err = runTestnet(rest, stdout, stderr)
+	case "cloud":
+		err = runCloud(rest, stdout, stderr)
+	case "admit":
+		err = runAdmit(rest, stdout, stderr)
 	case "bench":
 		err = runBench(rest, stdout, stderr)
 	default:

@@ -1,0 +1,167 @@
+package cloud
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vitalchain/vitalchain/codec"
+)
+
+// HTTP API. Records and requests travel as CBOR (Content-Type
+// application/cbor); control answers are JSON.
+//
+//	POST /v1/records    body: CBOR array of records (byte strings), at most MaxUploadRecords
+//	                    answer: CBOR UploadResponse, one Ack per record, once every accepted one is durable
+//	POST /v1/read       body: a signed Request (op "read"); answer: CBOR ReadResult
+//	POST /v1/access     body: a signed Request (op "access"); answer: CBOR []AccessEntry
+//	GET  /v1/checkpoint answer: JSON of each log's current and anchored checkpoint
+//	GET  /healthz       200 "ok"
+//	GET  /metrics       Prometheus
+//
+// A refused request gets a 4xx (5xx if the cloud or the ledger failed) and a
+// CBOR Problem with a code (the metric's reason label) and a message.
+const (
+	MaxUploadRecords = 1024
+	MaxUploadBytes   = 8 << 20
+)
+
+// UploadResponse answers an upload.
+type UploadResponse struct {
+	Acks []Ack `cbor:"1,keyasint"`
+}
+
+// Problem is a refused request's answer.
+type Problem struct {
+	Code    string `cbor:"1,keyasint"`
+	Message string `cbor:"2,keyasint"`
+}
+
+// Handler returns the cloud's HTTP API. gatherer serves /metrics (nil: no metrics).
+func (s *Service) Handler(gatherer prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/records", s.handleUpload)
+	mux.HandleFunc("POST /v1/read", s.handleRead)
+	mux.HandleFunc("POST /v1/access", s.handleAccess)
+	mux.HandleFunc("GET /v1/checkpoint", s.handleCheckpoint)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	if gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	}
+	return mux
+}
+
+func writeCBOR(w http.ResponseWriter, status int, v any) {
+	b, err := codec.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/cbor")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+func problem(w http.ResponseWriter, status int, code string, err error) {
+	writeCBOR(w, status, &Problem{Code: code, Message: err.Error()})
+}
+
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			problem(w, http.StatusRequestEntityTooLarge, "too_large", err)
+		} else {
+			problem(w, http.StatusBadRequest, "bad_request", err)
+		}
+		return nil, false
+	}
+	return b, true
+}
+
+func (s *Service) handleUpload(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r, MaxUploadBytes)
+	if !ok {
+		s.m.refused.WithLabelValues("too_large").Inc()
+		return
+	}
+	var raws [][]byte
+	if err := codec.UnmarshalLimit(body, MaxUploadBytes, &raws); err != nil {
+		s.m.refused.WithLabelValues("malformed").Inc()
+		problem(w, http.StatusBadRequest, "malformed", err)
+		return
+	}
+	if len(raws) == 0 || len(raws) > MaxUploadRecords {
+		s.m.refused.WithLabelValues("malformed").Inc()
+		problem(w, http.StatusBadRequest, "malformed", errors.New("an upload carries 1 to 1024 records"))
+		return
+	}
+	writeCBOR(w, http.StatusOK, &UploadResponse{Acks: s.Ingest(r.Context(), raws)})
+}
+
+func status(err error) int {
+	switch {
+	case errors.Is(err, ErrRecordAbsent):
+		return http.StatusNotFound
+	case errors.Is(err, ErrUnknownSigner), errors.Is(err, ErrBadSignature), errors.Is(err, ErrStale), errors.Is(err, ErrReplay):
+		return http.StatusUnauthorized
+	case errors.Is(err, ErrNoGrant), errors.Is(err, ErrRevoked), errors.Is(err, ErrExpired), errors.Is(err, ErrScope), errors.Is(err, ErrWrongRole):
+		return http.StatusForbidden
+	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrStore):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusBadRequest
+}
+
+func (s *Service) handleRead(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r, MaxRequestSize)
+	if !ok {
+		s.m.readsRefused.WithLabelValues("too_large").Inc()
+		return
+	}
+	res, err := s.Read(r.Context(), body)
+	if err != nil {
+		problem(w, status(err), readReason(err), err)
+		return
+	}
+	writeCBOR(w, http.StatusOK, res)
+}
+
+func (s *Service) handleAccess(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r, MaxRequestSize)
+	if !ok {
+		return
+	}
+	entries, err := s.AccessLog(r.Context(), body)
+	if err != nil {
+		problem(w, status(err), readReason(err), err)
+		return
+	}
+	if entries == nil {
+		entries = []AccessEntry{}
+	}
+	writeCBOR(w, http.StatusOK, entries)
+}
+
+type checkpointJSON struct {
+	Size     uint64 `json:"size"`
+	Root     []byte `json:"root"`
+	Anchored uint64 `json:"anchored_size"`
+}
+
+func (s *Service) handleCheckpoint(w http.ResponseWriter, _ *http.Request) {
+	rc, ra, ac, aa := s.Checkpoints()
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{
+		"cloud":   s.id.Hex(),
+		"records": checkpointJSON{Size: rc.Size, Root: rc.Root[:], Anchored: ra.Size},
+		"access":  checkpointJSON{Size: ac.Size, Root: ac.Root[:], Anchored: aa.Size},
+		"time":    time.Now().UTC().Format(time.RFC3339Nano),
+	})
+}

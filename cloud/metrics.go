@@ -1,0 +1,58 @@
+package cloud
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are the cloud's Prometheus metrics.
+type metrics struct {
+	accepted      prometheus.Counter
+	duplicates    prometheus.Counter
+	refused       *prometheus.CounterVec
+	reads         prometheus.Counter
+	readsRefused  *prometheus.CounterVec
+	blocks        *prometheus.CounterVec
+	anchors       *prometheus.CounterVec
+	anchorErrors  *prometheus.CounterVec
+	anchorLag     *prometheus.GaugeVec
+	logSize       *prometheus.GaugeVec
+	commitBatches prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		accepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vitalchain_cloud_records_accepted_total", Help: "Records durably stored."}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vitalchain_cloud_records_duplicate_total", Help: "Uploads of records already stored (acknowledged again)."}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vitalchain_cloud_records_refused_total", Help: "Records refused, by reason."}, []string{"reason"}),
+		reads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vitalchain_cloud_reads_total", Help: "Records served."}),
+		readsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vitalchain_cloud_reads_refused_total", Help: "Read requests refused, by reason."}, []string{"reason"}),
+		blocks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vitalchain_cloud_blocks_sealed_total", Help: "Blocks sealed (checkpoints submitted), by log."}, []string{"log"}),
+		anchors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vitalchain_cloud_anchors_committed_total", Help: "Anchors committed on the ledger, by log."}, []string{"log"}),
+		anchorErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vitalchain_cloud_anchor_errors_total", Help: "Anchors that failed and will be retried, by log."}, []string{"log"}),
+		anchorLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vitalchain_cloud_anchor_lag_records", Help: "Entries stored but not yet anchored, by log."}, []string{"log"}),
+		logSize: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vitalchain_cloud_log_size", Help: "Entries in each log."}, []string{"log"}),
+		commitBatches: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "vitalchain_cloud_commit_batch_records", Help: "Records per durable commit (group commit).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.accepted, m.duplicates, m.refused, m.reads, m.readsRefused, m.blocks,
+			m.anchors, m.anchorErrors, m.anchorLag, m.logSize, m.commitBatches)
+	}
+	return m
+}
+
+func logName(l uint8) string {
+	if l == LogAccess {
+		return "access"
+	}
+	return "records"
+}

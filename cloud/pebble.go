@@ -1,0 +1,202 @@
+package cloud
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/transparency-dev/merkle/compact"
+
+	"github.com/vitalchain/vitalchain/codec"
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/merklelog"
+)
+
+// PebbleStore is the embedded Store, on Pebble: every Append is one batch
+// committed with fsync, so concurrent uploads share one sync (group commit).
+type PebbleStore struct {
+	db *pebble.DB
+	mu sync.Mutex // serialises Appends' size checks
+}
+
+var _ Store = (*PebbleStore)(nil)
+
+// Keys: one prefix byte, then fixed-width fields.
+const (
+	kRecord  = 'r' // r id → StoredRecord
+	kNode    = 'n' // n log level(1) index(8) → hash
+	kSize    = 's' // s log → size(8)
+	kAccess  = 'a' // a index(8) → AccessEntry
+	kPatient = 'p' // p patient index(8) → "" (a patient's access entries)
+)
+
+// OpenPebble opens (or creates) a store in dir.
+func OpenPebble(dir string) (*PebbleStore, error) {
+	db, err := pebble.Open(dir, &pebble.Options{MemTableSize: 32 << 20, Logger: quietPebble{}})
+	if err != nil {
+		return nil, fmt.Errorf("open cloud store %s: %w", dir, err)
+	}
+	return &PebbleStore{db: db}, nil
+}
+
+type quietPebble struct{}
+
+func (quietPebble) Infof(string, ...any)  {}
+func (quietPebble) Errorf(string, ...any) {}
+func (quietPebble) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("pebble: "+format, args...))
+}
+
+// Close closes the store.
+func (s *PebbleStore) Close() error { return s.db.Close() }
+
+func nodeKey(log uint8, id compact.NodeID) []byte {
+	k := []byte{kNode, log, byte(id.Level)}
+	return binary.BigEndian.AppendUint64(k, id.Index)
+}
+
+func (s *PebbleStore) get(k []byte) ([]byte, error) {
+	v, c, err := s.db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return bytes.Clone(v), nil
+}
+
+// Size implements Store.
+func (s *PebbleStore) Size(log uint8) (uint64, error) {
+	v, err := s.get([]byte{kSize, log})
+	if errors.Is(err, ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// GetNodes implements Store.
+func (s *PebbleStore) GetNodes(log uint8, ids []compact.NodeID) ([][merklelog.HashSize]byte, error) {
+	out := make([][merklelog.HashSize]byte, len(ids))
+	for i, id := range ids {
+		v, err := s.get(nodeKey(log, id))
+		if errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("%w: node %d/%d of log %d", merklelog.ErrNotFound, id.Level, id.Index, log)
+		}
+		if err != nil {
+			return nil, err
+		}
+		copy(out[i][:], v)
+	}
+	return out, nil
+}
+
+// append commits one log's rows and nodes in a synced batch.
+func (s *PebbleStore) append(log uint8, oldSize, newSize uint64, nodes []merklelog.Node, rows func(*pebble.Batch) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, err := s.Size(log)
+	if err != nil {
+		return err
+	}
+	if cur != oldSize {
+		return fmt.Errorf("%w: log %d has size %d, not %d", merklelog.ErrConflict, log, cur, oldSize)
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := rows(b); err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		if err := b.Set(nodeKey(log, n.ID), n.Hash[:], nil); err != nil {
+			return err
+		}
+	}
+	if err := b.Set([]byte{kSize, log}, binary.BigEndian.AppendUint64(nil, newSize), nil); err != nil {
+		return err
+	}
+	return b.Commit(pebble.Sync)
+}
+
+// AppendRecords implements Store.
+func (s *PebbleStore) AppendRecords(oldSize, newSize uint64, recs []StoredRecord, nodes []merklelog.Node) error {
+	return s.append(LogRecords, oldSize, newSize, nodes, func(b *pebble.Batch) error {
+		for i := range recs {
+			v, err := codec.Marshal(&recs[i])
+			if err != nil {
+				return err
+			}
+			if err := b.Set(append([]byte{kRecord}, recs[i].ID[:]...), v, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// AppendAccess implements Store.
+func (s *PebbleStore) AppendAccess(oldSize, newSize uint64, entries []AccessEntry, nodes []merklelog.Node) error {
+	return s.append(LogAccess, oldSize, newSize, nodes, func(b *pebble.Batch) error {
+		for i := range entries {
+			e := &entries[i]
+			v, err := codec.Marshal(e)
+			if err != nil {
+				return err
+			}
+			idx := binary.BigEndian.AppendUint64(nil, e.Index)
+			if err := b.Set(append([]byte{kAccess}, idx...), v, nil); err != nil {
+				return err
+			}
+			pk := append(append([]byte{kPatient}, e.Patient[:]...), idx...)
+			if err := b.Set(pk, nil, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Record implements Store.
+func (s *PebbleStore) Record(id [32]byte) (*StoredRecord, error) {
+	v, err := s.get(append([]byte{kRecord}, id[:]...))
+	if err != nil {
+		return nil, err
+	}
+	var r StoredRecord
+	if err := codec.UnmarshalLimit(v, 1<<20, &r); err != nil {
+		return nil, fmt.Errorf("corrupt record %x: %w", id[:8], err)
+	}
+	return &r, nil
+}
+
+// Access implements Store.
+func (s *PebbleStore) Access(patient identity.ID, from uint64, limit int) ([]AccessEntry, error) {
+	lower := append(append([]byte{kPatient}, patient[:]...), binary.BigEndian.AppendUint64(nil, from)...)
+	upper := append(append([]byte{kPatient}, patient[:]...), bytes.Repeat([]byte{0xff}, 9)...)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []AccessEntry
+	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
+		k := it.Key()
+		v, err := s.get(append([]byte{kAccess}, k[len(k)-8:]...))
+		if err != nil {
+			return nil, err
+		}
+		var e AccessEntry
+		if err := codec.UnmarshalLimit(v, 1<<20, &e); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, it.Error()
+}

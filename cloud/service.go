@@ -1,0 +1,525 @@
+package cloud
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vitalchain/vitalchain/codec"
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/merklelog"
+	"github.com/vitalchain/vitalchain/record"
+)
+
+// Refusal reasons: each a sentinel, a metric label and an API error code.
+var (
+	ErrMalformed     = errors.New("malformed record")
+	ErrTooLarge      = errors.New("record too large")
+	ErrUnknownSigner = errors.New("unknown signer")
+	ErrWrongRole     = errors.New("signer has the wrong role")
+	ErrWrongCluster  = errors.New("patient is not in this cloud's cluster")
+	ErrBadSignature  = errors.New("bad signature")
+	ErrBadHeader     = errors.New("bad record header")
+	ErrUnavailable   = errors.New("ledger unavailable")
+	ErrStore         = errors.New("store failure")
+)
+
+// reason returns the metric label and API code of a refusal.
+func reason(err error) string {
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		return "too_large"
+	case errors.Is(err, ErrUnknownSigner):
+		return "unknown_signer"
+	case errors.Is(err, ErrWrongRole):
+		return "wrong_role"
+	case errors.Is(err, ErrWrongCluster):
+		return "wrong_cluster"
+	case errors.Is(err, ErrBadSignature):
+		return "bad_signature"
+	case errors.Is(err, ErrBadHeader):
+		return "bad_header"
+	case errors.Is(err, ErrUnavailable):
+		return "unavailable"
+	case errors.Is(err, ErrStore):
+		return "store"
+	}
+	return "malformed"
+}
+
+// Config configures a Service.
+type Config struct {
+	Key     *identity.SigningKey // the cloud's key (role cloud), registered on the ledger
+	Store   Store
+	Ledger  Ledger
+	Log     *slog.Logger
+	Metrics prometheus.Registerer // nil: not registered anywhere
+
+	// A block is sealed (and its checkpoint anchored) when BlockRecords
+	// entries are waiting or BlockInterval has passed since the last seal.
+	BlockRecords  uint64
+	BlockInterval time.Duration
+	// MaxBatch bounds the records of one durable commit.
+	MaxBatch int
+	// ClockSkew bounds how far in the future a record's time, or how far
+	// from now a read request's time, may be.
+	ClockSkew time.Duration
+	// Now is the clock (tests); time.Now by default.
+	Now func() time.Time
+}
+
+// Service is a running cloud.
+type Service struct {
+	cfg     Config
+	id      identity.ID
+	cluster uint32
+	log     *slog.Logger
+	m       *metrics
+	records *logState
+	access  *logState
+	reads   *replayCache
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// logState is one Merkle log with its committer and what is anchored of it.
+type logState struct {
+	id    uint8
+	log   *merklelog.Log
+	store *logStore
+	queue chan *pending
+
+	mu       sync.Mutex
+	inflight map[[32]byte][]chan ack // records being committed, for duplicate uploads
+	anchored merklelog.Checkpoint
+	sealed   time.Time
+}
+
+// pending is a row waiting for its durable commit.
+type pending struct {
+	rec   StoredRecord
+	entry AccessEntry
+	done  chan ack
+}
+
+type ack struct {
+	index uint64
+	err   error
+}
+
+// New opens the cloud: it reopens its logs from the store, checks them
+// against what the ledger has anchored, and starts committing and anchoring.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if err := cfg.Key.Role().Want(identity.RoleCloud); err != nil {
+		return nil, fmt.Errorf("cloud key: %w", err)
+	}
+	if cfg.BlockRecords == 0 {
+		cfg.BlockRecords = 1024
+	}
+	if cfg.BlockInterval == 0 {
+		cfg.BlockInterval = time.Second
+	}
+	if cfg.MaxBatch == 0 {
+		cfg.MaxBatch = 4096
+	}
+	if cfg.ClockSkew == 0 {
+		cfg.ClockSkew = 2 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{cfg: cfg, id: cfg.Key.Public().ID(), log: cfg.Log, m: newMetrics(cfg.Metrics), reads: newReplayCache(2 * cfg.ClockSkew)}
+	me, err := cfg.Ledger.Member(ctx, s.id)
+	if err != nil {
+		return nil, fmt.Errorf("cloud %s is not registered on the ledger: %w", s.id, err)
+	}
+	if me.Role != identity.RoleCloud {
+		return nil, fmt.Errorf("cloud %s is registered as a %s", s.id, me.Role)
+	}
+	s.cluster = me.Cluster
+	for _, lid := range []uint8{LogRecords, LogAccess} {
+		ls, err := s.openLog(ctx, lid)
+		if err != nil {
+			return nil, err
+		}
+		if lid == LogRecords {
+			s.records = ls
+		} else {
+			s.access = ls
+		}
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	for _, ls := range []*logState{s.records, s.access} {
+		s.wg.Add(2)
+		go s.commitLoop(rctx, ls)
+		go s.sealLoop(rctx, ls)
+	}
+	return s, nil
+}
+
+func (s *Service) openLog(ctx context.Context, lid uint8) (*logState, error) {
+	ls := &logState{id: lid, store: &logStore{st: s.cfg.Store, log: lid}, queue: make(chan *pending, 4*s.cfg.MaxBatch),
+		inflight: map[[32]byte][]chan ack{}, sealed: s.cfg.Now()}
+	l, err := merklelog.Open(ls.store)
+	if err != nil {
+		return nil, fmt.Errorf("open %s log: %w", logName(lid), err)
+	}
+	ls.log = l
+	ls.anchored = merklelog.Checkpoint{Root: merklelog.EmptyRoot()}
+	a, err := s.cfg.Ledger.Anchored(ctx, lid)
+	switch {
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("%s log: what is anchored: %w", logName(lid), err)
+	default:
+		// What the ledger has anchored must be a prefix of what we hold.
+		if a.Checkpoint.Size > l.Size() {
+			return nil, fmt.Errorf("%s log: the ledger anchors size %d but the store holds only %d entries: the store lost data", logName(lid), a.Checkpoint.Size, l.Size())
+		}
+		cp, err := l.CheckpointAt(a.Checkpoint.Size)
+		if err != nil {
+			return nil, err
+		}
+		if cp != a.Checkpoint {
+			return nil, fmt.Errorf("%s log: the stored log's root at size %d differs from the anchored one", logName(lid), cp.Size)
+		}
+		ls.anchored = a.Checkpoint
+	}
+	s.m.logSize.WithLabelValues(logName(lid)).Set(float64(l.Size()))
+	s.m.anchorLag.WithLabelValues(logName(lid)).Set(float64(l.Size() - ls.anchored.Size))
+	return ls, nil
+}
+
+// Close stops the service. Everything acknowledged is already durable;
+// what is not yet anchored is anchored after the next start.
+func (s *Service) Close() error {
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+// ID returns the cloud's actor ID.
+func (s *Service) ID() identity.ID { return s.id }
+
+// Ack is the answer to one uploaded record.
+type Ack struct {
+	ID        [32]byte `cbor:"1,keyasint"`
+	Index     uint64   `cbor:"2,keyasint"` // its position in the records log
+	Duplicate bool     `cbor:"3,keyasint"` // it was stored before; nothing new was stored
+	Code      string   `cbor:"4,keyasint"` // empty if stored; otherwise the refusal reason
+	Error     string   `cbor:"5,keyasint"` // the refusal, in words
+}
+
+// Ingest verifies and durably stores uploaded records, returning one Ack
+// each, in order, once every accepted one is durable. It verifies the
+// records concurrently.
+func (s *Service) Ingest(ctx context.Context, raws [][]byte) []Ack {
+	acks := make([]Ack, len(raws))
+	waits := make([]chan ack, len(raws))
+	var wg sync.WaitGroup
+	for i, raw := range raws {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rec, err := s.check(ctx, raw)
+			if err != nil {
+				acks[i] = s.refuse(rec, err)
+				return
+			}
+			acks[i].ID = rec.ID
+			waits[i], acks[i].Duplicate, acks[i].Index, err = s.enqueue(rec)
+			if err != nil {
+				acks[i] = s.refuse(rec, err)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, w := range waits {
+		if w == nil {
+			continue
+		}
+		select {
+		case a := <-w:
+			if a.err != nil {
+				acks[i] = s.refuse(nil, fmt.Errorf("%w: %v", ErrStore, a.err))
+				continue
+			}
+			acks[i].Index = a.index
+		case <-ctx.Done():
+			acks[i] = Ack{ID: acks[i].ID, Code: "unavailable", Error: "not acknowledged: " + ctx.Err().Error()}
+		}
+	}
+	return acks
+}
+
+func (s *Service) refuse(rec *StoredRecord, err error) Ack {
+	r := reason(err)
+	s.m.refused.WithLabelValues(r).Inc()
+	a := Ack{Code: r, Error: err.Error()}
+	if rec != nil {
+		a.ID = rec.ID
+	}
+	return a
+}
+
+// check verifies one uploaded record against the ledger. It never stores.
+func (s *Service) check(ctx context.Context, raw []byte) (*StoredRecord, error) {
+	if len(raw) > record.MaxRecordSize {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(raw), record.MaxRecordSize)
+	}
+	r, err := record.ParseRecord(raw)
+	if err != nil {
+		if errors.Is(err, codec.ErrTooLarge) {
+			return nil, fmt.Errorf("%w: %v", ErrTooLarge, err)
+		}
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	h, err := r.Header()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	rec := &StoredRecord{ID: r.ID(), Patient: h.Patient, Kind: h.Kind, Bytes: raw}
+	author, err := s.cfg.Ledger.Member(ctx, h.Author)
+	if errors.Is(err, ErrNotFound) {
+		return rec, fmt.Errorf("%w: author %s is not registered", ErrUnknownSigner, h.Author)
+	}
+	if err != nil {
+		return rec, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if author.Role != identity.RolePatient && author.Role != identity.RoleProvider {
+		return rec, fmt.Errorf("%w: author is a %s", ErrWrongRole, author.Role)
+	}
+	key, err := author.VerifyingKey()
+	if err != nil {
+		return rec, fmt.Errorf("%w: %v", ErrUnknownSigner, err)
+	}
+	if _, err := r.Verify(key); err != nil {
+		switch {
+		case errors.Is(err, identity.ErrBadSignature):
+			return rec, fmt.Errorf("%w: %v", ErrBadSignature, err)
+		case errors.Is(err, identity.ErrWrongRole):
+			return rec, fmt.Errorf("%w: %v", ErrWrongRole, err)
+		}
+		return rec, fmt.Errorf("%w: %v", ErrBadHeader, err)
+	}
+	patient := author
+	if author.Role == identity.RoleProvider {
+		if patient, err = s.cfg.Ledger.Member(ctx, h.Patient); err != nil {
+			return rec, fmt.Errorf("%w: patient %s: %v", ErrBadHeader, h.Patient, err)
+		}
+		if patient.Role != identity.RolePatient {
+			return rec, fmt.Errorf("%w: %s is not a patient", ErrBadHeader, h.Patient)
+		}
+	}
+	if patient.Cluster != s.cluster {
+		return rec, fmt.Errorf("%w: patient in cluster %d, cloud in %d", ErrWrongCluster, patient.Cluster, s.cluster)
+	}
+	if t := time.UnixMilli(h.Time); t.After(s.cfg.Now().Add(s.cfg.ClockSkew)) {
+		return rec, fmt.Errorf("%w: record time %s is in the future", ErrBadHeader, t.UTC().Format(time.RFC3339))
+	}
+	if h.Epoch > 0 {
+		epoch, err := s.cfg.Ledger.Epoch(ctx, h.Patient)
+		if err != nil {
+			return rec, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		if h.Epoch > epoch {
+			return rec, fmt.Errorf("%w: epoch %d, but the patient's current epoch is %d", ErrBadHeader, h.Epoch, epoch)
+		}
+	}
+	rec.Received = s.cfg.Now().UnixMilli()
+	return rec, nil
+}
+
+// enqueue hands a checked record to the committer, unless it is stored
+// already or being committed (then the upload waits for that commit).
+func (s *Service) enqueue(rec *StoredRecord) (wait chan ack, dup bool, index uint64, err error) {
+	ls := s.records
+	ls.mu.Lock()
+	if ws, ok := ls.inflight[rec.ID]; ok {
+		w := make(chan ack, 1)
+		ls.inflight[rec.ID] = append(ws, w)
+		ls.mu.Unlock()
+		s.m.duplicates.Inc()
+		return w, true, 0, nil
+	}
+	stored, err := s.cfg.Store.Record(rec.ID)
+	if err == nil {
+		ls.mu.Unlock()
+		s.m.duplicates.Inc()
+		return nil, true, stored.Index, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		ls.mu.Unlock()
+		return nil, false, 0, fmt.Errorf("%w: %v", ErrStore, err)
+	}
+	w := make(chan ack, 1)
+	ls.inflight[rec.ID] = []chan ack{w}
+	ls.mu.Unlock()
+	ls.queue <- &pending{rec: *rec}
+	return w, false, 0, nil
+}
+
+// commitLoop commits queued rows durably in batches (group commit).
+func (s *Service) commitLoop(ctx context.Context, ls *logState) {
+	defer s.wg.Done()
+	for {
+		var batch []*pending
+		select {
+		case <-ctx.Done():
+			return
+		case p := <-ls.queue:
+			batch = append(batch, p)
+		}
+	fill:
+		for len(batch) < s.cfg.MaxBatch {
+			select {
+			case p := <-ls.queue:
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		s.commit(ls, batch)
+	}
+}
+
+func (s *Service) commit(ls *logState, batch []*pending) {
+	first := ls.log.Size()
+	leaves := make([][merklelog.HashSize]byte, len(batch))
+	ls.store.recs, ls.store.entries = nil, nil
+	for i, p := range batch {
+		if ls.id == LogRecords {
+			p.rec.Index = first + uint64(i)
+			ls.store.recs = append(ls.store.recs, p.rec)
+			leaves[i] = merklelog.HashLeaf(p.rec.ID[:])
+		} else {
+			p.entry.Index = first + uint64(i)
+			ls.store.entries = append(ls.store.entries, p.entry)
+			b, _ := codec.Marshal(&p.entry)
+			leaves[i] = merklelog.HashLeaf(b)
+		}
+	}
+	_, err := ls.log.AppendLeafHashes(leaves...)
+	ls.store.recs, ls.store.entries = nil, nil
+	if err != nil {
+		s.log.Error("durable commit failed", "log", logName(ls.id), "records", len(batch), "err", err)
+	} else {
+		s.m.commitBatches.Observe(float64(len(batch)))
+		s.m.logSize.WithLabelValues(logName(ls.id)).Set(float64(ls.log.Size()))
+		if ls.id == LogRecords {
+			s.m.accepted.Add(float64(len(batch)))
+		}
+	}
+	ls.mu.Lock()
+	for i, p := range batch {
+		a := ack{index: first + uint64(i), err: err}
+		if ls.id == LogRecords {
+			for _, w := range ls.inflight[p.rec.ID] {
+				w <- a
+			}
+			delete(ls.inflight, p.rec.ID)
+		} else {
+			p.done <- a
+		}
+	}
+	ls.mu.Unlock()
+}
+
+// sealLoop seals blocks and anchors their checkpoints: a block is the range
+// appended since the last anchored checkpoint. Anchoring resumes by itself
+// after a restart or an outage of the chain.
+func (s *Service) sealLoop(ctx context.Context, ls *logState) {
+	defer s.wg.Done()
+	tick := time.NewTicker(min(s.cfg.BlockInterval/4, 100*time.Millisecond) + time.Millisecond)
+	defer tick.Stop()
+	backoff := time.Duration(0)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		ls.mu.Lock()
+		anchored, sealed := ls.anchored, ls.sealed
+		ls.mu.Unlock()
+		size := ls.log.Size()
+		lag := size - anchored.Size
+		s.m.anchorLag.WithLabelValues(logName(ls.id)).Set(float64(lag))
+		if lag == 0 || (lag < s.cfg.BlockRecords && s.cfg.Now().Sub(sealed) < s.cfg.BlockInterval+backoff) {
+			continue
+		}
+		if err := s.seal(ctx, ls, anchored); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.m.anchorErrors.WithLabelValues(logName(ls.id)).Inc()
+			s.log.Warn("anchor failed; will retry", "log", logName(ls.id), "err", err)
+			backoff = min(max(2*backoff, 500*time.Millisecond), 10*time.Second)
+			ls.mu.Lock()
+			ls.sealed = s.cfg.Now()
+			ls.mu.Unlock()
+			continue
+		}
+		backoff = 0
+	}
+}
+
+func (s *Service) seal(ctx context.Context, ls *logState, anchored merklelog.Checkpoint) error {
+	cp := ls.log.Checkpoint()
+	proof, err := ls.log.ConsistencyProof(anchored.Size, cp.Size)
+	if err != nil {
+		return err
+	}
+	now := s.cfg.Now()
+	ls.mu.Lock()
+	ls.sealed = now
+	ls.mu.Unlock()
+	s.m.blocks.WithLabelValues(logName(ls.id)).Inc()
+	err = s.cfg.Ledger.Anchor(ctx, &ledger.Anchor{Log: ls.id, Checkpoint: cp, Proof: proof, Sealed: now.UnixMilli()})
+	if errors.Is(err, ledger.Rejected(ledger.CodeDuplicate)) || errors.Is(err, ledger.Rejected(ledger.CodeConsistency)) {
+		// Another attempt got there first, or we are behind the ledger:
+		// take the ledger's word for what is anchored.
+		a, qerr := s.cfg.Ledger.Anchored(ctx, ls.id)
+		if qerr != nil {
+			return errors.Join(err, qerr)
+		}
+		ls.mu.Lock()
+		ls.anchored = a.Checkpoint
+		ls.mu.Unlock()
+		if errors.Is(err, ledger.Rejected(ledger.CodeDuplicate)) {
+			return nil
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	ls.mu.Lock()
+	ls.anchored = cp
+	ls.mu.Unlock()
+	s.m.anchors.WithLabelValues(logName(ls.id)).Inc()
+	s.m.anchorLag.WithLabelValues(logName(ls.id)).Set(float64(ls.log.Size() - cp.Size))
+	return nil
+}
+
+// Checkpoints returns, for each log, its current and its anchored checkpoint.
+func (s *Service) Checkpoints() (records, recordsAnchored, access, accessAnchored merklelog.Checkpoint) {
+	s.records.mu.Lock()
+	recordsAnchored = s.records.anchored
+	s.records.mu.Unlock()
+	s.access.mu.Lock()
+	accessAnchored = s.access.anchored
+	s.access.mu.Unlock()
+	return s.records.log.Checkpoint(), recordsAnchored, s.access.log.Checkpoint(), accessAnchored
+}

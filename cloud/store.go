@@ -1,0 +1,89 @@
+package cloud
+
+import (
+	"errors"
+
+	"github.com/transparency-dev/merkle/compact"
+
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/merklelog"
+	"github.com/vitalchain/vitalchain/vital"
+)
+
+// The two logs a cloud keeps, numbered as the ledger numbers them.
+const (
+	LogRecords uint8 = 0
+	LogAccess  uint8 = 1
+)
+
+// ErrNotFound is returned for a record or entry the store does not hold.
+var ErrNotFound = errors.New("not found")
+
+// StoredRecord is a record as the cloud keeps it.
+type StoredRecord struct {
+	ID       [32]byte    `cbor:"1,keyasint"`
+	Index    uint64      `cbor:"2,keyasint"` // its position in the records log
+	Patient  identity.ID `cbor:"3,keyasint"`
+	Kind     vital.Kind  `cbor:"4,keyasint"`
+	Received int64       `cbor:"5,keyasint"` // Unix ms
+	Bytes    []byte      `cbor:"6,keyasint"` // the record as uploaded (record.Record's encoding)
+}
+
+// AccessEntry is one read, or refused read, of a record.
+type AccessEntry struct {
+	Index     uint64      `cbor:"1,keyasint"` // its position in the access log
+	Time      int64       `cbor:"2,keyasint"` // Unix ms
+	Requester identity.ID `cbor:"3,keyasint"`
+	Patient   identity.ID `cbor:"4,keyasint"` // whose record
+	Record    [32]byte    `cbor:"5,keyasint"`
+	Allowed   bool        `cbor:"6,keyasint"`
+	Reason    string      `cbor:"7,keyasint"` // why it was refused; empty if allowed
+}
+
+// Store is the cloud's durable state. Each Append is one atomic, durable
+// transaction: rows and the Merkle log's new nodes together, so that after a
+// crash the log and its rows agree. A PostgreSQL driver implements the same
+// interface with one SQL transaction per Append.
+//
+// Implementations must be safe for concurrent use; the Service calls the
+// Append methods for a log from one goroutine at a time.
+type Store interface {
+	// AppendRecords stores recs at positions oldSize.. of the records log
+	// and the log's nodes, moving its size from oldSize to newSize. It fails
+	// with merklelog.ErrConflict if the stored size is not oldSize.
+	AppendRecords(oldSize, newSize uint64, recs []StoredRecord, nodes []merklelog.Node) error
+	// AppendAccess does the same for the access log.
+	AppendAccess(oldSize, newSize uint64, entries []AccessEntry, nodes []merklelog.Node) error
+	// Size returns the size of a log.
+	Size(log uint8) (uint64, error)
+	// GetNodes returns node hashes of a log (see merklelog.Store).
+	GetNodes(log uint8, ids []compact.NodeID) ([][merklelog.HashSize]byte, error)
+	// Record returns a stored record by ID, or ErrNotFound.
+	Record(id [32]byte) (*StoredRecord, error)
+	// Access lists a patient's access entries from index from on, at most limit.
+	Access(patient identity.ID, from uint64, limit int) ([]AccessEntry, error)
+	// Close releases the store.
+	Close() error
+}
+
+// logStore adapts one of a Store's logs to merklelog.Store. Rows staged
+// before an append are committed with the append's nodes.
+type logStore struct {
+	st      Store
+	log     uint8
+	recs    []StoredRecord
+	entries []AccessEntry
+}
+
+func (l *logStore) Size() (uint64, error) { return l.st.Size(l.log) }
+
+func (l *logStore) GetNodes(ids []compact.NodeID) ([][merklelog.HashSize]byte, error) {
+	return l.st.GetNodes(l.log, ids)
+}
+
+func (l *logStore) PutNodes(oldSize, newSize uint64, nodes []merklelog.Node) error {
+	if l.log == LogRecords {
+		return l.st.AppendRecords(oldSize, newSize, l.recs, nodes)
+	}
+	return l.st.AppendAccess(oldSize, newSize, l.entries, nodes)
+}

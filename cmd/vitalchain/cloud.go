@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/vitalchain/vitalchain/client"
+	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/ledger"
+)
+
+func runCloud(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("cloud", "cloud --key FILE --data DIR --ledger URL[,URL…] [--listen ADDR]", stderr)
+	keyFile := fs.String("key", "", "the cloud's key `file` (role cloud, registered on the ledger)")
+	data := fs.String("data", "", "`directory` of the cloud's store (created)")
+	ledgers := fs.String("ledger", "http://127.0.0.1:26657", "RPC `URLs` of ledger nodes, comma-separated: its Cluster Head's first")
+	listen := fs.String("listen", "127.0.0.1:8420", "`address` of the HTTP API")
+	blockRecords := fs.Uint64("block-records", 1024, "seal a block once this many `records` wait")
+	blockInterval := fs.Duration("block-interval", time.Second, "seal a block at least this often when records wait")
+	anchorWait := fs.Duration("anchor-wait", 5*time.Second, "how long an anchor may take to commit before it goes to the next node")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate `file` (PEM)")
+	tlsKey := fs.String("tls-key", "", "and this key `file` (PEM)")
+	level := fs.String("log-level", "info", "log `level`")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *keyFile == "" || *data == "" || fs.NArg() != 0 || (*tlsCert == "") != (*tlsKey == "") {
+		return fmt.Errorf("%w: cloud needs --key and --data (and --tls-cert with --tls-key)", errUsage)
+	}
+	log, err := newLogger(stderr, *level)
+	if err != nil {
+		return err
+	}
+	id, err := identity.ReadFile(*keyFile)
+	if err != nil {
+		return err
+	}
+	if err := id.Role().Want(identity.RoleCloud); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	clients, err := dialAll(*ledgers, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	}()
+	st, err := cloud.OpenPebble(*data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	svc, err := cloud.New(ctx, cloud.Config{
+		Key: id.Signing, Store: st, Ledger: cloud.NewChainLedger(clients, id.Signing, *anchorWait),
+		Log: log, Metrics: reg, BlockRecords: *blockRecords, BlockInterval: *blockInterval,
+	})
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: svc.Handler(reg), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	scheme := "http"
+	if *tlsCert != "" {
+		scheme = "https"
+	}
+	log.Info("cloud running", "id", svc.ID().String(), "api", scheme+"://"+ln.Addr().String())
+	fmt.Fprintf(stdout, "cloud %s serving %s://%s\n", svc.ID(), scheme, ln.Addr())
+	if *tlsCert != "" {
+		err = srv.ServeTLS(ln, *tlsCert, *tlsKey)
+	} else {
+		err = srv.Serve(ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// dialAll connects to each comma-separated ledger RPC URL.
+func dialAll(urls string, log *slog.Logger) ([]*client.Client, error) {
+	var cs []*client.Client
+	for _, u := range strings.Split(urls, ",") {
+		if u = strings.TrimSpace(u); u == "" {
+			continue
+		}
+		c, err := client.Dial(u, log)
+		if err != nil {
+			for _, c := range cs {
+				c.Close()
+			}
+			return nil, err
+		}
+		cs = append(cs, c)
+	}
+	if len(cs) == 0 {
+		return nil, fmt.Errorf("%w: no ledger URL", errUsage)
+	}
+	return cs, nil
+}
+
+func runAdmit(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("admit", "admit --by FILE --key FILE [--cluster N] [--ledger URL]", stderr)
+	by := fs.String("by", "", "key `file` of who admits: a Cluster Head (authority), or a patient for its device")
+	keyFile := fs.String("key", "", "key `file` of the actor to register (it proves it holds the key)")
+	cluster := fs.Uint("cluster", 0, "the `cluster` to join (default: the admitting Cluster Head's)")
+	url := fs.String("ledger", "http://127.0.0.1:26657", "RPC `URL` of a ledger node")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *by == "" || *keyFile == "" || fs.NArg() != 0 {
+		return fmt.Errorf("%w: admit needs --by and --key", errUsage)
+	}
+	admitter, err := identity.ReadFile(*by)
+	if err != nil {
+		return err
+	}
+	member, err := identity.ReadFile(*keyFile)
+	if err != nil {
+		return err
+	}
+	c, err := client.Dial(*url, nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r := &ledger.Register{Member: ledger.KeysOf(member.Public(), nil), Cluster: uint32(*cluster)}
+	if member.Role() == identity.RoleDevice {
+		r.Cluster, r.Patient = 0, admitter.ID()
+	} else if r.Cluster == 0 {
+		m, err := c.Member(ctx, admitter.ID())
+		if err != nil {
+			return fmt.Errorf("admitting authority: %w", err)
+		}
+		r.Cluster = m.Cluster
+	}
+	if err := r.Prove(member.Signing); err != nil {
+		return err
+	}
+	s, err := c.Signer(ctx, admitter.Signing)
+	if err != nil {
+		return err
+	}
+	cm, err := s.Submit(ctx, r)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "registered %s %s in cluster %d at height %d\n", member.Role(), member.ID(), r.Cluster, cm.Height)
+	return nil
+}
