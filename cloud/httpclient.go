@@ -1,0 +1,106 @@
+package cloud
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/vitalchain/vitalchain/codec"
+	"github.com/vitalchain/vitalchain/identity"
+)
+
+// Client talks to a cloud's HTTP API.
+type Client struct {
+	base string
+	http *http.Client
+}
+
+// NewClient returns a client of the cloud at base (http://host:port).
+func NewClient(base string, hc *http.Client) *Client {
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	return &Client{base: strings.TrimRight(base, "/"), http: hc}
+}
+
+// RequestError is a request the cloud refused.
+type RequestError struct {
+	Status int
+	Problem
+}
+
+func (e *RequestError) Error() string {
+	return fmt.Sprintf("cloud refused (%d %s): %s", e.Status, e.Code, e.Message)
+}
+
+func (c *Client) post(ctx context.Context, path string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/cbor")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		e := &RequestError{Status: resp.StatusCode}
+		if codec.UnmarshalLimit(b, 1<<20, &e.Problem) != nil {
+			e.Code, e.Message = "http", strings.TrimSpace(string(b))
+		}
+		return e
+	}
+	return codec.UnmarshalLimit(b, 64<<20, out)
+}
+
+// Upload sends encoded records (record.Record.Marshal) and returns one Ack
+// each, once every accepted one is durable.
+func (c *Client) Upload(ctx context.Context, records [][]byte) ([]Ack, error) {
+	body, err := codec.Marshal(records)
+	if err != nil {
+		return nil, err
+	}
+	var r UploadResponse
+	if err := c.post(ctx, "/v1/records", body, &r); err != nil {
+		return nil, err
+	}
+	if len(r.Acks) != len(records) {
+		return nil, fmt.Errorf("cloud answered %d acks for %d records", len(r.Acks), len(records))
+	}
+	return r.Acks, nil
+}
+
+// Read asks for a record with a request signed by key.
+func (c *Client) Read(ctx context.Context, key *identity.SigningKey, id [32]byte) (*ReadResult, error) {
+	req, err := NewRequest(key, OpRead, id, 0, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	var r ReadResult
+	return &r, c.post(ctx, "/v1/read", req, &r)
+}
+
+// ReadRaw sends an already signed read request.
+func (c *Client) ReadRaw(ctx context.Context, req []byte) (*ReadResult, error) {
+	var r ReadResult
+	return &r, c.post(ctx, "/v1/read", req, &r)
+}
+
+// AccessLog lists, for the patient whose key signs, who read its records.
+func (c *Client) AccessLog(ctx context.Context, key *identity.SigningKey, from uint64) ([]AccessEntry, error) {
+	req, err := NewRequest(key, OpAccess, [32]byte{}, from, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	var es []AccessEntry
+	return es, c.post(ctx, "/v1/access", req, &es)
+}
