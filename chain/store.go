@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 
 	"github.com/vitalchain/vitalchain/ledger"
 )
@@ -60,10 +61,11 @@ var (
 
 // openStore opens (or creates) the app's Pebble store in dir.
 func openStore(dir string) (*pebble.DB, error) {
-	db, err := pebble.Open(dir, &pebble.Options{
-		MemTableSize: 16 << 20,
-		Logger:       quietPebble{},
-	})
+	cache := pebble.NewCache(64 << 20)
+	defer cache.Unref()
+	opts := &pebble.Options{MemTableSize: 16 << 20, Logger: quietPebble{}, Cache: cache}
+	opts.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open ledger store %s: %w", dir, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/transparency-dev/merkle/compact"
 
 	"github.com/vitalchain/vitalchain/codec"
@@ -35,7 +36,13 @@ const (
 
 // OpenPebble opens (or creates) a store in dir.
 func OpenPebble(dir string) (*PebbleStore, error) {
-	db, err := pebble.Open(dir, &pebble.Options{MemTableSize: 32 << 20, Logger: quietPebble{}})
+	// Bloom filters make the duplicate check of every new record (a miss)
+	// cheap; without them each miss reads index blocks from every level.
+	cache := pebble.NewCache(128 << 20)
+	defer cache.Unref()
+	opts := &pebble.Options{MemTableSize: 32 << 20, Logger: quietPebble{}, Cache: cache}
+	opts.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open cloud store %s: %w", dir, err)
 	}

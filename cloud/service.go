@@ -85,6 +85,9 @@ type Service struct {
 	access  *logState
 	reads   *replayCache
 
+	epochMu sync.Mutex
+	epochs  map[identity.ID]uint64 // the highest epoch seen on the ledger, per patient
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -138,7 +141,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{cfg: cfg, id: cfg.Key.Public().ID(), log: cfg.Log, m: newMetrics(cfg.Metrics), reads: newReplayCache(2 * cfg.ClockSkew)}
+	s := &Service{cfg: cfg, id: cfg.Key.Public().ID(), log: cfg.Log, m: newMetrics(cfg.Metrics), reads: newReplayCache(2 * cfg.ClockSkew), epochs: map[identity.ID]uint64{}}
 	me, err := cfg.Ledger.Member(ctx, s.id)
 	if err != nil {
 		return nil, fmt.Errorf("cloud %s is not registered on the ledger: %w", s.id, err)
@@ -228,19 +231,24 @@ func (s *Service) Ingest(ctx context.Context, raws [][]byte) []Ack {
 	acks := make([]Ack, len(raws))
 	waits := make([]chan ack, len(raws))
 	var wg sync.WaitGroup
-	for i, raw := range raws {
+	for lo := 0; lo < len(raws); lo += verifyBatch {
+		hi := min(lo+verifyBatch, len(raws))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rec, err := s.check(ctx, raw)
-			if err != nil {
-				acks[i] = s.refuse(rec, err)
-				return
-			}
-			acks[i].ID = rec.ID
-			waits[i], acks[i].Duplicate, acks[i].Index, err = s.enqueue(rec)
-			if err != nil {
-				acks[i] = s.refuse(rec, err)
+			recs, errs := s.checkBatch(ctx, raws[lo:hi])
+			for j, rec := range recs {
+				i := lo + j
+				if errs[j] != nil {
+					acks[i] = s.refuse(rec, errs[j])
+					continue
+				}
+				var err error
+				acks[i].ID = rec.ID
+				waits[i], acks[i].Duplicate, acks[i].Index, err = s.enqueue(rec)
+				if err != nil {
+					acks[i] = s.refuse(rec, err)
+				}
 			}
 		}()
 	}
@@ -263,6 +271,11 @@ func (s *Service) Ingest(ctx context.Context, raws [][]byte) []Ack {
 	return acks
 }
 
+// verifyBatch is how many records' signatures are checked as one batch (and
+// on one core): batches of 64 verify about twice as fast per signature as
+// one by one, and larger ones gain nothing more.
+const verifyBatch = 64
+
 func (s *Service) refuse(rec *StoredRecord, err error) Ack {
 	r := reason(err)
 	s.m.refused.WithLabelValues(r).Inc()
@@ -273,73 +286,131 @@ func (s *Service) refuse(rec *StoredRecord, err error) Ack {
 	return a
 }
 
-// check verifies one uploaded record against the ledger. It never stores.
-func (s *Service) check(ctx context.Context, raw []byte) (*StoredRecord, error) {
+// checkBatch verifies uploaded records against the ledger, their
+// signatures as one batch. It never stores. It returns, per record, what is
+// known of it (nil if it did not even parse) and why it is refused.
+func (s *Service) checkBatch(ctx context.Context, raws [][]byte) ([]*StoredRecord, []error) {
+	recs := make([]*StoredRecord, len(raws))
+	errs := make([]error, len(raws))
+	var (
+		idx     []int
+		parsed  []*record.Record
+		authors []identity.VerifyingKey
+		members []*ledger.Member
+	)
+	for i, raw := range raws {
+		r, rec, m, key, err := s.parse(ctx, raw)
+		recs[i], errs[i] = rec, err
+		if err == nil {
+			idx, parsed, authors, members = append(idx, i), append(parsed, r), append(authors, key), append(members, m)
+		}
+	}
+	hs, verrs := record.VerifyBatch(parsed, authors)
+	for j, i := range idx {
+		if err := verrs[j]; err != nil {
+			switch {
+			case errors.Is(err, identity.ErrBadSignature):
+				errs[i] = fmt.Errorf("%w: %v", ErrBadSignature, err)
+			case errors.Is(err, identity.ErrWrongRole):
+				errs[i] = fmt.Errorf("%w: %v", ErrWrongRole, err)
+			default:
+				errs[i] = fmt.Errorf("%w: %v", ErrBadHeader, err)
+			}
+			continue
+		}
+		errs[i] = s.admit(ctx, hs[j], members[j])
+		recs[i].Received = s.cfg.Now().UnixMilli()
+	}
+	return recs, errs
+}
+
+// parse decodes one uploaded record and finds its author on the ledger.
+func (s *Service) parse(ctx context.Context, raw []byte) (*record.Record, *StoredRecord, *ledger.Member, identity.VerifyingKey, error) {
+	var none identity.VerifyingKey
 	if len(raw) > record.MaxRecordSize {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(raw), record.MaxRecordSize)
+		return nil, nil, nil, none, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(raw), record.MaxRecordSize)
 	}
 	r, err := record.ParseRecord(raw)
 	if err != nil {
 		if errors.Is(err, codec.ErrTooLarge) {
-			return nil, fmt.Errorf("%w: %v", ErrTooLarge, err)
+			return nil, nil, nil, none, fmt.Errorf("%w: %v", ErrTooLarge, err)
 		}
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, nil, nil, none, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	h, err := r.Header()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, nil, nil, none, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	rec := &StoredRecord{ID: r.ID(), Patient: h.Patient, Kind: h.Kind, Bytes: raw}
 	author, err := s.cfg.Ledger.Member(ctx, h.Author)
 	if errors.Is(err, ErrNotFound) {
-		return rec, fmt.Errorf("%w: author %s is not registered", ErrUnknownSigner, h.Author)
+		return nil, rec, nil, none, fmt.Errorf("%w: author %s is not registered", ErrUnknownSigner, h.Author)
 	}
 	if err != nil {
-		return rec, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return nil, rec, nil, none, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	if author.Role != identity.RolePatient && author.Role != identity.RoleProvider {
-		return rec, fmt.Errorf("%w: author is a %s", ErrWrongRole, author.Role)
+		return nil, rec, nil, none, fmt.Errorf("%w: author is a %s", ErrWrongRole, author.Role)
 	}
 	key, err := author.VerifyingKey()
 	if err != nil {
-		return rec, fmt.Errorf("%w: %v", ErrUnknownSigner, err)
+		return nil, rec, nil, none, fmt.Errorf("%w: %v", ErrUnknownSigner, err)
 	}
-	if _, err := r.Verify(key); err != nil {
-		switch {
-		case errors.Is(err, identity.ErrBadSignature):
-			return rec, fmt.Errorf("%w: %v", ErrBadSignature, err)
-		case errors.Is(err, identity.ErrWrongRole):
-			return rec, fmt.Errorf("%w: %v", ErrWrongRole, err)
-		}
-		return rec, fmt.Errorf("%w: %v", ErrBadHeader, err)
-	}
+	return r, rec, author, key, nil
+}
+
+// admit checks a verified record against the ledger: its patient in this
+// cloud's cluster, its time, its epoch.
+func (s *Service) admit(ctx context.Context, h record.Header, author *ledger.Member) error {
 	patient := author
 	if author.Role == identity.RoleProvider {
+		var err error
 		if patient, err = s.cfg.Ledger.Member(ctx, h.Patient); err != nil {
-			return rec, fmt.Errorf("%w: patient %s: %v", ErrBadHeader, h.Patient, err)
+			return fmt.Errorf("%w: patient %s: %v", ErrBadHeader, h.Patient, err)
 		}
 		if patient.Role != identity.RolePatient {
-			return rec, fmt.Errorf("%w: %s is not a patient", ErrBadHeader, h.Patient)
+			return fmt.Errorf("%w: %s is not a patient", ErrBadHeader, h.Patient)
 		}
 	}
 	if patient.Cluster != s.cluster {
-		return rec, fmt.Errorf("%w: patient in cluster %d, cloud in %d", ErrWrongCluster, patient.Cluster, s.cluster)
+		return fmt.Errorf("%w: patient in cluster %d, cloud in %d", ErrWrongCluster, patient.Cluster, s.cluster)
 	}
 	if t := time.UnixMilli(h.Time); t.After(s.cfg.Now().Add(s.cfg.ClockSkew)) {
-		return rec, fmt.Errorf("%w: record time %s is in the future", ErrBadHeader, t.UTC().Format(time.RFC3339))
+		return fmt.Errorf("%w: record time %s is in the future", ErrBadHeader, t.UTC().Format(time.RFC3339))
 	}
 	if h.Epoch > 0 {
-		epoch, err := s.cfg.Ledger.Epoch(ctx, h.Patient)
-		if err != nil {
-			return rec, fmt.Errorf("%w: %v", ErrUnavailable, err)
-		}
-		if h.Epoch > epoch {
-			return rec, fmt.Errorf("%w: epoch %d, but the patient's current epoch is %d", ErrBadHeader, h.Epoch, epoch)
-		}
+		return s.checkEpoch(ctx, h.Patient, h.Epoch)
 	}
-	rec.Received = s.cfg.Now().UnixMilli()
-	return rec, nil
+	return nil
 }
+
+// checkEpoch refuses a record of an epoch the patient has not started on
+// the ledger. Epochs only grow, so the ledger is asked only when a record
+// names an epoch beyond the one last seen.
+func (s *Service) checkEpoch(ctx context.Context, patient identity.ID, epoch uint64) error {
+	s.epochMu.Lock()
+	known := s.epochs[patient]
+	s.epochMu.Unlock()
+	if epoch <= known {
+		return nil
+	}
+	cur, err := s.cfg.Ledger.Epoch(ctx, patient)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	s.epochMu.Lock()
+	if cur > s.epochs[patient] && len(s.epochs) < maxEpochs {
+		s.epochs[patient] = cur
+	}
+	s.epochMu.Unlock()
+	if epoch > cur {
+		return fmt.Errorf("%w: epoch %d, but the patient's current epoch is %d", ErrBadHeader, epoch, cur)
+	}
+	return nil
+}
+
+// maxEpochs bounds the epoch cache.
+const maxEpochs = 1 << 20
 
 // enqueue hands a checked record to the committer, unless it is stored
 // already or being committed (then the upload waits for that commit).

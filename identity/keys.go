@@ -337,3 +337,42 @@ func CheckPublicKey(pub []byte) error {
 	}
 	return nil
 }
+
+// BatchVerifier checks many signatures at once, about twice as fast per
+// signature as one by one, under the same ZIP-215 rules as Verify: a batch
+// passes exactly when every signature in it would pass alone.
+type BatchVerifier struct {
+	bv  ed25519consensus.BatchVerifier
+	n   int
+	bad bool // an entry was malformed: the batch fails
+}
+
+// NewBatchVerifier returns an empty batch.
+func NewBatchVerifier() *BatchVerifier {
+	return &BatchVerifier{bv: ed25519consensus.NewBatchVerifier()}
+}
+
+// AddContext adds a signature that SigningKey.SignContext made over msg in context.
+func (b *BatchVerifier) AddContext(pub []byte, context string, msg, sig []byte) {
+	b.n++
+	if len(pub) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize {
+		b.bad = true
+		return
+	}
+	b.bv.Add(pub, withContext(context, msg), sig)
+}
+
+// Len returns the number of signatures added.
+func (b *BatchVerifier) Len() int { return b.n }
+
+// Verify reports whether every signature in the batch is valid. An empty
+// batch is valid.
+func (b *BatchVerifier) Verify() bool {
+	if b.bad {
+		return false
+	}
+	if b.n == 0 {
+		return true
+	}
+	return b.bv.Verify()
+}

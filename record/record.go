@@ -247,6 +247,12 @@ func (r *Record) Verify(author identity.VerifyingKey) (Header, error) {
 }
 
 func (r *Record) verify(h Header, author identity.VerifyingKey) error {
+	return r.verifyWith(h, author, nil)
+}
+
+// verifyWith checks r; if bv is not nil the signature is added to the
+// batch instead of being checked here.
+func (r *Record) verifyWith(h Header, author identity.VerifyingKey, bv *identity.BatchVerifier) error {
 	role := author.Role()
 	if role != identity.RolePatient && role != identity.RoleProvider {
 		return authorRole(role)
@@ -257,13 +263,46 @@ func (r *Record) verify(h Header, author identity.VerifyingKey) error {
 	if err := h.checkRole(role); err != nil {
 		return err
 	}
-	if err := author.VerifyContext(SignContext, r.HeaderBytes, r.Signature); err != nil {
-		return fmt.Errorf("record %d of %s: %w", h.Seq, h.Author, err)
-	}
 	if sha256.Sum256(r.Ciphertext) != h.CiphertextHash {
 		return fmt.Errorf("record %d of %s: %w", h.Seq, h.Author, ErrCiphertextHash)
 	}
+	if bv != nil {
+		bv.AddContext(author.Bytes(), SignContext, r.HeaderBytes, r.Signature)
+		return nil
+	}
+	if err := author.VerifyContext(SignContext, r.HeaderBytes, r.Signature); err != nil {
+		return fmt.Errorf("record %d of %s: %w", h.Seq, h.Author, err)
+	}
 	return nil
+}
+
+// VerifyBatch verifies records, each against its author's key (authors[i]
+// for recs[i]), as Record.Verify does one by one, but checks the signatures
+// as one batch, about twice as fast. It returns one error per record, nil
+// for the valid ones; when the batch fails, the records are checked one by
+// one to say which.
+func VerifyBatch(recs []*Record, authors []identity.VerifyingKey) ([]Header, []error) {
+	hs := make([]Header, len(recs))
+	errs := make([]error, len(recs))
+	bv := identity.NewBatchVerifier()
+	for i, r := range recs {
+		if errs[i] = r.checkForm(); errs[i] != nil {
+			continue
+		}
+		if hs[i], errs[i] = r.Header(); errs[i] != nil {
+			continue
+		}
+		errs[i] = r.verifyWith(hs[i], authors[i], bv)
+	}
+	if bv.Verify() {
+		return hs, errs
+	}
+	for i, r := range recs {
+		if errs[i] == nil {
+			errs[i] = r.verify(hs[i], authors[i])
+		}
+	}
+	return hs, errs
 }
 
 // Verify parses a record from untrusted bytes, looks up its author's key

@@ -36,6 +36,9 @@ Commands:
     bench chain [--json] [--duration D]
                         Start 4 authorities in this process, drive signed
                         transactions, and report throughput and latency.
+    bench ingest [--json] [--duration D]
+                        Drive signed records into a cloud over its HTTP API,
+                        durable writes on, and report records/s and latency.
     help                Print this text.
 
 Run 'vitalchain <command> -h' for a command's flags.
