@@ -272,7 +272,7 @@ func (l *Log) build(nodes proof.Nodes) (Proof, error) {
 	if len(stored) != len(nodes.IDs) {
 		return nil, fmt.Errorf("store returned %d hashes for %d nodes", len(stored), len(nodes.IDs))
 	}
-	hashes, err := nodes.Rehash(Proof(stored).slices(), hasher.HashChildren)
+	hashes, err := nodes.Rehash(Proof(stored).slices(), hashChildren)
 	if err != nil {
 		return nil, err
 	}

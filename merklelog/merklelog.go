@@ -1,6 +1,7 @@
 package merklelog
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 
@@ -45,7 +46,19 @@ var hasher = rfc6962.DefaultHasher
 
 // factory builds every compact range of the package; ranges from different
 // factories cannot be merged, so there is only one.
-var factory = &compact.RangeFactory{Hash: hasher.HashChildren}
+var factory = &compact.RangeFactory{Hash: hashChildren}
+
+// hashChildren is RFC 6962's interior node hash, SHA-256(0x01 || l || r),
+// as rfc6962.DefaultHasher.HashChildren computes it but without its
+// allocations: a quarter of the cost of an append.
+func hashChildren(l, r []byte) []byte {
+	var b [1 + 2*HashSize]byte
+	b[0] = 1
+	copy(b[1:], l)
+	copy(b[1+HashSize:], r)
+	h := sha256.Sum256(b[:])
+	return h[:]
+}
 
 // Checkpoint is the state of the log at one size: its number of leaves and
 // the RFC 6962 root hash of those leaves. Checkpoints are what the chain
