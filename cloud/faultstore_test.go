@@ -25,6 +25,7 @@ const (
 	opAppendAccess
 	opRecord
 	opGetNodes
+	opSize
 	numOps
 )
 
@@ -43,6 +44,8 @@ type faultStore struct {
 	lostAcks    int    // the next n AppendRecords commit, then fail
 	maxRecords  uint64 // if not 0, AppendRecords past this size fail
 	afterAppend func(oldSize, newSize uint64)
+	// beforeAppend runs when AppendRecords is called, before anything else.
+	beforeAppend func()
 }
 
 var _ Store = (*faultStore)(nil)
@@ -83,6 +86,12 @@ func (s *faultStore) inject(op faultOp) error {
 }
 
 func (s *faultStore) AppendRecords(oldSize, newSize uint64, recs []StoredRecord, nodes []merklelog.Node) error {
+	s.mu.Lock()
+	before := s.beforeAppend
+	s.mu.Unlock()
+	if before != nil {
+		before()
+	}
 	if err := s.inject(opAppendRecords); err != nil {
 		return err
 	}
@@ -123,6 +132,13 @@ func (s *faultStore) Record(id [32]byte) (*StoredRecord, error) {
 	return s.PebbleStore.Record(id)
 }
 
+func (s *faultStore) Size(log uint8) (uint64, error) {
+	if err := s.inject(opSize); err != nil {
+		return 0, err
+	}
+	return s.PebbleStore.Size(log)
+}
+
 func (s *faultStore) GetNodes(log uint8, ids []compact.NodeID) ([][merklelog.HashSize]byte, error) {
 	if err := s.inject(opGetNodes); err != nil {
 		return nil, err
@@ -137,8 +153,23 @@ func TestFailedCommitAcknowledgesNothing(t *testing.T) {
 	e := newEnv(t)
 	raw, id := e.record(vital.Glucose)
 	e.st.failNext(opAppendRecords, 1)
-
-	acks := e.svc.Ingest(context.Background(), [][]byte{raw, raw})
+	// Hold the commit until a second upload of the record has joined it.
+	entered, release := make(chan struct{}), make(chan struct{})
+	e.st.set(func(s *faultStore) {
+		s.beforeAppend = func() { close(entered); <-release }
+	})
+	acks := make([]Ack, 2)
+	done := make(chan int, 2)
+	go func() { acks[0] = e.svc.Ingest(context.Background(), [][]byte{raw})[0]; done <- 0 }()
+	<-entered
+	e.st.set(func(s *faultStore) { s.beforeAppend = nil })
+	go func() { acks[1] = e.svc.Ingest(context.Background(), [][]byte{raw})[0]; done <- 1 }()
+	eventually(t, "the second upload joins the commit", func() bool {
+		return e.metric("vitalchain_cloud_records_duplicate_total") == 1
+	})
+	close(release)
+	<-done
+	<-done
 	for i, a := range acks {
 		if a.Code != "store" || a.ID != id || a.Duplicate {
 			t.Errorf("ack %d of a failed commit: %+v, want code store with the record's ID", i, a)
@@ -201,9 +232,9 @@ func TestCommitterSurvivesFailures(t *testing.T) {
 	}
 }
 
-// A commit whose outcome is lost (written, but reported failed) is not
-// acknowledged; the committer recovers, the retry is acknowledged as a
-// duplicate at the index it was written at, and later records are stored.
+// A commit whose outcome is lost (written, but reported failed) is found
+// durable by reading the store back: it is acknowledged, and the committer
+// goes on.
 func TestLostCommitOutcome(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -211,29 +242,61 @@ func TestLostCommitOutcome(t *testing.T) {
 	e.ingest(first)
 	raw, id := e.record(vital.Glucose)
 	e.st.set(func(s *faultStore) { s.lostAcks = 1 })
-	if a := e.svc.Ingest(context.Background(), [][]byte{raw})[0]; a.Code != "store" {
+	if a := e.ingest(raw)[0]; a.Index != 1 || a.Duplicate {
 		t.Fatalf("ack of a lost commit: %+v", a)
-	}
-	// Later uploads are stored: the committer is not wedged.
-	for i := range 3 {
-		next, nid := e.record(vital.Glucose)
-		a := e.svc.Ingest(context.Background(), [][]byte{next})[0]
-		if a.Code != "" {
-			t.Fatalf("upload %d after a lost commit: %+v", i, a)
-		}
-		if r, err := e.st.Record(nid); err != nil || r.Index != a.Index {
-			t.Fatalf("upload %d after a lost commit: stored %+v %v, ack %+v", i, r, err, a)
-		}
-	}
-	a := e.ingest(raw)[0]
-	if !a.Duplicate || a.Index != 1 {
-		t.Fatalf("retry of the lost commit: %+v, want a duplicate at 1", a)
 	}
 	if r, err := e.st.Record(id); err != nil || r.Index != 1 {
 		t.Fatalf("lost commit's record: %+v %v", r, err)
 	}
-	// The log still proves and anchors everything.
-	e.led.waitAnchored(t, LogRecords, 5)
+	checkLogHealthy(t, e, id, 2)
+}
+
+// A lost commit outcome that cannot even be checked (the store's size
+// cannot be read either) is not acknowledged; the next commit finds the log
+// behind the store, which is reopened: that commit fails, later ones do
+// not, and retries of both are stored once.
+func TestLostCommitOutcomeUnchecked(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	first, _ := e.record(vital.Glucose)
+	e.ingest(first)
+	lost, lostID := e.record(vital.Glucose)
+	e.st.set(func(s *faultStore) { s.lostAcks = 1; s.fail[opSize] = 1 })
+	if a := e.svc.Ingest(context.Background(), [][]byte{lost})[0]; a.Code != "store" || a.ID != lostID {
+		t.Fatalf("ack of an unchecked lost commit: %+v", a)
+	}
+	conflicted, cid := e.record(vital.Glucose)
+	if a := e.svc.Ingest(context.Background(), [][]byte{conflicted})[0]; a.Code != "store" {
+		t.Fatalf("ack of the commit after it: %+v", a)
+	}
+	for i := range 3 {
+		next, nid := e.record(vital.Glucose)
+		a := e.svc.Ingest(context.Background(), [][]byte{next})[0]
+		if a.Code != "" {
+			t.Fatalf("upload %d after the lost commit: %+v", i, a)
+		}
+		if r, err := e.st.Record(nid); err != nil || r.Index != a.Index {
+			t.Fatalf("upload %d: stored %+v %v, ack %+v", i, r, err, a)
+		}
+	}
+	if a := e.ingest(lost)[0]; !a.Duplicate || a.Index != 1 {
+		t.Fatalf("retry of the lost commit: %+v, want a duplicate at 1", a)
+	}
+	if a := e.ingest(conflicted)[0]; a.Duplicate || a.Index != 5 {
+		t.Fatalf("retry of the conflicted commit: %+v, want a new record at 5", a)
+	}
+	checkLogHealthy(t, e, lostID, 6)
+	checkLogHealthy(t, e, cid, 6)
+}
+
+// checkLogHealthy checks that the log, of size n, is anchored and proves id.
+func checkLogHealthy(t *testing.T, e *testEnv, id [32]byte, n uint64) {
+	t.Helper()
+	if got := e.size(LogRecords); got != n {
+		t.Fatalf("log size %d, want %d", got, n)
+	}
+	e.led.waitAnchored(t, LogRecords, n)
+	checkAnchors(t, e.led, LogRecords)
 	res, err := e.svc.Read(context.Background(), e.request(e.patient.Signing, OpRead, id, 0))
 	if err != nil {
 		t.Fatal(err)

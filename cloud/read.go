@@ -99,10 +99,10 @@ func NewRequest(key *identity.SigningKey, op string, rec [32]byte, from uint64, 
 func ParseRequest(b []byte) (*Request, error) {
 	var r Request
 	if err := codec.UnmarshalLimit(b, MaxRequestSize, &r); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	if err := codec.CheckVersion("request", r.Version, 1); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	if r.Op != OpRead && r.Op != OpAccess {
 		return nil, fmt.Errorf("%w: unknown operation %q", ErrBadRequest, r.Op)
@@ -134,7 +134,7 @@ func (s *Service) authenticate(ctx context.Context, r *Request) (*memberKey, err
 		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	if err := identity.VerifyContext(m.Verifying, requestContext, msg, r.Sig); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadSignature, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadSignature, err)
 	}
 	if !s.reads.add(r.Requester, r.Nonce, now) {
 		return nil, ErrReplay
@@ -221,14 +221,20 @@ func (s *Service) read(ctx context.Context, who *memberKey, id [32]byte) (*ReadR
 		}
 	}
 	ls := s.records
+	log := ls.log.Load()
 	ls.mu.Lock()
 	cp := ls.anchored
 	ls.mu.Unlock()
 	res := &ReadResult{Record: rec.Bytes, Index: rec.Index, Anchored: true}
 	if rec.Index >= cp.Size {
-		cp, res.Anchored = ls.log.Checkpoint(), false
+		cp, res.Anchored = log.Checkpoint(), false
 	}
-	p, err := ls.log.InclusionProof(rec.Index, cp.Size)
+	if rec.Index >= cp.Size {
+		// Written, but its commit has not returned: it is not acknowledged
+		// and the log cannot prove it yet.
+		return nil, rec.Patient, fmt.Errorf("%w: %x is being committed", ErrRecordAbsent, id[:8])
+	}
+	p, err := log.InclusionProof(rec.Index, cp.Size)
 	if err != nil {
 		return nil, rec.Patient, fmt.Errorf("%w: proof: %v", ErrStore, err)
 	}
@@ -243,13 +249,14 @@ func (s *Service) logAccess(ctx context.Context, e AccessEntry) error {
 	case s.access.queue <- &pending{entry: e, done: done}:
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-s.done:
+		return ErrClosed
 	}
-	select {
-	case a := <-done:
-		return a.err
-	case <-ctx.Done():
-		return ctx.Err()
+	a, err := s.await(ctx, done)
+	if err != nil {
+		return err
 	}
+	return a.err
 }
 
 // AccessLog serves a patient's signed request for its access log: who read

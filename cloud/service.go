@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,7 +29,14 @@ var (
 	ErrBadHeader     = errors.New("bad record header")
 	ErrUnavailable   = errors.New("ledger unavailable")
 	ErrStore         = errors.New("store failure")
+	// ErrClosed: the service was closed before the record was durable.
+	ErrClosed = errors.New("cloud closed")
 )
+
+// ErrAnchorMismatch is returned by New when the store's log is not an
+// extension of the checkpoint the ledger has anchored: the store lost
+// acknowledged data or is another cloud's.
+var ErrAnchorMismatch = errors.New("store disagrees with the anchored checkpoint")
 
 // reason returns the metric label and API code of a refusal.
 func reason(err error) string {
@@ -45,7 +53,7 @@ func reason(err error) string {
 		return "bad_signature"
 	case errors.Is(err, ErrBadHeader):
 		return "bad_header"
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrClosed):
 		return "unavailable"
 	case errors.Is(err, ErrStore):
 		return "store"
@@ -88,14 +96,18 @@ type Service struct {
 	epochMu sync.Mutex
 	epochs  map[identity.ID]uint64 // the highest epoch seen on the ledger, per patient
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	done      chan struct{} // closed once Close has stopped the committers
+	closeOnce sync.Once
 }
 
 // logState is one Merkle log with its committer and what is anchored of it.
 type logState struct {
-	id    uint8
-	log   *merklelog.Log
+	id uint8
+	// log is replaced (by the committer) only when a commit whose outcome
+	// was unknown leaves the store ahead of it.
+	log   atomic.Pointer[merklelog.Log]
 	store *logStore
 	queue chan *pending
 
@@ -141,7 +153,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{cfg: cfg, id: cfg.Key.Public().ID(), log: cfg.Log, m: newMetrics(cfg.Metrics), reads: newReplayCache(2 * cfg.ClockSkew), epochs: map[identity.ID]uint64{}}
+	s := &Service{cfg: cfg, id: cfg.Key.Public().ID(), log: cfg.Log, m: newMetrics(cfg.Metrics), reads: newReplayCache(2 * cfg.ClockSkew), epochs: map[identity.ID]uint64{}, done: make(chan struct{})}
 	me, err := cfg.Ledger.Member(ctx, s.id)
 	if err != nil {
 		return nil, fmt.Errorf("cloud %s is not registered on the ledger: %w", s.id, err)
@@ -178,7 +190,7 @@ func (s *Service) openLog(ctx context.Context, lid uint8) (*logState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s log: %w", logName(lid), err)
 	}
-	ls.log = l
+	ls.log.Store(l)
 	ls.anchored = merklelog.Checkpoint{Root: merklelog.EmptyRoot()}
 	a, err := s.cfg.Ledger.Anchored(ctx, lid)
 	switch {
@@ -188,14 +200,14 @@ func (s *Service) openLog(ctx context.Context, lid uint8) (*logState, error) {
 	default:
 		// What the ledger has anchored must be a prefix of what we hold.
 		if a.Checkpoint.Size > l.Size() {
-			return nil, fmt.Errorf("%s log: the ledger anchors size %d but the store holds only %d entries: the store lost data", logName(lid), a.Checkpoint.Size, l.Size())
+			return nil, fmt.Errorf("%s log: %w: the ledger anchors size %d but the store holds only %d entries: the store lost data", logName(lid), ErrAnchorMismatch, a.Checkpoint.Size, l.Size())
 		}
 		cp, err := l.CheckpointAt(a.Checkpoint.Size)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s log: %w", logName(lid), err)
 		}
 		if cp != a.Checkpoint {
-			return nil, fmt.Errorf("%s log: the stored log's root at size %d differs from the anchored one", logName(lid), cp.Size)
+			return nil, fmt.Errorf("%s log: %w: the stored log's root at size %d differs from the anchored one", logName(lid), ErrAnchorMismatch, cp.Size)
 		}
 		ls.anchored = a.Checkpoint
 	}
@@ -205,11 +217,33 @@ func (s *Service) openLog(ctx context.Context, lid uint8) (*logState, error) {
 }
 
 // Close stops the service. Everything acknowledged is already durable;
-// what is not yet anchored is anchored after the next start.
+// what is not yet anchored is anchored after the next start. Uploads and
+// reads still waiting for a commit are answered with ErrClosed.
 func (s *Service) Close() error {
-	s.cancel()
-	s.wg.Wait()
+	s.closeOnce.Do(func() {
+		s.cancel()
+		s.wg.Wait()
+		close(s.done)
+	})
 	return nil
+}
+
+// await waits for a commit's answer; once the service is closed no answer
+// comes but those already sent.
+func (s *Service) await(ctx context.Context, w chan ack) (ack, error) {
+	select {
+	case a := <-w:
+		return a, nil
+	case <-ctx.Done():
+		return ack{}, ctx.Err()
+	case <-s.done:
+		select {
+		case a := <-w:
+			return a, nil
+		default:
+			return ack{}, ErrClosed
+		}
+	}
 }
 
 // ID returns the cloud's actor ID.
@@ -257,15 +291,18 @@ func (s *Service) Ingest(ctx context.Context, raws [][]byte) []Ack {
 		if w == nil {
 			continue
 		}
-		select {
-		case a := <-w:
-			if a.err != nil {
-				acks[i] = s.refuse(nil, fmt.Errorf("%w: %v", ErrStore, a.err))
-				continue
-			}
+		a, err := s.await(ctx, w)
+		switch {
+		case errors.Is(err, ErrClosed):
+			acks[i] = s.refuse(&StoredRecord{ID: acks[i].ID}, fmt.Errorf("not acknowledged: %w", err))
+		case err != nil:
+			acks[i] = Ack{ID: acks[i].ID, Code: "unavailable", Error: "not acknowledged: " + err.Error()}
+		case errors.Is(a.err, ErrClosed):
+			acks[i] = s.refuse(&StoredRecord{ID: acks[i].ID}, a.err)
+		case a.err != nil:
+			acks[i] = s.refuse(&StoredRecord{ID: acks[i].ID}, fmt.Errorf("%w: %w", ErrStore, a.err))
+		default:
 			acks[i].Index = a.index
-		case <-ctx.Done():
-			acks[i] = Ack{ID: acks[i].ID, Code: "unavailable", Error: "not acknowledged: " + ctx.Err().Error()}
 		}
 	}
 	return acks
@@ -310,11 +347,11 @@ func (s *Service) checkBatch(ctx context.Context, raws [][]byte) ([]*StoredRecor
 		if err := verrs[j]; err != nil {
 			switch {
 			case errors.Is(err, identity.ErrBadSignature):
-				errs[i] = fmt.Errorf("%w: %v", ErrBadSignature, err)
+				errs[i] = fmt.Errorf("%w: %w", ErrBadSignature, err)
 			case errors.Is(err, identity.ErrWrongRole):
-				errs[i] = fmt.Errorf("%w: %v", ErrWrongRole, err)
+				errs[i] = fmt.Errorf("%w: %w", ErrWrongRole, err)
 			default:
-				errs[i] = fmt.Errorf("%w: %v", ErrBadHeader, err)
+				errs[i] = fmt.Errorf("%w: %w", ErrBadHeader, err)
 			}
 			continue
 		}
@@ -333,13 +370,13 @@ func (s *Service) parse(ctx context.Context, raw []byte) (*record.Record, *Store
 	r, err := record.ParseRecord(raw)
 	if err != nil {
 		if errors.Is(err, codec.ErrTooLarge) {
-			return nil, nil, nil, none, fmt.Errorf("%w: %v", ErrTooLarge, err)
+			return nil, nil, nil, none, fmt.Errorf("%w: %w", ErrTooLarge, err)
 		}
-		return nil, nil, nil, none, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, nil, nil, none, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	h, err := r.Header()
 	if err != nil {
-		return nil, nil, nil, none, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, nil, nil, none, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	rec := &StoredRecord{ID: r.ID(), Patient: h.Patient, Kind: h.Kind, Bytes: raw}
 	author, err := s.cfg.Ledger.Member(ctx, h.Author)
@@ -415,6 +452,11 @@ const maxEpochs = 1 << 20
 // enqueue hands a checked record to the committer, unless it is stored
 // already or being committed (then the upload waits for that commit).
 func (s *Service) enqueue(rec *StoredRecord) (wait chan ack, dup bool, index uint64, err error) {
+	select {
+	case <-s.done:
+		return nil, false, 0, ErrClosed
+	default:
+	}
 	ls := s.records
 	ls.mu.Lock()
 	if ws, ok := ls.inflight[rec.ID]; ok {
@@ -437,8 +479,19 @@ func (s *Service) enqueue(rec *StoredRecord) (wait chan ack, dup bool, index uin
 	w := make(chan ack, 1)
 	ls.inflight[rec.ID] = []chan ack{w}
 	ls.mu.Unlock()
-	ls.queue <- &pending{rec: *rec}
-	return w, false, 0, nil
+	select {
+	case ls.queue <- &pending{rec: *rec}:
+		return w, false, 0, nil
+	case <-s.done:
+	}
+	// Closed: release the uploads of the same record that joined this one.
+	ls.mu.Lock()
+	for _, o := range ls.inflight[rec.ID][1:] {
+		o <- ack{err: ErrClosed}
+	}
+	delete(ls.inflight, rec.ID)
+	ls.mu.Unlock()
+	return nil, false, 0, ErrClosed
 }
 
 // commitLoop commits queued rows durably in batches (group commit).
@@ -466,7 +519,8 @@ func (s *Service) commitLoop(ctx context.Context, ls *logState) {
 }
 
 func (s *Service) commit(ls *logState, batch []*pending) {
-	first := ls.log.Size()
+	log := ls.log.Load()
+	first := log.Size()
 	leaves := make([][merklelog.HashSize]byte, len(batch))
 	ls.store.recs, ls.store.entries = nil, nil
 	for i, p := range batch {
@@ -481,13 +535,18 @@ func (s *Service) commit(ls *logState, batch []*pending) {
 			leaves[i] = merklelog.HashLeaf(b)
 		}
 	}
-	_, err := ls.log.AppendLeafHashes(leaves...)
+	_, err := log.AppendLeafHashes(leaves...)
 	ls.store.recs, ls.store.entries = nil, nil
 	if err != nil {
 		s.log.Error("durable commit failed", "log", logName(ls.id), "records", len(batch), "err", err)
-	} else {
+		if s.recoverCommit(ls, first, leaves) {
+			s.log.Warn("the failed commit is durable after all", "log", logName(ls.id), "records", len(batch))
+			err = nil
+		}
+	}
+	if err == nil {
 		s.m.commitBatches.Observe(float64(len(batch)))
-		s.m.logSize.WithLabelValues(logName(ls.id)).Set(float64(ls.log.Size()))
+		s.m.logSize.WithLabelValues(logName(ls.id)).Set(float64(ls.log.Load().Size()))
 		if ls.id == LogRecords {
 			s.m.accepted.Add(float64(len(batch)))
 		}
@@ -507,6 +566,34 @@ func (s *Service) commit(ls *logState, batch []*pending) {
 	ls.mu.Unlock()
 }
 
+// recoverCommit handles a failed commit of leaves at first: if the store holds
+// more than the log (the commit, or an earlier one, was written but its
+// answer lost), it reopens the log from the store, so that the committer
+// goes on, and reports whether the store holds exactly this batch, which
+// is then durable.
+func (s *Service) recoverCommit(ls *logState, first uint64, leaves [][merklelog.HashSize]byte) bool {
+	size, err := ls.store.Size()
+	if err != nil || size == first {
+		return false
+	}
+	l, err := merklelog.Open(ls.store)
+	if err != nil {
+		s.log.Error("reopen log after a failed commit", "log", logName(ls.id), "err", err)
+		return false
+	}
+	ls.log.Store(l)
+	s.log.Warn("store is ahead of the log after a failed commit; reopened", "log", logName(ls.id), "size", size, "expected", first)
+	if size != first+uint64(len(leaves)) {
+		return false
+	}
+	for i := range leaves {
+		if h, err := l.LeafHash(first + uint64(i)); err != nil || h != leaves[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // sealLoop seals blocks and anchors their checkpoints: a block is the range
 // appended since the last anchored checkpoint. Anchoring resumes by itself
 // after a restart or an outage of the chain.
@@ -524,10 +611,16 @@ func (s *Service) sealLoop(ctx context.Context, ls *logState) {
 		ls.mu.Lock()
 		anchored, sealed := ls.anchored, ls.sealed
 		ls.mu.Unlock()
-		size := ls.log.Size()
+		size := ls.log.Load().Size()
 		lag := size - anchored.Size
 		s.m.anchorLag.WithLabelValues(logName(ls.id)).Set(float64(lag))
-		if lag == 0 || (lag < s.cfg.BlockRecords && s.cfg.Now().Sub(sealed) < s.cfg.BlockInterval+backoff) {
+		since := s.cfg.Now().Sub(sealed)
+		switch {
+		case lag == 0:
+			continue
+		case backoff > 0 && since < s.cfg.BlockInterval+backoff:
+			continue // the ledger failed: wait, however many entries wait
+		case lag < s.cfg.BlockRecords && since < s.cfg.BlockInterval:
 			continue
 		}
 		if err := s.seal(ctx, ls, anchored); err != nil {
@@ -547,8 +640,9 @@ func (s *Service) sealLoop(ctx context.Context, ls *logState) {
 }
 
 func (s *Service) seal(ctx context.Context, ls *logState, anchored merklelog.Checkpoint) error {
-	cp := ls.log.Checkpoint()
-	proof, err := ls.log.ConsistencyProof(anchored.Size, cp.Size)
+	log := ls.log.Load()
+	cp := log.Checkpoint()
+	proof, err := log.ConsistencyProof(anchored.Size, cp.Size)
 	if err != nil {
 		return err
 	}
@@ -565,6 +659,12 @@ func (s *Service) seal(ctx context.Context, ls *logState, anchored merklelog.Che
 		if qerr != nil {
 			return errors.Join(err, qerr)
 		}
+		// Only a checkpoint of this log: anything else would make reads
+		// serve proofs that do not verify.
+		if mine, cerr := log.CheckpointAt(a.Checkpoint.Size); cerr != nil || mine != a.Checkpoint {
+			return errors.Join(err, fmt.Errorf("%w: the ledger anchors size %d of %s log with another root (%v)",
+				ErrAnchorMismatch, a.Checkpoint.Size, logName(ls.id), cerr))
+		}
 		ls.mu.Lock()
 		ls.anchored = a.Checkpoint
 		ls.mu.Unlock()
@@ -580,7 +680,7 @@ func (s *Service) seal(ctx context.Context, ls *logState, anchored merklelog.Che
 	ls.anchored = cp
 	ls.mu.Unlock()
 	s.m.anchors.WithLabelValues(logName(ls.id)).Inc()
-	s.m.anchorLag.WithLabelValues(logName(ls.id)).Set(float64(ls.log.Size() - cp.Size))
+	s.m.anchorLag.WithLabelValues(logName(ls.id)).Set(float64(log.Size() - cp.Size))
 	return nil
 }
 
@@ -592,5 +692,5 @@ func (s *Service) Checkpoints() (records, recordsAnchored, access, accessAnchore
 	s.access.mu.Lock()
 	accessAnchored = s.access.anchored
 	s.access.mu.Unlock()
-	return s.records.log.Checkpoint(), recordsAnchored, s.access.log.Checkpoint(), accessAnchored
+	return s.records.log.Load().Checkpoint(), recordsAnchored, s.access.log.Load().Checkpoint(), accessAnchored
 }

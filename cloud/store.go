@@ -46,7 +46,10 @@ type AccessEntry struct {
 // interface with one SQL transaction per Append.
 //
 // Implementations must be safe for concurrent use; the Service calls the
-// Append methods for a log from one goroutine at a time.
+// Append methods for a log from one goroutine at a time. An Append that
+// fails may still have committed (a PostgreSQL COMMIT whose answer was
+// lost): after a failure the Service reads Size back, and if the append is
+// there it acknowledges it; so Size must read the committed state.
 type Store interface {
 	// AppendRecords stores recs at positions oldSize.. of the records log
 	// and the log's nodes, moving its size from oldSize to newSize. It fails
