@@ -11,6 +11,7 @@ import (
 	"github.com/vitalchain/vitalchain/codec"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/merklelog"
+	"github.com/vitalchain/vitalchain/record"
 )
 
 // Read refusals.
@@ -202,7 +203,14 @@ func (s *Service) read(ctx context.Context, who *memberKey, id [32]byte) (*ReadR
 	if err != nil {
 		return nil, identity.ID{}, fmt.Errorf("%w: %v", ErrStore, err)
 	}
-	if who.id != rec.Patient {
+	if who.id != rec.Patient && rec.Kind == 0 {
+		// A provider's record for the patient (transaction 3) names no vital
+		// sign: its key is wrapped to the patient alone, and no grant covers
+		// it. Its author may read it back; nobody else.
+		if r, perr := record.ParseRecord(rec.Bytes); perr != nil || r.HeaderAuthor() != who.id {
+			return nil, rec.Patient, fmt.Errorf("%w: a provider's record is for its patient and its author only", ErrScope)
+		}
+	} else if who.id != rec.Patient {
 		if who.role != identity.RoleProvider {
 			return nil, rec.Patient, fmt.Errorf("%w: only the patient and granted providers read a record", ErrNoGrant)
 		}
@@ -216,7 +224,7 @@ func (s *Service) read(ctx context.Context, who *memberKey, id [32]byte) (*ReadR
 			return nil, rec.Patient, fmt.Errorf("%w at height %d", ErrRevoked, g.Revoked)
 		case g.Expiry <= s.cfg.Now().UnixMilli():
 			return nil, rec.Patient, ErrExpired
-		case rec.Kind != 0 && !g.Covers(rec.Kind):
+		case !g.Covers(rec.Kind):
 			return nil, rec.Patient, fmt.Errorf("%w: %s", ErrScope, rec.Kind)
 		}
 	}

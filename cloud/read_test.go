@@ -380,3 +380,26 @@ func TestParseRequest(t *testing.T) {
 		})
 	}
 }
+
+// A provider's record for the patient (transaction 3, no vital sign) is read
+// by the patient and its author; a grant of another provider does not cover it.
+func TestReadProviderRecord(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	author := e.member(identity.RoleProvider, 1)
+	other := e.member(identity.RoleProvider, 1)
+	e.grant(other, vital.Glucose)
+	raw, id := e.sealBy(author, record.Header{Patient: e.patient.ID(), Time: e.clock.Now().UnixMilli(), Seq: 1})
+	if acks := e.ingest(raw); acks[0].Code != "" {
+		t.Fatalf("provider record refused: %+v", acks[0])
+	}
+	for _, who := range []*identity.Identity{e.patient, author} {
+		if _, err := e.svc.Read(ctx, e.request(who.Signing, OpRead, id, 0)); err != nil {
+			t.Errorf("%s reads the provider record: %v", who.Role(), err)
+		}
+	}
+	if _, err := e.svc.Read(ctx, e.request(other.Signing, OpRead, id, 0)); !errors.Is(err, ErrScope) {
+		t.Errorf("another granted provider: %v, want ErrScope", err)
+	}
+}

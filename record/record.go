@@ -159,6 +159,16 @@ type decodedHeader struct {
 	h   Header
 }
 
+// HeaderAuthor returns the author named in the record's header (zero if the
+// header does not decode). It is not verified: use Verify for that.
+func (r *Record) HeaderAuthor() identity.ID {
+	h, err := r.Header()
+	if err != nil {
+		return identity.ID{}
+	}
+	return h.Author
+}
+
 // ID returns the record's ID, SHA-256(HeaderBytes), which is also its leaf
 // data in the cloud's Merkle log (see the package documentation).
 func (r *Record) ID() [32]byte { return sha256.Sum256(r.HeaderBytes) }
