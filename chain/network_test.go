@@ -119,13 +119,13 @@ func (n *net) register(i int, role identity.Role, patient *identity.Identity, co
 
 func (n *net) registerID(i int, id *identity.Identity, patient *identity.Identity, consensus []byte) *client.Signer {
 	n.t.Helper()
-	r := &ledger.Register{Member: ledger.KeysOf(id.Public(), consensus), Cluster: uint32(i + 1)}
+	var pid identity.ID
 	by := n.heads[i]
 	if id.Role() == identity.RoleDevice {
-		r.Cluster, r.Patient = 0, patient.ID()
-		by = n.signer(i, patient)
+		pid, by = patient.ID(), n.signer(i, patient)
 	}
-	if err := r.Prove(id.Signing); err != nil {
+	r, err := ledger.NewRegister(id, uint32(i+1), pid, consensus)
+	if err != nil {
 		n.t.Fatal(err)
 	}
 	n.ok(i, by, r)

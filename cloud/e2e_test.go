@@ -99,8 +99,8 @@ func (w *world) register(role identity.Role, cluster uint32) *identity.Identity 
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	r := &ledger.Register{Member: ledger.KeysOf(id.Public(), nil), Cluster: cluster}
-	if err := r.Prove(id.Signing); err != nil {
+	r, err := ledger.NewRegister(id, cluster, identity.ID{}, nil)
+	if err != nil {
 		w.t.Fatal(err)
 	}
 	w.ok(w.net.Nodes[cluster-1].Authority(), r)

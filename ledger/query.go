@@ -136,37 +136,15 @@ func Query(st IterStore, path string) ([]byte, error) {
 			}
 			return codec.Marshal(list)
 		case "grants":
-			list := []GrantEntry{}
-			var derr error // Iterate's own error must not overwrite it
-			err = st.Iterate(key(pGrant, id), func(k, v []byte) bool {
-				var e GrantEntry
+			return listing(st, key(pGrant, id), func(k []byte, e *GrantEntry) any {
 				copy(e.Provider[:], k[1+32:])
-				if derr = codec.UnmarshalLimit(v, 1<<20, &e.Grant); derr != nil {
-					return false
-				}
-				list = append(list, e)
-				return true
+				return &e.Grant
 			})
-			if err = errors.Join(err, derr); err != nil {
-				return nil, err
-			}
-			return codec.Marshal(list)
 		case "record3":
-			list := []ProviderRecordListing{}
-			var derr error
-			err = st.Iterate(key(pRecord3, id), func(k, v []byte) bool {
-				var e ProviderRecordListing
+			return listing(st, key(pRecord3, id), func(k []byte, e *ProviderRecordListing) any {
 				copy(e.Record[:], k[1+32:])
-				if derr = codec.UnmarshalLimit(v, 1<<20, &e.Entry); derr != nil {
-					return false
-				}
-				list = append(list, e)
-				return true
+				return &e.Entry
 			})
-			if err = errors.Join(err, derr); err != nil {
-				return nil, err
-			}
-			return codec.Marshal(list)
 		}
 	case "authorities", "pending", "params":
 		if err = want(1); err != nil {
@@ -302,4 +280,24 @@ func Query(st IterStore, path string) ([]byte, error) {
 		return one(key(pAnchorAt, c, []byte{byte(lg)}, be64(size)))
 	}
 	return bad("unknown query")
+}
+
+// listing encodes the list of entries stored under prefix: for each key,
+// fill sets an entry's fields from the key and returns where its value
+// decodes to.
+func listing[T any](st IterStore, prefix []byte, fill func(k []byte, e *T) any) ([]byte, error) {
+	list := []T{}
+	var derr error // Iterate's own error must not overwrite it
+	err := st.Iterate(prefix, func(k, v []byte) bool {
+		var e T
+		if derr = codec.UnmarshalLimit(v, 1<<20, fill(k, &e)); derr != nil {
+			return false
+		}
+		list = append(list, e)
+		return true
+	})
+	if err = errors.Join(err, derr); err != nil {
+		return nil, err
+	}
+	return codec.Marshal(list)
 }

@@ -67,6 +67,17 @@ type Register struct {
 	Proof   []byte      `cbor:"4,keyasint,omitempty"`
 }
 
+// NewRegister returns the registration of member in cluster (a device:
+// bound to patient, cluster 0), with member's proof of possession; consensus
+// is an authority's Ed25519 consensus key, nil for other roles.
+func NewRegister(member *identity.Identity, cluster uint32, patient identity.ID, consensus []byte) (*Register, error) {
+	r := &Register{Member: KeysOf(member.Public(), consensus), Cluster: cluster}
+	if member.Role() == identity.RoleDevice {
+		r.Cluster, r.Patient = 0, patient
+	}
+	return r, r.Prove(member.Signing)
+}
+
 // TxType implements Body.
 func (*Register) TxType() Type { return TypeRegister }
 

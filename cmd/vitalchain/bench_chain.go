@@ -41,12 +41,12 @@ type chainBench struct {
 	// VerifyShare is the fraction of the machine's verification capacity the
 	// committed rate needs, counting one signature check per transaction on
 	// each of the validators (CheckTx; FinalizeBlock reuses its result).
-	VerifyShare  float64 `json:"verify_share"`
-	InFlight     int     `json:"in_flight"`
-	Suite        string  `json:"suite"`
-	TxBytesMean  float64 `json:"tx_bytes_mean"`
-	BlockInterva string  `json:"timeout_commit"`
-	GoMaxProcs   int     `json:"gomaxprocs"`
+	VerifyShare   float64 `json:"verify_share"`
+	InFlight      int     `json:"in_flight"`
+	Suite         string  `json:"suite"`
+	TxBytesMean   float64 `json:"tx_bytes_mean"`
+	TimeoutCommit string  `json:"timeout_commit"`
+	GoMaxProcs    int     `json:"gomaxprocs"`
 }
 
 func runBenchChain(args []string, stdout, stderr io.Writer) error {
@@ -283,7 +283,7 @@ func runBenchChain(args []string, stdout, stderr io.Writer) error {
 		Blocks:          len(blocks),
 		Committed:       n, Anchors: anchors.Load(), Grants: grants.Load(), Refused: refused.Load(),
 		Ed25519VerifyPerS: all, Ed25519VerifyCore: one,
-		InFlight: *patients * *inflight, Suite: suite.String(), BlockInterva: interval.String(), GoMaxProcs: runtime.GOMAXPROCS(0),
+		InFlight: *patients * *inflight, Suite: suite.String(), TimeoutCommit: interval.String(), GoMaxProcs: runtime.GOMAXPROCS(0),
 	}
 	if c := txCount.Load(); c > 0 {
 		res.TxBytesMean = round(float64(txBytes.Load())/float64(c), 1)
@@ -361,8 +361,8 @@ func setupChainWorld(ctx context.Context, net *chain.LocalNet, clients []*client
 		if err != nil {
 			return nil, err
 		}
-		r := &ledger.Register{Member: ledger.KeysOf(id.Public(), nil), Cluster: uint32(head + 1)}
-		if err := r.Prove(id.Signing); err != nil {
+		r, err := ledger.NewRegister(id, uint32(head+1), identity.ID{}, nil)
+		if err != nil {
 			return nil, err
 		}
 		mu.Lock()

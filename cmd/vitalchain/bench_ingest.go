@@ -80,8 +80,8 @@ func runBenchIngest(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	register := func(id *identity.Identity) error {
-		r := &ledger.Register{Member: ledger.KeysOf(id.Public(), nil), Cluster: 1}
-		if err := r.Prove(id.Signing); err != nil {
+		r, err := ledger.NewRegister(id, 1, identity.ID{}, nil)
+		if err != nil {
 			return err
 		}
 		tx, err := head.Sign(r)

@@ -155,17 +155,16 @@ func runAdmit(args []string, stdout, stderr io.Writer) error {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r := &ledger.Register{Member: ledger.KeysOf(member.Public(), nil), Cluster: uint32(*cluster)}
-	if member.Role() == identity.RoleDevice {
-		r.Cluster, r.Patient = 0, admitter.ID()
-	} else if r.Cluster == 0 {
+	cl := uint32(*cluster)
+	if cl == 0 && member.Role() != identity.RoleDevice {
 		m, err := c.Member(ctx, admitter.ID())
 		if err != nil {
 			return fmt.Errorf("admitting authority: %w", err)
 		}
-		r.Cluster = m.Cluster
+		cl = m.Cluster
 	}
-	if err := r.Prove(member.Signing); err != nil {
+	r, err := ledger.NewRegister(member, cl, admitter.ID(), nil)
+	if err != nil {
 		return err
 	}
 	s, err := c.Signer(ctx, admitter.Signing)

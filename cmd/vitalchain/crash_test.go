@@ -47,8 +47,8 @@ func TestCloudCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	register := func(id *identity.Identity) {
-		r := &ledger.Register{Member: ledger.KeysOf(id.Public(), nil), Cluster: 1}
-		if err := r.Prove(id.Signing); err != nil {
+		r, err := ledger.NewRegister(id, 1, identity.ID{}, nil)
+		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := head.Submit(ctx, r); err != nil {
