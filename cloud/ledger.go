@@ -28,16 +28,16 @@ type Ledger interface {
 
 // ChainLedger is the Ledger over the chain's nodes: the cloud's own Cluster
 // Head's node first, then the others, which it turns to when a node is down
-// or does not commit an anchor in time. Members are cached (a key never
-// changes); grants and epochs are read fresh, so a revoke is seen as soon as
-// it commits.
+// or does not commit an anchor in time. Members are cached for MemberTTL (a
+// key never changes, but a member may move to another cluster); grants are
+// read fresh, so a revoke is seen as soon as it commits.
 type ChainLedger struct {
 	clients []*client.Client
 	key     *identity.SigningKey
 	wait    time.Duration
 
 	mu      sync.Mutex
-	members map[identity.ID]*ledger.Member
+	members map[identity.ID]cachedMember
 	signer  *client.Signer
 	next    int // the node anchors go to
 }
@@ -46,7 +46,15 @@ type ChainLedger struct {
 // first), signing anchors with the cloud's key. An anchor not committed
 // within wait is sent through the next node.
 func NewChainLedger(clients []*client.Client, key *identity.SigningKey, wait time.Duration) *ChainLedger {
-	return &ChainLedger{clients: clients, key: key, wait: wait, members: map[identity.ID]*ledger.Member{}}
+	return &ChainLedger{clients: clients, key: key, wait: wait, members: map[identity.ID]cachedMember{}}
+}
+
+// MemberTTL is how long ChainLedger trusts a cached member.
+const MemberTTL = 30 * time.Second
+
+type cachedMember struct {
+	m  *ledger.Member
+	at time.Time
 }
 
 // maxMembers bounds the member cache.
@@ -78,22 +86,26 @@ func (l *ChainLedger) current() int {
 // Member implements Ledger.
 func (l *ChainLedger) Member(ctx context.Context, id identity.ID) (*ledger.Member, error) {
 	l.mu.Lock()
-	m, ok := l.members[id]
+	cm, ok := l.members[id]
 	l.mu.Unlock()
-	if ok {
-		return m, nil
+	if ok && time.Since(cm.at) < MemberTTL {
+		return cm.m, nil
 	}
+	var m *ledger.Member
 	err := l.query(ctx, func(c *client.Client) error {
 		var err error
 		m, err = c.Member(ctx, id)
 		return err
 	})
 	if err != nil {
+		if ok && !errors.Is(err, ErrNotFound) {
+			return cm.m, nil // the ledger is unreachable: the last answer stands
+		}
 		return nil, err
 	}
 	l.mu.Lock()
-	if len(l.members) < maxMembers {
-		l.members[id] = m
+	if len(l.members) < maxMembers || ok {
+		l.members[id] = cachedMember{m: m, at: time.Now()}
 	}
 	l.mu.Unlock()
 	return m, nil
