@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/vitalchain/vitalchain/chain"
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/envelope"
@@ -376,7 +378,7 @@ func setupChainWorld(ctx context.Context, net *chain.LocalNet, clients []*client
 		}
 		return id, nil
 	}
-	var g errGroup
+	var g errgroup.Group
 	for i := range len(net.Nodes) {
 		g.Go(func() error {
 			id, err := register(i, identity.RoleCloud)
@@ -438,28 +440,6 @@ func setupChainWorld(ctx context.Context, net *chain.LocalNet, clients []*client
 		})
 	}
 	return w, g.Wait()
-}
-
-// errGroup runs functions and returns the first error.
-type errGroup struct {
-	wg   sync.WaitGroup
-	once sync.Once
-	err  error
-}
-
-func (g *errGroup) Go(f func() error) {
-	g.wg.Add(1)
-	go func() {
-		defer g.wg.Done()
-		if err := f(); err != nil {
-			g.once.Do(func() { g.err = err })
-		}
-	}()
-}
-
-func (g *errGroup) Wait() error {
-	g.wg.Wait()
-	return g.err
 }
 
 func mustLog() *merklelog.Log {

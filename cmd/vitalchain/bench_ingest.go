@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/vitalchain/vitalchain/chain"
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud"
@@ -155,7 +157,7 @@ func runBenchIngest(args []string, stdout, stderr io.Writer) error {
 	bodies := make([][][]byte, *uploaders)
 	var recBytes int
 	var seq atomic.Uint64
-	var g errGroup
+	var g errgroup.Group
 	for u := range *uploaders {
 		g.Go(func() error {
 			for range perUploader {
