@@ -111,11 +111,16 @@ func (m *Machine) CheckTx(st Store, txBytes []byte) (*Decoded, error) {
 	return d, nil
 }
 
-// decode returns the decoded transaction from the cache or decodes it.
-func (m *Machine) decode(txBytes []byte) (*Decoded, error) {
+// decode returns the decoded transaction from the cache or decodes it. A
+// transaction taken for execution leaves the cache: once in a block it is
+// not needed again (a replay of the block decodes it afresh).
+func (m *Machine) decode(txBytes []byte, take bool) (*Decoded, error) {
 	h := Hash(txBytes)
 	m.mu.Lock()
 	d, ok := m.cache[h]
+	if ok && take {
+		delete(m.cache, h)
+	}
 	m.mu.Unlock()
 	if ok {
 		return d, nil
@@ -227,7 +232,7 @@ func (x *exec) run(m *Machine, txb []byte) (TxResult, error) {
 }
 
 func (x *exec) apply(m *Machine, txb []byte) error {
-	d, err := m.decode(txb)
+	d, err := m.decode(txb, true)
 	if err != nil {
 		return err
 	}

@@ -38,7 +38,7 @@ func (m *Machine) Prepare(st Store, proposer []byte, t time.Time, txs [][]byte, 
 		if size+int64(len(tx)) > maxBytes {
 			continue
 		}
-		d, err := m.decode(tx)
+		d, err := m.decode(tx, false)
 		if err != nil {
 			continue // it can only fail
 		}
@@ -76,7 +76,7 @@ func (m *Machine) Process(st Store, proposer []byte, t time.Time, txs [][]byte) 
 	}
 	anchors := uint32(0)
 	for i, tx := range txs {
-		d, err := m.decode(tx)
+		d, err := m.decode(tx, false)
 		if err != nil {
 			return errorf(CodeMalformed, "proposal tx %d: %v", i, err)
 		}

@@ -497,8 +497,14 @@ func TestCheckTx(t *testing.T) {
 	if err != nil || len(m.cache) != 1 || len(m.order) != 1 {
 		t.Fatalf("CheckTx twice: %v, %d cached", err, len(m.cache))
 	}
-	if d, err := m.decode(tx); err != nil || d != d1 || d2.Hash != d1.Hash {
+	if d, err := m.decode(tx, false); err != nil || d != d1 || d2.Hash != d1.Hash {
 		t.Fatal("decode does not use the cache")
+	}
+	if d, err := m.decode(tx, true); err != nil || d != d1 || len(m.cache) != 0 {
+		t.Fatalf("execution does not take the transaction from the cache: %v, %d cached", err, len(m.cache))
+	}
+	if d, err := m.decode(tx, true); err != nil || d == d1 || d.Hash != d1.Hash {
+		t.Fatal("a transaction taken from the cache does not decode afresh")
 	}
 }
 
