@@ -71,24 +71,26 @@ func problem(w http.ResponseWriter, status int, code string, err error) {
 	writeCBOR(w, status, &Problem{Code: code, Message: err.Error()})
 }
 
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+// readBody reads a request body of at most limit bytes; if it cannot, it
+// answers the request and returns the refusal's code.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, string) {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			problem(w, http.StatusRequestEntityTooLarge, "too_large", err)
-		} else {
-			problem(w, http.StatusBadRequest, "bad_request", err)
+			return nil, "too_large"
 		}
-		return nil, false
+		problem(w, http.StatusBadRequest, "bad_request", err)
+		return nil, "bad_request"
 	}
-	return b, true
+	return b, ""
 }
 
 func (s *Service) handleUpload(w http.ResponseWriter, r *http.Request) {
-	body, ok := readBody(w, r, MaxUploadBytes)
-	if !ok {
-		s.m.refused.WithLabelValues("too_large").Inc()
+	body, code := readBody(w, r, MaxUploadBytes)
+	if code != "" {
+		s.m.refused.WithLabelValues(code).Inc()
 		return
 	}
 	var raws [][]byte
@@ -120,9 +122,9 @@ func status(err error) int {
 }
 
 func (s *Service) handleRead(w http.ResponseWriter, r *http.Request) {
-	body, ok := readBody(w, r, MaxRequestSize)
-	if !ok {
-		s.m.readsRefused.WithLabelValues("too_large").Inc()
+	body, code := readBody(w, r, MaxRequestSize)
+	if code != "" {
+		s.m.readsRefused.WithLabelValues(code).Inc()
 		return
 	}
 	res, err := s.Read(r.Context(), body)
@@ -134,12 +136,14 @@ func (s *Service) handleRead(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) handleAccess(w http.ResponseWriter, r *http.Request) {
-	body, ok := readBody(w, r, MaxRequestSize)
-	if !ok {
+	body, code := readBody(w, r, MaxRequestSize)
+	if code != "" {
+		s.m.readsRefused.WithLabelValues(code).Inc()
 		return
 	}
 	entries, err := s.AccessLog(r.Context(), body)
 	if err != nil {
+		s.m.readsRefused.WithLabelValues(readReason(err)).Inc()
 		problem(w, status(err), readReason(err), err)
 		return
 	}
