@@ -1,0 +1,137 @@
+package device
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/reading"
+)
+
+// Kit is a patient and the wearables measuring them. It is safe for
+// concurrent use.
+type Kit struct {
+	devices []*Device
+
+	mu      sync.Mutex
+	patient *Patient
+}
+
+// NewKit returns the kit of devices measuring patient. The devices must
+// have distinct names and keys (ErrBadDevice); patient must not be nil
+// (ErrNoPatient).
+func NewKit(patient *Patient, devices ...*Device) (*Kit, error) {
+	if patient == nil {
+		return nil, fmt.Errorf("device: kit: %w", ErrNoPatient)
+	}
+	for i, d := range devices {
+		if d == nil {
+			return nil, fmt.Errorf("device: kit: %w: device %d is nil", ErrBadDevice, i)
+		}
+		for _, e := range devices[:i] {
+			if e.name == d.name || e.id == d.id {
+				return nil, fmt.Errorf("device: kit: %w: %s and %s have the same name or key", ErrBadDevice, e.name, d.name)
+			}
+		}
+	}
+	return &Kit{devices: slices.Clone(devices), patient: patient}, nil
+}
+
+// DefaultKit returns the kit of the patient patientID with the devices of
+// StandardSpecs, keys from DeriveKey(seed, name), and the patient
+// NewPatient(NewProfile(seed), DefaultMix(), seed). The same arguments
+// give the same kit, and so the same signed readings byte for byte.
+func DefaultKit(patientID identity.ID, seed uint64) (*Kit, error) {
+	p, err := NewPatient(NewProfile(seed), DefaultMix(), seed)
+	if err != nil {
+		return nil, err
+	}
+	var devs []*Device
+	for _, s := range StandardSpecs() {
+		key, err := DeriveKey(seed, s.Name)
+		if err != nil {
+			return nil, err
+		}
+		d, err := NewDevice(s, key, patientID)
+		if err != nil {
+			return nil, err
+		}
+		devs = append(devs, d)
+	}
+	return NewKit(p, devs...)
+}
+
+// Patient returns the patient k measures.
+func (k *Kit) Patient() *Patient {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.patient
+}
+
+// SetPatient replaces the patient k measures, for instance by one with
+// another EpisodeMix. The devices, their keys and counters stay.
+func (k *Kit) SetPatient(p *Patient) error {
+	if p == nil {
+		return fmt.Errorf("device: kit: %w", ErrNoPatient)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.patient = p
+	return nil
+}
+
+// Devices returns k's devices.
+func (k *Kit) Devices() []*Device { return slices.Clone(k.devices) }
+
+// Device returns k's device with the given name.
+func (k *Kit) Device(name string) (*Device, bool) {
+	for _, d := range k.devices {
+		if d.name == name {
+			return d, true
+		}
+	}
+	return nil, false
+}
+
+// Lookup returns the verifying key of k's device id, or an error wrapping
+// reading.ErrUnknownDevice. It has the signature reading.Verify wants.
+func (k *Kit) Lookup(id identity.ID) (identity.VerifyingKey, error) {
+	for _, d := range k.devices {
+		if d.id == id {
+			return d.Public(), nil
+		}
+	}
+	return identity.VerifyingKey{}, fmt.Errorf("device: kit: %w %s", reading.ErrUnknownDevice, id)
+}
+
+// Next returns when the next sample of any of k's devices is due.
+func (k *Kit) Next() time.Time {
+	var next time.Time
+	for i, d := range k.devices {
+		if n := d.Next(); i == 0 || n.Before(next) {
+			next = n
+		}
+	}
+	return next
+}
+
+// Measure samples every device of k that is due at now, in the order of
+// Devices, and returns their signed readings. On error it returns the
+// readings of the devices sampled before, whose sequence numbers are used.
+func (k *Kit) Measure(now time.Time) ([][]byte, error) {
+	p := k.Patient()
+	var out [][]byte
+	for _, d := range k.devices {
+		if !d.Due(now) {
+			continue
+		}
+		msgs, err := d.Measure(now, p)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, msgs...)
+	}
+	return out, nil
+}
