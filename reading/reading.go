@@ -54,10 +54,8 @@ func New(patient, device identity.ID, seq uint64, t time.Time, k vital.Kind, v v
 // Kind returns the vital sign named by r's LOINC code, or an error wrapping
 // vital.ErrUnknownKind. Only LOINC codes are accepted, not short names.
 func (r Reading) Kind() (vital.Kind, error) {
-	for _, k := range vital.Kinds() {
-		if k.Info().LOINC == r.Code {
-			return k, nil
-		}
+	if k, ok := vital.ByLOINC(r.Code); ok {
+		return k, nil
 	}
 	return 0, fmt.Errorf("reading: %w: loinc code %q", vital.ErrUnknownKind, r.Code)
 }

@@ -96,6 +96,16 @@ func ParseKind(s string) (Kind, error) {
 	return 0, fmt.Errorf("%w: %q", ErrUnknownKind, s)
 }
 
+// ByLOINC returns the Kind whose LOINC code is code.
+func ByLOINC(code string) (Kind, bool) {
+	for k := Kind(1); int(k) < len(infos); k++ {
+		if infos[k].LOINC == code {
+			return k, true
+		}
+	}
+	return 0, false
+}
+
 // Quantity is a value in thousandths of its Kind's unit: 180 mg/dL is 180000.
 type Quantity int64
 
