@@ -271,12 +271,12 @@ func FuzzParseQuantity(f *testing.F) {
 }
 
 func TestByLOINC(t *testing.T) {
-	for _, k := range Kinds() {
-		if got, ok := ByLOINC(k.Info().LOINC); !ok || got != k {
-			t.Errorf("ByLOINC(%q) = %v, %v; want %v", k.Info().LOINC, got, ok, k)
+	for _, k := range vital.Kinds() {
+		if got, ok := vital.ByLOINC(k.Info().LOINC); !ok || got != k {
+			t.Errorf("vital.ByLOINC(%q) = %v, %v; want %v", k.Info().LOINC, got, ok, k)
 		}
 	}
-	if _, ok := ByLOINC("glucose"); ok {
+	if _, ok := vital.ByLOINC("glucose"); ok {
 		t.Error("ByLOINC accepts a short name")
 	}
 }
