@@ -1,0 +1,49 @@
+// Package outbox is the patient gateway's durable outbox: every sealed
+// record the gateway makes is appended here before it is uploaded, and
+// removed only once the cloud has acknowledged it (or refused it for good),
+// so that no record is lost when the cloud is down or the gateway crashes.
+//
+// # Outbox
+//
+// An Outbox is a FIFO queue of Items (an ID, the record's bytes and the time
+// it was enqueued) in a Pebble database in one directory. Put appends items
+// in one batch committed with fsync and returns only once they are durable;
+// concurrent Puts and Acks are committed together (group commit), in the
+// order they arrive, by one goroutine. Each item gets the next value of a
+// sequence that survives restarts, and Peek returns the oldest items not yet
+// acknowledged. Ack durably removes items; it is idempotent and ignores
+// unknown IDs. Putting an ID that is already pending stores nothing new.
+//
+// The outbox is bounded by Options.MaxItems and Options.MaxBytes (the sum of
+// the items' Data): a Put that would exceed either stores nothing and
+// returns ErrFull, so that the gateway can apply backpressure and count it.
+//
+// # Uploader
+//
+// An Uploader takes batches from an Outbox and sends them through a Sender,
+// one Result per record: it acks what was stored (duplicates included),
+// drops what was refused for good (reporting it to OnDrop first), and keeps
+// the rest, retrying with capped exponential backoff (and jitter) when a
+// Send fails or makes no progress. Permanent tells the
+// Sender which cloud refusal codes are permanent. An adapter of the cloud's
+// HTTP client looks like this:
+//
+//	func (a adapter) Send(ctx context.Context, recs [][]byte) ([]outbox.Result, error) {
+//		acks, err := a.client.Upload(ctx, recs)
+//		if err != nil {
+//			return nil, err // the whole batch is retried
+//		}
+//		out := make([]outbox.Result, len(acks))
+//		for i, k := range acks {
+//			out[i] = outbox.Result{Stored: k.Code == "", Permanent: outbox.Permanent(k.Code), Reason: k.Code}
+//		}
+//		return out, nil
+//	}
+//
+// Delivery is at least once: a record the cloud stored but whose
+// acknowledgement was lost (a crash, a timeout) is sent again, and the cloud
+// answers that it is a duplicate.
+//
+// The outbox stores only bytes the gateway made itself; it decodes nothing
+// that came from elsewhere.
+package outbox

@@ -1,0 +1,593 @@
+package outbox
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+var (
+	// ErrFull is returned by Put when the items would not fit within
+	// Options.MaxItems or Options.MaxBytes; nothing was stored.
+	ErrFull = errors.New("outbox full")
+	// ErrTooLarge is returned by Put when one item's Data alone is larger
+	// than Options.MaxBytes, so that it could never fit; nothing was stored.
+	ErrTooLarge = errors.New("item larger than the outbox")
+	// ErrClosed is returned by the methods of a closed Outbox, and by an
+	// Uploader whose Outbox was closed.
+	ErrClosed = errors.New("outbox closed")
+	// ErrCorrupt is returned when the outbox's database holds something
+	// the outbox did not write.
+	ErrCorrupt = errors.New("outbox corrupt")
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxItems  = 1 << 20
+	DefaultMaxBytes  = 256 << 20
+	DefaultCacheSize = 8 << 20
+)
+
+// maxGroup bounds the Puts and Acks committed together in one batch.
+const maxGroup = 256
+
+// Item is one record waiting in the outbox.
+type Item struct {
+	ID       [32]byte // the record's ID; one pending item per ID
+	Data     []byte   // the encoded record
+	Enqueued int64    // Unix milliseconds; Put sets it to now if zero
+}
+
+// Options configures an Outbox. The zero value is usable.
+type Options struct {
+	// MaxItems and MaxBytes bound the items pending and the sum of their
+	// Data (0: DefaultMaxItems, DefaultMaxBytes).
+	MaxItems int
+	MaxBytes int64
+	// Now gives the enqueue time of items put with Enqueued zero
+	// (nil: time.Now).
+	Now func() time.Time
+	// CacheSize is the size of Pebble's block cache (0: DefaultCacheSize).
+	CacheSize int64
+
+	fs vfs.FS // tests: a crashable in-memory file system
+}
+
+// Outbox is a durable FIFO queue of items; see the package documentation.
+// Its methods are safe for concurrent use.
+type Outbox struct {
+	db     *pebble.DB
+	opts   Options
+	commit func(*pebble.Batch) error // commits a batch durably; tests inject faults
+
+	life   sync.RWMutex // held shared by every call, exclusively by Close
+	closed bool
+	reqs   chan *op
+	done   chan struct{} // closed when the committer has returned
+
+	// Owned by the committer goroutine (and by Open before it starts).
+	index map[[32]byte]entry // the pending items
+	next  uint64             // the next sequence number
+	// The stored next sequence number is rewritten only when the newest
+	// item is acked: otherwise that item's key records it. A key written
+	// in every Put would make every table Pebble flushes overlap all the
+	// others, and turn cheap appends into compactions that rewrite them.
+	storedNext uint64 // as stored (0: not stored)
+	tailLive   bool   // whether the item next-1 is pending
+	g          group  // reused by apply
+
+	count   atomic.Int64
+	bytes   atomic.Int64
+	nextPub atomic.Uint64 // next, as of the last commit
+	// head is at most the sequence number of the oldest pending item:
+	// where Peek starts, so as not to scan the tombstones of acked items.
+	head atomic.Uint64
+
+	sigMu     sync.Mutex
+	sig       chan struct{} // closed and replaced at every change
+	sigClosed bool
+}
+
+type entry struct {
+	seq  uint64
+	size int64
+}
+
+// op is one Put or Ack waiting for the committer.
+type op struct {
+	put  []Item
+	ack  [][32]byte
+	done chan error
+}
+
+// Open opens (or creates) the outbox in dir.
+func Open(dir string, opts Options) (*Outbox, error) {
+	if opts.MaxItems <= 0 {
+		opts.MaxItems = DefaultMaxItems
+	}
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = DefaultMaxBytes
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.CacheSize <= 0 {
+		opts.CacheSize = DefaultCacheSize
+	}
+	// No bloom filter: the outbox never looks a key up, it scans the queue
+	// from its head.
+	cache := pebble.NewCache(opts.CacheSize)
+	defer cache.Unref()
+	po := &pebble.Options{Cache: cache, MemTableSize: 4 << 20, Logger: quietPebble{}}
+	if opts.fs != nil {
+		po.FS = opts.fs
+	}
+	db, err := pebble.Open(dir, po)
+	if err != nil {
+		return nil, fmt.Errorf("open outbox %s: %w", dir, err)
+	}
+	o := &Outbox{
+		db:     db,
+		opts:   opts,
+		commit: func(b *pebble.Batch) error { return b.Commit(pebble.Sync) },
+		reqs:   make(chan *op, maxGroup),
+		done:   make(chan struct{}),
+		index:  make(map[[32]byte]entry),
+		sig:    make(chan struct{}),
+	}
+	if err := o.load(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open outbox %s: %w", dir, err)
+	}
+	go o.run()
+	return o, nil
+}
+
+type quietPebble struct{}
+
+func (quietPebble) Infof(string, ...any)  {}
+func (quietPebble) Errorf(string, ...any) {}
+func (quietPebble) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("pebble: "+format, args...))
+}
+
+// load rebuilds the in-memory index from the database.
+func (o *Outbox) load() error {
+	v, c, err := o.db.Get(nextKey)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		o.next = 1 // sequence numbers start at 1
+	case err != nil:
+		return err
+	default:
+		if len(v) != 8 {
+			c.Close()
+			return fmt.Errorf("%w: next sequence of %d bytes", ErrCorrupt, len(v))
+		}
+		o.next = binary.BigEndian.Uint64(v)
+		o.storedNext = o.next
+		c.Close()
+	}
+	it, err := o.db.NewIter(&pebble.IterOptions{LowerBound: queueLower, UpperBound: queueUpper})
+	if err != nil {
+		return err
+	}
+	var count, size int64
+	for ok := it.First(); ok; ok = it.Next() {
+		seq, err := decodeKey(it.Key())
+		if err != nil {
+			it.Close()
+			return err
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return err
+		}
+		item, err := decodeValue(v)
+		if err != nil {
+			it.Close()
+			return fmt.Errorf("item %d: %w", seq, err)
+		}
+		if _, dup := o.index[item.ID]; dup {
+			it.Close()
+			return fmt.Errorf("%w: item %x stored twice", ErrCorrupt, item.ID[:8])
+		}
+		o.index[item.ID] = entry{seq: seq, size: int64(len(item.Data))}
+		if count == 0 {
+			o.head.Store(seq)
+		}
+		count++
+		size += int64(len(item.Data))
+		if seq >= o.next {
+			o.next = seq + 1
+		}
+		o.tailLive = seq+1 == o.next
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	o.count.Store(count)
+	o.bytes.Store(size)
+	o.nextPub.Store(o.next)
+	if count == 0 {
+		o.head.Store(o.next)
+	}
+	return nil
+}
+
+// Put durably appends items, in order, and returns once they are durable.
+// Items whose ID is already pending (or repeated within items) are stored
+// once. If the new items would not fit within the bounds, Put stores
+// nothing and returns ErrFull (or ErrTooLarge if one item alone exceeds
+// MaxBytes). The caller must not modify the items' Data until Put returns.
+func (o *Outbox) Put(items ...Item) error {
+	if len(items) == 0 {
+		return nil
+	}
+	return o.do(&op{put: items})
+}
+
+// Ack durably removes the items with these IDs. Unknown IDs are ignored, so
+// acking twice is harmless.
+func (o *Outbox) Ack(ids ...[32]byte) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return o.do(&op{ack: ids})
+}
+
+func (o *Outbox) do(r *op) error {
+	r.done = make(chan error, 1)
+	o.life.RLock()
+	if o.closed {
+		o.life.RUnlock()
+		return ErrClosed
+	}
+	o.reqs <- r
+	o.life.RUnlock()
+	return <-r.done
+}
+
+// Peek returns up to max of the oldest items not yet acknowledged, oldest
+// first. The items are the caller's to keep.
+func (o *Outbox) Peek(max int) ([]Item, error) {
+	return o.peek(max, 0)
+}
+
+// peek is Peek that also stops before the Data would exceed maxBytes (if
+// positive), though it always returns at least one item if there is one.
+func (o *Outbox) peek(limit int, maxBytes int64) ([]Item, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	o.life.RLock()
+	defer o.life.RUnlock()
+	if o.closed {
+		return nil, ErrClosed
+	}
+	// Items are committed in sequence order and every later Put gets a
+	// larger sequence number, so the oldest item seen in any snapshot is
+	// a lower bound of the pending ones from then on: starting there skips
+	// the tombstones of acked items without missing any pending one.
+	next := o.nextPub.Load()
+	it, err := o.db.NewIter(&pebble.IterOptions{LowerBound: seqKey(o.head.Load()), UpperBound: queueUpper})
+	if err != nil {
+		return nil, fmt.Errorf("peek: %w", err)
+	}
+	out := make([]Item, 0, min(limit, o.Len()+1))
+	var arena []byte // the items' Data, in one allocation per few items
+	var size int64
+	ok := it.First()
+	if ok {
+		seq, err := decodeKey(it.Key())
+		if err != nil {
+			it.Close()
+			return nil, fmt.Errorf("peek: %w", err)
+		}
+		o.advanceHead(seq)
+	} else if err := it.Error(); err != nil {
+		it.Close()
+		return nil, fmt.Errorf("peek: %w", err)
+	} else {
+		o.advanceHead(next) // everything before next was acked
+	}
+	for ; ok && len(out) < limit; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return nil, fmt.Errorf("peek: %w", err)
+		}
+		item, err := decodeValue(v)
+		if err != nil {
+			it.Close()
+			return nil, fmt.Errorf("peek %x: %w", it.Key(), err)
+		}
+		size += int64(len(item.Data))
+		if maxBytes > 0 && len(out) > 0 && size > maxBytes {
+			break
+		}
+		if d := len(item.Data); d > cap(arena)-len(arena) {
+			// Room for the rest if they are this size, up to 64 KiB.
+			room := 64 << 10
+			if rest := limit - len(out); d <= room/rest {
+				room = d * rest
+			}
+			arena = make([]byte, 0, max(d, room))
+		}
+		n := len(arena)
+		arena = append(arena, item.Data...)
+		item.Data = arena[n:len(arena):len(arena)]
+		out = append(out, item)
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("peek: %w", err)
+	}
+	return out, nil
+}
+
+// advanceHead moves the head forward to seq.
+func (o *Outbox) advanceHead(seq uint64) {
+	for {
+		h := o.head.Load()
+		if seq <= h || o.head.CompareAndSwap(h, seq) {
+			return
+		}
+	}
+}
+
+// Len returns the number of items pending.
+func (o *Outbox) Len() int { return int(o.count.Load()) }
+
+// Bytes returns the sum of the pending items' Data.
+func (o *Outbox) Bytes() int64 { return o.bytes.Load() }
+
+// Close waits for the Puts and Acks in progress and closes the outbox.
+// Later calls return ErrClosed; closing twice is harmless.
+func (o *Outbox) Close() error {
+	o.life.Lock()
+	if o.closed {
+		o.life.Unlock()
+		return nil
+	}
+	o.closed = true
+	close(o.reqs)
+	o.life.Unlock()
+	<-o.done
+	o.sigMu.Lock()
+	o.sigClosed = true
+	close(o.sig)
+	o.sigMu.Unlock()
+	return o.db.Close()
+}
+
+// changed returns a channel closed at the next Put or Ack that changes the
+// outbox, or already closed if the outbox is closed.
+func (o *Outbox) changed() <-chan struct{} {
+	o.sigMu.Lock()
+	defer o.sigMu.Unlock()
+	return o.sig
+}
+
+func (o *Outbox) isClosed() bool {
+	o.sigMu.Lock()
+	defer o.sigMu.Unlock()
+	return o.sigClosed
+}
+
+func (o *Outbox) broadcast() {
+	o.sigMu.Lock()
+	defer o.sigMu.Unlock()
+	if !o.sigClosed {
+		close(o.sig)
+		o.sig = make(chan struct{})
+	}
+}
+
+// run is the committer: it takes the waiting Puts and Acks, in the order
+// they arrived, and commits them in one synced batch.
+func (o *Outbox) run() {
+	defer close(o.done)
+	group := make([]*op, 0, maxGroup)
+	for r := range o.reqs {
+		group = append(group[:0], r)
+	drain:
+		for len(group) < maxGroup {
+			select {
+			case r, ok := <-o.reqs:
+				if !ok {
+					break drain
+				}
+				group = append(group, r)
+			default:
+				break drain
+			}
+		}
+		o.apply(group)
+		clear(group)
+	}
+}
+
+// undo is how to revert one change of the index.
+type undo struct {
+	id   [32]byte
+	prev entry
+	had  bool
+}
+
+// group is the state of a group of Puts and Acks being staged: the
+// committer changes the index in place, and reverts the changes if the
+// batch is not committed.
+type group struct {
+	o     *Outbox
+	b     *pebble.Batch
+	undo  []undo
+	count int64
+	bytes int64
+	next  uint64
+	tail  bool  // whether the item next-1 is pending
+	fresh []int // the items of the current Put to store
+	key   []byte
+	val   []byte
+}
+
+// revert undoes the changes to the index back to a mark.
+func (g *group) revert(mark int) {
+	for i := len(g.undo) - 1; i >= mark; i-- {
+		u := g.undo[i]
+		if u.had {
+			g.o.index[u.id] = u.prev
+		} else {
+			delete(g.o.index, u.id)
+		}
+	}
+	g.undo = g.undo[:mark]
+}
+
+// put stages one Put: all of its new items, or none.
+func (g *group) put(items []Item) error {
+	o := g.o
+	mark := len(g.undo)
+	seq := g.next
+	var size int64
+	g.fresh = g.fresh[:0]
+	for i := range items {
+		id := items[i].ID
+		if _, ok := o.index[id]; ok {
+			continue // pending, or repeated within items
+		}
+		n := int64(len(items[i].Data))
+		if n > o.opts.MaxBytes {
+			g.revert(mark)
+			return fmt.Errorf("%w: %d bytes, the outbox holds %d", ErrTooLarge, n, o.opts.MaxBytes)
+		}
+		o.index[id] = entry{seq: seq, size: n}
+		g.undo = append(g.undo, undo{id: id})
+		g.fresh = append(g.fresh, i)
+		seq++
+		size += n
+	}
+	fresh := int64(len(g.fresh))
+	if g.count+fresh > int64(o.opts.MaxItems) || g.bytes+size > o.opts.MaxBytes {
+		g.revert(mark)
+		return fmt.Errorf("%w: %d items of %d bytes pending, %d more of %d bytes do not fit",
+			ErrFull, g.count, g.bytes, fresh, size)
+	}
+	now := int64(0)
+	for k, i := range g.fresh {
+		stored := items[i]
+		if stored.Enqueued == 0 {
+			if now == 0 {
+				now = o.opts.Now().UnixMilli()
+			}
+			stored.Enqueued = now
+		}
+		g.key = binary.BigEndian.AppendUint64(append(g.key[:0], kQueue), g.next+uint64(k))
+		g.val = appendValue(g.val[:0], &stored)
+		if err := g.b.Set(g.key, g.val, nil); err != nil {
+			return err
+		}
+	}
+	if fresh > 0 {
+		g.tail = true
+	}
+	g.next = seq
+	g.count += fresh
+	g.bytes += size
+	return nil
+}
+
+// ack stages one Ack.
+func (g *group) ack(ids [][32]byte) error {
+	o := g.o
+	for _, id := range ids {
+		e, ok := o.index[id]
+		if !ok {
+			continue
+		}
+		g.key = binary.BigEndian.AppendUint64(append(g.key[:0], kQueue), e.seq)
+		if err := g.b.Delete(g.key, nil); err != nil {
+			return err
+		}
+		delete(o.index, id)
+		g.undo = append(g.undo, undo{id: id, prev: e, had: true})
+		if e.seq+1 == g.next {
+			g.tail = false
+		}
+		g.count--
+		g.bytes -= e.size
+	}
+	return nil
+}
+
+// apply commits a group of Puts and Acks in one batch and answers each.
+func (o *Outbox) apply(ops []*op) {
+	b := o.db.NewBatch()
+	g := &o.g
+	defer func() {
+		b.Close()
+		g.b = nil
+		if cap(g.val) > 1<<20 || cap(g.undo) > 1<<14 {
+			g.val, g.undo, g.fresh = nil, nil, nil // do not keep a large group's buffers
+		}
+	}()
+	*g = group{o: o, b: b, count: o.count.Load(), bytes: o.bytes.Load(), next: o.next, tail: o.tailLive,
+		undo: g.undo[:0], fresh: g.fresh[:0], key: g.key[:0], val: g.val[:0]}
+	errs := make([]error, len(ops))
+	var fatal error
+	for i, r := range ops {
+		if r.put != nil {
+			errs[i] = g.put(r.put)
+		} else {
+			errs[i] = g.ack(r.ack)
+		}
+		if errs[i] != nil && !errors.Is(errs[i], ErrFull) && !errors.Is(errs[i], ErrTooLarge) {
+			fatal = errs[i] // a batch error: commit nothing
+			break
+		}
+	}
+	// Whether the batch holds anything is asked before Commit: Pebble may
+	// take over a large batch's memory.
+	wrote := !b.Empty()
+	if fatal == nil && wrote {
+		if !g.tail && g.next != o.storedNext {
+			fatal = b.Set(nextKey, binary.BigEndian.AppendUint64(nil, g.next), nil)
+		}
+		if fatal == nil {
+			fatal = o.commit(b)
+		}
+	}
+	if fatal != nil {
+		g.revert(0)
+		for i, r := range ops {
+			if errs[i] == nil || errs[i] == fatal {
+				errs[i] = fmt.Errorf("outbox commit: %w", fatal)
+			}
+			r.done <- errs[i] // a Put refused as full keeps its ErrFull
+		}
+		return
+	}
+	if wrote {
+		o.next = g.next
+		o.tailLive = g.tail
+		if !g.tail {
+			o.storedNext = g.next
+		}
+		o.count.Store(g.count)
+		o.nextPub.Store(g.next)
+		o.bytes.Store(g.bytes)
+		if g.count == 0 {
+			o.advanceHead(g.next)
+		}
+		o.broadcast()
+	}
+	for i, r := range ops {
+		r.done <- errs[i]
+	}
+}
