@@ -3,14 +3,17 @@ package cloud
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/vitalchain/vitalchain/codec"
+	"github.com/vitalchain/vitalchain/merklelog"
 )
 
 // HTTP API. Records and requests travel as CBOR (Content-Type
@@ -21,6 +24,9 @@ import (
 //	POST /v1/read       body: a signed Request (op "read"); answer: CBOR ReadResult
 //	POST /v1/access     body: a signed Request (op "access"); answer: CBOR []AccessEntry
 //	GET  /v1/checkpoint answer: JSON of each log's current and anchored checkpoint
+//	GET  /v1/consistency?log=L&from=A&to=B
+//	                    answer: CBOR ConsistencyResult: both checkpoints and the proof
+//	                    that the log at size A is a prefix of it at size B
 //	GET  /healthz       200 "ok"
 //	GET  /metrics       Prometheus
 //
@@ -49,6 +55,7 @@ func (s *Service) Handler(gatherer prometheus.Gatherer) http.Handler {
 	mux.HandleFunc("POST /v1/read", s.handleRead)
 	mux.HandleFunc("POST /v1/access", s.handleAccess)
 	mux.HandleFunc("GET /v1/checkpoint", s.handleCheckpoint)
+	mux.HandleFunc("GET /v1/consistency", s.handleConsistency)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	if gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
@@ -168,4 +175,28 @@ func (s *Service) handleCheckpoint(w http.ResponseWriter, _ *http.Request) {
 		"access":  checkpointJSON{Size: ac.Size, Root: ac.Root[:], Anchored: aa.Size},
 		"time":    time.Now().UTC().Format(time.RFC3339Nano),
 	})
+}
+
+// ConsistencyResult answers GET /v1/consistency.
+type ConsistencyResult struct {
+	Old   merklelog.Checkpoint `cbor:"1,keyasint"`
+	New   merklelog.Checkpoint `cbor:"2,keyasint"`
+	Proof merklelog.Proof      `cbor:"3,keyasint"`
+}
+
+func (s *Service) handleConsistency(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	lg, err1 := strconv.ParseUint(q.Get("log"), 10, 8)
+	from, err2 := strconv.ParseUint(q.Get("from"), 10, 64)
+	to, err3 := strconv.ParseUint(q.Get("to"), 10, 64)
+	if err := errors.Join(err1, err2, err3); err != nil || lg > uint64(LogAccess) || from > to {
+		problem(w, http.StatusBadRequest, "bad_request", fmt.Errorf("want log=0|1, from<=to: %v", err))
+		return
+	}
+	old, cur, p, err := s.Consistency(uint8(lg), from, to)
+	if err != nil {
+		problem(w, http.StatusBadRequest, "bad_request", err)
+		return
+	}
+	writeCBOR(w, http.StatusOK, &ConsistencyResult{Old: old, New: cur, Proof: p})
 }

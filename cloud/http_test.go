@@ -263,3 +263,34 @@ func TestHTTPControl(t *testing.T) {
 		t.Fatalf("/metrics without a gatherer: %d", r.StatusCode)
 	}
 }
+
+func TestHTTPConsistency(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var raws [][]byte
+	for range 5 {
+		raw, _ := e.record(vital.Glucose)
+		raws = append(raws, raw)
+	}
+	e.ingest(raws...)
+	srv := httptest.NewServer(e.svc.Handler(nil))
+	defer srv.Close()
+	c := NewClient(srv.URL, nil)
+	res, err := c.Consistency(context.Background(), LogRecords, 2, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Old.Size != 2 || res.New.Size != 5 {
+		t.Fatalf("consistency %d..%d", res.Old.Size, res.New.Size)
+	}
+	for _, q := range []string{"log=2&from=0&to=1", "log=0&from=3&to=2", "log=0&from=0&to=99", "log=x"} {
+		resp, err := http.Get(srv.URL + "/v1/consistency?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400", q, resp.StatusCode)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vitalchain/vitalchain/codec"
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/merklelog"
 )
 
 // Client talks to a cloud's HTTP API.
@@ -103,4 +104,37 @@ func (c *Client) AccessLog(ctx context.Context, key *identity.SigningKey, from u
 	}
 	var es []AccessEntry
 	return es, c.post(ctx, "/v1/access", req, &es)
+}
+
+// Consistency fetches a proof that log (LogRecords or LogAccess) at size
+// from is a prefix of it at size to, and verifies it.
+func (c *Client) Consistency(ctx context.Context, log uint8, from, to uint64) (*ConsistencyResult, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v1/consistency?log=%d&from=%d&to=%d", c.base, log, from, to), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		e := &RequestError{Status: resp.StatusCode}
+		if codec.UnmarshalLimit(b, 1<<20, &e.Problem) != nil {
+			e.Code, e.Message = "http", strings.TrimSpace(string(b))
+		}
+		return nil, e
+	}
+	var res ConsistencyResult
+	if err := codec.UnmarshalLimit(b, 1<<20, &res); err != nil {
+		return nil, err
+	}
+	if err := merklelog.VerifyConsistency(res.Old, res.New, res.Proof); err != nil {
+		return nil, err
+	}
+	return &res, nil
 }

@@ -694,3 +694,22 @@ func (s *Service) Checkpoints() (records, recordsAnchored, access, accessAnchore
 	s.access.mu.Unlock()
 	return s.records.log.Load().Checkpoint(), recordsAnchored, s.access.log.Load().Checkpoint(), accessAnchored
 }
+
+// Consistency returns a proof that the log of id at size from is a prefix
+// of it at size to, with both checkpoints: what an auditor checks between
+// two anchors. It fails with merklelog.ErrSizeOutOfRange beyond the log.
+func (s *Service) Consistency(id uint8, from, to uint64) (old, cur merklelog.Checkpoint, p merklelog.Proof, err error) {
+	ls := s.records
+	if id == LogAccess {
+		ls = s.access
+	}
+	l := ls.log.Load()
+	if old, err = l.CheckpointAt(from); err != nil {
+		return
+	}
+	if cur, err = l.CheckpointAt(to); err != nil {
+		return
+	}
+	p, err = l.ConsistencyProof(from, to)
+	return
+}

@@ -218,5 +218,14 @@ func TestCloudCrash(t *testing.T) {
 		if err != nil || got.Checkpoint != anchoredBefore.Checkpoint {
 			t.Fatalf("pre-crash anchor: %v %+v", err, got)
 		}
+		// An auditor asks the restarted cloud to prove it: the proof from
+		// the pre-crash anchor to the latest one verifies.
+		cons, err := cc.Consistency(ctx, cloud.LogRecords, anchoredBefore.Checkpoint.Size, final.Checkpoint.Size)
+		if err != nil {
+			t.Fatalf("consistency from the pre-crash anchor: %v", err)
+		}
+		if cons.Old != anchoredBefore.Checkpoint || cons.New != final.Checkpoint {
+			t.Fatalf("consistency proof between %+v and %+v, want the anchored %+v and %+v", cons.Old, cons.New, anchoredBefore.Checkpoint, final.Checkpoint)
+		}
 	}
 }
