@@ -29,13 +29,14 @@ var errLedgerDown = errors.New("fake ledger: down")
 // and records every anchor it commits. It can be told to fail anchors, to
 // hold them (a slow ledger), or to fail its queries.
 type fakeLedger struct {
-	mu       sync.Mutex
-	members  map[identity.ID]*ledger.Member
-	grants   map[[2]identity.ID]*ledger.GrantRecord
-	epochs   map[identity.ID]uint64
-	anchored map[uint8]*ledger.AnchorRecord
-	anchors  map[uint8][]ledger.Anchor // committed, in order
-	calls    map[uint8]int             // Anchor calls, committed or not
+	mu        sync.Mutex
+	members   map[identity.ID]*ledger.Member
+	grants    map[[2]identity.ID]*ledger.GrantRecord
+	epochs    map[identity.ID]uint64
+	contracts map[[32]byte]*ledger.ContractRecord
+	anchored  map[uint8]*ledger.AnchorRecord
+	anchors   map[uint8][]ledger.Anchor // committed, in order
+	calls     map[uint8]int             // Anchor calls, committed or not
 
 	failAnchors int           // the next n Anchor calls fail (-1: all)
 	gate        chan struct{} // if not nil, Anchor waits until it is closed
@@ -47,12 +48,13 @@ var _ Ledger = (*fakeLedger)(nil)
 
 func newFakeLedger() *fakeLedger {
 	return &fakeLedger{
-		members:  map[identity.ID]*ledger.Member{},
-		grants:   map[[2]identity.ID]*ledger.GrantRecord{},
-		epochs:   map[identity.ID]uint64{},
-		anchored: map[uint8]*ledger.AnchorRecord{},
-		anchors:  map[uint8][]ledger.Anchor{},
-		calls:    map[uint8]int{},
+		members:   map[identity.ID]*ledger.Member{},
+		grants:    map[[2]identity.ID]*ledger.GrantRecord{},
+		epochs:    map[identity.ID]uint64{},
+		contracts: map[[32]byte]*ledger.ContractRecord{},
+		anchored:  map[uint8]*ledger.AnchorRecord{},
+		anchors:   map[uint8][]ledger.Anchor{},
+		calls:     map[uint8]int{},
 	}
 }
 
@@ -109,6 +111,20 @@ func (l *fakeLedger) Grant(_ context.Context, patient, provider identity.ID) (*l
 	}
 	c := *g
 	return &c, nil
+}
+
+func (l *fakeLedger) Contract(_ context.Context, id [32]byte) (*ledger.ContractRecord, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.queryErr != nil {
+		return nil, l.queryErr
+	}
+	c, ok := l.contracts[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: contract", ErrNotFound)
+	}
+	cc := *c
+	return &cc, nil
 }
 
 func (l *fakeLedger) Epoch(_ context.Context, patient identity.ID) (uint64, error) {

@@ -54,6 +54,7 @@ func (s *Service) Handler(gatherer prometheus.Gatherer) http.Handler {
 	mux.HandleFunc("POST /v1/records", s.handleUpload)
 	mux.HandleFunc("POST /v1/read", s.handleRead)
 	mux.HandleFunc("POST /v1/access", s.handleAccess)
+	mux.HandleFunc("POST /v1/alerts", s.handleAlerts)
 	mux.HandleFunc("GET /v1/checkpoint", s.handleCheckpoint)
 	mux.HandleFunc("GET /v1/consistency", s.handleConsistency)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
@@ -158,6 +159,35 @@ func (s *Service) handleAccess(w http.ResponseWriter, r *http.Request) {
 		entries = []AccessEntry{}
 	}
 	writeCBOR(w, http.StatusOK, entries)
+}
+
+// handleAlerts serves a provider's alerts; the query parameter wait (a Go
+// duration, at most MaxAlertWait) makes it a long poll.
+func (s *Service) handleAlerts(w http.ResponseWriter, r *http.Request) {
+	body, code := readBody(w, r, MaxRequestSize)
+	if code != "" {
+		s.m.readsRefused.WithLabelValues(code).Inc()
+		return
+	}
+	var wait time.Duration
+	if v := r.URL.Query().Get("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			s.m.readsRefused.WithLabelValues("bad_request").Inc()
+			problem(w, http.StatusBadRequest, "bad_request", fmt.Errorf("wait %q is not a duration", v))
+			return
+		}
+		wait = d
+	}
+	b, err := s.Alerts(r.Context(), body, wait)
+	if err != nil {
+		problem(w, status(err), readReason(err), err)
+		return
+	}
+	if b.Alerts == nil {
+		b.Alerts = []Alert{}
+	}
+	writeCBOR(w, http.StatusOK, b)
 }
 
 type checkpointJSON struct {

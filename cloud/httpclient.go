@@ -106,6 +106,17 @@ func (c *Client) AccessLog(ctx context.Context, key *identity.SigningKey, from u
 	return es, c.post(ctx, "/v1/access", req, &es)
 }
 
+// Alerts asks, with a request signed by the provider's key, for the alerts
+// due to it from record index from on, waiting up to wait for a first one.
+func (c *Client) Alerts(ctx context.Context, key *identity.SigningKey, from uint64, wait time.Duration) (*AlertBatch, error) {
+	req, err := NewRequest(key, OpAlerts, [32]byte{}, from, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	var b AlertBatch
+	return &b, c.post(ctx, "/v1/alerts?wait="+wait.String(), req, &b)
+}
+
 // Consistency fetches a proof that log (LogRecords or LogAccess) at size
 // from is a prefix of it at size to, and verifies it.
 func (c *Client) Consistency(ctx context.Context, log uint8, from, to uint64) (*ConsistencyResult, error) {

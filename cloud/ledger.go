@@ -18,6 +18,8 @@ type Ledger interface {
 	Member(ctx context.Context, id identity.ID) (*ledger.Member, error)
 	// Grant returns a patient's grant to a provider, or ErrNotFound.
 	Grant(ctx context.Context, patient, provider identity.ID) (*ledger.GrantRecord, error)
+	// Contract returns a deployed alert contract, or ErrNotFound.
+	Contract(ctx context.Context, id [32]byte) (*ledger.ContractRecord, error)
 	// Epoch returns a patient's current key epoch.
 	Epoch(ctx context.Context, patient identity.ID) (uint64, error)
 	// Anchored returns the cloud's latest anchored checkpoint of a log, or ErrNotFound.
@@ -120,6 +122,17 @@ func (l *ChainLedger) Grant(ctx context.Context, patient, provider identity.ID) 
 		return err
 	})
 	return g, err
+}
+
+// Contract implements Ledger.
+func (l *ChainLedger) Contract(ctx context.Context, id [32]byte) (*ledger.ContractRecord, error) {
+	var c *ledger.ContractRecord
+	err := l.query(ctx, func(cl *client.Client) error {
+		var err error
+		c, err = cl.Contract(ctx, id)
+		return err
+	})
+	return c, err
 }
 
 // Epoch implements Ledger.

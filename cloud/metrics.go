@@ -15,6 +15,7 @@ type metrics struct {
 	anchorLag     *prometheus.GaugeVec
 	logSize       *prometheus.GaugeVec
 	commitBatches prometheus.Histogram
+	alertsServed  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -42,10 +43,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		commitBatches: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "vitalchain_cloud_commit_batch_records", Help: "Records per durable commit (group commit).",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
+		alertsServed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vitalchain_cloud_alerts_served_total", Help: "Alerts pushed to providers."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.accepted, m.duplicates, m.refused, m.reads, m.readsRefused, m.blocks,
-			m.anchors, m.anchorErrors, m.anchorLag, m.logSize, m.commitBatches)
+			m.anchors, m.anchorErrors, m.anchorLag, m.logSize, m.commitBatches, m.alertsServed)
 	}
 	return m
 }

@@ -62,10 +62,10 @@ func readReason(err error) string {
 // request older or newer than its clock skew, and one it has seen.
 type Request struct {
 	Version   uint8       `cbor:"1,keyasint"`
-	Op        string      `cbor:"2,keyasint"` // "read" or "access"
+	Op        string      `cbor:"2,keyasint"` // "read", "access" or "alerts"
 	Requester identity.ID `cbor:"3,keyasint"`
 	Record    [32]byte    `cbor:"4,keyasint"` // read: the record
-	From      uint64      `cbor:"5,keyasint"` // access: the first access-log index wanted
+	From      uint64      `cbor:"5,keyasint"` // access: the first access-log index wanted; alerts: the first record index
 	Time      int64       `cbor:"6,keyasint"` // Unix ms
 	Nonce     [16]byte    `cbor:"7,keyasint"`
 	Sig       []byte      `cbor:"8,keyasint"`
@@ -105,7 +105,7 @@ func ParseRequest(b []byte) (*Request, error) {
 	if err := codec.CheckVersion("request", r.Version, 1); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
-	if r.Op != OpRead && r.Op != OpAccess {
+	if r.Op != OpRead && r.Op != OpAccess && r.Op != OpAlerts {
 		return nil, fmt.Errorf("%w: unknown operation %q", ErrBadRequest, r.Op)
 	}
 	return &r, nil

@@ -96,6 +96,10 @@ type Service struct {
 	epochMu sync.Mutex
 	epochs  map[identity.ID]uint64 // the highest epoch seen on the ledger, per patient
 
+	alertHub    *alertHub
+	contractsMu sync.Mutex
+	contracts   map[[32]byte]cachedContract
+
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	done      chan struct{} // closed once Close has stopped the committers
@@ -153,7 +157,8 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{cfg: cfg, id: cfg.Key.Public().ID(), log: cfg.Log, m: newMetrics(cfg.Metrics), reads: newReplayCache(2 * cfg.ClockSkew), epochs: map[identity.ID]uint64{}, done: make(chan struct{})}
+	s := &Service{cfg: cfg, id: cfg.Key.Public().ID(), log: cfg.Log, m: newMetrics(cfg.Metrics), reads: newReplayCache(2 * cfg.ClockSkew), epochs: map[identity.ID]uint64{}, done: make(chan struct{}),
+		alertHub: newAlertHub(), contracts: map[[32]byte]cachedContract{}}
 	me, err := cfg.Ledger.Member(ctx, s.id)
 	if err != nil {
 		return nil, fmt.Errorf("cloud %s is not registered on the ledger: %w", s.id, err)
@@ -549,6 +554,12 @@ func (s *Service) commit(ls *logState, batch []*pending) {
 		s.m.logSize.WithLabelValues(logName(ls.id)).Set(float64(ls.log.Load().Size()))
 		if ls.id == LogRecords {
 			s.m.accepted.Add(float64(len(batch)))
+			recs := make([]StoredRecord, len(batch))
+			for i, p := range batch {
+				recs[i] = p.rec
+				recs[i].Index = first + uint64(i)
+			}
+			s.alertHub.publish(recs, s.cfg.Now().UnixMilli())
 		}
 	}
 	ls.mu.Lock()

@@ -1,0 +1,241 @@
+package cloud
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/record"
+	"github.com/vitalchain/vitalchain/vital"
+)
+
+// OpAlerts is the operation of a provider's request for its alerts.
+const OpAlerts = "alerts"
+
+// Alert is a stored patient record's header, pushed to the providers its
+// contract names as soon as the record is durable (ARCHITECTURE §3.6): a
+// clinician must not wait for a block to learn that a patient is
+// hypoglycaemic. It carries no health data beyond the header's vital sign
+// and severity; the provider checks Sig, the gateway's signature over
+// Header (record.SignContext), with the patient's key from the ledger, and
+// fetches the record by its ID, SHA-256(Header).
+type Alert struct {
+	Index  uint64 `cbor:"1,keyasint"` // the record's position in the records log
+	Header []byte `cbor:"2,keyasint"` // the record's header bytes, as signed
+	Sig    []byte `cbor:"3,keyasint"` // the author's signature over Header
+	Stored int64  `cbor:"4,keyasint"` // when the record became durable, Unix ms
+}
+
+// AlertBatch answers an alerts request.
+type AlertBatch struct {
+	Alerts []Alert `cbor:"1,keyasint"`
+	// Next is the From of the next request: every record below it has
+	// been considered for this provider.
+	Next uint64 `cbor:"2,keyasint"`
+	// Gap reports that alerts between the request's From and the oldest the
+	// cloud still holds in memory (the last AlertMemory) were dropped.
+	Gap bool `cbor:"3,keyasint"`
+}
+
+// AlertMemory is how many recent alerts a cloud keeps for its providers'
+// requests. Alerts live in memory only: after a cloud restart, alerts of
+// records stored before it are no longer pushed (the records stay readable).
+const AlertMemory = 1 << 16
+
+// MaxAlertWait bounds how long an alerts request waits for a first alert.
+const MaxAlertWait = 25 * time.Second
+
+// maxAlertsPerAnswer bounds one AlertBatch.
+const maxAlertsPerAnswer = 512
+
+// contractTTL is how long the cloud trusts a cached contract: a terminated
+// contract stops its alerts within it.
+const contractTTL = 5 * time.Second
+
+// alertHub keeps the recent alerts, in record-index order, and wakes
+// waiting requests when new ones arrive.
+type alertHub struct {
+	mu      sync.Mutex
+	entries []hubEntry
+	dropped uint64 // entries below this index were dropped from memory
+	wake    chan struct{}
+}
+
+type hubEntry struct {
+	alert    Alert
+	patient  identity.ID
+	contract [32]byte
+	kind     vital.Kind
+}
+
+func newAlertHub() *alertHub { return &alertHub{wake: make(chan struct{})} }
+
+// publish adds the patient records of a durable batch.
+func (h *alertHub) publish(recs []StoredRecord, stored int64) {
+	var add []hubEntry
+	for i := range recs {
+		r, err := record.ParseRecord(recs[i].Bytes)
+		if err != nil {
+			continue // it was verified before it was stored: cannot happen
+		}
+		hd, err := r.Header()
+		if err != nil || hd.Contract == ([32]byte{}) || hd.Author != hd.Patient {
+			continue // a provider's record (transaction 3) is not an alert
+		}
+		add = append(add, hubEntry{
+			alert:   Alert{Index: recs[i].Index, Header: r.HeaderBytes, Sig: r.Signature, Stored: stored},
+			patient: hd.Patient, contract: hd.Contract, kind: hd.Kind,
+		})
+	}
+	if len(add) == 0 {
+		return
+	}
+	h.mu.Lock()
+	h.entries = append(h.entries, add...)
+	if n := len(h.entries) - AlertMemory; n > 0 {
+		h.dropped = h.entries[n].alert.Index
+		h.entries = slices.Delete(h.entries, 0, n)
+	}
+	close(h.wake)
+	h.wake = make(chan struct{})
+	h.mu.Unlock()
+}
+
+// since returns the entries at or after index from, the index after the
+// last one the hub holds, whether some after from were dropped, and a
+// channel closed when more arrive.
+func (h *alertHub) since(from uint64) ([]hubEntry, uint64, bool, <-chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	i := sort.Search(len(h.entries), func(i int) bool { return h.entries[i].alert.Index >= from })
+	out := h.entries[i:len(h.entries):len(h.entries)]
+	next := from
+	if len(h.entries) > 0 {
+		next = max(from, h.entries[len(h.entries)-1].alert.Index+1)
+	}
+	return out, next, from < h.dropped, h.wake
+}
+
+// Alerts serves a provider's signed request (op OpAlerts, From the first
+// record index wanted) for the alerts it is due: those of records whose
+// contract is active and names it, of patients whose grant to it is active
+// and covers the vital sign. It waits up to wait (at most MaxAlertWait)
+// for a first one.
+func (s *Service) Alerts(ctx context.Context, raw []byte, wait time.Duration) (*AlertBatch, error) {
+	r, err := ParseRequest(raw)
+	if err == nil && r.Op != OpAlerts {
+		err = fmt.Errorf("%w: not an alerts request", ErrBadRequest)
+	}
+	if err != nil {
+		s.m.readsRefused.WithLabelValues(readReason(err)).Inc()
+		return nil, err
+	}
+	who, err := s.authenticate(ctx, r)
+	if err == nil && who.role != identity.RoleProvider {
+		err = fmt.Errorf("%w: alerts go to providers", ErrWrongRole)
+	}
+	if err != nil {
+		s.m.readsRefused.WithLabelValues(readReason(err)).Inc()
+		return nil, err
+	}
+	wait = min(max(wait, 0), MaxAlertWait)
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	from := r.From
+	gap := false
+	for {
+		entries, next, dropped, wake := s.alertHub.since(from)
+		gap = gap || dropped
+		b := &AlertBatch{Next: next, Gap: gap}
+		grants := map[identity.ID]*ledger.GrantRecord{}
+		for _, e := range entries {
+			due, err := s.alertDue(ctx, who.id, e, grants)
+			if err != nil {
+				return nil, err
+			}
+			if due {
+				b.Alerts = append(b.Alerts, e.alert)
+				if len(b.Alerts) == maxAlertsPerAnswer {
+					b.Next = e.alert.Index + 1
+					break
+				}
+			}
+		}
+		if len(b.Alerts) > 0 {
+			s.m.alertsServed.Add(float64(len(b.Alerts)))
+			return b, nil
+		}
+		from = next
+		select {
+		case <-wake:
+		case <-timer.C:
+			return b, nil
+		case <-ctx.Done():
+			return b, nil
+		case <-s.done:
+			return b, nil
+		}
+	}
+}
+
+// alertDue reports whether an alert is due to a provider. grants caches
+// the grant lookups of one answer.
+func (s *Service) alertDue(ctx context.Context, provider identity.ID, e hubEntry, grants map[identity.ID]*ledger.GrantRecord) (bool, error) {
+	c, err := s.contract(ctx, e.contract)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("%w: contract: %v", ErrUnavailable, err)
+	}
+	if !c.Active || c.Terms.Patient != e.patient || !slices.Contains(c.Terms.Providers, provider) {
+		return false, nil
+	}
+	g, ok := grants[e.patient]
+	if !ok {
+		g, err = s.cfg.Ledger.Grant(ctx, e.patient, provider)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			g = nil
+		case err != nil:
+			return false, fmt.Errorf("%w: grant: %v", ErrUnavailable, err)
+		}
+		grants[e.patient] = g
+	}
+	return g != nil && g.Active(s.cfg.Now().UnixMilli()) && g.Covers(e.kind), nil
+}
+
+type cachedContract struct {
+	c  *ledger.ContractRecord
+	at time.Time
+}
+
+// contract returns a contract from the ledger, cached for contractTTL.
+func (s *Service) contract(ctx context.Context, id [32]byte) (*ledger.ContractRecord, error) {
+	s.contractsMu.Lock()
+	cc, ok := s.contracts[id]
+	s.contractsMu.Unlock()
+	if ok && s.cfg.Now().Sub(cc.at) < contractTTL {
+		return cc.c, nil
+	}
+	c, err := s.cfg.Ledger.Contract(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.contractsMu.Lock()
+	if len(s.contracts) >= maxContracts {
+		clear(s.contracts)
+	}
+	s.contracts[id] = cachedContract{c: c, at: s.cfg.Now()}
+	s.contractsMu.Unlock()
+	return c, nil
+}
+
+// maxContracts bounds the contract cache.
+const maxContracts = 1 << 16

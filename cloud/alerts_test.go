@@ -1,0 +1,193 @@
+package cloud
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/vitalchain/vitalchain/contract"
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/record"
+	"github.com/vitalchain/vitalchain/vital"
+)
+
+// deploy records the env's contract on the fake ledger, naming providers.
+func (e *testEnv) deploy(active bool, providers ...*identity.Identity) {
+	terms := contract.Terms{Patient: e.patient.ID(), Name: "test"}
+	for _, p := range providers {
+		terms.Providers = append(terms.Providers, p.ID())
+	}
+	e.led.set(func(l *fakeLedger) {
+		l.contracts[e.contract] = &ledger.ContractRecord{Terms: terms, Active: active, Height: 1}
+	})
+}
+
+// alerts asks for provider's alerts from index from, without waiting.
+func (e *testEnv) alerts(provider *identity.Identity, from uint64, wait time.Duration) *AlertBatch {
+	e.t.Helper()
+	b, err := e.svc.Alerts(context.Background(), e.request(provider.Signing, OpAlerts, [32]byte{}, from), wait)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return b
+}
+
+// The alerts of a record go to the providers its contract names, with an
+// active grant that covers its vital sign; to nobody else.
+func TestAlertsGoToTheContractsProviders(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	named := e.member(identity.RoleProvider, 1)
+	narrow := e.member(identity.RoleProvider, 1)  // named, but its grant does not cover glucose
+	revoked := e.member(identity.RoleProvider, 1) // named, grant revoked
+	other := e.member(identity.RoleProvider, 1)   // granted, not named
+	e.deploy(true, named, narrow, revoked)
+	e.grant(named, vital.Glucose)
+	e.grant(narrow, vital.HeartRate)
+	e.grant(revoked, vital.Glucose).Revoked = 5
+	e.grant(other, vital.Glucose)
+
+	raw1, id1 := e.record(vital.Glucose)
+	raw2, id2 := e.record(vital.Glucose)
+	e.ingest(raw1, raw2)
+
+	b := e.alerts(named, 0, 0)
+	if len(b.Alerts) != 2 || b.Next != 2 || b.Gap {
+		t.Fatalf("named provider got %d alerts, next %d, gap %v; want 2, 2, false", len(b.Alerts), b.Next, b.Gap)
+	}
+	for i, want := range [][32]byte{id1, id2} {
+		a := b.Alerts[i]
+		r := record.Record{HeaderBytes: a.Header}
+		if r.ID() != want || a.Index != uint64(i) {
+			t.Fatalf("alert %d is record %x at %d, want %x at %d", i, r.ID(), a.Index, want, i)
+		}
+		if err := e.patient.Signing.Public().VerifyContext(record.SignContext, a.Header, a.Sig); err != nil {
+			t.Fatalf("alert %d: the gateway's signature does not verify: %v", i, err)
+		}
+	}
+	if b := e.alerts(named, 2, 0); len(b.Alerts) != 0 || b.Next != 2 {
+		t.Fatalf("from 2: %d alerts, next %d", len(b.Alerts), b.Next)
+	}
+	for _, p := range []*identity.Identity{narrow, revoked, other} {
+		if b := e.alerts(p, 0, 0); len(b.Alerts) != 0 || b.Next != 2 {
+			t.Fatalf("provider not due got %d alerts (next %d)", len(b.Alerts), b.Next)
+		}
+	}
+	// A terminated contract stops its alerts (once its cache entry expires).
+	e.deploy(false, named)
+	e.clock.advance(contractTTL + time.Second)
+	e.ingest(e.mustRecord(vital.Glucose))
+	if b := e.alerts(named, 2, 0); len(b.Alerts) != 0 || b.Next != 3 {
+		t.Fatalf("after termination: %d alerts, next %d", len(b.Alerts), b.Next)
+	}
+}
+
+func (e *testEnv) mustRecord(kind vital.Kind) []byte {
+	raw, _ := e.record(kind)
+	return raw
+}
+
+// A waiting request returns as soon as a due alert is durable.
+func TestAlertsLongPoll(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := e.member(identity.RoleProvider, 1)
+	e.deploy(true, p)
+	e.grant(p, vital.Glucose)
+	got := make(chan *AlertBatch, 1)
+	go func() {
+		b, err := e.svc.Alerts(context.Background(), e.request(p.Signing, OpAlerts, [32]byte{}, 0), 20*time.Second)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- b
+	}()
+	time.Sleep(20 * time.Millisecond)
+	e.ingest(e.mustRecord(vital.HeartRate)) // not in the grant's scope: keeps waiting
+	raw, _ := e.record(vital.Glucose)
+	start := time.Now()
+	e.ingest(raw)
+	select {
+	case b := <-got:
+		if len(b.Alerts) != 1 || b.Alerts[0].Index != 1 || b.Next != 2 {
+			t.Fatalf("got %d alerts, next %d", len(b.Alerts), b.Next)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the waiting request did not return %v after the record was stored", time.Since(start))
+	}
+	// With nothing due, a request returns empty when its wait is over.
+	if b := e.alerts(p, 2, 10*time.Millisecond); len(b.Alerts) != 0 || b.Next != 2 {
+		t.Fatalf("empty poll: %d alerts, next %d", len(b.Alerts), b.Next)
+	}
+}
+
+// Alerts are for providers, with fresh signed requests.
+func TestAlertsRefusals(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := e.member(identity.RoleProvider, 1)
+	ctx := context.Background()
+	req := e.request(p.Signing, OpAlerts, [32]byte{}, 0)
+	if _, err := e.svc.Alerts(ctx, req, 0); err != nil {
+		t.Fatal(err)
+	}
+	stranger, _ := identity.Generate(identity.RoleProvider, identity.SuiteX25519)
+	for _, tc := range []struct {
+		name string
+		req  []byte
+		want error
+	}{
+		{"replay", req, ErrReplay},
+		{"patient", e.request(e.patient.Signing, OpAlerts, [32]byte{}, 0), ErrWrongRole},
+		{"read op", e.request(p.Signing, OpRead, [32]byte{}, 0), ErrBadRequest},
+		{"unknown", e.request(stranger.Signing, OpAlerts, [32]byte{}, 0), ErrUnknownSigner},
+		{"garbage", []byte{0xa1, 0x01}, ErrBadRequest},
+	} {
+		if _, err := e.svc.Alerts(ctx, tc.req, 0); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}
+
+// The HTTP API and Client carry alerts.
+func TestAlertsHTTP(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := e.member(identity.RoleProvider, 1)
+	e.deploy(true, p)
+	e.grant(p, vital.Glucose)
+	e.ingest(e.mustRecord(vital.Glucose))
+	srv := httptest.NewServer(e.svc.Handler(nil))
+	defer srv.Close()
+	c := NewClient(srv.URL, nil)
+	b, err := c.Alerts(context.Background(), p.Signing, 0, time.Second)
+	if err != nil || len(b.Alerts) != 1 {
+		t.Fatalf("alerts over HTTP: %v, %+v", err, b)
+	}
+	var re *RequestError
+	if _, err := c.Alerts(context.Background(), e.patient.Signing, 0, 0); !errors.As(err, &re) || re.Status != 403 || re.Code != "wrong_role" {
+		t.Fatalf("patient asking for alerts: %v", err)
+	}
+}
+
+// The hub keeps the last AlertMemory alerts and reports a gap below them.
+func TestAlertHubMemory(t *testing.T) {
+	h := newAlertHub()
+	e := newEnv(t)
+	raw, _ := e.record(vital.Glucose)
+	recs := make([]StoredRecord, AlertMemory+10)
+	for i := range recs {
+		recs[i] = StoredRecord{Index: uint64(i), Bytes: raw}
+	}
+	h.publish(recs, 1)
+	es, next, gap, _ := h.since(0)
+	if len(es) != AlertMemory || next != AlertMemory+10 || !gap || es[0].alert.Index != 10 {
+		t.Fatalf("since 0: %d entries from %d, next %d, gap %v", len(es), es[0].alert.Index, next, gap)
+	}
+	if _, _, gap, _ := h.since(10); gap {
+		t.Fatal("gap reported from the oldest entry held")
+	}
+}
