@@ -88,6 +88,21 @@ func (id ID) String() string { return hex.EncodeToString(id[:8]) }
 // Hex returns all of id in hex.
 func (id ID) Hex() string { return hex.EncodeToString(id[:]) }
 
+// ErrBadID is returned by ParseID for text that is not 64 hex digits.
+var ErrBadID = errors.New("bad actor id")
+
+// ParseID parses an ID written by Hex.
+func ParseID(s string) (ID, error) {
+	var id ID
+	if len(s) != 2*len(id) {
+		return id, fmt.Errorf("%w: %d characters, want %d hex digits", ErrBadID, len(s), 2*len(id))
+	}
+	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
+		return id, fmt.Errorf("%w: %v", ErrBadID, err)
+	}
+	return id, nil
+}
+
 // SigningKey is an actor's Ed25519 private key.
 type SigningKey struct {
 	role Role

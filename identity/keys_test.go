@@ -508,3 +508,21 @@ func TestZIP215(t *testing.T) {
 	}
 	t.Logf("crypto/ed25519 rejects %d of the %d vectors that ZIP-215 accepts", stdRejects, n)
 }
+
+func TestParseID(t *testing.T) {
+	id := identity.ID{0xab, 0x01, 31: 0xff}
+	for _, tc := range []struct {
+		in   string
+		want error
+	}{
+		{id.Hex(), nil},
+		{id.Hex()[:63], identity.ErrBadID},
+		{id.Hex() + "00", identity.ErrBadID},
+		{"zz" + id.Hex()[2:], identity.ErrBadID},
+	} {
+		got, err := identity.ParseID(tc.in)
+		if !errors.Is(err, tc.want) || (err == nil && got != id) {
+			t.Errorf("ParseID(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+}
