@@ -73,6 +73,11 @@ type Config struct {
 	// entries are waiting or BlockInterval has passed since the last seal.
 	BlockRecords  uint64
 	BlockInterval time.Duration
+	// AccessBlockInterval is the access log's BlockInterval (default
+	// BlockInterval). The access log is an audit trail: anchoring it less
+	// often than the records saves chain bytes (each anchor costs a block
+	// and CometBFT's proof block after it).
+	AccessBlockInterval time.Duration
 	// MaxBatch bounds the records of one durable commit.
 	MaxBatch int
 	// ClockSkew bounds how far in the future a record's time, or how far
@@ -144,6 +149,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if cfg.BlockInterval == 0 {
 		cfg.BlockInterval = time.Second
+	}
+	if cfg.AccessBlockInterval == 0 {
+		cfg.AccessBlockInterval = cfg.BlockInterval
 	}
 	if cfg.MaxBatch == 0 {
 		cfg.MaxBatch = 4096
@@ -610,7 +618,11 @@ func (s *Service) recoverCommit(ls *logState, first uint64, leaves [][merklelog.
 // after a restart or an outage of the chain.
 func (s *Service) sealLoop(ctx context.Context, ls *logState) {
 	defer s.wg.Done()
-	tick := time.NewTicker(min(s.cfg.BlockInterval/4, 100*time.Millisecond) + time.Millisecond)
+	interval := s.cfg.BlockInterval
+	if ls.id == LogAccess {
+		interval = s.cfg.AccessBlockInterval
+	}
+	tick := time.NewTicker(min(interval/4, 100*time.Millisecond) + time.Millisecond)
 	defer tick.Stop()
 	backoff := time.Duration(0)
 	for {
@@ -629,9 +641,9 @@ func (s *Service) sealLoop(ctx context.Context, ls *logState) {
 		switch {
 		case lag == 0:
 			continue
-		case backoff > 0 && since < s.cfg.BlockInterval+backoff:
+		case backoff > 0 && since < interval+backoff:
 			continue // the ledger failed: wait, however many entries wait
-		case lag < s.cfg.BlockRecords && since < s.cfg.BlockInterval:
+		case lag < s.cfg.BlockRecords && since < interval:
 			continue
 		}
 		if err := s.seal(ctx, ls, anchored); err != nil {

@@ -31,6 +31,7 @@ func runCloud(args []string, stdout, stderr io.Writer) error {
 	listen := fs.String("listen", "127.0.0.1:8420", "`address` of the HTTP API")
 	blockRecords := fs.Uint64("block-records", 1024, "seal a block once this many `records` wait")
 	blockInterval := fs.Duration("block-interval", time.Second, "seal a block at least this often when records wait")
+	accessInterval := fs.Duration("access-block-interval", 10*time.Second, "seal a block of the access log at least this often when entries wait")
 	anchorWait := fs.Duration("anchor-wait", 5*time.Second, "how long an anchor may take to commit before it goes to the next node")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate `file` (PEM)")
 	tlsKey := fs.String("tls-key", "", "and this key `file` (PEM)")
@@ -72,7 +73,7 @@ func runCloud(args []string, stdout, stderr io.Writer) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	svc, err := cloud.New(ctx, cloud.Config{
 		Key: id.Signing, Store: st, Ledger: cloud.NewChainLedger(clients, id.Signing, *anchorWait),
-		Log: log, Metrics: reg, BlockRecords: *blockRecords, BlockInterval: *blockInterval,
+		Log: log, Metrics: reg, BlockRecords: *blockRecords, BlockInterval: *blockInterval, AccessBlockInterval: *accessInterval,
 	})
 	if err != nil {
 		return err

@@ -79,6 +79,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runAdmit(rest, stdout, stderr)
 	case "bench":
 		err = runBench(rest, stdout, stderr)
+	case "demo":
+		err = runDemo(rest, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "vitalchain: unknown command %q\n\n%s", cmd, usage)
 		return 2

@@ -1,0 +1,227 @@
+package provider
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/vitalchain/vitalchain/client"
+	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/record"
+)
+
+// Alert is an alert whose header the patient's key verified.
+type Alert struct {
+	ID       [32]byte      // the record's ID, SHA-256 of its header: what Fetch takes
+	Index    uint64        // the record's position in the cloud's records log
+	Header   record.Header // verified: the patient signed it
+	Stored   time.Time     // when the cloud made the record durable (the cloud's clock)
+	Received time.Time     // when this provider received the alert (Config.Now)
+}
+
+// Latency returns how long the alert took from the reading (the header's
+// time, the device's clock) to this provider.
+func (a Alert) Latency() time.Duration {
+	return a.Received.Sub(time.UnixMilli(a.Header.Time))
+}
+
+// Retry backoff of Follow while the cloud or the ledger is unreachable.
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 10 * time.Second
+	// minPoll is the shortest time between two empty polls, so that a
+	// cloud answering at once does not make Follow spin.
+	minPoll = 250 * time.Millisecond
+)
+
+// Poll asks the cloud once for the alerts due to this provider from record
+// index from on, waiting up to wait for a first one. It returns the
+// verified alerts in log order and the index to poll from next. An alert
+// that fails verification is counted (Stats.AlertsForged), logged and left
+// out; a gap the cloud reports is counted (Stats.Gaps) and logged. If the
+// cloud or the ledger cannot be reached, it returns an error and no alert,
+// and next is from: polling again from there loses nothing.
+func (p *Provider) Poll(ctx context.Context, from uint64, wait time.Duration) (alerts []Alert, next uint64, err error) {
+	b, err := p.cfg.Cloud.Alerts(ctx, p.cfg.Key.Signing, from, wait)
+	if err != nil {
+		p.count(func(s *Stats) { s.PollErrors++ })
+		return nil, from, fmt.Errorf("provider: alerts from %d: %w", from, err)
+	}
+	received := p.cfg.Now()
+	next = max(b.Next, from)
+	var forged uint64
+	prev := int64(from) - 1
+	for _, a := range b.Alerts {
+		if int64(a.Index) <= prev {
+			p.log.Warn("alert out of order, skipped", "index", a.Index, "after", prev)
+			continue
+		}
+		al, err := p.verifyAlert(ctx, a, received)
+		if errors.Is(err, ErrForged) {
+			forged++
+			p.log.Warn("alert refused", "index", a.Index, "err", err)
+			continue
+		}
+		if err != nil {
+			p.count(func(s *Stats) { s.PollErrors++ })
+			return nil, from, fmt.Errorf("provider: alert %d: %w", a.Index, err)
+		}
+		prev = int64(a.Index)
+		alerts = append(alerts, al)
+	}
+	if n := len(b.Alerts); n > 0 {
+		next = max(next, b.Alerts[n-1].Index+1)
+	}
+	if b.Gap {
+		p.log.Warn("the cloud dropped alerts this provider had not fetched: fetch the records of the gap some other way", "from", from, "next", next)
+	}
+	p.count(func(s *Stats) {
+		s.AlertsVerified += uint64(len(alerts))
+		s.AlertsForged += forged
+		if b.Gap {
+			s.Gaps++
+		}
+	})
+	return alerts, next, nil
+}
+
+// verifyAlert checks an alert's header and its signature by the patient
+// whose record it is. A failure is ErrForged; an error of the ledger is
+// returned as it is.
+func (p *Provider) verifyAlert(ctx context.Context, a cloud.Alert, received time.Time) (Alert, error) {
+	r := record.Record{HeaderBytes: a.Header}
+	h, err := r.Header()
+	if err != nil {
+		return Alert{}, fmt.Errorf("%w: alert %d: %w", ErrForged, a.Index, err)
+	}
+	switch {
+	case h.Author != h.Patient:
+		return Alert{}, fmt.Errorf("%w: alert %d: a record by %s, not by its patient %s", ErrForged, a.Index, h.Author, h.Patient)
+	case h.Epoch == 0 || h.Contract == [32]byte{} || !h.Kind.Valid():
+		return Alert{}, fmt.Errorf("%w: alert %d: a patient's record without epoch, contract or vital sign", ErrForged, a.Index)
+	}
+	key, _, err := p.patientKey(ctx, h.Patient)
+	if errors.Is(err, errUnregistered) || errors.Is(err, identity.ErrWrongRole) {
+		return Alert{}, fmt.Errorf("%w: alert %d: %w", ErrForged, a.Index, err)
+	}
+	if err != nil {
+		return Alert{}, err
+	}
+	if err := key.VerifyContext(record.SignContext, a.Header, a.Sig); err != nil {
+		return Alert{}, fmt.Errorf("%w: alert %d of patient %s: %w", ErrForged, a.Index, h.Patient, err)
+	}
+	return Alert{ID: sha256.Sum256(a.Header), Index: a.Index, Header: h, Stored: time.UnixMilli(a.Stored), Received: received}, nil
+}
+
+// permanent reports whether the cloud refused the provider itself (not
+// registered, not a provider, a bad signature or request): retrying cannot
+// help.
+func permanent(err error) bool {
+	var re *cloud.RequestError
+	if !errors.As(err, &re) {
+		return false
+	}
+	switch re.Code {
+	case "unknown_signer", "wrong_role", "bad_signature", "bad_request":
+		return true
+	}
+	return false
+}
+
+// Follow polls the cloud for the alerts due to this provider from record
+// index from on, and calls handle with each verified alert, in log order,
+// one at a time. An alert that fails verification is counted and skipped,
+// never handled. While the cloud or the ledger is unreachable it retries
+// with exponential backoff (100 ms to 10 s), losing nothing. It returns
+// ctx's error when ctx ends, or the cloud's refusal if the cloud refuses
+// this provider for good (unknown_signer, wrong_role, bad_signature,
+// bad_request).
+func (p *Provider) Follow(ctx context.Context, from uint64, handle func(Alert)) error {
+	backoff := minBackoff
+	for ctx.Err() == nil {
+		start := time.Now()
+		alerts, next, err := p.Poll(ctx, from, p.cfg.PollWait)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			if permanent(err) {
+				return err
+			}
+			p.log.Warn("alerts unavailable, retrying", "from", from, "in", backoff, "err", err)
+			if !sleep(ctx, backoff) {
+				break
+			}
+			backoff = min(2*backoff, maxBackoff)
+			continue
+		}
+		backoff = minBackoff
+		for _, a := range alerts {
+			handle(a)
+		}
+		from = next
+		if len(alerts) == 0 {
+			if !sleep(ctx, minPoll-time.Since(start)) {
+				break
+			}
+		}
+	}
+	return ctx.Err()
+}
+
+// sleep waits for d or ctx's end, and reports whether ctx is still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// FollowAnchors calls handle with the size of each checkpoint of a cloud's
+// records log that the ledger anchors, and its block time: every record of
+// index below size is then covered by an anchor. It starts with the latest
+// anchor, if any, then follows the chain's "anchor" events; sizes only
+// grow. It returns ctx's error when ctx ends.
+func (p *Provider) FollowAnchors(ctx context.Context, cloudID identity.ID, handle func(size uint64, at time.Time)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Subscribe first, then read the latest: nothing falls between.
+	ch, err := p.cfg.Chain.Subscribe(ctx, client.Type("anchor", "cloud", cloudID.Hex(), "log", strconv.Itoa(int(ledger.LogRecords))))
+	if err != nil {
+		return fmt.Errorf("provider: follow anchors of %s: %w", cloudID, err)
+	}
+	var last uint64
+	a, err := p.cfg.Chain.Anchor(ctx, cloudID, ledger.LogRecords)
+	switch {
+	case errors.Is(err, client.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("provider: anchor of %s: %w", cloudID, err)
+	default:
+		last = a.Checkpoint.Size
+		handle(last, time.UnixMilli(a.Time))
+	}
+	for ev := range ch {
+		size, err := strconv.ParseUint(ev.Attr("size"), 10, 64)
+		if err != nil {
+			p.log.Warn("anchor event without a size", "height", ev.Height)
+			continue
+		}
+		if size > last {
+			last = size
+			handle(size, ev.Time)
+		}
+	}
+	return ctx.Err()
+}

@@ -1,0 +1,45 @@
+// Package provider is a healthcare provider's side of VitalChain (the
+// paper's "requester"): it receives the alerts a patient's contracts route
+// to it, reads and verifies the records behind them end to end, sends a
+// patient a record of its own (the paper's transaction 3) and commands a
+// patient's devices.
+//
+// # Trust
+//
+// The provider trusts the ledger, and only the ledger. Everything the cloud
+// hands it is checked against keys and checkpoints read from the chain:
+//
+//   - An alert is a record's header with the patient's signature
+//     (record.SignContext), checked with the patient's key from the ledger.
+//     An alert that fails is counted (Stats.AlertsForged) and never handled.
+//   - A fetched record must be the one asked for (its ID is SHA-256 of its
+//     header), carry the patient's valid signature, decrypt under the
+//     session key of its epoch (unwrapped from the patient's grant envelope
+//     on the ledger), and hold a COSE_Sign1 reading signed by a device
+//     registered on the ledger to that patient, of the vital sign, patient
+//     and time the header names. Otherwise ErrForged.
+//   - Its inclusion proof must lead to the checkpoint the cloud served, and
+//     a checkpoint the cloud says is anchored must be the very one the
+//     ledger anchored for that cloud at that size. Otherwise ErrProof.
+//
+// A refusal by the cloud (a revoked or expired grant, a vital sign out of
+// the grant's scope…) is returned wrapped as the cloud's
+// *cloud.RequestError, whose Code names it, and counted by that code in
+// Stats.FetchRefused.
+//
+// # Following
+//
+// Follow long-polls the cloud for alerts (POST /v1/alerts) and hands them to
+// the caller in record-log order, retrying with backoff while the cloud or
+// the ledger is unreachable; a gap the cloud reports (alerts it no longer
+// holds in memory) is logged and counted. FollowAnchors follows the
+// ledger's anchors of the cloud's records log, so that a caller can tell
+// which alerts are already covered by an anchored checkpoint.
+//
+// # Caches
+//
+// Members' keys (patients, devices) are cached for MemberTTL; session keys
+// per (patient, epoch) for the life of the Provider, as an epoch's key never
+// changes. Nothing secret or clinical is logged: only pseudonymous IDs,
+// record IDs and reasons.
+package provider

@@ -1,0 +1,238 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/vitalchain/vitalchain/client"
+	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/envelope"
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/merklelog"
+	"github.com/vitalchain/vitalchain/reading"
+	"github.com/vitalchain/vitalchain/record"
+)
+
+// Errors of Fetch (and of alerts, for ErrForged), wrapped with detail.
+var (
+	// ErrForged: a signature (the patient's on a header, the device's on a
+	// reading) does not verify, the signer is not who the ledger says, or
+	// signed contents contradict each other (a reading of another vital
+	// sign, patient or time than its header names, a record other than
+	// the one asked for).
+	ErrForged = errors.New("forged or inconsistent record")
+	// ErrProof: the inclusion proof does not lead to the checkpoint, or
+	// the cloud says the checkpoint is anchored but the ledger anchored
+	// another one (or none) at that size.
+	ErrProof = errors.New("record not proven in the cloud's log")
+	// ErrNoKey: the ledger holds no envelope of the record's epoch key for
+	// this provider: it was never granted that epoch.
+	ErrNoKey = errors.New("no session key for the record's epoch")
+	// ErrNotReading: the record is not a patient's reading (it is a
+	// provider's record, transaction 3, whose key only its patient holds).
+	ErrNotReading = errors.New("not a patient's reading")
+)
+
+// Fetched is a record read from the cloud and verified end to end.
+type Fetched struct {
+	ID         [32]byte
+	Header     record.Header   // signed by the patient
+	Reading    reading.Reading // signed by a device of the patient
+	Signed     []byte          // the device's COSE_Sign1 message, the record's plaintext
+	Index      uint64          // the record's position in the cloud's records log
+	Checkpoint merklelog.Checkpoint
+	// Anchored: Checkpoint is the one the ledger anchored for Cloud at its
+	// size. When false the proof is into the cloud's latest, not yet
+	// anchored, checkpoint: fetch again later to have it anchored.
+	Anchored bool
+	Cloud    identity.ID // the cloud whose anchor matched; zero if not anchored
+}
+
+// Fetch reads a record with a signed request and verifies it end to end
+// (see the package documentation): the patient's signature, the session
+// key of its epoch from the ledger, the device's signature on the reading,
+// the inclusion proof, and the anchor. A refusal by the cloud is returned
+// wrapping the *cloud.RequestError; a failed check is ErrForged, ErrProof,
+// ErrNoKey or ErrNotReading.
+func (p *Provider) Fetch(ctx context.Context, id [32]byte) (*Fetched, error) {
+	f, err := p.fetch(ctx, id)
+	var re *cloud.RequestError
+	switch {
+	case err == nil:
+		p.count(func(s *Stats) { s.Fetches++ })
+		return f, nil
+	case errors.As(err, &re):
+		p.count(func(s *Stats) { s.FetchRefused[re.Code]++ })
+	case errors.Is(err, ErrProof):
+		p.count(func(s *Stats) { s.ProofsFailed++ })
+	case errors.Is(err, ErrForged):
+		p.count(func(s *Stats) { s.FetchForged++ })
+	default:
+		p.count(func(s *Stats) { s.FetchErrors++ })
+	}
+	if errors.Is(err, ErrProof) || errors.Is(err, ErrForged) {
+		p.log.Warn("record refused", "record", fmt.Sprintf("%x", id[:8]), "err", err)
+	}
+	return nil, fmt.Errorf("provider: fetch %x: %w", id[:8], err)
+}
+
+func (p *Provider) fetch(ctx context.Context, id [32]byte) (*Fetched, error) {
+	res, err := p.cfg.Cloud.Read(ctx, p.cfg.Key.Signing, id)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := record.ParseRecord(res.Record)
+	if err != nil {
+		return nil, fmt.Errorf("%w: served record: %w", ErrForged, err)
+	}
+	if rec.ID() != id {
+		return nil, fmt.Errorf("%w: the cloud served record %x", ErrForged, rec.ID())
+	}
+	h, err := rec.Header()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrForged, err)
+	}
+	if h.Author != h.Patient {
+		return nil, fmt.Errorf("%w: a record by %s for patient %s", ErrNotReading, h.Author, h.Patient)
+	}
+	pkey, patient, err := p.patientKey(ctx, h.Patient)
+	if errors.Is(err, errUnregistered) || errors.Is(err, identity.ErrWrongRole) {
+		return nil, fmt.Errorf("%w: %w", ErrForged, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := rec.Verify(pkey); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrForged, err)
+	}
+	// The proof first: it needs no key.
+	if err := merklelog.VerifyInclusion(id[:], res.Index, res.Checkpoint, res.Proof); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrProof, err)
+	}
+	f := &Fetched{ID: id, Header: h, Index: res.Index, Checkpoint: res.Checkpoint}
+	if res.Anchored {
+		if f.Cloud, err = p.anchored(ctx, patient, res.Checkpoint); err != nil {
+			return nil, err
+		}
+		f.Anchored = true
+	}
+	p.count(func(s *Stats) { s.ProofsVerified++ })
+	key, err := p.sessionKey(ctx, h.Patient, h.Epoch)
+	if err != nil {
+		return nil, err
+	}
+	pt, err := rec.Open(key)
+	if err != nil {
+		// The patient signed this ciphertext under a header whose epoch
+		// key does not open it.
+		return nil, fmt.Errorf("%w: %w", ErrForged, err)
+	}
+	signed, err := reading.Parse(pt)
+	if err != nil {
+		return nil, fmt.Errorf("%w: plaintext is not a signed reading: %w", ErrForged, err)
+	}
+	dkey, err := p.deviceKey(ctx, signed.KeyID(), h.Patient)
+	if err != nil {
+		return nil, err
+	}
+	r, err := signed.Verify(dkey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrForged, err)
+	}
+	kind, err := r.Kind()
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", ErrForged, err)
+	case kind != h.Kind:
+		return nil, fmt.Errorf("%w: a %s reading under a %s header", ErrForged, kind, h.Kind)
+	case r.Patient != h.Patient:
+		return nil, fmt.Errorf("%w: a reading of patient %s under a header of %s", ErrForged, r.Patient, h.Patient)
+	case r.Time != h.Time:
+		return nil, fmt.Errorf("%w: a reading of time %d under a header of time %d", ErrForged, r.Time, h.Time)
+	}
+	f.Reading, f.Signed = r, pt
+	return f, nil
+}
+
+// anchored checks that cp is what one of the patient's clouds anchored on
+// the ledger at cp.Size, and returns that cloud.
+func (p *Provider) anchored(ctx context.Context, patient *ledger.Member, cp merklelog.Checkpoint) (identity.ID, error) {
+	clouds, err := p.clouds(ctx, patient)
+	if err != nil {
+		return identity.ID{}, err
+	}
+	for _, c := range clouds {
+		a, err := p.cfg.Chain.AnchorAt(ctx, c, ledger.LogRecords, cp.Size)
+		if errors.Is(err, client.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return identity.ID{}, fmt.Errorf("ledger: anchor of %s at %d: %w", c, cp.Size, err)
+		}
+		if a.Checkpoint == cp {
+			return c, nil
+		}
+		return identity.ID{}, fmt.Errorf("%w: the ledger anchored another root for cloud %s at size %d", ErrProof, c, cp.Size)
+	}
+	return identity.ID{}, fmt.Errorf("%w: the cloud says size %d is anchored, the ledger has no such anchor", ErrProof, cp.Size)
+}
+
+// deviceKey returns the key of a device registered on the ledger to patient.
+func (p *Provider) deviceKey(ctx context.Context, device, patient identity.ID) (identity.VerifyingKey, error) {
+	m, err := p.member(ctx, device)
+	if errors.Is(err, errUnregistered) {
+		return identity.VerifyingKey{}, fmt.Errorf("%w: device %w", ErrForged, err)
+	}
+	if err != nil {
+		return identity.VerifyingKey{}, err
+	}
+	if m.Role != identity.RoleDevice {
+		return identity.VerifyingKey{}, fmt.Errorf("%w: reading signed by a %s, not a device", ErrForged, m.Role)
+	}
+	if !slices.Equal(m.Patient, patient[:]) {
+		return identity.VerifyingKey{}, fmt.Errorf("%w: device %s is not registered to patient %s", ErrForged, device, patient)
+	}
+	k, err := m.VerifyingKey()
+	if err != nil {
+		return identity.VerifyingKey{}, fmt.Errorf("%w: device %s: %w", ErrForged, device, err)
+	}
+	return k, nil
+}
+
+// sessionKey returns the patient's session key of epoch, unwrapped from its
+// grant envelope to this provider on the ledger, cached.
+func (p *Provider) sessionKey(ctx context.Context, patient identity.ID, epoch uint64) (envelope.SessionKey, error) {
+	k := epochKey{patient, epoch}
+	p.mu.Lock()
+	key, ok := p.keys[k]
+	p.mu.Unlock()
+	if ok {
+		return key, nil
+	}
+	b, err := p.cfg.Chain.Envelope(ctx, patient, epoch, p.me)
+	if errors.Is(err, client.ErrNotFound) {
+		return envelope.SessionKey{}, fmt.Errorf("%w: epoch %d of patient %s", ErrNoKey, epoch, patient)
+	}
+	if err != nil {
+		return envelope.SessionKey{}, fmt.Errorf("ledger: envelope: %w", err)
+	}
+	env, err := envelope.ParseEnvelope(b)
+	if err != nil {
+		return envelope.SessionKey{}, fmt.Errorf("%w: envelope on the ledger: %w", ErrNoKey, err)
+	}
+	dk := p.cfg.Key.Decryption
+	key, err = env.Unwrap(envelope.GrantContext(patient, p.me, epoch, dk.Suite()), dk)
+	if err != nil {
+		return envelope.SessionKey{}, fmt.Errorf("%w: %w", ErrNoKey, err)
+	}
+	p.mu.Lock()
+	if len(p.keys) >= maxCache {
+		clear(p.keys)
+	}
+	p.keys[k] = key
+	p.mu.Unlock()
+	return key, nil
+}

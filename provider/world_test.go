@@ -1,0 +1,342 @@
+package provider_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vitalchain/vitalchain/chain"
+	"github.com/vitalchain/vitalchain/client"
+	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/contract"
+	"github.com/vitalchain/vitalchain/envelope"
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/provider"
+	"github.com/vitalchain/vitalchain/reading"
+	"github.com/vitalchain/vitalchain/record"
+	"github.com/vitalchain/vitalchain/vital"
+)
+
+// world is one running 4-authority chain and one cloud, shared by every
+// test of the binary: each test registers its own patients and providers.
+type world struct {
+	dir     string
+	net     *chain.LocalNet
+	clients []*client.Client
+	cloudID *identity.Identity
+	svc     *cloud.Service
+	store   *cloud.PebbleStore
+	srv     *httptest.Server
+	cc      *cloud.Client
+
+	mu      sync.Mutex
+	signers map[identity.ID]*client.Signer
+}
+
+var (
+	shared     *world
+	sharedErr  error
+	sharedOnce sync.Once
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := m.Run()
+	if shared != nil {
+		shared.close()
+	}
+	os.Exit(code)
+}
+
+// getWorld starts the shared world on first use.
+func getWorld(t *testing.T) *world {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a 4-authority network")
+	}
+	sharedOnce.Do(func() { shared, sharedErr = startWorld() })
+	if sharedErr != nil {
+		t.Fatal(sharedErr)
+	}
+	return shared
+}
+
+func startWorld() (*world, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "provider-test-")
+	if err != nil {
+		return nil, err
+	}
+	w := &world{dir: dir, signers: map[identity.ID]*client.Signer{}}
+	w.net, err = chain.StartLocal(ctx, chain.TestnetOptions{Nodes: 4, Dir: dir + "/chain", BlockInterval: 100 * time.Millisecond}, nil)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	for _, n := range w.net.Nodes {
+		w.clients = append(w.clients, client.New(n.Local(), nil))
+	}
+	fail := func(err error) (*world, error) { w.close(); return nil, err }
+	if w.cloudID, err = w.register(ctx, identity.RoleCloud); err != nil {
+		return fail(err)
+	}
+	if w.store, err = cloud.OpenPebble(dir + "/cloud"); err != nil {
+		return fail(err)
+	}
+	w.svc, err = cloud.New(ctx, cloud.Config{
+		Key: w.cloudID.Signing, Store: w.store, Ledger: cloud.NewChainLedger(w.clients, w.cloudID.Signing, 5*time.Second),
+		BlockRecords: 8, BlockInterval: 200 * time.Millisecond,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	w.srv = httptest.NewServer(w.svc.Handler(nil))
+	w.cc = cloud.NewClient(w.srv.URL, nil)
+	return w, nil
+}
+
+func (w *world) close() {
+	if w.srv != nil {
+		w.srv.Close()
+	}
+	if w.svc != nil {
+		w.svc.Close()
+	}
+	if w.store != nil {
+		w.store.Close()
+	}
+	for _, c := range w.clients {
+		c.Close()
+	}
+	if w.net != nil {
+		w.net.Stop()
+	}
+	os.RemoveAll(w.dir)
+}
+
+func (w *world) signer(ctx context.Context, key *identity.SigningKey) (*client.Signer, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	id := key.Public().ID()
+	if s, ok := w.signers[id]; ok {
+		return s, nil
+	}
+	s, err := w.clients[0].Signer(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	w.signers[id] = s
+	return s, nil
+}
+
+// submit commits body signed by key, and waits until every node has it.
+func (w *world) submit(ctx context.Context, key *identity.SigningKey, body ledger.Body) error {
+	s, err := w.signer(ctx, key)
+	if err != nil {
+		return err
+	}
+	tx, err := s.Sign(body)
+	if err != nil {
+		return err
+	}
+	cm, err := w.clients[0].Submit(ctx, tx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", body.TxType(), err)
+	}
+	return w.net.WaitHeight(ctx, cm.Height)
+}
+
+// register admits a new actor to cluster 1, the cloud's.
+func (w *world) register(ctx context.Context, role identity.Role) (*identity.Identity, error) {
+	id, err := identity.Generate(role, identity.SuiteX25519)
+	if err != nil {
+		return nil, err
+	}
+	r, err := ledger.NewRegister(id, 1, identity.ID{}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return id, w.submit(ctx, w.net.Nodes[0].Authority().Signing, r)
+}
+
+func (w *world) ok(t *testing.T, key *identity.SigningKey, body ledger.Body) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := w.submit(ctx, key, body); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (w *world) member(t *testing.T, role identity.Role) *identity.Identity {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	id, err := w.register(ctx, role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// newProvider registers a provider and returns it with its Provider.
+func (w *world) newProvider(t *testing.T) (*identity.Identity, *provider.Provider) {
+	t.Helper()
+	id := w.member(t, identity.RoleProvider)
+	return id, w.providerFor(t, id, w.cc)
+}
+
+func (w *world) providerFor(t *testing.T, id *identity.Identity, cc *cloud.Client) *provider.Provider {
+	t.Helper()
+	p, err := provider.New(provider.Config{Key: id, Chain: w.clients[1], Cloud: cc, PollWait: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// patient is a registered patient with one registered device, a session
+// key and a glucose contract naming some providers.
+type patient struct {
+	w        *world
+	t        *testing.T
+	id       *identity.Identity
+	dev      *identity.Identity
+	contract [32]byte
+	epoch    uint64
+	key      envelope.SessionKey
+	seq      uint64 // the gateway's record seq
+	rseq     uint64 // the device's reading seq
+}
+
+func (w *world) newPatient(t *testing.T, providers ...*identity.Identity) *patient {
+	t.Helper()
+	p := &patient{w: w, t: t, id: w.member(t, identity.RolePatient), epoch: 1}
+	var err error
+	if p.dev, err = identity.Generate(identity.RoleDevice, identity.SuiteX25519); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := ledger.NewRegister(p.dev, 0, p.id.ID(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.ok(t, p.id.Signing, reg)
+	p.key, _ = envelope.NewSessionKey()
+	self, _ := envelope.SelfEnvelope(p.id, 1, p.key)
+	sb, _ := self.Marshal()
+	w.ok(t, p.id.Signing, &ledger.SessionKey{Epoch: 1, Envelope: sb})
+	if len(providers) == 0 {
+		return p // no contract
+	}
+	terms := contract.Terms{Version: contract.Version, Patient: p.id.ID(), Name: "test",
+		Rules: []contract.Rule{{Kind: vital.Glucose, Expr: "value > 180.0", Severity: contract.Warning}}}
+	var accs []ledger.Acceptance
+	for _, pr := range providers {
+		terms.Providers = append(terms.Providers, pr.ID())
+	}
+	for _, pr := range providers {
+		acc, err := ledger.Accept(pr.Signing, &terms)
+		if err != nil {
+			t.Fatal(err)
+		}
+		accs = append(accs, acc)
+	}
+	w.ok(t, p.id.Signing, &ledger.DeployContract{Terms: terms, Acceptances: accs})
+	p.contract, _ = terms.Hash()
+	return p
+}
+
+// grant gives a provider the current epoch's key for kinds for an hour.
+func (p *patient) grant(to *identity.Identity, commands bool, kinds ...vital.Kind) {
+	p.t.Helper()
+	e, err := envelope.GrantEnvelope(p.id, to.Public(), p.epoch, p.key)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	b, _ := e.Marshal()
+	p.w.ok(p.t, p.id.Signing, &ledger.Grant{Provider: to.ID(), Scope: kinds, Commands: commands,
+		Expiry: time.Now().Add(time.Hour).UnixMilli(), Epoch: p.epoch, Envelope: b})
+}
+
+// reading returns a reading of the patient's device, signed by it.
+func (p *patient) reading(kind vital.Kind, v vital.Quantity, at time.Time) []byte {
+	p.t.Helper()
+	p.rseq++
+	msg, err := reading.Sign(reading.New(p.id.ID(), p.dev.ID(), p.rseq, at, kind, v), p.dev.Signing)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return msg
+}
+
+// seal seals plaintext as the gateway does, under a header of kind at.
+func (p *patient) seal(kind vital.Kind, at time.Time, plaintext []byte) *record.Record {
+	p.t.Helper()
+	p.seq++
+	h := record.Header{Patient: p.id.ID(), Epoch: p.epoch, Contract: p.contract, Kind: kind,
+		Severity: uint8(contract.Warning), Time: at.UnixMilli(), Seq: p.seq}
+	r, err := record.Seal(h, p.key, plaintext, p.id.Signing)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return r
+}
+
+// abnormal seals a signed reading of kind as the gateway does.
+func (p *patient) abnormal(kind vital.Kind, v vital.Quantity) *record.Record {
+	at := time.Now()
+	return p.seal(kind, at, p.reading(kind, v, at))
+}
+
+// upload stores records in the cloud and returns their IDs and indexes.
+func (w *world) upload(t *testing.T, recs ...*record.Record) ([][32]byte, []uint64) {
+	t.Helper()
+	var raws [][]byte
+	for _, r := range recs {
+		b, err := r.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		raws = append(raws, b)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	acks, err := w.cc.Upload(ctx, raws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids [][32]byte
+	var idx []uint64
+	for i, a := range acks {
+		if a.Code != "" {
+			t.Fatalf("record %d refused: %s: %s", i, a.Code, a.Error)
+		}
+		ids, idx = append(ids, a.ID), append(idx, a.Index)
+	}
+	return ids, idx
+}
+
+// waitAnchored waits until the cloud's records log is anchored past index.
+func (w *world) waitAnchored(t *testing.T, index uint64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		a, err := w.clients[2].Anchor(ctx, w.cloudID.ID(), ledger.LogRecords)
+		if err == nil && a.Checkpoint.Size > index {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("record %d never anchored: %v", index, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
