@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,18 +72,73 @@ type Config struct {
 	Uploader outbox.UploaderOptions
 }
 
-// Gateway is a patient's running gateway.
-type Gateway struct {
-	cfg    Config
+// Patient holds a patient's keys and performs the patient's transactions
+// (1, 2 and revokes); a Gateway embeds one. It needs no other state, so
+// the command line uses it alone while a gateway runs elsewhere.
+type Patient struct {
+	id     *identity.Identity
 	me     identity.ID
-	log    *slog.Logger
+	chain  *client.Client
 	signer *client.Signer
-	box    *outbox.Outbox
-	up     *outbox.Uploader
+	log    *slog.Logger
+	now    func() time.Time
 
 	keyMu sync.RWMutex
 	epoch uint64
 	key   envelope.SessionKey
+
+	txMu     sync.Mutex // one patient transaction at a time
+	revokeMu sync.Mutex
+}
+
+// OpenPatient recovers a registered patient's current session key from the
+// ledger, starting epoch 1 (transaction 1) if it has none.
+func OpenPatient(ctx context.Context, id *identity.Identity, chain *client.Client, log *slog.Logger) (*Patient, error) {
+	if err := id.Role().Want(identity.RolePatient); err != nil {
+		return nil, fmt.Errorf("patient key: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &Patient{id: id, me: id.ID(), chain: chain, log: log, now: time.Now}
+	m, err := chain.Member(ctx, p.me)
+	if err != nil {
+		return nil, fmt.Errorf("patient %s on the ledger: %w", p.me, err)
+	}
+	if m.Role != identity.RolePatient {
+		return nil, fmt.Errorf("%s is registered as a %s", p.me, m.Role)
+	}
+	if p.signer, err = chain.Signer(ctx, id.Signing); err != nil {
+		return nil, err
+	}
+	if err := p.loadKey(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// ID returns the patient's ID.
+func (p *Patient) ID() identity.ID { return p.me }
+
+// Epoch returns the current key epoch.
+func (p *Patient) Epoch() uint64 {
+	p.keyMu.RLock()
+	defer p.keyMu.RUnlock()
+	return p.epoch
+}
+
+func (p *Patient) current() (uint64, envelope.SessionKey) {
+	p.keyMu.RLock()
+	defer p.keyMu.RUnlock()
+	return p.epoch, p.key
+}
+
+// Gateway is a patient's running gateway.
+type Gateway struct {
+	*Patient
+	cfg Config
+	box *outbox.Outbox
+	up  *outbox.Uploader
 
 	mu        sync.Mutex // guards what follows: the reading path's state
 	monitors  []*monitor
@@ -123,35 +179,24 @@ type Stats struct {
 // (or starts) the patient's session key, loads the patient's contracts,
 // and starts uploading and following the ledger.
 func New(ctx context.Context, cfg Config) (*Gateway, error) {
-	if err := cfg.Patient.Role().Want(identity.RolePatient); err != nil {
-		return nil, fmt.Errorf("gateway key: %w", err)
-	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	g := &Gateway{cfg: cfg, me: cfg.Patient.ID(), log: cfg.Log, devices: map[identity.ID]identity.VerifyingKey{},
+	p, err := OpenPatient(ctx, cfg.Patient, cfg.Chain, cfg.Log)
+	if err != nil {
+		return nil, err
+	}
+	p.now = cfg.Now
+	g := &Gateway{Patient: p, cfg: cfg, devices: map[identity.ID]identity.VerifyingKey{},
 		unknown: map[identity.ID]time.Time{}, seqs: map[identity.ID]uint64{}, recSeq: uint64(cfg.Now().UnixMilli()) * 1000}
 	g.stats.Refused = map[string]uint64{}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, err
 	}
 	if err := g.loadSeqs(); err != nil {
-		return nil, err
-	}
-	m, err := cfg.Chain.Member(ctx, g.me)
-	if err != nil {
-		return nil, fmt.Errorf("patient %s on the ledger: %w", g.me, err)
-	}
-	if m.Role != identity.RolePatient {
-		return nil, fmt.Errorf("%s is registered as a %s", g.me, m.Role)
-	}
-	if g.signer, err = cfg.Chain.Signer(ctx, cfg.Patient.Signing); err != nil {
-		return nil, err
-	}
-	if err := g.loadKey(ctx); err != nil {
 		return nil, err
 	}
 	if err := g.loadContracts(ctx); err != nil {
@@ -164,7 +209,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	g.cancel = cancel
 	events, err := cfg.Chain.Subscribe(rctx, func(e client.Event) bool {
 		switch e.Type {
-		case "contract", "contract_terminated", "device_command":
+		case "contract", "contract_terminated", "device_command", "revoke", "session_key":
 			return e.Attr("patient") == g.me.Hex()
 		}
 		return false
@@ -185,16 +230,6 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	go g.follow(rctx, events)
 	go g.saveLoop(rctx)
 	return g, nil
-}
-
-// ID returns the patient's ID.
-func (g *Gateway) ID() identity.ID { return g.me }
-
-// Epoch returns the current key epoch.
-func (g *Gateway) Epoch() uint64 {
-	g.keyMu.RLock()
-	defer g.keyMu.RUnlock()
-	return g.epoch
 }
 
 // Close stops the gateway, saving its devices' sequence numbers. Records
@@ -313,9 +348,7 @@ func (g *Gateway) handle(ctx context.Context, msg []byte) error {
 
 // seal seals one abnormal reading for one contract into the outbox.
 func (g *Gateway) seal(ctx context.Context, r reading.Reading, kind vital.Kind, msg []byte, j sealJob, seq uint64) error {
-	g.keyMu.RLock()
-	epoch, key := g.epoch, g.key
-	g.keyMu.RUnlock()
+	epoch, key := g.current()
 	h := record.Header{Patient: g.me, Author: g.me, Epoch: epoch, Contract: j.contract, Kind: kind,
 		Severity: uint8(j.severity), Time: r.Time, Seq: seq}
 	rec, err := record.Seal(h, key, msg, g.cfg.Patient.Signing)
@@ -380,15 +413,15 @@ func (g *Gateway) device(ctx context.Context, id identity.ID) (identity.Verifyin
 }
 
 // loadKey recovers the current epoch's key, or starts epoch 1.
-func (g *Gateway) loadKey(ctx context.Context) error {
-	epoch, err := g.cfg.Chain.Epoch(ctx, g.me)
+func (g *Patient) loadKey(ctx context.Context) error {
+	epoch, err := g.chain.Epoch(ctx, g.me)
 	if err != nil && !errors.Is(err, client.ErrNotFound) {
 		return err
 	}
 	if epoch == 0 {
 		return g.startEpoch(ctx)
 	}
-	b, err := g.cfg.Chain.Envelope(ctx, g.me, epoch, g.me)
+	b, err := g.chain.Envelope(ctx, g.me, epoch, g.me)
 	if err != nil {
 		return fmt.Errorf("epoch %d envelope: %w", epoch, err)
 	}
@@ -396,7 +429,7 @@ func (g *Gateway) loadKey(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	key, err := e.Unwrap(envelope.SelfContext(g.me, epoch, g.cfg.Patient.Decryption.Suite()), g.cfg.Patient.Decryption)
+	key, err := e.Unwrap(envelope.SelfContext(g.me, epoch, g.id.Decryption.Suite()), g.id.Decryption)
 	if err != nil {
 		return fmt.Errorf("epoch %d: %w", epoch, err)
 	}
@@ -407,12 +440,12 @@ func (g *Gateway) loadKey(ctx context.Context) error {
 }
 
 // startEpoch performs transaction 1 for epoch 1.
-func (g *Gateway) startEpoch(ctx context.Context) error {
+func (g *Patient) startEpoch(ctx context.Context) error {
 	key, err := envelope.NewSessionKey()
 	if err != nil {
 		return err
 	}
-	e, err := envelope.SelfEnvelope(g.cfg.Patient, 1, key)
+	e, err := envelope.SelfEnvelope(g.id, 1, key)
 	if err != nil {
 		return err
 	}
@@ -430,7 +463,7 @@ func (g *Gateway) startEpoch(ctx context.Context) error {
 	return nil
 }
 
-func (g *Gateway) submit(ctx context.Context, body ledger.Body) error {
+func (g *Patient) submit(ctx context.Context, body ledger.Body) error {
 	g.txMu.Lock()
 	defer g.txMu.Unlock()
 	cm, err := g.signer.Submit(ctx, body)
@@ -516,6 +549,13 @@ func (g *Gateway) follow(ctx context.Context, events <-chan client.Event) {
 			}
 		case "device_command":
 			g.relay(ctx, e)
+		case "revoke", "session_key":
+			// A revoke made elsewhere (the command line) starts a new epoch.
+			if n, _ := strconv.ParseUint(e.Attr("epoch"), 10, 64); n > g.Epoch() {
+				if err := g.loadKey(ctx); err != nil && ctx.Err() == nil {
+					g.log.Warn("loading the new epoch's key", "err", err)
+				}
+			}
 		}
 	}
 }

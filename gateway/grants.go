@@ -18,8 +18,8 @@ import (
 var ErrNotGranted = errors.New("provider holds no active grant")
 
 // provider returns a registered provider's public keys.
-func (g *Gateway) provider(ctx context.Context, id identity.ID) (identity.Public, error) {
-	m, err := g.cfg.Chain.Member(ctx, id)
+func (g *Patient) provider(ctx context.Context, id identity.ID) (identity.Public, error) {
+	m, err := g.chain.Member(ctx, id)
 	if err != nil {
 		return identity.Public{}, fmt.Errorf("provider %s: %w", id, err)
 	}
@@ -40,7 +40,7 @@ func (g *Gateway) provider(ctx context.Context, id identity.ID) (identity.Public
 // Grant performs transaction 2: it gives provider the current epoch's
 // session key for the vital signs in scope until expiry, allowing device
 // commands if commands is set. It returns once the grant is committed.
-func (g *Gateway) Grant(ctx context.Context, provider identity.ID, scope []vital.Kind, commands bool, expiry time.Time) error {
+func (g *Patient) Grant(ctx context.Context, provider identity.ID, scope []vital.Kind, commands bool, expiry time.Time) error {
 	p, err := g.provider(ctx, provider)
 	if err != nil {
 		return err
@@ -48,10 +48,8 @@ func (g *Gateway) Grant(ctx context.Context, provider identity.ID, scope []vital
 	scope = slices.Clone(scope)
 	slices.Sort(scope)
 	scope = slices.Compact(scope)
-	g.keyMu.RLock()
-	epoch, key := g.epoch, g.key
-	g.keyMu.RUnlock()
-	e, err := envelope.GrantEnvelope(g.cfg.Patient, p, epoch, key)
+	epoch, key := g.current()
+	e, err := envelope.GrantEnvelope(g.id, p, epoch, key)
 	if err != nil {
 		return err
 	}
@@ -63,8 +61,8 @@ func (g *Gateway) Grant(ctx context.Context, provider identity.ID, scope []vital
 }
 
 // Grants lists the patient's grants as the ledger holds them.
-func (g *Gateway) Grants(ctx context.Context) ([]ledger.GrantEntry, error) {
-	gs, err := g.cfg.Chain.Grants(ctx, g.me)
+func (g *Patient) Grants(ctx context.Context) ([]ledger.GrantEntry, error) {
+	gs, err := g.chain.Grants(ctx, g.me)
 	if errors.Is(err, client.ErrNotFound) {
 		return nil, nil
 	}
@@ -75,7 +73,7 @@ func (g *Gateway) Grants(ctx context.Context) ([]ledger.GrantEntry, error) {
 // transaction: the new session key is wrapped to the patient and to every
 // other provider whose grant is active. Records sealed after Revoke
 // returns use the new key.
-func (g *Gateway) Revoke(ctx context.Context, provider identity.ID) error {
+func (g *Patient) Revoke(ctx context.Context, provider identity.ID) error {
 	// One revoke at a time, so that two do not start the same epoch.
 	g.revokeMu.Lock()
 	defer g.revokeMu.Unlock()
@@ -83,7 +81,7 @@ func (g *Gateway) Revoke(ctx context.Context, provider identity.ID) error {
 	if err != nil {
 		return err
 	}
-	now := g.cfg.Now().UnixMilli()
+	now := g.now().UnixMilli()
 	var keep []identity.ID
 	found := false
 	for _, e := range grants {
@@ -105,7 +103,7 @@ func (g *Gateway) Revoke(ctx context.Context, provider identity.ID) error {
 		return err
 	}
 	next := g.Epoch() + 1
-	self, err := envelope.SelfEnvelope(g.cfg.Patient, next, key)
+	self, err := envelope.SelfEnvelope(g.id, next, key)
 	if err != nil {
 		return err
 	}
@@ -119,7 +117,7 @@ func (g *Gateway) Revoke(ctx context.Context, provider identity.ID) error {
 		if err != nil {
 			return err
 		}
-		e, err := envelope.GrantEnvelope(g.cfg.Patient, p, next, key)
+		e, err := envelope.GrantEnvelope(g.id, p, next, key)
 		if err != nil {
 			return err
 		}

@@ -24,9 +24,9 @@ type ProviderRecord struct {
 // ProviderRecords fetches, verifies and decrypts the records providers
 // sent the patient: the ledger lists them with their key envelopes, the
 // cloud serves them to the patient.
-func (g *Gateway) ProviderRecords(ctx context.Context, cc *cloud.Client) ([]ProviderRecord, error) {
+func (g *Patient) ProviderRecords(ctx context.Context, cc *cloud.Client) ([]ProviderRecord, error) {
 	var ls []ledger.ProviderRecordListing
-	err := g.cfg.Chain.Query(ctx, "record3/"+g.me.Hex(), &ls)
+	err := g.chain.Query(ctx, "record3/"+g.me.Hex(), &ls)
 	if errors.Is(err, client.ErrNotFound) {
 		return nil, nil
 	}
@@ -35,7 +35,7 @@ func (g *Gateway) ProviderRecords(ctx context.Context, cc *cloud.Client) ([]Prov
 	}
 	var out []ProviderRecord
 	for _, l := range ls {
-		res, err := cc.Read(ctx, g.cfg.Patient.Signing, l.Record)
+		res, err := cc.Read(ctx, g.id.Signing, l.Record)
 		if err != nil {
 			return out, fmt.Errorf("record %x: %w", l.Record[:8], err)
 		}
@@ -54,7 +54,7 @@ func (g *Gateway) ProviderRecords(ctx context.Context, cc *cloud.Client) ([]Prov
 		if err != nil {
 			return out, err
 		}
-		h, pt, err := record.OpenProviderRecord(r, env, g.cfg.Patient, p.Verifying)
+		h, pt, err := record.OpenProviderRecord(r, env, g.id, p.Verifying)
 		if err != nil {
 			return out, fmt.Errorf("record %x: %w", l.Record[:8], err)
 		}

@@ -17,15 +17,17 @@ import (
 
 func runBench(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: bench needs a subject: chain or ingest", errUsage)
+		return fmt.Errorf("%w: bench needs a subject: chain, ingest or e2e", errUsage)
 	}
 	switch args[0] {
 	case "chain":
 		return runBenchChain(args[1:], stdout, stderr)
 	case "ingest":
 		return runBenchIngest(args[1:], stdout, stderr)
+	case "e2e":
+		return runBenchE2E(args[1:], stdout, stderr)
 	}
-	return fmt.Errorf("%w: unknown bench subject %q (want chain or ingest)", errUsage, args[0])
+	return fmt.Errorf("%w: unknown bench subject %q (want chain, ingest or e2e)", errUsage, args[0])
 }
 
 // percentiles are latency figures in milliseconds.

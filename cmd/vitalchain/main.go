@@ -81,6 +81,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runBench(rest, stdout, stderr)
 	case "demo":
 		err = runDemo(rest, stdout, stderr)
+	case "gateway":
+		err = runGateway(rest, stdout, stderr)
+	case "device":
+		err = runDevice(rest, stdout, stderr)
+	case "patient":
+		err = runPatient(rest, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "vitalchain: unknown command %q\n\n%s", cmd, usage)
 		return 2

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vitalchain/vitalchain/gateway"
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/vital"
+)
+
+// runBenchE2E runs the whole system at a given load and reports latency,
+// chain growth and the gateway's memory.
+func runBenchE2E(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench e2e", "bench e2e [--json] [--duration D] [--rate R]", stderr)
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	duration := fs.Duration("duration", 30*time.Second, "how long to stream readings")
+	rate := fs.Float64("rate", 1000, "readings per second, all wearables together")
+	patients := fs.Int("patients", 20, "patients (gateways)")
+	devices := fs.Int("devices", 10, "wearables per patient")
+	abnormal := fs.Float64("abnormal", 0.05, "share of abnormal readings over a long run")
+	seal := fs.Duration("seal", time.Second, "the cloud seals and anchors a block this often")
+	external := fs.Bool("external-gateway", true, "run patient 0's gateway as a separate process and measure its memory")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 || *rate <= 0 || *patients < 1 || *devices < 6 {
+		return fmt.Errorf("%w: bench e2e takes flags only; --devices at least 6", errUsage)
+	}
+	// Readings per sampling round of one patient: the standard six
+	// wearables measure 9 vital signs, each extra pulse-oximeter 2.
+	perRound := 9 + 2*(*devices-6)
+	interval := time.Duration(float64(time.Second) * float64(*patients*perRound) / *rate)
+	if interval < 100*time.Millisecond {
+		return fmt.Errorf("%w: %v readings/s needs more patients (sampling interval %v < 100ms)", errUsage, *rate, interval)
+	}
+	dir, err := os.MkdirTemp("", "vitalchain-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log, _ := newLogger(stderr, "error")
+	var gwProc *exec.Cmd
+	o := systemOptions{Dir: dir, Patients: *patients, Providers: 3, Devices: *devices, Interval: interval,
+		AbnormalFraction: *abnormal, Speedup: 120, BlockInterval: 100 * time.Millisecond, CloudSeal: *seal,
+		Suite: identity.SuiteMLKEM768X25519, Seed: 7, FetchEvery: 10, Log: log}
+	if *external {
+		o.ExternalGateway = func(ctx context.Context, s *system, p *patientNode) (string, error) {
+			cmd, url, err := startGatewayProcess(ctx, s, p, stderr)
+			gwProc = cmd
+			return url, err
+		}
+	}
+	fmt.Fprintf(stderr, "bench e2e: %d patients × %d wearables, sampling every %v (%.0f readings/s), %.0f%% abnormal, for %v\n",
+		*patients, *devices, interval, *rate, 100**abnormal, *duration)
+	s, err := startSystem(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if gwProc != nil {
+			gwProc.Process.Signal(os.Interrupt)
+			gwProc.Wait()
+		}
+		s.stop()
+	}()
+	sum, err := s.run(ctx, nil, *duration, false)
+	if err != nil {
+		return err
+	}
+	// Every patient has one contract: a record per abnormal reading.
+	if sum.Readings > 0 {
+		sum.Abnormal = sum.RecordsStored
+		sum.AbnormalFraction = float64(sum.RecordsStored) / float64(sum.Readings)
+	}
+	if gwProc != nil {
+		sum.GatewayRSSMB = rssMB(gwProc.Process.Pid, "VmRSS")
+		gwPeak = rssMB(gwProc.Process.Pid, "VmHWM")
+	}
+	res := struct {
+		*summary
+		GatewayPeakRSSMB float64 `json:"gateway_peak_rss_mb,omitempty"`
+		TargetRate       float64 `json:"target_readings_per_s"`
+		SealIntervalMs   int64   `json:"cloud_seal_interval_ms"`
+	}{sum, gwPeak, *rate, seal.Milliseconds()}
+	if *asJSON {
+		return writeJSON(stdout, res)
+	}
+	printSummary(stdout, sum)
+	fmt.Fprintf(stdout, "  gateway memory      %.1f MB RSS (peak %.1f MB), %d wearables\n", sum.GatewayRSSMB, gwPeak, *devices)
+	return nil
+}
+
+var gwPeak float64
+
+// rssMB reads a memory figure (VmRSS, VmHWM) of a process, in MB.
+func rssMB(pid int, field string) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, field+":") {
+			f := strings.Fields(l)
+			if len(f) >= 2 {
+				kb, _ := strconv.ParseFloat(f[1], 64)
+				return kb / 1024
+			}
+		}
+	}
+	return 0
+}
+
+// startGatewayProcess runs patient p's gateway as `vitalchain gateway` in a
+// process of its own, then grants its providers.
+func startGatewayProcess(ctx context.Context, s *system, p *patientNode, stderr io.Writer) (*exec.Cmd, string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, "", err
+	}
+	keyFile := filepath.Join(s.opts.Dir, "patient0.key")
+	if err := identity.WriteFile(keyFile, p.id); err != nil {
+		return nil, "", err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	rpc := strings.Replace(s.net.Nodes[0].RPCAddress(), "tcp://", "http://", 1)
+	cmd := exec.Command(self, "gateway", "--key", keyFile, "--data", p.dir, "--ledger", rpc, "--cloud", s.cloudURL,
+		"--listen", addr, "--log-level", "error")
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, "", err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	ready := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "gateway of patient") {
+				ready <- nil
+				io.Copy(io.Discard, out)
+				return
+			}
+		}
+		ready <- fmt.Errorf("the gateway process ended before it was ready")
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			return cmd, "", err
+		}
+	case <-ctx.Done():
+		return cmd, "", ctx.Err()
+	case <-time.After(60 * time.Second):
+		return cmd, "", fmt.Errorf("the gateway process was not ready within 60s")
+	}
+	pt, err := gateway.OpenPatient(ctx, p.id, s.clients[0], nil)
+	if err != nil {
+		return cmd, "", err
+	}
+	for k, j := range p.providers {
+		if err := pt.Grant(ctx, s.providers[j].id.ID(), vital.Kinds(), k == 0, time.Now().Add(24*time.Hour)); err != nil {
+			return cmd, "", err
+		}
+	}
+	return cmd, "mqtt://" + addr, nil
+}

@@ -1,0 +1,421 @@
+package main
+
+// The edge as separate processes: a patient's gateway, the wearables, and
+// the patient's own commands.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vitalchain/vitalchain/client"
+	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/device"
+	"github.com/vitalchain/vitalchain/gateway"
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/mqtt"
+	"github.com/vitalchain/vitalchain/reading"
+	"github.com/vitalchain/vitalchain/vital"
+)
+
+func runGateway(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("gateway", "gateway --key FILE --data DIR --ledger URL --cloud URL [--listen ADDR | --broker URL]", stderr)
+	keyFile := fs.String("key", "", "the patient's key `file`")
+	data := fs.String("data", "", "`directory` of the gateway's outbox and state (created)")
+	ledgerURL := fs.String("ledger", "http://127.0.0.1:26657", "RPC `URL` of a ledger node")
+	cloudURL := fs.String("cloud", "http://127.0.0.1:8420", "`URL` of the cloud")
+	listen := fs.String("listen", "127.0.0.1:1883", "`address` of the embedded MQTT broker")
+	broker := fs.String("broker", "", "use this external MQTT broker `URL` (mqtt://host:port) instead of the embedded one")
+	level := fs.String("log-level", "info", "log `level`")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *keyFile == "" || *data == "" || fs.NArg() != 0 {
+		return fmt.Errorf("%w: gateway needs --key and --data", errUsage)
+	}
+	log, err := newLogger(stderr, *level)
+	if err != nil {
+		return err
+	}
+	id, err := identity.ReadFile(*keyFile)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cl, err := client.Dial(*ledgerURL, log)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var (
+		gw      *gateway.Gateway
+		publish func(topic string, payload []byte) error
+		url     string
+	)
+	handle := func(topic string, payload []byte) {
+		// The topic must name the device that signed the reading.
+		_, dev, _, err := mqtt.ParseTopic(topic)
+		if err == nil {
+			if s, perr := reading.Parse(payload); perr == nil && s.KeyID() != dev {
+				err = errors.New("topic and reading name different devices")
+			}
+		}
+		if err != nil {
+			log.Warn("reading refused", "err", err)
+			return
+		}
+		if err := gw.HandleReading(ctx, payload); err != nil {
+			log.Warn("reading refused", "err", err)
+		}
+	}
+	var ready sync.WaitGroup // the handler runs only once gw is set
+	ready.Add(1)
+	guarded := func(topic string, payload []byte) { ready.Wait(); handle(topic, payload) }
+	if *broker != "" {
+		c, err := mqtt.Connect(ctx, mqtt.ClientConfig{Broker: *broker, ClientID: "vitalchain-gateway-" + id.ID().Hex()[:16],
+			Subscriptions: []string{mqtt.ReadingsFilter(id.ID())}, Handler: guarded, SessionExpiry: time.Hour, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		publish = func(t string, p []byte) error { return c.Publish(ctx, t, p) }
+		url = *broker
+	} else {
+		b, err := mqtt.StartBroker(mqtt.BrokerConfig{Addr: *listen, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		if err := b.Subscribe(mqtt.ReadingsFilter(id.ID()), guarded); err != nil {
+			return err
+		}
+		publish, url = b.Publish, b.URL()
+	}
+	gw, err = gateway.New(ctx, gateway.Config{Patient: id, Chain: cl, Cloud: gateway.CloudSender{Client: cloud.NewClient(*cloudURL, nil)},
+		Dir: *data, Log: log, Commands: func(dev identity.ID, payload []byte) error {
+			return publish(mqtt.CommandsTopic(id.ID(), dev), payload)
+		}})
+	if err != nil {
+		return err
+	}
+	defer gw.Close()
+	ready.Done()
+	fmt.Fprintf(stdout, "gateway of patient %s: MQTT %s, epoch %d, %d contracts\n", id.ID().Hex(), url, gw.Epoch(), len(gw.Contracts()))
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			st := gw.Stats()
+			log.Info("gateway", "readings", st.Readings, "abnormal", st.Abnormal, "sealed", st.Sealed,
+				"stored", st.Upload.Stored, "pending", st.Pending, "refused", st.Refused)
+		}
+	}
+}
+
+func runDevice(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("device", "device --patient ID --seed N --broker URL [--interval D] [--ledger URL]", stderr)
+	patientHex := fs.String("patient", "", "the patient's `ID` (64 hex digits)")
+	seed := fs.Uint64("seed", 1, "the kit's `seed`: its devices' keys derive from it (see 'patient devices')")
+	broker := fs.String("broker", "mqtt://127.0.0.1:1883", "`URL` of the patient's gateway's MQTT broker")
+	interval := fs.Duration("interval", 0, "sample every device this often (0: each device's own interval)")
+	abnormal := fs.Float64("abnormal", 0.05, "share of abnormal readings over a long run")
+	speedup := fs.Float64("speedup", 1, "play episodes this many times faster than life")
+	ledgerURL := fs.String("ledger", "", "RPC `URL` of a ledger node: with it, devices obey the commands their patient's gateway signs")
+	level := fs.String("log-level", "info", "log `level`")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	pid, err := identity.ParseID(*patientHex)
+	if err != nil || fs.NArg() != 0 {
+		return fmt.Errorf("%w: device needs --patient ID: %v", errUsage, err)
+	}
+	log, err := newLogger(stderr, *level)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	kit, err := simKit(pid, *seed, *interval, *abnormal, *speedup)
+	if err != nil {
+		return err
+	}
+	var patientKey identity.VerifyingKey
+	if *ledgerURL != "" {
+		cl, err := client.Dial(*ledgerURL, log)
+		if err != nil {
+			return err
+		}
+		m, err := cl.Member(ctx, pid)
+		cl.Close()
+		if err != nil {
+			return fmt.Errorf("patient %s: %w", pid, err)
+		}
+		if patientKey, err = m.VerifyingKey(); err != nil {
+			return err
+		}
+	}
+	var subs []string
+	latches := map[identity.ID]*gateway.CommandLatch{}
+	for _, d := range kit.Devices() {
+		subs = append(subs, mqtt.CommandsTopic(pid, d.ID()))
+		latches[d.ID()] = &gateway.CommandLatch{}
+	}
+	var mu sync.Mutex
+	cfg := mqtt.ClientConfig{Broker: *broker, ClientID: fmt.Sprintf("vitalchain-kit-%s-%d", pid.Hex()[:16], *seed), Logger: log}
+	if !patientKey.IsZero() {
+		cfg.Subscriptions = subs
+		cfg.Handler = func(topic string, payload []byte) {
+			_, dev, _, err := mqtt.ParseTopic(topic)
+			if err != nil {
+				return
+			}
+			c, err := gateway.ParseCommand(payload, patientKey, dev)
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				err = latches[dev].Accept(c)
+			}
+			if err != nil {
+				log.Warn("command refused", "device", dev, "err", err)
+				return
+			}
+			for _, d := range kit.Devices() {
+				if d.ID() == dev && c.Command == "sampling_interval_ms" {
+					if err := d.SetInterval(time.Duration(c.Value) * time.Millisecond); err == nil {
+						log.Info("sampling interval changed", "device", d.Name(), "interval", d.Interval(), "by", c.Provider)
+					}
+				}
+			}
+		}
+	}
+	c, err := mqtt.Connect(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	fmt.Fprintf(stdout, "%d wearables of patient %s publishing to %s\n", len(kit.Devices()), pid.Hex(), *broker)
+	n := 0
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintf(stdout, "%d readings published\n", n)
+			return nil
+		case <-time.After(time.Until(kit.Next())):
+		}
+		msgs, err := kit.Measure(time.Now())
+		if err != nil {
+			log.Warn("measure", "err", err)
+		}
+		for _, m := range msgs {
+			s, _ := reading.Parse(m)
+			if err := c.Publish(ctx, mqtt.ReadingsTopic(pid, s.KeyID()), m); err != nil {
+				if ctx.Err() != nil {
+					break
+				}
+				log.Warn("publish", "err", err)
+				continue
+			}
+			n++
+		}
+	}
+}
+
+// simKit is a patient's standard kit of six wearables, their keys derived
+// from seed, sampling every interval (0: their own) with episodes for the
+// abnormal share played speedup times faster.
+func simKit(pid identity.ID, seed uint64, interval time.Duration, abnormal, speedup float64) (*device.Kit, error) {
+	kit, err := device.DefaultKit(pid, seed)
+	if err != nil {
+		return nil, err
+	}
+	if interval > 0 {
+		for _, d := range kit.Devices() {
+			if err := d.SetInterval(interval); err != nil {
+				return nil, err
+			}
+		}
+	}
+	mix, err := kit.MixForAbnormalFraction(abnormal)
+	if err != nil {
+		return nil, err
+	}
+	if speedup > 1 {
+		mix = compress(mix, speedup)
+	}
+	p, err := device.NewPatient(kit.Patient().Profile(), mix, seed)
+	if err != nil {
+		return nil, err
+	}
+	return kit, kit.SetPatient(p)
+}
+
+const patientUsage = `Usage: vitalchain patient <command> --key FILE [flags]
+
+A patient's own commands, with the patient's key file:
+
+    patient devices --key FILE --seed N [--ledger URL]
+        Register the six wearables of the simulated kit of this seed (see
+        'vitalchain device'), bound to the patient.
+    patient grant --key FILE --provider ID [--scope KINDS] [--commands] [--for D] [--ledger URL]
+        Transaction 2: give a provider the current session key for the vital
+        signs in KINDS (comma-separated, default all), for D (default 24h);
+        --commands lets it command the patient's devices.
+    patient revoke --key FILE --provider ID [--ledger URL]
+        End a provider's grant and start a new epoch whose key it never gets.
+    patient grants --key FILE [--ledger URL]
+        List the patient's grants.
+    patient access-log --key FILE [--cloud URL] [--from N]
+        List who read (or was refused) the patient's records in the cloud.
+`
+
+func runPatient(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, patientUsage)
+		return fmt.Errorf("%w: patient needs a command", errUsage)
+	}
+	sub := args[0]
+	fs := newFlags("patient "+sub, "patient "+sub+" --key FILE [flags]", stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, patientUsage) }
+	keyFile := fs.String("key", "", "the patient's key `file`")
+	ledgerURL := fs.String("ledger", "http://127.0.0.1:26657", "RPC `URL` of a ledger node")
+	cloudURL := fs.String("cloud", "http://127.0.0.1:8420", "`URL` of the cloud")
+	provHex := fs.String("provider", "", "the provider's `ID`")
+	scope := fs.String("scope", "", "vital signs, comma-separated (default: all)")
+	commands := fs.Bool("commands", false, "allow the provider to command the patient's devices")
+	forD := fs.Duration("for", 24*time.Hour, "how long the grant lasts")
+	seed := fs.Uint64("seed", 1, "the kit's `seed`")
+	from := fs.Uint64("from", 0, "first access-log index")
+	switch sub {
+	case "devices", "grant", "revoke", "grants", "access-log":
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, patientUsage)
+		return nil
+	default:
+		fmt.Fprint(stderr, patientUsage)
+		return fmt.Errorf("%w: unknown patient command %q", errUsage, sub)
+	}
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if *keyFile == "" || fs.NArg() != 0 {
+		return fmt.Errorf("%w: patient %s needs --key", errUsage, sub)
+	}
+	id, err := identity.ReadFile(*keyFile)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if sub == "access-log" {
+		es, err := cloud.NewClient(*cloudURL, nil).AccessLog(ctx, id.Signing, *from)
+		if err != nil {
+			return err
+		}
+		for _, e := range es {
+			verdict := "allowed"
+			if !e.Allowed {
+				verdict = "refused: " + e.Reason
+			}
+			fmt.Fprintf(stdout, "%d  %s  %s  record %x  %s\n", e.Index, time.UnixMilli(e.Time).UTC().Format(time.RFC3339), e.Requester.Hex(), e.Record[:8], verdict)
+		}
+		return nil
+	}
+	cl, err := client.Dial(*ledgerURL, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if sub == "devices" {
+		kit, err := device.DefaultKit(id.ID(), *seed)
+		if err != nil {
+			return err
+		}
+		s, err := cl.Signer(ctx, id.Signing)
+		if err != nil {
+			return err
+		}
+		for _, d := range kit.Devices() {
+			key, err := device.DeriveKey(*seed, d.Name())
+			if err != nil {
+				return err
+			}
+			r, err := ledger.NewRegister(&identity.Identity{Signing: key}, 0, id.ID(), nil)
+			if err != nil {
+				return err
+			}
+			cm, err := s.Submit(ctx, r)
+			if err == nil {
+				err = cm.Err()
+			}
+			if err != nil && !strings.Contains(err.Error(), "already registered") {
+				return fmt.Errorf("device %s: %w", d.Name(), err)
+			}
+			fmt.Fprintf(stdout, "%s  %s\n", d.ID().Hex(), d.Name())
+		}
+		return nil
+	}
+	p, err := gateway.OpenPatient(ctx, id, cl, nil)
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "grants":
+		gs, err := p.Grants(ctx)
+		if err != nil {
+			return err
+		}
+		now := time.Now().UnixMilli()
+		for _, g := range gs {
+			state := "active"
+			switch {
+			case g.Grant.Revoked != 0:
+				state = fmt.Sprintf("revoked at height %d", g.Grant.Revoked)
+			case !g.Grant.Active(now):
+				state = "expired"
+			}
+			fmt.Fprintf(stdout, "%s  epoch %d  scope %v  commands %v  until %s  %s\n", g.Provider.Hex(), g.Grant.Epoch, g.Grant.Scope,
+				g.Grant.Commands, time.UnixMilli(g.Grant.Expiry).UTC().Format(time.RFC3339), state)
+		}
+		return nil
+	}
+	prov, err := identity.ParseID(*provHex)
+	if err != nil {
+		return fmt.Errorf("%w: --provider: %v", errUsage, err)
+	}
+	if sub == "revoke" {
+		if err := p.Revoke(ctx, prov); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "revoked %s; epoch %d started\n", prov.Hex(), p.Epoch())
+		return nil
+	}
+	kinds := vital.Kinds()
+	if *scope != "" {
+		kinds = nil
+		for _, k := range strings.Split(*scope, ",") {
+			kind, err := vital.ParseKind(strings.TrimSpace(k))
+			if err != nil {
+				return fmt.Errorf("%w: --scope: %v", errUsage, err)
+			}
+			kinds = append(kinds, kind)
+		}
+	}
+	if err := p.Grant(ctx, prov, kinds, *commands, time.Now().Add(*forD)); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "granted %s epoch %d for %v until %s\n", prov.Hex(), p.Epoch(), kinds, time.Now().Add(*forD).UTC().Format(time.RFC3339))
+	return nil
+}
