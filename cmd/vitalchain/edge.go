@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -36,11 +37,17 @@ func runGateway(args []string, stdout, stderr io.Writer) error {
 	listen := fs.String("listen", "127.0.0.1:1883", "`address` of the embedded MQTT broker")
 	broker := fs.String("broker", "", "use this external MQTT broker `URL` (mqtt://host:port) instead of the embedded one")
 	level := fs.String("log-level", "info", "log `level`")
+	memLimit := fs.Int64("mem-limit", 16, "soft memory limit of the Go heap, in `MB`")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *keyFile == "" || *data == "" || fs.NArg() != 0 {
 		return fmt.Errorf("%w: gateway needs --key and --data", errUsage)
+	}
+	// A gateway runs on small hardware: keep the heap near its live size
+	// (GOMEMLIMIT, if set, decides instead).
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(*memLimit << 20)
 	}
 	log, err := newLogger(stderr, *level)
 	if err != nil {
