@@ -70,6 +70,7 @@ func TestAlertToVerifiedReading(t *testing.T) {
 	for _, want := range []int{0, 2} {
 		select {
 		case al := <-got:
+			t.Logf("alert %d: received %v after the upload began, %v after the cloud stored it", al.Index, al.Received.Sub(uploaded), al.Received.Sub(al.Stored))
 			if al.ID != ids[want] || al.Index != idx[want] {
 				t.Fatalf("alert %x at %d, want record %x at %d", al.ID[:8], al.Index, ids[want][:8], idx[want])
 			}
@@ -573,6 +574,20 @@ func TestFollowRetries(t *testing.T) {
 		t.Fatalf("Follow: %v, %d alerts", err, len(got))
 	}
 	if s := a.Stats(); s.PollErrors != 3 {
+		t.Fatalf("stats %+v", s)
+	}
+
+	// A cloud that is not there: the poll and the fetch fail, and say so.
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	d := w.providerFor(t, aID, cloud.NewClient(dead.URL, nil))
+	if _, next, err := d.Poll(ctx, 5, 0); err == nil || next != 5 {
+		t.Fatalf("poll of a dead cloud: next %d, %v", next, err)
+	}
+	if _, err := d.Fetch(ctx, ids[0]); err == nil || refusal(err) != "" {
+		t.Fatalf("fetch from a dead cloud: %v", err)
+	}
+	if s := d.Stats(); s.PollErrors != 1 || s.FetchErrors != 1 {
 		t.Fatalf("stats %+v", s)
 	}
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud"
@@ -164,21 +165,41 @@ func (p *Provider) anchored(ctx context.Context, patient *ledger.Member, cp merk
 	if err != nil {
 		return identity.ID{}, err
 	}
-	for _, c := range clouds {
-		a, err := p.cfg.Chain.AnchorAt(ctx, c, ledger.LogRecords, cp.Size)
-		if errors.Is(err, client.ErrNotFound) {
-			continue
+	deadline := time.Now().Add(anchorGrace)
+	for {
+		behind := false
+		for _, c := range clouds {
+			a, err := p.cfg.Chain.AnchorAt(ctx, c, ledger.LogRecords, cp.Size)
+			if errors.Is(err, client.ErrNotFound) {
+				// Our node may not have the block of an anchor the cloud
+				// saw commit on its own node: it has if it holds a later one.
+				latest, err := p.cfg.Chain.Anchor(ctx, c, ledger.LogRecords)
+				if err != nil && !errors.Is(err, client.ErrNotFound) {
+					return identity.ID{}, fmt.Errorf("ledger: anchor of %s: %w", c, err)
+				}
+				behind = behind || err != nil || latest.Checkpoint.Size < cp.Size
+				continue
+			}
+			if err != nil {
+				return identity.ID{}, fmt.Errorf("ledger: anchor of %s at %d: %w", c, cp.Size, err)
+			}
+			if a.Checkpoint == cp {
+				return c, nil
+			}
+			return identity.ID{}, fmt.Errorf("%w: the ledger anchored another root for cloud %s at size %d", ErrProof, c, cp.Size)
 		}
-		if err != nil {
-			return identity.ID{}, fmt.Errorf("ledger: anchor of %s at %d: %w", c, cp.Size, err)
+		if !behind || time.Now().After(deadline) {
+			return identity.ID{}, fmt.Errorf("%w: the cloud says size %d is anchored, the ledger has no such anchor", ErrProof, cp.Size)
 		}
-		if a.Checkpoint == cp {
-			return c, nil
+		if !sleep(ctx, 100*time.Millisecond) {
+			return identity.ID{}, ctx.Err()
 		}
-		return identity.ID{}, fmt.Errorf("%w: the ledger anchored another root for cloud %s at size %d", ErrProof, c, cp.Size)
 	}
-	return identity.ID{}, fmt.Errorf("%w: the cloud says size %d is anchored, the ledger has no such anchor", ErrProof, cp.Size)
 }
+
+// anchorGrace is how long Fetch waits for its ledger node to commit an
+// anchor the cloud says is committed, before it calls the claim false.
+const anchorGrace = 3 * time.Second
 
 // deviceKey returns the key of a device registered on the ledger to patient.
 func (p *Provider) deviceKey(ctx context.Context, device, patient identity.ID) (identity.VerifyingKey, error) {

@@ -33,12 +33,33 @@ Commands:
     cloud --key FILE --data DIR --ledger URL[,URL…] [--listen ADDR]
                         Run the cloud: verified, durable, Merkle-anchored
                         storage of encrypted records, and access-checked reads.
+    gateway --key FILE --data DIR [--ledger URL] [--cloud URL] [--listen ADDR | --broker URL]
+                        Run a patient's gateway: an embedded MQTT broker (or an
+                        external one) for the wearables, contract evaluation,
+                        sealed uploads to the cloud through a durable outbox.
+    device --patient ID --seed N [--broker URL] [--interval D] [--ledger URL]
+                        Run a patient's simulated wearables, publishing signed
+                        readings over MQTT and obeying signed device commands.
+    patient devices|grant|revoke|grants|access-log --key FILE [flags]
+                        A patient's own commands: register the wearables,
+                        grant (transaction 2), revoke (a new epoch), list.
+    provider alerts|fetch|export|send|command --key FILE [flags]
+                        A provider: follow alerts, fetch and verify records,
+                        export FHIR R4, send a record (transaction 3), command
+                        a patient's device.
+    demo [--duration D] [--json FILE]
+                        The whole system in this process, playing the paper's
+                        scenario; exits non-zero if an invariant broke.
     bench chain [--json] [--duration D]
                         Start 4 authorities in this process, drive signed
                         transactions, and report throughput and latency.
     bench ingest [--json] [--duration D]
                         Drive signed records into a cloud over its HTTP API,
                         durable writes on, and report records/s and latency.
+    bench e2e [--json] [--duration D] [--rate R]
+                        Run the whole system at R readings/s (default 1,000)
+                        and report alert and anchoring latency, chain bytes
+                        per reading and the gateway's memory.
     help                Print this text.
 
 Run 'vitalchain <command> -h' for a command's flags.
@@ -87,6 +108,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runDevice(rest, stdout, stderr)
 	case "patient":
 		err = runPatient(rest, stdout, stderr)
+	case "provider":
+		err = runProvider(rest, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "vitalchain: unknown command %q\n\n%s", cmd, usage)
 		return 2

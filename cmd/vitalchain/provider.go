@@ -1,0 +1,421 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/contract"
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/provider"
+	"github.com/vitalchain/vitalchain/vital"
+)
+
+const providerUsage = `Usage: vitalchain provider <subcommand> [flags]
+
+A healthcare provider's client: alerts, verified records, FHIR export,
+records for a patient (transaction 3) and device commands.
+
+Subcommands:
+    alerts --key FILE --cloud URL --ledger URL [--from N] [--follow] [--fetch]
+                Print the alerts due to this provider, one line each: time of
+                the reading, patient, vital sign, severity, record ID, latency.
+                --fetch also reads and verifies each record. Without --follow,
+                print what is there now and exit.
+    fetch --key FILE --cloud URL --ledger URL RECORD_ID
+                Read one record, verify it end to end, print the reading and
+                its proof.
+    export --fhir [--format bundle|ndjson] --key FILE --cloud URL --ledger URL RECORD_ID...
+                Read and verify records and write their readings to stdout as
+                FHIR R4 Observations.
+    send --key FILE --cloud URL --ledger URL --patient ID --file FILE [--kind KIND]
+                Send a patient a record (transaction 3): stored encrypted in
+                the cloud, its key wrapped to the patient on the ledger.
+    command --key FILE --ledger URL --device ID --interval D
+                Set a patient's device's sampling interval (needs a grant
+                that allows commands).
+
+Run 'vitalchain provider <subcommand> -h' for its flags.
+`
+
+func runProvider(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, providerUsage)
+		return fmt.Errorf("%w: provider needs a subcommand: alerts, fetch, export, send or command", errUsage)
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, providerUsage)
+		return nil
+	case "alerts":
+		return runProviderAlerts(args[1:], stdout, stderr)
+	case "fetch":
+		return runProviderFetch(args[1:], stdout, stderr)
+	case "export":
+		return runProviderExport(args[1:], stdout, stderr)
+	case "send":
+		return runProviderSend(args[1:], stdout, stderr)
+	case "command":
+		return runProviderCommand(args[1:], stdout, stderr)
+	}
+	return fmt.Errorf("%w: unknown provider subcommand %q (want alerts, fetch, export, send or command)", errUsage, args[0])
+}
+
+// providerFlags are the flags every provider subcommand takes.
+type providerFlags struct {
+	key, cloud, ledger, level *string
+}
+
+func addProviderFlags(fs *flag.FlagSet) *providerFlags {
+	return &providerFlags{
+		key:    fs.String("key", "", "the provider's key `file` (role provider, registered on the ledger)"),
+		cloud:  fs.String("cloud", "http://127.0.0.1:8420", "`URL` of the cloud's API"),
+		ledger: fs.String("ledger", "http://127.0.0.1:26657", "RPC `URL` of a ledger node"),
+		level:  fs.String("log-level", "warn", "log `level`: debug, info, warn or error"),
+	}
+}
+
+// open reads the key, connects to the ledger and returns the Provider and
+// a function that closes its connection.
+func (f *providerFlags) open(stderr io.Writer) (*provider.Provider, func(), error) {
+	if *f.key == "" {
+		return nil, nil, fmt.Errorf("%w: --key is required", errUsage)
+	}
+	log, err := newLogger(stderr, *f.level)
+	if err != nil {
+		return nil, nil, err
+	}
+	id, err := identity.ReadFile(*f.key)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := id.Role().Want(identity.RoleProvider); err != nil {
+		return nil, nil, err
+	}
+	clients, err := dialAll(*f.ledger, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	closeAll := func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	}
+	if len(clients) != 1 {
+		closeAll()
+		return nil, nil, fmt.Errorf("%w: --ledger takes one node's URL", errUsage)
+	}
+	p, err := provider.New(provider.Config{Key: id, Chain: clients[0], Cloud: cloud.NewClient(*f.cloud, nil), Log: log})
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	return p, closeAll, nil
+}
+
+// providerContext ends on Ctrl-C or SIGTERM, and after limit if it is not 0.
+func providerContext(limit time.Duration) (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if limit == 0 {
+		return ctx, stop
+	}
+	tctx, cancel := context.WithTimeout(ctx, limit)
+	return tctx, func() { cancel(); stop() }
+}
+
+// providerTimeFormat is how provider output writes times: UTC, to the millisecond.
+const providerTimeFormat = "2006-01-02T15:04:05.000Z"
+
+// providerParseID parses a 64-hex-digit record or actor ID.
+func providerParseID(what, s string) ([32]byte, error) {
+	var id [32]byte
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != len(id) {
+		return id, fmt.Errorf("%w: %s %q is not 64 hex digits", errUsage, what, s)
+	}
+	copy(id[:], b)
+	return id, nil
+}
+
+func runProviderAlerts(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("provider alerts", "provider alerts --key FILE --cloud URL --ledger URL [--from N] [--follow] [--fetch]", stderr)
+	pf := addProviderFlags(fs)
+	from := fs.Uint64("from", 0, "the first record `index` of the cloud's log to consider")
+	follow := fs.Bool("follow", false, "keep waiting for alerts until interrupted")
+	fetch := fs.Bool("fetch", false, "read and verify each alert's record, and print its value and proof")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("%w: provider alerts takes no arguments", errUsage)
+	}
+	p, closeAll, err := pf.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	ctx, stop := providerContext(0)
+	defer stop()
+
+	var mu sync.Mutex // one line at a time
+	emit := func(a provider.Alert) {
+		line := providerAlertLine(a)
+		if *fetch {
+			line += "  " + providerFetchSummary(ctx, p, a.ID)
+		}
+		mu.Lock()
+		fmt.Fprintln(stdout, line)
+		mu.Unlock()
+	}
+	if !*follow {
+		// What is there now: a first poll waits a little, the next ones
+		// (an answer holds at most a few hundred) not at all.
+		n, next, wait := 0, *from, 2*time.Second
+		for {
+			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			alerts, nx, err := p.Poll(pctx, next, wait)
+			cancel()
+			if err != nil {
+				return err
+			}
+			for _, a := range alerts {
+				emit(a)
+			}
+			n, next, wait = n+len(alerts), nx, 0
+			if len(alerts) == 0 {
+				break
+			}
+		}
+		providerReportStats(stderr, p.Stats())
+		fmt.Fprintf(stderr, "%d alerts; continue with --from %d\n", n, next)
+		return nil
+	}
+
+	// Following: report the anchors of the cloud of the first alert's patient.
+	var anchorsOnce sync.Once
+	handle := func(a provider.Alert) {
+		emit(a)
+		anchorsOnce.Do(func() {
+			cloudID, err := p.CloudOf(ctx, a.Header.Patient)
+			if err != nil {
+				fmt.Fprintf(stderr, "not following anchors: %v\n", err)
+				return
+			}
+			go p.FollowAnchors(ctx, cloudID, func(size uint64, at time.Time) {
+				mu.Lock()
+				fmt.Fprintf(stdout, "%s  anchored: records below %d (cloud %s)\n", at.UTC().Format(providerTimeFormat), size, cloudID)
+				mu.Unlock()
+			})
+		})
+	}
+	err = p.Follow(ctx, *from, handle)
+	providerReportStats(stderr, p.Stats())
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// providerAlertLine is one alert: reading time, patient, vital sign, severity,
+// record ID, latency from the reading to this provider.
+func providerAlertLine(a provider.Alert) string {
+	return fmt.Sprintf("%s  patient %s  %-16s %-8s  record %x  latency %d ms",
+		time.UnixMilli(a.Header.Time).UTC().Format(providerTimeFormat), a.Header.Patient,
+		a.Header.Kind, contract.Severity(a.Header.Severity), a.ID, a.Latency().Milliseconds())
+}
+
+// providerFetchSummary fetches a record and says its value and proof, or why not.
+func providerFetchSummary(ctx context.Context, p *provider.Provider, id [32]byte) string {
+	f, err := p.Fetch(ctx, id)
+	if err != nil {
+		var re *cloud.RequestError
+		if errors.As(err, &re) {
+			return "refused by the cloud: " + re.Code
+		}
+		return "NOT VERIFIED: " + err.Error()
+	}
+	return fmt.Sprintf("%s %s  proof ok (%s)", f.Reading.Value, f.Reading.Unit, providerAnchoredWord(f.Anchored))
+}
+
+func providerAnchoredWord(anchored bool) string {
+	if anchored {
+		return "anchored"
+	}
+	return "not yet anchored"
+}
+
+func providerReportStats(w io.Writer, s provider.Stats) {
+	if s.AlertsForged > 0 || s.Gaps > 0 {
+		fmt.Fprintf(w, "warning: %d alerts failed verification and were dropped; the cloud reported %d gaps\n", s.AlertsForged, s.Gaps)
+	}
+}
+
+func runProviderFetch(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("provider fetch", "provider fetch --key FILE --cloud URL --ledger URL RECORD_ID", stderr)
+	pf := addProviderFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: provider fetch takes one record ID", errUsage)
+	}
+	id, err := providerParseID("record ID", fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	p, closeAll, err := pf.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	ctx, stop := providerContext(time.Minute)
+	defer stop()
+	f, err := p.Fetch(ctx, id)
+	if err != nil {
+		return err
+	}
+	r := f.Reading
+	kind, _ := r.Kind()
+	fmt.Fprintf(stdout, "record   %x\n", f.ID)
+	fmt.Fprintf(stdout, "patient  %s\n", r.Patient.Hex())
+	fmt.Fprintf(stdout, "device   %s\n", r.Device.Hex())
+	fmt.Fprintf(stdout, "reading  %s %s %s at %s (device seq %d), signed by the device\n",
+		kind, r.Value, r.Unit, r.Timestamp().UTC().Format(providerTimeFormat), r.Seq)
+	fmt.Fprintf(stdout, "alert    %s, contract %x, key epoch %d, signed by the patient\n",
+		contract.Severity(f.Header.Severity), f.Header.Contract[:8], f.Header.Epoch)
+	proof := fmt.Sprintf("ok: leaf %d of the cloud's log at size %d, root %x", f.Index, f.Checkpoint.Size, f.Checkpoint.Root[:8])
+	if f.Anchored {
+		proof += fmt.Sprintf(", anchored on the ledger by cloud %s", f.Cloud)
+	} else {
+		proof += ", not yet anchored on the ledger"
+	}
+	fmt.Fprintf(stdout, "proof    %s\n", proof)
+	return nil
+}
+
+func runProviderExport(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("provider export", "provider export --fhir [--format bundle|ndjson] --key FILE --cloud URL --ledger URL RECORD_ID...", stderr)
+	pf := addProviderFlags(fs)
+	fhir := fs.Bool("fhir", false, "export as HL7 FHIR R4 Observations (the only format)")
+	format := fs.String("format", provider.FormatBundle, "`format`: bundle (one Bundle) or ndjson (one Observation per line)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if !*fhir || fs.NArg() == 0 {
+		return fmt.Errorf("%w: provider export needs --fhir and at least one record ID", errUsage)
+	}
+	if *format != provider.FormatBundle && *format != provider.FormatNDJSON {
+		return fmt.Errorf("%w: --format is bundle or ndjson, not %q", errUsage, *format)
+	}
+	var ids [][32]byte
+	for _, a := range fs.Args() {
+		id, err := providerParseID("record ID", a)
+		if err != nil {
+			return err
+		}
+		ids = append(ids, id)
+	}
+	p, closeAll, err := pf.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	ctx, stop := providerContext(5 * time.Minute)
+	defer stop()
+	var fetched []*provider.Fetched
+	for _, id := range ids {
+		f, err := p.Fetch(ctx, id)
+		if err != nil {
+			return err // nothing is written: an export is all verified or nothing
+		}
+		fetched = append(fetched, f)
+	}
+	return provider.Export(stdout, fetched, *format)
+}
+
+func runProviderSend(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("provider send", "provider send --key FILE --cloud URL --ledger URL --patient ID --file FILE [--kind KIND]", stderr)
+	pf := addProviderFlags(fs)
+	patientHex := fs.String("patient", "", "the patient's actor `ID` (64 hex digits)")
+	file := fs.String("file", "", "the record's content: a `file`, or - for standard input")
+	kindName := fs.String("kind", "", "the vital sign the record is about (glucose, heart_rate…), if any")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *patientHex == "" || *file == "" || fs.NArg() != 0 {
+		return fmt.Errorf("%w: provider send needs --patient and --file", errUsage)
+	}
+	patient, err := providerParseID("patient ID", *patientHex)
+	if err != nil {
+		return err
+	}
+	var kind vital.Kind
+	if *kindName != "" {
+		if kind, err = vital.ParseKind(*kindName); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+	}
+	var content []byte
+	if *file == "-" {
+		content, err = io.ReadAll(io.LimitReader(os.Stdin, 1<<20))
+	} else {
+		content, err = os.ReadFile(*file)
+	}
+	if err != nil {
+		return err
+	}
+	p, closeAll, err := pf.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	ctx, stop := providerContext(time.Minute)
+	defer stop()
+	id, err := p.SendRecord(ctx, patient, kind, content)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "sent record %x to patient %s: stored in the cloud, key on the ledger\n", id, identity.ID(patient))
+	return nil
+}
+
+func runProviderCommand(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("provider command", "provider command --key FILE --ledger URL --device ID --interval D", stderr)
+	pf := addProviderFlags(fs)
+	deviceHex := fs.String("device", "", "the device's actor `ID` (64 hex digits)")
+	interval := fs.Duration("interval", 0, "the new sampling `interval` (100ms to 24h)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *deviceHex == "" || *interval == 0 || fs.NArg() != 0 {
+		return fmt.Errorf("%w: provider command needs --device and --interval", errUsage)
+	}
+	device, err := providerParseID("device ID", *deviceHex)
+	if err != nil {
+		return err
+	}
+	if *interval < provider.MinSamplingInterval || *interval > provider.MaxSamplingInterval || *interval%time.Millisecond != 0 {
+		return fmt.Errorf("%w: --interval must be whole milliseconds from %s to %s", errUsage, provider.MinSamplingInterval, provider.MaxSamplingInterval)
+	}
+	p, closeAll, err := pf.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	ctx, stop := providerContext(time.Minute)
+	defer stop()
+	if err := p.SetSamplingInterval(ctx, device, *interval); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "device %s: sampling interval %s committed on the ledger\n", identity.ID(device), *interval)
+	return nil
+}
