@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/device"
 	"github.com/vitalchain/vitalchain/gateway"
 	"github.com/vitalchain/vitalchain/identity"
@@ -276,6 +278,9 @@ A patient's own commands, with the patient's key file:
     patient devices --key FILE --seed N [--ledger URL]
         Register the six wearables of the simulated kit of this seed (see
         'vitalchain device'), bound to the patient.
+    patient contract --key FILE --provider-key FILE[,FILE…] [--ledger URL]
+        Deploy the default alert contract (contract.DefaultRules) with these
+        providers, each accepting it with its own key file.
     patient grant --key FILE --provider ID [--scope KINDS] [--commands] [--for D] [--ledger URL]
         Transaction 2: give a provider the current session key for the vital
         signs in KINDS (comma-separated, default all), for D (default 24h);
@@ -305,8 +310,9 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 	forD := fs.Duration("for", 24*time.Hour, "how long the grant lasts")
 	seed := fs.Uint64("seed", 1, "the kit's `seed`")
 	from := fs.Uint64("from", 0, "first access-log index")
+	provKeys := fs.String("provider-key", "", "the providers' key `files`, comma-separated (contract)")
 	switch sub {
-	case "devices", "grant", "revoke", "grants", "access-log":
+	case "contract", "devices", "grant", "revoke", "grants", "access-log":
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, patientUsage)
 		return nil
@@ -345,6 +351,49 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer cl.Close()
+	if sub == "contract" {
+		terms := contract.Terms{Version: contract.Version, Patient: id.ID(), Rules: contract.DefaultRules(), Name: "vital signs"}
+		var provs []*identity.Identity
+		for _, f := range strings.Split(*provKeys, ",") {
+			if f = strings.TrimSpace(f); f == "" {
+				continue
+			}
+			pk, err := identity.ReadFile(f)
+			if err != nil {
+				return err
+			}
+			provs = append(provs, pk)
+		}
+		if len(provs) == 0 {
+			return fmt.Errorf("%w: patient contract needs --provider-key", errUsage)
+		}
+		slices.SortFunc(provs, func(a, b *identity.Identity) int { x, y := a.ID(), b.ID(); return slices.Compare(x[:], y[:]) })
+		dc := &ledger.DeployContract{Terms: terms}
+		for _, pk := range provs {
+			dc.Terms.Providers = append(dc.Terms.Providers, pk.ID())
+		}
+		for _, pk := range provs {
+			acc, err := ledger.Accept(pk.Signing, &dc.Terms)
+			if err != nil {
+				return err
+			}
+			dc.Acceptances = append(dc.Acceptances, acc)
+		}
+		s, err := cl.Signer(ctx, id.Signing)
+		if err != nil {
+			return err
+		}
+		cm, err := s.Submit(ctx, dc)
+		if err == nil {
+			err = cm.Err()
+		}
+		if err != nil {
+			return err
+		}
+		h, _ := dc.Terms.Hash()
+		fmt.Fprintf(stdout, "contract %x deployed at height %d with %d providers\n", h, cm.Height, len(provs))
+		return nil
+	}
 	if sub == "devices" {
 		kit, err := device.DefaultKit(id.ID(), *seed)
 		if err != nil {

@@ -40,7 +40,7 @@ Commands:
     device --patient ID --seed N [--broker URL] [--interval D] [--ledger URL]
                         Run a patient's simulated wearables, publishing signed
                         readings over MQTT and obeying signed device commands.
-    patient devices|grant|revoke|grants|access-log --key FILE [flags]
+    patient contract|devices|grant|revoke|grants|access-log --key FILE [flags]
                         A patient's own commands: register the wearables,
                         grant (transaction 2), revoke (a new epoch), list.
     provider alerts|fetch|export|send|command --key FILE [flags]
