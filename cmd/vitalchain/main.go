@@ -50,6 +50,9 @@ Commands:
     demo [--duration D] [--json FILE]
                         The whole system in this process, playing the paper's
                         scenario; exits non-zero if an invariant broke.
+    sim overlay --nodes N [--seed S] [--json] [--plot DIR]
+                        Simulate the overlay's clusters and Cluster Head
+                        election on a random geometric graph.
     bench chain [--json] [--duration D]
                         Start 4 authorities in this process, drive signed
                         transactions, and report throughput and latency.
@@ -110,6 +113,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runPatient(rest, stdout, stderr)
 	case "provider":
 		err = runProvider(rest, stdout, stderr)
+	case "sim":
+		err = runSim(rest, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "vitalchain: unknown command %q\n\n%s", cmd, usage)
 		return 2
