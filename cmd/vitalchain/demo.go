@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/vitalchain/vitalchain/device"
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/mqtt"
 	"github.com/vitalchain/vitalchain/reading"
 	"github.com/vitalchain/vitalchain/record"
@@ -50,6 +52,9 @@ type summary struct {
 	ChainBytesFromHeight    int64           `json:"chain_bytes_from_height"`
 	OnchainBytesPerReading  float64         `json:"onchain_bytes_per_reading"`
 	UnanchoredAfterDrain    uint64          `json:"unanchored_after_drain"`
+	Reelections             int             `json:"reelections"`
+	ReelectionMs            []int64         `json:"reelection_ms,omitempty"`
+	ChainStalledMsMax       int64           `json:"chain_stalled_ms_max"`
 	GatewayRSSMB            float64         `json:"gateway_rss_mb,omitempty"`
 	Invariants              map[string]bool `json:"invariants"`
 	Failures                []string        `json:"failures,omitempty"`
@@ -112,7 +117,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	o := systemOptions{Dir: *dir, Patients: *patients, Providers: *providers, Devices: *devices, Interval: *interval,
 		AbnormalFraction: *abnormal, Speedup: *speedup, BlockInterval: 100 * time.Millisecond, CloudSeal: 1250 * time.Millisecond,
-		Suite: st, Seed: 1, FetchEvery: 1, Log: log}
+		Suite: st, Seed: 1, FetchEvery: 1, Log: log, Overlay: true}
 	fmt.Fprintf(stdout, "Starting 4 Cluster Heads, a cloud, %d gateways with %d wearables each, and %d providers…\n", *patients, *devices, *providers)
 	t0 := time.Now()
 	s, err := startSystem(ctx, o)
@@ -175,6 +180,7 @@ func (s *system) run(ctx context.Context, stdout io.Writer, d time.Duration, sce
 		{0.35, "device command", s.stepCommand},
 		{0.45, "forgeries", s.stepForgeries},
 		{0.55, "revoke", s.stepRevoke},
+		{0.65, "head failure", s.stepHeadFailure},
 	}
 	next := 0
 	tick := time.NewTicker(2 * time.Second)
@@ -185,6 +191,8 @@ func (s *system) run(ctx context.Context, stdout io.Writer, d time.Duration, sce
 	}
 	stepTick := time.NewTicker(100 * time.Millisecond)
 	defer stepTick.Stop()
+	overlayTick := time.NewTicker(250 * time.Millisecond)
+	defer overlayTick.Stop()
 loop:
 	for {
 		select {
@@ -195,6 +203,12 @@ loop:
 		case <-tick.C:
 			if stdout != nil {
 				s.progress(ctx, stdout, time.Since(start))
+			}
+		case <-overlayTick.C:
+			if s.overlay != nil && stdout != nil {
+				for _, e := range s.overlay.takeEvents() {
+					fmt.Fprintf(stdout, "  · %s\n", e)
+				}
 			}
 		case <-stepTick.C:
 			if !scenario || next >= len(steps) || time.Since(start) < time.Duration(steps[next].at*float64(plan)) {
@@ -233,6 +247,9 @@ loop:
 		"every_forgery_refused":    sum.ForgedAccepted == 0,
 		"every_record_stored_once": sum.RecordsStored >= sum.Abnormal,
 	}
+	if s.overlay != nil && scenario {
+		sum.Invariants["head_reelected"] = sum.Reelections >= 1
+	}
 	for k, ok := range sum.Invariants {
 		if !ok {
 			sum.Failures = append(sum.Failures, "invariant "+k)
@@ -262,14 +279,22 @@ func (s *system) fill(ctx context.Context, sum *summary, elapsed time.Duration, 
 	sum.AlertsMisdelivered = st.misdelivered.Load()
 	sum.ProofsVerified, sum.ProofsFailed = st.proofsOK.Load(), st.proofsFailed.Load()
 	sum.CommandsApplied = st.commandsApplied.Load()
+	if s.overlay != nil {
+		s.overlay.mu.Lock()
+		sum.Reelections = s.overlay.reelections
+		for _, d := range s.overlay.handoverAt {
+			sum.ReelectionMs = append(sum.ReelectionMs, d.Milliseconds())
+		}
+		s.overlay.mu.Unlock()
+	}
 	st.mu.Lock()
 	sum.AlertLatencyMs = percentilesOf(st.alertLat)
 	sum.AnchorLatencyMs = percentilesOf(st.anchorLat)
 	st.mu.Unlock()
 	sum.ChainHeight = s.height(ctx)
 	sum.ChainBytesFromHeight = h0
-	if b, err := s.chainBytes(ctx, h0, sum.ChainHeight); err == nil {
-		sum.ChainBytes = b
+	if b, gap, err := s.chainBytes(ctx, h0, sum.ChainHeight); err == nil {
+		sum.ChainBytes, sum.ChainStalledMsMax = b, gap.Milliseconds()
 		if sum.Readings > 0 {
 			sum.OnchainBytesPerReading = float64(b) / float64(sum.Readings)
 		}
@@ -301,11 +326,12 @@ Summary (%.0fs of readings)
   transaction 3       %d provider records opened by their patient
   device commands     %d applied
   chain               height %d; %d bytes while streaming = %.2f bytes per reading
+  re-elections        %d; longest time between two blocks %d ms
 `, s.DurationS, s.Readings, s.ReadingsPerS, s.Abnormal, 100*s.AbnormalFraction, s.RecordsStored, s.RecordsAnchored,
 		s.AlertsDelivered, s.AlertsMisdelivered, s.AlertLatencyMs.P50, s.AlertLatencyMs.P99,
 		s.AnchorLatencyMs.P50, s.AnchorLatencyMs.P99, s.ProofsVerified, s.ProofsFailed,
 		s.ReadsAfterRevokeRefused, s.ReadsAfterRevokeAllowed, s.ForgedRefused, s.ForgedAccepted, s.ProviderRecords,
-		s.CommandsApplied, s.ChainHeight, s.ChainBytes, s.OnchainBytesPerReading)
+		s.CommandsApplied, s.ChainHeight, s.ChainBytes, s.OnchainBytesPerReading, s.Reelections, s.ChainStalledMsMax)
 	if len(s.Failures) == 0 {
 		fmt.Fprintln(w, "  invariants          all hold")
 	} else {
@@ -496,4 +522,36 @@ func (s *system) stepRevoke(ctx context.Context, sum *summary) error {
 	default:
 		return fmt.Errorf("the revoked provider's read failed otherwise: %w", err)
 	}
+}
+
+// stepHeadFailure: the head of cluster 4 stops; the overlay re-elects the
+// cluster's standby machine, which hands the cluster over on the ledger
+// and becomes a validator, while the chain, anchoring and alerts go on.
+func (s *system) stepHeadFailure(ctx context.Context, _ *summary) error {
+	if s.overlay == nil {
+		return nil
+	}
+	i := overlayCluster - 1
+	old := s.net.Testnet.Authorities[i]
+	fmt.Printf("  · stopping node %d, head of cluster %d (%s)\n", i, overlayCluster, old.ID())
+	s.stoppedMu.Lock()
+	s.stopped[i] = true
+	s.stoppedMu.Unlock()
+	s.overlay.fail(old.ID())
+	go s.net.StopNode(i)
+	standby := s.net.Testnet.Authorities[4].ID()
+	for {
+		auths, err := s.liveClient().Authorities(ctx)
+		if err == nil && slices.ContainsFunc(auths, func(a ledger.Authority) bool { return a.ID == standby }) &&
+			!slices.ContainsFunc(auths, func(a ledger.Authority) bool { return a.ID == old.ID() }) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return errors.New("the cluster's standby never became an authority")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	fmt.Printf("  ✓ re-election: %s now heads cluster %d and is a validator in place of the stopped head\n", standby, overlayCluster)
+	return nil
 }

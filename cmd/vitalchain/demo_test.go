@@ -17,7 +17,7 @@ func TestDemo(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "out.json")
 	var stdout, stderr bytes.Buffer
-	code := run([]string{"demo", "--duration", "15s", "--patients", "3", "--json", out, "--dir", t.TempDir()}, &stdout, &stderr)
+	code := run([]string{"demo", "--duration", "20s", "--patients", "3", "--json", out, "--dir", t.TempDir()}, &stdout, &stderr)
 	t.Log(stdout.String())
 	if code != 0 {
 		t.Fatalf("demo exited %d: %s", code, stderr.String())
@@ -51,6 +51,7 @@ func TestDemo(t *testing.T) {
 		{"transaction 3 opened by the patient", s.ProviderRecords == 1},
 		{"device command applied", s.CommandsApplied == 1},
 		{"chain growth measured", s.ChainBytes > 0 && s.ChainHeight > 0},
+		{"the stopped head re-elected and handed over", s.Reelections == 1},
 	}
 	for _, c := range checks {
 		if !c.ok {

@@ -52,7 +52,11 @@ type systemOptions struct {
 	Suite            identity.Suite
 	Seed             uint64
 	FetchEvery       int // providers fetch and verify every n-th alert (0: none)
-	Log              *slog.Logger
+	// Overlay runs the overlay of cluster 4 (its head, a standby
+	// authority-eligible node, its providers and devices), so that a
+	// stopped head is re-elected and handed over on the ledger.
+	Overlay bool
+	Log     *slog.Logger
 	// ExternalGateway, if set, runs patient 0's gateway through it (the
 	// benchmark runs it as a separate process to measure its memory); it
 	// returns the gateway's MQTT URL.
@@ -77,6 +81,11 @@ type system struct {
 	devWG      sync.WaitGroup
 	provWG     sync.WaitGroup
 	provStop   context.CancelFunc
+	provCtx    context.Context
+
+	overlay   *clusterOverlay
+	stoppedMu sync.Mutex
+	stopped   map[int]bool // nodes the scenario stopped
 }
 
 type patientNode struct {
@@ -143,7 +152,7 @@ func compress(m device.EpisodeMix, speedup float64) device.EpisodeMix {
 // startSystem starts the chain, registers every actor, and starts the
 // cloud, gateways and providers; the wearables start with startDevices.
 func startSystem(ctx context.Context, o systemOptions) (*system, error) {
-	s := &system{opts: o, log: o.Log, stats: newSysStats()}
+	s := &system{opts: o, log: o.Log, stats: newSysStats(), stopped: map[int]bool{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -154,7 +163,11 @@ func startSystem(ctx context.Context, o systemOptions) (*system, error) {
 		}
 	}()
 	var err error
-	s.net, err = chain.StartLocal(ctx, chain.TestnetOptions{Nodes: 4, Dir: filepath.Join(o.Dir, "chain"),
+	standby := 0
+	if o.Overlay {
+		standby = 1
+	}
+	s.net, err = chain.StartLocal(ctx, chain.TestnetOptions{Nodes: 4, Standby: standby, Dir: filepath.Join(o.Dir, "chain"),
 		BlockInterval: o.BlockInterval, NoEmptyBlocks: true}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("start the chain: %w", err)
@@ -172,6 +185,11 @@ func startSystem(ctx context.Context, o systemOptions) (*system, error) {
 		return nil, err
 	}
 	s.startProviders()
+	if o.Overlay {
+		if err := s.startOverlay(ctx); err != nil {
+			return nil, err
+		}
+	}
 	ok = true
 	return s, nil
 }
@@ -222,6 +240,9 @@ func (s *system) register(ctx context.Context) error {
 		}
 		return identity.Generate(role, suite)
 	}
+	sb2 := func(ctx context.Context, by *identity.Identity, body ledger.Body) error {
+		return sb.submit(ctx, by.Signing, body)
+	}
 	admit := func(by *identity.Identity, id *identity.Identity, cluster uint32, patient identity.ID) error {
 		r, err := ledger.NewRegister(id, cluster, patient, nil)
 		if err != nil {
@@ -270,6 +291,18 @@ func (s *system) register(ctx context.Context) error {
 	}
 	for _, p := range s.patients {
 		g.Go(func() error { return admit(head(1), p.id, 1, identity.ID{}) })
+	}
+	if o.Overlay {
+		// The standby machine of the overlay's cluster: authority-eligible,
+		// with its consensus key, admitted by the cluster's head.
+		sb := s.net.Testnet.Authorities[4]
+		g.Go(func() error {
+			r, err := ledger.NewRegister(sb, overlayCluster, identity.ID{}, s.net.Testnet.Consensus[4])
+			if err != nil {
+				return err
+			}
+			return sb2(ctx, head(overlayCluster), r)
+		})
 	}
 	if err := g.Wait(); err != nil {
 		return fmt.Errorf("register: %w", err)
@@ -455,10 +488,10 @@ func (s *system) startGateway(ctx context.Context, p *patientNode, cc *cloud.Cli
 // startProviders starts each provider following its alerts and the anchors.
 func (s *system) startProviders() {
 	ctx, cancel := context.WithCancel(context.Background())
-	s.provStop = cancel
+	s.provStop, s.provCtx = cancel, ctx
 	cc := cloud.NewClient(s.cloudURL, nil)
 	for i, pn := range s.providers {
-		pv, err := provider.New(provider.Config{Key: pn.id, Chain: s.clients[(i+1)%len(s.clients)], Cloud: cc,
+		pv, err := provider.New(provider.Config{Key: pn.id, Chain: s.clients[i%3], Cloud: cc,
 			Log: s.log.With("part", "provider")})
 		if err != nil {
 			panic(err) // only a bad config fails
@@ -483,6 +516,40 @@ func (s *system) startProviders() {
 		s.providers[0].p.FollowAnchors(ctx, s.cloudID.ID(), func(size uint64, at time.Time) { s.onAnchor(size, at) })
 	}()
 }
+
+// startOverlay starts the overlay of cluster overlayCluster.
+func (s *system) startOverlay(ctx context.Context) error {
+	var members []identity.ID
+	for i, p := range s.providers {
+		if 2+i%3 == overlayCluster {
+			members = append(members, p.id.ID())
+		}
+	}
+	o, err := newClusterOverlay(s, overlayCluster, s.net.Testnet.Authorities[overlayCluster-1], s.net.Testnet.Authorities[4], members, 5)
+	if err != nil {
+		return err
+	}
+	s.overlay = o
+	s.provWG.Add(1)
+	go func() {
+		defer s.provWG.Done()
+		o.run(s.provCtx)
+	}()
+	return nil
+}
+
+// overlayCluster is the cluster whose head the demo stops; its head is
+// node overlayCluster-1 and its standby the first standby node.
+const overlayCluster = 4
+
+func (s *system) isStopped(i int) bool {
+	s.stoppedMu.Lock()
+	defer s.stoppedMu.Unlock()
+	return s.stopped[i]
+}
+
+// liveClient is a client of a node the scenario never stops.
+func (s *system) liveClient() *client.Client { return s.clients[0] }
 
 // onAlert checks that an alert is due to its provider and records its latency.
 func (s *system) onAlert(pn *providerNode, a provider.Alert) {
@@ -711,19 +778,25 @@ func (s *system) height(ctx context.Context) int64 {
 	return h
 }
 
-// chainBytes sums the sizes of the blocks in (from, to].
-func (s *system) chainBytes(ctx context.Context, from, to int64) (int64, error) {
-	var total int64
+// chainBytes sums the sizes of the blocks in (from, to], and finds the
+// longest time between two consecutive blocks.
+func (s *system) chainBytes(ctx context.Context, from, to int64) (total int64, maxGap time.Duration, err error) {
+	var last time.Time
 	rpc := s.clients[0].RPC()
 	for lo := from + 1; lo <= to; lo += 20 {
 		hi := min(lo+19, to)
 		res, err := rpc.BlockchainInfo(ctx, lo, hi)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		for _, m := range res.BlockMetas {
+		for k := len(res.BlockMetas) - 1; k >= 0; k-- { // newest first
+			m := res.BlockMetas[k]
 			total += int64(m.BlockSize)
+			if !last.IsZero() {
+				maxGap = max(maxGap, m.Header.Time.Sub(last))
+			}
+			last = m.Header.Time
 		}
 	}
-	return total, nil
+	return total, maxGap, nil
 }

@@ -1,0 +1,243 @@
+package main
+
+// The overlay of one cluster in the demo: its Cluster Head, an
+// authority-eligible standby machine, its providers and a few
+// non-eligible devices, running the overlay's election over an in-process
+// radio (every node hears its neighbours each HELLO period). When the
+// election gives the cluster a new head, the new head submits the
+// handover that makes it the authority in the old one's place.
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/vitalchain/vitalchain/client"
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/overlay"
+)
+
+type clusterOverlay struct {
+	s       *system
+	cluster uint32
+	period  time.Duration
+
+	mu       sync.Mutex
+	order    []overlay.ID
+	nodes    map[overlay.ID]*overlay.Node
+	links    map[overlay.ID][]overlay.ID
+	down     map[overlay.ID]bool
+	eligible map[overlay.ID]*identity.Identity // authority identities of the eligible nodes
+	handing  bool
+	events   []string // what happened, for the demo's output
+
+	reelections int
+	handoverAt  []time.Duration // from the head's failure to the handover's commit
+	failedAt    time.Time
+}
+
+// newClusterOverlay builds the overlay of cluster c: its head and standby
+// (authorities), its providers, and extra non-eligible devices. The head
+// alone reaches one of the devices, so the first election keeps the
+// ledger's head (the overlay's key ranks first the nodes that are some
+// device's only eligible neighbour).
+func newClusterOverlay(s *system, c uint32, head, standby *identity.Identity, members []identity.ID, extra int) (*clusterOverlay, error) {
+	o := &clusterOverlay{s: s, cluster: c, period: 200 * time.Millisecond, nodes: map[overlay.ID]*overlay.Node{},
+		links: map[overlay.ID][]overlay.ID{}, down: map[overlay.ID]bool{}, eligible: map[overlay.ID]*identity.Identity{}}
+	add := func(id overlay.ID, eligible bool) error {
+		n, err := overlay.New(overlay.Config{ID: id, Eligible: eligible, Incarnation: uint32(time.Now().Unix())})
+		if err != nil {
+			return err
+		}
+		o.nodes[id] = n
+		o.order = append(o.order, id)
+		return nil
+	}
+	link := func(a, b overlay.ID) {
+		o.links[a] = append(o.links[a], b)
+		o.links[b] = append(o.links[b], a)
+	}
+	for _, a := range []*identity.Identity{head, standby} {
+		if err := add(a.ID(), true); err != nil {
+			return nil, err
+		}
+		o.eligible[a.ID()] = a
+	}
+	link(head.ID(), standby.ID())
+	var others []overlay.ID
+	for _, m := range members {
+		others = append(others, m)
+	}
+	for i := range extra {
+		var id overlay.ID
+		copy(id[:], fmt.Sprintf("cluster-%d-device-%d", c, i))
+		others = append(others, id)
+	}
+	for i, id := range others {
+		if err := add(id, false); err != nil {
+			return nil, err
+		}
+		link(head.ID(), id)
+		if i > 0 { // device 0 hears only the head
+			link(standby.ID(), id)
+		}
+		for _, prev := range others[:i] {
+			link(prev, id)
+		}
+	}
+	return o, nil
+}
+
+// run drives the overlay until ctx ends.
+func (o *clusterOverlay) run(ctx context.Context) {
+	t := time.NewTicker(o.period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		o.round(ctx)
+	}
+}
+
+// round ticks every live node and delivers what they send until quiet.
+func (o *clusterOverlay) round(ctx context.Context) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, id := range o.order {
+		if !o.down[id] {
+			o.nodes[id].Tick()
+		}
+	}
+	for range 8 {
+		sent := 0
+		for _, id := range o.order {
+			if o.down[id] {
+				continue
+			}
+			out, decs := o.nodes[id].Ready()
+			for _, d := range decs {
+				o.decide(ctx, id, d)
+			}
+			for _, m := range out {
+				sent++
+				for _, nb := range o.links[id] {
+					if !o.down[nb] {
+						o.nodes[nb].Step(m)
+					}
+				}
+			}
+		}
+		if sent == 0 {
+			return
+		}
+	}
+}
+
+// decide acts on a node's decision: a new head of the cluster that is not
+// the ledger's head hands the cluster over.
+func (o *clusterOverlay) decide(ctx context.Context, id overlay.ID, d overlay.Decision) {
+	bh, ok := d.(overlay.BecameHead)
+	if !ok {
+		return
+	}
+	key, ok := o.eligible[id]
+	if !ok || o.handing {
+		return
+	}
+	o.handing = true
+	o.events = append(o.events, fmt.Sprintf("overlay: %s became head of cluster %d (epoch %d)", id, o.cluster, bh.Epoch))
+	go func() {
+		err := o.handover(ctx, key)
+		o.mu.Lock()
+		o.handing = false
+		if err != nil {
+			o.events = append(o.events, fmt.Sprintf("handover to %s failed: %v", key.ID(), err))
+		}
+		o.mu.Unlock()
+	}()
+}
+
+// handover makes newHead the authority of the cluster on the ledger,
+// attested by every running authority.
+func (o *clusterOverlay) handover(ctx context.Context, newHead *identity.Identity) error {
+	s := o.s
+	cl := s.liveClient()
+	info, err := cl.Cluster(ctx, o.cluster)
+	if err != nil {
+		return err
+	}
+	if info.Cluster.Head == newHead.ID() {
+		return nil // the ledger agrees already
+	}
+	auths, err := cl.Authorities(ctx)
+	if err != nil {
+		return err
+	}
+	st := ledger.HandoverStatement{Cluster: o.cluster, OldHead: info.Cluster.Head, NewHead: newHead.ID()}
+	var atts []ledger.Attestation
+	for i, a := range s.net.Testnet.Authorities {
+		if a.ID() == newHead.ID() || s.isStopped(i) {
+			continue
+		}
+		if !slices.ContainsFunc(auths, func(x ledger.Authority) bool { return x.ID == a.ID() }) {
+			continue
+		}
+		a, err := ledger.Attest(a.Signing, st)
+		if err != nil {
+			return err
+		}
+		atts = append(atts, a)
+	}
+	slices.SortFunc(atts, func(a, b ledger.Attestation) int { return slices.Compare(a.Authority[:], b.Authority[:]) })
+	sb := &submitter{c: cl, ss: map[identity.ID]*client.Signer{}}
+	if err := sb.submit(ctx, newHead.Signing, &ledger.Handover{Cluster: o.cluster, NewHead: newHead.ID(), Attestations: atts}); err != nil {
+		return err
+	}
+	o.mu.Lock()
+	o.reelections++
+	var took time.Duration
+	if !o.failedAt.IsZero() {
+		took = time.Since(o.failedAt)
+		o.handoverAt = append(o.handoverAt, took)
+	}
+	o.events = append(o.events, fmt.Sprintf("handover committed: %s heads cluster %d and joins the authorities (%d ms after the head stopped)",
+		newHead.ID(), o.cluster, took.Milliseconds()))
+	o.mu.Unlock()
+	return nil
+}
+
+// fail silences a node of the overlay (its machine stopped).
+func (o *clusterOverlay) fail(id overlay.ID) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.down[id] = true
+	o.failedAt = time.Now()
+}
+
+// takeEvents returns and forgets what happened since the last call.
+func (o *clusterOverlay) takeEvents() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	ev := o.events
+	o.events = nil
+	return ev
+}
+
+// head returns the overlay's view of the cluster's head: the head of the
+// first live eligible node.
+func (o *clusterOverlay) head() overlay.ID {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for id := range o.eligible {
+		if !o.down[id] && o.nodes[id].Role() == overlay.RoleHead {
+			return id
+		}
+	}
+	return overlay.ID{}
+}
