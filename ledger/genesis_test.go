@@ -18,7 +18,7 @@ func TestParseGenesis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(g.Authorities) != 3 || g.Params != DefaultParams() {
+	if len(g.Authorities) != 3 || g.Params != testParams() {
 		t.Errorf("parsed %+v", g)
 	}
 

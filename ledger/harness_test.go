@@ -28,7 +28,7 @@ type testGenesis struct {
 // cluster i+1 with consensus key cons[i].
 func newGenesis(t testing.TB, n int) *testGenesis {
 	t.Helper()
-	tg := &testGenesis{g: &Genesis{Params: DefaultParams()}}
+	tg := &testGenesis{g: &Genesis{Params: testParams()}}
 	for i := range n {
 		id := mustIdentity(t, identity.RoleAuthority)
 		cons := make([]byte, 32)
@@ -415,4 +415,12 @@ func hasEvent(evs []Event, typ string) bool {
 
 func sameIDs(a, b []identity.ID) bool {
 	return slices.EqualFunc(a, b, func(x, y identity.ID) bool { return bytes.Equal(x[:], y[:]) })
+}
+
+// testParams are the default parameters, with anchors of another cluster
+// passed on for 500 ms so that the proposer policy has something to do.
+func testParams() Params {
+	p := DefaultParams()
+	p.AnchorPassAfterMs = 500
+	return p
 }

@@ -81,7 +81,7 @@ func TestPrepareProcess(t *testing.T) {
 	}
 
 	// AnchorPassAfterMs after its seal, anyone includes it, after its own.
-	passed := time.UnixMilli(sealed + DefaultParams().AnchorPassAfterMs)
+	passed := time.UnixMilli(sealed + testParams().AnchorPassAfterMs)
 	if got := prepare(c.proposer(0), passed.Add(-time.Millisecond), mempool, unlimited); !sameTxs(got, [][]byte{a1, other}) {
 		t.Fatalf("a millisecond early: %v", got)
 	}

@@ -60,7 +60,7 @@ func TestQueryErrors(t *testing.T) {
 	// Slashes around a path do not matter.
 	var p Params
 	c.mustQuery("/params/", &p)
-	if p != DefaultParams() {
+	if p != testParams() {
 		t.Errorf("params %+v", p)
 	}
 	var m Member

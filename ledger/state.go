@@ -75,7 +75,13 @@ type Params struct {
 	AnchorCap uint32 `cbor:"1,keyasint"`
 	// AnchorPassAfterMs: a proposer includes an anchor from another cluster
 	// only once its seal time is this much older than the block time (the
-	// paper's "passes the hash to another Cluster Head").
+	// paper's "passes the hash to another Cluster Head"). The default is 0:
+	// a proposer keeps its own cluster's anchors first and takes the others
+	// while AnchorCap allows. On a chain that makes blocks only for
+	// transactions, each pass costs a block of its own (about 1 KB with 4
+	// authorities, and a block interval of latency): measured with bench
+	// e2e at 1,000 readings/s, 500 ms of passing made 84 blocks where 0 made
+	// 60, and 4.3 bytes of chain per reading where 0 made 3.2.
 	AnchorPassAfterMs int64 `cbor:"2,keyasint"`
 	// SeqWindow is how many recent sequence numbers per signer are
 	// remembered; older ones are refused as replays.
@@ -86,7 +92,7 @@ type Params struct {
 
 // DefaultParams returns the parameters VitalChain uses unless genesis says otherwise.
 func DefaultParams() Params {
-	return Params{AnchorCap: 16, AnchorPassAfterMs: 500, SeqWindow: 64, AuthorityPower: 10}
+	return Params{AnchorCap: 16, AnchorPassAfterMs: 0, SeqWindow: 64, AuthorityPower: 10}
 }
 
 func (p Params) validate() error {

@@ -30,7 +30,7 @@ func runCloud(args []string, stdout, stderr io.Writer) error {
 	ledgers := fs.String("ledger", "http://127.0.0.1:26657", "RPC `URLs` of ledger nodes, comma-separated: its Cluster Head's first")
 	listen := fs.String("listen", "127.0.0.1:8420", "`address` of the HTTP API")
 	blockRecords := fs.Uint64("block-records", 1024, "seal a block once this many `records` wait")
-	blockInterval := fs.Duration("block-interval", time.Second, "seal a block at least this often when records wait")
+	blockInterval := fs.Duration("block-interval", 1250*time.Millisecond, "seal a block at least this often when records wait")
 	accessInterval := fs.Duration("access-block-interval", 10*time.Second, "seal a block of the access log at least this often when entries wait")
 	anchorWait := fs.Duration("anchor-wait", 5*time.Second, "how long an anchor may take to commit before it goes to the next node")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate `file` (PEM)")

@@ -50,6 +50,9 @@ type summary struct {
 	ChainHeight             int64           `json:"chain_height"`
 	ChainBytes              int64           `json:"chain_bytes"`
 	ChainBytesFromHeight    int64           `json:"chain_bytes_from_height"`
+	ChainBlocks             int             `json:"chain_blocks"`
+	ChainBlocksWithTxs      int             `json:"chain_blocks_with_txs"`
+	ChainTxs                int             `json:"chain_txs"`
 	OnchainBytesPerReading  float64         `json:"onchain_bytes_per_reading"`
 	UnanchoredAfterDrain    uint64          `json:"unanchored_after_drain"`
 	Reelections             int             `json:"reelections"`
@@ -293,8 +296,9 @@ func (s *system) fill(ctx context.Context, sum *summary, elapsed time.Duration, 
 	st.mu.Unlock()
 	sum.ChainHeight = s.height(ctx)
 	sum.ChainBytesFromHeight = h0
-	if b, gap, err := s.chainBytes(ctx, h0, sum.ChainHeight); err == nil {
+	if b, gap, blocks, withTxs, txs, err := s.chainBytes(ctx, h0, sum.ChainHeight); err == nil {
 		sum.ChainBytes, sum.ChainStalledMsMax = b, gap.Milliseconds()
+		sum.ChainBlocks, sum.ChainBlocksWithTxs, sum.ChainTxs = blocks, withTxs, txs
 		if sum.Readings > 0 {
 			sum.OnchainBytesPerReading = float64(b) / float64(sum.Readings)
 		}

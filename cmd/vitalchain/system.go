@@ -56,7 +56,9 @@ type systemOptions struct {
 	// authority-eligible node, its providers and devices), so that a
 	// stopped head is re-elected and handed over on the ledger.
 	Overlay bool
-	Log     *slog.Logger
+	// Params are the ledger's parameters (zero: ledger.DefaultParams()).
+	Params ledger.Params
+	Log    *slog.Logger
 	// ExternalGateway, if set, runs patient 0's gateway through it (the
 	// benchmark runs it as a separate process to measure its memory); it
 	// returns the gateway's MQTT URL.
@@ -168,7 +170,7 @@ func startSystem(ctx context.Context, o systemOptions) (*system, error) {
 		standby = 1
 	}
 	s.net, err = chain.StartLocal(ctx, chain.TestnetOptions{Nodes: 4, Standby: standby, Dir: filepath.Join(o.Dir, "chain"),
-		BlockInterval: o.BlockInterval, NoEmptyBlocks: true}, nil)
+		BlockInterval: o.BlockInterval, NoEmptyBlocks: true, Params: o.Params}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("start the chain: %w", err)
 	}
@@ -780,23 +782,28 @@ func (s *system) height(ctx context.Context) int64 {
 
 // chainBytes sums the sizes of the blocks in (from, to], and finds the
 // longest time between two consecutive blocks.
-func (s *system) chainBytes(ctx context.Context, from, to int64) (total int64, maxGap time.Duration, err error) {
+func (s *system) chainBytes(ctx context.Context, from, to int64) (total int64, maxGap time.Duration, blocks, withTxs, txs int, err error) {
 	var last time.Time
 	rpc := s.clients[0].RPC()
 	for lo := from + 1; lo <= to; lo += 20 {
 		hi := min(lo+19, to)
 		res, err := rpc.BlockchainInfo(ctx, lo, hi)
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, 0, 0, 0, err
 		}
 		for k := len(res.BlockMetas) - 1; k >= 0; k-- { // newest first
 			m := res.BlockMetas[k]
 			total += int64(m.BlockSize)
+			blocks++
+			txs += m.NumTxs
+			if m.NumTxs > 0 {
+				withTxs++
+			}
 			if !last.IsZero() {
 				maxGap = max(maxGap, m.Header.Time.Sub(last))
 			}
 			last = m.Header.Time
 		}
 	}
-	return total, maxGap, nil
+	return total, maxGap, blocks, withTxs, txs, nil
 }
