@@ -100,9 +100,9 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 		GatewayPeakRSSMB float64 `json:"gateway_peak_rss_mb,omitempty"`
 		// The RSS is mostly clean pages of the binary (shared by every
 		// process running it); RssAnon is the gateway's own memory.
-		GatewayAnonMB float64 `json:"gateway_rss_anon_mb,omitempty"`
-		TargetRate       float64 `json:"target_readings_per_s"`
-		SealIntervalMs   int64   `json:"cloud_seal_interval_ms"`
+		GatewayAnonMB  float64 `json:"gateway_rss_anon_mb,omitempty"`
+		TargetRate     float64 `json:"target_readings_per_s"`
+		SealIntervalMs int64   `json:"cloud_seal_interval_ms"`
 	}{sum, gwPeak, gwAnon, *rate, seal.Milliseconds()}
 	if *asJSON {
 		return writeJSON(stdout, res)
