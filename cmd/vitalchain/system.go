@@ -527,7 +527,16 @@ func (s *system) startOverlay(ctx context.Context) error {
 			members = append(members, p.id.ID())
 		}
 	}
-	o, err := newClusterOverlay(s, overlayCluster, s.net.Testnet.Authorities[overlayCluster-1], s.net.Testnet.Authorities[4], members, 5)
+	// Only members the ledger lists as authority-eligible may be heads.
+	info, err := s.liveClient().Cluster(ctx, overlayCluster)
+	if err != nil {
+		return err
+	}
+	head, standby := s.net.Testnet.Authorities[overlayCluster-1], s.net.Testnet.Authorities[4]
+	if info.Cluster.Head != head.ID() || !slices.Contains(info.Eligible, standby.ID()) {
+		return fmt.Errorf("cluster %d: the ledger does not list %s as its head and %s as eligible", overlayCluster, head.ID(), standby.ID())
+	}
+	o, err := newClusterOverlay(s, overlayCluster, head, standby, members, 5)
 	if err != nil {
 		return err
 	}
