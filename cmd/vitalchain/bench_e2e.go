@@ -114,6 +114,10 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 
 var gwPeak, gwAnon float64
 
+// selfBinary is the vitalchain binary that runs the external gateway
+// (tests point it at the one testscript installs).
+var selfBinary = os.Executable
+
 // rssMB reads a memory figure (VmRSS, VmHWM) of a process, in MB.
 func rssMB(pid int, field string) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -135,7 +139,7 @@ func rssMB(pid int, field string) float64 {
 // startGatewayProcess runs patient p's gateway as `vitalchain gateway` in a
 // process of its own, then grants its providers.
 func startGatewayProcess(ctx context.Context, s *system, p *patientNode, stderr io.Writer) (*exec.Cmd, string, error) {
-	self, err := os.Executable()
+	self, err := selfBinary()
 	if err != nil {
 		return nil, "", err
 	}
