@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -54,7 +55,7 @@ func (p *Provider) Poll(ctx context.Context, from uint64, wait time.Duration) (a
 	}
 	received := p.cfg.Now()
 	next = max(b.Next, from)
-	var forged uint64
+	var forged, misrouted uint64
 	prev := int64(from) - 1
 	for _, a := range b.Alerts {
 		if int64(a.Index) <= prev {
@@ -64,6 +65,11 @@ func (p *Provider) Poll(ctx context.Context, from uint64, wait time.Duration) (a
 		al, err := p.verifyAlert(ctx, a, received)
 		if errors.Is(err, ErrForged) {
 			forged++
+			p.log.Warn("alert refused", "index", a.Index, "err", err)
+			continue
+		}
+		if errors.Is(err, ErrNotMine) {
+			misrouted++
 			p.log.Warn("alert refused", "index", a.Index, "err", err)
 			continue
 		}
@@ -83,6 +89,7 @@ func (p *Provider) Poll(ctx context.Context, from uint64, wait time.Duration) (a
 	p.count(func(s *Stats) {
 		s.AlertsVerified += uint64(len(alerts))
 		s.AlertsForged += forged
+		s.AlertsMisrouted += misrouted
 		if b.Gap {
 			s.Gaps++
 		}
@@ -114,6 +121,13 @@ func (p *Provider) verifyAlert(ctx context.Context, a cloud.Alert, received time
 	}
 	if err := key.VerifyContext(record.SignContext, a.Header, a.Sig); err != nil {
 		return Alert{}, fmt.Errorf("%w: alert %d of patient %s: %w", ErrForged, a.Index, h.Patient, err)
+	}
+	mine, err := p.contractNamesMe(ctx, h.Contract, h.Patient)
+	if err != nil {
+		return Alert{}, err
+	}
+	if !mine {
+		return Alert{}, fmt.Errorf("%w: alert %d: contract %x does not name this provider", ErrNotMine, a.Index, h.Contract[:8])
 	}
 	return Alert{ID: sha256.Sum256(a.Header), Index: a.Index, Header: h, Stored: time.UnixMilli(a.Stored), Received: received}, nil
 }
@@ -224,4 +238,35 @@ func (p *Provider) FollowAnchors(ctx context.Context, cloudID identity.ID, handl
 		}
 	}
 	return ctx.Err()
+}
+
+// ErrNotMine is an alert, genuinely the patient's, of a contract that does
+// not name this provider: the cloud sent it to the wrong provider.
+var ErrNotMine = errors.New("alert of a contract that does not name this provider")
+
+// contractNamesMe reports whether a patient's contract names this provider.
+// Contracts are identified by the hash of their terms, so an answer holds
+// for good.
+func (p *Provider) contractNamesMe(ctx context.Context, id [32]byte, patient identity.ID) (bool, error) {
+	p.mu.Lock()
+	mine, ok := p.contracts[id]
+	p.mu.Unlock()
+	if ok {
+		return mine, nil
+	}
+	c, err := p.cfg.Chain.Contract(ctx, id)
+	if errors.Is(err, client.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("ledger: contract %x: %w", id[:8], err)
+	}
+	mine = c.Terms.Patient == patient && slices.Contains(c.Terms.Providers, p.me)
+	p.mu.Lock()
+	if len(p.contracts) >= maxCache {
+		clear(p.contracts)
+	}
+	p.contracts[id] = mine
+	p.mu.Unlock()
+	return mine, nil
 }

@@ -254,6 +254,17 @@ func TestForgedAlertsAreCountedNotHandled(t *testing.T) {
 		})
 	}
 
+	// A genuine alert of a contract that names another provider is refused
+	// as misrouted.
+	bID, _ := w.newProvider(t)
+	b := w.providerFor(t, bID, cloud.NewClient(fc.URL, nil))
+	misrouted := alertOf(good)
+	misrouted.Index = 20
+	fc.set(cloud.AlertBatch{Alerts: []cloud.Alert{misrouted}, Next: 21})
+	if alerts, _, err := b.Poll(ctx, 20, 0); err != nil || len(alerts) != 0 || b.Stats().AlertsMisrouted != 1 {
+		t.Fatalf("another provider's alert: %d handed, %v, stats %+v", len(alerts), err, b.Stats())
+	}
+
 	// Follow hands over the genuine alert alone, and counts the gap.
 	batch := cloud.AlertBatch{Next: 40, Gap: true}
 	for i, al := range []cloud.Alert{flipped, alertOf(good), byQ, garbage} {

@@ -45,11 +45,12 @@ type Provider struct {
 	me  identity.ID
 	log *slog.Logger
 
-	mu      sync.Mutex
-	members map[identity.ID]cachedMember
-	keys    map[epochKey]envelope.SessionKey
-	signer  *client.Signer
-	lastSeq uint64 // the Seq of the last record sent
+	mu        sync.Mutex
+	members   map[identity.ID]cachedMember
+	keys      map[epochKey]envelope.SessionKey
+	contracts map[[32]byte]bool // whether a contract names this provider
+	signer    *client.Signer
+	lastSeq   uint64 // the Seq of the last record sent
 
 	statsMu sync.Mutex
 	stats   Stats
@@ -88,7 +89,7 @@ func New(cfg Config) (*Provider, error) {
 	cfg.PollWait = min(cfg.PollWait, cloud.MaxAlertWait)
 	return &Provider{
 		cfg: cfg, me: cfg.Key.ID(), log: cfg.Log,
-		members: map[identity.ID]cachedMember{}, keys: map[epochKey]envelope.SessionKey{},
+		members: map[identity.ID]cachedMember{}, keys: map[epochKey]envelope.SessionKey{}, contracts: map[[32]byte]bool{},
 		stats: Stats{FetchRefused: map[string]uint64{}},
 	}, nil
 }
@@ -100,8 +101,11 @@ func (p *Provider) ID() identity.ID { return p.me }
 type Stats struct {
 	AlertsVerified uint64 // alerts whose signature verified, handed to the caller
 	AlertsForged   uint64 // alerts that failed verification, skipped
-	Gaps           uint64 // answers in which the cloud reported dropped alerts
-	PollErrors     uint64 // alerts requests that failed (then retried)
+	// AlertsMisrouted: genuine alerts of contracts that do not name this
+	// provider, skipped.
+	AlertsMisrouted uint64
+	Gaps            uint64 // answers in which the cloud reported dropped alerts
+	PollErrors      uint64 // alerts requests that failed (then retried)
 
 	Fetches        uint64            // records fetched and verified
 	FetchRefused   map[string]uint64 // reads the cloud refused, by its code ("revoked", "no_grant"…)
