@@ -280,6 +280,11 @@ func (s *system) fill(ctx context.Context, sum *summary, elapsed time.Duration, 
 	sum.UnanchoredAfterDrain = rc.Size - min(rc.Size, ra.Size)
 	sum.AlertsDelivered = st.alerts.Load()
 	sum.AlertsMisdelivered = st.misdelivered.Load()
+	for _, pn := range s.providers {
+		// Alerts the cloud sent a provider its contract does not name,
+		// which the provider refused.
+		sum.AlertsMisdelivered += pn.p.Stats().AlertsMisrouted
+	}
 	sum.ProofsVerified, sum.ProofsFailed = st.proofsOK.Load(), st.proofsFailed.Load()
 	sum.CommandsApplied = st.commandsApplied.Load()
 	if s.overlay != nil {
