@@ -14,10 +14,11 @@
 // signature (ErrBadSignature); a reading of another patient
 // (ErrOtherPatient); a sequence number not above the device's last
 // (ErrReplay). Sequence numbers are kept per device and saved every
-// second, and at Close, so that a replay is refused across restarts too
-// (a crash can forget the last second of them: a reading redelivered then
-// is sealed again, under a new nonce, which the cloud stores as a second
-// record of the same reading).
+// second, and at Close, so that a replay is refused across restarts too.
+// A crash can forget the last second of them; a reading redelivered then is
+// sealed again, but sealing is deterministic (record.SealDeterministic,
+// the header's Seq derived from the device and its sequence number), so it
+// is the same record, and the cloud acknowledges it as a duplicate.
 //
 // A good reading is evaluated by every active contract of the patient (a
 // contract.Monitor each). A normal one goes no further. An abnormal one

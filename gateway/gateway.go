@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -146,7 +148,6 @@ type Gateway struct {
 	unknown   map[identity.ID]time.Time // devices the ledger did not know, and when asked
 	seqs      map[identity.ID]uint64
 	seqsDirty bool
-	recSeq    uint64
 	stats     Stats
 
 	txMu     sync.Mutex // one patient transaction at a time
@@ -191,7 +192,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 	p.now = cfg.Now
 	g := &Gateway{Patient: p, cfg: cfg, devices: map[identity.ID]identity.VerifyingKey{},
-		unknown: map[identity.ID]time.Time{}, seqs: map[identity.ID]uint64{}, recSeq: uint64(cfg.Now().UnixMilli()) * 1000}
+		unknown: map[identity.ID]time.Time{}, seqs: map[identity.ID]uint64{}}
 	g.stats.Refused = map[string]uint64{}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, err
@@ -335,23 +336,35 @@ func (g *Gateway) handle(ctx context.Context, msg []byte) error {
 			g.stats.Alerts++
 		}
 	}
-	first := g.recSeq + 1
-	g.recSeq += uint64(len(jobs))
 	g.mu.Unlock()
-	for i, j := range jobs {
-		if err := g.seal(ctx, r, kind, msg, j, first+uint64(i)); err != nil {
+	for _, j := range jobs {
+		if err := g.seal(ctx, r, kind, msg, j); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// seal seals one abnormal reading for one contract into the outbox.
-func (g *Gateway) seal(ctx context.Context, r reading.Reading, kind vital.Kind, msg []byte, j sealJob, seq uint64) error {
+// recordSeq is the header Seq of the record of a device's reading: one
+// reading, one Seq, whoever seals it and however often.
+func recordSeq(device identity.ID, seq uint64) uint64 {
+	h := sha256.New()
+	h.Write([]byte("vitalchain/gateway-record-seq/v1\x00"))
+	h.Write(device[:])
+	binary.Write(h, binary.BigEndian, seq)
+	return binary.BigEndian.Uint64(h.Sum(nil))
+}
+
+// seal seals one abnormal reading for one contract into the outbox. The
+// record is a function of the reading, the contract and the epoch's key
+// (record.SealDeterministic): sealed again after a crash forgot the
+// device's last sequence number, it is the same record, which the cloud
+// acknowledges as a duplicate.
+func (g *Gateway) seal(ctx context.Context, r reading.Reading, kind vital.Kind, msg []byte, j sealJob) error {
 	epoch, key := g.current()
 	h := record.Header{Patient: g.me, Author: g.me, Epoch: epoch, Contract: j.contract, Kind: kind,
-		Severity: uint8(j.severity), Time: r.Time, Seq: seq}
-	rec, err := record.Seal(h, key, msg, g.cfg.Patient.Signing)
+		Severity: uint8(j.severity), Time: r.Time, Seq: recordSeq(r.Device, r.Seq)}
+	rec, err := record.SealDeterministic(h, key, msg, g.cfg.Patient.Signing)
 	if err != nil {
 		return fmt.Errorf("seal: %w", err)
 	}

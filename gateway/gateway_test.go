@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -239,8 +241,10 @@ func TestGateway(t *testing.T) {
 
 	// The cloud is down: abnormal readings wait in the outbox, then go.
 	w.sender.set(true)
+	var last []byte
 	for range 3 {
-		if err := g.HandleReading(ctx, w.reading(400)); err != nil {
+		last = w.reading(400)
+		if err := g.HandleReading(ctx, last); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -254,6 +258,33 @@ func TestGateway(t *testing.T) {
 	}
 	if rc, _, _, _ := w.cloud.Checkpoints(); rc.Size != 5 {
 		t.Fatalf("cloud holds %d records after it came back, want 5", rc.Size)
+	}
+
+	// A crash that loses the last sequence numbers: the redelivered reading
+	// is sealed again into the very same record, a duplicate for the cloud.
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "devices.cbor")); err != nil {
+		t.Fatal(err)
+	}
+	g = w.gateway(dir, func(dev identity.ID, b []byte) error {
+		cmdMu.Lock()
+		defer cmdMu.Unlock()
+		cmds = append(cmds, b)
+		return nil
+	})
+	if err := g.HandleReading(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rc, _, _, _ := w.cloud.Checkpoints(); rc.Size != 5 {
+		t.Fatalf("cloud holds %d records after a redelivery, want still 5", rc.Size)
+	}
+	if ids := w.sealed(); ids[len(ids)-1] != ids[len(ids)-2] {
+		t.Fatal("the redelivered reading was sealed into another record")
 	}
 
 	// Grant, a device command, revoke.

@@ -5,8 +5,10 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -66,7 +68,7 @@ type Header struct {
 	Severity uint8      `cbor:"7,keyasint"` // the alert's severity, as the contract defines it
 	Time     int64      `cbor:"8,keyasint"` // Unix ms of the underlying reading (or of a provider's record)
 	Seq      uint64     `cbor:"9,keyasint"` // author-local, from 1, strictly increasing
-	// Nonce is the AES-GCM nonce, random.
+	// Nonce is the AES-GCM nonce: random, or derived (SealDeterministic).
 	Nonce [NonceSize]byte `cbor:"10,keyasint"`
 	// CiphertextHash is SHA-256 of the ciphertext. It must stay the last
 	// key: the associated data is the header bytes with it zeroed.
@@ -344,6 +346,26 @@ func Verify(b []byte, lookup func(identity.ID) (identity.VerifyingKey, error)) (
 // caller's and must pass Record.Verify's checks for author's role. The
 // plaintext must be 1 to MaxPlaintextSize bytes (codec.ErrTooLarge).
 func Seal(h Header, key envelope.SessionKey, plaintext []byte, author *identity.SigningKey) (*Record, error) {
+	return seal(h, key, plaintext, author, false)
+}
+
+// SealDeterministic is Seal with a nonce derived from the key, the header
+// and the plaintext (HMAC-SHA256, truncated to 96 bits) instead of a random
+// one: sealing the same plaintext under the same header and key again gives
+// the very same record, byte for byte (Ed25519 signatures are
+// deterministic too), so that a gateway that seals a reading twice (a
+// redelivery after a crash) uploads a duplicate the cloud recognises, not a
+// second record. A nonce repeats only for the same header and plaintext,
+// which then give the same ciphertext: what it reveals is that two records
+// are one (the construction of SIV modes, RFC 5297).
+func SealDeterministic(h Header, key envelope.SessionKey, plaintext []byte, author *identity.SigningKey) (*Record, error) {
+	return seal(h, key, plaintext, author, true)
+}
+
+// nonceLabel prefixes the input of a derived nonce.
+const nonceLabel = "vitalchain/record-nonce/v1\x00"
+
+func seal(h Header, key envelope.SessionKey, plaintext []byte, author *identity.SigningKey, derived bool) (*Record, error) {
 	if author == nil {
 		return nil, fmt.Errorf("record: seal: %w: no signing key", identity.ErrBadKey)
 	}
@@ -368,7 +390,19 @@ func Seal(h Header, key envelope.SessionKey, plaintext []byte, author *identity.
 	}
 	h.Version = Version
 	h.CiphertextHash = [32]byte{}
-	if _, err := rand.Read(h.Nonce[:]); err != nil {
+	h.Nonce = [NonceSize]byte{}
+	if derived {
+		hb, err := codec.Marshal(h) // nonce and hash zero
+		if err != nil {
+			return nil, err
+		}
+		mac := hmac.New(sha256.New, key[:])
+		mac.Write([]byte(nonceLabel))
+		binary.Write(mac, binary.BigEndian, uint64(len(hb)))
+		mac.Write(hb)
+		mac.Write(plaintext)
+		copy(h.Nonce[:], mac.Sum(nil))
+	} else if _, err := rand.Read(h.Nonce[:]); err != nil {
 		return nil, fmt.Errorf("record: seal: nonce: %w", err)
 	}
 	// Validate with a placeholder hash, before any work is done.

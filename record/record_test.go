@@ -659,3 +659,51 @@ func TestHeaderSize(t *testing.T) {
 		t.Fatalf("largest header is %d bytes", n)
 	}
 }
+
+// SealDeterministic gives the same record for the same inputs, and
+// different nonces for different headers or plaintexts.
+func TestSealDeterministic(t *testing.T) {
+	patient, err := identity.Generate(identity.RolePatient, identity.SuiteX25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := envelope.NewSessionKey()
+	h := record.Header{Patient: patient.ID(), Epoch: 1, Contract: [32]byte{1}, Kind: vital.Glucose, Severity: 2, Time: 1_700_000_000_000, Seq: 9}
+	seal := func(h record.Header, pt string) *record.Record {
+		t.Helper()
+		r, err := record.SealDeterministic(h, key, []byte(pt), patient.Signing)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	a, b := seal(h, "reading"), seal(h, "reading")
+	ab, _ := a.Marshal()
+	bb, _ := b.Marshal()
+	if !bytes.Equal(ab, bb) {
+		t.Fatal("two deterministic seals of the same reading differ")
+	}
+	h2 := h
+	h2.Seq++
+	nonce := func(r *record.Record) [record.NonceSize]byte {
+		hd, err := r.Header()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hd.Nonce
+	}
+	if nonce(a) == nonce(seal(h, "other")) || nonce(a) == nonce(seal(h2, "reading")) {
+		t.Fatal("a derived nonce repeats for another plaintext or header")
+	}
+	if _, err := a.Verify(patient.Signing.Public()); err != nil {
+		t.Fatal(err)
+	}
+	pt, err := a.Open(key)
+	if err != nil || string(pt) != "reading" {
+		t.Fatalf("open: %q, %v", pt, err)
+	}
+	r, _ := record.Seal(h, key, []byte("reading"), patient.Signing)
+	if nonce(r) == nonce(a) {
+		t.Fatal("Seal's nonce is not random")
+	}
+}
