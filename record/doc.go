@@ -18,7 +18,7 @@
 // # Sealing
 //
 // Seal encrypts the plaintext with AES-256-GCM under the session key, with a
-// random 96-bit nonce and, as associated data, the header's canonical
+// 96-bit nonce (random, or derived: see below) and, as associated data, the header's canonical
 // encoding with CiphertextHash set to 32 zero bytes. The hash is zeroed
 // because it cannot be known before encrypting, and it needs no AEAD
 // protection anyway: the GCM tag already authenticates the ciphertext it
@@ -38,7 +38,12 @@
 //
 // The nonce is random, and a session key is used for at most one epoch of
 // one patient, so at fewer than 2^32 records per key (NIST SP 800-38D) the
-// chance of a nonce repeating is negligible.
+// chance of a nonce repeating is negligible. SealDeterministic derives the
+// nonce instead, with HMAC-SHA256 under the key, from the header (nonce and
+// hash zeroed) and the plaintext: the same record sealed twice is the same
+// bytes, and a nonce repeats only with the same header and plaintext, which
+// reveals only that the two are one record. The gateway seals this way, so
+// that retries are idempotent.
 //
 // # Plaintext
 //
