@@ -72,7 +72,9 @@ providers. It deploys contracts and grants, streams readings with episodes,
 shows progress, and plays the paper's scenario: alerts to the right providers
 only, a provider's new record for a patient (transaction 3), a provider
 changing a device's sampling rate, a forged reading and a forged record
-refused, and a patient revoking a provider, whose next read is refused.
+refused, a patient revoking a provider, whose next read is refused, and the
+head of cluster 4 stopping: the cluster's overlay re-elects a standby machine,
+which takes the old head's place among the authorities.
 
 It ends after --duration, or on Ctrl-C, then drains (every record stored and
 anchored) and prints a summary; it exits non-zero if an invariant broke.
@@ -129,7 +131,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	defer s.stop()
 	fmt.Fprintf(stdout, "Ready in %.1fs: %d actors registered, %d contracts deployed, grants given. Streaming readings.\n",
-		time.Since(t0).Seconds(), 1+*providers+*patients*(1+*devices), *patients)
+		time.Since(t0).Seconds(), 2+*providers+*patients*(1+*devices), *patients)
 	sum, err := s.run(ctx, stdout, *duration, true)
 	if err != nil {
 		return err
