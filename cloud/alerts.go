@@ -43,9 +43,10 @@ type AlertBatch struct {
 	Gap bool `cbor:"3,keyasint"`
 }
 
-// AlertMemory is how many recent alerts a cloud keeps for its providers'
-// requests. Alerts live in memory only: after a cloud restart, alerts of
-// records stored before it are no longer pushed (the records stay readable).
+// AlertMemory is how many recent records a cloud keeps in memory for its
+// providers' alerts requests; a restarted cloud reloads the last ones from
+// its store, so that a provider that asks from where it left off misses
+// nothing.
 const AlertMemory = 1 << 16
 
 // MaxAlertWait bounds how long an alerts request waits for a first alert.
@@ -76,7 +77,8 @@ type hubEntry struct {
 
 func newAlertHub() *alertHub { return &alertHub{wake: make(chan struct{})} }
 
-// publish adds the patient records of a durable batch.
+// publish adds the patient records of a durable batch, made durable at
+// stored (Unix ms; 0: when each was received).
 func (h *alertHub) publish(recs []StoredRecord, stored int64) {
 	var add []hubEntry
 	for i := range recs {
@@ -88,8 +90,12 @@ func (h *alertHub) publish(recs []StoredRecord, stored int64) {
 		if err != nil || hd.Contract == ([32]byte{}) || hd.Author != hd.Patient {
 			continue // a provider's record (transaction 3) is not an alert
 		}
+		at := stored
+		if at == 0 {
+			at = recs[i].Received
+		}
 		add = append(add, hubEntry{
-			alert:   Alert{Index: recs[i].Index, Header: r.HeaderBytes, Sig: r.Signature, Stored: stored},
+			alert:   Alert{Index: recs[i].Index, Header: r.HeaderBytes, Sig: r.Signature, Stored: at},
 			patient: hd.Patient, contract: hd.Contract, kind: hd.Kind,
 		})
 	}
@@ -105,6 +111,21 @@ func (h *alertHub) publish(recs []StoredRecord, stored int64) {
 	close(h.wake)
 	h.wake = make(chan struct{})
 	h.mu.Unlock()
+}
+
+// reload fills an empty hub with the last AlertMemory records of a store
+// whose records log has size entries.
+func (h *alertHub) reload(st Store, size uint64) error {
+	from := size - min(size, AlertMemory)
+	recs, err := st.RecordsFrom(from, AlertMemory)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	h.dropped = from
+	h.mu.Unlock()
+	h.publish(recs, 0)
+	return nil
 }
 
 // since returns the entries at or after index from, the index after the

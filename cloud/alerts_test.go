@@ -191,3 +191,26 @@ func TestAlertHubMemory(t *testing.T) {
 		t.Fatal("gap reported from the oldest entry held")
 	}
 }
+
+// A restarted cloud reloads its recent alerts from the store: a provider
+// that asks from where it left off misses none.
+func TestAlertsSurviveRestart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := e.member(identity.RoleProvider, 1)
+	e.deploy(true, p)
+	e.grant(p, vital.Glucose)
+	e.ingest(e.mustRecord(vital.Glucose), e.mustRecord(vital.Glucose))
+	if b := e.alerts(p, 0, 0); len(b.Alerts) != 2 {
+		t.Fatalf("before the restart: %d alerts", len(b.Alerts))
+	}
+	e.ingest(e.mustRecord(vital.Glucose)) // not yet asked for
+	e.restart()
+	b := e.alerts(p, 2, 0)
+	if len(b.Alerts) != 1 || b.Alerts[0].Index != 2 || b.Next != 3 || b.Gap {
+		t.Fatalf("after the restart, from 2: %+v", b)
+	}
+	if b := e.alerts(p, 0, 0); len(b.Alerts) != 3 {
+		t.Fatalf("after the restart, from 0: %d alerts", len(b.Alerts))
+	}
+}

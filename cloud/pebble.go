@@ -32,6 +32,7 @@ const (
 	kSize    = 's' // s log → size(8)
 	kAccess  = 'a' // a index(8) → AccessEntry
 	kPatient = 'p' // p patient index(8) → "" (a patient's access entries)
+	kIndex   = 'x' // x index(8) → record id (the records log, in order)
 )
 
 // OpenPebble opens (or creates) a store in dir.
@@ -143,6 +144,10 @@ func (s *PebbleStore) AppendRecords(oldSize, newSize uint64, recs []StoredRecord
 			if err := b.Set(append([]byte{kRecord}, recs[i].ID[:]...), v, nil); err != nil {
 				return err
 			}
+			ik := binary.BigEndian.AppendUint64([]byte{kIndex}, recs[i].Index)
+			if err := b.Set(ik, recs[i].ID[:], nil); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -181,6 +186,31 @@ func (s *PebbleStore) Record(id [32]byte) (*StoredRecord, error) {
 		return nil, fmt.Errorf("corrupt record %x: %w", id[:8], err)
 	}
 	return &r, nil
+}
+
+// RecordsFrom implements Store.
+func (s *PebbleStore) RecordsFrom(from uint64, limit int) ([]StoredRecord, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{
+		LowerBound: binary.BigEndian.AppendUint64([]byte{kIndex}, from),
+		UpperBound: []byte{kIndex + 1},
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []StoredRecord
+	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
+		var id [32]byte
+		if copy(id[:], it.Value()) != len(id) {
+			return nil, fmt.Errorf("corrupt record index at %x", it.Key())
+		}
+		r, err := s.Record(id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *r)
+	}
+	return out, it.Error()
 }
 
 // Access implements Store.

@@ -186,6 +186,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 			s.access = ls
 		}
 	}
+	if err := s.alertHub.reload(cfg.Store, s.records.log.Load().Size()); err != nil {
+		return nil, fmt.Errorf("reload recent alerts: %w", err)
+	}
 	rctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	for _, ls := range []*logState{s.records, s.access} {

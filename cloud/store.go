@@ -63,6 +63,9 @@ type Store interface {
 	GetNodes(log uint8, ids []compact.NodeID) ([][merklelog.HashSize]byte, error)
 	// Record returns a stored record by ID, or ErrNotFound.
 	Record(id [32]byte) (*StoredRecord, error)
+	// RecordsFrom returns the records at positions from… of the records
+	// log, in order, at most limit.
+	RecordsFrom(from uint64, limit int) ([]StoredRecord, error)
 	// Access lists a patient's access entries from index from on, at most limit.
 	Access(patient identity.ID, from uint64, limit int) ([]AccessEntry, error)
 	// Close releases the store.
