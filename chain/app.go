@@ -12,6 +12,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	abci "github.com/cometbft/cometbft/abci/types"
+	cmtproto "github.com/cometbft/cometbft/proto/tendermint/types"
 
 	"github.com/vitalchain/vitalchain/ledger"
 )
@@ -155,7 +156,13 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	a.mu.Lock()
 	prev := a.appHash
 	a.mu.Unlock()
-	res, err := a.m.Execute(pebbleStore{a.db}, prev, ledger.Block{Height: req.Height, Time: req.Time, Txs: req.Txs})
+	var signers [][]byte
+	for _, v := range req.DecidedLastCommit.Votes {
+		if v.BlockIdFlag == cmtproto.BlockIDFlagCommit {
+			signers = append(signers, v.Validator.Address)
+		}
+	}
+	res, err := a.m.Execute(pebbleStore{a.db}, prev, ledger.Block{Height: req.Height, Time: req.Time, Txs: req.Txs, Signers: signers})
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 
 	"github.com/vitalchain/vitalchain/codec"
@@ -145,9 +146,6 @@ func (h *Handover) check(d *Decoded) error {
 	if h.NewHead != d.Tx.SignerID() {
 		return errorf(CodeUnauthorized, "a handover is signed by the new head")
 	}
-	if len(h.Attestations) == 0 {
-		return errorf(CodeUnauthorized, "a handover needs attestations")
-	}
 	for i := 1; i < len(h.Attestations); i++ {
 		if !idLess(h.Attestations[i-1].Authority, h.Attestations[i].Authority) {
 			return errorf(CodeMalformed, "attestations must be ascending by authority with no repeats")
@@ -202,7 +200,18 @@ func (h *Handover) apply(x *exec, d *Decoded) error {
 		}
 	}
 	if !byOld && 2*n <= len(auths) {
-		return errorf(CodeUnauthorized, "handover attested by %d of %d authorities and not by the old head", n, len(auths))
+		since, absent, err := x.absentSince(c.Head)
+		if err != nil {
+			return err
+		}
+		gone := absent && x.params.HeadAbsentMs > 0 && x.now-since >= x.params.HeadAbsentMs
+		if !gone {
+			why := "it has signed the latest commits"
+			if absent {
+				why = fmt.Sprintf("it has been absent from the commits for %d ms of the %d required", x.now-since, x.params.HeadAbsentMs)
+			}
+			return errorf(CodeUnauthorized, "handover attested by %d of %d authorities and not by the old head, and %s", n, len(auths), why)
+		}
 	}
 	old := c.Head
 	c.Head = h.NewHead
@@ -383,4 +392,52 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// trackAbsence records, for each authority, since when its signature has
+// been missing from the commits: the block's Signers are the consensus
+// addresses that signed the previous block. It writes only when an
+// authority goes missing or comes back, so that a chain where all sign
+// keeps its app hash. A block without Signers (the first, or a caller that
+// does not know them) changes nothing.
+func (x *exec) trackAbsence(b Block) error {
+	if len(b.Signers) == 0 {
+		return nil
+	}
+	x.tx = map[string][]byte{}
+	defer func() {
+		for k, v := range x.tx {
+			x.block[k] = v
+		}
+		x.tx = nil
+	}()
+	auths, err := x.authorities()
+	if err != nil {
+		return err
+	}
+	for _, a := range auths {
+		signed := slices.ContainsFunc(b.Signers, func(s []byte) bool { return bytes.Equal(s, ConsensusAddress(a.Consensus)) })
+		k := key(pAbsent, a.ID[:])
+		was, err := x.has(k)
+		if err != nil {
+			return err
+		}
+		switch {
+		case signed && was:
+			x.del(k)
+		case !signed && !was:
+			if err := x.put(k, x.now); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// absentSince returns since when an authority's signature has been missing
+// from every commit, and whether it is.
+func (x *exec) absentSince(id identity.ID) (int64, bool, error) {
+	var since int64
+	ok, err := x.get(key(pAbsent, id[:]), &since)
+	return since, ok, err
 }

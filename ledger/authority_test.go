@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/vitalchain/vitalchain/identity"
 )
@@ -342,5 +343,63 @@ func TestHandoverAndVoteIn(t *testing.T) {
 	c.wantUpdates()
 	if l := c.authorities(); len(l) != 4 || findAuthority(l, n.ID()) < 0 {
 		t.Fatalf("authorities %v", l)
+	}
+}
+
+// An authority whose signature is missing from every commit for
+// HeadAbsentMs may be replaced as Cluster Head without attestations; one
+// that signs again may not.
+func TestHandoverAfterAbsence(t *testing.T) {
+	t.Parallel()
+	c := newTestChain(t, 4)
+	old := c.auths[0]
+	standby := c.register(identity.RoleAuthority, nil)
+	all := func(from int) [][]byte {
+		var out [][]byte
+		for _, k := range c.cons[from:4] {
+			out = append(out, ConsensusAddress(k))
+		}
+		return out
+	}
+	// Everyone signs: nothing is written, the app hash stays.
+	c.signers = all(0)
+	c.block()
+	h := c.appHash
+	c.block()
+	if c.appHash != h {
+		t.Fatal("a block where every authority signed changed the state")
+	}
+	unattested := &Handover{Cluster: 1, NewHead: standby.ID()}
+	c.fails(standby.Signing, unattested, CodeUnauthorized)
+
+	// The head stops signing.
+	c.signers = all(1)
+	c.block()
+	var since int64
+	oldID := old.ID()
+	if ok, err := getCBOR(c.st, key(pAbsent, oldID[:]), &since); err != nil || !ok || since != c.now.UnixMilli() {
+		t.Fatalf("absence of the old head: %v %v %d", ok, err, since)
+	}
+	h = c.appHash
+	c.block()
+	if c.appHash != h {
+		t.Fatal("a block that changed no one's absence changed the state")
+	}
+	c.fails(standby.Signing, unattested, CodeUnauthorized) // 2 s of 5
+	// It comes back, then goes again: the absence counts from the new start.
+	c.signers = all(0)
+	c.block()
+	c.signers = all(1)
+	c.block() // absent from here, T
+	c.blockAt(c.now.Add(3 * time.Second))
+	c.fails(standby.Signing, unattested, CodeUnauthorized) // at T+4 s
+	r := c.ok(standby.Signing, unattested)                 // at T+5 s
+	if got := attrs(r.Events, "handover", "new_head"); len(got) != 1 || got[0] != standby.ID().Hex() {
+		t.Fatalf("handover event %v", r.Events)
+	}
+	var info ClusterInfo
+	c.mustQuery("cluster/1", &info)
+	if info.Cluster.Head != standby.ID() {
+		t.Fatalf("cluster 1's head is %s", info.Cluster.Head)
 	}
 }

@@ -47,6 +47,10 @@ type Block struct {
 	Height int64
 	Time   time.Time // from the block header: the only clock the ledger reads
 	Txs    [][]byte
+	// Signers are the consensus addresses (ConsensusAddress) of the
+	// validators whose signatures the block's commit of the previous block
+	// carries: what CometBFT decided, the same on every node.
+	Signers [][]byte
 }
 
 // Result is the outcome of a block: what CometBFT and the store need.
@@ -143,6 +147,9 @@ func (m *Machine) Execute(st Store, prev [32]byte, b Block) (*Result, error) {
 			return nil, err
 		}
 		res.TxResults[i] = r
+	}
+	if err := x.trackAbsence(b); err != nil {
+		return nil, err
 	}
 	if err := x.endBlock(); err != nil {
 		return nil, err

@@ -62,6 +62,7 @@ type testChain struct {
 	results []TxResult        // of the last block
 
 	warm       bool             // CheckTx every transaction before executing it
+	signers    [][]byte         // the consensus addresses each block says signed the last commit (nil: not known)
 	blocks     []Block          // every block executed, for replay
 	allResults [][]TxResult     // the results of every block
 	hashes     [][32]byte       // app hash after each height, from 0
@@ -143,7 +144,7 @@ func (c *testChain) blockAt(t time.Time, txs ...[]byte) []TxResult {
 			c.m.CheckTx(nil, tx) //nolint:errcheck // only warms the cache
 		}
 	}
-	b := Block{Height: c.height, Time: c.now, Txs: txs}
+	b := Block{Height: c.height, Time: c.now, Txs: txs, Signers: c.signers}
 	res, err := c.m.Execute(c.st, c.appHash, b)
 	if err != nil {
 		c.t.Fatal(err)

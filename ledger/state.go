@@ -51,6 +51,7 @@ const (
 	pAlert       = 'l' // l patient record → AlertRecord
 	pRecord3     = 'r' // r patient record → ProviderRecordEntry
 	pDeviceCmd   = 'd' // d device → DeviceCommandRecord (the latest)
+	pAbsent      = 'a' // a authority → int64: block time (Unix ms) since which its signature is missing from every commit
 )
 
 func key(prefix byte, parts ...[]byte) []byte {
@@ -88,15 +89,21 @@ type Params struct {
 	SeqWindow uint32 `cbor:"3,keyasint"`
 	// AuthorityPower is every authority's voting power.
 	AuthorityPower int64 `cbor:"4,keyasint"`
+	// HeadAbsentMs: once a Cluster Head's signature has been missing from
+	// every commit for this long (block time), an authority-eligible member
+	// of its cluster may take the cluster over with a handover that nobody
+	// attests: the chain itself has seen the head go. 0 turns this off
+	// (handovers then need attestations).
+	HeadAbsentMs int64 `cbor:"5,keyasint,omitempty"`
 }
 
 // DefaultParams returns the parameters VitalChain uses unless genesis says otherwise.
 func DefaultParams() Params {
-	return Params{AnchorCap: 16, AnchorPassAfterMs: 0, SeqWindow: 64, AuthorityPower: 10}
+	return Params{AnchorCap: 16, AnchorPassAfterMs: 0, SeqWindow: 64, AuthorityPower: 10, HeadAbsentMs: 5000}
 }
 
 func (p Params) validate() error {
-	if p.AnchorCap == 0 || p.SeqWindow == 0 || p.SeqWindow > 64 || p.AuthorityPower <= 0 || p.AnchorPassAfterMs < 0 {
+	if p.AnchorCap == 0 || p.SeqWindow == 0 || p.SeqWindow > 64 || p.AuthorityPower <= 0 || p.AnchorPassAfterMs < 0 || p.HeadAbsentMs < 0 {
 		return fmt.Errorf("invalid params %+v", p)
 	}
 	return nil

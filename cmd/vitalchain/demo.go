@@ -549,6 +549,9 @@ func (s *system) stepHeadFailure(ctx context.Context, _ *summary) error {
 	s.stopped[i] = true
 	s.stoppedMu.Unlock()
 	s.overlay.fail(old.ID())
+	// Nothing may use a stopped node's in-process client: CometBFT panics on
+	// a read of its closed databases.
+	s.clients[i].Close()
 	go s.net.StopNode(i)
 	standby := s.net.Testnet.Authorities[4].ID()
 	for {

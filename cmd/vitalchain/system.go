@@ -403,7 +403,8 @@ func (s *system) startCloud(ctx context.Context) error {
 		return err
 	}
 	s.cloud, err = cloud.New(ctx, cloud.Config{Key: s.cloudID.Signing, Store: st, Log: s.log.With("part", "cloud"),
-		Ledger:        cloud.NewChainLedger(s.clients, s.cloudID.Signing, 5*time.Second),
+		// Nodes 0 to 2: the cloud's own head's first, never the one the scenario stops.
+		Ledger:        cloud.NewChainLedger(s.clients[:3], s.cloudID.Signing, 5*time.Second),
 		BlockInterval: s.opts.CloudSeal, AccessBlockInterval: 10 * time.Second, BlockRecords: 1 << 16})
 	if err != nil {
 		st.Close()
