@@ -1,12 +1,14 @@
 package chain_test
 
 import (
+	"bytes"
 	"context"
 	"testing"
 	"time"
 
 	"github.com/cometbft/cometbft/types"
 
+	"github.com/vitalchain/vitalchain/chain"
 	"github.com/vitalchain/vitalchain/ledger"
 )
 
@@ -101,4 +103,20 @@ func TestHandoverOfAStoppedHead(t *testing.T) {
 		t.Fatalf("block %d's commit carries %d signatures, want the 4 running validators'", h, signed)
 	}
 	n.agree()
+}
+
+func TestConsensusKeyOf(t *testing.T) {
+	tn, err := chain.WriteTestnet(chain.TestnetOptions{Nodes: 2, Standby: 1, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, h := range tn.Homes {
+		k, err := chain.ConsensusKeyOf(h)
+		if err != nil || !bytes.Equal(k, tn.Consensus[i]) {
+			t.Fatalf("node %d: %x, %v; want %x", i, k, err, tn.Consensus[i])
+		}
+	}
+	if _, err := chain.ConsensusKeyOf(t.TempDir()); err == nil {
+		t.Fatal("a home without keys gave a consensus key")
+	}
 }

@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,6 +33,7 @@ type Node struct {
 	app       *App
 	node      *nm.Node
 	authority *identity.Identity
+	consensus []byte // the Ed25519 consensus public key
 	log       *slog.Logger
 
 	mu  sync.Mutex
@@ -90,7 +92,7 @@ func Open(home string, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{home: home, cfg: c, app: app, authority: auth, log: log}
+	n := &Node{home: home, cfg: c, app: app, authority: auth, consensus: pv.Key.PubKey.Bytes(), log: log}
 	node, err := nm.NewNode(c, pv, nodeKey,
 		proxy.NewConnSyncLocalClientCreator(app),
 		nm.DefaultGenesisDocProviderFunc(c),
@@ -171,6 +173,10 @@ func (n *Node) Config() *cfg.Config { return n.cfg }
 // App returns the node's application.
 func (n *Node) App() *App { return n.app }
 
+// ConsensusKey returns the node's Ed25519 consensus public key: what a
+// registration of its authority as authority-eligible names.
+func (n *Node) ConsensusKey() []byte { return n.consensus }
+
 // Authority returns the node's authority identity.
 func (n *Node) Authority() *identity.Identity { return n.authority }
 
@@ -179,3 +185,29 @@ func (n *Node) Local() *rpclocal.Local { return rpclocal.New(n.node) }
 
 // RPCAddress returns the node's RPC listen address (tcp://host:port).
 func (n *Node) RPCAddress() string { return n.cfg.RPC.ListenAddress }
+
+// ConsensusKeyOf reads the Ed25519 consensus public key of the node whose
+// home is home, without opening the node (which may be running).
+func ConsensusKeyOf(home string) ([]byte, error) {
+	c, err := LoadConfig(home)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(c.PrivValidatorKeyFile())
+	if err != nil {
+		return nil, err
+	}
+	var f struct {
+		PubKey struct {
+			Type  string `json:"type"`
+			Value []byte `json:"value"`
+		} `json:"pub_key"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("%s: %w", c.PrivValidatorKeyFile(), err)
+	}
+	if f.PubKey.Type != "tendermint/PubKeyEd25519" || len(f.PubKey.Value) != 32 {
+		return nil, fmt.Errorf("%s: not an Ed25519 consensus key", c.PrivValidatorKeyFile())
+	}
+	return f.PubKey.Value, nil
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/vitalchain/vitalchain/chain"
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud"
 	"github.com/vitalchain/vitalchain/identity"
@@ -130,16 +131,24 @@ func dialAll(urls string, log *slog.Logger) ([]*client.Client, error) {
 }
 
 func runAdmit(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("admit", "admit --by FILE --key FILE [--cluster N] [--ledger URL]", stderr)
+	fs := newFlags("admit", "admit --by FILE --key FILE [--cluster N] [--consensus HOME] [--ledger URL]", stderr)
 	by := fs.String("by", "", "key `file` of who admits: a Cluster Head (authority), or a patient for its device")
 	keyFile := fs.String("key", "", "key `file` of the actor to register (it proves it holds the key)")
 	cluster := fs.Uint("cluster", 0, "the `cluster` to join (default: the admitting Cluster Head's)")
 	url := fs.String("ledger", "http://127.0.0.1:26657", "RPC `URL` of a ledger node")
+	consHome := fs.String("consensus", "", "an authority-eligible node's `home`: its consensus key goes with the registration")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *by == "" || *keyFile == "" || fs.NArg() != 0 {
 		return fmt.Errorf("%w: admit needs --by and --key", errUsage)
+	}
+	var consensus []byte
+	if *consHome != "" {
+		var err error
+		if consensus, err = chain.ConsensusKeyOf(*consHome); err != nil {
+			return err
+		}
 	}
 	admitter, err := identity.ReadFile(*by)
 	if err != nil {
@@ -164,7 +173,7 @@ func runAdmit(args []string, stdout, stderr io.Writer) error {
 		}
 		cl = m.Cluster
 	}
-	r, err := ledger.NewRegister(member, cl, admitter.ID(), nil)
+	r, err := ledger.NewRegister(member, cl, admitter.ID(), consensus)
 	if err != nil {
 		return err
 	}

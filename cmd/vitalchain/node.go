@@ -46,23 +46,24 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 }
 
 func runTestnet(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("testnet", "testnet --nodes N --out DIR [--base-port PORT] [--block-interval D]", stderr)
+	fs := newFlags("testnet", "testnet --nodes N --out DIR [--standby N] [--base-port PORT] [--block-interval D]", stderr)
 	nodes := fs.Int("nodes", 4, "`number` of authorities")
 	out := fs.String("out", "", "`directory` for the nodes' homes (created)")
 	base := fs.Int("base-port", 26656, "node i listens for peers on `PORT`+2i and for RPC on PORT+2i+1")
 	interval := fs.Duration("block-interval", 200*time.Millisecond, "pause after each block (CometBFT timeout_commit)")
 	host := fs.String("host", "127.0.0.1", "`address` the nodes bind and dial")
+	standby := fs.Int("standby", 0, "`number` of standby nodes: full nodes with authority keys, not in genesis, that may be elected Cluster Heads")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *out == "" || fs.NArg() != 0 || *nodes < 1 || *nodes > 64 {
 		return fmt.Errorf("%w: testnet needs --out and 1 to 64 --nodes", errUsage)
 	}
-	tn, err := chain.WriteTestnet(chain.TestnetOptions{Nodes: *nodes, Dir: *out, Host: *host, BasePort: *base, BlockInterval: *interval})
+	tn, err := chain.WriteTestnet(chain.TestnetOptions{Nodes: *nodes, Standby: *standby, Dir: *out, Host: *host, BasePort: *base, BlockInterval: *interval})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %d authorities under %s\n\n", *nodes, *out)
+	fmt.Fprintf(stdout, "wrote %d authorities and %d standby nodes under %s\n\n", *nodes, *standby, *out)
 	for i, h := range tn.Homes {
 		fmt.Fprintf(stdout, "  %s  authority %s  RPC %s\n", h, tn.Authorities[i].ID(), strings.Replace(tn.RPC[i], "tcp://", "http://", 1))
 	}
