@@ -12,12 +12,16 @@ import (
 	"time"
 
 	"github.com/vitalchain/vitalchain/chain"
+	"github.com/vitalchain/vitalchain/client"
 )
 
 func runNode(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("node", "node --home DIR [--log-level LEVEL]", stderr)
+	fs := newFlags("node", "node --home DIR [--overlay ADDR --overlay-peers ADDR,…] [--log-level LEVEL]", stderr)
 	home := fs.String("home", "", "the node's home `directory` (from 'vitalchain testnet')")
 	level := fs.String("log-level", "warn", "log `level`: debug, info, warn or error")
+	ovAddr := fs.String("overlay", "", "run the overlay's Cluster Head election on this UDP `address`")
+	ovPeers := fs.String("overlay-peers", "", "the overlay neighbours' UDP `addresses`, comma-separated")
+	ovPeriod := fs.Duration("overlay-period", time.Second, "the overlay's HELLO `period`")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -40,6 +44,37 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "node %s running; RPC at %s; Ctrl-C stops it\n", n.Config().Moniker, strings.Replace(n.RPCAddress(), "tcp://", "http://", 1))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *ovAddr != "" {
+		peers, err := parsePeers(*ovPeers)
+		if err != nil {
+			n.Stop()
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		conn, err := listenUDP(*ovAddr)
+		if err != nil {
+			n.Stop()
+			return err
+		}
+		cl := client.New(n.Local(), log)
+		octx, ostop := context.WithCancel(ctx)
+		ov, err := startOverlay(octx, n.Authority(), cl, conn, peers, *ovPeriod, log)
+		if err != nil {
+			ostop()
+			conn.Close()
+			cl.Close()
+			n.Stop()
+			return err
+		}
+		fmt.Fprintf(stdout, "overlay on udp %s with %d neighbours\n", conn.LocalAddr(), len(peers))
+		<-ctx.Done()
+		// The overlay and its client stop before the node: nothing may read
+		// a stopped node's databases.
+		ostop()
+		ov.wait()
+		cl.Close()
+		log.Info("stopping node")
+		return n.Stop()
+	}
 	<-ctx.Done()
 	log.Info("stopping node")
 	return n.Stop()

@@ -1,0 +1,207 @@
+package main
+
+// The overlay inside `vitalchain node`: the node's overlay.Node speaks to
+// its neighbours (the nodes in radio or LAN reach: --overlay-peers) over
+// UDP, one datagram per message. When the election makes this node the head
+// of its cluster while the ledger still names another, it hands the cluster
+// over: the ledger accepts the handover once the old head's signature has
+// been missing from its commits for HeadAbsentMs, with no attestation to
+// gather.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vitalchain/vitalchain/client"
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/overlay"
+)
+
+// udpOverlay runs one node's overlay over UDP.
+type udpOverlay struct {
+	node   *overlay.Node
+	me     *identity.Identity
+	conn   *net.UDPConn
+	peers  []*net.UDPAddr
+	period time.Duration
+	chain  *client.Client
+	log    *slog.Logger
+
+	wg        sync.WaitGroup
+	mu        sync.Mutex // guards node
+	handing   atomic.Bool
+	refused   atomic.Uint64 // datagrams that did not decode
+	handovers atomic.Uint64 // handovers this node committed
+}
+
+// listenUDP opens the overlay's socket.
+func listenUDP(addr string) (*net.UDPConn, error) {
+	la, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := net.ListenUDP("udp", la)
+	if err != nil {
+		return nil, fmt.Errorf("overlay: %w", err)
+	}
+	return conn, nil
+}
+
+// parsePeers resolves a comma-separated list of UDP addresses.
+func parsePeers(list string) ([]*net.UDPAddr, error) {
+	var out []*net.UDPAddr
+	for _, p := range strings.Split(list, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		a, err := net.ResolveUDPAddr("udp", p)
+		if err != nil {
+			return nil, fmt.Errorf("overlay peer %q: %w", p, err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// startOverlay runs the overlay of the authority me on conn until ctx
+// ends, then closes conn. The node may be head only if the ledger lists it
+// as an authority-eligible member.
+func startOverlay(ctx context.Context, me *identity.Identity, chain *client.Client, conn *net.UDPConn, peers []*net.UDPAddr, period time.Duration, log *slog.Logger) (*udpOverlay, error) {
+	eligible := false
+	if m, err := chain.Member(ctx, me.ID()); err == nil && m.Role == identity.RoleAuthority {
+		eligible = true
+	} else if err != nil && !errors.Is(err, client.ErrNotFound) {
+		return nil, err
+	}
+	n, err := overlay.New(overlay.Config{ID: me.ID(), Eligible: eligible, Incarnation: uint32(time.Now().Unix())})
+	if err != nil {
+		return nil, err
+	}
+	o := &udpOverlay{node: n, me: me, conn: conn, peers: peers, period: period, chain: chain, log: log}
+	log.Info("overlay running", "listen", conn.LocalAddr().String(), "peers", len(peers), "eligible", eligible)
+	o.wg.Add(3)
+	go func() { defer o.wg.Done(); o.receive(ctx) }()
+	go func() { defer o.wg.Done(); o.tick(ctx) }()
+	go func() { defer o.wg.Done(); <-ctx.Done(); conn.Close() }()
+	return o, nil
+}
+
+// wait waits, once ctx has ended, until the overlay no longer runs.
+func (o *udpOverlay) wait() { o.wg.Wait() }
+
+func (o *udpOverlay) receive(ctx context.Context) {
+	buf := make([]byte, 64<<10)
+	for {
+		n, _, err := o.conn.ReadFromUDP(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			continue
+		}
+		m, err := overlay.DecodeMessage(buf[:n])
+		if err != nil {
+			o.refused.Add(1)
+			o.log.Debug("overlay datagram refused", "err", err)
+			continue
+		}
+		o.mu.Lock()
+		o.node.Step(m) // refusals are counted by the node
+		o.flush(ctx)
+		o.mu.Unlock()
+	}
+}
+
+func (o *udpOverlay) tick(ctx context.Context) {
+	t := time.NewTicker(o.period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		o.mu.Lock()
+		o.node.Tick()
+		o.flush(ctx)
+		o.mu.Unlock()
+	}
+}
+
+// flush sends what the node has to send and acts on its decisions. o.mu is held.
+func (o *udpOverlay) flush(ctx context.Context) {
+	out, decs := o.node.Ready()
+	for _, m := range out {
+		b, err := m.Encode()
+		if err != nil {
+			o.log.Error("overlay message", "err", err)
+			continue
+		}
+		for _, p := range o.peers {
+			o.conn.WriteToUDP(b, p) // datagrams may be lost; the protocol repeats itself
+		}
+	}
+	for _, d := range decs {
+		o.log.Info("overlay", "decision", d.String())
+		if _, ok := d.(overlay.BecameHead); ok && ctx.Err() == nil && o.handing.CompareAndSwap(false, true) {
+			o.wg.Add(1)
+			go func() {
+				defer o.wg.Done()
+				defer o.handing.Store(false)
+				o.takeOver(ctx)
+			}()
+		}
+	}
+}
+
+// isHead reports whether the election has this node as a head now.
+func (o *udpOverlay) isHead() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.node.Role() == overlay.RoleHead
+}
+
+// takeOver submits the handover of this node's cluster to it, again every
+// period while the ledger says it is too early, until the ledger names it
+// or the election no longer does.
+func (o *udpOverlay) takeOver(ctx context.Context) {
+	m, err := o.chain.Member(ctx, o.me.ID())
+	if err != nil {
+		o.log.Warn("handover: not a registered member", "err", err)
+		return
+	}
+	s, err := o.chain.Signer(ctx, o.me.Signing)
+	if err != nil {
+		return
+	}
+	for o.isHead() && ctx.Err() == nil {
+		info, err := o.chain.Cluster(ctx, m.Cluster)
+		if err == nil && info.Cluster.Head == o.me.ID() {
+			return // the ledger agrees
+		}
+		if err == nil {
+			cm, err := s.Submit(ctx, &ledger.Handover{Cluster: m.Cluster, NewHead: o.me.ID()})
+			if err == nil {
+				err = cm.Err()
+			}
+			if err == nil {
+				o.handovers.Add(1)
+				o.log.Info("handover committed: this node heads its cluster", "cluster", m.Cluster, "old_head", info.Cluster.Head)
+				return
+			}
+			o.log.Info("handover not yet accepted", "cluster", m.Cluster, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(o.period):
+		}
+	}
+}

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/vitalchain/vitalchain/chain"
+	"github.com/vitalchain/vitalchain/client"
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/ledger"
+)
+
+// The overlay as `vitalchain node` runs it, over UDP on loopback: cluster
+// 4's head (node 3), its standby (node 4, authority-eligible) and a device
+// that only the head reaches. The head wins the first election; when its
+// node stops, the standby takes over in the overlay and hands the cluster
+// over on the ledger, which accepts once the old head has been missing from
+// the commits for HeadAbsentMs; the standby becomes a validator.
+func TestNodeOverlayTakesOverAStoppedHead(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 4-authority network")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ln, err := chain.StartLocal(ctx, chain.TestnetOptions{Nodes: 4, Standby: 1, Dir: filepath.Join(t.TempDir(), "chain"), BlockInterval: 100 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Stop() })
+	c0 := client.New(ln.Nodes[0].Local(), nil)
+	defer c0.Close()
+	head, standby := ln.Testnet.Authorities[3], ln.Testnet.Authorities[4]
+	r, err := ledger.NewRegister(standby, 4, identity.ID{}, ln.Nodes[4].ConsensusKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c0.Signer(ctx, head.Signing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cm, err := s.Submit(ctx, r); err != nil || cm.Err() != nil {
+		t.Fatalf("admit the standby: %v %v", err, cm)
+	}
+
+	conns := make([]*net.UDPConn, 3) // head, standby, device
+	for i := range conns {
+		if conns[i], err = listenUDP("127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addr := func(i int) *net.UDPAddr { return conns[i].LocalAddr().(*net.UDPAddr) }
+	device, _ := identity.Generate(identity.RolePatient, identity.SuiteX25519) // a phone: not on the ledger, not eligible
+	log := slog.New(slog.DiscardHandler)
+	const period = 200 * time.Millisecond
+	clients := []*client.Client{client.New(ln.Nodes[3].Local(), nil), client.New(ln.Nodes[4].Local(), nil), c0}
+	// Each node reads eligibility from its own view of the ledger.
+	waitFor(t, ctx, "the standby's node to see its registration", func() bool {
+		m, err := clients[1].Member(ctx, standby.ID())
+		return err == nil && m.Role == identity.RoleAuthority
+	})
+	hctx, stopHead := context.WithCancel(ctx)
+	ho, err := startOverlay(hctx, head, clients[0], conns[0], []*net.UDPAddr{addr(1), addr(2)}, period, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	so, err := startOverlay(ctx, standby, clients[1], conns[1], []*net.UDPAddr{addr(0)}, period, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); so.wait(); clients[1].Close() }()
+	if _, err := startOverlay(ctx, device, c0, conns[2], []*net.UDPAddr{addr(0)}, period, log); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the head elected in the overlay", func() bool { return ho.isHead() && !so.isHead() })
+
+	// The head's node stops: its overlay first, then its client, then the node.
+	stopHead()
+	ho.wait()
+	clients[0].Close()
+	stopped := time.Now()
+	if err := ln.StopNode(3); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the standby elected in the overlay", so.isHead)
+	waitFor(t, ctx, "the handover committed", func() bool {
+		var info ledger.ClusterInfo
+		return c0.Query(ctx, "cluster/4", &info) == nil && info.Cluster.Head == standby.ID()
+	})
+	took := time.Since(stopped)
+	if took < time.Duration(ledger.DefaultParams().HeadAbsentMs)*time.Millisecond {
+		t.Fatalf("handover %v after the head stopped, before HeadAbsentMs", took)
+	}
+	if so.handovers.Load() != 1 {
+		t.Fatalf("the standby committed %d handovers", so.handovers.Load())
+	}
+	waitFor(t, ctx, "the standby a validator, the old head not", func() bool {
+		auths, err := c0.Authorities(ctx)
+		if err != nil {
+			return false
+		}
+		in, out := false, true
+		for _, a := range auths {
+			in = in || a.ID == standby.ID()
+			out = out && a.ID != head.ID()
+		}
+		return in && out
+	})
+	t.Logf("cluster 4 handed over %v after its head stopped", took)
+}
+
+func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("never: %s", what)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
