@@ -182,12 +182,17 @@ func (o *udpOverlay) takeOver(ctx context.Context) {
 	if err != nil {
 		return
 	}
+	submitted := false
 	for o.isHead() && ctx.Err() == nil {
 		info, err := o.chain.Cluster(ctx, m.Cluster)
 		if err == nil && info.Cluster.Head == o.me.ID() {
+			if submitted { // an earlier attempt committed after all
+				o.handovers.Add(1)
+			}
 			return // the ledger agrees
 		}
 		if err == nil {
+			submitted = true
 			cm, err := s.Submit(ctx, &ledger.Handover{Cluster: m.Cluster, NewHead: o.me.ID()})
 			if err == nil {
 				err = cm.Err()
