@@ -38,6 +38,7 @@ type udpOverlay struct {
 	wg        sync.WaitGroup
 	mu        sync.Mutex // guards node
 	handing   atomic.Bool
+	eligible  atomic.Bool
 	refused   atomic.Uint64 // datagrams that did not decode
 	handovers atomic.Uint64 // handovers this node committed
 }
@@ -86,6 +87,7 @@ func startOverlay(ctx context.Context, me *identity.Identity, chain *client.Clie
 		return nil, err
 	}
 	o := &udpOverlay{node: n, me: me, conn: conn, peers: peers, period: period, chain: chain, log: log}
+	o.eligible.Store(eligible)
 	log.Info("overlay running", "listen", conn.LocalAddr().String(), "peers", len(peers), "eligible", eligible)
 	o.wg.Add(3)
 	go func() { defer o.wg.Done(); o.receive(ctx) }()
@@ -123,17 +125,39 @@ func (o *udpOverlay) receive(ctx context.Context) {
 func (o *udpOverlay) tick(ctx context.Context) {
 	t := time.NewTicker(o.period)
 	defer t.Stop()
-	for {
+	for n := 0; ; n++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if !o.eligible.Load() && n%10 == 9 {
+			o.recheck(ctx)
 		}
 		o.mu.Lock()
 		o.node.Tick()
 		o.flush(ctx)
 		o.mu.Unlock()
 	}
+}
+
+// recheck asks the ledger again whether this node is authority-eligible (it
+// may have been admitted since it started) and, if it now is, restarts its
+// overlay node as an eligible one, under a new incarnation.
+func (o *udpOverlay) recheck(ctx context.Context) {
+	m, err := o.chain.Member(ctx, o.me.ID())
+	if err != nil || m.Role != identity.RoleAuthority {
+		return
+	}
+	n, err := overlay.New(overlay.Config{ID: o.me.ID(), Eligible: true, Incarnation: uint32(time.Now().Unix()) + 1})
+	if err != nil {
+		return
+	}
+	o.mu.Lock()
+	o.node = n
+	o.mu.Unlock()
+	o.eligible.Store(true)
+	o.log.Info("overlay: this node is now authority-eligible")
 }
 
 // flush sends what the node has to send and acts on its decisions. o.mu is held.
