@@ -118,6 +118,9 @@ type Uploader struct {
 	kick  chan struct{}
 	mu    sync.Mutex
 	stats Stats
+	// busy is held by an upload from its Send to its accounting, so that
+	// Flush returns only once Stats count what it waited for.
+	busy sync.Mutex
 }
 
 // NewUploader returns an Uploader of o's items through s.
@@ -201,6 +204,8 @@ func (u *Uploader) Run(ctx context.Context) error {
 // whether it must wait before the next attempt: the Send failed, or made
 // no progress.
 func (u *Uploader) upload(ctx context.Context, items []Item) (retry bool, err error) {
+	u.busy.Lock()
+	defer u.busy.Unlock()
 	recs := make([][]byte, len(items))
 	for i := range items {
 		recs[i] = items[i].Data
@@ -288,6 +293,8 @@ func (u *Uploader) Flush(ctx context.Context) error {
 	for {
 		changed := u.o.changed()
 		if u.o.Len() == 0 {
+			u.busy.Lock() // the upload that emptied it has counted it
+			u.busy.Unlock()
 			return nil
 		}
 		if u.o.isClosed() {
