@@ -346,20 +346,7 @@ func (n *Node) measure() {
 
 // common counts the IDs of the sorted list ids that are in the table.
 func (n *Node) common(ids []ID) int {
-	c, i, j := 0, 0, 0
-	for i < len(ids) && j < len(n.peers) {
-		switch d := compareID(ids[i], n.peers[j].id); {
-		case d < 0:
-			i++
-		case d > 0:
-			j++
-		default:
-			c++
-			i++
-			j++
-		}
-	}
-	return c
+	return commonBy(ids, n.peers, func(p *peer) ID { return p.id })
 }
 
 // countMigration counts the consecutive periods in which another head in
@@ -416,10 +403,14 @@ func (n *Node) rankSuccessors() {
 }
 
 // common counts the IDs in both sorted lists.
-func common(a, b []ID) int {
+func common(a, b []ID) int { return commonBy(a, b, func(id ID) ID { return id }) }
+
+// commonBy counts the IDs of the sorted list a that are among the IDs of
+// the elements of b, sorted by them.
+func commonBy[T any](a []ID, b []T, id func(T) ID) int {
 	c, i, j := 0, 0, 0
 	for i < len(a) && j < len(b) {
-		switch d := compareID(a[i], b[j]); {
+		switch d := compareID(a[i], id(b[j])); {
 		case d < 0:
 			i++
 		case d > 0:
