@@ -367,6 +367,7 @@ func (x *exec) endBlock() error {
 		if p.Power == 0 {
 			if i >= 0 {
 				auths = slices.Delete(auths, i, i+1)
+				x.del(key(pAbsent, p.ID[:])) // no longer tracked
 			}
 		} else if i >= 0 {
 			auths[i].Power = p.Power

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -376,9 +377,8 @@ func TestHandoverAfterAbsence(t *testing.T) {
 	c.signers = all(1)
 	c.block()
 	var since int64
-	oldID := old.ID()
-	if ok, err := getCBOR(c.st, key(pAbsent, oldID[:]), &since); err != nil || !ok || since != c.now.UnixMilli() {
-		t.Fatalf("absence of the old head: %v %v %d", ok, err, since)
+	if err := c.query("absent/"+old.ID().Hex(), &since); err != nil || since != c.now.UnixMilli() {
+		t.Fatalf("absence of the old head: %v %d", err, since)
 	}
 	h = c.appHash
 	c.block()
@@ -389,6 +389,9 @@ func TestHandoverAfterAbsence(t *testing.T) {
 	// It comes back, then goes again: the absence counts from the new start.
 	c.signers = all(0)
 	c.block()
+	if err := c.query("absent/"+old.ID().Hex(), &since); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("absence after the head signed again: %v", err)
+	}
 	c.signers = all(1)
 	c.block() // absent from here, T
 	c.blockAt(c.now.Add(3 * time.Second))
@@ -401,5 +404,13 @@ func TestHandoverAfterAbsence(t *testing.T) {
 	c.mustQuery("cluster/1", &info)
 	if info.Cluster.Head != standby.ID() {
 		t.Fatalf("cluster 1's head is %s", info.Cluster.Head)
+	}
+	// Once the old head has left the authorities, its absence is forgotten.
+	c.block()
+	if l := c.authorities(); findAuthority(l, old.ID()) >= 0 {
+		t.Fatalf("the old head is still an authority: %v", l)
+	}
+	if err := c.query("absent/"+old.ID().Hex(), &since); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the removed head's absence: %v", err)
 	}
 }

@@ -36,6 +36,7 @@ var (
 //	alert/PATIENT/RECORD           AlertRecord
 //	record3/PATIENT                []ProviderRecordListing
 //	command/DEVICE                 DeviceCommandRecord
+//	absent/AUTHORITY               int64: block time (Unix ms) since which its signature is missing from the commits
 //
 // IDs, contracts and records are in hex.
 
@@ -98,7 +99,7 @@ func Query(st IterStore, path string) ([]byte, error) {
 	}
 	var err error
 	switch parts[0] {
-	case "member", "seq", "epoch", "contracts", "grants", "record3", "command":
+	case "member", "seq", "epoch", "contracts", "grants", "record3", "command", "absent":
 		if err = want(2); err != nil {
 			return nil, err
 		}
@@ -123,6 +124,8 @@ func Query(st IterStore, path string) ([]byte, error) {
 			return codec.Marshal(&ps)
 		case "command":
 			return one(key(pDeviceCmd, id))
+		case "absent":
+			return one(key(pAbsent, id))
 		case "contracts":
 			list := [][32]byte{}
 			err = st.Iterate(key(pPatientK, id), func(k, _ []byte) bool {

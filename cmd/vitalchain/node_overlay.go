@@ -9,6 +9,7 @@ package main
 // gather.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/vitalchain/vitalchain/client"
+	"github.com/vitalchain/vitalchain/codec"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/overlay"
@@ -36,7 +38,8 @@ type udpOverlay struct {
 	log    *slog.Logger
 
 	wg        sync.WaitGroup
-	mu        sync.Mutex // guards node
+	mu        sync.Mutex                         // guards node and atts
+	atts      map[identity.ID]ledger.Attestation // old head → its attestation of this node's takeover
 	handing   atomic.Bool
 	eligible  atomic.Bool
 	refused   atomic.Uint64 // datagrams that did not decode
@@ -86,7 +89,8 @@ func startOverlay(ctx context.Context, me *identity.Identity, chain *client.Clie
 	if err != nil {
 		return nil, err
 	}
-	o := &udpOverlay{node: n, me: me, conn: conn, peers: peers, period: period, chain: chain, log: log}
+	o := &udpOverlay{node: n, me: me, conn: conn, peers: peers, period: period, chain: chain, log: log,
+		atts: map[identity.ID]ledger.Attestation{}}
 	o.eligible.Store(eligible)
 	log.Info("overlay running", "listen", conn.LocalAddr().String(), "peers", len(peers), "eligible", eligible)
 	o.wg.Add(3)
@@ -107,6 +111,10 @@ func (o *udpOverlay) receive(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
+			continue
+		}
+		if bytes.HasPrefix(buf[:n], handoffMagic) {
+			o.receiveAttestation(buf[len(handoffMagic):n])
 			continue
 		}
 		m, err := overlay.DecodeMessage(buf[:n])
@@ -133,6 +141,9 @@ func (o *udpOverlay) tick(ctx context.Context) {
 		}
 		if !o.eligible.Load() && n%10 == 9 {
 			o.recheck(ctx)
+		}
+		if n%5 == 4 {
+			o.handOff(ctx)
 		}
 		o.mu.Lock()
 		o.node.Tick()
@@ -217,7 +228,13 @@ func (o *udpOverlay) takeOver(ctx context.Context) {
 		}
 		if err == nil {
 			submitted = true
-			cm, err := s.Submit(ctx, &ledger.Handover{Cluster: m.Cluster, NewHead: o.me.ID()})
+			h := &ledger.Handover{Cluster: m.Cluster, NewHead: o.me.ID()}
+			o.mu.Lock()
+			if a, ok := o.atts[info.Cluster.Head]; ok {
+				h.Attestations = []ledger.Attestation{a} // the old head hands over: no need to wait
+			}
+			o.mu.Unlock()
+			cm, err := s.Submit(ctx, h)
 			if err == nil {
 				err = cm.Err()
 			}
@@ -233,4 +250,72 @@ func (o *udpOverlay) takeOver(ctx context.Context) {
 		case <-time.After(o.period):
 		}
 	}
+}
+
+// handoffMagic starts an attestation datagram, which the overlay's own
+// messages (CBOR maps) never do.
+var handoffMagic = []byte("VCHANDOFF1")
+
+// handoff is what an old head sends the head the overlay elected in its
+// place: its attestation of the handover, so that the ledger takes it at
+// once rather than after HeadAbsentMs.
+type handoff struct {
+	Statement   ledger.HandoverStatement `cbor:"1,keyasint"`
+	Attestation ledger.Attestation       `cbor:"2,keyasint"`
+}
+
+// handOff: if the ledger names this node head of its cluster but the
+// overlay has it as a member of another eligible member's cluster, it
+// sends that head its attestation, until the handover has happened.
+func (o *udpOverlay) handOff(ctx context.Context) {
+	o.mu.Lock()
+	st := o.node.Status()
+	o.mu.Unlock()
+	if st.Role != overlay.RoleMember || st.Head == o.me.ID() {
+		return
+	}
+	me, err := o.chain.Member(ctx, o.me.ID())
+	if err != nil {
+		return
+	}
+	info, err := o.chain.Cluster(ctx, me.Cluster)
+	if err != nil || info.Cluster.Head != o.me.ID() {
+		return
+	}
+	nh, err := o.chain.Member(ctx, st.Head)
+	if err != nil || nh.Role != identity.RoleAuthority || nh.Cluster != me.Cluster {
+		return // the overlay's head may not head this cluster on the ledger
+	}
+	stmt := ledger.HandoverStatement{Cluster: me.Cluster, OldHead: o.me.ID(), NewHead: st.Head}
+	att, err := ledger.Attest(o.me.Signing, stmt)
+	if err != nil {
+		return
+	}
+	b, err := codec.Marshal(&handoff{Statement: stmt, Attestation: att})
+	if err != nil {
+		return
+	}
+	b = append(append([]byte{}, handoffMagic...), b...)
+	for _, p := range o.peers {
+		o.conn.WriteToUDP(b, p)
+	}
+	o.log.Info("overlay: handing the cluster over to the elected head", "cluster", me.Cluster, "new_head", st.Head)
+}
+
+// receiveAttestation keeps an old head's attestation of this node's
+// takeover. The ledger checks its signature; here it is only kept if it
+// names this node.
+func (o *udpOverlay) receiveAttestation(b []byte) {
+	var h handoff
+	if err := codec.UnmarshalLimit(b, 1024, &h); err != nil || h.Statement.NewHead != o.me.ID() ||
+		h.Attestation.Authority != h.Statement.OldHead {
+		o.refused.Add(1)
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.atts) >= 16 {
+		clear(o.atts)
+	}
+	o.atts[h.Statement.OldHead] = h.Attestation
 }

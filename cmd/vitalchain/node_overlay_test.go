@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -26,13 +27,101 @@ func TestNodeOverlayTakesOverAStoppedHead(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	w := newOverlayWorld(t, ctx, 0)
+	ln, c0, head, standby, ho, so, clients, stopHead := w.ln, w.c0, w.head, w.standby, w.ho, w.so, w.clients, w.stopHead
+	defer func() { cancel(); so.wait(); clients[1].Close() }()
+	waitFor(t, ctx, "the head elected in the overlay", func() bool { return ho.isHead() && !so.isHead() })
+
+	// The head's node stops: its overlay first, then its client, then the node.
+	stopHead()
+	ho.wait()
+	clients[0].Close()
+	stopped := time.Now()
+	if err := ln.StopNode(3); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the standby elected in the overlay", so.isHead)
+	waitFor(t, ctx, "the ledger to see the head absent", func() bool {
+		var since int64
+		return c0.Query(ctx, "absent/"+head.ID().Hex(), &since) == nil && since >= stopped.UnixMilli()-1000
+	})
+	waitFor(t, ctx, "the handover committed", func() bool {
+		var info ledger.ClusterInfo
+		return c0.Query(ctx, "cluster/4", &info) == nil && info.Cluster.Head == standby.ID()
+	})
+	took := time.Since(stopped)
+	if took < time.Duration(ledger.DefaultParams().HeadAbsentMs)*time.Millisecond {
+		t.Fatalf("handover %v after the head stopped, before HeadAbsentMs", took)
+	}
+	// The standby learns of its commit through its own node, a moment later.
+	waitFor(t, ctx, "the standby to see its handover committed", func() bool { return so.handovers.Load() == 1 })
+	waitFor(t, ctx, "the standby a validator, the old head not", func() bool {
+		auths, err := c0.Authorities(ctx)
+		if err != nil {
+			return false
+		}
+		in, out := false, true
+		for _, a := range auths {
+			in = in || a.ID == standby.ID()
+			out = out && a.ID != head.ID()
+		}
+		return in && out
+	})
+	t.Logf("cluster 4 handed over %v after its head stopped", took)
+}
+
+// Any cluster may elect a new head at any time: here the device hears only
+// the standby, so the overlay elects the standby while the ledger's head is
+// alive. The old head, now a member of the standby's cluster, attests the
+// handover and sends it over the overlay: the ledger takes it at once,
+// with no absence to wait for.
+func TestNodeOverlayLiveHandoff(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 4-authority network")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	w := newOverlayWorld(t, ctx, 1)
+	defer func() { cancel(); w.ho.wait(); w.so.wait(); w.clients[0].Close(); w.clients[1].Close() }()
+	start := time.Now()
+	waitFor(t, ctx, "the standby elected in the overlay", func() bool { return w.so.isHead() && !w.ho.isHead() })
+	waitFor(t, ctx, "the handover committed", func() bool {
+		var info ledger.ClusterInfo
+		return w.c0.Query(ctx, "cluster/4", &info) == nil && info.Cluster.Head == w.standby.ID()
+	})
+	took := time.Since(start)
+	waitFor(t, ctx, "the standby to see its handover committed", func() bool { return w.so.handovers.Load() == 1 })
+	// The head never stopped signing: only its attestation can have done it.
+	var absent int64
+	if err := w.c0.Query(ctx, "absent/"+w.head.ID().Hex(), &absent); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("the old head's absence: %v (since %d)", err, absent)
+	}
+	t.Logf("cluster 4 handed over by its live head %v after the overlays started", took)
+}
+
+// overlayWorld is a 4-authority chain with a standby (node 4) admitted to
+// cluster 4, and the overlays of cluster 4's head (node 3), the standby and
+// a device over loopback UDP. The device hears only the head
+// (deviceHears 0) or only the standby (1), which decides the first
+// election.
+type overlayWorld struct {
+	ln            *chain.LocalNet
+	c0            *client.Client
+	head, standby *identity.Identity
+	ho, so        *udpOverlay
+	clients       []*client.Client
+	stopHead      context.CancelFunc
+}
+
+func newOverlayWorld(t *testing.T, ctx context.Context, deviceHears int) *overlayWorld {
+	t.Helper()
 	ln, err := chain.StartLocal(ctx, chain.TestnetOptions{Nodes: 4, Standby: 1, Dir: filepath.Join(t.TempDir(), "chain"), BlockInterval: 100 * time.Millisecond}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Stop() })
 	c0 := client.New(ln.Nodes[0].Local(), nil)
-	defer c0.Close()
+	t.Cleanup(func() { c0.Close() })
 	head, standby := ln.Testnet.Authorities[3], ln.Testnet.Authorities[4]
 	r, err := ledger.NewRegister(standby, 4, identity.ID{}, ln.Nodes[4].ConsensusKey())
 	if err != nil {
@@ -63,52 +152,24 @@ func TestNodeOverlayTakesOverAStoppedHead(t *testing.T) {
 		return err == nil && m.Role == identity.RoleAuthority
 	})
 	hctx, stopHead := context.WithCancel(ctx)
-	ho, err := startOverlay(hctx, head, clients[0], conns[0], []*net.UDPAddr{addr(1), addr(2)}, period, log)
+	headPeers, standbyPeers := []*net.UDPAddr{addr(1)}, []*net.UDPAddr{addr(0)}
+	if deviceHears == 0 {
+		headPeers = append(headPeers, addr(2))
+	} else {
+		standbyPeers = append(standbyPeers, addr(2))
+	}
+	ho, err := startOverlay(hctx, head, clients[0], conns[0], headPeers, period, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	so, err := startOverlay(ctx, standby, clients[1], conns[1], []*net.UDPAddr{addr(0)}, period, log)
+	so, err := startOverlay(ctx, standby, clients[1], conns[1], standbyPeers, period, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { cancel(); so.wait(); clients[1].Close() }()
-	if _, err := startOverlay(ctx, device, c0, conns[2], []*net.UDPAddr{addr(0)}, period, log); err != nil {
+	if _, err := startOverlay(ctx, device, c0, conns[2], []*net.UDPAddr{addr(deviceHears)}, period, log); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, ctx, "the head elected in the overlay", func() bool { return ho.isHead() && !so.isHead() })
-
-	// The head's node stops: its overlay first, then its client, then the node.
-	stopHead()
-	ho.wait()
-	clients[0].Close()
-	stopped := time.Now()
-	if err := ln.StopNode(3); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, ctx, "the standby elected in the overlay", so.isHead)
-	waitFor(t, ctx, "the handover committed", func() bool {
-		var info ledger.ClusterInfo
-		return c0.Query(ctx, "cluster/4", &info) == nil && info.Cluster.Head == standby.ID()
-	})
-	took := time.Since(stopped)
-	if took < time.Duration(ledger.DefaultParams().HeadAbsentMs)*time.Millisecond {
-		t.Fatalf("handover %v after the head stopped, before HeadAbsentMs", took)
-	}
-	// The standby learns of its commit through its own node, a moment later.
-	waitFor(t, ctx, "the standby to see its handover committed", func() bool { return so.handovers.Load() == 1 })
-	waitFor(t, ctx, "the standby a validator, the old head not", func() bool {
-		auths, err := c0.Authorities(ctx)
-		if err != nil {
-			return false
-		}
-		in, out := false, true
-		for _, a := range auths {
-			in = in || a.ID == standby.ID()
-			out = out && a.ID != head.ID()
-		}
-		return in && out
-	})
-	t.Logf("cluster 4 handed over %v after its head stopped", took)
+	return &overlayWorld{ln: ln, c0: c0, head: head, standby: standby, ho: ho, so: so, clients: clients, stopHead: stopHead}
 }
 
 func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
