@@ -264,6 +264,23 @@ type handoff struct {
 	Attestation ledger.Attestation       `cbor:"2,keyasint"`
 }
 
+// errBadHandoff is a handoff datagram that does not decode or is not for
+// this node.
+var errBadHandoff = errors.New("bad handoff datagram")
+
+// parseHandoff decodes a handoff (after its magic) from untrusted bytes and
+// checks that it hands over to me and is attested by the old head it names.
+func parseHandoff(b []byte, me identity.ID) (handoff, error) {
+	var h handoff
+	if err := codec.UnmarshalLimit(b, 1024, &h); err != nil {
+		return h, fmt.Errorf("%w: %w", errBadHandoff, err)
+	}
+	if h.Statement.NewHead != me || h.Attestation.Authority != h.Statement.OldHead {
+		return h, fmt.Errorf("%w: not a handover to this node by the old head", errBadHandoff)
+	}
+	return h, nil
+}
+
 // handOff: if the ledger names this node head of its cluster but the
 // overlay has it as a member of another eligible member's cluster, it
 // sends that head its attestation, until the handover has happened.
@@ -306,10 +323,10 @@ func (o *udpOverlay) handOff(ctx context.Context) {
 // takeover. The ledger checks its signature; here it is only kept if it
 // names this node.
 func (o *udpOverlay) receiveAttestation(b []byte) {
-	var h handoff
-	if err := codec.UnmarshalLimit(b, 1024, &h); err != nil || h.Statement.NewHead != o.me.ID() ||
-		h.Attestation.Authority != h.Statement.OldHead {
+	h, err := parseHandoff(b, o.me.ID())
+	if err != nil {
 		o.refused.Add(1)
+		o.log.Debug("handoff datagram refused", "err", err)
 		return
 	}
 	o.mu.Lock()

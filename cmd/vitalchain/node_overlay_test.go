@@ -11,6 +11,7 @@ import (
 
 	"github.com/vitalchain/vitalchain/chain"
 	"github.com/vitalchain/vitalchain/client"
+	"github.com/vitalchain/vitalchain/codec"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
 )
@@ -179,6 +180,48 @@ func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
 		case <-ctx.Done():
 			t.Fatalf("never: %s", what)
 		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func FuzzParseHandoff(f *testing.F) {
+	old, _ := identity.Generate(identity.RoleAuthority, identity.SuiteX25519)
+	me := identity.ID{9}
+	st := ledger.HandoverStatement{Cluster: 4, OldHead: old.ID(), NewHead: me}
+	att, _ := ledger.Attest(old.Signing, st)
+	good, _ := codec.Marshal(&handoff{Statement: st, Attestation: att})
+	f.Add(good)
+	f.Add([]byte{0xa0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := parseHandoff(b, me)
+		if err == nil && (h.Statement.NewHead != me || h.Attestation.Authority != h.Statement.OldHead) {
+			t.Fatalf("accepted %+v", h)
+		}
+	})
+}
+
+func TestParseHandoff(t *testing.T) {
+	old, _ := identity.Generate(identity.RoleAuthority, identity.SuiteX25519)
+	me := identity.ID{9}
+	st := ledger.HandoverStatement{Cluster: 4, OldHead: old.ID(), NewHead: me}
+	att, _ := ledger.Attest(old.Signing, st)
+	enc := func(h handoff) []byte { b, _ := codec.Marshal(&h); return b }
+	other := st
+	other.NewHead = identity.ID{8}
+	notOld := att
+	notOld.Authority = identity.ID{7}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		ok   bool
+	}{
+		{"good", enc(handoff{Statement: st, Attestation: att}), true},
+		{"to another node", enc(handoff{Statement: other, Attestation: att}), false},
+		{"not by the old head", enc(handoff{Statement: st, Attestation: notOld}), false},
+		{"garbage", []byte("VCHANDOFF1 garbage"), false},
+	} {
+		if _, err := parseHandoff(tc.b, me); (err == nil) != tc.ok || (err != nil && !errors.Is(err, errBadHandoff)) {
+			t.Errorf("%s: %v", tc.name, err)
 		}
 	}
 }
