@@ -87,8 +87,8 @@ func (h *alertHub) publish(recs []StoredRecord, stored int64) {
 			continue // it was verified before it was stored: cannot happen
 		}
 		hd, err := r.Header()
-		if err != nil || hd.Contract == ([32]byte{}) || hd.Author != hd.Patient {
-			continue // a provider's record (transaction 3) is not an alert
+		if err != nil || hd.Contract == ([32]byte{}) || hd.Author != hd.Patient || hd.Severity == 0 {
+			continue // a provider's record (transaction 3), or an abnormal reading whose alert the contract's cool-down withheld
 		}
 		at := stored
 		if at == 0 {

@@ -214,3 +214,24 @@ func TestAlertsSurviveRestart(t *testing.T) {
 		t.Fatalf("after the restart, from 0: %d alerts", len(b.Alerts))
 	}
 }
+
+// A record whose alert the contract's cool-down withheld (severity 0) is
+// stored and readable, but nobody is alerted.
+func TestWithheldAlertsAreNotPushed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := e.member(identity.RoleProvider, 1)
+	e.deploy(true, p)
+	e.grant(p, vital.Glucose)
+	h := e.header()
+	h.Severity = 0
+	withheld, id := e.sealBy(e.patient, h)
+	e.ingest(withheld, e.mustRecord(vital.Glucose))
+	b := e.alerts(p, 0, 0)
+	if len(b.Alerts) != 1 || b.Alerts[0].Index != 1 || b.Next != 2 {
+		t.Fatalf("alerts %+v: want only the record at index 1", b)
+	}
+	if _, err := e.svc.Read(context.Background(), e.request(p.Signing, OpRead, id, 0)); err != nil {
+		t.Fatalf("the withheld alert's record is not readable: %v", err)
+	}
+}

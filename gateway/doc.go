@@ -25,7 +25,9 @@
 // becomes one record per contract that found it abnormal: the signed
 // reading, exactly as the device sent it, sealed (package record) under the
 // current epoch's session key, with the contract, vital sign and severity
-// in the cleartext header. The record is durably in the outbox (package
+// in the cleartext header. The severity is 0 when the matching rule's
+// cool-down withheld the alert: the cloud stores the record but alerts
+// nobody. The record is durably in the outbox (package
 // outbox) before HandleReading returns, so an MQTT transport that
 // acknowledges after the handler returns loses nothing; an uploader sends
 // the outbox to the cloud and retries while the cloud is down.

@@ -326,7 +326,13 @@ func (g *Gateway) handle(ctx context.Context, msg []byte) error {
 			continue
 		}
 		if v.Abnormal {
-			jobs = append(jobs, sealJob{contract: m.id, severity: v.Severity})
+			// A match the rule's cool-down withheld is stored, as every
+			// abnormal reading is, but with severity 0: no alert.
+			sev := v.Severity
+			if !v.Alert {
+				sev = 0
+			}
+			jobs = append(jobs, sealJob{contract: m.id, severity: sev})
 			alert = alert || v.Alert
 		}
 	}

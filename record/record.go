@@ -65,7 +65,7 @@ type Header struct {
 	Epoch    uint64     `cbor:"4,keyasint"`
 	Contract [32]byte   `cbor:"5,keyasint"` // the alert contract that fired; zero for a provider's record
 	Kind     vital.Kind `cbor:"6,keyasint"` // the vital sign; may be 0 for a provider's record
-	Severity uint8      `cbor:"7,keyasint"` // the alert's severity, as the contract defines it
+	Severity uint8      `cbor:"7,keyasint"` // the alert's severity, as the contract defines it; 0: no alert (a cool-down withheld it)
 	Time     int64      `cbor:"8,keyasint"` // Unix ms of the underlying reading (or of a provider's record)
 	Seq      uint64     `cbor:"9,keyasint"` // author-local, from 1, strictly increasing
 	// Nonce is the AES-GCM nonce: random, or derived (SealDeterministic).

@@ -32,6 +32,7 @@ type summary struct {
 	Readings                uint64          `json:"readings"`
 	ReadingsPerS            float64         `json:"readings_per_s"`
 	Abnormal                uint64          `json:"abnormal"`
+	Alerts                  uint64          `json:"alerts_raised"` // abnormal readings past their rule's cool-down
 	AbnormalFraction        float64         `json:"abnormal_fraction"`
 	RecordsStored           uint64          `json:"records_stored"`
 	RecordsAnchored         uint64          `json:"records_anchored"`
@@ -271,7 +272,9 @@ func (s *system) fill(ctx context.Context, sum *summary, elapsed time.Duration, 
 	sum.ReadingsPerS = float64(sum.Readings) / elapsed.Seconds()
 	for _, p := range s.patients {
 		if p.gw != nil {
-			sum.Abnormal += p.gw.Stats().Abnormal
+			st := p.gw.Stats()
+			sum.Abnormal += st.Abnormal
+			sum.Alerts += st.Alerts
 		}
 	}
 	if sum.Readings > 0 {
@@ -327,7 +330,7 @@ func (s *system) progress(ctx context.Context, w io.Writer, t time.Duration) {
 func printSummary(w io.Writer, s *summary) {
 	fmt.Fprintf(w, `
 Summary (%.0fs of readings)
-  readings            %d (%.0f/s), abnormal %d (%.1f%%)
+  readings            %d (%.0f/s), abnormal %d (%.1f%%), %d past their rule's cool-down
   records             %d stored, %d anchored
   alerts              %d delivered, %d misdelivered; latency p50 %.0f ms, p99 %.0f ms
   anchoring           p50 %.0f ms, p99 %.0f ms from the reading to its anchor on the chain
@@ -338,7 +341,7 @@ Summary (%.0fs of readings)
   device commands     %d applied
   chain               height %d; %d bytes while streaming = %.2f bytes per reading
   re-elections        %d; longest time between two blocks %d ms
-`, s.DurationS, s.Readings, s.ReadingsPerS, s.Abnormal, 100*s.AbnormalFraction, s.RecordsStored, s.RecordsAnchored,
+`, s.DurationS, s.Readings, s.ReadingsPerS, s.Abnormal, 100*s.AbnormalFraction, s.Alerts, s.RecordsStored, s.RecordsAnchored,
 		s.AlertsDelivered, s.AlertsMisdelivered, s.AlertLatencyMs.P50, s.AlertLatencyMs.P99,
 		s.AnchorLatencyMs.P50, s.AnchorLatencyMs.P99, s.ProofsVerified, s.ProofsFailed,
 		s.ReadsAfterRevokeRefused, s.ReadsAfterRevokeAllowed, s.ForgedRefused, s.ForgedAccepted, s.ProviderRecords,

@@ -130,13 +130,26 @@ type sysStats struct {
 	mu            sync.Mutex
 	alertLat      []time.Duration
 	anchorLat     []time.Duration
-	pendingAnchor map[uint64]int64 // record index → reading time (ms), alerted, not yet anchored
+	pendingAnchor map[[32]byte]int64 // record → reading time (ms): sealed by an in-process gateway, not yet anchored
 	anchoredSize  uint64
 	revokedAt     map[[2]identity.ID]uint64 // (patient, provider) → the epoch from which it must get nothing
 }
 
 func newSysStats() *sysStats {
-	return &sysStats{pendingAnchor: map[uint64]int64{}, revokedAt: map[[2]identity.ID]uint64{}}
+	return &sysStats{pendingAnchor: map[[32]byte]int64{}, revokedAt: map[[2]identity.ID]uint64{}}
+}
+
+// scaledRules are the default rules with their cool-downs shortened as
+// much as the episodes are (at least a second): the same alerts per
+// episode as in life.
+func scaledRules(speedup float64) []contract.Rule {
+	rules := contract.DefaultRules()
+	if speedup > 1 {
+		for i := range rules {
+			rules[i].Cooldown = max(1, uint32(float64(rules[i].Cooldown)/speedup))
+		}
+	}
+	return rules
 }
 
 // compress plays a mix's episodes speedup times faster, at the same duty cycle.
@@ -321,7 +334,7 @@ func (s *system) register(ctx context.Context) error {
 					return fmt.Errorf("device %s: %w", d.Name(), err)
 				}
 			}
-			terms := contract.Terms{Version: contract.Version, Patient: p.id.ID(), Rules: contract.DefaultRules(), Name: "vital signs"}
+			terms := contract.Terms{Version: contract.Version, Patient: p.id.ID(), Rules: scaledRules(o.Speedup), Name: "vital signs"}
 			for _, j := range p.providers {
 				terms.Providers = append(terms.Providers, s.providers[j].id.ID())
 			}
@@ -471,10 +484,11 @@ func (s *system) startGateway(ctx context.Context, p *patientNode, cc *cloud.Cli
 		Commands: func(dev identity.ID, payload []byte) error {
 			return b.Publish(mqtt.CommandsTopic(p.id.ID(), dev), payload)
 		},
-		OnSealed: func(_ reading.Reading, id [32]byte) {
+		OnSealed: func(r reading.Reading, id [32]byte) {
 			p.mu.Lock()
 			p.sealed = append(p.sealed, id)
 			p.mu.Unlock()
+			s.onSealed(r, id)
 		},
 		Log: s.log.With("part", "gateway", "patient", p.id.ID().String())})
 	if err != nil {
@@ -588,11 +602,13 @@ func (s *system) onAlert(pn *providerNode, a provider.Alert) {
 		s.log.Error("alert misdelivered", "provider", pn.id.ID(), "patient", a.Header.Patient)
 	}
 	st.alertLat = append(st.alertLat, a.Received.Sub(time.UnixMilli(a.Header.Time)))
-	if a.Index >= st.anchoredSize {
-		if _, seen := st.pendingAnchor[a.Index]; !seen {
-			st.pendingAnchor[a.Index] = a.Header.Time
-		}
-	}
+}
+
+// onSealed notes a record an in-process gateway sealed, to time its anchoring.
+func (s *system) onSealed(r reading.Reading, id [32]byte) {
+	s.stats.mu.Lock()
+	s.stats.pendingAnchor[id] = r.Time
+	s.stats.mu.Unlock()
 }
 
 func (s *system) onAnchor(size uint64, at time.Time) {
@@ -603,10 +619,12 @@ func (s *system) onAnchor(size uint64, at time.Time) {
 		return
 	}
 	st.anchoredSize = size
-	for idx, t := range st.pendingAnchor {
-		if idx < size {
+	for id, t := range st.pendingAnchor {
+		// Where the record is in the cloud's log (not there yet: not stored).
+		r, err := s.cloudStore.Record(id)
+		if err == nil && r.Index < size {
 			st.anchorLat = append(st.anchorLat, at.Sub(time.UnixMilli(t)))
-			delete(st.pendingAnchor, idx)
+			delete(st.pendingAnchor, id)
 		}
 	}
 }
@@ -747,7 +765,7 @@ func (s *system) drain(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("drain: %d of %d records anchored, %d alerts waiting for their anchor, %d records in outboxes", ra.Size, rc.Size, pending, waiting)
+			return fmt.Errorf("drain: %d of %d records anchored, %d sealed records not seen anchored, %d records in outboxes", ra.Size, rc.Size, pending, waiting)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
