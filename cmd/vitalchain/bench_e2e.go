@@ -58,7 +58,7 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 	var gwProc *exec.Cmd
 	o := systemOptions{Dir: dir, Patients: *patients, Providers: 3, Devices: *devices, Interval: interval,
 		AbnormalFraction: *abnormal, Speedup: 120, BlockInterval: 100 * time.Millisecond, CloudSeal: *seal,
-		Suite: identity.SuiteMLKEM768X25519, Seed: 7, FetchEvery: 10, Log: log}
+		Suite: identity.SuiteMLKEM768X25519, Seed: 7, FetchEvery: 2, Log: log}
 	o.Params = ledger.DefaultParams()
 	o.Params.AnchorPassAfterMs = passAfter.Milliseconds()
 	if *external {
