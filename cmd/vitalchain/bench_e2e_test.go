@@ -16,7 +16,7 @@ func TestBenchE2E(t *testing.T) {
 	}
 	selfBinary = func() (string, error) { return exec.LookPath("vitalchain") }
 	var stdout, stderr bytes.Buffer
-	code := run([]string{"bench", "e2e", "--json", "--duration", "8s", "--rate", "200", "--patients", "3", "--devices", "6"}, &stdout, &stderr)
+	code := run([]string{"bench", "e2e", "--json", "--duration", "10s", "--rate", "200", "--patients", "3", "--devices", "6", "--abnormal", "0.1"}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("bench e2e exited %d: %s", code, stderr.String())
 	}

@@ -602,6 +602,12 @@ func (s *system) onAlert(pn *providerNode, a provider.Alert) {
 		s.log.Error("alert misdelivered", "provider", pn.id.ID(), "patient", a.Header.Patient)
 	}
 	st.alertLat = append(st.alertLat, a.Received.Sub(time.UnixMilli(a.Header.Time)))
+	// Records of a gateway in another process are timed from their alerts.
+	if a.Index >= st.anchoredSize {
+		if _, ok := st.pendingAnchor[a.ID]; !ok {
+			st.pendingAnchor[a.ID] = a.Header.Time
+		}
+	}
 }
 
 // onSealed notes a record an in-process gateway sealed, to time its anchoring.
