@@ -199,7 +199,9 @@ func startSystem(ctx context.Context, o systemOptions) (*system, error) {
 	if err := s.startPatients(ctx); err != nil {
 		return nil, err
 	}
-	s.startProviders()
+	if err := s.startProviders(); err != nil {
+		return nil, err
+	}
 	if o.Overlay {
 		if err := s.startOverlay(ctx); err != nil {
 			return nil, err
@@ -503,7 +505,7 @@ func (s *system) startGateway(ctx context.Context, p *patientNode, cc *cloud.Cli
 }
 
 // startProviders starts each provider following its alerts and the anchors.
-func (s *system) startProviders() {
+func (s *system) startProviders() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.provStop, s.provCtx = cancel, ctx
 	cc := cloud.NewClient(s.cloudURL, nil)
@@ -511,7 +513,7 @@ func (s *system) startProviders() {
 		pv, err := provider.New(provider.Config{Key: pn.id, Chain: s.clients[i%3], Cloud: cc,
 			Log: s.log.With("part", "provider")})
 		if err != nil {
-			panic(err) // only a bad config fails
+			return err
 		}
 		pn.p = pv
 		s.provWG.Add(1)
@@ -532,6 +534,7 @@ func (s *system) startProviders() {
 		defer s.provWG.Done()
 		s.providers[0].p.FollowAnchors(ctx, s.cloudID.ID(), func(size uint64, at time.Time) { s.onAnchor(size, at) })
 	}()
+	return nil
 }
 
 // startOverlay starts the overlay of cluster overlayCluster.
