@@ -12,8 +12,10 @@
 // by reason: a message that does not parse (ErrMalformed); a device the
 // ledger does not know as one of this patient's (ErrUnknownDevice); a bad
 // signature (ErrBadSignature); a reading of another patient
-// (ErrOtherPatient); a sequence number not above the device's last
-// (ErrReplay). Sequence numbers are kept per device and saved every
+// (ErrOtherPatient); a time more than MaxClockSkew ahead of the gateway's
+// clock (ErrFuture); a sequence number not above the device's last
+// (ErrReplay). HandleMessage, for MQTT, first checks that the topic names
+// this patient and the device that signed the reading (ErrTopic). Sequence numbers are kept per device and saved every
 // second, and at Close, so that a replay is refused across restarts too.
 // A crash can forget the last second of them; a reading redelivered then is
 // sealed again, but sealing is deterministic (record.SealDeterministic,

@@ -22,6 +22,7 @@ import (
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/mqtt"
 	"github.com/vitalchain/vitalchain/outbox"
 	"github.com/vitalchain/vitalchain/reading"
 	"github.com/vitalchain/vitalchain/record"
@@ -35,6 +36,8 @@ var (
 	ErrBadSignature  = errors.New("bad device signature")
 	ErrOtherPatient  = errors.New("reading of another patient")
 	ErrReplay        = errors.New("replayed reading")
+	ErrFuture        = errors.New("reading from the future")
+	ErrTopic         = errors.New("topic names another patient or device")
 	ErrBackpressure  = errors.New("outbox full")
 	ErrClosed        = errors.New("gateway closed")
 )
@@ -49,6 +52,10 @@ func reason(err error) string {
 		return "other_patient"
 	case errors.Is(err, ErrReplay):
 		return "replay"
+	case errors.Is(err, ErrFuture):
+		return "future"
+	case errors.Is(err, ErrTopic):
+		return "topic"
 	case errors.Is(err, ErrBackpressure):
 		return "outbox_full"
 	case errors.Is(err, ErrClosed):
@@ -263,6 +270,33 @@ func (g *Gateway) Stats() Stats {
 	return s
 }
 
+// MaxClockSkew bounds how far ahead of the gateway's clock a reading's time
+// may be (the cloud would refuse its record for good).
+const MaxClockSkew = time.Minute
+
+// HandleMessage processes one MQTT message: its topic must name this
+// patient and the device that signed the reading (ErrTopic); then as
+// HandleReading.
+func (g *Gateway) HandleMessage(ctx context.Context, topic string, msg []byte) error {
+	patient, dev, kind, err := mqtt.ParseTopic(topic)
+	if err == nil && (patient != g.me || kind != mqtt.KindReadings) {
+		err = fmt.Errorf("%s", topic)
+	}
+	if err == nil {
+		if s, perr := reading.Parse(msg); perr == nil && s.KeyID() != dev {
+			err = fmt.Errorf("topic names device %s, the reading %s", dev, s.KeyID())
+		}
+	}
+	if err != nil {
+		err = fmt.Errorf("%w: %w", ErrTopic, err)
+		g.mu.Lock()
+		g.stats.Refused[reason(err)]++
+		g.mu.Unlock()
+		return err
+	}
+	return g.HandleReading(ctx, msg)
+}
+
 // HandleReading processes one message from a wearable (see the package
 // documentation). It returns once the reading is refused, found normal,
 // or sealed durably into the outbox.
@@ -302,6 +336,9 @@ func (g *Gateway) handle(ctx context.Context, msg []byte) error {
 	}
 	if r.Patient != g.me {
 		return fmt.Errorf("%w: %s", ErrOtherPatient, r.Patient)
+	}
+	if d := r.Timestamp().Sub(g.cfg.Now()); d > MaxClockSkew {
+		return fmt.Errorf("%w: %s ahead of the gateway's clock", ErrFuture, d.Round(time.Second))
 	}
 	kind, err := r.Kind()
 	if err != nil {

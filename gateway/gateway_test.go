@@ -17,6 +17,7 @@ import (
 	"github.com/vitalchain/vitalchain/gateway"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/mqtt"
 	"github.com/vitalchain/vitalchain/outbox"
 	"github.com/vitalchain/vitalchain/reading"
 	"github.com/vitalchain/vitalchain/vital"
@@ -229,7 +230,31 @@ func TestGateway(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
+	// A reading from the future, and messages whose topic does not match.
+	w.seq++
+	future := reading.New(w.patient.ID(), w.device.Public().ID(), w.seq, time.Now().Add(10*time.Minute), vital.Glucose, 300*vital.Unit)
+	fb, _ := reading.Sign(future, w.device)
+	if err := g.HandleReading(ctx, fb); !errors.Is(err, gateway.ErrFuture) {
+		t.Errorf("future reading: %v", err)
+	}
+	good := w.reading(100)
+	for _, topic := range []string{
+		mqtt.ReadingsTopic(otherPatient.ID(), w.device.Public().ID()),
+		mqtt.ReadingsTopic(w.patient.ID(), stranger.ID()),
+		mqtt.CommandsTopic(w.patient.ID(), w.device.Public().ID()),
+		"vitalchain/nonsense",
+	} {
+		if err := g.HandleMessage(ctx, topic, good); !errors.Is(err, gateway.ErrTopic) {
+			t.Errorf("topic %q: %v", topic, err)
+		}
+	}
+	if err := g.HandleMessage(ctx, mqtt.ReadingsTopic(w.patient.ID(), w.device.Public().ID()), good); err != nil {
+		t.Errorf("a good message: %v", err)
+	}
 	st = g.Stats()
+	if st.Refused["topic"] != 4 || st.Refused["future"] != 1 {
+		t.Errorf("refused %v: want 4 for topic, 1 for future", st.Refused)
+	}
 	for _, r := range []string{"malformed", "unknown_device", "bad_signature", "other_patient", "replay"} {
 		if st.Refused[r] != 1 {
 			t.Errorf("refused[%s] = %d, want 1 (%v)", r, st.Refused[r], st.Refused)

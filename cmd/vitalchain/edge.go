@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -72,18 +71,7 @@ func runGateway(args []string, stdout, stderr io.Writer) error {
 		url     string
 	)
 	handle := func(topic string, payload []byte) {
-		// The topic must name the device that signed the reading.
-		_, dev, _, err := mqtt.ParseTopic(topic)
-		if err == nil {
-			if s, perr := reading.Parse(payload); perr == nil && s.KeyID() != dev {
-				err = errors.New("topic and reading name different devices")
-			}
-		}
-		if err != nil {
-			log.Warn("reading refused", "err", err)
-			return
-		}
-		if err := gw.HandleReading(ctx, payload); err != nil {
+		if err := gw.HandleMessage(ctx, topic, payload); err != nil {
 			log.Warn("reading refused", "err", err)
 		}
 	}

@@ -497,8 +497,8 @@ func (s *system) startGateway(ctx context.Context, p *patientNode, cc *cloud.Cli
 		return err
 	}
 	p.gw = gw
-	return b.Subscribe(mqtt.ReadingsFilter(p.id.ID()), func(_ string, payload []byte) {
-		if err := gw.HandleReading(context.Background(), payload); err != nil {
+	return b.Subscribe(mqtt.ReadingsFilter(p.id.ID()), func(topic string, payload []byte) {
+		if err := gw.HandleMessage(context.Background(), topic, payload); err != nil {
 			s.log.Debug("reading refused", "err", err)
 		}
 	})
