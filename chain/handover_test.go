@@ -89,7 +89,7 @@ func TestHandoverOfAStoppedHead(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, _ := n.ln.Running().App().Height()
-	b, err := c.RPC().Block(ctx, &h)
+	b, err := n.ln.Running().RPC().Block(ctx, &h)
 	if err != nil {
 		t.Fatal(err)
 	}

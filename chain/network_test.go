@@ -71,7 +71,8 @@ func startNet(t *testing.T, nodes, standby int) *net {
 	return n
 }
 
-// connect (re)opens the client of node i.
+// connect (re)opens the client of node i: in process for even i, over
+// HTTP for odd i.
 func (n *net) connect(i int) {
 	for len(n.clients) <= i {
 		n.clients = append(n.clients, nil)
@@ -79,7 +80,17 @@ func (n *net) connect(i int) {
 	if n.clients[i] != nil {
 		n.clients[i].Close()
 	}
-	n.clients[i] = client.New(n.ln.Nodes[i].Local(), nil)
+	if i%2 == 0 {
+		n.clients[i] = client.New(n.ln.Nodes[i].Local(), nil)
+		return
+	}
+	// Odd nodes are reached like a remote program reaches them: CometBFT's
+	// JSON-RPC over HTTP and its websocket.
+	c, err := client.Dial(n.ln.Nodes[i].RPCAddress(), nil)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	n.clients[i] = c
 }
 
 func ctx(t *testing.T) context.Context {
@@ -166,7 +177,7 @@ func (n *net) agree() int64 {
 		if node == nil {
 			continue
 		}
-		b, err := node.Local().Block(ctx(n.t), &low)
+		b, err := node.RPC().Block(ctx(n.t), &low)
 		if err != nil {
 			n.t.Fatalf("node %d block %d: %v", i, low, err)
 		}
@@ -445,7 +456,7 @@ func (n *net) waitForValidators(t *testing.T, want int) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		v, err := n.clients[0].RPC().Validators(ctx(t), nil, nil, nil)
+		v, err := n.ln.Nodes[0].RPC().Validators(ctx(t), nil, nil, nil)
 		if err == nil && v.Total == want {
 			return
 		}

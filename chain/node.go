@@ -19,6 +19,7 @@ import (
 	rpclocal "github.com/cometbft/cometbft/rpc/client/local"
 	"github.com/spf13/viper"
 
+	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/identity"
 )
 
@@ -180,8 +181,11 @@ func (n *Node) ConsensusKey() []byte { return n.consensus }
 // Authority returns the node's authority identity.
 func (n *Node) Authority() *identity.Identity { return n.authority }
 
-// Local returns a CometBFT client that calls the node in process.
-func (n *Node) Local() *rpclocal.Local { return rpclocal.New(n.node) }
+// Local returns the node as a client.Node, in process.
+func (n *Node) Local() client.Node { return localNode{rpclocal.New(n.node)} }
+
+// RPC returns a CometBFT client that calls the node in process.
+func (n *Node) RPC() *rpclocal.Local { return rpclocal.New(n.node) }
 
 // RPCAddress returns the node's RPC listen address (tcp://host:port).
 func (n *Node) RPCAddress() string { return n.cfg.RPC.ListenAddress }

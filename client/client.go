@@ -3,11 +3,13 @@
 // queries the state, and delivers the ledger's events (alerts for a
 // provider, anchors, grants, revokes…) as they commit.
 //
-// It works over any CometBFT RPC client: in process (rpc/client/local) or
-// over HTTP and a websocket (rpc/client/http) against `vitalchain node`. It
+// It works over a Node: in process (package chain's) or over CometBFT's
+// JSON-RPC on HTTP and a websocket against `vitalchain node` (Dial). It
 // follows the chain through one subscription to new blocks, and fills any
 // gap (a dropped event, a reconnect) by fetching the missed blocks, so a
-// waiter or subscriber never misses a committed transaction.
+// waiter or subscriber never misses a committed transaction. The package
+// links nothing of CometBFT, so that a small program that uses it (the
+// patient's gateway) stays small.
 package client
 
 import (
@@ -19,13 +21,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	abci "github.com/cometbft/cometbft/abci/types"
-	"github.com/cometbft/cometbft/mempool"
-	rpcclient "github.com/cometbft/cometbft/rpc/client"
-	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
-	ctypes "github.com/cometbft/cometbft/rpc/core/types"
-	"github.com/cometbft/cometbft/types"
 
 	"github.com/vitalchain/vitalchain/codec"
 	"github.com/vitalchain/vitalchain/ledger"
@@ -85,9 +80,8 @@ func (e Event) Has(k, v string) bool {
 
 // Client talks to one node.
 type Client struct {
-	rpc   rpcclient.Client
-	owned bool // rpc was started by Dial and is stopped by Close
-	log   *slog.Logger
+	node Node
+	log  *slog.Logger
 
 	mu      sync.Mutex
 	waiters map[[32]byte][]chan *Committed
@@ -104,32 +98,28 @@ type subscription struct {
 	ch     chan Event
 }
 
-// New returns a client over an RPC client (for example rpc/client/local's,
-// in process). The RPC client must be started.
-func New(rpc rpcclient.Client, log *slog.Logger) *Client {
+// New returns a client over a node (for example chain.Node.Local's, in
+// process).
+func New(node Node, log *slog.Logger) *Client {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{rpc: rpc, log: log, waiters: map[[32]byte][]chan *Committed{}, subs: map[int]*subscription{}, done: make(chan struct{})}
+	return &Client{node: node, log: log, waiters: map[[32]byte][]chan *Committed{}, subs: map[int]*subscription{}, done: make(chan struct{})}
 }
 
-// Dial connects to a node's RPC address (http://host:port or tcp://host:port).
+// Dial returns a client of a node's RPC address (http://host:port or
+// tcp://host:port) over CometBFT's JSON-RPC on HTTP and a websocket.
+// It contacts the node only when first used.
 func Dial(addr string, log *slog.Logger) (*Client, error) {
-	addr = strings.Replace(addr, "tcp://", "http://", 1)
-	h, err := rpchttp.New(addr, "/websocket")
+	n, err := NewHTTPNode(addr, log)
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", addr, err)
+		return nil, fmt.Errorf("dial: %w", err)
 	}
-	if err := h.Start(); err != nil {
-		return nil, fmt.Errorf("dial %s: %w", addr, err)
-	}
-	c := New(h, log)
-	c.owned = true
-	return c, nil
+	return New(n, log), nil
 }
 
-// RPC returns the underlying CometBFT client.
-func (c *Client) RPC() rpcclient.Client { return c.rpc }
+// Node returns the node the client talks to.
+func (c *Client) Node() Node { return c.node }
 
 // Close stops following the chain.
 func (c *Client) Close() error {
@@ -139,9 +129,6 @@ func (c *Client) Close() error {
 	if started {
 		stop()
 		<-c.done
-	}
-	if c.owned {
-		return c.rpc.Stop()
 	}
 	return nil
 }
@@ -153,45 +140,45 @@ func (c *Client) follow() error {
 	if c.started {
 		return nil
 	}
-	st, err := c.rpc.Status(context.Background())
+	h, err := c.node.Height(context.Background())
 	if err != nil {
 		return fmt.Errorf("node status: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	subscriber := fmt.Sprintf("vitalchain-client-%p", c)
-	q := types.QueryForEvent(types.EventNewBlock).String()
-	ch, err := c.rpc.Subscribe(ctx, subscriber, q, 1000)
+	ch, err := c.node.NewBlocks(ctx)
 	if err != nil {
 		cancel()
-		return fmt.Errorf("subscribe to new blocks: %w", err)
+		return err
 	}
-	c.height = st.SyncInfo.LatestBlockHeight
+	c.height = h
 	c.started, c.stop = true, cancel
-	go c.loop(ctx, subscriber, ch)
+	go c.loop(ctx, ch)
 	return nil
 }
 
-func (c *Client) loop(ctx context.Context, subscriber string, ch <-chan ctypes.ResultEvent) {
+func (c *Client) loop(ctx context.Context, ch <-chan *Block) {
 	defer close(c.done)
-	defer c.rpc.UnsubscribeAll(context.Background(), subscriber)
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			if ch != nil {
+				for range ch { // the node closes it
+				}
+			}
 			return
-		case ev := <-ch:
-			nb, ok := ev.Data.(types.EventDataNewBlock)
-			if !ok || nb.Block == nil {
+		case b, ok := <-ch:
+			if !ok {
+				ch = nil // the node gave up; the ticker follows the chain
 				continue
 			}
-			c.catchUp(ctx, nb.Block.Height-1)
-			c.deliver(nb.Block, nb.ResultFinalizeBlock.TxResults)
+			c.catchUp(ctx, b.Height-1)
+			c.deliver(b)
 		case <-tick.C:
 			// A dropped event or a lost websocket shows as a gap: fill it.
-			st, err := c.rpc.Status(ctx)
-			if err == nil {
-				c.catchUp(ctx, st.SyncInfo.LatestBlockHeight)
+			if h, err := c.node.Height(ctx); err == nil {
+				c.catchUp(ctx, h)
 			}
 		}
 	}
@@ -206,22 +193,17 @@ func (c *Client) catchUp(ctx context.Context, height int64) {
 		if next > height {
 			return
 		}
-		b, err := c.rpc.Block(ctx, &next)
+		b, err := c.node.Block(ctx, next)
 		if err != nil {
 			c.log.Debug("fetch missed block", "height", next, "err", err)
 			return
 		}
-		r, err := c.rpc.BlockResults(ctx, &next)
-		if err != nil {
-			c.log.Debug("fetch missed block results", "height", next, "err", err)
-			return
-		}
-		c.deliver(b.Block, r.TxsResults)
+		c.deliver(b)
 	}
 }
 
 // deliver hands a block's results to waiters and subscribers, once per height.
-func (c *Client) deliver(b *types.Block, results []*abci.ExecTxResult) {
+func (c *Client) deliver(b *Block) {
 	c.mu.Lock()
 	if b.Height <= c.height {
 		c.mu.Unlock()
@@ -234,18 +216,11 @@ func (c *Client) deliver(b *types.Block, results []*abci.ExecTxResult) {
 	}
 	c.mu.Unlock()
 	for i, tx := range b.Txs {
-		if i >= len(results) {
+		if i >= len(b.Results) {
 			break
 		}
-		r := results[i]
-		cm := &Committed{Hash: sha256.Sum256(tx), Height: b.Height, Code: ledger.Code(r.Code), Log: r.Log, Time: b.Time}
-		for _, e := range r.Events {
-			le := ledger.Event{Type: e.Type}
-			for _, a := range e.Attributes {
-				le.Attrs = append(le.Attrs, ledger.Attr{Key: a.Key, Value: a.Value})
-			}
-			cm.Events = append(cm.Events, le)
-		}
+		r := b.Results[i]
+		cm := &Committed{Hash: sha256.Sum256(tx), Height: b.Height, Code: ledger.Code(r.Code), Log: r.Log, Time: b.Time, Events: r.Events}
 		c.mu.Lock()
 		ws := c.waiters[cm.Hash]
 		delete(c.waiters, cm.Hash)
@@ -327,12 +302,12 @@ func Type(typ string, kv ...string) func(Event) bool {
 // Broadcast sends a transaction to the node's mempool and returns its hash
 // once it passed CheckTx; a rejection is a *ledger.Error.
 func (c *Client) Broadcast(ctx context.Context, tx []byte) ([32]byte, error) {
-	r, err := c.rpc.BroadcastTxSync(ctx, tx)
+	code, log, err := c.node.BroadcastTx(ctx, tx)
 	if err != nil {
 		return [32]byte{}, fmt.Errorf("broadcast: %w", err)
 	}
-	if r.Code != 0 {
-		return [32]byte{}, &ledger.Error{Code: ledger.Code(r.Code), Err: errors.New(r.Log)}
+	if code != 0 {
+		return [32]byte{}, &ledger.Error{Code: ledger.Code(code), Err: errors.New(log)}
 	}
 	return sha256.Sum256(tx), nil
 }
@@ -364,7 +339,7 @@ func (c *Client) Submit(ctx context.Context, tx []byte) (*Committed, error) {
 		}
 		c.mu.Unlock()
 	}
-	if _, err := c.Broadcast(ctx, tx); err != nil && !strings.Contains(err.Error(), mempool.ErrTxInCache.Error()) {
+	if _, err := c.Broadcast(ctx, tx); err != nil && !strings.Contains(err.Error(), errTxInCache) {
 		forget()
 		return nil, err
 	}
@@ -382,18 +357,18 @@ func (c *Client) Submit(ctx context.Context, tx []byte) (*Committed, error) {
 // Query runs a ledger query (see ledger.Query) and decodes its CBOR answer
 // into v. A missing key is ErrNotFound.
 func (c *Client) Query(ctx context.Context, path string, v any) error {
-	r, err := c.rpc.ABCIQuery(ctx, path, nil)
+	code, value, log, err := c.node.Query(ctx, path)
 	if err != nil {
 		return fmt.Errorf("query %s: %w", path, err)
 	}
-	switch r.Response.Code {
+	switch code {
 	case 0:
 	case 1: // chain.QueryNotFound
 		return fmt.Errorf("%w: %s", ErrNotFound, path)
 	default:
-		return fmt.Errorf("query %s: %s", path, r.Response.Log)
+		return fmt.Errorf("query %s: %s", path, log)
 	}
-	if err := codec.UnmarshalLimit(r.Response.Value, 64<<20, v); err != nil {
+	if err := codec.UnmarshalLimit(value, 64<<20, v); err != nil {
 		return fmt.Errorf("query %s: %w", path, err)
 	}
 	return nil
@@ -401,9 +376,5 @@ func (c *Client) Query(ctx context.Context, path string, v any) error {
 
 // Height returns the latest committed height.
 func (c *Client) Height(ctx context.Context) (int64, error) {
-	st, err := c.rpc.Status(ctx)
-	if err != nil {
-		return 0, err
-	}
-	return st.SyncInfo.LatestBlockHeight, nil
+	return c.node.Height(ctx)
 }

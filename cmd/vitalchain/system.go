@@ -821,7 +821,7 @@ func (s *system) height(ctx context.Context) int64 {
 // longest time between two consecutive blocks.
 func (s *system) chainBytes(ctx context.Context, from, to int64) (total int64, maxGap time.Duration, blocks, withTxs, txs int, err error) {
 	var last time.Time
-	rpc := s.clients[0].RPC()
+	rpc := s.net.Nodes[0].RPC() // node 0 never stops
 	for lo := from + 1; lo <= to; lo += 20 {
 		hi := min(lo+19, to)
 		res, err := rpc.BlockchainInfo(ctx, lo, hi)
