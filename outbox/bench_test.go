@@ -1,12 +1,14 @@
 package outbox
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 
-	"github.com/cockroachdb/pebble/v2"
+	bolt "go.etcd.io/bbolt"
 )
 
 // benchSize is about a gateway's sealed record: a 190-byte header, the
@@ -23,37 +25,48 @@ func benchItem(i uint64) Item {
 	return Item{ID: id, Data: data, Enqueued: 1}
 }
 
-func openPebble(b *testing.B) *pebble.DB {
-	cache := pebble.NewCache(DefaultCacheSize)
-	defer cache.Unref()
-	db, err := pebble.Open(b.TempDir(), &pebble.Options{Cache: cache, MemTableSize: 4 << 20, Logger: quietPebble{}})
+// openBolt opens a raw bbolt database as the outbox does, with its bucket.
+func openBolt(b *testing.B) *bolt.DB {
+	db, err := bolt.Open(filepath.Join(b.TempDir(), fileName), 0o600, boltOptions())
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
+	err = db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketName)
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
 	return db
 }
 
-// BenchmarkPebbleSyncedBatch is the primitive under Put: a batch of n
+// BenchmarkBoltSyncedBatch is the primitive under Put: a transaction of n
 // items, encoded as the outbox stores them, committed with fsync.
-func BenchmarkPebbleSyncedBatch(b *testing.B) {
+func BenchmarkBoltSyncedBatch(b *testing.B) {
 	for _, n := range []int{1, 64} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			db := openPebble(b)
+			db := openBolt(b)
 			it := benchItem(0)
-			v := appendValue(nil, &it)
 			var seq uint64
 			for b.Loop() {
-				batch := db.NewBatch()
-				for range n {
-					seq++
-					binary.BigEndian.PutUint64(v[1:], seq) // the ID
-					batch.Set(seqKey(seq), v, nil)
-				}
-				if err := batch.Commit(pebble.Sync); err != nil {
+				err := db.Update(func(tx *bolt.Tx) error {
+					bk := tx.Bucket(bucketName)
+					bk.FillPercent = fillPercent
+					for range n {
+						seq++
+						v := appendValue(nil, &it)
+						binary.BigEndian.PutUint64(v[1:], seq) // the ID
+						if err := bk.Put(seqKey(seq), v); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
 					b.Fatal(err)
 				}
-				batch.Close()
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(seq), "ns/item")
 		})
@@ -84,23 +97,26 @@ func BenchmarkPut(b *testing.B) {
 	}
 }
 
-// BenchmarkPebbleSyncedBatchParallel: 8 goroutines per core each committing one
-// value with fsync (Pebble's own group commit).
-func BenchmarkPebbleSyncedBatchParallel(b *testing.B) {
-	db := openPebble(b)
+// BenchmarkBoltSyncedBatchParallel: 8 goroutines per core each committing
+// one value with fsync (bbolt's own group commit, DB.Batch).
+func BenchmarkBoltSyncedBatchParallel(b *testing.B) {
+	db := openBolt(b)
 	it := benchItem(0)
 	v := appendValue(nil, &it)
 	var seq atomic.Uint64
 	b.SetParallelism(8)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			batch := db.NewBatch()
-			batch.Set(seqKey(seq.Add(1)), v, nil)
-			if err := batch.Commit(pebble.Sync); err != nil {
+			key := seqKey(seq.Add(1))
+			err := db.Batch(func(tx *bolt.Tx) error {
+				bk := tx.Bucket(bucketName)
+				bk.FillPercent = fillPercent
+				return bk.Put(key, v)
+			})
+			if err != nil {
 				b.Error(err)
 				return
 			}
-			batch.Close()
 		}
 	})
 }
@@ -123,44 +139,58 @@ func BenchmarkPutParallel(b *testing.B) {
 
 const benchRefill = 64 * 64
 
-// BenchmarkPebbleScanDelete is the primitive under Peek+Ack: read the next
-// 64 values from the head and delete them in a synced batch. ns/item is
-// per value.
-func BenchmarkPebbleScanDelete(b *testing.B) {
-	db := openPebble(b)
+// BenchmarkBoltScanDelete is the primitive under Peek+Ack: read the next
+// 64 values from the head and delete them in a synced transaction. ns/item
+// is per value.
+func BenchmarkBoltScanDelete(b *testing.B) {
+	db := openBolt(b)
 	it := benchItem(0)
-	v := appendValue(nil, &it)
 	var head, tail, items uint64
 	for b.Loop() {
 		if head == tail {
 			b.StopTimer()
-			batch := db.NewBatch()
-			for range benchRefill {
-				binary.BigEndian.PutUint64(v[1:], tail) // the ID
-				binary.BigEndian.PutUint64(v[valueHeader:], tail)
-				batch.Set(seqKey(tail), v, nil)
-				tail++
+			err := db.Update(func(tx *bolt.Tx) error {
+				bk := tx.Bucket(bucketName)
+				bk.FillPercent = fillPercent
+				for range benchRefill {
+					v := appendValue(nil, &it)
+					binary.BigEndian.PutUint64(v[1:], tail) // the ID
+					binary.BigEndian.PutUint64(v[valueHeader:], tail)
+					if err := bk.Put(seqKey(tail), v); err != nil {
+						return err
+					}
+					tail++
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
 			}
-			batch.Commit(pebble.Sync)
-			batch.Close()
 			b.StartTimer()
 		}
-		it, _ := db.NewIter(&pebble.IterOptions{LowerBound: seqKey(head), UpperBound: queueUpper})
-		batch := db.NewBatch()
-		n := 0
-		for ok := it.First(); ok && n < 64; ok = it.Next() {
-			val, _ := it.ValueAndErr()
-			_ = append([]byte(nil), val...)
-			batch.Delete(it.Key(), nil)
-			n++
-		}
-		it.Close()
-		if err := batch.Commit(pebble.Sync); err != nil {
+		var keys [][]byte
+		db.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketName).Cursor()
+			for k, v := c.Seek(seqKey(head)); bytes.HasPrefix(k, queueLower) && len(keys) < 64; k, v = c.Next() {
+				_ = append([]byte(nil), v...)
+				keys = append(keys, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		err := db.Update(func(tx *bolt.Tx) error {
+			bk := tx.Bucket(bucketName)
+			for _, k := range keys {
+				if err := bk.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
 			b.Fatal(err)
 		}
-		batch.Close()
-		head += uint64(n)
-		items += uint64(n)
+		head += uint64(len(keys))
+		items += uint64(len(keys))
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(items), "ns/item")
 }

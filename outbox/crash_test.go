@@ -6,13 +6,14 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2/vfs"
+	bolt "go.etcd.io/bbolt"
 )
 
 const (
@@ -225,15 +226,26 @@ func checkAfterCrash(t *testing.T, dir string, lines []string, opts Options) {
 	}
 }
 
-// TestPowerLoss runs the same workload on an in-memory file system and
-// takes, while it runs, a copy of the file system with part of the data
-// not yet synced thrown away, as a power cut would: every Put and Ack that
-// returned before the cut must be there.
+// TestPowerLoss runs the same workload and cuts the power in the middle of
+// one of its commits: every Put and Ack that returned before the cut must
+// be there after it.
+//
+// Every commit of bbolt writes the changed pages to places that the last
+// committed state does not use, fsyncs, then writes one of the two meta
+// pages (the root of the new state, with a checksum) and fsyncs again; and
+// the outbox commits one transaction at a time. So the file after a power
+// cut is the file before the commit in flight plus some of its writes: any
+// part of the data pages (cut before the first fsync), or all of them and
+// part of the meta page (cut before the second), or all of them (cut
+// before the commit returned). The test copies the file before and after
+// one commit and makes such a file.
 func TestPowerLoss(t *testing.T) {
-	for seed := range 3 {
+	const chunk = 512 // a disk sector: what a power cut may tear apart
+	for seed := range 6 {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			fs := vfs.NewCrashableMem()
-			o, err := Open("outbox", Options{fs: fs})
+			dir := t.TempDir()
+			path := filepath.Join(dir, fileName)
+			o, err := Open(dir, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -248,17 +260,41 @@ func TestPowerLoss(t *testing.T) {
 					puts.Add(1)
 				}
 			}
+			// The hook runs in the committer: no commit is in flight but
+			// this one, and every earlier one is synced.
+			var (
+				cut            atomic.Bool
+				cutDone        = make(chan struct{})
+				before         []string
+				before0, after []byte
+				cutErr         error
+			)
+			commit := o.commit
+			o.commit = func(tx *bolt.Tx) error {
+				if !cut.Load() || before0 != nil || cutErr != nil {
+					return commit(tx)
+				}
+				// What returned before the cut must survive it.
+				mu.Lock()
+				before = append([]string(nil), lines...)
+				mu.Unlock()
+				if before0, cutErr = os.ReadFile(path); cutErr != nil {
+					close(cutDone)
+					return commit(tx)
+				}
+				err := commit(tx)
+				after, cutErr = os.ReadFile(path)
+				close(cutDone)
+				return err
+			}
 			stop := make(chan struct{})
 			wg := runCrashWorkload(o, report, stop)
-			for puts.Load() < int64(150+50*seed) {
+			for puts.Load() < int64(150+50*(seed%3)) {
 				time.Sleep(time.Millisecond)
 			}
-			// What returned before the cut must survive it; Acks begun
-			// before the end of the cut may have happened.
-			mu.Lock()
-			before := append([]string(nil), lines...)
-			mu.Unlock()
-			crashed := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 50, RNG: rand.New(rand.NewPCG(uint64(seed), 2))})
+			cut.Store(true)
+			<-cutDone
+			// Acks begun before the end of the cut may have happened.
 			mu.Lock()
 			for _, l := range lines[len(before):] {
 				if strings.HasPrefix(l, "x ") {
@@ -271,7 +307,52 @@ func TestPowerLoss(t *testing.T) {
 			if err := o.Close(); err != nil {
 				t.Fatal(err)
 			}
-			checkAfterCrash(t, "outbox", before, Options{fs: crashed})
+			if cutErr != nil {
+				t.Fatal(cutErr)
+			}
+
+			r := rand.New(rand.NewPCG(uint64(seed), 2))
+			crashed := make([]byte, max(len(before0), len(after))) // a grown file was synced grown
+			copy(crashed, before0)
+			pageSize := os.Getpagesize()
+			var data, meta []int // the chunks the commit changed
+			for off := 0; off < len(after); off += chunk {
+				end := min(off+chunk, len(after))
+				if off < len(before0) && string(before0[off:min(end, len(before0))]) == string(after[off:end]) {
+					continue
+				}
+				if off < 2*pageSize {
+					meta = append(meta, off)
+				} else {
+					data = append(data, off)
+				}
+			}
+			if len(meta) == 0 || len(data) == 0 {
+				t.Fatalf("the commit changed %d chunks of meta pages and %d of data pages", len(meta), len(data))
+			}
+			write := func(off, end int) { copy(crashed[off:end], after[off:end]) }
+			switch stage := seed % 3; stage {
+			case 0: // before the first fsync: some of the data
+				for _, off := range data {
+					if r.IntN(2) == 0 {
+						write(off, min(off+chunk, len(after)))
+					}
+				}
+			case 1: // before the second: the data, and a torn meta page
+				for _, off := range data {
+					write(off, min(off+chunk, len(after)))
+				}
+				off := meta[0]
+				write(off, off+1+r.IntN(80)) // the meta's 80 bytes start its page
+			case 2: // all of it
+				copy(crashed, after)
+			}
+			t.Logf("cut with %d of %d bytes changed by the commit in flight, stage %d", len(data)*chunk, len(after), seed%3)
+			cdir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(cdir, fileName), crashed, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			checkAfterCrash(t, cdir, before, Options{})
 		})
 	}
 }

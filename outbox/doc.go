@@ -6,13 +6,16 @@
 // # Outbox
 //
 // An Outbox is a FIFO queue of Items (an ID, the record's bytes and the time
-// it was enqueued) in a Pebble database in one directory. Put appends items
-// in one batch committed with fsync and returns only once they are durable;
-// concurrent Puts and Acks are committed together (group commit), in the
+// it was enqueued) in a bbolt database: one file, outbox.db, in the
+// directory given to Open, which only one process may have open at a time.
+// Put appends items in one transaction committed with fsync (bbolt fsyncs
+// every commit) and returns only once they are durable; concurrent Puts and
+// Acks are committed together in one transaction (group commit), in the
 // order they arrive, by one goroutine. Each item gets the next value of a
 // sequence that survives restarts, and Peek returns the oldest items not yet
 // acknowledged. Ack durably removes items; it is idempotent and ignores
 // unknown IDs. Putting an ID that is already pending stores nothing new.
+// The file does not shrink: later Puts reuse the pages of acked items.
 //
 // The outbox is bounded by Options.MaxItems and Options.MaxBytes (the sum of
 // the items' Data): a Put that would exceed either stores nothing and

@@ -5,6 +5,9 @@ import (
 	"fmt"
 )
 
+// bucketName is the bbolt bucket that holds the outbox's keys.
+var bucketName = []byte("outbox")
+
 // Keys: one prefix byte, then fixed-width fields.
 const (
 	kQueue = 'q' // q seq(8) → value (an item)
@@ -20,8 +23,7 @@ const valueVersion = 1
 const valueHeader = 1 + 32 + 8
 
 var (
-	queueLower = []byte{kQueue}
-	queueUpper = []byte{kQueue + 1}
+	queueLower = []byte{kQueue} // the prefix of every queue key
 	nextKey    = []byte{kNext}
 )
 

@@ -1,15 +1,18 @@
 package outbox
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/vfs"
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 var (
@@ -29,13 +32,35 @@ var (
 
 // Defaults of Options.
 const (
-	DefaultMaxItems  = 1 << 20
-	DefaultMaxBytes  = 256 << 20
-	DefaultCacheSize = 8 << 20
+	DefaultMaxItems = 1 << 20
+	DefaultMaxBytes = 256 << 20
 )
 
-// maxGroup bounds the Puts and Acks committed together in one batch.
+// maxGroup bounds the Puts and Acks committed together in one transaction.
 const maxGroup = 256
+
+// fileName is the database file in the directory given to Open.
+const fileName = "outbox.db"
+
+// lockTimeout bounds the wait for the database file's lock, which another
+// process using the outbox holds: Open then fails instead of hanging.
+const lockTimeout = time.Second
+
+// fillPercent is how full bbolt fills the pages it splits. Items are
+// appended in key order, so a split page is never written into again: full
+// pages make the file and every commit smaller than bbolt's default of half.
+const fillPercent = 1.0
+
+// boltOptions are the options of the outbox's database. NoSync is false:
+// every commit fsyncs. The freelist is not written at every commit but
+// rebuilt by Open, in a hash map.
+func boltOptions() *bolt.Options {
+	return &bolt.Options{
+		Timeout:        lockTimeout,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	}
+}
 
 // Item is one record waiting in the outbox.
 type Item struct {
@@ -53,18 +78,14 @@ type Options struct {
 	// Now gives the enqueue time of items put with Enqueued zero
 	// (nil: time.Now).
 	Now func() time.Time
-	// CacheSize is the size of Pebble's block cache (0: DefaultCacheSize).
-	CacheSize int64
-
-	fs vfs.FS // tests: a crashable in-memory file system
 }
 
 // Outbox is a durable FIFO queue of items; see the package documentation.
 // Its methods are safe for concurrent use.
 type Outbox struct {
-	db     *pebble.DB
+	db     *bolt.DB
 	opts   Options
-	commit func(*pebble.Batch) error // commits a batch durably; tests inject faults
+	commit func(*bolt.Tx) error // commits a write transaction durably; tests inject faults
 
 	life   sync.RWMutex // held shared by every call, exclusively by Close
 	closed bool
@@ -75,9 +96,9 @@ type Outbox struct {
 	index map[[32]byte]entry // the pending items
 	next  uint64             // the next sequence number
 	// The stored next sequence number is rewritten only when the newest
-	// item is acked: otherwise that item's key records it. A key written
-	// in every Put would make every table Pebble flushes overlap all the
-	// others, and turn cheap appends into compactions that rewrite them.
+	// item is acked: otherwise that item's key records it. Writing it in
+	// every commit would add the page that holds it (far from the tail of
+	// the queue) to every commit's writes.
 	storedNext uint64 // as stored (0: not stored)
 	tailLive   bool   // whether the item next-1 is pending
 	g          group  // reused by apply
@@ -86,7 +107,7 @@ type Outbox struct {
 	bytes   atomic.Int64
 	nextPub atomic.Uint64 // next, as of the last commit
 	// head is at most the sequence number of the oldest pending item:
-	// where Peek starts, so as not to scan the tombstones of acked items.
+	// where Peek starts, so as not to walk the pages of acked items.
 	head atomic.Uint64
 
 	sigMu     sync.Mutex
@@ -106,7 +127,8 @@ type op struct {
 	done chan error
 }
 
-// Open opens (or creates) the outbox in dir.
+// Open opens (or creates) the outbox in dir: one database file, created
+// with mode 0600. Open fails if another process has the outbox open.
 func Open(dir string, opts Options) (*Outbox, error) {
 	if opts.MaxItems <= 0 {
 		opts.MaxItems = DefaultMaxItems
@@ -117,31 +139,35 @@ func Open(dir string, opts Options) (*Outbox, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.CacheSize <= 0 {
-		opts.CacheSize = DefaultCacheSize
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open outbox: %w", err)
 	}
-	// No bloom filter: the outbox never looks a key up, it scans the queue
-	// from its head.
-	cache := pebble.NewCache(opts.CacheSize)
-	defer cache.Unref()
-	po := &pebble.Options{Cache: cache, MemTableSize: 4 << 20, Logger: quietPebble{}}
-	if opts.fs != nil {
-		po.FS = opts.fs
+	if err := checkNotPebble(dir); err != nil {
+		return nil, fmt.Errorf("open outbox %s: %w", dir, err)
 	}
-	db, err := pebble.Open(dir, po)
+	db, err := bolt.Open(filepath.Join(dir, fileName), 0o600, boltOptions())
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("open outbox %s: in use by another process (lock not free after %v): %w", dir, lockTimeout, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open outbox %s: %w", dir, err)
 	}
 	o := &Outbox{
 		db:     db,
 		opts:   opts,
-		commit: func(b *pebble.Batch) error { return b.Commit(pebble.Sync) },
+		commit: (*bolt.Tx).Commit,
 		reqs:   make(chan *op, maxGroup),
 		done:   make(chan struct{}),
-		index:  make(map[[32]byte]entry),
 		sig:    make(chan struct{}),
 	}
-	if err := o.load(); err != nil {
+	err = db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketName)
+		return err
+	})
+	if err == nil {
+		err = o.load()
+	}
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open outbox %s: %w", dir, err)
 	}
@@ -149,76 +175,79 @@ func Open(dir string, opts Options) (*Outbox, error) {
 	return o, nil
 }
 
-type quietPebble struct{}
-
-func (quietPebble) Infof(string, ...any)  {}
-func (quietPebble) Errorf(string, ...any) {}
-func (quietPebble) Fatalf(format string, args ...any) {
-	panic(fmt.Sprintf("pebble: "+format, args...))
+// checkNotPebble refuses a directory that holds an outbox of the earlier
+// versions, which kept it in Pebble: its pending items would be left
+// behind unseen.
+func checkNotPebble(dir string) error {
+	for _, pattern := range []string{"MANIFEST-*", "OPTIONS-*"} {
+		m, err := filepath.Glob(filepath.Join(dir, pattern))
+		if err != nil {
+			return err
+		}
+		if len(m) > 0 {
+			return fmt.Errorf("the directory holds a Pebble database (%s) of an earlier version: drain it with that version, or move it away", filepath.Base(m[0]))
+		}
+	}
+	return nil
 }
 
-// load rebuilds the in-memory index from the database.
+// load rebuilds the in-memory state from the database: at Open, and after
+// a commit reported failed that the database nonetheless holds.
 func (o *Outbox) load() error {
-	v, c, err := o.db.Get(nextKey)
-	switch {
-	case errors.Is(err, pebble.ErrNotFound):
-		o.next = 1 // sequence numbers start at 1
-	case err != nil:
-		return err
-	default:
-		if len(v) != 8 {
-			c.Close()
-			return fmt.Errorf("%w: next sequence of %d bytes", ErrCorrupt, len(v))
+	index := make(map[[32]byte]entry)
+	next, storedNext := uint64(1), uint64(0) // sequence numbers start at 1
+	var head uint64
+	var count, size int64
+	tailLive := false
+	err := o.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketName)
+		if b == nil {
+			return fmt.Errorf("%w: no bucket %q", ErrCorrupt, bucketName)
 		}
-		o.next = binary.BigEndian.Uint64(v)
-		o.storedNext = o.next
-		c.Close()
-	}
-	it, err := o.db.NewIter(&pebble.IterOptions{LowerBound: queueLower, UpperBound: queueUpper})
+		if v := b.Get(nextKey); v != nil {
+			if len(v) != 8 {
+				return fmt.Errorf("%w: next sequence of %d bytes", ErrCorrupt, len(v))
+			}
+			next = binary.BigEndian.Uint64(v)
+			storedNext = next
+		}
+		c := b.Cursor()
+		for k, v := c.Seek(queueLower); bytes.HasPrefix(k, queueLower); k, v = c.Next() {
+			seq, err := decodeKey(k)
+			if err != nil {
+				return err
+			}
+			item, err := decodeValue(v)
+			if err != nil {
+				return fmt.Errorf("item %d: %w", seq, err)
+			}
+			if _, dup := index[item.ID]; dup {
+				return fmt.Errorf("%w: item %x stored twice", ErrCorrupt, item.ID[:8])
+			}
+			index[item.ID] = entry{seq: seq, size: int64(len(item.Data))}
+			if count == 0 {
+				head = seq
+			}
+			count++
+			size += int64(len(item.Data))
+			if seq >= next {
+				next = seq + 1
+			}
+			tailLive = seq+1 == next
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	var count, size int64
-	for ok := it.First(); ok; ok = it.Next() {
-		seq, err := decodeKey(it.Key())
-		if err != nil {
-			it.Close()
-			return err
-		}
-		v, err := it.ValueAndErr()
-		if err != nil {
-			it.Close()
-			return err
-		}
-		item, err := decodeValue(v)
-		if err != nil {
-			it.Close()
-			return fmt.Errorf("item %d: %w", seq, err)
-		}
-		if _, dup := o.index[item.ID]; dup {
-			it.Close()
-			return fmt.Errorf("%w: item %x stored twice", ErrCorrupt, item.ID[:8])
-		}
-		o.index[item.ID] = entry{seq: seq, size: int64(len(item.Data))}
-		if count == 0 {
-			o.head.Store(seq)
-		}
-		count++
-		size += int64(len(item.Data))
-		if seq >= o.next {
-			o.next = seq + 1
-		}
-		o.tailLive = seq+1 == o.next
+	if count == 0 {
+		head = next
 	}
-	if err := it.Close(); err != nil {
-		return err
-	}
+	o.index, o.next, o.storedNext, o.tailLive = index, next, storedNext, tailLive
 	o.count.Store(count)
 	o.bytes.Store(size)
-	o.nextPub.Store(o.next)
-	if count == 0 {
-		o.head.Store(o.next)
-	}
+	o.nextPub.Store(next)
+	o.head.Store(head)
 	return nil
 }
 
@@ -226,7 +255,9 @@ func (o *Outbox) load() error {
 // Items whose ID is already pending (or repeated within items) are stored
 // once. If the new items would not fit within the bounds, Put stores
 // nothing and returns ErrFull (or ErrTooLarge if one item alone exceeds
-// MaxBytes). The caller must not modify the items' Data until Put returns.
+// MaxBytes). If the commit fails, Put returns the error; as after a crash,
+// the items may have been stored anyway, and putting them again stores
+// nothing new. The caller must not modify the items' Data until Put returns.
 func (o *Outbox) Put(items ...Item) error {
 	if len(items) == 0 {
 		return nil
@@ -274,45 +305,38 @@ func (o *Outbox) peek(limit int, maxBytes int64) ([]Item, error) {
 	}
 	// Items are committed in sequence order and every later Put gets a
 	// larger sequence number, so the oldest item seen in any snapshot is
-	// a lower bound of the pending ones from then on: starting there skips
-	// the tombstones of acked items without missing any pending one.
+	// a lower bound of the pending ones from then on: Peek starts there
+	// and misses no pending item.
 	next := o.nextPub.Load()
-	it, err := o.db.NewIter(&pebble.IterOptions{LowerBound: seqKey(o.head.Load()), UpperBound: queueUpper})
+	tx, err := o.db.Begin(false)
 	if err != nil {
 		return nil, fmt.Errorf("peek: %w", err)
 	}
+	defer tx.Rollback()
+	c := tx.Bucket(bucketName).Cursor()
 	out := make([]Item, 0, min(limit, o.Len()+1))
 	var arena []byte // the items' Data, in one allocation per few items
 	var size int64
-	ok := it.First()
-	if ok {
-		seq, err := decodeKey(it.Key())
+	k, v := c.Seek(seqKey(o.head.Load()))
+	if bytes.HasPrefix(k, queueLower) {
+		seq, err := decodeKey(k)
 		if err != nil {
-			it.Close()
 			return nil, fmt.Errorf("peek: %w", err)
 		}
 		o.advanceHead(seq)
-	} else if err := it.Error(); err != nil {
-		it.Close()
-		return nil, fmt.Errorf("peek: %w", err)
 	} else {
 		o.advanceHead(next) // everything before next was acked
 	}
-	for ; ok && len(out) < limit; ok = it.Next() {
-		v, err := it.ValueAndErr()
-		if err != nil {
-			it.Close()
-			return nil, fmt.Errorf("peek: %w", err)
-		}
+	for ; bytes.HasPrefix(k, queueLower) && len(out) < limit; k, v = c.Next() {
 		item, err := decodeValue(v)
 		if err != nil {
-			it.Close()
-			return nil, fmt.Errorf("peek %x: %w", it.Key(), err)
+			return nil, fmt.Errorf("peek %x: %w", k, err)
 		}
 		size += int64(len(item.Data))
 		if maxBytes > 0 && len(out) > 0 && size > maxBytes {
 			break
 		}
+		// Copy the Data out of the database's memory map.
 		if d := len(item.Data); d > cap(arena)-len(arena) {
 			// Room for the rest if they are this size, up to 64 KiB.
 			room := 64 << 10
@@ -325,9 +349,6 @@ func (o *Outbox) peek(limit int, maxBytes int64) ([]Item, error) {
 		arena = append(arena, item.Data...)
 		item.Data = arena[n:len(arena):len(arena)]
 		out = append(out, item)
-	}
-	if err := it.Close(); err != nil {
-		return nil, fmt.Errorf("peek: %w", err)
 	}
 	return out, nil
 }
@@ -391,7 +412,7 @@ func (o *Outbox) broadcast() {
 }
 
 // run is the committer: it takes the waiting Puts and Acks, in the order
-// they arrived, and commits them in one synced batch.
+// they arrived, and commits them in one synced transaction.
 func (o *Outbox) run() {
 	defer close(o.done)
 	group := make([]*op, 0, maxGroup)
@@ -423,18 +444,22 @@ type undo struct {
 
 // group is the state of a group of Puts and Acks being staged: the
 // committer changes the index in place, and reverts the changes if the
-// batch is not committed.
+// transaction is not committed.
 type group struct {
-	o     *Outbox
-	b     *pebble.Batch
-	undo  []undo
-	count int64
-	bytes int64
-	next  uint64
-	tail  bool  // whether the item next-1 is pending
-	fresh []int // the items of the current Put to store
-	key   []byte
-	val   []byte
+	o      *Outbox
+	b      *bolt.Bucket // the bucket, in the group's write transaction
+	writes int          // the keys put or deleted
+	undo   []undo
+	count  int64
+	bytes  int64
+	next   uint64
+	tail   bool  // whether the item next-1 is pending
+	fresh  []int // the items of the current Put to store
+	key    []byte
+	// vals holds the values put: bbolt keeps the slices it is given (not
+	// the keys) until the transaction ends, so they are never overwritten
+	// before then.
+	vals []byte
 }
 
 // revert undoes the changes to the index back to a mark.
@@ -489,10 +514,12 @@ func (g *group) put(items []Item) error {
 			stored.Enqueued = now
 		}
 		g.key = binary.BigEndian.AppendUint64(append(g.key[:0], kQueue), g.next+uint64(k))
-		g.val = appendValue(g.val[:0], &stored)
-		if err := g.b.Set(g.key, g.val, nil); err != nil {
+		n := len(g.vals)
+		g.vals = appendValue(g.vals, &stored)
+		if err := g.b.Put(g.key, g.vals[n:len(g.vals):len(g.vals)]); err != nil {
 			return err
 		}
+		g.writes++
 	}
 	if fresh > 0 {
 		g.tail = true
@@ -512,9 +539,10 @@ func (g *group) ack(ids [][32]byte) error {
 			continue
 		}
 		g.key = binary.BigEndian.AppendUint64(append(g.key[:0], kQueue), e.seq)
-		if err := g.b.Delete(g.key, nil); err != nil {
+		if err := g.b.Delete(g.key); err != nil {
 			return err
 		}
+		g.writes++
 		delete(o.index, id)
 		g.undo = append(g.undo, undo{id: id, prev: e, had: true})
 		if e.seq+1 == g.next {
@@ -526,19 +554,27 @@ func (g *group) ack(ids [][32]byte) error {
 	return nil
 }
 
-// apply commits a group of Puts and Acks in one batch and answers each.
+// apply commits a group of Puts and Acks in one transaction and answers
+// each.
 func (o *Outbox) apply(ops []*op) {
-	b := o.db.NewBatch()
+	tx, err := o.db.Begin(true)
+	if err != nil {
+		for _, r := range ops {
+			r.done <- fmt.Errorf("outbox commit: %w", err)
+		}
+		return
+	}
+	b := tx.Bucket(bucketName)
+	b.FillPercent = fillPercent
 	g := &o.g
 	defer func() {
-		b.Close()
 		g.b = nil
-		if cap(g.val) > 1<<20 || cap(g.undo) > 1<<14 {
-			g.val, g.undo, g.fresh = nil, nil, nil // do not keep a large group's buffers
+		if cap(g.vals) > 1<<20 || cap(g.undo) > 1<<14 {
+			g.vals, g.undo, g.fresh = nil, nil, nil // do not keep a large group's buffers
 		}
 	}()
 	*g = group{o: o, b: b, count: o.count.Load(), bytes: o.bytes.Load(), next: o.next, tail: o.tailLive,
-		undo: g.undo[:0], fresh: g.fresh[:0], key: g.key[:0], val: g.val[:0]}
+		undo: g.undo[:0], fresh: g.fresh[:0], key: g.key[:0], vals: g.vals[:0]}
 	errs := make([]error, len(ops))
 	var fatal error
 	for i, r := range ops {
@@ -548,28 +584,45 @@ func (o *Outbox) apply(ops []*op) {
 			errs[i] = g.ack(r.ack)
 		}
 		if errs[i] != nil && !errors.Is(errs[i], ErrFull) && !errors.Is(errs[i], ErrTooLarge) {
-			fatal = errs[i] // a batch error: commit nothing
+			fatal = errs[i] // a transaction error: commit nothing
 			break
 		}
 	}
-	// Whether the batch holds anything is asked before Commit: Pebble may
-	// take over a large batch's memory.
-	wrote := !b.Empty()
+	wrote := g.writes > 0
+	txid, committing := tx.ID(), false
 	if fatal == nil && wrote {
 		if !g.tail && g.next != o.storedNext {
-			fatal = b.Set(nextKey, binary.BigEndian.AppendUint64(nil, g.next), nil)
+			fatal = b.Put(nextKey, binary.BigEndian.AppendUint64(nil, g.next))
 		}
 		if fatal == nil {
-			fatal = o.commit(b)
+			committing = true
+			fatal = o.commit(tx)
 		}
+	}
+	if fatal != nil || !wrote {
+		tx.Rollback() // ErrTxClosed if Commit ended it
 	}
 	if fatal != nil {
 		g.revert(0)
+		reloaded := false
+		if committing && o.committedAnyway(txid) {
+			// The commit failed late (its fsync, say), yet the database
+			// holds it: follow the database, so that the index and the
+			// sequence agree with what Peek sees and Open will load.
+			if err := o.load(); err != nil {
+				fatal = errors.Join(fatal, fmt.Errorf("reload: %w", err))
+			} else {
+				reloaded = true
+			}
+		}
 		for i, r := range ops {
 			if errs[i] == nil || errs[i] == fatal {
 				errs[i] = fmt.Errorf("outbox commit: %w", fatal)
 			}
 			r.done <- errs[i] // a Put refused as full keeps its ErrFull
+		}
+		if reloaded {
+			o.broadcast()
 		}
 		return
 	}
@@ -590,4 +643,15 @@ func (o *Outbox) apply(ops []*op) {
 	for i, r := range ops {
 		r.done <- errs[i]
 	}
+}
+
+// committedAnyway reports whether the database holds the write transaction
+// txid although its commit failed.
+func (o *Outbox) committedAnyway(txid int) bool {
+	rtx, err := o.db.Begin(false)
+	if err != nil {
+		return false
+	}
+	defer rtx.Rollback()
+	return rtx.ID() >= txid
 }

@@ -3,10 +3,13 @@ package outbox
 import (
 	"encoding/binary"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 func TestPutPeekAck(t *testing.T) {
@@ -65,8 +68,9 @@ func TestPutPeekAck(t *testing.T) {
 	}
 }
 
-// TestLargeBatch puts more in one Put than half a memtable, which Pebble
-// commits differently (as a flushable batch).
+// TestLargeBatch puts more in one Put than bbolt's first memory map, in
+// items larger than a page (which bbolt stores in overflow pages): the
+// commit grows the file and maps it again.
 func TestLargeBatch(t *testing.T) {
 	dir := t.TempDir()
 	o := open(t, dir, Options{})
@@ -285,8 +289,79 @@ func TestClosed(t *testing.T) {
 func TestOpenLocked(t *testing.T) {
 	dir := t.TempDir()
 	open(t, dir, Options{})
-	if _, err := Open(dir, Options{}); err == nil {
+	_, err := Open(dir, Options{})
+	if err == nil {
 		t.Fatal("a second Open of the same directory succeeded")
+	}
+	if !errors.Is(err, bolterrors.ErrTimeout) {
+		t.Fatalf("second Open = %v, want a lock timeout", err)
+	}
+}
+
+// TestOpenPebbleDir: Open refuses a directory that holds an outbox of the
+// earlier versions, in Pebble, rather than leave its items behind unseen.
+func TestOpenPebbleDir(t *testing.T) {
+	for _, name := range []string{"MANIFEST-000001", "OPTIONS-000003"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Open(dir, Options{}); err == nil {
+				t.Fatal("Open of a Pebble directory succeeded")
+			}
+			if _, err := os.Stat(filepath.Join(dir, fileName)); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("Open created %s: %v", fileName, err)
+			}
+		})
+	}
+}
+
+// TestOpenFile: the outbox is one file, readable by its owner only, in a
+// directory Open creates.
+func TestOpenFile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "outbox")
+	o := open(t, dir, Options{})
+	mustPut(t, o, item(1, 0))
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 1 || ents[0].Name() != fileName {
+		t.Fatalf("directory holds %v, want only %s", ents, fileName)
+	}
+	fi, err := os.Stat(filepath.Join(dir, fileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("%s has mode %v, want 0600", fileName, fi.Mode().Perm())
+	}
+}
+
+// writeRaw writes key-value pairs into the outbox's bucket of a database
+// in dir, as the outbox never would.
+func writeRaw(t *testing.T, dir string, kvs ...[2][]byte) {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(dir, fileName), 0o600, boltOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketName)
+		if err != nil {
+			return err
+		}
+		for _, kv := range kvs {
+			if err := b.Put(kv[0], kv[1]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -309,16 +384,7 @@ func TestCorrupt(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			db, err := pebble.Open(dir, &pebble.Options{Logger: quietPebble{}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, kv := range tt.kvs {
-				if err := db.Set(kv[0], kv[1], pebble.Sync); err != nil {
-					t.Fatal(err)
-				}
-			}
-			db.Close()
+			writeRaw(t, dir, tt.kvs...)
 			if _, err := Open(dir, Options{}); !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("Open = %v, want ErrCorrupt", err)
 			}
@@ -331,14 +397,8 @@ func TestCorrupt(t *testing.T) {
 // sequence past it.
 func TestNextBehindQueue(t *testing.T) {
 	dir := t.TempDir()
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietPebble{}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	a := item(1, 0)
-	db.Set(nextKey, binary.BigEndian.AppendUint64(nil, 3), pebble.Sync)
-	db.Set(seqKey(7), appendValue(nil, &a), pebble.Sync)
-	db.Close()
+	writeRaw(t, dir, [2][]byte{nextKey, binary.BigEndian.AppendUint64(nil, 3)}, [2][]byte{seqKey(7), appendValue(nil, &a)})
 	o := open(t, dir, Options{})
 	mustPut(t, o, item(1, 1))
 	checkItems(t, o, items(1, 0, 2))
@@ -351,7 +411,7 @@ func TestCommitFault(t *testing.T) {
 	o := open(t, dir, Options{})
 	errDisk := errors.New("injected fsync failure")
 	commit := o.commit
-	fail := func(*pebble.Batch) error { return errDisk }
+	fail := func(*bolt.Tx) error { return errDisk }
 
 	o.commit = fail
 	if err := o.Put(items(1, 0, 3)...); !errors.Is(err, errDisk) {
@@ -375,6 +435,48 @@ func TestCommitFault(t *testing.T) {
 	checkItems(t, o, items(1, 0, 4))
 	o.Close()
 	checkItems(t, open(t, dir, Options{}), items(1, 0, 4))
+}
+
+// TestCommitFaultAfterWrite fails the commit after the database took it
+// (as when its last fsync fails): the Put or Ack fails with the cause, and
+// the outbox follows the database, so that putting the items again stores
+// nothing new, acking them again is harmless, and the sequence goes on
+// after them.
+func TestCommitFaultAfterWrite(t *testing.T) {
+	dir := t.TempDir()
+	o := open(t, dir, Options{})
+	errDisk := errors.New("injected fsync failure")
+	commit := o.commit
+	failLate := func(tx *bolt.Tx) error {
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+		return errDisk
+	}
+
+	o.commit = failLate
+	if err := o.Put(items(1, 0, 3)...); !errors.Is(err, errDisk) {
+		t.Fatalf("Put = %v, want the injected failure", err)
+	}
+	checkItems(t, o, items(1, 0, 3))
+	o.commit = commit
+	mustPut(t, o, items(1, 0, 4)...) // only item 3 is new
+	checkItems(t, o, items(1, 0, 4))
+
+	o.commit = failLate
+	if err := o.Ack(item(1, 0).ID, item(1, 3).ID); !errors.Is(err, errDisk) {
+		t.Fatalf("Ack = %v, want the injected failure", err)
+	}
+	checkItems(t, o, items(1, 1, 2))
+	o.commit = commit
+	if err := o.Ack(item(1, 0).ID, item(1, 3).ID); err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, o, item(1, 4))
+	want := append(items(1, 1, 2), item(1, 4))
+	checkItems(t, o, want)
+	o.Close()
+	checkItems(t, open(t, dir, Options{}), want)
 }
 
 // TestHead: Peek starts at the oldest pending item, whether the items

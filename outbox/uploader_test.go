@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
+	bolt "go.etcd.io/bbolt"
 )
 
 func TestPermanent(t *testing.T) {
@@ -344,7 +344,7 @@ func TestUploaderAckFault(t *testing.T) {
 		// Runs in the uploader's goroutine, between its Sends: the
 		// committer is idle, so swapping commit is safe.
 		if call == 1 {
-			o.commit = func(b *pebble.Batch) error { faults++; return errDisk }
+			o.commit = func(*bolt.Tx) error { faults++; return errDisk }
 		} else {
 			o.commit = commit
 		}
