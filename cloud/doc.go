@@ -12,9 +12,12 @@
 //   - Service: ingest (verification, duplicate detection, group commit:
 //     a record is acknowledged only once it is durably written), the
 //     sealer that anchors checkpoints, reads and the access log.
-//   - Store: the durable state behind a narrow interface (Pebble by
-//     default; a PostgreSQL driver can follow), and a fault-injecting double
-//     for tests.
+//   - Store: the durable state behind a narrow interface. Its drivers
+//     live in packages of their own, so that this package, and what
+//     imports it only for Client (the patient's gateway), does not link
+//     them: pebblestore, embedded, is the default; a PostgreSQL driver can
+//     follow. MemStore is a Store in memory, not durable, for tests and
+//     trials. Package storetest is the conformance suite every Store runs.
 //   - Ledger: what the service needs from the chain, implemented over
 //     package client.
 //   - Handler: the HTTP API (CBOR for records, JSON for control),

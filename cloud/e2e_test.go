@@ -13,6 +13,7 @@ import (
 	"github.com/vitalchain/vitalchain/chain"
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/cloud/pebblestore"
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
@@ -170,7 +171,7 @@ func TestEndToEnd(t *testing.T) {
 	w.grant(provS, time.Now().Add(time.Hour), vital.HeartRate)
 
 	// The cloud, with its store behind a tampering layer.
-	pst, err := cloud.OpenPebble(t.TempDir())
+	pst, err := pebblestore.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

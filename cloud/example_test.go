@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/transparency-dev/merkle/compact"
+
 	"github.com/vitalchain/vitalchain/cloud"
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/merklelog"
 )
 
 // A provider signs a request to read a record; the cloud parses it (and,
@@ -35,4 +38,22 @@ func ExampleNewRequest() {
 	// Output:
 	// read true true 1700000000000 64
 	// true
+}
+
+// A memory store stands in for a durable one (pebblestore) in tests and
+// trials; cloud.New takes either. Here it is used directly, as the Service
+// uses it.
+func ExampleNewMemStore() {
+	st := cloud.NewMemStore()
+	defer st.Close()
+	rec := cloud.StoredRecord{ID: [32]byte{0xab}, Patient: identity.ID{1}, Bytes: []byte("sealed record")}
+	leaf := merklelog.Node{ID: compact.NewNodeID(0, 0), Hash: merklelog.HashLeaf(rec.ID[:])}
+	if err := st.AppendRecords(0, 1, []cloud.StoredRecord{rec}, []merklelog.Node{leaf}); err != nil {
+		panic(err)
+	}
+	n, _ := st.Size(cloud.LogRecords)
+	got, _ := st.Record(rec.ID)
+	_, err := st.Record([32]byte{0xcd})
+	fmt.Println(n, string(got.Bytes), errors.Is(err, cloud.ErrNotFound))
+	// Output: 1 sealed record true
 }

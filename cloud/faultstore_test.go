@@ -29,14 +29,14 @@ const (
 	numOps
 )
 
-// faultStore is a Store double over a real PebbleStore that fails
+// faultStore is a Store double over another Store that fails
 // operations on demand: the next n calls of an operation (or all of them),
 // record appends beyond a log size (a full disk), or record appends that
 // commit but report a failure (a lost acknowledgement, as when a database
 // connection drops after COMMIT). A hook can run after a record append is
 // durable and before it returns.
 type faultStore struct {
-	*PebbleStore
+	Store
 
 	mu          sync.Mutex
 	fail        [numOps]int // the next n calls fail; -1: every call
@@ -50,7 +50,7 @@ type faultStore struct {
 
 var _ Store = (*faultStore)(nil)
 
-func newFaultStore(p *PebbleStore) *faultStore { return &faultStore{PebbleStore: p} }
+func newFaultStore(st Store) *faultStore { return &faultStore{Store: st} }
 
 // failNext makes the next n calls of op fail (n < 0: all; 0: none).
 func (s *faultStore) failNext(op faultOp, n int) {
@@ -106,7 +106,7 @@ func (s *faultStore) AppendRecords(oldSize, newSize uint64, recs []StoredRecord,
 	if full {
 		return fmt.Errorf("%w: store full at %d records", errInjected, s.maxRecords)
 	}
-	if err := s.PebbleStore.AppendRecords(oldSize, newSize, recs, nodes); err != nil {
+	if err := s.Store.AppendRecords(oldSize, newSize, recs, nodes); err != nil {
 		return err
 	}
 	if after != nil {
@@ -122,28 +122,28 @@ func (s *faultStore) AppendAccess(oldSize, newSize uint64, entries []AccessEntry
 	if err := s.inject(opAppendAccess); err != nil {
 		return err
 	}
-	return s.PebbleStore.AppendAccess(oldSize, newSize, entries, nodes)
+	return s.Store.AppendAccess(oldSize, newSize, entries, nodes)
 }
 
 func (s *faultStore) Record(id [32]byte) (*StoredRecord, error) {
 	if err := s.inject(opRecord); err != nil {
 		return nil, err
 	}
-	return s.PebbleStore.Record(id)
+	return s.Store.Record(id)
 }
 
 func (s *faultStore) Size(log uint8) (uint64, error) {
 	if err := s.inject(opSize); err != nil {
 		return 0, err
 	}
-	return s.PebbleStore.Size(log)
+	return s.Store.Size(log)
 }
 
 func (s *faultStore) GetNodes(log uint8, ids []compact.NodeID) ([][merklelog.HashSize]byte, error) {
 	if err := s.inject(opGetNodes); err != nil {
 		return nil, err
 	}
-	return s.PebbleStore.GetNodes(log, ids)
+	return s.Store.GetNodes(log, ids)
 }
 
 // A failed durable commit acknowledges nothing and stores nothing; the same

@@ -234,7 +234,7 @@ type testClock struct{ offset atomic.Int64 }
 func (c *testClock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
 func (c *testClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 
-// testEnv is a cloud on a fault-injecting Pebble store and a fake ledger,
+// testEnv is a cloud on a fault-injecting memory store and a fake ledger,
 // with a registered patient (cluster 1, epoch 1).
 type testEnv struct {
 	t        testing.TB
@@ -268,11 +268,7 @@ func newEnv(t testing.TB, opts ...func(*Config)) *testEnv {
 		t.Fatal(err)
 	}
 	e.contract[0], e.contract[31] = 0xc0, 0x01
-	pst, err := OpenPebble(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.st = newFaultStore(pst)
+	e.st = newFaultStore(NewMemStore())
 	t.Cleanup(func() {
 		if e.svc != nil {
 			e.svc.Close()

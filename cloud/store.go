@@ -42,8 +42,12 @@ type AccessEntry struct {
 
 // Store is the cloud's durable state. Each Append is one atomic, durable
 // transaction: rows and the Merkle log's new nodes together, so that after a
-// crash the log and its rows agree. A PostgreSQL driver implements the same
-// interface with one SQL transaction per Append.
+// crash the log and its rows agree.
+//
+// The drivers are in packages of their own, so that this package does not
+// link them: pebblestore (embedded, the default); a PostgreSQL driver would
+// do one SQL transaction per Append. MemStore is a Store in memory for
+// tests. Package storetest checks a driver against this contract.
 //
 // Implementations must be safe for concurrent use; the Service calls the
 // Append methods for a log from one goroutine at a time. An Append that
@@ -52,16 +56,18 @@ type AccessEntry struct {
 // there it acknowledges it; so Size must read the committed state.
 type Store interface {
 	// AppendRecords stores recs at positions oldSize.. of the records log
-	// and the log's nodes, moving its size from oldSize to newSize. It fails
-	// with merklelog.ErrConflict if the stored size is not oldSize.
+	// (recs[i].Index is oldSize+i) and the log's nodes, moving its size from
+	// oldSize to newSize. It fails with merklelog.ErrConflict if the stored
+	// size is not oldSize, and then stores nothing.
 	AppendRecords(oldSize, newSize uint64, recs []StoredRecord, nodes []merklelog.Node) error
 	// AppendAccess does the same for the access log.
 	AppendAccess(oldSize, newSize uint64, entries []AccessEntry, nodes []merklelog.Node) error
 	// Size returns the size of a log.
 	Size(log uint8) (uint64, error)
-	// GetNodes returns node hashes of a log (see merklelog.Store).
+	// GetNodes returns node hashes of a log (see merklelog.Store): an error
+	// wrapping merklelog.ErrNotFound if one is not stored.
 	GetNodes(log uint8, ids []compact.NodeID) ([][merklelog.HashSize]byte, error)
-	// Record returns a stored record by ID, or ErrNotFound.
+	// Record returns a stored record by ID, or an error wrapping ErrNotFound.
 	Record(id [32]byte) (*StoredRecord, error)
 	// RecordsFrom returns the records at positions from… of the records
 	// log, in order, at most limit.

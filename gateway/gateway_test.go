@@ -13,6 +13,7 @@ import (
 	"github.com/vitalchain/vitalchain/chain"
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/cloud/pebblestore"
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/gateway"
 	"github.com/vitalchain/vitalchain/identity"
@@ -91,7 +92,7 @@ func newWorld(t *testing.T) *world {
 	w.submit(w.patient.Signing, &ledger.DeployContract{Terms: terms, Acceptances: []ledger.Acceptance{acc}})
 	w.contract, _ = terms.Hash()
 
-	pst, err := cloud.OpenPebble(t.TempDir())
+	pst, err := pebblestore.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

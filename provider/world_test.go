@@ -13,6 +13,7 @@ import (
 	"github.com/vitalchain/vitalchain/chain"
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/cloud/pebblestore"
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
@@ -31,7 +32,7 @@ type world struct {
 	clients []*client.Client
 	cloudID *identity.Identity
 	svc     *cloud.Service
-	store   *cloud.PebbleStore
+	store   *pebblestore.Store
 	srv     *httptest.Server
 	cc      *cloud.Client
 
@@ -87,7 +88,7 @@ func startWorld() (*world, error) {
 	if w.cloudID, err = w.register(ctx, identity.RoleCloud); err != nil {
 		return fail(err)
 	}
-	if w.store, err = cloud.OpenPebble(dir + "/cloud"); err != nil {
+	if w.store, err = pebblestore.Open(dir + "/cloud"); err != nil {
 		return fail(err)
 	}
 	w.svc, err = cloud.New(ctx, cloud.Config{

@@ -19,8 +19,10 @@ import (
 	"github.com/vitalchain/vitalchain/chain"
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/cloud/pebblestore"
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/internal/cli"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/record"
 	"github.com/vitalchain/vitalchain/vital"
@@ -46,18 +48,18 @@ type ingestBench struct {
 }
 
 func runBenchIngest(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench ingest", "bench ingest [--json] [--duration D] [--batch N] [--uploaders N]", stderr)
+	fs := cli.NewFlags("vitalchain", "bench ingest", "bench ingest [--json] [--duration D] [--batch N] [--uploaders N]", stderr)
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	duration := fs.Duration("duration", 15*time.Second, "how long to drive uploads (after a 2 s warm-up)")
 	batch := fs.Int("batch", 64, "records per upload request")
 	uploaders := fs.Int("uploaders", 8, "concurrent uploaders")
 	patients := fs.Int("patients", 16, "patients whose records are uploaded")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the measured period to `file`")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if *batch < 1 || *batch > cloud.MaxUploadRecords || *uploaders < 1 || *patients < 1 {
-		return fmt.Errorf("%w: --batch 1..%d, --uploaders and --patients positive", errUsage, cloud.MaxUploadRecords)
+		return fmt.Errorf("%w: --batch 1..%d, --uploaders and --patients positive", cli.ErrUsage, cloud.MaxUploadRecords)
 	}
 	progress := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
 	progress("measuring the raw Ed25519 verification rate…")
@@ -128,7 +130,7 @@ func runBenchIngest(args []string, stdout, stderr io.Writer) error {
 		ps = append(ps, benchPatient{id, key})
 	}
 
-	st, err := cloud.OpenPebble(filepath.Join(dir, "cloud"))
+	st, err := pebblestore.Open(filepath.Join(dir, "cloud"))
 	if err != nil {
 		return err
 	}

@@ -20,12 +20,14 @@ import (
 	"github.com/vitalchain/vitalchain/chain"
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/cloud/pebblestore"
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/internal/cli"
 	"github.com/vitalchain/vitalchain/ledger"
 )
 
 func runCloud(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("cloud", "cloud --key FILE --data DIR --ledger URL[,URL…] [--listen ADDR]", stderr)
+	fs := cli.NewFlags("vitalchain", "cloud", "cloud --key FILE --data DIR --ledger URL[,URL…] [--listen ADDR]", stderr)
 	keyFile := fs.String("key", "", "the cloud's key `file` (role cloud, registered on the ledger)")
 	data := fs.String("data", "", "`directory` of the cloud's store (created)")
 	ledgers := fs.String("ledger", "http://127.0.0.1:26657", "RPC `URLs` of ledger nodes, comma-separated: its Cluster Head's first")
@@ -37,13 +39,13 @@ func runCloud(args []string, stdout, stderr io.Writer) error {
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate `file` (PEM)")
 	tlsKey := fs.String("tls-key", "", "and this key `file` (PEM)")
 	level := fs.String("log-level", "info", "log `level`")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if *keyFile == "" || *data == "" || fs.NArg() != 0 || (*tlsCert == "") != (*tlsKey == "") {
-		return fmt.Errorf("%w: cloud needs --key and --data (and --tls-cert with --tls-key)", errUsage)
+		return fmt.Errorf("%w: cloud needs --key and --data (and --tls-cert with --tls-key)", cli.ErrUsage)
 	}
-	log, err := newLogger(stderr, *level)
+	log, err := cli.NewLogger(stderr, *level)
 	if err != nil {
 		return err
 	}
@@ -65,7 +67,7 @@ func runCloud(args []string, stdout, stderr io.Writer) error {
 			c.Close()
 		}
 	}()
-	st, err := cloud.OpenPebble(*data)
+	st, err := pebblestore.Open(*data)
 	if err != nil {
 		return err
 	}
@@ -125,23 +127,23 @@ func dialAll(urls string, log *slog.Logger) ([]*client.Client, error) {
 		cs = append(cs, c)
 	}
 	if len(cs) == 0 {
-		return nil, fmt.Errorf("%w: no ledger URL", errUsage)
+		return nil, fmt.Errorf("%w: no ledger URL", cli.ErrUsage)
 	}
 	return cs, nil
 }
 
 func runAdmit(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("admit", "admit --by FILE --key FILE [--cluster N] [--consensus HOME] [--ledger URL]", stderr)
+	fs := cli.NewFlags("vitalchain", "admit", "admit --by FILE --key FILE [--cluster N] [--consensus HOME] [--ledger URL]", stderr)
 	by := fs.String("by", "", "key `file` of who admits: a Cluster Head (authority), or a patient for its device")
 	keyFile := fs.String("key", "", "key `file` of the actor to register (it proves it holds the key)")
 	cluster := fs.Uint("cluster", 0, "the `cluster` to join (default: the admitting Cluster Head's)")
 	url := fs.String("ledger", "http://127.0.0.1:26657", "RPC `URL` of a ledger node")
 	consHome := fs.String("consensus", "", "an authority-eligible node's `home`: its consensus key goes with the registration")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if *by == "" || *keyFile == "" || fs.NArg() != 0 {
-		return fmt.Errorf("%w: admit needs --by and --key", errUsage)
+		return fmt.Errorf("%w: admit needs --by and --key", cli.ErrUsage)
 	}
 	var consensus []byte
 	if *consHome != "" {

@@ -22,6 +22,7 @@ import (
 	"github.com/vitalchain/vitalchain/chain"
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/cloud/pebblestore"
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/device"
 	"github.com/vitalchain/vitalchain/gateway"
@@ -74,7 +75,7 @@ type system struct {
 	cloud      *cloud.Service
 	cloudURL   string
 	cloudSrv   *http.Server
-	cloudStore *cloud.PebbleStore
+	cloudStore *pebblestore.Store
 	patients   []*patientNode
 	providers  []*providerNode
 	stats      *sysStats
@@ -413,7 +414,7 @@ func (s *system) addDevices(p *patientNode) error {
 }
 
 func (s *system) startCloud(ctx context.Context) error {
-	st, err := cloud.OpenPebble(filepath.Join(s.opts.Dir, "cloud"))
+	st, err := pebblestore.Open(filepath.Join(s.opts.Dir, "cloud"))
 	if err != nil {
 		return err
 	}

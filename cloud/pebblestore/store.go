@@ -1,4 +1,4 @@
-package cloud
+package pebblestore
 
 import (
 	"bytes"
@@ -11,32 +11,35 @@ import (
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/transparency-dev/merkle/compact"
 
+	"github.com/vitalchain/vitalchain/cloud"
 	"github.com/vitalchain/vitalchain/codec"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/merklelog"
 )
 
-// PebbleStore is the embedded Store, on Pebble: every Append is one batch
-// committed with fsync, so concurrent uploads share one sync (group commit).
-type PebbleStore struct {
+// Store is a cloud.Store on Pebble, embedded in the cloud's process: every
+// Append is one batch committed with fsync, so concurrent uploads share one
+// sync (group commit). It is safe for concurrent use.
+type Store struct {
 	db *pebble.DB
 	mu sync.Mutex // serialises Appends' size checks
 }
 
-var _ Store = (*PebbleStore)(nil)
+var _ cloud.Store = (*Store)(nil)
 
-// Keys: one prefix byte, then fixed-width fields.
+// Keys: one prefix byte, then fixed-width fields. Values are CBOR.
 const (
-	kRecord  = 'r' // r id → StoredRecord
+	kRecord  = 'r' // r id → cloud.StoredRecord
 	kNode    = 'n' // n log level(1) index(8) → hash
 	kSize    = 's' // s log → size(8)
-	kAccess  = 'a' // a index(8) → AccessEntry
+	kAccess  = 'a' // a index(8) → cloud.AccessEntry
 	kPatient = 'p' // p patient index(8) → "" (a patient's access entries)
 	kIndex   = 'x' // x index(8) → record id (the records log, in order)
 )
 
-// OpenPebble opens (or creates) a store in dir.
-func OpenPebble(dir string) (*PebbleStore, error) {
+// Open opens the store in dir, creating it if dir holds none. Only one
+// process may have it open at a time.
+func Open(dir string) (*Store, error) {
 	// Bloom filters make the duplicate check of every new record (a miss)
 	// cheap; without them each miss reads index blocks from every level.
 	cache := pebble.NewCache(128 << 20)
@@ -47,7 +50,7 @@ func OpenPebble(dir string) (*PebbleStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open cloud store %s: %w", dir, err)
 	}
-	return &PebbleStore{db: db}, nil
+	return &Store{db: db}, nil
 }
 
 type quietPebble struct{}
@@ -59,17 +62,17 @@ func (quietPebble) Fatalf(format string, args ...any) {
 }
 
 // Close closes the store.
-func (s *PebbleStore) Close() error { return s.db.Close() }
+func (s *Store) Close() error { return s.db.Close() }
 
 func nodeKey(log uint8, id compact.NodeID) []byte {
 	k := []byte{kNode, log, byte(id.Level)}
 	return binary.BigEndian.AppendUint64(k, id.Index)
 }
 
-func (s *PebbleStore) get(k []byte) ([]byte, error) {
+func (s *Store) get(k []byte) ([]byte, error) {
 	v, c, err := s.db.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, ErrNotFound
+		return nil, cloud.ErrNotFound
 	}
 	if err != nil {
 		return nil, err
@@ -78,10 +81,10 @@ func (s *PebbleStore) get(k []byte) ([]byte, error) {
 	return bytes.Clone(v), nil
 }
 
-// Size implements Store.
-func (s *PebbleStore) Size(log uint8) (uint64, error) {
+// Size implements cloud.Store.
+func (s *Store) Size(log uint8) (uint64, error) {
 	v, err := s.get([]byte{kSize, log})
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, cloud.ErrNotFound) {
 		return 0, nil
 	}
 	if err != nil {
@@ -90,12 +93,12 @@ func (s *PebbleStore) Size(log uint8) (uint64, error) {
 	return binary.BigEndian.Uint64(v), nil
 }
 
-// GetNodes implements Store.
-func (s *PebbleStore) GetNodes(log uint8, ids []compact.NodeID) ([][merklelog.HashSize]byte, error) {
+// GetNodes implements cloud.Store.
+func (s *Store) GetNodes(log uint8, ids []compact.NodeID) ([][merklelog.HashSize]byte, error) {
 	out := make([][merklelog.HashSize]byte, len(ids))
 	for i, id := range ids {
 		v, err := s.get(nodeKey(log, id))
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, cloud.ErrNotFound) {
 			return nil, fmt.Errorf("%w: node %d/%d of log %d", merklelog.ErrNotFound, id.Level, id.Index, log)
 		}
 		if err != nil {
@@ -107,7 +110,7 @@ func (s *PebbleStore) GetNodes(log uint8, ids []compact.NodeID) ([][merklelog.Ha
 }
 
 // append commits one log's rows and nodes in a synced batch.
-func (s *PebbleStore) append(log uint8, oldSize, newSize uint64, nodes []merklelog.Node, rows func(*pebble.Batch) error) error {
+func (s *Store) append(log uint8, oldSize, newSize uint64, nodes []merklelog.Node, rows func(*pebble.Batch) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, err := s.Size(log)
@@ -133,9 +136,9 @@ func (s *PebbleStore) append(log uint8, oldSize, newSize uint64, nodes []merklel
 	return b.Commit(pebble.Sync)
 }
 
-// AppendRecords implements Store.
-func (s *PebbleStore) AppendRecords(oldSize, newSize uint64, recs []StoredRecord, nodes []merklelog.Node) error {
-	return s.append(LogRecords, oldSize, newSize, nodes, func(b *pebble.Batch) error {
+// AppendRecords implements cloud.Store.
+func (s *Store) AppendRecords(oldSize, newSize uint64, recs []cloud.StoredRecord, nodes []merklelog.Node) error {
+	return s.append(cloud.LogRecords, oldSize, newSize, nodes, func(b *pebble.Batch) error {
 		for i := range recs {
 			v, err := codec.Marshal(&recs[i])
 			if err != nil {
@@ -153,9 +156,9 @@ func (s *PebbleStore) AppendRecords(oldSize, newSize uint64, recs []StoredRecord
 	})
 }
 
-// AppendAccess implements Store.
-func (s *PebbleStore) AppendAccess(oldSize, newSize uint64, entries []AccessEntry, nodes []merklelog.Node) error {
-	return s.append(LogAccess, oldSize, newSize, nodes, func(b *pebble.Batch) error {
+// AppendAccess implements cloud.Store.
+func (s *Store) AppendAccess(oldSize, newSize uint64, entries []cloud.AccessEntry, nodes []merklelog.Node) error {
+	return s.append(cloud.LogAccess, oldSize, newSize, nodes, func(b *pebble.Batch) error {
 		for i := range entries {
 			e := &entries[i]
 			v, err := codec.Marshal(e)
@@ -175,21 +178,21 @@ func (s *PebbleStore) AppendAccess(oldSize, newSize uint64, entries []AccessEntr
 	})
 }
 
-// Record implements Store.
-func (s *PebbleStore) Record(id [32]byte) (*StoredRecord, error) {
+// Record implements cloud.Store.
+func (s *Store) Record(id [32]byte) (*cloud.StoredRecord, error) {
 	v, err := s.get(append([]byte{kRecord}, id[:]...))
 	if err != nil {
 		return nil, err
 	}
-	var r StoredRecord
+	var r cloud.StoredRecord
 	if err := codec.UnmarshalLimit(v, 1<<20, &r); err != nil {
 		return nil, fmt.Errorf("corrupt record %x: %w", id[:8], err)
 	}
 	return &r, nil
 }
 
-// RecordsFrom implements Store.
-func (s *PebbleStore) RecordsFrom(from uint64, limit int) ([]StoredRecord, error) {
+// RecordsFrom implements cloud.Store.
+func (s *Store) RecordsFrom(from uint64, limit int) ([]cloud.StoredRecord, error) {
 	it, err := s.db.NewIter(&pebble.IterOptions{
 		LowerBound: binary.BigEndian.AppendUint64([]byte{kIndex}, from),
 		UpperBound: []byte{kIndex + 1},
@@ -198,7 +201,7 @@ func (s *PebbleStore) RecordsFrom(from uint64, limit int) ([]StoredRecord, error
 		return nil, err
 	}
 	defer it.Close()
-	var out []StoredRecord
+	var out []cloud.StoredRecord
 	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
 		var id [32]byte
 		if copy(id[:], it.Value()) != len(id) {
@@ -213,8 +216,8 @@ func (s *PebbleStore) RecordsFrom(from uint64, limit int) ([]StoredRecord, error
 	return out, it.Error()
 }
 
-// Access implements Store.
-func (s *PebbleStore) Access(patient identity.ID, from uint64, limit int) ([]AccessEntry, error) {
+// Access implements cloud.Store.
+func (s *Store) Access(patient identity.ID, from uint64, limit int) ([]cloud.AccessEntry, error) {
 	lower := append(append([]byte{kPatient}, patient[:]...), binary.BigEndian.AppendUint64(nil, from)...)
 	upper := append(append([]byte{kPatient}, patient[:]...), bytes.Repeat([]byte{0xff}, 9)...)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
@@ -222,14 +225,14 @@ func (s *PebbleStore) Access(patient identity.ID, from uint64, limit int) ([]Acc
 		return nil, err
 	}
 	defer it.Close()
-	var out []AccessEntry
+	var out []cloud.AccessEntry
 	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
 		k := it.Key()
 		v, err := s.get(append([]byte{kAccess}, k[len(k)-8:]...))
 		if err != nil {
 			return nil, err
 		}
-		var e AccessEntry
+		var e cloud.AccessEntry
 		if err := codec.UnmarshalLimit(v, 1<<20, &e); err != nil {
 			return nil, err
 		}

@@ -1,0 +1,13 @@
+// Package pebblestore is the cloud's embedded storage driver: a cloud.Store
+// on Pebble, a log-structured key-value store in a local directory.
+//
+// Every append of the records or access log (its rows, the Merkle log's new
+// nodes and the log's size) is one Pebble batch committed with fsync, so a
+// record the cloud acknowledges survives a crash, and the log and its rows
+// agree after one. Records and access entries are stored in CBOR; the
+// records log is indexed by position and the access log by patient.
+//
+// Package cloud does not import this package, so that binaries that only
+// talk to a cloud (the patient's gateway, through cloud.Client) do not link
+// Pebble; the cloud's command opens a Store here and hands it to cloud.New.
+package pebblestore
