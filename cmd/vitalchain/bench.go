@@ -13,11 +13,12 @@ import (
 	"time"
 
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/internal/cli"
 )
 
 func runBench(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: bench needs a subject: chain, ingest or e2e", errUsage)
+		return fmt.Errorf("%w: bench needs a subject: chain, ingest or e2e", cli.ErrUsage)
 	}
 	switch args[0] {
 	case "chain":
@@ -27,7 +28,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	case "e2e":
 		return runBenchE2E(args[1:], stdout, stderr)
 	}
-	return fmt.Errorf("%w: unknown bench subject %q (want chain, ingest or e2e)", errUsage, args[0])
+	return fmt.Errorf("%w: unknown bench subject %q (want chain, ingest or e2e)", cli.ErrUsage, args[0])
 }
 
 // percentiles are latency figures in milliseconds.

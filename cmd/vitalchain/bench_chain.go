@@ -20,6 +20,7 @@ import (
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/internal/cli"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/merklelog"
 	"github.com/vitalchain/vitalchain/vital"
@@ -52,7 +53,7 @@ type chainBench struct {
 }
 
 func runBenchChain(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench chain", "bench chain [--json] [--duration D] [--patients N] [--in-flight N]", stderr)
+	fs := cli.NewFlags("vitalchain", "bench chain", "bench chain [--json] [--duration D] [--patients N] [--in-flight N]", stderr)
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	duration := fs.Duration("duration", 20*time.Second, "how long to drive load (after a 3 s warm-up)")
 	patients := fs.Int("patients", 96, "`number` of patients sending grants")
@@ -60,15 +61,15 @@ func runBenchChain(args []string, stdout, stderr io.Writer) error {
 	interval := fs.Duration("block-interval", 200*time.Millisecond, "CometBFT timeout_commit")
 	suiteName := fs.String("suite", identity.DefaultSuite.String(), "providers' HPKE `suite`, which sets the size of a grant's key envelope: mlkem768x25519 (1,168 B) or x25519 (80 B)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the measured period to `file`")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if *inflight < 1 || *inflight > 63 || *patients < 1 {
-		return fmt.Errorf("%w: --in-flight must be 1..63 and --patients positive", errUsage)
+		return fmt.Errorf("%w: --in-flight must be 1..63 and --patients positive", cli.ErrUsage)
 	}
 	suite, err := identity.ParseSuite(*suiteName)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %v", cli.ErrUsage, err)
 	}
 	dir, err := os.MkdirTemp("", "vitalchain-bench-")
 	if err != nil {

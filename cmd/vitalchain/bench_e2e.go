@@ -17,6 +17,7 @@ import (
 
 	"github.com/vitalchain/vitalchain/gateway"
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/internal/cli"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/vital"
 )
@@ -24,7 +25,7 @@ import (
 // runBenchE2E runs the whole system at a given load and reports latency,
 // chain growth and the gateway's memory.
 func runBenchE2E(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench e2e", "bench e2e [--json] [--duration D] [--rate R]", stderr)
+	fs := cli.NewFlags("vitalchain", "bench e2e", "bench e2e [--json] [--duration D] [--rate R]", stderr)
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	duration := fs.Duration("duration", 30*time.Second, "how long to stream readings")
 	rate := fs.Float64("rate", 1000, "readings per second, all wearables together")
@@ -34,18 +35,18 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 	seal := fs.Duration("seal", 1250*time.Millisecond, "the cloud seals and anchors a block this often")
 	passAfter := fs.Duration("anchor-pass-after", time.Duration(ledger.DefaultParams().AnchorPassAfterMs)*time.Millisecond, "the ledger's AnchorPassAfterMs: how long a proposer passes on another cluster's anchor")
 	external := fs.Bool("external-gateway", true, "run patient 0's gateway as a separate process and measure its memory")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 || *rate <= 0 || *patients < 1 || *devices < 6 {
-		return fmt.Errorf("%w: bench e2e takes flags only; --devices at least 6", errUsage)
+		return fmt.Errorf("%w: bench e2e takes flags only; --devices at least 6", cli.ErrUsage)
 	}
 	// Readings per sampling round of one patient: the standard six
 	// wearables measure 9 vital signs, each extra pulse-oximeter 2.
 	perRound := 9 + 2*(*devices-6)
 	interval := time.Duration(float64(time.Second) * float64(*patients*perRound) / *rate)
 	if interval < 100*time.Millisecond {
-		return fmt.Errorf("%w: %v readings/s needs more patients (sampling interval %v < 100ms)", errUsage, *rate, interval)
+		return fmt.Errorf("%w: %v readings/s needs more patients (sampling interval %v < 100ms)", cli.ErrUsage, *rate, interval)
 	}
 	dir, err := os.MkdirTemp("", "vitalchain-bench-")
 	if err != nil {
@@ -54,7 +55,7 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 	defer os.RemoveAll(dir)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log, _ := newLogger(stderr, "error")
+	log, _ := cli.NewLogger(stderr, "error")
 	var gwProc *exec.Cmd
 	o := systemOptions{Dir: dir, Patients: *patients, Providers: 3, Devices: *devices, Interval: interval,
 		AbnormalFraction: *abnormal, Speedup: 120, BlockInterval: 100 * time.Millisecond, CloudSeal: *seal,
@@ -103,20 +104,46 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 		GatewayAnonMB  float64 `json:"gateway_rss_anon_mb,omitempty"`
 		TargetRate     float64 `json:"target_readings_per_s"`
 		SealIntervalMs int64   `json:"cloud_seal_interval_ms"`
-	}{sum, gwPeak, gwAnon, *rate, seal.Milliseconds()}
+		GatewayProgram string  `json:"gateway_program,omitempty"`
+	}{sum, gwPeak, gwAnon, *rate, seal.Milliseconds(), gatewayProgram}
 	if *asJSON {
 		return writeJSON(stdout, res)
 	}
 	printSummary(stdout, sum)
-	fmt.Fprintf(stdout, "  gateway memory      %.1f MB RSS (peak %.1f MB; %.1f MB anonymous), %d wearables\n", sum.GatewayRSSMB, gwPeak, gwAnon, *devices)
+	fmt.Fprintf(stdout, "  gateway memory      %.1f MB RSS (peak %.1f MB; %.1f MB anonymous), %d wearables, %s\n", sum.GatewayRSSMB, gwPeak, gwAnon, *devices, gatewayProgram)
 	return nil
 }
 
-var gwPeak, gwAnon float64
+var (
+	gwPeak, gwAnon float64
+	gatewayProgram string // the external gateway's program and command
+)
 
 // selfBinary is the vitalchain binary that runs the external gateway
 // (tests point it at the one testscript installs).
 var selfBinary = os.Executable
+
+// gatewayCommand is the external gateway's program: vitalchain-gateway (the
+// small binary, without CometBFT and Pebble) next to this binary or on the
+// PATH, else this binary's gateway command.
+func gatewayCommand() (name string, args []string, err error) {
+	self, err := selfBinary()
+	if err != nil {
+		return "", nil, err
+	}
+	if p := filepath.Join(filepath.Dir(self), "vitalchain-gateway"); isExecutable(p) {
+		return p, nil, nil
+	}
+	if p, err := exec.LookPath("vitalchain-gateway"); err == nil {
+		return p, nil, nil
+	}
+	return self, []string{"gateway"}, nil
+}
+
+func isExecutable(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
+}
 
 // rssMB reads a memory figure (VmRSS, VmHWM) of a process, in MB.
 func rssMB(pid int, field string) float64 {
@@ -139,10 +166,11 @@ func rssMB(pid int, field string) float64 {
 // startGatewayProcess runs patient p's gateway as `vitalchain gateway` in a
 // process of its own, then grants its providers.
 func startGatewayProcess(ctx context.Context, s *system, p *patientNode, stderr io.Writer) (*exec.Cmd, string, error) {
-	self, err := selfBinary()
+	prog, args, err := gatewayCommand()
 	if err != nil {
 		return nil, "", err
 	}
+	gatewayProgram = strings.Join(append([]string{filepath.Base(prog)}, args...), " ")
 	keyFile := filepath.Join(s.opts.Dir, "patient0.key")
 	if err := identity.WriteFile(keyFile, p.id); err != nil {
 		return nil, "", err
@@ -154,8 +182,8 @@ func startGatewayProcess(ctx context.Context, s *system, p *patientNode, stderr 
 	addr := l.Addr().String()
 	l.Close()
 	rpc := strings.Replace(s.net.Nodes[0].RPCAddress(), "tcp://", "http://", 1)
-	cmd := exec.Command(self, "gateway", "--key", keyFile, "--data", p.dir, "--ledger", rpc, "--cloud", s.cloudURL,
-		"--listen", addr, "--log-level", "error")
+	cmd := exec.Command(prog, append(args, "--key", keyFile, "--data", p.dir, "--ledger", rpc, "--cloud", s.cloudURL,
+		"--listen", addr, "--log-level", "error")...)
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/vitalchain/vitalchain/device"
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/internal/cli"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/mqtt"
 	"github.com/vitalchain/vitalchain/reading"
@@ -84,7 +85,7 @@ Flags:
 `
 
 func runDemo(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("demo", "demo [flags]", stderr)
+	fs := cli.NewFlags("vitalchain", "demo", "demo [flags]", stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, demoUsage); fs.PrintDefaults() }
 	duration := fs.Duration("duration", 60*time.Second, "how long to stream readings (0: until Ctrl-C)")
 	jsonOut := fs.String("json", "", "write the summary as JSON to this `file` (- for stdout)")
@@ -97,17 +98,17 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	suite := fs.String("suite", "mlkem768x25519", "HPKE suite of patients and providers (mlkem768x25519 or x25519)")
 	dir := fs.String("dir", "", "keep the system's state in this `directory` (default: a temporary one, removed)")
 	level := fs.String("log-level", "error", "log `level` (logs go to stderr)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 || *patients < 1 || *providers < 2 || *duration < 0 {
-		return fmt.Errorf("%w: demo takes flags only; at least 1 patient and 2 providers", errUsage)
+		return fmt.Errorf("%w: demo takes flags only; at least 1 patient and 2 providers", cli.ErrUsage)
 	}
 	st, err := identity.ParseSuite(*suite)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %v", cli.ErrUsage, err)
 	}
-	log, err := newLogger(stderr, *level)
+	log, err := cli.NewLogger(stderr, *level)
 	if err != nil {
 		return err
 	}
@@ -143,7 +144,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	if len(sum.Failures) > 0 {
 		fmt.Fprintf(stderr, "vitalchain demo: invariants broken: %v\n", sum.Failures)
-		return exitError{1}
+		return cli.ExitError{Code: 1}
 	}
 	return nil
 }

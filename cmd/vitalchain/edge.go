@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -23,6 +22,8 @@ import (
 	"github.com/vitalchain/vitalchain/device"
 	"github.com/vitalchain/vitalchain/gateway"
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/internal/cli"
+	"github.com/vitalchain/vitalchain/internal/gatewaycmd"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/mqtt"
 	"github.com/vitalchain/vitalchain/reading"
@@ -30,100 +31,11 @@ import (
 )
 
 func runGateway(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("gateway", "gateway --key FILE --data DIR --ledger URL --cloud URL [--listen ADDR | --broker URL]", stderr)
-	keyFile := fs.String("key", "", "the patient's key `file`")
-	data := fs.String("data", "", "`directory` of the gateway's outbox and state (created)")
-	ledgerURL := fs.String("ledger", "http://127.0.0.1:26657", "RPC `URL` of a ledger node")
-	cloudURL := fs.String("cloud", "http://127.0.0.1:8420", "`URL` of the cloud")
-	listen := fs.String("listen", "127.0.0.1:1883", "`address` of the embedded MQTT broker")
-	broker := fs.String("broker", "", "use this external MQTT broker `URL` (mqtt://host:port) instead of the embedded one")
-	level := fs.String("log-level", "info", "log `level`")
-	memLimit := fs.Int64("mem-limit", 16, "soft memory limit of the Go heap, in `MB`")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if *keyFile == "" || *data == "" || fs.NArg() != 0 {
-		return fmt.Errorf("%w: gateway needs --key and --data", errUsage)
-	}
-	// A gateway runs on small hardware: keep the heap near its live size
-	// (GOMEMLIMIT, if set, decides instead).
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(*memLimit << 20)
-	}
-	log, err := newLogger(stderr, *level)
-	if err != nil {
-		return err
-	}
-	id, err := identity.ReadFile(*keyFile)
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	cl, err := client.Dial(*ledgerURL, log)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	var (
-		gw      *gateway.Gateway
-		publish func(topic string, payload []byte) error
-		url     string
-	)
-	handle := func(topic string, payload []byte) {
-		if err := gw.HandleMessage(ctx, topic, payload); err != nil {
-			log.Warn("reading refused", "err", err)
-		}
-	}
-	var ready sync.WaitGroup // the handler runs only once gw is set
-	ready.Add(1)
-	guarded := func(topic string, payload []byte) { ready.Wait(); handle(topic, payload) }
-	if *broker != "" {
-		c, err := mqtt.Connect(ctx, mqtt.ClientConfig{Broker: *broker, ClientID: "vitalchain-gateway-" + id.ID().Hex()[:16],
-			Subscriptions: []string{mqtt.ReadingsFilter(id.ID())}, Handler: guarded, SessionExpiry: time.Hour, Logger: log})
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		publish = func(t string, p []byte) error { return c.Publish(ctx, t, p) }
-		url = *broker
-	} else {
-		b, err := mqtt.StartBroker(mqtt.BrokerConfig{Addr: *listen, Logger: log})
-		if err != nil {
-			return err
-		}
-		defer b.Close()
-		if err := b.Subscribe(mqtt.ReadingsFilter(id.ID()), guarded); err != nil {
-			return err
-		}
-		publish, url = b.Publish, b.URL()
-	}
-	gw, err = gateway.New(ctx, gateway.Config{Patient: id, Chain: cl, Cloud: gateway.CloudSender{Client: cloud.NewClient(*cloudURL, nil)},
-		Dir: *data, Log: log, Commands: func(dev identity.ID, payload []byte) error {
-			return publish(mqtt.CommandsTopic(id.ID(), dev), payload)
-		}})
-	if err != nil {
-		return err
-	}
-	defer gw.Close()
-	ready.Done()
-	fmt.Fprintf(stdout, "gateway of patient %s: MQTT %s, epoch %d, %d contracts\n", id.ID().Hex(), url, gw.Epoch(), len(gw.Contracts()))
-	t := time.NewTicker(10 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			st := gw.Stats()
-			log.Info("gateway", "readings", st.Readings, "abnormal", st.Abnormal, "sealed", st.Sealed,
-				"stored", st.Upload.Stored, "pending", st.Pending, "refused", st.Refused)
-		}
-	}
+	return gatewaycmd.Run("vitalchain gateway", args, stdout, stderr)
 }
 
 func runDevice(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("device", "device --patient ID --seed N --broker URL [--interval D] [--ledger URL]", stderr)
+	fs := cli.NewFlags("vitalchain", "device", "device --patient ID --seed N --broker URL [--interval D] [--ledger URL]", stderr)
 	patientHex := fs.String("patient", "", "the patient's `ID` (64 hex digits)")
 	seed := fs.Uint64("seed", 1, "the kit's `seed`: its devices' keys derive from it (see 'patient devices')")
 	broker := fs.String("broker", "mqtt://127.0.0.1:1883", "`URL` of the patient's gateway's MQTT broker")
@@ -132,14 +44,14 @@ func runDevice(args []string, stdout, stderr io.Writer) error {
 	speedup := fs.Float64("speedup", 1, "play episodes this many times faster than life")
 	ledgerURL := fs.String("ledger", "", "RPC `URL` of a ledger node: with it, devices obey the commands their patient's gateway signs")
 	level := fs.String("log-level", "info", "log `level`")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	pid, err := identity.ParseID(*patientHex)
 	if err != nil || fs.NArg() != 0 {
-		return fmt.Errorf("%w: device needs --patient ID: %v", errUsage, err)
+		return fmt.Errorf("%w: device needs --patient ID: %v", cli.ErrUsage, err)
 	}
-	log, err := newLogger(stderr, *level)
+	log, err := cli.NewLogger(stderr, *level)
 	if err != nil {
 		return err
 	}
@@ -284,10 +196,10 @@ A patient's own commands, with the patient's key file:
 func runPatient(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, patientUsage)
-		return fmt.Errorf("%w: patient needs a command", errUsage)
+		return fmt.Errorf("%w: patient needs a command", cli.ErrUsage)
 	}
 	sub := args[0]
-	fs := newFlags("patient "+sub, "patient "+sub+" --key FILE [flags]", stderr)
+	fs := cli.NewFlags("vitalchain", "patient "+sub, "patient "+sub+" --key FILE [flags]", stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, patientUsage) }
 	keyFile := fs.String("key", "", "the patient's key `file`")
 	ledgerURL := fs.String("ledger", "http://127.0.0.1:26657", "RPC `URL` of a ledger node")
@@ -306,13 +218,13 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 		return nil
 	default:
 		fmt.Fprint(stderr, patientUsage)
-		return fmt.Errorf("%w: unknown patient command %q", errUsage, sub)
+		return fmt.Errorf("%w: unknown patient command %q", cli.ErrUsage, sub)
 	}
-	if err := parseFlags(fs, args[1:]); err != nil {
+	if err := cli.ParseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	if *keyFile == "" || fs.NArg() != 0 {
-		return fmt.Errorf("%w: patient %s needs --key", errUsage, sub)
+		return fmt.Errorf("%w: patient %s needs --key", cli.ErrUsage, sub)
 	}
 	id, err := identity.ReadFile(*keyFile)
 	if err != nil {
@@ -353,7 +265,7 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 			provs = append(provs, pk)
 		}
 		if len(provs) == 0 {
-			return fmt.Errorf("%w: patient contract needs --provider-key", errUsage)
+			return fmt.Errorf("%w: patient contract needs --provider-key", cli.ErrUsage)
 		}
 		slices.SortFunc(provs, func(a, b *identity.Identity) int { x, y := a.ID(), b.ID(); return slices.Compare(x[:], y[:]) })
 		dc := &ledger.DeployContract{Terms: terms}
@@ -437,7 +349,7 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 	}
 	prov, err := identity.ParseID(*provHex)
 	if err != nil {
-		return fmt.Errorf("%w: --provider: %v", errUsage, err)
+		return fmt.Errorf("%w: --provider: %v", cli.ErrUsage, err)
 	}
 	if sub == "revoke" {
 		if err := p.Revoke(ctx, prov); err != nil {
@@ -452,7 +364,7 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 		for _, k := range strings.Split(*scope, ",") {
 			kind, err := vital.ParseKind(strings.TrimSpace(k))
 			if err != nil {
-				return fmt.Errorf("%w: --scope: %v", errUsage, err)
+				return fmt.Errorf("%w: --scope: %v", cli.ErrUsage, err)
 			}
 			kinds = append(kinds, kind)
 		}

@@ -5,11 +5,12 @@ import (
 	"io"
 
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/internal/cli"
 )
 
 func runKeys(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: keys needs a subcommand: gen or show", errUsage)
+		return fmt.Errorf("%w: keys needs a subcommand: gen or show", cli.ErrUsage)
 	}
 	switch args[0] {
 	case "gen":
@@ -17,27 +18,27 @@ func runKeys(args []string, stdout, stderr io.Writer) error {
 	case "show":
 		return runKeysShow(args[1:], stdout, stderr)
 	}
-	return fmt.Errorf("%w: unknown keys subcommand %q (want gen or show)", errUsage, args[0])
+	return fmt.Errorf("%w: unknown keys subcommand %q (want gen or show)", cli.ErrUsage, args[0])
 }
 
 func runKeysGen(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("keys gen", "keys gen --role ROLE --out FILE [--suite SUITE]", stderr)
+	fs := cli.NewFlags("vitalchain", "keys gen", "keys gen --role ROLE --out FILE [--suite SUITE]", stderr)
 	roleName := fs.String("role", "", "the actor's `role`: patient, provider, device, cloud or authority")
 	out := fs.String("out", "", "the key `file` to create (it must not exist)")
 	suiteName := fs.String("suite", identity.DefaultSuite.String(), "HPKE `suite` for patients and providers: mlkem768x25519 or x25519")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if *roleName == "" || *out == "" || fs.NArg() != 0 {
-		return fmt.Errorf("%w: keys gen needs --role and --out, and no other arguments", errUsage)
+		return fmt.Errorf("%w: keys gen needs --role and --out, and no other arguments", cli.ErrUsage)
 	}
 	role, err := identity.ParseRole(*roleName)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %v", cli.ErrUsage, err)
 	}
 	suite, err := identity.ParseSuite(*suiteName)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %v", cli.ErrUsage, err)
 	}
 	id, err := identity.Generate(role, suite)
 	if err != nil {
@@ -52,12 +53,12 @@ func runKeysGen(args []string, stdout, stderr io.Writer) error {
 }
 
 func runKeysShow(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("keys show", "keys show FILE", stderr)
-	if err := parseFlags(fs, args); err != nil {
+	fs := cli.NewFlags("vitalchain", "keys show", "keys show FILE", stderr)
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return fmt.Errorf("%w: keys show needs exactly one key file", errUsage)
+		return fmt.Errorf("%w: keys show needs exactly one key file", cli.ErrUsage)
 	}
 	id, err := identity.ReadFile(fs.Arg(0))
 	if err != nil {

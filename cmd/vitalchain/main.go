@@ -3,9 +3,8 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
+	"github.com/vitalchain/vitalchain/internal/cli"
 	"io"
 	"os"
 )
@@ -68,14 +67,6 @@ Commands:
 Run 'vitalchain <command> -h' for a command's flags.
 `
 
-// exitError carries the exit code of a failed command.
-type exitError struct{ code int }
-
-func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
-
-// errUsage reports a command line that could not be understood.
-var errUsage = errors.New("usage")
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -119,41 +110,5 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vitalchain: unknown command %q\n\n%s", cmd, usage)
 		return 2
 	}
-	var ee exitError
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "vitalchain: %v\n", err)
-		return 2
-	case errors.As(err, &ee):
-		return ee.code
-	default:
-		fmt.Fprintf(stderr, "vitalchain: %v\n", err)
-		return 1
-	}
-}
-
-// newFlags returns a flag set that prints its errors and usage to stderr.
-func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: vitalchain %s\n", synopsis)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parseFlags parses args, turning a flag error into errUsage (already printed).
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return exitError{2}
-	}
-	return nil
+	return cli.Exit("vitalchain", err, stderr)
 }

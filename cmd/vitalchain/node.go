@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -13,22 +12,23 @@ import (
 
 	"github.com/vitalchain/vitalchain/chain"
 	"github.com/vitalchain/vitalchain/client"
+	"github.com/vitalchain/vitalchain/internal/cli"
 )
 
 func runNode(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("node", "node --home DIR [--overlay ADDR --overlay-peers ADDR,…] [--log-level LEVEL]", stderr)
+	fs := cli.NewFlags("vitalchain", "node", "node --home DIR [--overlay ADDR --overlay-peers ADDR,…] [--log-level LEVEL]", stderr)
 	home := fs.String("home", "", "the node's home `directory` (from 'vitalchain testnet')")
 	level := fs.String("log-level", "warn", "log `level`: debug, info, warn or error")
 	ovAddr := fs.String("overlay", "", "run the overlay's Cluster Head election on this UDP `address`")
 	ovPeers := fs.String("overlay-peers", "", "the overlay neighbours' UDP `addresses`, comma-separated")
 	ovPeriod := fs.Duration("overlay-period", time.Second, "the overlay's HELLO `period`")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if *home == "" || fs.NArg() != 0 {
-		return fmt.Errorf("%w: node needs --home", errUsage)
+		return fmt.Errorf("%w: node needs --home", cli.ErrUsage)
 	}
-	log, err := newLogger(stderr, *level)
+	log, err := cli.NewLogger(stderr, *level)
 	if err != nil {
 		return err
 	}
@@ -48,7 +48,7 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 		peers, err := parsePeers(*ovPeers)
 		if err != nil {
 			n.Stop()
-			return fmt.Errorf("%w: %v", errUsage, err)
+			return fmt.Errorf("%w: %v", cli.ErrUsage, err)
 		}
 		conn, err := listenUDP(*ovAddr)
 		if err != nil {
@@ -81,18 +81,18 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 }
 
 func runTestnet(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("testnet", "testnet --nodes N --out DIR [--standby N] [--base-port PORT] [--block-interval D]", stderr)
+	fs := cli.NewFlags("vitalchain", "testnet", "testnet --nodes N --out DIR [--standby N] [--base-port PORT] [--block-interval D]", stderr)
 	nodes := fs.Int("nodes", 4, "`number` of authorities")
 	out := fs.String("out", "", "`directory` for the nodes' homes (created)")
 	base := fs.Int("base-port", 26656, "node i listens for peers on `PORT`+2i and for RPC on PORT+2i+1")
 	interval := fs.Duration("block-interval", 200*time.Millisecond, "pause after each block (CometBFT timeout_commit)")
 	host := fs.String("host", "127.0.0.1", "`address` the nodes bind and dial")
 	standby := fs.Int("standby", 0, "`number` of standby nodes: full nodes with authority keys, not in genesis, that may be elected Cluster Heads")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if *out == "" || fs.NArg() != 0 || *nodes < 1 || *nodes > 64 {
-		return fmt.Errorf("%w: testnet needs --out and 1 to 64 --nodes", errUsage)
+		return fmt.Errorf("%w: testnet needs --out and 1 to 64 --nodes", cli.ErrUsage)
 	}
 	tn, err := chain.WriteTestnet(chain.TestnetOptions{Nodes: *nodes, Standby: *standby, Dir: *out, Host: *host, BasePort: *base, BlockInterval: *interval})
 	if err != nil {
@@ -108,12 +108,4 @@ func runTestnet(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "\nor all at once:\n\n  for h in %s/node*; do vitalchain node --home $h & done; wait\n", *out)
 	return nil
-}
-
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("%w: log level %q", errUsage, level)
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
 }

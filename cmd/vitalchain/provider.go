@@ -16,6 +16,7 @@ import (
 	"github.com/vitalchain/vitalchain/cloud"
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/internal/cli"
 	"github.com/vitalchain/vitalchain/provider"
 	"github.com/vitalchain/vitalchain/vital"
 )
@@ -50,7 +51,7 @@ Run 'vitalchain provider <subcommand> -h' for its flags.
 func runProvider(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, providerUsage)
-		return fmt.Errorf("%w: provider needs a subcommand: alerts, fetch, export, send or command", errUsage)
+		return fmt.Errorf("%w: provider needs a subcommand: alerts, fetch, export, send or command", cli.ErrUsage)
 	}
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
@@ -67,7 +68,7 @@ func runProvider(args []string, stdout, stderr io.Writer) error {
 	case "command":
 		return runProviderCommand(args[1:], stdout, stderr)
 	}
-	return fmt.Errorf("%w: unknown provider subcommand %q (want alerts, fetch, export, send or command)", errUsage, args[0])
+	return fmt.Errorf("%w: unknown provider subcommand %q (want alerts, fetch, export, send or command)", cli.ErrUsage, args[0])
 }
 
 // providerFlags are the flags every provider subcommand takes.
@@ -88,9 +89,9 @@ func addProviderFlags(fs *flag.FlagSet) *providerFlags {
 // a function that closes its connection.
 func (f *providerFlags) open(stderr io.Writer) (*provider.Provider, func(), error) {
 	if *f.key == "" {
-		return nil, nil, fmt.Errorf("%w: --key is required", errUsage)
+		return nil, nil, fmt.Errorf("%w: --key is required", cli.ErrUsage)
 	}
-	log, err := newLogger(stderr, *f.level)
+	log, err := cli.NewLogger(stderr, *f.level)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -112,7 +113,7 @@ func (f *providerFlags) open(stderr io.Writer) (*provider.Provider, func(), erro
 	}
 	if len(clients) != 1 {
 		closeAll()
-		return nil, nil, fmt.Errorf("%w: --ledger takes one node's URL", errUsage)
+		return nil, nil, fmt.Errorf("%w: --ledger takes one node's URL", cli.ErrUsage)
 	}
 	p, err := provider.New(provider.Config{Key: id, Chain: clients[0], Cloud: cloud.NewClient(*f.cloud, nil), Log: log})
 	if err != nil {
@@ -140,23 +141,23 @@ func providerParseID(what, s string) ([32]byte, error) {
 	var id [32]byte
 	b, err := hex.DecodeString(s)
 	if err != nil || len(b) != len(id) {
-		return id, fmt.Errorf("%w: %s %q is not 64 hex digits", errUsage, what, s)
+		return id, fmt.Errorf("%w: %s %q is not 64 hex digits", cli.ErrUsage, what, s)
 	}
 	copy(id[:], b)
 	return id, nil
 }
 
 func runProviderAlerts(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("provider alerts", "provider alerts --key FILE --cloud URL --ledger URL [--from N] [--follow] [--fetch]", stderr)
+	fs := cli.NewFlags("vitalchain", "provider alerts", "provider alerts --key FILE --cloud URL --ledger URL [--from N] [--follow] [--fetch]", stderr)
 	pf := addProviderFlags(fs)
 	from := fs.Uint64("from", 0, "the first record `index` of the cloud's log to consider")
 	follow := fs.Bool("follow", false, "keep waiting for alerts until interrupted")
 	fetch := fs.Bool("fetch", false, "read and verify each alert's record, and print its value and proof")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
-		return fmt.Errorf("%w: provider alerts takes no arguments", errUsage)
+		return fmt.Errorf("%w: provider alerts takes no arguments", cli.ErrUsage)
 	}
 	p, closeAll, err := pf.open(stderr)
 	if err != nil {
@@ -260,13 +261,13 @@ func providerReportStats(w io.Writer, s provider.Stats) {
 }
 
 func runProviderFetch(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("provider fetch", "provider fetch --key FILE --cloud URL --ledger URL RECORD_ID", stderr)
+	fs := cli.NewFlags("vitalchain", "provider fetch", "provider fetch --key FILE --cloud URL --ledger URL RECORD_ID", stderr)
 	pf := addProviderFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return fmt.Errorf("%w: provider fetch takes one record ID", errUsage)
+		return fmt.Errorf("%w: provider fetch takes one record ID", cli.ErrUsage)
 	}
 	id, err := providerParseID("record ID", fs.Arg(0))
 	if err != nil {
@@ -303,18 +304,18 @@ func runProviderFetch(args []string, stdout, stderr io.Writer) error {
 }
 
 func runProviderExport(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("provider export", "provider export --fhir [--format bundle|ndjson] --key FILE --cloud URL --ledger URL RECORD_ID...", stderr)
+	fs := cli.NewFlags("vitalchain", "provider export", "provider export --fhir [--format bundle|ndjson] --key FILE --cloud URL --ledger URL RECORD_ID...", stderr)
 	pf := addProviderFlags(fs)
 	fhir := fs.Bool("fhir", false, "export as HL7 FHIR R4 Observations (the only format)")
 	format := fs.String("format", provider.FormatBundle, "`format`: bundle (one Bundle) or ndjson (one Observation per line)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if !*fhir || fs.NArg() == 0 {
-		return fmt.Errorf("%w: provider export needs --fhir and at least one record ID", errUsage)
+		return fmt.Errorf("%w: provider export needs --fhir and at least one record ID", cli.ErrUsage)
 	}
 	if *format != provider.FormatBundle && *format != provider.FormatNDJSON {
-		return fmt.Errorf("%w: --format is bundle or ndjson, not %q", errUsage, *format)
+		return fmt.Errorf("%w: --format is bundle or ndjson, not %q", cli.ErrUsage, *format)
 	}
 	var ids [][32]byte
 	for _, a := range fs.Args() {
@@ -343,16 +344,16 @@ func runProviderExport(args []string, stdout, stderr io.Writer) error {
 }
 
 func runProviderSend(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("provider send", "provider send --key FILE --cloud URL --ledger URL --patient ID --file FILE [--kind KIND]", stderr)
+	fs := cli.NewFlags("vitalchain", "provider send", "provider send --key FILE --cloud URL --ledger URL --patient ID --file FILE [--kind KIND]", stderr)
 	pf := addProviderFlags(fs)
 	patientHex := fs.String("patient", "", "the patient's actor `ID` (64 hex digits)")
 	file := fs.String("file", "", "the record's content: a `file`, or - for standard input")
 	kindName := fs.String("kind", "", "the vital sign the record is about (glucose, heart_rate…), if any")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if *patientHex == "" || *file == "" || fs.NArg() != 0 {
-		return fmt.Errorf("%w: provider send needs --patient and --file", errUsage)
+		return fmt.Errorf("%w: provider send needs --patient and --file", cli.ErrUsage)
 	}
 	patient, err := providerParseID("patient ID", *patientHex)
 	if err != nil {
@@ -361,7 +362,7 @@ func runProviderSend(args []string, stdout, stderr io.Writer) error {
 	var kind vital.Kind
 	if *kindName != "" {
 		if kind, err = vital.ParseKind(*kindName); err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
+			return fmt.Errorf("%w: %v", cli.ErrUsage, err)
 		}
 	}
 	var content []byte
@@ -389,22 +390,22 @@ func runProviderSend(args []string, stdout, stderr io.Writer) error {
 }
 
 func runProviderCommand(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("provider command", "provider command --key FILE --ledger URL --device ID --interval D", stderr)
+	fs := cli.NewFlags("vitalchain", "provider command", "provider command --key FILE --ledger URL --device ID --interval D", stderr)
 	pf := addProviderFlags(fs)
 	deviceHex := fs.String("device", "", "the device's actor `ID` (64 hex digits)")
 	interval := fs.Duration("interval", 0, "the new sampling `interval` (100ms to 24h)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if *deviceHex == "" || *interval == 0 || fs.NArg() != 0 {
-		return fmt.Errorf("%w: provider command needs --device and --interval", errUsage)
+		return fmt.Errorf("%w: provider command needs --device and --interval", cli.ErrUsage)
 	}
 	device, err := providerParseID("device ID", *deviceHex)
 	if err != nil {
 		return err
 	}
 	if *interval < provider.MinSamplingInterval || *interval > provider.MaxSamplingInterval || *interval%time.Millisecond != 0 {
-		return fmt.Errorf("%w: --interval must be whole milliseconds from %s to %s", errUsage, provider.MinSamplingInterval, provider.MaxSamplingInterval)
+		return fmt.Errorf("%w: --interval must be whole milliseconds from %s to %s", cli.ErrUsage, provider.MinSamplingInterval, provider.MaxSamplingInterval)
 	}
 	p, closeAll, err := pf.open(stderr)
 	if err != nil {

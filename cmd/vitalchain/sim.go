@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vitalchain/vitalchain/internal/cli"
 	"github.com/vitalchain/vitalchain/overlay/sim"
 )
 
@@ -18,13 +19,13 @@ import (
 // baseline, with the alert overhead clustered against flat.
 func runSim(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: sim needs a subject: overlay", errUsage)
+		return fmt.Errorf("%w: sim needs a subject: overlay", cli.ErrUsage)
 	}
 	if args[0] != "overlay" {
-		return fmt.Errorf("%w: unknown sim subject %q (want overlay)", errUsage, args[0])
+		return fmt.Errorf("%w: unknown sim subject %q (want overlay)", cli.ErrUsage, args[0])
 	}
 	d := sim.DefaultConfig(1000)
-	fs := newFlags("sim overlay", "sim overlay [--nodes N] [--seed S] [--json] [--plot DIR] [flags]", stderr)
+	fs := cli.NewFlags("vitalchain", "sim overlay", "sim overlay [--nodes N] [--seed S] [--json] [--plot DIR] [flags]", stderr)
 	nodes := fs.Int("nodes", d.Nodes, "number of nodes")
 	seed := fs.Uint64("seed", d.Seed, "seed of the network, the channel and the failures")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
@@ -49,14 +50,14 @@ func runSim(args []string, stdout, stderr io.Writer) error {
 	alerts := fs.Int("alerts", d.Alerts, "patient alerts the overhead is averaged over")
 	baseline := fs.Bool("baseline", true, "also run the lowest-ID baseline on the same network")
 	bytes := fs.Bool("bytes", false, "encode every message to report bytes per node (slower)")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	if err := cli.ParseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+		return fmt.Errorf("%w: unexpected arguments %q", cli.ErrUsage, fs.Args())
 	}
 	if *plotFormat != "png" && *plotFormat != "svg" {
-		return fmt.Errorf("%w: --plot-format must be png or svg", errUsage)
+		return fmt.Errorf("%w: --plot-format must be png or svg", cli.ErrUsage)
 	}
 	sizes, err := parseSizes(*sweep)
 	if err != nil {
@@ -71,7 +72,7 @@ func runSim(args []string, stdout, stderr io.Writer) error {
 	start := time.Now()
 	rep, err := sim.Compare(cfg, *baseline)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
+		return fmt.Errorf("%w: %w", cli.ErrUsage, err)
 	}
 	if *plotDir != "" {
 		if err := os.MkdirAll(*plotDir, 0o755); err != nil {
@@ -116,7 +117,7 @@ func parseSizes(s string) ([]int, error) {
 	for f := range strings.SplitSeq(s, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 2 {
-			return nil, fmt.Errorf("%w: --sweep wants sizes of at least 2, comma-separated: %q", errUsage, f)
+			return nil, fmt.Errorf("%w: --sweep wants sizes of at least 2, comma-separated: %q", cli.ErrUsage, f)
 		}
 		sizes = append(sizes, n)
 	}

@@ -1,0 +1,118 @@
+// Package gatewaycmd is the patient's gateway as a command: `vitalchain
+// gateway`, and the small `vitalchain-gateway` binary for the patient's own
+// hardware, which links neither CometBFT nor Pebble.
+package gatewaycmd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vitalchain/vitalchain/client"
+	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/gateway"
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/internal/cli"
+	"github.com/vitalchain/vitalchain/mqtt"
+)
+
+// Run runs a patient's gateway until SIGINT or SIGTERM; cmd names the
+// command in its usage text ("vitalchain gateway", "vitalchain-gateway").
+func Run(cmd string, args []string, stdout, stderr io.Writer) error {
+	fs := cli.NewFlags(cmd, "gateway", "--key FILE --data DIR --ledger URL --cloud URL [--listen ADDR | --broker URL]", stderr)
+	keyFile := fs.String("key", "", "the patient's key `file`")
+	data := fs.String("data", "", "`directory` of the gateway's outbox and state (created)")
+	ledgerURL := fs.String("ledger", "http://127.0.0.1:26657", "RPC `URL` of a ledger node")
+	cloudURL := fs.String("cloud", "http://127.0.0.1:8420", "`URL` of the cloud")
+	listen := fs.String("listen", "127.0.0.1:1883", "`address` of the embedded MQTT broker")
+	broker := fs.String("broker", "", "use this external MQTT broker `URL` (mqtt://host:port) instead of the embedded one")
+	level := fs.String("log-level", "info", "log `level`")
+	memLimit := fs.Int64("mem-limit", 16, "soft memory limit of the Go heap, in `MB`")
+	if err := cli.ParseFlags(fs, args); err != nil {
+		return err
+	}
+	if *keyFile == "" || *data == "" || fs.NArg() != 0 {
+		return fmt.Errorf("%w: gateway needs --key and --data", cli.ErrUsage)
+	}
+	// A gateway runs on small hardware: keep the heap near its live size
+	// (GOMEMLIMIT, if set, decides instead).
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(*memLimit << 20)
+	}
+	log, err := cli.NewLogger(stderr, *level)
+	if err != nil {
+		return err
+	}
+	id, err := identity.ReadFile(*keyFile)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cl, err := client.Dial(*ledgerURL, log)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var (
+		gw      *gateway.Gateway
+		publish func(topic string, payload []byte) error
+		url     string
+	)
+	handle := func(topic string, payload []byte) {
+		if err := gw.HandleMessage(ctx, topic, payload); err != nil {
+			log.Warn("reading refused", "err", err)
+		}
+	}
+	var ready sync.WaitGroup // the handler runs only once gw is set
+	ready.Add(1)
+	guarded := func(topic string, payload []byte) { ready.Wait(); handle(topic, payload) }
+	if *broker != "" {
+		c, err := mqtt.Connect(ctx, mqtt.ClientConfig{Broker: *broker, ClientID: "vitalchain-gateway-" + id.ID().Hex()[:16],
+			Subscriptions: []string{mqtt.ReadingsFilter(id.ID())}, Handler: guarded, SessionExpiry: time.Hour, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		publish = func(t string, p []byte) error { return c.Publish(ctx, t, p) }
+		url = *broker
+	} else {
+		b, err := mqtt.StartBroker(mqtt.BrokerConfig{Addr: *listen, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		if err := b.Subscribe(mqtt.ReadingsFilter(id.ID()), guarded); err != nil {
+			return err
+		}
+		publish, url = b.Publish, b.URL()
+	}
+	gw, err = gateway.New(ctx, gateway.Config{Patient: id, Chain: cl, Cloud: gateway.CloudSender{Client: cloud.NewClient(*cloudURL, nil)},
+		Dir: *data, Log: log, Commands: func(dev identity.ID, payload []byte) error {
+			return publish(mqtt.CommandsTopic(id.ID(), dev), payload)
+		}})
+	if err != nil {
+		return err
+	}
+	defer gw.Close()
+	ready.Done()
+	fmt.Fprintf(stdout, "gateway of patient %s: MQTT %s, epoch %d, %d contracts\n", id.ID().Hex(), url, gw.Epoch(), len(gw.Contracts()))
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			st := gw.Stats()
+			log.Info("gateway", "readings", st.Readings, "abnormal", st.Abnormal, "sealed", st.Sealed,
+				"stored", st.Upload.Stored, "pending", st.Pending, "refused", st.Refused)
+		}
+	}
+}
