@@ -3,7 +3,7 @@
 //
 // It holds no health data. Its state is the registry of actors (members of
 // clusters, with their roles and public keys; each Cluster Head's requesters
-// and requestees), alert contracts, grants and revocations, session-key
+// and requestees, which follow the overlay as members migrate), alert contracts, grants and revocations, session-key
 // envelopes per patient epoch (the paper's transactions 1, 2 and 3), the
 // clouds' anchored checkpoints, alert headers, device commands, and the votes
 // and handovers that change the set of authorities.

@@ -32,6 +32,7 @@ const (
 	TypeDeviceCommand     Type = 10 // a provider's command to a patient's device
 	TypeVote              Type = 11 // an authority's vote to add or remove an authority
 	TypeHandover          Type = 12 // a cluster's new Cluster Head takes over from the old
+	TypeMigrate           Type = 13 // a member moves to another cluster
 )
 
 var typeNames = [...]string{
@@ -47,6 +48,7 @@ var typeNames = [...]string{
 	TypeDeviceCommand:     "device_command",
 	TypeVote:              "vote",
 	TypeHandover:          "handover",
+	TypeMigrate:           "migrate",
 }
 
 // Valid reports whether t is a known type.
@@ -187,6 +189,8 @@ func newBody(t Type) Body {
 		return new(Vote)
 	case TypeHandover:
 		return new(Handover)
+	case TypeMigrate:
+		return new(Migrate)
 	}
 	panic(fmt.Sprintf("ledger: newBody of invalid type %d", t))
 }

@@ -87,6 +87,7 @@ func newSample(t testing.TB) *sample {
 	add(s.provider, &DeviceCommand{Device: s.device.ID(), Command: "sampling_interval_ms", Value: 60_000})
 	add(s.auth, &Vote{Candidate: s.auth2.ID(), Add: true})
 	add(s.auth2, &Handover{Cluster: 1, NewHead: s.auth2.ID(), Attestations: []Attestation{att}})
+	add(s.patient, &Migrate{Cluster: 2, Devices: []identity.ID{s.device.ID()}})
 	return s
 }
 
@@ -152,8 +153,8 @@ func TestDecodeEveryType(t *testing.T) {
 	if got := TypeHandover.String(); got != "handover" {
 		t.Errorf("TypeHandover.String() = %q", got)
 	}
-	if Type(13).Valid() || Type(0).Valid() {
-		t.Error("types 0 and 13 are valid")
+	if Type(14).Valid() || Type(0).Valid() {
+		t.Error("types 0 and 14 are valid")
 	}
 }
 
@@ -213,7 +214,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"version 0", signTx(t, key, Tx{Version: 0, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 1, Body: voteBody}), CodeUnknownVersion, codec.ErrUnknownVersion},
 		{"version 2", signTx(t, key, Tx{Version: 2, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 1, Body: voteBody}), CodeUnknownVersion, codec.ErrUnknownVersion},
 		{"type 0", rawTx(t, key, 0, voteBody), CodeUnknownType, nil},
-		{"type 13", rawTx(t, key, 13, voteBody), CodeUnknownType, nil},
+		{"type 14", rawTx(t, key, 14, voteBody), CodeUnknownType, nil},
 		{"type 255", rawTx(t, key, 255, voteBody), CodeUnknownType, nil},
 		{"seq 0", signTx(t, key, Tx{Version: TxVersion, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 0, Body: voteBody}), CodeMalformed, nil},
 		{"unsigned", enc(unsigned), CodeUnsigned, nil},
@@ -383,6 +384,8 @@ func TestDecodeBodyChecks(t *testing.T) {
 		{"handover: not by the new head", s.auth.Signing, s.bodies[TypeHandover], CodeUnauthorized},
 		{"handover: attestations out of order", s.auth2.Signing, &Handover{Cluster: 1, NewHead: s.auth2.ID(), Attestations: atts}, CodeMalformed},
 		{"handover: repeated attestation", s.auth2.Signing, &Handover{Cluster: 1, NewHead: s.auth2.ID(), Attestations: []Attestation{att, att}}, CodeMalformed},
+		{"migrate: repeated device", pat.Signing, &Migrate{Cluster: 2, Devices: []identity.ID{s.device.ID(), s.device.ID()}}, CodeMalformed},
+		{"migrate: too many devices", pat.Signing, &Migrate{Cluster: 2, Devices: ascendingIDs(MaxMigrateDevices + 1)}, CodeMalformed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -535,4 +538,13 @@ func FuzzDecodeBody(f *testing.F) {
 			t.Fatalf("body re-encoding differs: %v", err)
 		}
 	})
+}
+
+// ascendingIDs returns n distinct IDs in ascending order.
+func ascendingIDs(n int) []identity.ID {
+	ids := make([]identity.ID, n)
+	for i := range ids {
+		ids[i][0], ids[i][1] = byte(i>>8), byte(i)
+	}
+	return ids
 }
