@@ -61,7 +61,7 @@ func newFakeLedger() *fakeLedger {
 func (l *fakeLedger) register(id *identity.Identity, cluster uint32) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.members[id.ID()] = &ledger.Member{Role: id.Role(), Verifying: id.Signing.Public().Bytes(), Cluster: cluster}
+	l.members[id.ID()] = &ledger.Member{Role: id.Role(), Verifying: id.Signing.Public().Bytes(), Cluster: cluster, Home: cluster}
 }
 
 func (l *fakeLedger) setGrant(patient, provider identity.ID, g *ledger.GrantRecord) {

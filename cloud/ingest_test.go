@@ -353,3 +353,24 @@ func TestIngestMixedBatch(t *testing.T) {
 		t.Fatalf("stored %d, want %d", got, n-len(bad))
 	}
 }
+
+// Custody follows the home cluster, not the overlay: a patient who
+// migrated away still uploads to its home cluster's cloud, and a patient
+// who migrated into the cloud's cluster does not.
+func TestIngestAfterMigration(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	visitor := e.member(identity.RolePatient, 2)
+	e.led.mu.Lock()
+	e.led.members[e.patient.ID()].Cluster = 4 // home 1, now in cluster 4
+	e.led.members[visitor.ID()].Cluster = 1   // home 2, now in cluster 1
+	e.led.mu.Unlock()
+	away, _ := e.sealBy(e.patient, e.header())
+	if a := e.svc.Ingest(context.Background(), [][]byte{away})[0]; a.Code != "" {
+		t.Fatalf("a migrated patient's record refused: %+v", a)
+	}
+	here, _ := e.sealBy(visitor, func() record.Header { h := e.header(); h.Patient = visitor.ID(); return h }())
+	if a := e.svc.Ingest(context.Background(), [][]byte{here})[0]; a.Code != "wrong_cluster" {
+		t.Fatalf("a visiting patient's record: %+v", a)
+	}
+}

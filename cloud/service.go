@@ -24,7 +24,7 @@ var (
 	ErrTooLarge      = errors.New("record too large")
 	ErrUnknownSigner = errors.New("unknown signer")
 	ErrWrongRole     = errors.New("signer has the wrong role")
-	ErrWrongCluster  = errors.New("patient is not in this cloud's cluster")
+	ErrWrongCluster  = errors.New("patient's home is not this cloud's cluster")
 	ErrBadSignature  = errors.New("bad signature")
 	ErrBadHeader     = errors.New("bad record header")
 	ErrUnavailable   = errors.New("ledger unavailable")
@@ -174,7 +174,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if me.Role != identity.RoleCloud {
 		return nil, fmt.Errorf("cloud %s is registered as a %s", s.id, me.Role)
 	}
-	s.cluster = me.Cluster
+	s.cluster = me.Home
 	for _, lid := range []uint8{LogRecords, LogAccess} {
 		ls, err := s.openLog(ctx, lid)
 		if err != nil {
@@ -425,8 +425,8 @@ func (s *Service) admit(ctx context.Context, h record.Header, author *ledger.Mem
 			return fmt.Errorf("%w: %s is not a patient", ErrBadHeader, h.Patient)
 		}
 	}
-	if patient.Cluster != s.cluster {
-		return fmt.Errorf("%w: patient in cluster %d, cloud in %d", ErrWrongCluster, patient.Cluster, s.cluster)
+	if patient.Home != s.cluster {
+		return fmt.Errorf("%w: patient of cluster %d, cloud of %d", ErrWrongCluster, patient.Home, s.cluster)
 	}
 	if t := time.UnixMilli(h.Time); t.After(s.cfg.Now().Add(s.cfg.ClockSkew)) {
 		return fmt.Errorf("%w: record time %s is in the future", ErrBadHeader, t.UTC().Format(time.RFC3339))

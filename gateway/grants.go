@@ -136,3 +136,14 @@ func (g *Patient) Revoke(ctx context.Context, provider identity.ID) error {
 	g.log.Info("grant revoked; new epoch", "provider", provider, "epoch", next)
 	return nil
 }
+
+// Migrate moves the patient, and those of devices that are its wearables,
+// to cluster on the ledger: the overlay attached the patient to that
+// cluster's head. It returns once the move is committed; a patient already
+// in cluster gets an error of code ledger.CodeDuplicate.
+func (g *Patient) Migrate(ctx context.Context, cluster uint32, devices []identity.ID) error {
+	devices = slices.Clone(devices)
+	slices.SortFunc(devices, func(a, b identity.ID) int { return slices.Compare(a[:], b[:]) })
+	devices = slices.Compact(devices)
+	return g.submit(ctx, &ledger.Migrate{Cluster: cluster, Devices: devices})
+}

@@ -87,7 +87,7 @@ func (m *Machine) InitChain(st Store, g *Genesis, t time.Time) (*Result, error) 
 			return nil, err
 		}
 		id := k.ID()
-		mem := Member{Role: identity.RoleAuthority, Verifying: k.Bytes(), Consensus: a.Consensus, Cluster: a.Cluster}
+		mem := Member{Role: identity.RoleAuthority, Verifying: k.Bytes(), Consensus: a.Consensus, Cluster: a.Cluster, Home: a.Cluster}
 		if err := x.addMember(id, &mem); err != nil {
 			return nil, err
 		}

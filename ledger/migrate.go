@@ -10,7 +10,9 @@ const MaxMigrateDevices = 64
 // Migrate moves its signer, a member, to another cluster: the overlay
 // attached it to that cluster's head (a patient who moved house, a
 // provider's laptop on another network), and the ledger's membership, the
-// heads' lists of requesters and requestees, follows.
+// heads' lists of requesters and requestees, follows. The member's Home,
+// the cluster that admitted it, stays: custody of a patient's records does
+// not move with its radio.
 //
 // The member signs it: in the overlay, joining a cluster is the member's
 // own choice (preferential attachment), and membership confers no right a

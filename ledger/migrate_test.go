@@ -36,8 +36,8 @@ func TestMigrate(t *testing.T) {
 	for _, id := range append([]identity.ID{patient.ID(), provider.ID()}, devs...) {
 		var m Member
 		c.mustQuery("member/"+id.Hex(), &m)
-		if m.Cluster != 2 {
-			t.Errorf("member %s in cluster %d", id, m.Cluster)
+		if m.Cluster != 2 || m.Home != 1 {
+			t.Errorf("member %s in cluster %d, home %d", id, m.Cluster, m.Home)
 		}
 	}
 	// And back: the devices are listed where their patient is.

@@ -158,7 +158,7 @@ func (r *Register) apply(x *exec, d *Decoded) error {
 	m := Member{
 		Role: r.Member.Role, Verifying: r.Member.Verifying, Suite: r.Member.Suite,
 		Encryption: r.Member.Encryption, Consensus: r.Member.Consensus,
-		Cluster: cluster, Height: x.height,
+		Cluster: cluster, Home: cluster, Height: x.height,
 	}
 	if r.Member.Role == identity.RoleDevice {
 		m.Patient = r.Patient[:]

@@ -126,6 +126,10 @@ type Member struct {
 	Cluster    uint32         `cbor:"6,keyasint"`
 	Patient    []byte         `cbor:"7,keyasint,omitempty"` // devices only: the patient's ID
 	Height     int64          `cbor:"8,keyasint"`           // registered at
+	// Home is the cluster that admitted the member (a device: its
+	// patient's at binding). Migrate moves Cluster, never Home: a
+	// patient's records stay in the custody of its home cluster's cloud.
+	Home uint32 `cbor:"9,keyasint"`
 }
 
 // VerifyingKey returns the member's signing public key.

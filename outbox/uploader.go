@@ -33,15 +33,15 @@ type Result struct {
 }
 
 // permanentCodes are the cloud's refusal codes (cloud.Ack.Code) that no
-// retry can change.
+// retry can change. Not among them: "unknown_signer" and "wrong_cluster",
+// which a registration the cloud has not seen yet, or a gateway pointed at
+// the wrong cloud and then corrected, can turn into a success.
 var permanentCodes = map[string]bool{
-	"malformed":      true,
-	"too_large":      true,
-	"bad_signature":  true,
-	"bad_header":     true,
-	"wrong_role":     true,
-	"unknown_signer": true,
-	"wrong_cluster":  true,
+	"malformed":     true,
+	"too_large":     true,
+	"bad_signature": true,
+	"bad_header":    true,
+	"wrong_role":    true,
 }
 
 // Permanent reports whether a cloud refusal code (cloud.Ack.Code) is

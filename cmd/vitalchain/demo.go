@@ -58,6 +58,7 @@ type summary struct {
 	OnchainBytesPerReading  float64         `json:"onchain_bytes_per_reading"`
 	UnanchoredAfterDrain    uint64          `json:"unanchored_after_drain"`
 	Reelections             int             `json:"reelections"`
+	Migrations              int             `json:"migrations"` // members moved to their overlay head's cluster on the ledger
 	ReelectionMs            []int64         `json:"reelection_ms,omitempty"`
 	ChainStalledMsMax       int64           `json:"chain_stalled_ms_max"`
 	GatewayRSSMB            float64         `json:"gateway_rss_mb,omitempty"`
@@ -256,6 +257,11 @@ loop:
 	}
 	if s.overlay != nil && scenario {
 		sum.Invariants["head_reelected"] = sum.Reelections >= 1
+		agree, err := s.overlay.membershipAgrees(dctx)
+		if err != nil {
+			sum.Failures = append(sum.Failures, "membership: "+err.Error())
+		}
+		sum.Invariants["membership_follows_overlay"] = agree && (len(s.overlay.visitors) == 0 || sum.Migrations >= 1)
 	}
 	for k, ok := range sum.Invariants {
 		if !ok {
@@ -296,6 +302,7 @@ func (s *system) fill(ctx context.Context, sum *summary, elapsed time.Duration, 
 	if s.overlay != nil {
 		s.overlay.mu.Lock()
 		sum.Reelections = s.overlay.reelections
+		sum.Migrations = s.overlay.migrations
 		for _, d := range s.overlay.handoverAt {
 			sum.ReelectionMs = append(sum.ReelectionMs, d.Milliseconds())
 		}
@@ -342,11 +349,12 @@ Summary (%.0fs of readings)
   device commands     %d applied
   chain               height %d; %d bytes while streaming = %.2f bytes per reading
   re-elections        %d; longest time between two blocks %d ms
+  migrations          %d members moved to their overlay head's cluster on the ledger
 `, s.DurationS, s.Readings, s.ReadingsPerS, s.Abnormal, 100*s.AbnormalFraction, s.Alerts, s.RecordsStored, s.RecordsAnchored,
 		s.AlertsDelivered, s.AlertsMisdelivered, s.AlertLatencyMs.P50, s.AlertLatencyMs.P99,
 		s.AnchorLatencyMs.P50, s.AnchorLatencyMs.P99, s.ProofsVerified, s.ProofsFailed,
 		s.ReadsAfterRevokeRefused, s.ReadsAfterRevokeAllowed, s.ForgedRefused, s.ForgedAccepted, s.ProviderRecords,
-		s.CommandsApplied, s.ChainHeight, s.ChainBytes, s.OnchainBytesPerReading, s.Reelections, s.ChainStalledMsMax)
+		s.CommandsApplied, s.ChainHeight, s.ChainBytes, s.OnchainBytesPerReading, s.Reelections, s.ChainStalledMsMax, s.Migrations)
 	if len(s.Failures) == 0 {
 		fmt.Fprintln(w, "  invariants          all hold")
 	} else {

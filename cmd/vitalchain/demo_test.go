@@ -52,6 +52,7 @@ func TestDemo(t *testing.T) {
 		{"device command applied", s.CommandsApplied == 1},
 		{"chain growth measured", s.ChainBytes > 0 && s.ChainHeight > 0},
 		{"the stopped head re-elected and handed over", s.Reelections == 1},
+		{"the visiting patient moved to cluster 4 on the ledger", s.Migrations == 1 && s.Invariants["membership_follows_overlay"]},
 	}
 	for _, c := range checks {
 		if !c.ok {

@@ -189,6 +189,9 @@ A patient's own commands, with the patient's key file:
         End a provider's grant and start a new epoch whose key it never gets.
     patient grants --key FILE [--ledger URL]
         List the patient's grants.
+    patient migrate --key FILE --cluster N [--seed S] [--ledger URL]
+        Move the patient, with the wearables of kit S, to cluster N (the
+        overlay attached it to that cluster's head).
     patient access-log --key FILE [--cloud URL] [--from N]
         List who read (or was refused) the patient's records in the cloud.
 `
@@ -211,8 +214,9 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 1, "the kit's `seed`")
 	from := fs.Uint64("from", 0, "first access-log index")
 	provKeys := fs.String("provider-key", "", "the providers' key `files`, comma-separated (contract)")
+	cluster := fs.Uint("cluster", 0, "the `cluster` to move to (migrate)")
 	switch sub {
-	case "contract", "devices", "grant", "revoke", "grants", "access-log":
+	case "contract", "devices", "grant", "revoke", "grants", "access-log", "migrate":
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, patientUsage)
 		return nil
@@ -328,6 +332,23 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	switch sub {
+	case "migrate":
+		if *cluster == 0 {
+			return fmt.Errorf("%w: patient migrate needs --cluster", cli.ErrUsage)
+		}
+		kit, err := device.DefaultKit(id.ID(), *seed)
+		if err != nil {
+			return err
+		}
+		var devs []identity.ID
+		for _, d := range kit.Devices() {
+			devs = append(devs, d.ID())
+		}
+		if err := p.Migrate(ctx, uint32(*cluster), devs); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "patient %s and %d wearables moved to cluster %d\n", id.ID().Hex(), len(devs), *cluster)
+		return nil
 	case "grants":
 		gs, err := p.Grants(ctx)
 		if err != nil {

@@ -5,7 +5,9 @@ package main
 // non-eligible devices, running the overlay's election over an in-process
 // radio (every node hears its neighbours each HELLO period). When the
 // election gives the cluster a new head, the new head submits the
-// handover that makes it the authority in the old one's place.
+// handover that makes it the authority in the old one's place. A patient
+// of another cluster who is in the cluster's radio range (a visitor) joins
+// its head in the overlay, and its gateway moves it on the ledger.
 
 import (
 	"context"
@@ -32,11 +34,21 @@ type clusterOverlay struct {
 	down     map[overlay.ID]bool
 	eligible map[overlay.ID]*identity.Identity // authority identities of the eligible nodes
 	handing  bool
-	events   []string // what happened, for the demo's output
+	visitors map[overlay.ID]*visitor // patients whose gateways follow the overlay on the ledger
+	events   []string                // what happened, for the demo's output
+
+	migrations int
 
 	reelections int
 	handoverAt  []time.Duration // from the head's failure to the handover's commit
 	failedAt    time.Time
+}
+
+// visitor is a patient in the overlay whose gateway keeps its ledger
+// cluster that of its overlay head.
+type visitor struct {
+	p    *patientNode
+	busy bool // a migration in flight
 }
 
 // newClusterOverlay builds the overlay of cluster c: its head and standby
@@ -46,7 +58,8 @@ type clusterOverlay struct {
 // device's only eligible neighbour).
 func newClusterOverlay(s *system, c uint32, head, standby *identity.Identity, members []identity.ID, extra int) (*clusterOverlay, error) {
 	o := &clusterOverlay{s: s, cluster: c, period: 200 * time.Millisecond, nodes: map[overlay.ID]*overlay.Node{},
-		links: map[overlay.ID][]overlay.ID{}, down: map[overlay.ID]bool{}, eligible: map[overlay.ID]*identity.Identity{}}
+		links: map[overlay.ID][]overlay.ID{}, down: map[overlay.ID]bool{}, eligible: map[overlay.ID]*identity.Identity{},
+		visitors: map[overlay.ID]*visitor{}}
 	add := func(id overlay.ID, eligible bool) error {
 		n, err := overlay.New(overlay.Config{ID: id, Eligible: eligible, Incarnation: uint32(time.Now().Unix())})
 		if err != nil {
@@ -140,8 +153,17 @@ func (o *clusterOverlay) round(ctx context.Context) {
 }
 
 // decide acts on a node's decision: a new head of the cluster that is not
-// the ledger's head hands the cluster over.
+// the ledger's head hands the cluster over; a visitor that joins a head
+// moves to the head's cluster on the ledger.
 func (o *clusterOverlay) decide(ctx context.Context, id overlay.ID, d overlay.Decision) {
+	switch d := d.(type) {
+	case overlay.Joined:
+		o.joined(ctx, id, d.Head)
+		return
+	case overlay.HeadChanged:
+		o.joined(ctx, id, d.New)
+		return
+	}
 	bh, ok := d.(overlay.BecameHead)
 	if !ok {
 		return
@@ -210,6 +232,84 @@ func (o *clusterOverlay) handover(ctx context.Context, newHead *identity.Identit
 		newHead.ID(), o.cluster, took.Milliseconds()))
 	o.mu.Unlock()
 	return nil
+}
+
+// joined moves visitor id, which joined head in the overlay, to the head's
+// cluster on the ledger, through its gateway.
+func (o *clusterOverlay) joined(ctx context.Context, id, head overlay.ID) {
+	v, ok := o.visitors[id]
+	if !ok || v.busy || v.p.gw == nil {
+		return
+	}
+	v.busy = true
+	go func() {
+		msg, err := o.migrate(ctx, v.p, head)
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		v.busy = false
+		switch {
+		case err != nil && ctx.Err() == nil:
+			o.events = append(o.events, fmt.Sprintf("migration of patient %s failed: %v", v.p.id.ID(), err))
+		case msg != "":
+			o.migrations++
+			o.events = append(o.events, msg)
+		}
+	}()
+}
+
+// migrate moves patient p to head's ledger cluster if it is elsewhere.
+func (o *clusterOverlay) migrate(ctx context.Context, p *patientNode, head overlay.ID) (string, error) {
+	cl := o.s.liveClient()
+	hm, err := cl.Member(ctx, head)
+	if err != nil {
+		return "", fmt.Errorf("head %s: %w", head, err)
+	}
+	me, err := cl.Member(ctx, p.id.ID())
+	if err != nil {
+		return "", err
+	}
+	if me.Cluster == hm.Cluster {
+		return "", nil
+	}
+	var devs []identity.ID
+	for _, d := range p.kit.Devices() {
+		devs = append(devs, d.ID())
+	}
+	if err := p.gw.Migrate(ctx, hm.Cluster, devs); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("overlay: patient %s, visiting, joined %s; its gateway moved it and its %d wearables from cluster %d to cluster %d on the ledger",
+		p.id.ID(), head, len(devs), me.Cluster, hm.Cluster), nil
+}
+
+// membershipAgrees reports whether every visitor's ledger cluster is that
+// of its head in the overlay.
+func (o *clusterOverlay) membershipAgrees(ctx context.Context) (bool, error) {
+	o.mu.Lock()
+	heads := map[identity.ID]overlay.ID{}
+	for id := range o.visitors {
+		h, _ := o.nodes[id].Head()
+		heads[id] = h
+	}
+	o.mu.Unlock()
+	cl := o.s.liveClient()
+	for id, h := range heads {
+		if h == (overlay.ID{}) {
+			return false, fmt.Errorf("visitor %s has no head", id)
+		}
+		hm, err := cl.Member(ctx, h)
+		if err != nil {
+			return false, err
+		}
+		me, err := cl.Member(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		if me.Cluster != hm.Cluster {
+			return false, fmt.Errorf("visitor %s is in cluster %d on the ledger, its head %s in cluster %d", id, me.Cluster, h, hm.Cluster)
+		}
+	}
+	return true, nil
 }
 
 // fail silences a node of the overlay (its machine stopped).

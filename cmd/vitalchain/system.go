@@ -546,6 +546,13 @@ func (s *system) startOverlay(ctx context.Context) error {
 			members = append(members, p.id.ID())
 		}
 	}
+	// The last patient (of cluster 1, like every patient) is visiting
+	// cluster 4's area: its phone hears only cluster 4's nodes.
+	var guest *patientNode
+	if len(s.patients) > 1 && s.patients[len(s.patients)-1].gw != nil {
+		guest = s.patients[len(s.patients)-1]
+		members = append(members, guest.id.ID())
+	}
 	// Only members the ledger lists as authority-eligible may be heads.
 	info, err := s.liveClient().Cluster(ctx, overlayCluster)
 	if err != nil {
@@ -558,6 +565,9 @@ func (s *system) startOverlay(ctx context.Context) error {
 	o, err := newClusterOverlay(s, overlayCluster, head, standby, members, 5)
 	if err != nil {
 		return err
+	}
+	if guest != nil {
+		o.visitors[guest.id.ID()] = &visitor{p: guest}
 	}
 	s.overlay = o
 	s.provWG.Add(1)
