@@ -377,4 +377,28 @@ func TestGateway(t *testing.T) {
 	if err := g.HandleReading(ctx, w.readingSeq(w.device, w.patient.ID(), w.seq, 300)); !errors.Is(err, gateway.ErrReplay) {
 		t.Fatalf("replay after restart: %v", err)
 	}
+
+	// The patient moves to cluster 2 with its device; its records still go
+	// to its home cluster's cloud.
+	if err := g.Migrate(ctx, 2, []identity.ID{w.device.Public().ID()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []identity.ID{w.patient.ID(), w.device.Public().ID()} {
+		if m, err := w.cl.Member(ctx, id); err != nil || m.Cluster != 2 || m.Home != 1 {
+			t.Fatalf("member %s after migrating: %+v %v", id, m, err)
+		}
+	}
+	if err := g.Migrate(ctx, 2, nil); !errors.Is(err, ledger.Rejected(ledger.CodeDuplicate)) {
+		t.Fatalf("migrating to the cluster it is in: %v", err)
+	}
+	before, _, _, _ := w.cloud.Checkpoints()
+	if err := g.HandleReading(ctx, w.reading(320)); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if after, _, _, _ := w.cloud.Checkpoints(); after.Size != before.Size+1 {
+		t.Fatalf("after migrating, the cloud went from %d to %d records", before.Size, after.Size)
+	}
 }
