@@ -90,7 +90,12 @@ type Client struct {
 	height  int64 // the last block delivered
 	started bool
 	done    chan struct{}
-	stop    context.CancelFunc
+	kick    chan struct{} // asks the loop to catch up now
+
+	// rebroadcast is how long Submit waits before it sends a transaction
+	// again, to learn whether the mempool dropped it.
+	rebroadcast time.Duration
+	stop        context.CancelFunc
 }
 
 type subscription struct {
@@ -104,7 +109,8 @@ func New(node Node, log *slog.Logger) *Client {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{node: node, log: log, waiters: map[[32]byte][]chan *Committed{}, subs: map[int]*subscription{}, done: make(chan struct{})}
+	return &Client{node: node, log: log, waiters: map[[32]byte][]chan *Committed{}, subs: map[int]*subscription{}, done: make(chan struct{}),
+		kick: make(chan struct{}, 1), rebroadcast: 3 * time.Second}
 }
 
 // Dial returns a client of a node's RPC address (http://host:port or
@@ -175,6 +181,10 @@ func (c *Client) loop(ctx context.Context, ch <-chan *Block) {
 			}
 			c.catchUp(ctx, b.Height-1)
 			c.deliver(b)
+		case <-c.kick:
+			if h, err := c.node.Height(ctx); err == nil {
+				c.catchUp(ctx, h)
+			}
 		case <-tick.C:
 			// A dropped event or a lost websocket shows as a gap: fill it.
 			if h, err := c.node.Height(ctx); err == nil {
@@ -345,12 +355,62 @@ func (c *Client) Submit(ctx context.Context, tx []byte) (*Committed, error) {
 	}
 	// A transaction the node already has (sent again through another node,
 	// or retried) is waited for like a new one.
+	//
+	// A transaction in the mempool may yet be dropped from it: CometBFT
+	// checks the mempool again after each block, and tells nobody. So
+	// Submit sends it again now and then: the node answers that it has it,
+	// or takes it back, or refuses it, and then, unless the refusal is
+	// because it has just been committed, Submit returns the refusal.
+	t := time.NewTicker(c.rebroadcast)
+	defer t.Stop()
+	for {
+		select {
+		case cm := <-w:
+			return cm, cm.Err()
+		case <-ctx.Done():
+			forget()
+			return nil, fmt.Errorf("wait for commit of %x: %w", h[:8], ctx.Err())
+		case <-t.C:
+		}
+		_, err := c.Broadcast(ctx, tx)
+		var le *ledger.Error
+		if err == nil || !errors.As(err, &le) {
+			continue // back in the mempool, still there, or the node unreachable
+		}
+		if cm, ok := c.settle(ctx, w); ok {
+			return cm, cm.Err()
+		}
+		forget()
+		return nil, fmt.Errorf("dropped from the mempool: %w", err)
+	}
+}
+
+// settle waits until the client has delivered every block the node has
+// committed, and returns the commit w got, if any.
+func (c *Client) settle(ctx context.Context, w chan *Committed) (*Committed, bool) {
+	h, err := c.node.Height(ctx)
+	for err == nil {
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
+		c.mu.Lock()
+		done := c.height >= h
+		c.mu.Unlock()
+		if done {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	select {
 	case cm := <-w:
-		return cm, cm.Err()
-	case <-ctx.Done():
-		forget()
-		return nil, fmt.Errorf("wait for commit of %x: %w", h[:8], ctx.Err())
+		return cm, true
+	default:
+		return nil, false
 	}
 }
 

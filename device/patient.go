@@ -404,15 +404,13 @@ func (p *Patient) kept(e EpisodeKind, b int64) []episode {
 	r := &p.rates[e]
 	spec := &episodeSpecs[e]
 	eps = []episode{}
-	for j := len(prev); j < len(all); j++ {
-		covered := false
-		for i := range j {
-			if all[i].onset+all[i].dur > all[j].onset {
-				covered = true
-				break
-			}
-		}
-		if covered {
+	// An onset is dropped when any earlier one (kept or not) still lasts:
+	// the latest end so far says so in one pass.
+	lastEnd := int64(math.MinInt64)
+	for j := range all {
+		covered := lastEnd > all[j].onset
+		lastEnd = max(lastEnd, all[j].onset+all[j].dur)
+		if covered || j < len(prev) {
 			continue
 		}
 		o := all[j]
