@@ -31,41 +31,23 @@ func open(t testing.TB, dir string) *pebblestore.Store {
 	return st
 }
 
-// recordsLog is a Store's records log as a merklelog.Store, committing recs
-// with the nodes, as the cloud's Service does.
-type recordsLog struct {
-	st   cloud.Store
-	recs []cloud.StoredRecord
-}
-
-func (l *recordsLog) Size() (uint64, error) { return l.st.Size(cloud.LogRecords) }
-
-func (l *recordsLog) GetNodes(ids []compact.NodeID) ([][merklelog.HashSize]byte, error) {
-	return l.st.GetNodes(cloud.LogRecords, ids)
-}
-
-func (l *recordsLog) PutNodes(oldSize, newSize uint64, nodes []merklelog.Node) error {
-	return l.st.AppendRecords(oldSize, newSize, l.recs, nodes)
-}
-
-// appendRecords appends n records of patient to the log over ls.
-func appendRecords(t testing.TB, log *merklelog.Log, ls *recordsLog, n int, patient identity.ID) []cloud.StoredRecord {
+func appendRecords(t testing.TB, log *merklelog.Log, ls *storetest.RecordsLog, n int, patient identity.ID) []cloud.StoredRecord {
 	t.Helper()
 	first := log.Size()
-	ls.recs = make([]cloud.StoredRecord, n)
+	ls.Recs = make([]cloud.StoredRecord, n)
 	leaves := make([][merklelog.HashSize]byte, n)
-	for i := range ls.recs {
+	for i := range ls.Recs {
 		idx := first + uint64(i)
 		var id [32]byte
 		binary.BigEndian.PutUint64(id[:], idx)
-		ls.recs[i] = cloud.StoredRecord{ID: id, Index: idx, Patient: patient, Kind: vital.Glucose,
+		ls.Recs[i] = cloud.StoredRecord{ID: id, Index: idx, Patient: patient, Kind: vital.Glucose,
 			Received: int64(idx), Bytes: fmt.Appendf(nil, "record %d", idx)}
 		leaves[i] = merklelog.HashLeaf(id[:])
 	}
 	if _, err := log.AppendLeafHashes(leaves...); err != nil {
 		t.Fatal(err)
 	}
-	return ls.recs
+	return ls.Recs
 }
 
 // What a store holds survives closing and reopening it, and its logs go
@@ -75,7 +57,7 @@ func TestReopen(t *testing.T) {
 	dir := t.TempDir()
 	patient := identity.ID{1}
 	st := open(t, dir)
-	ls := &recordsLog{st: st}
+	ls := &storetest.RecordsLog{Store: st}
 	log, err := merklelog.Open(ls)
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +89,7 @@ func TestReopen(t *testing.T) {
 			t.Fatalf("size of log %d after reopening: %d, %v; want %d", c.log, n, err, c.want)
 		}
 	}
-	ls = &recordsLog{st: st}
+	ls = &storetest.RecordsLog{Store: st}
 	if log, err = merklelog.Open(ls); err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +125,7 @@ func TestOpenFails(t *testing.T) {
 func BenchmarkAppendRecords(b *testing.B) {
 	st := open(b, b.TempDir())
 	defer st.Close()
-	ls := &recordsLog{st: st}
+	ls := &storetest.RecordsLog{Store: st}
 	log, err := merklelog.Open(ls)
 	if err != nil {
 		b.Fatal(err)

@@ -446,18 +446,18 @@ func testCopies(t *testing.T, st cloud.Store) {
 // The store, as a merklelog.Store, keeps the log the Service builds: a log
 // reopened from it has the same checkpoint and proves every record.
 func testMerkleLog(t *testing.T, st cloud.Store) {
-	ls := &recordsLog{st: st}
+	ls := &RecordsLog{Store: st}
 	log, err := merklelog.Open(ls)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var n uint64
 	for _, batch := range []int{1, 2, 3, 5, 8, 13} {
-		ls.recs = nil
+		ls.Recs = nil
 		var leaves [][merklelog.HashSize]byte
 		for range batch {
 			r := newRecord(n, patient)
-			ls.recs = append(ls.recs, r)
+			ls.Recs = append(ls.Recs, r)
 			leaves = append(leaves, merklelog.HashLeaf(r.ID[:]))
 			n++
 		}
@@ -466,7 +466,7 @@ func testMerkleLog(t *testing.T, st cloud.Store) {
 		}
 	}
 	cp := log.Checkpoint()
-	reopened, err := merklelog.Open(&recordsLog{st: st})
+	reopened, err := merklelog.Open(&RecordsLog{Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -498,21 +498,25 @@ func testMerkleLog(t *testing.T, st cloud.Store) {
 	}
 }
 
-// recordsLog is the records log of a Store as a merklelog.Store, committing
-// recs with the nodes, as the Service does.
-type recordsLog struct {
-	st   cloud.Store
-	recs []cloud.StoredRecord
+// RecordsLog is the records log of a Store as a merklelog.Store: PutNodes
+// commits Recs with the nodes, as the cloud's Service does. Drivers' own
+// tests use it to build a log on their store.
+type RecordsLog struct {
+	Store cloud.Store
+	Recs  []cloud.StoredRecord // the rows the next PutNodes appends
 }
 
-func (l *recordsLog) Size() (uint64, error) { return l.st.Size(cloud.LogRecords) }
+// Size implements merklelog.Store.
+func (l *RecordsLog) Size() (uint64, error) { return l.Store.Size(cloud.LogRecords) }
 
-func (l *recordsLog) GetNodes(ids []compact.NodeID) ([][merklelog.HashSize]byte, error) {
-	return l.st.GetNodes(cloud.LogRecords, ids)
+// GetNodes implements merklelog.Store.
+func (l *RecordsLog) GetNodes(ids []compact.NodeID) ([][merklelog.HashSize]byte, error) {
+	return l.Store.GetNodes(cloud.LogRecords, ids)
 }
 
-func (l *recordsLog) PutNodes(oldSize, newSize uint64, nodes []merklelog.Node) error {
-	return l.st.AppendRecords(oldSize, newSize, l.recs, nodes)
+// PutNodes implements merklelog.Store.
+func (l *RecordsLog) PutNodes(oldSize, newSize uint64, nodes []merklelog.Node) error {
+	return l.Store.AppendRecords(oldSize, newSize, l.Recs, nodes)
 }
 
 // Readers running while the two logs are appended to, each by one
