@@ -230,6 +230,9 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 	if *keyFile == "" || fs.NArg() != 0 {
 		return fmt.Errorf("%w: patient %s needs --key", cli.ErrUsage, sub)
 	}
+	if sub == "migrate" && *cluster == 0 {
+		return fmt.Errorf("%w: patient migrate needs --cluster", cli.ErrUsage)
+	}
 	id, err := identity.ReadFile(*keyFile)
 	if err != nil {
 		return err
@@ -333,9 +336,6 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 	}
 	switch sub {
 	case "migrate":
-		if *cluster == 0 {
-			return fmt.Errorf("%w: patient migrate needs --cluster", cli.ErrUsage)
-		}
 		kit, err := device.DefaultKit(id.ID(), *seed)
 		if err != nil {
 			return err
