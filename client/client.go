@@ -47,7 +47,13 @@ func (c *Committed) Err() error {
 	if c.Code == ledger.CodeOK {
 		return nil
 	}
-	return &ledger.Error{Code: c.Code, Err: errors.New(c.Log)}
+	return rejection(c.Code, c.Log)
+}
+
+// rejection is the *ledger.Error of a refused transaction. The node's log
+// already names the code ("duplicate: …"): it is not named twice.
+func rejection(code ledger.Code, log string) error {
+	return &ledger.Error{Code: code, Err: errors.New(strings.TrimPrefix(log, code.String()+": "))}
 }
 
 // Event is a ledger event from a committed transaction.
@@ -317,7 +323,7 @@ func (c *Client) Broadcast(ctx context.Context, tx []byte) ([32]byte, error) {
 		return [32]byte{}, fmt.Errorf("broadcast: %w", err)
 	}
 	if code != 0 {
-		return [32]byte{}, &ledger.Error{Code: ledger.Code(code), Err: errors.New(log)}
+		return [32]byte{}, rejection(ledger.Code(code), log)
 	}
 	return sha256.Sum256(tx), nil
 }

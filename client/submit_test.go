@@ -105,3 +105,12 @@ func TestSubmitDroppedFromTheMempool(t *testing.T) {
 		})
 	}
 }
+
+func TestRejectionNamesItsCodeOnce(t *testing.T) {
+	for _, log := range []string{"duplicate: m is already in cluster 2", "m is already in cluster 2"} {
+		err := (&Committed{Code: ledger.CodeDuplicate, Log: log}).Err()
+		if got := err.Error(); got != "duplicate: m is already in cluster 2" || !errors.Is(err, ledger.Rejected(ledger.CodeDuplicate)) {
+			t.Errorf("log %q: %q", log, got)
+		}
+	}
+}
