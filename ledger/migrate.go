@@ -17,9 +17,10 @@ const MaxMigrateDevices = 64
 // The member signs it: in the overlay, joining a cluster is the member's
 // own choice (preferential attachment), and membership confers no right a
 // head would have to grant. A patient names the devices that move with it
-// (the ledger keeps no per-patient list it could walk). Authorities do not
-// migrate: which cluster a trusted machine may take over is settled when a
-// head admits it; devices move only with their patient.
+// (the ledger keeps no per-patient list it could walk). Authorities and
+// clouds do not migrate: they are the clusters' fixed machines (which
+// cluster an authority may take over, and whose records a cloud keeps, are
+// settled when a head admits it); devices move only with their patient.
 type Migrate struct {
 	Cluster uint32        `cbor:"1,keyasint"`
 	Devices []identity.ID `cbor:"2,keyasint,omitempty"` // ascending, no repeats
@@ -41,7 +42,7 @@ func (m *Migrate) check(*Decoded) error {
 }
 
 func (m *Migrate) apply(x *exec, d *Decoded) error {
-	me, err := x.signer(d, identity.RolePatient, identity.RoleProvider, identity.RoleCloud)
+	me, err := x.signer(d, identity.RolePatient, identity.RoleProvider)
 	if err != nil {
 		return err
 	}

@@ -57,6 +57,7 @@ func TestMigrateRejects(t *testing.T) {
 	otherDev := c.register(identity.RoleDevice, other)
 	provider := c.register(identity.RoleProvider, nil)
 	standby := c.register(identity.RoleAuthority, nil)
+	cloud := c.register(identity.RoleCloud, nil)
 	tests := []struct {
 		name   string
 		signer *identity.Identity
@@ -69,6 +70,7 @@ func TestMigrateRejects(t *testing.T) {
 		{"a provider moving a device", provider, &Migrate{Cluster: 2, Devices: []identity.ID{dev.ID()}}, CodeUnauthorized},
 		{"a device alone", dev, &Migrate{Cluster: 2}, CodeWrongRole},
 		{"an authority", standby, &Migrate{Cluster: 2}, CodeWrongRole},
+		{"a cloud", cloud, &Migrate{Cluster: 2}, CodeWrongRole},
 		{"a head", c.auths[0], &Migrate{Cluster: 2}, CodeWrongRole},
 		{"a patient naming itself as device", patient, &Migrate{Cluster: 2, Devices: []identity.ID{patient.ID()}}, CodeUnauthorized},
 		{"an unknown device", patient, &Migrate{Cluster: 2, Devices: []identity.ID{{7}}}, CodeNotFound},

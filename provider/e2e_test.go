@@ -608,3 +608,23 @@ func TestFollowRetries(t *testing.T) {
 		t.Fatalf("an unregistered provider's Follow: %v", err)
 	}
 }
+
+// A patient who migrated to another cluster keeps its records with its
+// home cluster's cloud, and providers find them there.
+func TestFetchAfterMigration(t *testing.T) {
+	w := getWorld(t)
+	ctx := timeout(t, 60*time.Second)
+	aID, a := w.newProvider(t)
+	p := w.newPatient(t, aID)
+	p.grant(aID, false, vital.Glucose)
+	w.ok(t, p.id.Signing, &ledger.Migrate{Cluster: 2, Devices: []identity.ID{p.dev.ID()}})
+	ids, idx := w.upload(t, p.abnormal(vital.Glucose, 250*vital.Unit))
+	w.waitAnchored(t, idx[0])
+	f, err := a.Fetch(ctx, ids[0])
+	if err != nil {
+		t.Fatalf("fetch after the patient migrated: %v", err)
+	}
+	if k, err := f.Reading.Kind(); err != nil || k != vital.Glucose {
+		t.Fatalf("fetched a reading of %v: %v", k, err)
+	}
+}

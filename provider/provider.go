@@ -195,23 +195,24 @@ func (p *Provider) signerFor(ctx context.Context) (*client.Signer, error) {
 }
 
 // clouds returns the clouds whose anchors may cover a patient's records:
-// Config.CloudID, or the clouds of the patient's cluster.
+// Config.CloudID, or the clouds of the patient's home cluster (where it was
+// admitted; migrating does not move its records).
 func (p *Provider) clouds(ctx context.Context, patient *ledger.Member) ([]identity.ID, error) {
 	if p.cfg.CloudID != (identity.ID{}) {
 		return []identity.ID{p.cfg.CloudID}, nil
 	}
-	ci, err := p.cfg.Chain.Cluster(ctx, patient.Cluster)
+	ci, err := p.cfg.Chain.Cluster(ctx, patient.Home)
 	if err != nil {
-		return nil, fmt.Errorf("ledger: cluster %d: %w", patient.Cluster, err)
+		return nil, fmt.Errorf("ledger: cluster %d: %w", patient.Home, err)
 	}
 	if len(ci.Clouds) == 0 {
-		return nil, fmt.Errorf("cluster %d has no cloud on the ledger", patient.Cluster)
+		return nil, fmt.Errorf("cluster %d has no cloud on the ledger", patient.Home)
 	}
 	return ci.Clouds, nil
 }
 
 // CloudOf returns the cloud that stores a patient's records: Config.CloudID,
-// or the first cloud of the patient's cluster on the ledger.
+// or the first cloud of the patient's home cluster on the ledger.
 func (p *Provider) CloudOf(ctx context.Context, patient identity.ID) (identity.ID, error) {
 	_, m, err := p.patientKey(ctx, patient)
 	if err != nil {
