@@ -130,9 +130,6 @@ func Dial(addr string, log *slog.Logger) (*Client, error) {
 	return New(n, log), nil
 }
 
-// Node returns the node the client talks to.
-func (c *Client) Node() Node { return c.node }
-
 // Close stops following the chain.
 func (c *Client) Close() error {
 	c.mu.Lock()
