@@ -270,33 +270,29 @@ func parseNewBlock(msg []byte) (*Block, error) {
 	return toBlock(ev.Result.Data.Value.Block, ev.Result.Data.Value.Results.TxResults)
 }
 
-// NewBlocks implements Node: it subscribes over the websocket and
-// reconnects, with backoff, when the connection drops.
+// NewBlocks implements Node: it subscribes over the websocket, and
+// subscribes again, with backoff, whenever the connection drops or cannot
+// be made (a proxy that refuses websockets): meanwhile the Client follows
+// the chain by asking for its height.
 func (n *HTTPNode) NewBlocks(ctx context.Context) (<-chan *Block, error) {
 	ws := "ws" + strings.TrimPrefix(n.base, "http") + "/websocket"
-	conn, err := n.subscribe(ctx, ws)
-	if err != nil {
-		return nil, err
-	}
 	out := make(chan *Block, 64)
 	go func() {
 		defer close(out)
 		backoff := 100 * time.Millisecond
 		for {
-			n.readBlocks(ctx, conn, out)
-			conn.Close()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(backoff):
-				}
-				if conn, err = n.subscribe(ctx, ws); err == nil {
-					backoff = 100 * time.Millisecond
-					break
-				}
-				n.log.Debug("resubscribe to new blocks", "err", err)
+			if conn, err := n.subscribe(ctx, ws); err == nil {
+				backoff = 100 * time.Millisecond
+				n.readBlocks(ctx, conn, out)
+				conn.Close()
+			} else {
+				n.log.Debug("subscribe to new blocks", "err", err)
 				backoff = min(2*backoff, 5*time.Second)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
 			}
 		}
 	}()

@@ -2,10 +2,14 @@ package client_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -126,5 +130,72 @@ func TestHTTPNodeErrors(t *testing.T) {
 				t.Fatalf("%v is not ErrRPC", err)
 			}
 		})
+	}
+}
+
+// A node behind a proxy that refuses websockets: the client follows the
+// chain by asking for its height and fetching the blocks it missed.
+func TestHTTPNodeWithoutWebsocket(t *testing.T) {
+	tx := []byte("a transaction")
+	var (
+		mu        sync.Mutex
+		height    = 3
+		committed = false
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/websocket" {
+			http.Error(w, "no websockets here", http.StatusForbidden)
+			return
+		}
+		var req struct {
+			Method string            `json:"method"`
+			Params map[string]string `json:"params"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		var result string
+		switch req.Method {
+		case "status":
+			result = fmt.Sprintf(`{"sync_info":{"latest_block_height":"%d"}}`, height)
+		case "broadcast_tx_sync":
+			result = `{"code":0,"log":""}`
+			if !committed {
+				committed, height = true, height+1
+			}
+		case "block":
+			txs := "[]"
+			if req.Params["height"] == "4" {
+				txs = `["` + base64.StdEncoding.EncodeToString(tx) + `"]`
+			}
+			result = fmt.Sprintf(`{"block":{"header":{"height":%q,"time":"2026-11-27T06:00:00Z"},"data":{"txs":%s}}}`, req.Params["height"], txs)
+		case "block_results":
+			result = `{"txs_results":[]}`
+			if req.Params["height"] == "4" {
+				result = `{"txs_results":[{"code":0,"events":[{"type":"register","attributes":[{"key":"id","value":"ab"}]}]}]}`
+			}
+		default:
+			http.Error(w, "unknown method", http.StatusNotFound)
+			return
+		}
+		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":1,"result":%s}`, result)
+	}))
+	defer srv.Close()
+	c, err := client.Dial(srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cm, err := c.Submit(ctx, tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cm.Height != 4 || len(cm.Events) != 1 || cm.Events[0].Type != "register" || cm.Time.IsZero() {
+		t.Fatalf("committed %+v", cm)
 	}
 }
