@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -157,11 +156,9 @@ type Gateway struct {
 	seqsDirty bool
 	stats     Stats
 
-	txMu     sync.Mutex // one patient transaction at a time
-	revokeMu sync.Mutex
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	closed   atomic.Bool
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed atomic.Bool
 }
 
 type monitor struct {
@@ -544,15 +541,16 @@ func (g *Gateway) loadContracts(ctx context.Context) error {
 	g.mu.Unlock()
 	var ms []*monitor
 	for _, id := range ids {
-		if m, ok := old[id]; ok {
-			ms = append(ms, m)
-			continue
-		}
+		// A terminated contract stays listed: only the active ones count.
 		c, err := g.cfg.Chain.Contract(ctx, id)
 		if err != nil {
 			return err
 		}
 		if !c.Active {
+			continue
+		}
+		if m, ok := old[id]; ok {
+			ms = append(ms, m)
 			continue
 		}
 		p, err := contract.Compile(c.Terms.Rules)
@@ -565,17 +563,6 @@ func (g *Gateway) loadContracts(ctx context.Context) error {
 			m.kin[r.Kind] = true
 		}
 		ms = append(ms, m)
-	}
-	// An active contract stays listed: drop the terminated ones.
-	for i := 0; i < len(ms); i++ {
-		if _, kept := old[ms[i].id]; !kept {
-			continue
-		}
-		c, err := g.cfg.Chain.Contract(ctx, ms[i].id)
-		if err == nil && !c.Active {
-			ms = slices.Delete(ms, i, i+1)
-			i--
-		}
 	}
 	g.mu.Lock()
 	g.monitors = ms
