@@ -22,13 +22,13 @@ func Example() {
 	}
 	start := time.Date(2025, 1, 1, 8, 0, 0, 0, time.UTC)
 	for now := start; now.Before(start.Add(10 * time.Minute)); now = kit.Next() {
-		msgs, err := kit.Measure(now)
+		samples, err := kit.Measure(now)
 		if err != nil {
 			fmt.Println(err)
 			return
 		}
-		for _, msg := range msgs { // the lead's transport publishes msg here
-			r, err := reading.Verify(msg, kit.Lookup) // what the gateway does
+		for _, s := range samples { // the transport publishes s.Msg, addressed to s.Device, here
+			r, err := reading.Verify(s.Msg, kit.Lookup) // what the gateway does
 			if err != nil {
 				fmt.Println(err)
 				return

@@ -117,12 +117,19 @@ func (k *Kit) Next() time.Time {
 	return next
 }
 
+// Sample is a signed reading and the device that signed it (which a
+// transport needs to address it, for example in an MQTT topic).
+type Sample struct {
+	Device identity.ID
+	Msg    []byte
+}
+
 // Measure samples every device of k that is due at now, in the order of
 // Devices, and returns their signed readings. On error it returns the
 // readings of the devices sampled before, whose sequence numbers are used.
-func (k *Kit) Measure(now time.Time) ([][]byte, error) {
+func (k *Kit) Measure(now time.Time) ([]Sample, error) {
 	p := k.Patient()
-	var out [][]byte
+	var out []Sample
 	for _, d := range k.devices {
 		if !d.Due(now) {
 			continue
@@ -131,7 +138,9 @@ func (k *Kit) Measure(now time.Time) ([][]byte, error) {
 		if err != nil {
 			return out, err
 		}
-		out = append(out, msgs...)
+		for _, m := range msgs {
+			out = append(out, Sample{Device: d.ID(), Msg: m})
+		}
 	}
 	return out, nil
 }

@@ -17,11 +17,16 @@ func runKit(t testing.TB, k *Kit, span time.Duration) [][]byte {
 	t.Helper()
 	var out [][]byte
 	for now := testStart; now.Before(testStart.Add(span)); now = now.Add(time.Second) {
-		msgs, err := k.Measure(now)
+		samples, err := k.Measure(now)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, msgs...)
+		for _, s := range samples {
+			if sr, err := reading.Parse(s.Msg); err != nil || sr.KeyID() != s.Device {
+				t.Fatalf("a sample of device %s: %v", s.Device, err)
+			}
+			out = append(out, s.Msg)
+		}
 	}
 	return out
 }

@@ -26,7 +26,6 @@ import (
 	"github.com/vitalchain/vitalchain/internal/gatewaycmd"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/mqtt"
-	"github.com/vitalchain/vitalchain/reading"
 	"github.com/vitalchain/vitalchain/vital"
 )
 
@@ -129,8 +128,7 @@ func runDevice(args []string, stdout, stderr io.Writer) error {
 			log.Warn("measure", "err", err)
 		}
 		for _, m := range msgs {
-			s, _ := reading.Parse(m)
-			if err := c.Publish(ctx, mqtt.ReadingsTopic(pid, s.KeyID()), m); err != nil {
+			if err := c.Publish(ctx, mqtt.ReadingsTopic(pid, m.Device), m.Msg); err != nil {
 				if ctx.Err() != nil {
 					break
 				}

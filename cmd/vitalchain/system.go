@@ -79,7 +79,6 @@ type system struct {
 	patients   []*patientNode
 	providers  []*providerNode
 	stats      *sysStats
-	startH     int64
 	devCancel  context.CancelFunc
 	devWG      sync.WaitGroup
 	provWG     sync.WaitGroup
@@ -120,12 +119,10 @@ type providerNode struct {
 // sysStats are the invariants' and the figures' counters.
 type sysStats struct {
 	readings        atomic.Uint64
-	publishErrors   atomic.Uint64
 	alerts          atomic.Uint64
 	misdelivered    atomic.Uint64
 	proofsOK        atomic.Uint64
 	proofsFailed    atomic.Uint64
-	fetchRefused    atomic.Uint64
 	commandsApplied atomic.Uint64
 
 	mu            sync.Mutex
@@ -258,9 +255,6 @@ func (s *system) register(ctx context.Context) error {
 		}
 		return identity.Generate(role, suite)
 	}
-	sb2 := func(ctx context.Context, by *identity.Identity, body ledger.Body) error {
-		return sb.submit(ctx, by.Signing, body)
-	}
 	admit := func(by *identity.Identity, id *identity.Identity, cluster uint32, patient identity.ID) error {
 		r, err := ledger.NewRegister(id, cluster, patient, nil)
 		if err != nil {
@@ -313,13 +307,13 @@ func (s *system) register(ctx context.Context) error {
 	if o.Overlay {
 		// The standby machine of the overlay's cluster: authority-eligible,
 		// with its consensus key, admitted by the cluster's head.
-		sb := s.net.Testnet.Authorities[4]
+		standby := s.net.Testnet.Authorities[4]
 		g.Go(func() error {
-			r, err := ledger.NewRegister(sb, overlayCluster, identity.ID{}, s.net.Testnet.Consensus[4])
+			r, err := ledger.NewRegister(standby, overlayCluster, identity.ID{}, s.net.Testnet.Consensus[4])
 			if err != nil {
 				return err
 			}
-			return sb2(ctx, head(overlayCluster), r)
+			return sb.submit(ctx, head(overlayCluster).Signing, r)
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -461,7 +455,8 @@ func (s *system) startPatients(ctx context.Context) error {
 		}
 		g.Go(func() error {
 			for k, j := range p.providers {
-				if err := s.grant(gctx, p, s.providers[j].id.ID(), k == 0); err != nil {
+				// Every vital sign for a day; the first provider may command devices.
+				if err := p.gw.Grant(gctx, s.providers[j].id.ID(), vital.Kinds(), k == 0, time.Now().Add(24*time.Hour)); err != nil {
 					return err
 				}
 			}
@@ -469,12 +464,6 @@ func (s *system) startPatients(ctx context.Context) error {
 		})
 	}
 	return g.Wait()
-}
-
-// grant grants a provider every vital sign for a day, through the
-// patient's gateway (or directly when the gateway is another process).
-func (s *system) grant(ctx context.Context, p *patientNode, prov identity.ID, commands bool) error {
-	return p.gw.Grant(ctx, prov, vital.Kinds(), commands, time.Now().Add(24*time.Hour))
 }
 
 func (s *system) startGateway(ctx context.Context, p *patientNode, cc *cloud.Client) error {
@@ -660,7 +649,6 @@ func (s *system) verifyFetch(ctx context.Context, pn *providerNode, id [32]byte)
 		s.log.Error("record failed verification", "provider", pn.id.ID(), "err", err)
 	case ctx.Err() != nil:
 	default:
-		s.stats.fetchRefused.Add(1)
 		s.log.Debug("fetch refused", "err", err)
 	}
 }
@@ -736,13 +724,8 @@ func (s *system) runKit(ctx context.Context, p *patientNode) {
 		}
 		for _, m := range msgs {
 			s.stats.readings.Add(1)
-			sr, err := reading.Parse(m)
-			if err != nil {
-				continue // cannot happen: the kit signed it
-			}
-			dev := sr.KeyID()
-			if err := p.pub.Publish(ctx, mqtt.ReadingsTopic(p.id.ID(), dev), m); err != nil && ctx.Err() == nil {
-				s.stats.publishErrors.Add(1)
+			if err := p.pub.Publish(ctx, mqtt.ReadingsTopic(p.id.ID(), m.Device), m.Msg); err != nil && ctx.Err() == nil {
+				s.log.Warn("publish", "device", m.Device, "err", err)
 			}
 		}
 	}
