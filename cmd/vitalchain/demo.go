@@ -182,13 +182,17 @@ func (s *system) run(ctx context.Context, stdout io.Writer, d time.Duration, sce
 	steps := []struct {
 		at   float64
 		name string
-		f    func(context.Context, *summary) error
+		f    func(context.Context, *summary, io.Writer) error
 	}{
 		{0.25, "transaction 3", s.stepProviderRecord},
 		{0.35, "device command", s.stepCommand},
 		{0.45, "forgeries", s.stepForgeries},
 		{0.55, "revoke", s.stepRevoke},
 		{0.65, "head failure", s.stepHeadFailure},
+	}
+	out := stdout
+	if out == nil {
+		out = io.Discard
 	}
 	next := 0
 	tick := time.NewTicker(2 * time.Second)
@@ -225,11 +229,11 @@ loop:
 			st := steps[next]
 			next++
 			sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-			err := st.f(sctx, sum)
+			err := st.f(sctx, sum, out)
 			cancel()
 			if err != nil && ctx.Err() == nil {
 				sum.Failures = append(sum.Failures, st.name+": "+err.Error())
-				fmt.Fprintf(stdout, "  ✗ %s: %v\n", st.name, err)
+				fmt.Fprintf(out, "  ✗ %s: %v\n", st.name, err)
 			}
 		}
 	}
@@ -366,7 +370,7 @@ Summary (%.0fs of readings)
 
 // stepProviderRecord: a provider sends patient 0 a new record
 // (transaction 3), and the patient's gateway opens it.
-func (s *system) stepProviderRecord(ctx context.Context, sum *summary) error {
+func (s *system) stepProviderRecord(ctx context.Context, sum *summary, w io.Writer) error {
 	p := s.patients[0]
 	pv := s.providers[p.providers[0]]
 	id, err := pv.p.SendRecord(ctx, p.id.ID(), 0, []byte("Prescription: metformin 500 mg twice daily; recheck glucose in 2 weeks."))
@@ -385,7 +389,7 @@ func (s *system) stepProviderRecord(ctx context.Context, sum *summary) error {
 		for _, r := range recs {
 			if r.ID == id {
 				sum.ProviderRecords++
-				fmt.Printf("  ✓ transaction 3: provider %s sent patient %s a record (%x); the patient opened it: %q\n",
+				fmt.Fprintf(w, "  ✓ transaction 3: provider %s sent patient %s a record (%x); the patient opened it: %q\n",
 					pv.id.ID(), p.id.ID(), id[:6], r.Plaintext)
 				return nil
 			}
@@ -400,7 +404,7 @@ func (s *system) stepProviderRecord(ctx context.Context, sum *summary) error {
 
 // stepCommand: a provider with a commands grant changes a device's
 // sampling interval; the device applies it.
-func (s *system) stepCommand(ctx context.Context, _ *summary) error {
+func (s *system) stepCommand(ctx context.Context, _ *summary, w io.Writer) error {
 	p := s.patients[0]
 	pv := s.providers[p.providers[0]]
 	dev := p.kit.Devices()[1]
@@ -415,14 +419,14 @@ func (s *system) stepCommand(ctx context.Context, _ *summary) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	fmt.Printf("  ✓ device command: provider %s set %s's sampling interval to %s through the ledger\n", pv.id.ID(), dev.Name(), dev.Interval())
+	fmt.Fprintf(w, "  ✓ device command: provider %s set %s's sampling interval to %s through the ledger\n", pv.id.ID(), dev.Name(), dev.Interval())
 	return nil
 }
 
 // stepForgeries: a reading with a forged signature, published to a
 // gateway's broker, and a record with a forged signature, uploaded to the
 // cloud, are both refused.
-func (s *system) stepForgeries(ctx context.Context, sum *summary) error {
+func (s *system) stepForgeries(ctx context.Context, sum *summary, w io.Writer) error {
 	p := s.patients[len(s.patients)-1]
 	dev := p.kit.Devices()[0]
 	devKey, err := device.DeriveKey(p.kit.Patient().Seed(), dev.Name())
@@ -459,7 +463,7 @@ func (s *system) stepForgeries(ctx context.Context, sum *summary) error {
 			}
 		}
 		sum.ForgedRefused++
-		fmt.Printf("  ✓ forged reading (device %s, signature altered) refused by the gateway\n", dev.ID())
+		fmt.Fprintf(w, "  ✓ forged reading (device %s, signature altered) refused by the gateway\n", dev.ID())
 	}
 	// A record in the patient's name whose signature is not the patient's.
 	key, err := envelope.NewSessionKey()
@@ -486,7 +490,7 @@ func (s *system) stepForgeries(ctx context.Context, sum *summary) error {
 		return errors.New("the cloud stored a forged record")
 	}
 	sum.ForgedRefused++
-	fmt.Printf("  ✓ forged record (patient %s, signature altered) refused by the cloud: %s\n", p.id.ID(), acks[0].Code)
+	fmt.Fprintf(w, "  ✓ forged record (patient %s, signature altered) refused by the cloud: %s\n", p.id.ID(), acks[0].Code)
 	return nil
 }
 
@@ -501,7 +505,7 @@ func sumRefused(m map[string]uint64) uint64 {
 // stepRevoke: patient 0 revokes its second provider, whose next read of
 // one of the patient's records is refused, and who gets none of its
 // alerts from then on.
-func (s *system) stepRevoke(ctx context.Context, sum *summary) error {
+func (s *system) stepRevoke(ctx context.Context, sum *summary, w io.Writer) error {
 	// The first patient with a stored record to read.
 	var p *patientNode
 	var ids [][32]byte
@@ -540,7 +544,7 @@ func (s *system) stepRevoke(ctx context.Context, sum *summary) error {
 		return errors.New("the revoked provider read a record")
 	case errors.As(err, &re) && re.Code == "revoked":
 		sum.ReadsAfterRevokeRefused++
-		fmt.Printf("  ✓ revoke: patient %s revoked provider %s (epoch %d); its next read was refused: %s\n", p.id.ID(), pv.id.ID(), p.gw.Epoch(), re.Code)
+		fmt.Fprintf(w, "  ✓ revoke: patient %s revoked provider %s (epoch %d); its next read was refused: %s\n", p.id.ID(), pv.id.ID(), p.gw.Epoch(), re.Code)
 		return nil
 	default:
 		return fmt.Errorf("the revoked provider's read failed otherwise: %w", err)
@@ -550,13 +554,13 @@ func (s *system) stepRevoke(ctx context.Context, sum *summary) error {
 // stepHeadFailure: the head of cluster 4 stops; the overlay re-elects the
 // cluster's standby machine, which hands the cluster over on the ledger
 // and becomes a validator, while the chain, anchoring and alerts go on.
-func (s *system) stepHeadFailure(ctx context.Context, _ *summary) error {
+func (s *system) stepHeadFailure(ctx context.Context, _ *summary, w io.Writer) error {
 	if s.overlay == nil {
 		return nil
 	}
 	i := overlayCluster - 1
 	old := s.net.Testnet.Authorities[i]
-	fmt.Printf("  · stopping node %d, head of cluster %d (%s)\n", i, overlayCluster, old.ID())
+	fmt.Fprintf(w, "  · stopping node %d, head of cluster %d (%s)\n", i, overlayCluster, old.ID())
 	s.stoppedMu.Lock()
 	s.stopped[i] = true
 	s.stoppedMu.Unlock()
@@ -578,6 +582,6 @@ func (s *system) stepHeadFailure(ctx context.Context, _ *summary) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	fmt.Printf("  ✓ re-election: %s now heads cluster %d and is a validator in place of the stopped head\n", standby, overlayCluster)
+	fmt.Fprintf(w, "  ✓ re-election: %s now heads cluster %d and is a validator in place of the stopped head\n", standby, overlayCluster)
 	return nil
 }
