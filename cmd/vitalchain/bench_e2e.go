@@ -91,10 +91,16 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 		sum.Abnormal = sum.RecordsStored
 		sum.AbnormalFraction = float64(sum.RecordsStored) / float64(sum.Readings)
 	}
+	var gwPeak, gwAnon float64
+	var gatewayProgram string // the external gateway's program and command
 	if gwProc != nil {
 		sum.GatewayRSSMB = rssMB(gwProc.Process.Pid, "VmRSS")
 		gwPeak = rssMB(gwProc.Process.Pid, "VmHWM")
 		gwAnon = rssMB(gwProc.Process.Pid, "RssAnon")
+		gatewayProgram = filepath.Base(gwProc.Path)
+		if gwProc.Args[1] == "gateway" { // this binary's gateway command
+			gatewayProgram += " gateway"
+		}
 	}
 	res := struct {
 		*summary
@@ -113,11 +119,6 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "  gateway memory      %.1f MB RSS (peak %.1f MB; %.1f MB anonymous), %d wearables, %s\n", sum.GatewayRSSMB, gwPeak, gwAnon, *devices, gatewayProgram)
 	return nil
 }
-
-var (
-	gwPeak, gwAnon float64
-	gatewayProgram string // the external gateway's program and command
-)
 
 // selfBinary is the vitalchain binary that runs the external gateway
 // (tests point it at the one testscript installs).
@@ -170,7 +171,6 @@ func startGatewayProcess(ctx context.Context, s *system, p *patientNode, stderr 
 	if err != nil {
 		return nil, "", err
 	}
-	gatewayProgram = strings.Join(append([]string{filepath.Base(prog)}, args...), " ")
 	keyFile := filepath.Join(s.opts.Dir, "patient0.key")
 	if err := identity.WriteFile(keyFile, p.id); err != nil {
 		return nil, "", err
