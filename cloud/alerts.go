@@ -106,7 +106,8 @@ func (h *alertHub) publish(recs []StoredRecord, stored int64) {
 	h.entries = append(h.entries, add...)
 	if n := len(h.entries) - AlertMemory; n > 0 {
 		h.dropped = h.entries[n].alert.Index
-		h.entries = slices.Delete(h.entries, 0, n)
+		// Not in place: requests hold slices of the entries they were given.
+		h.entries = h.entries[n:]
 	}
 	close(h.wake)
 	h.wake = make(chan struct{})

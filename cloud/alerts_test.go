@@ -190,6 +190,16 @@ func TestAlertHubMemory(t *testing.T) {
 	if _, _, gap, _ := h.since(10); gap {
 		t.Fatal("gap reported from the oldest entry held")
 	}
+	// What a waiting request was given stays as it was while newer alerts
+	// push the oldest out of memory.
+	more := make([]StoredRecord, 2)
+	for i := range more {
+		more[i] = StoredRecord{Index: uint64(AlertMemory + 10 + i), Bytes: raw}
+	}
+	h.publish(more, 1)
+	if es[0].alert.Index != 10 || es[len(es)-1].alert.Index != AlertMemory+9 {
+		t.Fatalf("entries handed out changed: now from %d to %d", es[0].alert.Index, es[len(es)-1].alert.Index)
+	}
 }
 
 // A restarted cloud reloads its recent alerts from the store: a provider
