@@ -620,11 +620,19 @@ func TestFetchAfterMigration(t *testing.T) {
 	w.ok(t, p.id.Signing, &ledger.Migrate{Cluster: 2, Devices: []identity.ID{p.dev.ID()}})
 	ids, idx := w.upload(t, p.abnormal(vital.Glucose, 250*vital.Unit))
 	w.waitAnchored(t, idx[0])
-	f, err := a.Fetch(ctx, ids[0])
-	if err != nil {
-		t.Fatalf("fetch after the patient migrated: %v", err)
+	// The anchor is checked against the patient's home cloud once the
+	// cloud serves the record as anchored, a moment after the ledger.
+	var f *provider.Fetched
+	for try := 0; f == nil || !f.Anchored && try < 50; try++ {
+		var err error
+		if f, err = a.Fetch(ctx, ids[0]); err != nil {
+			t.Fatalf("fetch after the patient migrated: %v", err)
+		}
+		if !f.Anchored {
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
-	if k, err := f.Reading.Kind(); err != nil || k != vital.Glucose {
-		t.Fatalf("fetched a reading of %v: %v", k, err)
+	if k, err := f.Reading.Kind(); err != nil || k != vital.Glucose || !f.Anchored || f.Cloud != w.cloudID.ID() {
+		t.Fatalf("fetched a reading of %v (%v), anchored %v by %s", k, err, f.Anchored, f.Cloud)
 	}
 }

@@ -21,12 +21,8 @@ type Config struct {
 	Key   *identity.Identity // the provider's keys (role provider), registered on the ledger
 	Chain *client.Client     // a ledger node
 	Cloud *cloud.Client      // the cloud that stores the patients' records
-	// CloudID is the cloud whose anchors a fetched record's checkpoint is
-	// checked against. Zero: the clouds of the patient's cluster, as the
-	// ledger lists them.
-	CloudID identity.ID
-	Log     *slog.Logger
-	Now     func() time.Time // the clock; time.Now by default
+	Log   *slog.Logger
+	Now   func() time.Time // the clock; time.Now by default
 	// PollWait is how long one alerts request waits for a first alert
 	// (default 20 s, at most cloud.MaxAlertWait).
 	PollWait time.Duration
@@ -195,12 +191,9 @@ func (p *Provider) signerFor(ctx context.Context) (*client.Signer, error) {
 }
 
 // clouds returns the clouds whose anchors may cover a patient's records:
-// Config.CloudID, or the clouds of the patient's home cluster (where it was
-// admitted; migrating does not move its records).
+// the clouds of the patient's home cluster (where it was admitted;
+// migrating does not move its records).
 func (p *Provider) clouds(ctx context.Context, patient *ledger.Member) ([]identity.ID, error) {
-	if p.cfg.CloudID != (identity.ID{}) {
-		return []identity.ID{p.cfg.CloudID}, nil
-	}
 	ci, err := p.cfg.Chain.Cluster(ctx, patient.Home)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: cluster %d: %w", patient.Home, err)
@@ -211,8 +204,8 @@ func (p *Provider) clouds(ctx context.Context, patient *ledger.Member) ([]identi
 	return ci.Clouds, nil
 }
 
-// CloudOf returns the cloud that stores a patient's records: Config.CloudID,
-// or the first cloud of the patient's home cluster on the ledger.
+// CloudOf returns the cloud that stores a patient's records: the first
+// cloud of the patient's home cluster on the ledger.
 func (p *Provider) CloudOf(ctx context.Context, patient identity.ID) (identity.ID, error) {
 	_, m, err := p.patientKey(ctx, patient)
 	if err != nil {
