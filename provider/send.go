@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/vitalchain/vitalchain/device"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/record"
@@ -82,10 +83,10 @@ func (p *Provider) nextSeq(now time.Time) uint64 {
 // CommandSamplingInterval is the device command that sets a sampling interval.
 const CommandSamplingInterval = "sampling_interval_ms"
 
-// Bounds of a sampling interval, as the ledger enforces them.
+// Bounds of a sampling interval: a device's, which the ledger enforces too.
 const (
-	MinSamplingInterval = 100 * time.Millisecond
-	MaxSamplingInterval = 24 * time.Hour
+	MinSamplingInterval = device.MinInterval
+	MaxSamplingInterval = device.MaxInterval
 )
 
 // SetSamplingInterval commands a patient's device to sample every iv, in

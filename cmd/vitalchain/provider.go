@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud"
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/identity"
@@ -85,52 +85,36 @@ func addProviderFlags(fs *flag.FlagSet) *providerFlags {
 	}
 }
 
-// open reads the key, connects to the ledger and returns the Provider and
-// a function that closes its connection.
-func (f *providerFlags) open(stderr io.Writer) (*provider.Provider, func(), error) {
+// open reads the key and returns the Provider, a context that ends on
+// Ctrl-C or SIGTERM (and after limit, if it is not 0), and a function that
+// releases both.
+func (f *providerFlags) open(stderr io.Writer, limit time.Duration) (*provider.Provider, context.Context, func(), error) {
 	if *f.key == "" {
-		return nil, nil, fmt.Errorf("%w: --key is required", cli.ErrUsage)
+		return nil, nil, nil, fmt.Errorf("%w: --key is required", cli.ErrUsage)
 	}
 	log, err := cli.NewLogger(stderr, *f.level)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	id, err := identity.ReadFile(*f.key)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	if err := id.Role().Want(identity.RoleProvider); err != nil {
-		return nil, nil, err
-	}
-	clients, err := dialAll(*f.ledger, log)
+	cl, err := client.Dial(*f.ledger, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	closeAll := func() {
-		for _, c := range clients {
-			c.Close()
-		}
-	}
-	if len(clients) != 1 {
-		closeAll()
-		return nil, nil, fmt.Errorf("%w: --ledger takes one node's URL", cli.ErrUsage)
-	}
-	p, err := provider.New(provider.Config{Key: id, Chain: clients[0], Cloud: cloud.NewClient(*f.cloud, nil), Log: log})
+	p, err := provider.New(provider.Config{Key: id, Chain: cl, Cloud: cloud.NewClient(*f.cloud, nil), Log: log})
 	if err != nil {
-		closeAll()
-		return nil, nil, err
+		cl.Close()
+		return nil, nil, nil, err
 	}
-	return p, closeAll, nil
-}
-
-// providerContext ends on Ctrl-C or SIGTERM, and after limit if it is not 0.
-func providerContext(limit time.Duration) (context.Context, context.CancelFunc) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	if limit == 0 {
-		return ctx, stop
+	cancel := func() {}
+	if limit > 0 {
+		ctx, cancel = context.WithTimeout(ctx, limit)
 	}
-	tctx, cancel := context.WithTimeout(ctx, limit)
-	return tctx, func() { cancel(); stop() }
+	return p, ctx, func() { cancel(); stop(); cl.Close() }, nil
 }
 
 // providerTimeFormat is how provider output writes times: UTC, to the millisecond.
@@ -138,12 +122,10 @@ const providerTimeFormat = "2006-01-02T15:04:05.000Z"
 
 // providerParseID parses a 64-hex-digit record or actor ID.
 func providerParseID(what, s string) ([32]byte, error) {
-	var id [32]byte
-	b, err := hex.DecodeString(s)
-	if err != nil || len(b) != len(id) {
-		return id, fmt.Errorf("%w: %s %q is not 64 hex digits", cli.ErrUsage, what, s)
+	id, err := identity.ParseID(s)
+	if err != nil {
+		return id, fmt.Errorf("%w: %s: %v", cli.ErrUsage, what, err)
 	}
-	copy(id[:], b)
 	return id, nil
 }
 
@@ -159,13 +141,11 @@ func runProviderAlerts(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() != 0 {
 		return fmt.Errorf("%w: provider alerts takes no arguments", cli.ErrUsage)
 	}
-	p, closeAll, err := pf.open(stderr)
+	p, ctx, done, err := pf.open(stderr, 0)
 	if err != nil {
 		return err
 	}
-	defer closeAll()
-	ctx, stop := providerContext(0)
-	defer stop()
+	defer done()
 
 	var mu sync.Mutex // one line at a time
 	emit := func(a provider.Alert) {
@@ -273,13 +253,11 @@ func runProviderFetch(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	p, closeAll, err := pf.open(stderr)
+	p, ctx, done, err := pf.open(stderr, time.Minute)
 	if err != nil {
 		return err
 	}
-	defer closeAll()
-	ctx, stop := providerContext(time.Minute)
-	defer stop()
+	defer done()
 	f, err := p.Fetch(ctx, id)
 	if err != nil {
 		return err
@@ -325,13 +303,11 @@ func runProviderExport(args []string, stdout, stderr io.Writer) error {
 		}
 		ids = append(ids, id)
 	}
-	p, closeAll, err := pf.open(stderr)
+	p, ctx, done, err := pf.open(stderr, 5*time.Minute)
 	if err != nil {
 		return err
 	}
-	defer closeAll()
-	ctx, stop := providerContext(5 * time.Minute)
-	defer stop()
+	defer done()
 	var fetched []*provider.Fetched
 	for _, id := range ids {
 		f, err := p.Fetch(ctx, id)
@@ -374,13 +350,11 @@ func runProviderSend(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	p, closeAll, err := pf.open(stderr)
+	p, ctx, done, err := pf.open(stderr, time.Minute)
 	if err != nil {
 		return err
 	}
-	defer closeAll()
-	ctx, stop := providerContext(time.Minute)
-	defer stop()
+	defer done()
 	id, err := p.SendRecord(ctx, patient, kind, content)
 	if err != nil {
 		return err
@@ -407,13 +381,11 @@ func runProviderCommand(args []string, stdout, stderr io.Writer) error {
 	if *interval < provider.MinSamplingInterval || *interval > provider.MaxSamplingInterval || *interval%time.Millisecond != 0 {
 		return fmt.Errorf("%w: --interval must be whole milliseconds from %s to %s", cli.ErrUsage, provider.MinSamplingInterval, provider.MaxSamplingInterval)
 	}
-	p, closeAll, err := pf.open(stderr)
+	p, ctx, done, err := pf.open(stderr, time.Minute)
 	if err != nil {
 		return err
 	}
-	defer closeAll()
-	ctx, stop := providerContext(time.Minute)
-	defer stop()
+	defer done()
 	if err := p.SetSamplingInterval(ctx, device, *interval); err != nil {
 		return err
 	}
