@@ -2,7 +2,6 @@ package overlay_test
 
 import (
 	"bufio"
-	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -23,7 +22,6 @@ type lockstep struct {
 	adj       map[string][]string
 	down      map[string]bool
 	decisions map[string][]overlay.Decision
-	sent      int
 }
 
 // idFor gives the i-th declared node an ID that sorts in declaration order.
@@ -94,7 +92,6 @@ func (l *lockstep) flush() {
 				if err != nil {
 					l.t.Fatalf("%s's message does not decode: %v", name, err)
 				}
-				l.sent++
 				for _, nb := range l.adj[name] {
 					if !l.down[nb] {
 						q = append(q, env{nb, m2})
@@ -248,5 +245,3 @@ func readScenarios(t *testing.T, path string) []scenario {
 	}
 	return out
 }
-
-func (s scenario) String() string { return fmt.Sprintf("%s (%d nodes)", s.name, len(s.nodes)) }

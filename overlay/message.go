@@ -125,9 +125,6 @@ type Message struct {
 	Eligibles uint16 `cbor:"17,keyasint,omitzero"`
 }
 
-// Key returns the sender's election key.
-func (m *Message) Key() Key { return Key{Cover: m.Cover, Rho: m.Rho, Degree: m.Degree, ID: m.From} }
-
 // Encode validates the message and returns its deterministic CBOR encoding.
 func (m *Message) Encode() ([]byte, error) {
 	if err := m.Validate(); err != nil {

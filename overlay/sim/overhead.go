@@ -49,49 +49,16 @@ type hedge struct {
 	w  int32
 }
 
-func measureOverhead(lay *Layout, eligible []bool, alerts int, rnd *rand.Rand) Overhead {
+func measureOverhead(lay *Layout, alerts int, rnd *rand.Rand) Overhead {
 	n := len(lay.X)
-	// Components.
-	comp := make([]int32, n)
-	for i := range comp {
-		comp[i] = -1
-	}
-	var compSize []int
-	queue := make([]int32, 0, n)
-	for s := range n {
-		if !lay.Alive[s] || comp[s] >= 0 {
-			continue
-		}
-		c := int32(len(compSize))
-		comp[s] = c
-		queue = append(queue[:0], int32(s))
-		for k := 0; k < len(queue); k++ {
-			for _, j := range lay.Adj[queue[k]] {
-				if comp[j] < 0 {
-					comp[j] = c
-					queue = append(queue, j)
-				}
-			}
-		}
-		compSize = append(compSize, len(queue))
-	}
-	// Flat flood cost of each component: sum of degrees - (size - 1).
-	flood := make([]int, len(compSize))
-	for i := range n {
-		if comp[i] >= 0 {
-			flood[comp[i]] += len(lay.Adj[i]) - 1
-		}
-	}
-	for c := range flood {
-		flood[c]++
-	}
+	comp, compSize := components(lay.Adj, lay.Alive)
 	// Nearest head of every node, by multi-source BFS.
 	owner := make([]int32, n)
 	dist := make([]int32, n)
-	queue = queue[:0]
+	queue := make([]int32, 0, n)
 	for i := range n {
 		owner[i] = -1
-		if lay.Alive[i] && lay.IsHead[i] {
+		if lay.isHead(int32(i)) {
 			owner[i] = int32(i)
 			queue = append(queue, int32(i))
 		}
@@ -128,27 +95,29 @@ func measureOverhead(lay *Layout, eligible []bool, alerts int, rnd *rand.Rand) O
 	for _, es := range hg {
 		slices.SortFunc(es, func(a, b hedge) int { return int(a.to - b.to) })
 	}
-	// Pick the alerts: patients are clustered members, preferring nodes
-	// that may not be heads; providers any other clustered node.
+	// Pick the alerts, all in the largest component: patients are
+	// clustered members, preferring nodes that may not be heads; providers
+	// any other clustered node.
 	var patients, others []int32
-	largest := 0
+	largest := int32(0)
 	for c, s := range compSize {
 		if s > compSize[largest] {
-			largest = c
+			largest = int32(c)
 		}
 	}
-	var clustered []int32
+	var clustered, heads []int32
 	for i := range n {
-		if comp[i] != int32(largest) || lay.Head[i] < 0 {
+		if comp[i] != largest || lay.Head[i] < 0 {
 			continue
 		}
 		clustered = append(clustered, int32(i))
-		if !lay.IsHead[i] {
-			if !eligible[i] {
-				patients = append(patients, int32(i))
-			} else {
-				others = append(others, int32(i))
-			}
+		switch {
+		case lay.isHead(int32(i)):
+			heads = append(heads, int32(i))
+		case !lay.Eligible[i]:
+			patients = append(patients, int32(i))
+		default:
+			others = append(others, int32(i))
 		}
 	}
 	if len(patients) == 0 {
@@ -157,6 +126,13 @@ func measureOverhead(lay *Layout, eligible []bool, alerts int, rnd *rand.Rand) O
 	o := Overhead{}
 	if len(patients) == 0 || len(clustered) < 2 || alerts == 0 {
 		return o
+	}
+	// Flat flood cost of the component: sum of degrees - (size - 1).
+	flood := 1
+	for i := range n {
+		if comp[i] == largest {
+			flood += len(lay.Adj[i]) - 1
+		}
 	}
 	hops := make([]int32, n)
 	hd := newHeadDist(n)
@@ -170,12 +146,10 @@ func measureOverhead(lay *Layout, eligible []bool, alerts int, rnd *rand.Rand) O
 		// Flat.
 		bfs(lay.Adj, p, hops, queue)
 		far := int32(0)
-		for i := range n {
-			if lay.IsHead[i] && comp[i] == comp[p] {
-				far = max(far, hops[i])
-			}
+		for _, h := range heads {
+			far = max(far, hops[h])
 		}
-		o.Flat.Messages += float64(flood[comp[p]])
+		o.Flat.Messages += float64(flood)
 		o.Flat.HopsToProvider += float64(hops[q])
 		o.Flat.HopsToAuthorities += float64(far)
 		// Clustered.
@@ -230,13 +204,12 @@ func bfs(adj [][]int32, s int32, hops []int32, queue []int32) {
 type headDist struct {
 	d      []int32 // -1: not reached
 	parent []int32
-	done   []bool
 	seen   []int32
 	pq     distHeap
 }
 
 func newHeadDist(n int) *headDist {
-	h := &headDist{d: make([]int32, n), parent: make([]int32, n), done: make([]bool, n)}
+	h := &headDist{d: make([]int32, n), parent: make([]int32, n)}
 	for i := range h.d {
 		h.d[i] = -1
 	}
@@ -249,17 +222,19 @@ func newHeadDist(n int) *headDist {
 // largest distance.
 func (h *headDist) flood(hg map[int32][]hedge, s int32) (msgs, far int32) {
 	for _, v := range h.seen {
-		h.d[v], h.done[v] = -1, false
+		h.d[v] = -1
 	}
 	h.seen = append(h.seen[:0], s)
 	h.d[s], h.parent[s] = 0, -1
 	h.pq = append(h.pq[:0], distItem{s, 0})
 	for h.pq.Len() > 0 {
 		it := heap.Pop(&h.pq).(distItem)
-		if h.done[it.v] || it.d != h.d[it.v] {
+		// A node is pushed again only at a strictly shorter distance
+		// (weights are at least 1): only its entry at its final distance
+		// gets past here, once.
+		if it.d != h.d[it.v] {
 			continue
 		}
-		h.done[it.v] = true
 		far = max(far, it.d)
 		for _, e := range hg[it.v] {
 			if e.to != h.parent[it.v] {

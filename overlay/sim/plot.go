@@ -31,12 +31,12 @@ func PlotClusters(path string, lay *Layout, title string) error {
 	// Colour the clusters greedily so that touching clusters differ.
 	colour := map[int32]int{}
 	for i := range n {
-		h := lay.Head[i]
-		if h < 0 || !lay.IsHead[i] {
+		h := int32(i)
+		if !lay.isHead(h) {
 			continue
 		}
 		used := map[int]bool{}
-		for _, m := range clusterNodes(lay, int32(i)) {
+		for _, m := range clusterNodes(lay, h) {
 			for _, j := range lay.Adj[m] {
 				if hj := lay.Head[j]; hj >= 0 && hj != h {
 					if c, ok := colour[hj]; ok {
@@ -88,7 +88,7 @@ func PlotClusters(path string, lay *Layout, title string) error {
 		switch h := lay.Head[i]; {
 		case h < 0:
 			none = append(none, xy)
-		case lay.IsHead[i]:
+		case h == int32(i):
 			heads = append(heads, xy)
 			groups[colour[h]] = append(groups[colour[h]], xy)
 		default:

@@ -230,11 +230,14 @@ type Layout struct {
 	X, Y     []float64
 	Alive    []bool
 	Eligible []bool
-	// Head is each node's head (itself for a head), -1 when in no cluster.
-	Head   []int32
-	IsHead []bool
-	Adj    [][]int32
+	// Head is each node's head (itself for a head), -1 when in no cluster
+	// (dead nodes included).
+	Head []int32
+	Adj  [][]int32
 }
+
+// isHead reports whether node i heads a cluster.
+func (l *Layout) isHead(i int32) bool { return l.Head[i] == i }
 
 type delivery struct {
 	to  int32
@@ -354,7 +357,7 @@ func (e *engine) graph() Graph {
 		}
 	}
 	g.MeanDegree = float64(sum) / float64(e.cfg.Nodes)
-	_, sizes := e.w.components()
+	_, sizes := components(e.w.adj, e.w.alive)
 	g.Components = len(sizes)
 	g.LargestComponent = slices.Max(sizes)
 	return g
@@ -733,13 +736,10 @@ func (e *engine) result() Result {
 	}
 	lay := &Layout{
 		Side: e.w.side, Range: e.w.rng, X: slices.Clone(e.w.x), Y: slices.Clone(e.w.y),
-		Alive: slices.Clone(e.w.alive), Eligible: e.eligible, Head: c.heads, IsHead: make([]bool, e.cfg.Nodes), Adj: e.w.adj,
-	}
-	for i, s := range c.states {
-		lay.IsHead[i] = s == stHead
+		Alive: slices.Clone(e.w.alive), Eligible: e.eligible, Head: c.heads, Adj: e.w.adj,
 	}
 	r.Layout = lay
-	r.Overhead = measureOverhead(lay, e.eligible, e.cfg.Alerts, rand.New(rand.NewPCG(e.cfg.Seed, 6)))
+	r.Overhead = measureOverhead(lay, e.cfg.Alerts, rand.New(rand.NewPCG(e.cfg.Seed, 6)))
 	return r
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/vitalchain/vitalchain/overlay"
 )
@@ -105,30 +106,15 @@ func (w *world) relink() {
 					}
 				}
 			}
-			sortInt32(a)
+			slices.Sort(a)
 		}
 		w.adj[i] = a
 	}
 }
 
-func sortInt32(a []int32) {
-	for i := 1; i < len(a); i++ {
-		for j := i; j > 0 && a[j] < a[j-1]; j-- {
-			a[j], a[j-1] = a[j-1], a[j]
-		}
-	}
-}
-
 func (w *world) linked(i, j int32) bool {
-	for _, k := range w.adj[i] {
-		if k == j {
-			return true
-		}
-		if k > j {
-			return false
-		}
-	}
-	return false
+	_, ok := slices.BinarySearch(w.adj[i], j)
+	return ok
 }
 
 // startMobility sets every node moving to a random waypoint at a speed in
@@ -167,24 +153,23 @@ func (w *world) move(now, dt int64) {
 	w.relink()
 }
 
-// components labels the alive nodes by connected component and returns the
-// labels (-1 for dead nodes) and each component's size.
-func (w *world) components() ([]int32, []int) {
-	label := make([]int32, w.n)
+// components labels the alive nodes by connected component of adj and
+// returns the labels (-1 for dead nodes) and each component's size.
+func components(adj [][]int32, alive []bool) (label []int32, sizes []int) {
+	label = make([]int32, len(adj))
 	for i := range label {
 		label[i] = -1
 	}
-	var sizes []int
-	queue := make([]int32, 0, w.n)
-	for s := range w.n {
-		if !w.alive[s] || label[s] >= 0 {
+	queue := make([]int32, 0, len(adj))
+	for s := range adj {
+		if !alive[s] || label[s] >= 0 {
 			continue
 		}
 		c := int32(len(sizes))
 		label[s] = c
 		queue = append(queue[:0], int32(s))
 		for k := 0; k < len(queue); k++ {
-			for _, j := range w.adj[queue[k]] {
+			for _, j := range adj[queue[k]] {
 				if label[j] < 0 {
 					label[j] = c
 					queue = append(queue, j)
