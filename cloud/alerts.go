@@ -9,39 +9,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/record"
 	"github.com/vitalchain/vitalchain/vital"
 )
-
-// OpAlerts is the operation of a provider's request for its alerts.
-const OpAlerts = "alerts"
-
-// Alert is a stored patient record's header, pushed to the providers its
-// contract names as soon as the record is durable (ARCHITECTURE §3.6): a
-// clinician must not wait for a block to learn that a patient is
-// hypoglycaemic. It carries no health data beyond the header's vital sign
-// and severity; the provider checks Sig, the gateway's signature over
-// Header (record.SignContext), with the patient's key from the ledger, and
-// fetches the record by its ID, SHA-256(Header).
-type Alert struct {
-	Index  uint64 `cbor:"1,keyasint"` // the record's position in the records log
-	Header []byte `cbor:"2,keyasint"` // the record's header bytes, as signed
-	Sig    []byte `cbor:"3,keyasint"` // the author's signature over Header
-	Stored int64  `cbor:"4,keyasint"` // when the record became durable, Unix ms
-}
-
-// AlertBatch answers an alerts request.
-type AlertBatch struct {
-	Alerts []Alert `cbor:"1,keyasint"`
-	// Next is the From of the next request: every record below it has
-	// been considered for this provider.
-	Next uint64 `cbor:"2,keyasint"`
-	// Gap reports that alerts between the request's From and the oldest the
-	// cloud still holds in memory (the last AlertMemory) were dropped.
-	Gap bool `cbor:"3,keyasint"`
-}
 
 // AlertMemory is how many recent records a cloud keeps in memory for its
 // providers' alerts requests; a restarted cloud reloads the last ones from
@@ -52,7 +25,7 @@ const AlertMemory = 1 << 16
 // MaxAlertWait bounds how long an alerts request waits for a first alert.
 const MaxAlertWait = 25 * time.Second
 
-// maxAlertsPerAnswer bounds one AlertBatch.
+// maxAlertsPerAnswer bounds one cloudapi.AlertBatch.
 const maxAlertsPerAnswer = 512
 
 // contractTTL is how long the cloud trusts a cached contract: a terminated
@@ -69,7 +42,7 @@ type alertHub struct {
 }
 
 type hubEntry struct {
-	alert    Alert
+	alert    cloudapi.Alert
 	patient  identity.ID
 	contract [32]byte
 	kind     vital.Kind
@@ -95,7 +68,7 @@ func (h *alertHub) publish(recs []StoredRecord, stored int64) {
 			at = recs[i].Received
 		}
 		add = append(add, hubEntry{
-			alert:   Alert{Index: recs[i].Index, Header: r.HeaderBytes, Sig: r.Signature, Stored: at},
+			alert:   cloudapi.Alert{Index: recs[i].Index, Header: r.HeaderBytes, Sig: r.Signature, Stored: at},
 			patient: hd.Patient, contract: hd.Contract, kind: hd.Kind,
 		})
 	}
@@ -144,14 +117,14 @@ func (h *alertHub) since(from uint64) ([]hubEntry, uint64, bool, <-chan struct{}
 	return out, next, from < h.dropped, h.wake
 }
 
-// Alerts serves a provider's signed request (op OpAlerts, From the first
+// Alerts serves a provider's signed request (op cloudapi.OpAlerts, From the first
 // record index wanted) for the alerts it is due: those of records whose
 // contract is active and names it, of patients whose grant to it is active
 // and covers the vital sign. It waits up to wait (at most MaxAlertWait)
 // for a first one.
-func (s *Service) Alerts(ctx context.Context, raw []byte, wait time.Duration) (*AlertBatch, error) {
-	r, err := ParseRequest(raw)
-	if err == nil && r.Op != OpAlerts {
+func (s *Service) Alerts(ctx context.Context, raw []byte, wait time.Duration) (*cloudapi.AlertBatch, error) {
+	r, err := cloudapi.ParseRequest(raw)
+	if err == nil && r.Op != cloudapi.OpAlerts {
 		err = fmt.Errorf("%w: not an alerts request", ErrBadRequest)
 	}
 	if err != nil {
@@ -174,7 +147,7 @@ func (s *Service) Alerts(ctx context.Context, raw []byte, wait time.Duration) (*
 	for {
 		entries, next, dropped, wake := s.alertHub.since(from)
 		gap = gap || dropped
-		b := &AlertBatch{Next: next, Gap: gap}
+		b := &cloudapi.AlertBatch{Next: next, Gap: gap}
 		grants := map[identity.ID]*ledger.GrantRecord{}
 		for _, e := range entries {
 			due, err := s.alertDue(ctx, who.id, e, grants)

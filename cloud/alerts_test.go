@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
@@ -26,9 +27,9 @@ func (e *testEnv) deploy(active bool, providers ...*identity.Identity) {
 }
 
 // alerts asks for provider's alerts from index from, without waiting.
-func (e *testEnv) alerts(provider *identity.Identity, from uint64, wait time.Duration) *AlertBatch {
+func (e *testEnv) alerts(provider *identity.Identity, from uint64, wait time.Duration) *cloudapi.AlertBatch {
 	e.t.Helper()
-	b, err := e.svc.Alerts(context.Background(), e.request(provider.Signing, OpAlerts, [32]byte{}, from), wait)
+	b, err := e.svc.Alerts(context.Background(), e.request(provider.Signing, cloudapi.OpAlerts, [32]byte{}, from), wait)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -97,9 +98,9 @@ func TestAlertsLongPoll(t *testing.T) {
 	p := e.member(identity.RoleProvider, 1)
 	e.deploy(true, p)
 	e.grant(p, vital.Glucose)
-	got := make(chan *AlertBatch, 1)
+	got := make(chan *cloudapi.AlertBatch, 1)
 	go func() {
-		b, err := e.svc.Alerts(context.Background(), e.request(p.Signing, OpAlerts, [32]byte{}, 0), 20*time.Second)
+		b, err := e.svc.Alerts(context.Background(), e.request(p.Signing, cloudapi.OpAlerts, [32]byte{}, 0), 20*time.Second)
 		if err != nil {
 			t.Error(err)
 		}
@@ -130,7 +131,7 @@ func TestAlertsRefusals(t *testing.T) {
 	e := newEnv(t)
 	p := e.member(identity.RoleProvider, 1)
 	ctx := context.Background()
-	req := e.request(p.Signing, OpAlerts, [32]byte{}, 0)
+	req := e.request(p.Signing, cloudapi.OpAlerts, [32]byte{}, 0)
 	if _, err := e.svc.Alerts(ctx, req, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -141,9 +142,9 @@ func TestAlertsRefusals(t *testing.T) {
 		want error
 	}{
 		{"replay", req, ErrReplay},
-		{"patient", e.request(e.patient.Signing, OpAlerts, [32]byte{}, 0), ErrWrongRole},
-		{"read op", e.request(p.Signing, OpRead, [32]byte{}, 0), ErrBadRequest},
-		{"unknown", e.request(stranger.Signing, OpAlerts, [32]byte{}, 0), ErrUnknownSigner},
+		{"patient", e.request(e.patient.Signing, cloudapi.OpAlerts, [32]byte{}, 0), ErrWrongRole},
+		{"read op", e.request(p.Signing, cloudapi.OpRead, [32]byte{}, 0), ErrBadRequest},
+		{"unknown", e.request(stranger.Signing, cloudapi.OpAlerts, [32]byte{}, 0), ErrUnknownSigner},
 		{"garbage", []byte{0xa1, 0x01}, ErrBadRequest},
 	} {
 		if _, err := e.svc.Alerts(ctx, tc.req, 0); !errors.Is(err, tc.want) {
@@ -162,12 +163,12 @@ func TestAlertsHTTP(t *testing.T) {
 	e.ingest(e.mustRecord(vital.Glucose))
 	srv := httptest.NewServer(e.svc.Handler(nil))
 	defer srv.Close()
-	c := NewClient(srv.URL, nil)
+	c := cloudapi.NewClient(srv.URL, nil)
 	b, err := c.Alerts(context.Background(), p.Signing, 0, time.Second)
 	if err != nil || len(b.Alerts) != 1 {
 		t.Fatalf("alerts over HTTP: %v, %+v", err, b)
 	}
-	var re *RequestError
+	var re *cloudapi.RequestError
 	if _, err := c.Alerts(context.Background(), e.patient.Signing, 0, 0); !errors.As(err, &re) || re.Status != 403 || re.Code != "wrong_role" {
 		t.Fatalf("patient asking for alerts: %v", err)
 	}
@@ -241,7 +242,7 @@ func TestWithheldAlertsAreNotPushed(t *testing.T) {
 	if len(b.Alerts) != 1 || b.Alerts[0].Index != 1 || b.Next != 2 {
 		t.Fatalf("alerts %+v: want only the record at index 1", b)
 	}
-	if _, err := e.svc.Read(context.Background(), e.request(p.Signing, OpRead, id, 0)); err != nil {
+	if _, err := e.svc.Read(context.Background(), e.request(p.Signing, cloudapi.OpRead, id, 0)); err != nil {
 		t.Fatalf("the withheld alert's record is not readable: %v", err)
 	}
 }

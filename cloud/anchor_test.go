@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/merklelog"
 	"github.com/vitalchain/vitalchain/vital"
@@ -281,7 +282,7 @@ func TestAnchorAdoptsLedger(t *testing.T) {
 		t.Fatalf("service adopted a foreign checkpoint %+v", ra)
 	}
 	id := ids[0]
-	res, err := e.svc.Read(context.Background(), e.request(e.patient.Signing, OpRead, id, 0))
+	res, err := e.svc.Read(context.Background(), e.request(e.patient.Signing, cloudapi.OpRead, id, 0))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/vitalchain/vitalchain/chain"
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/cloud/pebblestore"
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/envelope"
@@ -187,7 +188,7 @@ func TestEndToEnd(t *testing.T) {
 	defer svc.Close()
 	srv := httptest.NewServer(svc.Handler(nil))
 	defer srv.Close()
-	cc := cloud.NewClient(srv.URL, nil)
+	cc := cloudapi.NewClient(srv.URL, nil)
 
 	// Upload 20 records, one of them twice.
 	var recs [][]byte
@@ -265,7 +266,7 @@ func TestEndToEnd(t *testing.T) {
 
 	refused := func(name string, err error, code string) {
 		t.Helper()
-		var re *cloud.RequestError
+		var re *cloudapi.RequestError
 		if !errors.As(err, &re) || re.Code != code {
 			t.Errorf("%s: got %v, want refusal %q", name, err, code)
 		}
@@ -274,19 +275,19 @@ func TestEndToEnd(t *testing.T) {
 	refused("no grant", err, "no_grant")
 	_, err = cc.Read(ctx, provS.Signing, ids[1])
 	refused("other scope", err, "out_of_scope")
-	req, _ := cloud.NewRequest(provA.Signing, cloud.OpRead, ids[2], 0, time.Now())
+	req, _ := cloudapi.NewRequest(provA.Signing, cloudapi.OpRead, ids[2], 0, time.Now())
 	if _, err := cc.ReadRaw(ctx, req); err != nil {
 		t.Fatal(err)
 	}
 	_, err = cc.ReadRaw(ctx, req)
 	refused("replayed", err, "replay")
-	forged, _ := cloud.NewRequest(provC.Signing, cloud.OpRead, ids[2], 0, time.Now())
-	p, _ := cloud.ParseRequest(forged)
+	forged, _ := cloudapi.NewRequest(provC.Signing, cloudapi.OpRead, ids[2], 0, time.Now())
+	p, _ := cloudapi.ParseRequest(forged)
 	p.Requester = provA.ID() // C claims to be A
 	forgedB, _ := codecMarshal(p)
 	_, err = cc.ReadRaw(ctx, forgedB)
 	refused("forged", err, "bad_signature")
-	stale, _ := cloud.NewRequest(provA.Signing, cloud.OpRead, ids[2], 0, time.Now().Add(-10*time.Minute))
+	stale, _ := cloudapi.NewRequest(provA.Signing, cloudapi.OpRead, ids[2], 0, time.Now().Add(-10*time.Minute))
 	_, err = cc.ReadRaw(ctx, stale)
 	refused("stale", err, "stale")
 	stranger, _ := identity.Generate(identity.RoleProvider, identity.SuiteX25519)

@@ -8,6 +8,7 @@ import (
 	"github.com/transparency-dev/merkle/compact"
 
 	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/merklelog"
 )
@@ -22,18 +23,18 @@ func ExampleNewRequest() {
 	}
 	var recordID [32]byte // from an alert on the ledger
 	recordID[0] = 0xab
-	req, err := cloud.NewRequest(provider, cloud.OpRead, recordID, 0, time.UnixMilli(1_700_000_000_000))
+	req, err := cloudapi.NewRequest(provider, cloudapi.OpRead, recordID, 0, time.UnixMilli(1_700_000_000_000))
 	if err != nil {
 		panic(err)
 	}
 
-	r, err := cloud.ParseRequest(req)
+	r, err := cloudapi.ParseRequest(req)
 	if err != nil {
 		panic(err)
 	}
 	fmt.Println(r.Op, r.Requester == provider.Public().ID(), r.Record == recordID, r.Time, len(r.Sig))
 
-	_, err = cloud.ParseRequest(req[:len(req)-1])
+	_, err = cloudapi.ParseRequest(req[:len(req)-1])
 	fmt.Println(errors.Is(err, cloud.ErrBadRequest))
 	// Output:
 	// read true true 1700000000000 64

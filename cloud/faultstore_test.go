@@ -10,6 +10,7 @@ import (
 
 	"github.com/transparency-dev/merkle/compact"
 
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/merklelog"
 	"github.com/vitalchain/vitalchain/vital"
 )
@@ -118,7 +119,7 @@ func (s *faultStore) AppendRecords(oldSize, newSize uint64, recs []StoredRecord,
 	return nil
 }
 
-func (s *faultStore) AppendAccess(oldSize, newSize uint64, entries []AccessEntry, nodes []merklelog.Node) error {
+func (s *faultStore) AppendAccess(oldSize, newSize uint64, entries []cloudapi.AccessEntry, nodes []merklelog.Node) error {
 	if err := s.inject(opAppendAccess); err != nil {
 		return err
 	}
@@ -158,7 +159,7 @@ func TestFailedCommitAcknowledgesNothing(t *testing.T) {
 	e.st.set(func(s *faultStore) {
 		s.beforeAppend = func() { close(entered); <-release }
 	})
-	acks := make([]Ack, 2)
+	acks := make([]cloudapi.Ack, 2)
 	done := make(chan int, 2)
 	go func() { acks[0] = e.svc.Ingest(context.Background(), [][]byte{raw})[0]; done <- 0 }()
 	<-entered
@@ -297,7 +298,7 @@ func checkLogHealthy(t *testing.T, e *testEnv, id [32]byte, n uint64) {
 	}
 	e.led.waitAnchored(t, LogRecords, n)
 	checkAnchors(t, e.led, LogRecords)
-	res, err := e.svc.Read(context.Background(), e.request(e.patient.Signing, OpRead, id, 0))
+	res, err := e.svc.Read(context.Background(), e.request(e.patient.Signing, cloudapi.OpRead, id, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,7 +369,7 @@ func TestStoreReadFailures(t *testing.T) {
 	} {
 		before := len(e.accessLog(e.patient))
 		e.st.failNext(tc.op, -1)
-		res, err := e.svc.Read(ctx, e.request(e.patient.Signing, OpRead, id, 0))
+		res, err := e.svc.Read(ctx, e.request(e.patient.Signing, cloudapi.OpRead, id, 0))
 		e.st.failNext(tc.op, 0)
 		if !errors.Is(err, ErrStore) || res != nil {
 			t.Errorf("%s fails: read gives %v, %v; want ErrStore", tc.name, res, err)
@@ -385,7 +386,7 @@ func TestStoreReadFailures(t *testing.T) {
 		}
 	}
 	// And everything works again.
-	if _, err := e.svc.Read(ctx, e.request(e.patient.Signing, OpRead, id, 0)); err != nil {
+	if _, err := e.svc.Read(ctx, e.request(e.patient.Signing, cloudapi.OpRead, id, 0)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -400,11 +401,11 @@ func TestAccessLogCommitFailure(t *testing.T) {
 	e.st.failNext(opAppendAccess, 2)
 	ctx := context.Background()
 	for range 2 {
-		if _, err := e.svc.Read(ctx, e.request(e.patient.Signing, OpRead, id, 0)); !errors.Is(err, ErrStore) {
+		if _, err := e.svc.Read(ctx, e.request(e.patient.Signing, cloudapi.OpRead, id, 0)); !errors.Is(err, ErrStore) {
 			t.Fatalf("read with a failing access log: %v", err)
 		}
 	}
-	if _, err := e.svc.Read(ctx, e.request(e.patient.Signing, OpRead, id, 0)); err != nil {
+	if _, err := e.svc.Read(ctx, e.request(e.patient.Signing, cloudapi.OpRead, id, 0)); err != nil {
 		t.Fatal(err)
 	}
 	if es := e.accessLog(e.patient); len(es) != 1 || es[0].Index != 0 || !es[0].Allowed {
@@ -421,7 +422,7 @@ func TestReadDuringCommit(t *testing.T) {
 	got := make(chan error, 1)
 	e.st.set(func(s *faultStore) {
 		s.afterAppend = func(_, _ uint64) {
-			_, err := e.svc.Read(context.Background(), e.request(e.patient.Signing, OpRead, id, 0))
+			_, err := e.svc.Read(context.Background(), e.request(e.patient.Signing, cloudapi.OpRead, id, 0))
 			got <- err
 		}
 	})
@@ -430,7 +431,7 @@ func TestReadDuringCommit(t *testing.T) {
 	if err := <-got; !errors.Is(err, ErrRecordAbsent) {
 		t.Fatalf("read during the commit: %v, want ErrRecordAbsent", err)
 	}
-	if _, err := e.svc.Read(context.Background(), e.request(e.patient.Signing, OpRead, id, 0)); err != nil {
+	if _, err := e.svc.Read(context.Background(), e.request(e.patient.Signing, cloudapi.OpRead, id, 0)); err != nil {
 		t.Fatalf("read after the commit: %v", err)
 	}
 }
@@ -470,7 +471,7 @@ func TestCloseReleasesWaiters(t *testing.T) {
 		}
 	})
 	first, firstID := e.record(vital.Glucose)
-	done := make(chan []Ack, 2)
+	done := make(chan []cloudapi.Ack, 2)
 	go func() { done <- e.svc.Ingest(context.Background(), [][]byte{first}) }()
 	<-entered // the committer is inside a commit
 	second, _ := e.record(vital.Glucose)
@@ -504,7 +505,7 @@ func TestCloseReleasesWaiters(t *testing.T) {
 	}
 	read := make(chan error, 1)
 	go func() {
-		_, err := e.svc.Read(context.Background(), e.request(e.patient.Signing, OpRead, firstID, 0))
+		_, err := e.svc.Read(context.Background(), e.request(e.patient.Signing, cloudapi.OpRead, firstID, 0))
 		read <- err
 	}()
 	select {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/codec"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/record"
@@ -15,42 +16,6 @@ import (
 )
 
 var testTime = time.UnixMilli(1_700_000_000_000)
-
-func FuzzParseRequest(f *testing.F) {
-	key, err := identity.GenerateSigningKey(identity.RolePatient)
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, op := range []string{OpRead, OpAccess} {
-		b, err := NewRequest(key, op, [32]byte{1, 2, 3}, 7, testTime)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-		f.Add(b[:len(b)-1])
-	}
-	f.Add([]byte{0xa0})
-	f.Add([]byte{0xa1, 0x01, 0x01})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := ParseRequest(b)
-		if err != nil {
-			if r != nil {
-				t.Fatal("a request with an error")
-			}
-			return
-		}
-		if r.Version != 1 || (r.Op != OpRead && r.Op != OpAccess) {
-			t.Fatalf("accepted %+v", r)
-		}
-		again, err := codec.Marshal(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(again, b) {
-			t.Fatalf("accepted a non-canonical encoding %x (canonical %x)", b, again)
-		}
-	})
-}
 
 // fuzzSeeds returns records of the env: good ones, and ones refused for
 // each reason.
@@ -97,7 +62,7 @@ func FuzzIngest(f *testing.F) {
 }
 
 // checkAccepted checks an accepted record: valid, and stored.
-func checkAccepted(t *testing.T, e *testEnv, b []byte, a Ack) {
+func checkAccepted(t *testing.T, e *testEnv, b []byte, a cloudapi.Ack) {
 	t.Helper()
 	_, _, err := record.Verify(b, func(id identity.ID) (identity.VerifyingKey, error) {
 		m, err := e.led.Member(context.Background(), id)
@@ -135,7 +100,7 @@ func FuzzUpload(f *testing.F) {
 		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/records", bytes.NewReader(body)))
 		after, _ := e.st.Size(LogRecords)
 		if w.Code != http.StatusOK {
-			var p Problem
+			var p cloudapi.Problem
 			if err := codec.UnmarshalLimit(w.Body.Bytes(), 1<<20, &p); err != nil || p.Code == "" {
 				t.Fatalf("status %d with %q", w.Code, w.Body.Bytes())
 			}
@@ -148,14 +113,14 @@ func FuzzUpload(f *testing.F) {
 			return
 		}
 		var raws [][]byte
-		if err := codec.UnmarshalLimit(body, MaxUploadBytes, &raws); err != nil {
+		if err := codec.UnmarshalLimit(body, cloudapi.MaxUploadBytes, &raws); err != nil {
 			t.Fatalf("accepted an upload that does not decode: %v", err)
 		}
-		var res UploadResponse
+		var res cloudapi.UploadResponse
 		if err := codec.UnmarshalLimit(w.Body.Bytes(), 1<<26, &res); err != nil {
 			t.Fatal(err)
 		}
-		if len(res.Acks) != len(raws) || len(raws) == 0 || len(raws) > MaxUploadRecords {
+		if len(res.Acks) != len(raws) || len(raws) == 0 || len(raws) > cloudapi.MaxUploadRecords {
 			t.Fatalf("%d acks for %d records", len(res.Acks), len(raws))
 		}
 		var grew uint64
@@ -181,15 +146,15 @@ func FuzzRead(f *testing.F) {
 	if a := e.svc.Ingest(context.Background(), [][]byte{raw})[0]; a.Code != "" {
 		f.Fatal(a.Error)
 	}
-	f.Add(e.request(e.patient.Signing, OpRead, id, 0))
-	f.Add(e.request(e.patient.Signing, OpAccess, id, 0))
+	f.Add(e.request(e.patient.Signing, cloudapi.OpRead, id, 0))
+	f.Add(e.request(e.patient.Signing, cloudapi.OpAccess, id, 0))
 	f.Add([]byte{0xa0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ctx := context.Background()
 		res, rerr := e.svc.Read(ctx, b)
 		_, aerr := e.svc.AccessLog(ctx, b)
 		if rerr == nil || aerr == nil {
-			r, err := ParseRequest(b)
+			r, err := cloudapi.ParseRequest(b)
 			if err != nil {
 				t.Fatalf("served a request that does not parse: %v", err)
 			}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/codec"
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
@@ -374,7 +375,7 @@ func (e *testEnv) resign(raw []byte, signer *identity.SigningKey, mod func(*reco
 }
 
 // ingest ingests raws and fails the test on any refusal.
-func (e *testEnv) ingest(raws ...[]byte) []Ack {
+func (e *testEnv) ingest(raws ...[]byte) []cloudapi.Ack {
 	e.t.Helper()
 	acks := e.svc.Ingest(context.Background(), raws)
 	for i, a := range acks {
@@ -398,7 +399,7 @@ func (e *testEnv) size(log uint8) uint64 {
 // request signs a request by key at the cloud's current time.
 func (e *testEnv) request(key *identity.SigningKey, op string, rec [32]byte, from uint64) []byte {
 	e.t.Helper()
-	b, err := NewRequest(key, op, rec, from, e.clock.Now())
+	b, err := cloudapi.NewRequest(key, op, rec, from, e.clock.Now())
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -406,9 +407,9 @@ func (e *testEnv) request(key *identity.SigningKey, op string, rec [32]byte, fro
 }
 
 // accessLog lists the patient's access log.
-func (e *testEnv) accessLog(patient *identity.Identity) []AccessEntry {
+func (e *testEnv) accessLog(patient *identity.Identity) []cloudapi.AccessEntry {
 	e.t.Helper()
-	es, err := e.svc.AccessLog(context.Background(), e.request(patient.Signing, OpAccess, [32]byte{}, 0))
+	es, err := e.svc.AccessLog(context.Background(), e.request(patient.Signing, cloudapi.OpAccess, [32]byte{}, 0))
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -12,41 +12,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/codec"
-	"github.com/vitalchain/vitalchain/merklelog"
 )
 
-// HTTP API. Records and requests travel as CBOR (Content-Type
-// application/cbor); control answers are JSON.
-//
-//	POST /v1/records    body: CBOR array of records (byte strings), at most MaxUploadRecords
-//	                    answer: CBOR UploadResponse, one Ack per record, once every accepted one is durable
-//	POST /v1/read       body: a signed Request (op "read"); answer: CBOR ReadResult
-//	POST /v1/access     body: a signed Request (op "access"); answer: CBOR []AccessEntry
-//	GET  /v1/checkpoint answer: JSON of each log's current and anchored checkpoint
-//	GET  /v1/consistency?log=L&from=A&to=B
-//	                    answer: CBOR ConsistencyResult: both checkpoints and the proof
-//	                    that the log at size A is a prefix of it at size B
-//	GET  /healthz       200 "ok"
-//	GET  /metrics       Prometheus
-//
-// A refused request gets a 4xx (5xx if the cloud or the ledger failed) and a
-// CBOR Problem with a code (the metric's reason label) and a message.
-const (
-	MaxUploadRecords = 1024
-	MaxUploadBytes   = 8 << 20
-)
-
-// UploadResponse answers an upload.
-type UploadResponse struct {
-	Acks []Ack `cbor:"1,keyasint"`
-}
-
-// Problem is a refused request's answer.
-type Problem struct {
-	Code    string `cbor:"1,keyasint"`
-	Message string `cbor:"2,keyasint"`
-}
+// The HTTP API is documented, with its wire types, in package cloudapi.
 
 // Handler returns the cloud's HTTP API. gatherer serves /metrics (nil: no metrics).
 func (s *Service) Handler(gatherer prometheus.Gatherer) http.Handler {
@@ -76,7 +46,7 @@ func writeCBOR(w http.ResponseWriter, status int, v any) {
 }
 
 func problem(w http.ResponseWriter, status int, code string, err error) {
-	writeCBOR(w, status, &Problem{Code: code, Message: err.Error()})
+	writeCBOR(w, status, &cloudapi.Problem{Code: code, Message: err.Error()})
 }
 
 // readBody reads a request body of at most limit bytes; if it cannot, it
@@ -86,33 +56,33 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, stri
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			problem(w, http.StatusRequestEntityTooLarge, "too_large", err)
-			return nil, "too_large"
+			problem(w, http.StatusRequestEntityTooLarge, cloudapi.CodeTooLarge, err)
+			return nil, cloudapi.CodeTooLarge
 		}
-		problem(w, http.StatusBadRequest, "bad_request", err)
-		return nil, "bad_request"
+		problem(w, http.StatusBadRequest, cloudapi.CodeBadRequest, err)
+		return nil, cloudapi.CodeBadRequest
 	}
 	return b, ""
 }
 
 func (s *Service) handleUpload(w http.ResponseWriter, r *http.Request) {
-	body, code := readBody(w, r, MaxUploadBytes)
+	body, code := readBody(w, r, cloudapi.MaxUploadBytes)
 	if code != "" {
 		s.m.refused.WithLabelValues(code).Inc()
 		return
 	}
 	var raws [][]byte
-	if err := codec.UnmarshalLimit(body, MaxUploadBytes, &raws); err != nil {
-		s.m.refused.WithLabelValues("malformed").Inc()
-		problem(w, http.StatusBadRequest, "malformed", err)
+	if err := codec.UnmarshalLimit(body, cloudapi.MaxUploadBytes, &raws); err != nil {
+		s.m.refused.WithLabelValues(cloudapi.CodeMalformed).Inc()
+		problem(w, http.StatusBadRequest, cloudapi.CodeMalformed, err)
 		return
 	}
-	if len(raws) == 0 || len(raws) > MaxUploadRecords {
-		s.m.refused.WithLabelValues("malformed").Inc()
-		problem(w, http.StatusBadRequest, "malformed", errors.New("an upload carries 1 to 1024 records"))
+	if len(raws) == 0 || len(raws) > cloudapi.MaxUploadRecords {
+		s.m.refused.WithLabelValues(cloudapi.CodeMalformed).Inc()
+		problem(w, http.StatusBadRequest, cloudapi.CodeMalformed, fmt.Errorf("an upload carries 1 to %d records", cloudapi.MaxUploadRecords))
 		return
 	}
-	writeCBOR(w, http.StatusOK, &UploadResponse{Acks: s.Ingest(r.Context(), raws)})
+	writeCBOR(w, http.StatusOK, &cloudapi.UploadResponse{Acks: s.Ingest(r.Context(), raws)})
 }
 
 func status(err error) int {
@@ -130,7 +100,7 @@ func status(err error) int {
 }
 
 func (s *Service) handleRead(w http.ResponseWriter, r *http.Request) {
-	body, code := readBody(w, r, MaxRequestSize)
+	body, code := readBody(w, r, cloudapi.MaxRequestSize)
 	if code != "" {
 		s.m.readsRefused.WithLabelValues(code).Inc()
 		return
@@ -144,7 +114,7 @@ func (s *Service) handleRead(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) handleAccess(w http.ResponseWriter, r *http.Request) {
-	body, code := readBody(w, r, MaxRequestSize)
+	body, code := readBody(w, r, cloudapi.MaxRequestSize)
 	if code != "" {
 		s.m.readsRefused.WithLabelValues(code).Inc()
 		return
@@ -156,7 +126,7 @@ func (s *Service) handleAccess(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if entries == nil {
-		entries = []AccessEntry{}
+		entries = []cloudapi.AccessEntry{}
 	}
 	writeCBOR(w, http.StatusOK, entries)
 }
@@ -164,7 +134,7 @@ func (s *Service) handleAccess(w http.ResponseWriter, r *http.Request) {
 // handleAlerts serves a provider's alerts; the query parameter wait (a Go
 // duration, at most MaxAlertWait) makes it a long poll.
 func (s *Service) handleAlerts(w http.ResponseWriter, r *http.Request) {
-	body, code := readBody(w, r, MaxRequestSize)
+	body, code := readBody(w, r, cloudapi.MaxRequestSize)
 	if code != "" {
 		s.m.readsRefused.WithLabelValues(code).Inc()
 		return
@@ -173,7 +143,7 @@ func (s *Service) handleAlerts(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("wait"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
-			s.m.readsRefused.WithLabelValues("bad_request").Inc()
+			s.m.readsRefused.WithLabelValues(cloudapi.CodeBadRequest).Inc()
 			problem(w, http.StatusBadRequest, "bad_request", fmt.Errorf("wait %q is not a duration", v))
 			return
 		}
@@ -185,7 +155,7 @@ func (s *Service) handleAlerts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if b.Alerts == nil {
-		b.Alerts = []Alert{}
+		b.Alerts = []cloudapi.Alert{}
 	}
 	writeCBOR(w, http.StatusOK, b)
 }
@@ -207,13 +177,6 @@ func (s *Service) handleCheckpoint(w http.ResponseWriter, _ *http.Request) {
 	})
 }
 
-// ConsistencyResult answers GET /v1/consistency.
-type ConsistencyResult struct {
-	Old   merklelog.Checkpoint `cbor:"1,keyasint"`
-	New   merklelog.Checkpoint `cbor:"2,keyasint"`
-	Proof merklelog.Proof      `cbor:"3,keyasint"`
-}
-
 func (s *Service) handleConsistency(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	lg, err1 := strconv.ParseUint(q.Get("log"), 10, 8)
@@ -225,8 +188,8 @@ func (s *Service) handleConsistency(w http.ResponseWriter, r *http.Request) {
 	}
 	old, cur, p, err := s.Consistency(uint8(lg), from, to)
 	if err != nil {
-		problem(w, http.StatusBadRequest, "bad_request", err)
+		problem(w, http.StatusBadRequest, cloudapi.CodeBadRequest, err)
 		return
 	}
-	writeCBOR(w, http.StatusOK, &ConsistencyResult{Old: old, New: cur, Proof: p})
+	writeCBOR(w, http.StatusOK, &cloudapi.ConsistencyResult{Old: old, New: cur, Proof: p})
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/codec"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/merklelog"
@@ -23,8 +24,8 @@ func (e *testEnv) server() *httptest.Server {
 	return srv
 }
 
-// post sends body and returns the status and the decoded Problem, if any.
-func post(t *testing.T, url string, body []byte) (int, []byte, *Problem) {
+// post sends body and returns the status and the decoded cloudapi.Problem, if any.
+func post(t *testing.T, url string, body []byte) (int, []byte, *cloudapi.Problem) {
 	t.Helper()
 	resp, err := http.Post(url, "application/cbor", bytes.NewReader(body))
 	if err != nil {
@@ -38,9 +39,9 @@ func post(t *testing.T, url string, body []byte) (int, []byte, *Problem) {
 	if resp.StatusCode == http.StatusOK {
 		return resp.StatusCode, b, nil
 	}
-	var p Problem
+	var p cloudapi.Problem
 	if err := codec.UnmarshalLimit(b, 1<<20, &p); err != nil {
-		t.Fatalf("status %d with a body that is no Problem: %q", resp.StatusCode, b)
+		t.Fatalf("status %d with a body that is no cloudapi.Problem: %q", resp.StatusCode, b)
 	}
 	return resp.StatusCode, b, &p
 }
@@ -59,7 +60,7 @@ func TestHTTPUpload(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("status %d", status)
 	}
-	var res UploadResponse
+	var res cloudapi.UploadResponse
 	if err := codec.UnmarshalLimit(out, 1<<20, &res); err != nil {
 		t.Fatal(err)
 	}
@@ -72,14 +73,14 @@ func TestHTTPUpload(t *testing.T) {
 	}
 
 	// The client does the same.
-	cc := NewClient(srv.URL+"/", nil)
+	cc := cloudapi.NewClient(srv.URL+"/", nil)
 	c, _ := e.record(vital.Glucose)
 	acks, err := cc.Upload(context.Background(), [][]byte{c, a})
 	if err != nil || len(acks) != 2 || acks[0].Code != "" || !acks[1].Duplicate {
 		t.Fatalf("client upload: %+v %v", acks, err)
 	}
 
-	big := make([][]byte, MaxUploadRecords+1)
+	big := make([][]byte, cloudapi.MaxUploadRecords+1)
 	for i := range big {
 		big[i] = []byte{1}
 	}
@@ -96,7 +97,7 @@ func TestHTTPUpload(t *testing.T) {
 		{"empty body", nil, http.StatusBadRequest, "malformed"},
 		{"empty array", empty, http.StatusBadRequest, "malformed"},
 		{"too many records", tooMany, http.StatusBadRequest, "malformed"},
-		{"too many bytes", make([]byte, MaxUploadBytes+1), http.StatusRequestEntityTooLarge, "too_large"},
+		{"too many bytes", make([]byte, cloudapi.MaxUploadBytes+1), http.StatusRequestEntityTooLarge, "too_large"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := e.metric("vitalchain_cloud_records_refused_total", "reason", tc.code)
@@ -112,9 +113,9 @@ func TestHTTPUpload(t *testing.T) {
 	if n := e.size(LogRecords); n != 3 {
 		t.Fatalf("log size %d, want 3", n)
 	}
-	// The client reports a refused upload as a RequestError.
+	// The client reports a refused upload as a cloudapi.RequestError.
 	_, err = cc.Upload(context.Background(), nil)
-	var re *RequestError
+	var re *cloudapi.RequestError
 	if !errors.As(err, &re) || re.Status != http.StatusBadRequest || re.Code != "malformed" || !strings.Contains(re.Error(), "malformed") {
 		t.Fatalf("client upload of nothing: %v", err)
 	}
@@ -124,7 +125,7 @@ func TestHTTPReadAndAccess(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	srv := e.server()
-	cc := NewClient(srv.URL, nil)
+	cc := cloudapi.NewClient(srv.URL, nil)
 	ctx := context.Background()
 	raw, id := e.record(vital.Glucose)
 	e.ingest(raw)
@@ -146,7 +147,7 @@ func TestHTTPReadAndAccess(t *testing.T) {
 		}
 	}
 	stranger, _ := identity.Generate(identity.RoleProvider, identity.SuiteX25519)
-	replay := e.request(provider.Signing, OpRead, id, 0)
+	replay := e.request(provider.Signing, cloudapi.OpRead, id, 0)
 	if _, err := cc.ReadRaw(ctx, replay); err != nil {
 		t.Fatal(err)
 	}
@@ -157,11 +158,11 @@ func TestHTTPReadAndAccess(t *testing.T) {
 		code   string
 	}{
 		{"malformed", []byte("junk"), http.StatusBadRequest, "bad_request"},
-		{"oversize", make([]byte, MaxRequestSize+1), http.StatusRequestEntityTooLarge, "too_large"},
-		{"unknown requester", e.request(stranger.Signing, OpRead, id, 0), http.StatusUnauthorized, "unknown_signer"},
+		{"oversize", make([]byte, cloudapi.MaxRequestSize+1), http.StatusRequestEntityTooLarge, "too_large"},
+		{"unknown requester", e.request(stranger.Signing, cloudapi.OpRead, id, 0), http.StatusUnauthorized, "unknown_signer"},
 		{"replayed", replay, http.StatusUnauthorized, "replay"},
-		{"absent", e.request(provider.Signing, OpRead, [32]byte{5}, 0), http.StatusNotFound, "not_found"},
-		{"no grant", e.request(ungranted.Signing, OpRead, id, 0), http.StatusForbidden, "no_grant"},
+		{"absent", e.request(provider.Signing, cloudapi.OpRead, [32]byte{5}, 0), http.StatusNotFound, "not_found"},
+		{"no grant", e.request(ungranted.Signing, cloudapi.OpRead, id, 0), http.StatusForbidden, "no_grant"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, _, p := post(t, srv.URL+"/v1/read", tc.body)
@@ -171,9 +172,9 @@ func TestHTTPReadAndAccess(t *testing.T) {
 			if tc.status == http.StatusNotFound || tc.status == http.StatusForbidden {
 				return // the same bytes again would be a replay
 			}
-			// The client gives the same as a RequestError.
+			// The client gives the same as a cloudapi.RequestError.
 			_, err := cc.ReadRaw(ctx, tc.body)
-			var re *RequestError
+			var re *cloudapi.RequestError
 			if !errors.As(err, &re) || re.Status != tc.status || re.Code != tc.code {
 				t.Fatalf("client: %v", err)
 			}
@@ -193,11 +194,11 @@ func TestHTTPReadAndAccess(t *testing.T) {
 		t.Fatalf("an empty access log: %+v %v", es, err)
 	}
 	_, err = cc.AccessLog(ctx, provider.Signing, 0)
-	var re *RequestError
+	var re *cloudapi.RequestError
 	if !errors.As(err, &re) || re.Status != http.StatusForbidden || re.Code != "wrong_role" {
 		t.Fatalf("a provider's access-log request: %v", err)
 	}
-	status, _, p := post(t, srv.URL+"/v1/access", make([]byte, MaxRequestSize+1))
+	status, _, p := post(t, srv.URL+"/v1/access", make([]byte, cloudapi.MaxRequestSize+1))
 	if status != http.StatusRequestEntityTooLarge || p.Code != "too_large" {
 		t.Fatalf("oversize access request: %d %+v", status, p)
 	}
@@ -275,7 +276,7 @@ func TestHTTPConsistency(t *testing.T) {
 	e.ingest(raws...)
 	srv := httptest.NewServer(e.svc.Handler(nil))
 	defer srv.Close()
-	c := NewClient(srv.URL, nil)
+	c := cloudapi.NewClient(srv.URL, nil)
 	res, err := c.Consistency(context.Background(), LogRecords, 2, 5)
 	if err != nil {
 		t.Fatal(err)

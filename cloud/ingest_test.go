@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/codec"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
@@ -92,7 +93,7 @@ func TestIngestDuplicates(t *testing.T) {
 	t.Run("concurrent", func(t *testing.T) {
 		raw, _ := e.record(vital.Glucose)
 		const n = 16
-		acks := make([]Ack, n)
+		acks := make([]cloudapi.Ack, n)
 		var wg sync.WaitGroup
 		for i := range n {
 			wg.Go(func() { acks[i] = e.svc.Ingest(ctx, [][]byte{raw})[0] })

@@ -9,6 +9,7 @@ import (
 
 	"github.com/transparency-dev/merkle/compact"
 
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/merklelog"
 )
@@ -31,7 +32,7 @@ type MemStore struct {
 	nodes     map[uint8]*merklelog.MemStore // by log; sizes are theirs
 	records   []StoredRecord                // by position in the records log
 	byID      map[[32]byte]uint64           // record ID → position
-	access    []AccessEntry                 // by position in the access log
+	access    []cloudapi.AccessEntry        // by position in the access log
 	byPatient map[identity.ID][]uint64      // patient → positions in access, ascending
 }
 
@@ -139,7 +140,7 @@ func (s *MemStore) AppendRecords(oldSize, newSize uint64, recs []StoredRecord, n
 }
 
 // AppendAccess implements Store.
-func (s *MemStore) AppendAccess(oldSize, newSize uint64, entries []AccessEntry, nodes []merklelog.Node) error {
+func (s *MemStore) AppendAccess(oldSize, newSize uint64, entries []cloudapi.AccessEntry, nodes []merklelog.Node) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -195,14 +196,14 @@ func (s *MemStore) RecordsFrom(from uint64, limit int) ([]StoredRecord, error) {
 }
 
 // Access implements Store.
-func (s *MemStore) Access(patient identity.ID, from uint64, limit int) ([]AccessEntry, error) {
+func (s *MemStore) Access(patient identity.ID, from uint64, limit int) ([]cloudapi.AccessEntry, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return nil, errMemStoreClosed
 	}
 	idx := s.byPatient[patient]
-	var out []AccessEntry
+	var out []cloudapi.AccessEntry
 	for _, i := range idx[sort.Search(len(idx), func(k int) bool { return idx[k] >= from }):] {
 		if len(out) >= limit {
 			break

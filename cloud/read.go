@@ -2,21 +2,19 @@ package cloud
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
 
-	"github.com/vitalchain/vitalchain/codec"
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/identity"
-	"github.com/vitalchain/vitalchain/merklelog"
 	"github.com/vitalchain/vitalchain/record"
 )
 
 // Read refusals.
 var (
-	ErrBadRequest   = errors.New("malformed request")
+	ErrBadRequest   = cloudapi.ErrBadRequest
 	ErrStale        = errors.New("request time outside the allowed window")
 	ErrReplay       = errors.New("request replayed")
 	ErrRecordAbsent = errors.New("no such record")
@@ -29,91 +27,36 @@ var (
 func readReason(err error) string {
 	switch {
 	case errors.Is(err, ErrStale):
-		return "stale"
+		return cloudapi.CodeStale
 	case errors.Is(err, ErrReplay):
-		return "replay"
+		return cloudapi.CodeReplay
 	case errors.Is(err, ErrUnknownSigner):
-		return "unknown_signer"
+		return cloudapi.CodeUnknownSigner
 	case errors.Is(err, ErrWrongRole):
-		return "wrong_role"
+		return cloudapi.CodeWrongRole
 	case errors.Is(err, ErrBadSignature):
-		return "bad_signature"
+		return cloudapi.CodeBadSignature
 	case errors.Is(err, ErrRecordAbsent):
-		return "not_found"
+		return cloudapi.CodeNotFound
 	case errors.Is(err, ErrNoGrant):
-		return "no_grant"
+		return cloudapi.CodeNoGrant
 	case errors.Is(err, ErrRevoked):
-		return "revoked"
+		return cloudapi.CodeRevoked
 	case errors.Is(err, ErrExpired):
-		return "expired"
+		return cloudapi.CodeExpired
 	case errors.Is(err, ErrScope):
-		return "out_of_scope"
+		return cloudapi.CodeOutOfScope
 	case errors.Is(err, ErrUnavailable):
-		return "unavailable"
+		return cloudapi.CodeUnavailable
 	case errors.Is(err, ErrStore):
-		return "store"
+		return cloudapi.CodeStore
 	}
-	return "bad_request"
-}
-
-// Request is a signed request to the cloud: a read of one record, or a
-// patient's listing of its access log. The requester signs it (context
-// "cloud-request/v1") with a fresh time and nonce: the cloud refuses a
-// request older or newer than its clock skew, and one it has seen.
-type Request struct {
-	Version   uint8       `cbor:"1,keyasint"`
-	Op        string      `cbor:"2,keyasint"` // "read", "access" or "alerts"
-	Requester identity.ID `cbor:"3,keyasint"`
-	Record    [32]byte    `cbor:"4,keyasint"` // read: the record
-	From      uint64      `cbor:"5,keyasint"` // access: the first access-log index wanted; alerts: the first record index
-	Time      int64       `cbor:"6,keyasint"` // Unix ms
-	Nonce     [16]byte    `cbor:"7,keyasint"`
-	Sig       []byte      `cbor:"8,keyasint"`
-}
-
-// MaxRequestSize bounds an encoded Request.
-const MaxRequestSize = 512
-
-const requestContext = "cloud-request/v1"
-
-// Operations of a Request.
-const (
-	OpRead   = "read"
-	OpAccess = "access"
-)
-
-// NewRequest signs a request of op by key at time now.
-func NewRequest(key *identity.SigningKey, op string, rec [32]byte, from uint64, now time.Time) ([]byte, error) {
-	r := Request{Version: 1, Op: op, Requester: key.Public().ID(), Record: rec, From: from, Time: now.UnixMilli()}
-	if _, err := rand.Read(r.Nonce[:]); err != nil {
-		return nil, err
-	}
-	msg, err := codec.Marshal(&r)
-	if err != nil {
-		return nil, err
-	}
-	r.Sig = key.SignContext(requestContext, msg)
-	return codec.Marshal(&r)
-}
-
-// ParseRequest decodes a request from untrusted bytes, without verifying it.
-func ParseRequest(b []byte) (*Request, error) {
-	var r Request
-	if err := codec.UnmarshalLimit(b, MaxRequestSize, &r); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
-	}
-	if err := codec.CheckVersion("request", r.Version, 1); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
-	}
-	if r.Op != OpRead && r.Op != OpAccess && r.Op != OpAlerts {
-		return nil, fmt.Errorf("%w: unknown operation %q", ErrBadRequest, r.Op)
-	}
-	return &r, nil
+	return cloudapi.CodeBadRequest
 }
 
 // authenticate checks a request's time, nonce and signature and returns the
 // requester.
-func (s *Service) authenticate(ctx context.Context, r *Request) (*memberKey, error) {
+func (s *Service) authenticate(ctx context.Context, r *cloudapi.Request) (*memberKey, error) {
 	now := s.cfg.Now()
 	if d := now.Sub(time.UnixMilli(r.Time)); d > s.cfg.ClockSkew || d < -s.cfg.ClockSkew {
 		return nil, fmt.Errorf("%w: %s from the cloud's clock", ErrStale, d.Round(time.Second))
@@ -128,13 +71,11 @@ func (s *Service) authenticate(ctx context.Context, r *Request) (*memberKey, err
 	if m.Role != identity.RolePatient && m.Role != identity.RoleProvider {
 		return nil, fmt.Errorf("%w: a %s does not read records", ErrWrongRole, m.Role)
 	}
-	c := *r
-	c.Sig = nil
-	msg, err := codec.Marshal(&c)
+	msg, err := r.SignedBytes()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
-	if err := identity.VerifyContext(m.Verifying, requestContext, msg, r.Sig); err != nil {
+	if err := identity.VerifyContext(m.Verifying, cloudapi.RequestContext, msg, r.Sig); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadSignature, err)
 	}
 	if !s.reads.add(r.Requester, r.Nonce, now) {
@@ -148,22 +89,13 @@ type memberKey struct {
 	role identity.Role
 }
 
-// ReadResult is a served record with its proof.
-type ReadResult struct {
-	Record     []byte               `cbor:"1,keyasint"` // the record as uploaded
-	Index      uint64               `cbor:"2,keyasint"`
-	Checkpoint merklelog.Checkpoint `cbor:"3,keyasint"` // what Proof proves into
-	Anchored   bool                 `cbor:"4,keyasint"` // Checkpoint is anchored on the ledger
-	Proof      merklelog.Proof      `cbor:"5,keyasint"`
-}
-
 // Read serves a signed read request: to the record's patient, or to a
 // provider whose grant on the ledger is active now and covers the record's
 // vital sign. Every read and every refused one is logged, durably, in the
 // access log before the answer goes out.
-func (s *Service) Read(ctx context.Context, raw []byte) (*ReadResult, error) {
-	r, err := ParseRequest(raw)
-	if err == nil && r.Op != OpRead {
+func (s *Service) Read(ctx context.Context, raw []byte) (*cloudapi.ReadResult, error) {
+	r, err := cloudapi.ParseRequest(raw)
+	if err == nil && r.Op != cloudapi.OpRead {
 		err = fmt.Errorf("%w: not a read", ErrBadRequest)
 	}
 	if err != nil {
@@ -177,13 +109,13 @@ func (s *Service) Read(ctx context.Context, raw []byte) (*ReadResult, error) {
 		return nil, err
 	}
 	res, patient, err := s.read(ctx, who, r.Record)
-	entry := AccessEntry{Time: s.cfg.Now().UnixMilli(), Requester: who.id, Patient: patient, Record: r.Record, Allowed: err == nil}
+	entry := cloudapi.AccessEntry{Time: s.cfg.Now().UnixMilli(), Requester: who.id, Patient: patient, Record: r.Record, Allowed: err == nil}
 	if err != nil {
 		entry.Reason = readReason(err)
 	}
 	if patient != (identity.ID{}) {
 		if lerr := s.logAccess(ctx, entry); lerr != nil {
-			s.m.readsRefused.WithLabelValues("store").Inc()
+			s.m.readsRefused.WithLabelValues(cloudapi.CodeStore).Inc()
 			return nil, fmt.Errorf("%w: access log: %v", ErrStore, lerr)
 		}
 	}
@@ -195,7 +127,7 @@ func (s *Service) Read(ctx context.Context, raw []byte) (*ReadResult, error) {
 	return res, nil
 }
 
-func (s *Service) read(ctx context.Context, who *memberKey, id [32]byte) (*ReadResult, identity.ID, error) {
+func (s *Service) read(ctx context.Context, who *memberKey, id [32]byte) (*cloudapi.ReadResult, identity.ID, error) {
 	rec, err := s.cfg.Store.Record(id)
 	if errors.Is(err, ErrNotFound) {
 		return nil, identity.ID{}, fmt.Errorf("%w: %x", ErrRecordAbsent, id[:8])
@@ -233,7 +165,7 @@ func (s *Service) read(ctx context.Context, who *memberKey, id [32]byte) (*ReadR
 	ls.mu.Lock()
 	cp := ls.anchored
 	ls.mu.Unlock()
-	res := &ReadResult{Record: rec.Bytes, Index: rec.Index, Anchored: true}
+	res := &cloudapi.ReadResult{Record: rec.Bytes, Index: rec.Index, Anchored: true}
 	if rec.Index >= cp.Size {
 		cp, res.Anchored = log.Checkpoint(), false
 	}
@@ -251,7 +183,7 @@ func (s *Service) read(ctx context.Context, who *memberKey, id [32]byte) (*ReadR
 }
 
 // logAccess appends an entry to the access log and waits until it is durable.
-func (s *Service) logAccess(ctx context.Context, e AccessEntry) error {
+func (s *Service) logAccess(ctx context.Context, e cloudapi.AccessEntry) error {
 	done := make(chan ack, 1)
 	select {
 	case s.access.queue <- &pending{entry: e, done: done}:
@@ -269,9 +201,9 @@ func (s *Service) logAccess(ctx context.Context, e AccessEntry) error {
 
 // AccessLog serves a patient's signed request for its access log: who read
 // (or was refused) which of its records, and when.
-func (s *Service) AccessLog(ctx context.Context, raw []byte) ([]AccessEntry, error) {
-	r, err := ParseRequest(raw)
-	if err == nil && r.Op != OpAccess {
+func (s *Service) AccessLog(ctx context.Context, raw []byte) ([]cloudapi.AccessEntry, error) {
+	r, err := cloudapi.ParseRequest(raw)
+	if err == nil && r.Op != cloudapi.OpAccess {
 		err = fmt.Errorf("%w: not an access-log request", ErrBadRequest)
 	}
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/codec"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
@@ -16,7 +17,7 @@ import (
 )
 
 // checkRead checks a served record and its proof.
-func checkRead(t *testing.T, res *ReadResult, raw []byte, id [32]byte) {
+func checkRead(t *testing.T, res *cloudapi.ReadResult, raw []byte, id [32]byte) {
 	t.Helper()
 	if !bytes.Equal(res.Record, raw) {
 		t.Fatal("served bytes differ from the uploaded ones")
@@ -47,7 +48,7 @@ func TestReadServes(t *testing.T) {
 	e.ingest(raws...)
 
 	// Not anchored yet: the proof is into the current checkpoint.
-	res, err := e.svc.Read(ctx, e.request(e.patient.Signing, OpRead, ids[2], 0))
+	res, err := e.svc.Read(ctx, e.request(e.patient.Signing, cloudapi.OpRead, ids[2], 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func TestReadServes(t *testing.T) {
 	eventually(t, "the service sees its anchor", func() bool { _, ra, _, _ := e.svc.Checkpoints(); return ra == cp })
 	for _, who := range []*identity.Identity{e.patient, provider} {
 		for i := range raws {
-			res, err := e.svc.Read(ctx, e.request(who.Signing, OpRead, ids[i], 0))
+			res, err := e.svc.Read(ctx, e.request(who.Signing, cloudapi.OpRead, ids[i], 0))
 			if err != nil {
 				t.Fatalf("%s reads %d: %v", who.Role(), i, err)
 			}
@@ -77,7 +78,7 @@ func TestReadServes(t *testing.T) {
 	raw, id := e.record(vital.HeartRate)
 	e.ingest(raw)
 	e.led.set(func(l *fakeLedger) { l.failAnchors = -1 })
-	res, err = e.svc.Read(ctx, e.request(provider.Signing, OpRead, id, 0))
+	res, err = e.svc.Read(ctx, e.request(provider.Signing, cloudapi.OpRead, id, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,9 +116,11 @@ func TestReadRefusals(t *testing.T) {
 	device := e.member(identity.RoleDevice, 1)
 	stranger, _ := identity.Generate(identity.RoleProvider, identity.SuiteX25519)
 
-	sign := func(who *identity.Identity, rec [32]byte) []byte { return e.request(who.Signing, OpRead, rec, 0) }
+	sign := func(who *identity.Identity, rec [32]byte) []byte {
+		return e.request(who.Signing, cloudapi.OpRead, rec, 0)
+	}
 	at := func(who *identity.Identity, d time.Duration) []byte {
-		b, err := NewRequest(who.Signing, OpRead, id, 0, e.clock.Now().Add(d))
+		b, err := cloudapi.NewRequest(who.Signing, cloudapi.OpRead, id, 0, e.clock.Now().Add(d))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,7 +129,7 @@ func TestReadRefusals(t *testing.T) {
 	badSig := sign(granted, id)
 	badSig[len(badSig)-5] ^= 1
 	forged := func() []byte {
-		r, _ := ParseRequest(sign(ungranted, id))
+		r, _ := cloudapi.ParseRequest(sign(ungranted, id))
 		r.Requester = granted.ID()
 		b, _ := codec.Marshal(r)
 		return b
@@ -150,8 +153,8 @@ func TestReadRefusals(t *testing.T) {
 	}{
 		{"malformed", []byte("junk"), ErrBadRequest, nil},
 		{"truncated", sign(granted, id)[:20], ErrBadRequest, nil},
-		{"oversize", make([]byte, MaxRequestSize+1), ErrBadRequest, nil},
-		{"access op", e.request(e.patient.Signing, OpAccess, id, 0), ErrBadRequest, nil},
+		{"oversize", make([]byte, cloudapi.MaxRequestSize+1), ErrBadRequest, nil},
+		{"access op", e.request(e.patient.Signing, cloudapi.OpAccess, id, 0), ErrBadRequest, nil},
 		{"unknown requester", sign(stranger, id), ErrUnknownSigner, nil},
 		{"bad signature", badSig, ErrBadSignature, nil},
 		{"forged requester", forged, ErrBadSignature, nil},
@@ -206,7 +209,7 @@ func TestReadRefusals(t *testing.T) {
 		}
 	}
 	// Paging: from an index on.
-	es2, err := e.svc.AccessLog(ctx, e.request(e.patient.Signing, OpAccess, [32]byte{}, 3))
+	es2, err := e.svc.AccessLog(ctx, e.request(e.patient.Signing, cloudapi.OpAccess, [32]byte{}, 3))
 	if err != nil || len(es2) != len(es)-3 || es2[0] != es[3] {
 		t.Fatalf("access log from 3: %d entries, %v", len(es2), err)
 	}
@@ -237,7 +240,7 @@ func TestReadClock(t *testing.T) {
 	raw, id := e.record(vital.Glucose)
 	e.ingest(raw)
 	ctx := context.Background()
-	req := e.request(e.patient.Signing, OpRead, id, 0)
+	req := e.request(e.patient.Signing, cloudapi.OpRead, id, 0)
 	e.clock.advance(61 * time.Second)
 	if _, err := e.svc.Read(ctx, req); !errors.Is(err, ErrStale) {
 		t.Fatalf("a request 61 s old: %v", err)
@@ -255,7 +258,7 @@ func TestReadClock(t *testing.T) {
 	}
 	// Much later, with the nonce cache cleaned, the request is stale, not new.
 	e.clock.advance(time.Hour)
-	if _, err := e.svc.Read(ctx, e.request(e.patient.Signing, OpRead, id, 0)); err != nil {
+	if _, err := e.svc.Read(ctx, e.request(e.patient.Signing, cloudapi.OpRead, id, 0)); err != nil {
 		t.Fatal(err) // triggers the cache's cleaning
 	}
 	if _, err := e.svc.Read(ctx, req); !errors.Is(err, ErrStale) {
@@ -271,7 +274,7 @@ func TestAccessLogRefusals(t *testing.T) {
 	provider := e.member(identity.RoleProvider, 1)
 	device := e.member(identity.RoleDevice, 1)
 	stranger, _ := identity.Generate(identity.RolePatient, identity.SuiteX25519)
-	replayed := e.request(e.patient.Signing, OpAccess, [32]byte{}, 0)
+	replayed := e.request(e.patient.Signing, cloudapi.OpAccess, [32]byte{}, 0)
 	if _, err := e.svc.AccessLog(ctx, replayed); err != nil {
 		t.Fatal(err)
 	}
@@ -280,11 +283,11 @@ func TestAccessLogRefusals(t *testing.T) {
 		req  []byte
 		err  error
 	}{
-		{"provider", e.request(provider.Signing, OpAccess, [32]byte{}, 0), ErrWrongRole},
-		{"device", e.request(device.Signing, OpAccess, [32]byte{}, 0), ErrWrongRole},
-		{"cloud", e.request(e.cloud.Signing, OpAccess, [32]byte{}, 0), ErrWrongRole},
-		{"unknown", e.request(stranger.Signing, OpAccess, [32]byte{}, 0), ErrUnknownSigner},
-		{"read op", e.request(e.patient.Signing, OpRead, [32]byte{}, 0), ErrBadRequest},
+		{"provider", e.request(provider.Signing, cloudapi.OpAccess, [32]byte{}, 0), ErrWrongRole},
+		{"device", e.request(device.Signing, cloudapi.OpAccess, [32]byte{}, 0), ErrWrongRole},
+		{"cloud", e.request(e.cloud.Signing, cloudapi.OpAccess, [32]byte{}, 0), ErrWrongRole},
+		{"unknown", e.request(stranger.Signing, cloudapi.OpAccess, [32]byte{}, 0), ErrUnknownSigner},
+		{"read op", e.request(e.patient.Signing, cloudapi.OpRead, [32]byte{}, 0), ErrBadRequest},
 		{"malformed", []byte{0xa0}, ErrBadRequest},
 		{"replayed", replayed, ErrReplay},
 	} {
@@ -306,11 +309,11 @@ func TestReadLedgerDown(t *testing.T) {
 	e.grant(provider, vital.Glucose)
 	ctx := context.Background()
 	e.led.set(func(l *fakeLedger) { l.grantErr = errLedgerDown })
-	if _, err := e.svc.Read(ctx, e.request(provider.Signing, OpRead, id, 0)); !errors.Is(err, ErrUnavailable) {
+	if _, err := e.svc.Read(ctx, e.request(provider.Signing, cloudapi.OpRead, id, 0)); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("grant lookup fails: %v", err)
 	}
 	e.led.set(func(l *fakeLedger) { l.grantErr, l.queryErr = nil, errLedgerDown })
-	if _, err := e.svc.Read(ctx, e.request(provider.Signing, OpRead, id, 0)); !errors.Is(err, ErrUnavailable) {
+	if _, err := e.svc.Read(ctx, e.request(provider.Signing, cloudapi.OpRead, id, 0)); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("member lookup fails: %v", err)
 	}
 	e.led.set(func(l *fakeLedger) { l.queryErr = nil })
@@ -327,22 +330,22 @@ func TestParseRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.UnixMilli(1_700_000_000_000)
-	good, err := NewRequest(key, OpRead, [32]byte{1}, 0, now)
+	good, err := cloudapi.NewRequest(key, cloudapi.OpRead, [32]byte{1}, 0, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := ParseRequest(good)
+	r, err := cloudapi.ParseRequest(good)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Version != 1 || r.Op != OpRead || r.Requester != key.Public().ID() || r.Record != ([32]byte{1}) || r.Time != now.UnixMilli() || len(r.Sig) != 64 || r.Nonce == ([16]byte{}) {
+	if r.Version != 1 || r.Op != cloudapi.OpRead || r.Requester != key.Public().ID() || r.Record != ([32]byte{1}) || r.Time != now.UnixMilli() || len(r.Sig) != 64 || r.Nonce == ([16]byte{}) {
 		t.Fatalf("parsed %+v", r)
 	}
-	again, _ := NewRequest(key, OpRead, [32]byte{1}, 0, now)
-	if r2, _ := ParseRequest(again); r2.Nonce == r.Nonce {
+	again, _ := cloudapi.NewRequest(key, cloudapi.OpRead, [32]byte{1}, 0, now)
+	if r2, _ := cloudapi.ParseRequest(again); r2.Nonce == r.Nonce {
 		t.Fatal("two requests share a nonce")
 	}
-	mod := func(f func(*Request)) []byte {
+	mod := func(f func(*cloudapi.Request)) []byte {
 		c := *r
 		f(&c)
 		b, err := codec.Marshal(&c)
@@ -361,16 +364,16 @@ func TestParseRequest(t *testing.T) {
 		{"empty", nil, codec.ErrMalformed},
 		{"truncated", good[:len(good)-1], codec.ErrTruncated},
 		{"trailing", append(bytes.Clone(good), 0), codec.ErrTrailingData},
-		{"oversize", append(bytes.Clone(good), make([]byte, MaxRequestSize)...), codec.ErrTooLarge},
+		{"oversize", append(bytes.Clone(good), make([]byte, cloudapi.MaxRequestSize)...), codec.ErrTooLarge},
 		{"wrong type", []byte{0x80}, codec.ErrWrongType},
 		{"duplicate key", dupKey, codec.ErrDuplicateKey},
 		{"unknown field", []byte{0xa1, 0x18, 0x63, 0x01}, codec.ErrUnknownField},
-		{"unknown version", mod(func(r *Request) { r.Version = 2 }), codec.ErrUnknownVersion},
-		{"no version", mod(func(r *Request) { r.Version = 0 }), codec.ErrUnknownVersion},
-		{"unknown op", mod(func(r *Request) { r.Op = "write" }), ErrBadRequest},
+		{"unknown version", mod(func(r *cloudapi.Request) { r.Version = 2 }), codec.ErrUnknownVersion},
+		{"no version", mod(func(r *cloudapi.Request) { r.Version = 0 }), codec.ErrUnknownVersion},
+		{"unknown op", mod(func(r *cloudapi.Request) { r.Op = "write" }), ErrBadRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseRequest(tc.b)
+			_, err := cloudapi.ParseRequest(tc.b)
 			if !errors.Is(err, ErrBadRequest) {
 				t.Fatalf("got %v, want ErrBadRequest", err)
 			}
@@ -395,11 +398,11 @@ func TestReadProviderRecord(t *testing.T) {
 		t.Fatalf("provider record refused: %+v", acks[0])
 	}
 	for _, who := range []*identity.Identity{e.patient, author} {
-		if _, err := e.svc.Read(ctx, e.request(who.Signing, OpRead, id, 0)); err != nil {
+		if _, err := e.svc.Read(ctx, e.request(who.Signing, cloudapi.OpRead, id, 0)); err != nil {
 			t.Errorf("%s reads the provider record: %v", who.Role(), err)
 		}
 	}
-	if _, err := e.svc.Read(ctx, e.request(other.Signing, OpRead, id, 0)); !errors.Is(err, ErrScope) {
+	if _, err := e.svc.Read(ctx, e.request(other.Signing, cloudapi.OpRead, id, 0)); !errors.Is(err, ErrScope) {
 		t.Errorf("another granted provider: %v, want ErrScope", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/codec"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
@@ -42,23 +43,23 @@ var ErrAnchorMismatch = errors.New("store disagrees with the anchored checkpoint
 func reason(err error) string {
 	switch {
 	case errors.Is(err, ErrTooLarge):
-		return "too_large"
+		return cloudapi.CodeTooLarge
 	case errors.Is(err, ErrUnknownSigner):
-		return "unknown_signer"
+		return cloudapi.CodeUnknownSigner
 	case errors.Is(err, ErrWrongRole):
-		return "wrong_role"
+		return cloudapi.CodeWrongRole
 	case errors.Is(err, ErrWrongCluster):
-		return "wrong_cluster"
+		return cloudapi.CodeWrongCluster
 	case errors.Is(err, ErrBadSignature):
-		return "bad_signature"
+		return cloudapi.CodeBadSignature
 	case errors.Is(err, ErrBadHeader):
-		return "bad_header"
+		return cloudapi.CodeBadHeader
 	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrClosed):
-		return "unavailable"
+		return cloudapi.CodeUnavailable
 	case errors.Is(err, ErrStore):
-		return "store"
+		return cloudapi.CodeStore
 	}
-	return "malformed"
+	return cloudapi.CodeMalformed
 }
 
 // Config configures a Service.
@@ -129,7 +130,7 @@ type logState struct {
 // pending is a row waiting for its durable commit.
 type pending struct {
 	rec   StoredRecord
-	entry AccessEntry
+	entry cloudapi.AccessEntry
 	done  chan ack
 }
 
@@ -265,20 +266,11 @@ func (s *Service) await(ctx context.Context, w chan ack) (ack, error) {
 // ID returns the cloud's actor ID.
 func (s *Service) ID() identity.ID { return s.id }
 
-// Ack is the answer to one uploaded record.
-type Ack struct {
-	ID        [32]byte `cbor:"1,keyasint"`
-	Index     uint64   `cbor:"2,keyasint"` // its position in the records log
-	Duplicate bool     `cbor:"3,keyasint"` // it was stored before; nothing new was stored
-	Code      string   `cbor:"4,keyasint"` // empty if stored; otherwise the refusal reason
-	Error     string   `cbor:"5,keyasint"` // the refusal, in words
-}
-
-// Ingest verifies and durably stores uploaded records, returning one Ack
+// Ingest verifies and durably stores uploaded records, returning one cloudapi.Ack
 // each, in order, once every accepted one is durable. It verifies the
 // records concurrently.
-func (s *Service) Ingest(ctx context.Context, raws [][]byte) []Ack {
-	acks := make([]Ack, len(raws))
+func (s *Service) Ingest(ctx context.Context, raws [][]byte) []cloudapi.Ack {
+	acks := make([]cloudapi.Ack, len(raws))
 	waits := make([]chan ack, len(raws))
 	var wg sync.WaitGroup
 	for lo := 0; lo < len(raws); lo += verifyBatch {
@@ -312,7 +304,7 @@ func (s *Service) Ingest(ctx context.Context, raws [][]byte) []Ack {
 		case errors.Is(err, ErrClosed):
 			acks[i] = s.refuse(&StoredRecord{ID: acks[i].ID}, fmt.Errorf("not acknowledged: %w", err))
 		case err != nil:
-			acks[i] = Ack{ID: acks[i].ID, Code: "unavailable", Error: "not acknowledged: " + err.Error()}
+			acks[i] = cloudapi.Ack{ID: acks[i].ID, Code: cloudapi.CodeUnavailable, Error: "not acknowledged: " + err.Error()}
 		case errors.Is(a.err, ErrClosed):
 			acks[i] = s.refuse(&StoredRecord{ID: acks[i].ID}, a.err)
 		case a.err != nil:
@@ -329,10 +321,10 @@ func (s *Service) Ingest(ctx context.Context, raws [][]byte) []Ack {
 // one by one, and larger ones gain nothing more.
 const verifyBatch = 64
 
-func (s *Service) refuse(rec *StoredRecord, err error) Ack {
+func (s *Service) refuse(rec *StoredRecord, err error) cloudapi.Ack {
 	r := reason(err)
 	s.m.refused.WithLabelValues(r).Inc()
-	a := Ack{Code: r, Error: err.Error()}
+	a := cloudapi.Ack{Code: r, Error: err.Error()}
 	if rec != nil {
 		a.ID = rec.ID
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/transparency-dev/merkle/compact"
 
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/merklelog"
 	"github.com/vitalchain/vitalchain/vital"
@@ -29,17 +30,6 @@ type StoredRecord struct {
 	Bytes    []byte      `cbor:"6,keyasint"` // the record as uploaded (record.Record's encoding)
 }
 
-// AccessEntry is one read, or refused read, of a record.
-type AccessEntry struct {
-	Index     uint64      `cbor:"1,keyasint"` // its position in the access log
-	Time      int64       `cbor:"2,keyasint"` // Unix ms
-	Requester identity.ID `cbor:"3,keyasint"`
-	Patient   identity.ID `cbor:"4,keyasint"` // whose record
-	Record    [32]byte    `cbor:"5,keyasint"`
-	Allowed   bool        `cbor:"6,keyasint"`
-	Reason    string      `cbor:"7,keyasint"` // why it was refused; empty if allowed
-}
-
 // Store is the cloud's durable state. Each Append is one atomic, durable
 // transaction: rows and the Merkle log's new nodes together, so that after a
 // crash the log and its rows agree.
@@ -61,7 +51,7 @@ type Store interface {
 	// size is not oldSize, and then stores nothing.
 	AppendRecords(oldSize, newSize uint64, recs []StoredRecord, nodes []merklelog.Node) error
 	// AppendAccess does the same for the access log.
-	AppendAccess(oldSize, newSize uint64, entries []AccessEntry, nodes []merklelog.Node) error
+	AppendAccess(oldSize, newSize uint64, entries []cloudapi.AccessEntry, nodes []merklelog.Node) error
 	// Size returns the size of a log.
 	Size(log uint8) (uint64, error)
 	// GetNodes returns node hashes of a log (see merklelog.Store): an error
@@ -73,7 +63,7 @@ type Store interface {
 	// log, in order, at most limit.
 	RecordsFrom(from uint64, limit int) ([]StoredRecord, error)
 	// Access lists a patient's access entries from index from on, at most limit.
-	Access(patient identity.ID, from uint64, limit int) ([]AccessEntry, error)
+	Access(patient identity.ID, from uint64, limit int) ([]cloudapi.AccessEntry, error)
 	// Close releases the store.
 	Close() error
 }
@@ -84,7 +74,7 @@ type logStore struct {
 	st      Store
 	log     uint8
 	recs    []StoredRecord
-	entries []AccessEntry
+	entries []cloudapi.AccessEntry
 }
 
 func (l *logStore) Size() (uint64, error) { return l.st.Size(l.log) }

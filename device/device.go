@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vitalchain/vitalchain/command"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/reading"
 	"github.com/vitalchain/vitalchain/vital"
@@ -28,10 +29,11 @@ var (
 	ErrSeqRewind = errors.New("sequence number would go back")
 )
 
-// The range of sampling intervals SetInterval accepts.
+// The range of sampling intervals SetInterval accepts: the range a device
+// command may set.
 const (
-	MinInterval = 100 * time.Millisecond
-	MaxInterval = 24 * time.Hour
+	MinInterval = command.MinSamplingInterval
+	MaxInterval = command.MaxSamplingInterval
 )
 
 // Spec describes a kind of wearable: its name, the vital signs it measures

@@ -284,6 +284,24 @@ func (m EpisodeMix) Clone() EpisodeMix {
 	return c
 }
 
+// Faster returns m with its episodes played speedup times faster: onsets
+// speedup times as often, durations speedup times shorter (at least a
+// second), so the share of time in episodes stays the same. A speedup of
+// at most 1 returns a copy of m.
+func (m EpisodeMix) Faster(speedup float64) EpisodeMix {
+	out := m.Clone()
+	if speedup <= 1 {
+		return out
+	}
+	for k, r := range out {
+		r.PerHour *= speedup
+		r.MinDuration = max(time.Second, time.Duration(float64(r.MinDuration)/speedup))
+		r.MaxDuration = max(r.MinDuration, time.Duration(float64(r.MaxDuration)/speedup))
+		out[k] = r
+	}
+	return out
+}
+
 // rawRate returns the rate of the Poisson process that, thinned of the
 // onsets that fall inside an earlier onset's episode, leaves rate kept
 // onsets per hour: the solution x ≤ 1/m of x·exp(−x·m) = rate, where m is

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/reading"
+	"github.com/vitalchain/vitalchain/vital"
 )
 
 // Kit is a patient and the wearables measuring them. It is safe for
@@ -143,4 +144,66 @@ func (k *Kit) Measure(now time.Time) ([]Sample, error) {
 		}
 	}
 	return out, nil
+}
+
+// LoadOptions shape a simulated kit for a load: how many devices, how
+// often they sample, what share of their readings is abnormal, and how
+// much faster than life the episodes play.
+type LoadOptions struct {
+	// Devices: 0 or 6 gives the standard six; fewer keeps the first ones;
+	// more adds pulse-oximeters (heart rate and SpO2) up to that number.
+	Devices int
+	// Interval, if positive, is every device's sampling interval.
+	Interval time.Duration
+	// AbnormalFraction of the readings, over a long run (see
+	// MixForAbnormalFraction, computed for the kit's devices and intervals).
+	AbnormalFraction float64
+	// Speedup plays the episodes that many times faster, at the same share
+	// of abnormal readings (EpisodeMix.Faster); at most 1 leaves them be.
+	Speedup float64
+}
+
+// LoadKit returns DefaultKit(patientID, seed) shaped by o. Extra devices'
+// keys derive from seed and their names, as the standard ones' do.
+func LoadKit(patientID identity.ID, seed uint64, o LoadOptions) (*Kit, error) {
+	base, err := DefaultKit(patientID, seed)
+	if err != nil {
+		return nil, err
+	}
+	devs := base.Devices()
+	for i := len(devs); i < o.Devices; i++ {
+		spec := Spec{Name: fmt.Sprintf("pulse-oximeter-%d", i), Kinds: []vital.Kind{vital.HeartRate, vital.SpO2}, Interval: time.Second}
+		key, err := DeriveKey(seed, spec.Name)
+		if err != nil {
+			return nil, err
+		}
+		d, err := NewDevice(spec, key, patientID)
+		if err != nil {
+			return nil, err
+		}
+		devs = append(devs, d)
+	}
+	if o.Devices > 0 && o.Devices < len(devs) {
+		devs = devs[:o.Devices]
+	}
+	if o.Interval > 0 {
+		for _, d := range devs {
+			if err := d.SetInterval(o.Interval); err != nil {
+				return nil, err
+			}
+		}
+	}
+	kit, err := NewKit(base.Patient(), devs...)
+	if err != nil {
+		return nil, err
+	}
+	mix, err := kit.MixForAbnormalFraction(o.AbnormalFraction)
+	if err != nil {
+		return nil, err
+	}
+	p, err := NewPatient(base.Patient().Profile(), mix.Faster(o.Speedup), seed)
+	if err != nil {
+		return nil, err
+	}
+	return kit, kit.SetPatient(p)
 }

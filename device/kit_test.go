@@ -195,3 +195,58 @@ func TestKitConcurrent(t *testing.T) {
 	})
 	wg.Wait()
 }
+
+func TestLoadKit(t *testing.T) {
+	pid := identity.ID{9}
+	for _, tc := range []struct {
+		o       LoadOptions
+		devices int
+	}{
+		{LoadOptions{}, 6},
+		{LoadOptions{Devices: 3}, 3},
+		{LoadOptions{Devices: 10, Interval: 2 * time.Second, AbnormalFraction: 0.05, Speedup: 120}, 10},
+	} {
+		k, err := LoadKit(pid, 3, tc.o)
+		if err != nil {
+			t.Fatalf("%+v: %v", tc.o, err)
+		}
+		devs := k.Devices()
+		if len(devs) != tc.devices {
+			t.Errorf("%+v: %d devices, want %d", tc.o, len(devs), tc.devices)
+		}
+		for _, d := range devs {
+			if tc.o.Interval > 0 && d.Interval() != tc.o.Interval {
+				t.Errorf("%+v: %s samples every %v", tc.o, d.Name(), d.Interval())
+			}
+			if d.Patient() != pid {
+				t.Errorf("%s worn by %s", d.Name(), d.Patient())
+			}
+		}
+		// The same arguments give the same devices (their keys derive from the seed).
+		again, _ := LoadKit(pid, 3, tc.o)
+		for i, d := range again.Devices() {
+			if d.ID() != devs[i].ID() {
+				t.Errorf("%+v: device %d differs between two kits of the same seed", tc.o, i)
+			}
+		}
+	}
+	if _, err := LoadKit(pid, 3, LoadOptions{AbnormalFraction: 0.9}); !errors.Is(err, ErrBadMix) {
+		t.Errorf("an impossible abnormal fraction: %v", err)
+	}
+}
+
+func TestFasterKeepsTheDutyCycle(t *testing.T) {
+	m := DefaultMix()
+	f := m.Faster(60)
+	for k, r := range m {
+		if got, want := f[k].DutyCycle(), r.DutyCycle(); got < want*0.99 || got > want*1.01 {
+			t.Errorf("%s: duty cycle %.4f, want %.4f", k, got, want)
+		}
+		if f[k].PerHour != 60*r.PerHour {
+			t.Errorf("%s: %v per hour, want 60 × %v", k, f[k].PerHour, r.PerHour)
+		}
+	}
+	if s := m.Faster(1); s[EpisodeKinds()[0]] != m[EpisodeKinds()[0]] {
+		t.Error("a speedup of 1 changed the mix")
+	}
+}

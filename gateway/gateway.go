@@ -15,8 +15,9 @@ import (
 	"time"
 
 	"github.com/vitalchain/vitalchain/client"
-	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/codec"
+	"github.com/vitalchain/vitalchain/command"
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
@@ -632,7 +633,7 @@ func (g *Gateway) relay(ctx context.Context, e client.Event) {
 		refuse("no command transport", "device", dev)
 		return
 	}
-	c := Command{Patient: g.me, Device: dev, Command: e.Attr("command"), Value: value, Height: e.Height, Provider: prov}
+	c := command.Command{Patient: g.me, Device: dev, Command: e.Attr("command"), Value: value, Height: e.Height, Provider: prov}
 	b, err := c.Sign(g.cfg.Patient.Signing)
 	if err == nil {
 		err = g.cfg.Commands(dev, b)
@@ -714,7 +715,7 @@ func (g *Gateway) saveLoop(ctx context.Context) {
 }
 
 // CloudSender adapts the cloud's HTTP client to the outbox's Sender.
-type CloudSender struct{ Client *cloud.Client }
+type CloudSender struct{ Client *cloudapi.Client }
 
 // Send implements outbox.Sender.
 func (s CloudSender) Send(ctx context.Context, recs [][]byte) ([]outbox.Result, error) {
@@ -724,7 +725,7 @@ func (s CloudSender) Send(ctx context.Context, recs [][]byte) ([]outbox.Result, 
 	}
 	out := make([]outbox.Result, len(acks))
 	for i, k := range acks {
-		out[i] = outbox.Result{Stored: k.Code == "", Permanent: outbox.Permanent(k.Code), Reason: k.Code}
+		out[i] = outbox.Result{Stored: k.Code == "", Permanent: cloudapi.Permanent(k.Code), Reason: k.Code}
 	}
 	return out, nil
 }

@@ -13,7 +13,9 @@ import (
 	"github.com/vitalchain/vitalchain/chain"
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/cloud/pebblestore"
+	"github.com/vitalchain/vitalchain/command"
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/gateway"
 	"github.com/vitalchain/vitalchain/identity"
@@ -33,7 +35,7 @@ type world struct {
 	cl       *client.Client
 	cloudID  *identity.Identity
 	cloud    *cloud.Service
-	cc       *cloud.Client
+	cc       *cloudapi.Client
 	sender   *switchSender
 	patient  *identity.Identity
 	provider *identity.Identity
@@ -103,7 +105,7 @@ func newWorld(t *testing.T) *world {
 	}
 	srv := httptest.NewServer(svc.Handler(nil))
 	t.Cleanup(func() { srv.Close(); svc.Close(); pst.Close() })
-	w.cloud, w.cc = svc, cloud.NewClient(srv.URL, nil)
+	w.cloud, w.cc = svc, cloudapi.NewClient(srv.URL, nil)
 	w.sender = &switchSender{s: gateway.CloudSender{Client: w.cc}}
 	return w
 }
@@ -317,8 +319,8 @@ func TestGateway(t *testing.T) {
 	if err := g.Grant(ctx, w.provider.ID(), []vital.Kind{vital.Glucose}, true, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	w.submit(w.provider.Signing, &ledger.DeviceCommand{Device: w.device.Public().ID(), Command: "sampling_interval_ms", Value: 5000})
-	var c *gateway.Command
+	w.submit(w.provider.Signing, &ledger.DeviceCommand{Device: w.device.Public().ID(), Command: command.SamplingInterval, Value: 5000})
+	var c *command.Command
 	for deadline := time.Now().Add(10 * time.Second); c == nil; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("device command never relayed")
@@ -326,20 +328,20 @@ func TestGateway(t *testing.T) {
 		cmdMu.Lock()
 		if len(cmds) > 0 {
 			var err error
-			if c, err = gateway.ParseCommand(cmds[0], w.patient.Signing.Public(), w.device.Public().ID()); err != nil {
+			if c, err = command.Parse(cmds[0], w.patient.Signing.Public(), w.device.Public().ID()); err != nil {
 				t.Fatal(err)
 			}
 		}
 		cmdMu.Unlock()
 	}
-	if c.Command != "sampling_interval_ms" || c.Value != 5000 || c.Provider != w.provider.ID() {
+	if c.Command != command.SamplingInterval || c.Value != 5000 || c.Provider != w.provider.ID() {
 		t.Fatalf("relayed command %+v", c)
 	}
-	var latch gateway.CommandLatch
+	var latch command.Latch
 	if err := latch.Accept(c); err != nil {
 		t.Fatal(err)
 	}
-	if err := latch.Accept(c); !errors.Is(err, gateway.ErrStaleCommand) {
+	if err := latch.Accept(c); !errors.Is(err, command.ErrStale) {
 		t.Fatalf("replayed command: %v", err)
 	}
 	if err := g.Revoke(ctx, w.provider.ID()); err != nil {
@@ -357,7 +359,7 @@ func TestGateway(t *testing.T) {
 	if err := g.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var re *cloud.RequestError
+	var re *cloudapi.RequestError
 	if _, err := w.cc.Read(ctx, w.provider.Signing, w.sealed()[0]); !errors.As(err, &re) || re.Code != "revoked" {
 		t.Fatalf("the revoked provider's read: %v", err)
 	}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/vitalchain/vitalchain/client"
-	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/record"
@@ -24,7 +24,7 @@ type ProviderRecord struct {
 // ProviderRecords fetches, verifies and decrypts the records providers
 // sent the patient: the ledger lists them with their key envelopes, the
 // cloud serves them to the patient.
-func (g *Patient) ProviderRecords(ctx context.Context, cc *cloud.Client) ([]ProviderRecord, error) {
+func (g *Patient) ProviderRecords(ctx context.Context, cc *cloudapi.Client) ([]ProviderRecord, error) {
 	var ls []ledger.ProviderRecordListing
 	err := g.chain.Query(ctx, "record3/"+g.me.Hex(), &ls)
 	if errors.Is(err, client.ErrNotFound) {

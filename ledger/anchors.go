@@ -1,8 +1,8 @@
 package ledger
 
 import (
-	"slices"
 
+	"github.com/vitalchain/vitalchain/command"
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/merklelog"
@@ -156,15 +156,9 @@ type DeviceCommand struct {
 // TxType implements Body.
 func (*DeviceCommand) TxType() Type { return TypeDeviceCommand }
 
-// DeviceCommands are the commands a device accepts.
-var DeviceCommands = []string{"sampling_interval_ms"}
-
 func (c *DeviceCommand) check(*Decoded) error {
-	if !slices.Contains(DeviceCommands, c.Command) {
-		return errorf(CodeMalformed, "unknown device command %q", c.Command)
-	}
-	if c.Command == "sampling_interval_ms" && (c.Value < 100 || c.Value > 86_400_000) {
-		return errorf(CodeMalformed, "sampling interval %d ms out of range [100, 86400000]", c.Value)
+	if err := command.Check(c.Command, c.Value); err != nil {
+		return wrap(CodeMalformed, "device command", err)
 	}
 	return nil
 }

@@ -27,9 +27,9 @@
 // one Result per record: it acks what was stored (duplicates included),
 // drops what was refused for good (reporting it to OnDrop first), and keeps
 // the rest, retrying with capped exponential backoff (and jitter) when a
-// Send fails or makes no progress. Permanent tells the
-// Sender which cloud refusal codes are permanent. An adapter of the cloud's
-// HTTP client looks like this:
+// Send fails or makes no progress. Which refusals are permanent is the
+// Sender's to say: an adapter of the cloud's HTTP client (package cloudapi)
+// looks like this:
 //
 //	func (a adapter) Send(ctx context.Context, recs [][]byte) ([]outbox.Result, error) {
 //		acks, err := a.client.Upload(ctx, recs)
@@ -38,7 +38,7 @@
 //		}
 //		out := make([]outbox.Result, len(acks))
 //		for i, k := range acks {
-//			out[i] = outbox.Result{Stored: k.Code == "", Permanent: outbox.Permanent(k.Code), Reason: k.Code}
+//			out[i] = outbox.Result{Stored: k.Code == "", Permanent: cloudapi.Permanent(k.Code), Reason: k.Code}
 //		}
 //		return out, nil
 //	}

@@ -19,7 +19,7 @@ func (printCloud) Send(_ context.Context, recs [][]byte) ([]outbox.Result, error
 	res := make([]outbox.Result, len(recs))
 	for i, r := range recs {
 		if string(r) == "bad" {
-			res[i] = outbox.Result{Permanent: outbox.Permanent("malformed"), Reason: "malformed"}
+			res[i] = outbox.Result{Permanent: true, Reason: "malformed"}
 			continue
 		}
 		fmt.Printf("cloud stored %q\n", r)

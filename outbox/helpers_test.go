@@ -168,7 +168,7 @@ func (f *fakeCloud) Send(ctx context.Context, recs [][]byte) ([]Result, error) {
 		id := idOf(r)
 		switch {
 		case f.permanent[id] != "":
-			res[i] = Result{Permanent: Permanent(f.permanent[id]), Reason: f.permanent[id]}
+			res[i] = Result{Permanent: true, Reason: f.permanent[id]}
 		case f.transient[id] > 0:
 			f.transient[id]--
 			res[i] = Result{Reason: "unavailable"}

@@ -32,23 +32,6 @@ type Result struct {
 	Reason string
 }
 
-// permanentCodes are the cloud's refusal codes (cloud.Ack.Code) that no
-// retry can change. Not among them: "unknown_signer" and "wrong_cluster",
-// which a registration the cloud has not seen yet, or a gateway pointed at
-// the wrong cloud and then corrected, can turn into a success.
-var permanentCodes = map[string]bool{
-	"malformed":     true,
-	"too_large":     true,
-	"bad_signature": true,
-	"bad_header":    true,
-	"wrong_role":    true,
-}
-
-// Permanent reports whether a cloud refusal code (cloud.Ack.Code) is
-// permanent. The transient ones ("unavailable", "store") and any code it
-// does not know are not: when in doubt, a record is kept and retried.
-func Permanent(code string) bool { return permanentCodes[code] }
-
 // Clock is the Uploader's time: its Now and its timers. Tests inject a fake.
 type Clock interface {
 	Now() time.Time

@@ -11,32 +11,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-func TestPermanent(t *testing.T) {
-	tests := []struct {
-		code string
-		want bool
-	}{
-		{"malformed", true},
-		{"too_large", true},
-		{"bad_signature", true},
-		{"bad_header", true},
-		{"wrong_role", true},
-		{"unknown_signer", false},
-		{"wrong_cluster", false},
-		{"unavailable", false},
-		{"store", false},
-		{"", false},
-		{"http", false},
-		{"some_future_code", false},
-		{"Malformed", false},
-	}
-	for _, tt := range tests {
-		if got := Permanent(tt.code); got != tt.want {
-			t.Errorf("Permanent(%q) = %v, want %v", tt.code, got, tt.want)
-		}
-	}
-}
-
 // TestUploaderDeliversAll: through an outage, lost answers and transient
 // refusals every record is stored exactly once and acked, the ones refused
 // for good are reported and dropped, and the outbox ends empty.

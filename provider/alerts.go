@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/vitalchain/vitalchain/client"
-	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/record"
@@ -100,7 +100,7 @@ func (p *Provider) Poll(ctx context.Context, from uint64, wait time.Duration) (a
 // verifyAlert checks an alert's header and its signature by the patient
 // whose record it is. A failure is ErrForged; an error of the ledger is
 // returned as it is.
-func (p *Provider) verifyAlert(ctx context.Context, a cloud.Alert, received time.Time) (Alert, error) {
+func (p *Provider) verifyAlert(ctx context.Context, a cloudapi.Alert, received time.Time) (Alert, error) {
 	r := record.Record{HeaderBytes: a.Header}
 	h, err := r.Header()
 	if err != nil {
@@ -136,7 +136,7 @@ func (p *Provider) verifyAlert(ctx context.Context, a cloud.Alert, received time
 // registered, not a provider, a bad signature or request): retrying cannot
 // help.
 func permanent(err error) bool {
-	var re *cloud.RequestError
+	var re *cloudapi.RequestError
 	if !errors.As(err, &re) {
 		return false
 	}

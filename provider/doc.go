@@ -24,7 +24,7 @@
 //
 // A refusal by the cloud (a revoked or expired grant, a vital sign out of
 // the grant's scope…) is returned wrapped as the cloud's
-// *cloud.RequestError, whose Code names it, and counted by that code in
+// *cloudapi.RequestError, whose Code names it, and counted by that code in
 // Stats.FetchRefused.
 //
 // # Following

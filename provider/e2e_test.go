@@ -15,8 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/codec"
+	"github.com/vitalchain/vitalchain/command"
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
@@ -35,7 +36,7 @@ func timeout(t *testing.T, d time.Duration) context.Context {
 
 // refusal returns the cloud's refusal code in err, or "".
 func refusal(err error) string {
-	var re *cloud.RequestError
+	var re *cloudapi.RequestError
 	if errors.As(err, &re) {
 		return re.Code
 	}
@@ -163,7 +164,7 @@ func TestAlertToVerifiedReading(t *testing.T) {
 type fakeCloud struct {
 	*httptest.Server
 	mu    sync.Mutex
-	batch cloud.AlertBatch
+	batch cloudapi.AlertBatch
 }
 
 func newFakeCloud(t *testing.T) *fakeCloud {
@@ -183,7 +184,7 @@ func newFakeCloud(t *testing.T) *fakeCloud {
 	return f
 }
 
-func (f *fakeCloud) set(b cloud.AlertBatch) {
+func (f *fakeCloud) set(b cloudapi.AlertBatch) {
 	f.mu.Lock()
 	f.batch = b
 	f.mu.Unlock()
@@ -199,8 +200,8 @@ func TestForgedAlertsAreCountedNotHandled(t *testing.T) {
 	q := w.member(t, identity.RolePatient) // another registered patient
 
 	good := p.abnormal(vital.Glucose, 250*vital.Unit)
-	alertOf := func(r *record.Record) cloud.Alert {
-		return cloud.Alert{Index: 7, Header: bytes.Clone(r.HeaderBytes), Sig: bytes.Clone(r.Signature), Stored: time.Now().UnixMilli()}
+	alertOf := func(r *record.Record) cloudapi.Alert {
+		return cloudapi.Alert{Index: 7, Header: bytes.Clone(r.HeaderBytes), Sig: bytes.Clone(r.Signature), Stored: time.Now().UnixMilli()}
 	}
 	flipped := alertOf(good)
 	flipped.Sig[3] ^= 1
@@ -217,10 +218,10 @@ func TestForgedAlertsAreCountedNotHandled(t *testing.T) {
 	garbage.Header = []byte{0xa1, 0x01, 0x02}
 
 	fc := newFakeCloud(t)
-	a := w.providerFor(t, aID, cloud.NewClient(fc.URL, nil))
+	a := w.providerFor(t, aID, cloudapi.NewClient(fc.URL, nil))
 	for i, tc := range []struct {
 		name  string
-		alert cloud.Alert
+		alert cloudapi.Alert
 		ok    bool
 	}{
 		{"genuine", alertOf(good), true},
@@ -232,7 +233,7 @@ func TestForgedAlertsAreCountedNotHandled(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.alert.Index = uint64(10 + i)
-			fc.set(cloud.AlertBatch{Alerts: []cloud.Alert{tc.alert}, Next: tc.alert.Index + 1})
+			fc.set(cloudapi.AlertBatch{Alerts: []cloudapi.Alert{tc.alert}, Next: tc.alert.Index + 1})
 			before := a.Stats()
 			alerts, next, err := a.Poll(ctx, tc.alert.Index, 0)
 			if err != nil {
@@ -257,17 +258,17 @@ func TestForgedAlertsAreCountedNotHandled(t *testing.T) {
 	// A genuine alert of a contract that names another provider is refused
 	// as misrouted.
 	bID, _ := w.newProvider(t)
-	b := w.providerFor(t, bID, cloud.NewClient(fc.URL, nil))
+	b := w.providerFor(t, bID, cloudapi.NewClient(fc.URL, nil))
 	misrouted := alertOf(good)
 	misrouted.Index = 20
-	fc.set(cloud.AlertBatch{Alerts: []cloud.Alert{misrouted}, Next: 21})
+	fc.set(cloudapi.AlertBatch{Alerts: []cloudapi.Alert{misrouted}, Next: 21})
 	if alerts, _, err := b.Poll(ctx, 20, 0); err != nil || len(alerts) != 0 || b.Stats().AlertsMisrouted != 1 {
 		t.Fatalf("another provider's alert: %d handed, %v, stats %+v", len(alerts), err, b.Stats())
 	}
 
 	// Follow hands over the genuine alert alone, and counts the gap.
-	batch := cloud.AlertBatch{Next: 40, Gap: true}
-	for i, al := range []cloud.Alert{flipped, alertOf(good), byQ, garbage} {
+	batch := cloudapi.AlertBatch{Next: 40, Gap: true}
+	for i, al := range []cloudapi.Alert{flipped, alertOf(good), byQ, garbage} {
 		al.Index = uint64(30 + i)
 		batch.Alerts = append(batch.Alerts, al)
 	}
@@ -294,7 +295,7 @@ type proxy struct {
 	mu         sync.Mutex
 	failAlerts int
 	alerts     int // alerts requests seen
-	tamper     func(*cloud.ReadResult)
+	tamper     func(*cloudapi.ReadResult)
 }
 
 func newProxy(t *testing.T, target string) *proxy {
@@ -325,7 +326,7 @@ func newProxy(t *testing.T, target string) *proxy {
 			defer resp.Body.Close()
 			b, _ := io.ReadAll(resp.Body)
 			if resp.StatusCode == http.StatusOK {
-				var res cloud.ReadResult
+				var res cloudapi.ReadResult
 				if err := codec.UnmarshalLimit(b, 1<<20, &res); err != nil {
 					http.Error(w, err.Error(), http.StatusBadGateway)
 					return
@@ -380,28 +381,28 @@ func TestFetchRefusesWhatDoesNotVerify(t *testing.T) {
 	raw1, _ := recs[1].Marshal()
 
 	px := newProxy(t, w.srv.URL)
-	a := w.providerFor(t, aID, cloud.NewClient(px.URL, nil))
+	a := w.providerFor(t, aID, cloudapi.NewClient(px.URL, nil))
 	for _, tc := range []struct {
 		name   string
 		record int
-		tamper func(*cloud.ReadResult)
+		tamper func(*cloudapi.ReadResult)
 		want   error
 	}{
-		{"honest", 0, func(*cloud.ReadResult) {}, nil},
-		{"proof hash flipped", 0, func(r *cloud.ReadResult) {
+		{"honest", 0, func(*cloudapi.ReadResult) {}, nil},
+		{"proof hash flipped", 0, func(r *cloudapi.ReadResult) {
 			if len(r.Proof) > 0 {
 				r.Proof[0][0] ^= 1
 			} else {
 				r.Checkpoint.Root[0] ^= 1
 			}
 		}, provider.ErrProof},
-		{"own tree claimed anchored", 0, func(r *cloud.ReadResult) {
+		{"own tree claimed anchored", 0, func(r *cloudapi.ReadResult) {
 			id := sha256Of(r.Record)
 			r.Index, r.Proof, r.Anchored = 0, nil, true
 			r.Checkpoint = merklelog.Checkpoint{Size: 1, Root: merklelog.HashLeaf(id[:])}
 		}, provider.ErrProof},
-		{"another record served", 0, func(r *cloud.ReadResult) { r.Record = raw1 }, provider.ErrForged},
-		{"ciphertext flipped", 0, func(r *cloud.ReadResult) { r.Record[len(r.Record)-80] ^= 1 }, provider.ErrForged},
+		{"another record served", 0, func(r *cloudapi.ReadResult) { r.Record = raw1 }, provider.ErrForged},
+		{"ciphertext flipped", 0, func(r *cloudapi.ReadResult) { r.Record[len(r.Record)-80] ^= 1 }, provider.ErrForged},
 		{"plaintext not a reading", 2, nil, provider.ErrForged},
 		{"unregistered device", 3, nil, provider.ErrForged},
 		{"another patient's device", 4, nil, provider.ErrForged},
@@ -552,7 +553,7 @@ func TestSetSamplingInterval(t *testing.T) {
 	if err := w.clients[1].Query(ctx, "command/"+p.dev.ID().Hex(), &cmd); err != nil {
 		t.Fatal(err)
 	}
-	if cmd.Provider != aID.ID() || cmd.Command != provider.CommandSamplingInterval || cmd.Value != 5000 {
+	if cmd.Provider != aID.ID() || cmd.Command != command.SamplingInterval || cmd.Value != 5000 {
 		t.Fatalf("command on the ledger: %+v", cmd)
 	}
 	for _, iv := range []time.Duration{0, 50 * time.Millisecond, 25 * time.Hour, 1500 * time.Microsecond} {
@@ -577,7 +578,7 @@ func TestFollowRetries(t *testing.T) {
 
 	px := newProxy(t, w.srv.URL)
 	px.failAlerts = 3
-	a := w.providerFor(t, aID, cloud.NewClient(px.URL, nil))
+	a := w.providerFor(t, aID, cloudapi.NewClient(px.URL, nil))
 	fctx, stop := context.WithCancel(ctx)
 	var got []provider.Alert
 	err := a.Follow(fctx, idx[0], func(al provider.Alert) { got = append(got, al); stop() })
@@ -591,7 +592,7 @@ func TestFollowRetries(t *testing.T) {
 	// A cloud that is not there: the poll and the fetch fail, and say so.
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
-	d := w.providerFor(t, aID, cloud.NewClient(dead.URL, nil))
+	d := w.providerFor(t, aID, cloudapi.NewClient(dead.URL, nil))
 	if _, next, err := d.Poll(ctx, 5, 0); err == nil || next != 5 {
 		t.Fatalf("poll of a dead cloud: next %d, %v", next, err)
 	}

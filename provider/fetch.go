@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/vitalchain/vitalchain/client"
-	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
@@ -56,11 +56,11 @@ type Fetched struct {
 // (see the package documentation): the patient's signature, the session
 // key of its epoch from the ledger, the device's signature on the reading,
 // the inclusion proof, and the anchor. A refusal by the cloud is returned
-// wrapping the *cloud.RequestError; a failed check is ErrForged, ErrProof,
+// wrapping the *cloudapi.RequestError; a failed check is ErrForged, ErrProof,
 // ErrNoKey or ErrNotReading.
 func (p *Provider) Fetch(ctx context.Context, id [32]byte) (*Fetched, error) {
 	f, err := p.fetch(ctx, id)
-	var re *cloud.RequestError
+	var re *cloudapi.RequestError
 	switch {
 	case err == nil:
 		p.count(func(s *Stats) { s.Fetches++ })

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
@@ -20,7 +21,7 @@ import (
 type Config struct {
 	Key   *identity.Identity // the provider's keys (role provider), registered on the ledger
 	Chain *client.Client     // a ledger node
-	Cloud *cloud.Client      // the cloud that stores the patients' records
+	Cloud *cloudapi.Client   // the cloud that stores the patients' records
 	Log   *slog.Logger
 	Now   func() time.Time // the clock; time.Now by default
 	// PollWait is how long one alerts request waits for a first alert

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/vitalchain/vitalchain/client"
-	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/provider"
 )
@@ -15,7 +15,7 @@ func TestNewRefusesWhatIsNotAProvider(t *testing.T) {
 	pat, _ := identity.Generate(identity.RolePatient, identity.SuiteX25519)
 	noDecryption := &identity.Identity{Signing: prov.Signing}
 	chain := client.New(nil, nil) // never contacted by New
-	cc := cloud.NewClient("http://127.0.0.1:1", nil)
+	cc := cloudapi.NewClient("http://127.0.0.1:1", nil)
 	for _, tc := range []struct {
 		name string
 		cfg  provider.Config

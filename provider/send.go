@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/vitalchain/vitalchain/device"
+	"github.com/vitalchain/vitalchain/command"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/record"
@@ -80,29 +80,24 @@ func (p *Provider) nextSeq(now time.Time) uint64 {
 	return p.lastSeq
 }
 
-// CommandSamplingInterval is the device command that sets a sampling interval.
-const CommandSamplingInterval = "sampling_interval_ms"
-
-// Bounds of a sampling interval: a device's, which the ledger enforces too.
-const (
-	MinSamplingInterval = device.MinInterval
-	MaxSamplingInterval = device.MaxInterval
-)
-
 // SetSamplingInterval commands a patient's device to sample every iv, in
-// whole milliseconds between MinSamplingInterval and MaxSamplingInterval:
+// whole milliseconds between command.MinSamplingInterval and
+// command.MaxSamplingInterval:
 // a ledger.DeviceCommand, which the ledger commits only if the device's
 // patient granted this provider commands (a *ledger.Error otherwise), and
 // which the patient's gateway carries out when it sees it committed.
 func (p *Provider) SetSamplingInterval(ctx context.Context, device identity.ID, iv time.Duration) error {
-	if iv < MinSamplingInterval || iv > MaxSamplingInterval || iv%time.Millisecond != 0 {
-		return fmt.Errorf("provider: sampling interval %s: want whole milliseconds from %s to %s", iv, MinSamplingInterval, MaxSamplingInterval)
+	if iv%time.Millisecond != 0 {
+		return fmt.Errorf("provider: sampling interval %s: want whole milliseconds", iv)
+	}
+	if err := command.Check(command.SamplingInterval, iv.Milliseconds()); err != nil {
+		return fmt.Errorf("provider: %w", err)
 	}
 	s, err := p.signerFor(ctx)
 	if err != nil {
 		return fmt.Errorf("provider: command device %s: %w", device, err)
 	}
-	if _, err := s.Submit(ctx, &ledger.DeviceCommand{Device: device, Command: CommandSamplingInterval, Value: iv.Milliseconds()}); err != nil {
+	if _, err := s.Submit(ctx, &ledger.DeviceCommand{Device: device, Command: command.SamplingInterval, Value: iv.Milliseconds()}); err != nil {
 		return fmt.Errorf("provider: command device %s: %w", device, err)
 	}
 	p.count(func(s *Stats) { s.Commands++ })

@@ -13,6 +13,7 @@ import (
 	"github.com/vitalchain/vitalchain/chain"
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/cloud/pebblestore"
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/envelope"
@@ -34,7 +35,7 @@ type world struct {
 	svc     *cloud.Service
 	store   *pebblestore.Store
 	srv     *httptest.Server
-	cc      *cloud.Client
+	cc      *cloudapi.Client
 
 	mu      sync.Mutex
 	signers map[identity.ID]*client.Signer
@@ -99,7 +100,7 @@ func startWorld() (*world, error) {
 		return fail(err)
 	}
 	w.srv = httptest.NewServer(w.svc.Handler(nil))
-	w.cc = cloud.NewClient(w.srv.URL, nil)
+	w.cc = cloudapi.NewClient(w.srv.URL, nil)
 	return w, nil
 }
 
@@ -194,7 +195,7 @@ func (w *world) newProvider(t *testing.T) (*identity.Identity, *provider.Provide
 	return id, w.providerFor(t, id, w.cc)
 }
 
-func (w *world) providerFor(t *testing.T, id *identity.Identity, cc *cloud.Client) *provider.Provider {
+func (w *world) providerFor(t *testing.T, id *identity.Identity, cc *cloudapi.Client) *provider.Provider {
 	t.Helper()
 	p, err := provider.New(provider.Config{Key: id, Chain: w.clients[1], Cloud: cc, PollWait: 5 * time.Second})
 	if err != nil {

@@ -8,6 +8,6 @@
 // records log is indexed by position and the access log by patient.
 //
 // Package cloud does not import this package, so that binaries that only
-// talk to a cloud (the patient's gateway, through cloud.Client) do not link
+// talk to a cloud (the patient's gateway, through cloudapi.Client) do not link
 // Pebble; the cloud's command opens a Store here and hands it to cloud.New.
 package pebblestore

@@ -12,6 +12,7 @@ import (
 	"github.com/transparency-dev/merkle/compact"
 
 	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/codec"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/merklelog"
@@ -32,7 +33,7 @@ const (
 	kRecord  = 'r' // r id → cloud.StoredRecord
 	kNode    = 'n' // n log level(1) index(8) → hash
 	kSize    = 's' // s log → size(8)
-	kAccess  = 'a' // a index(8) → cloud.AccessEntry
+	kAccess  = 'a' // a index(8) → cloudapi.AccessEntry
 	kPatient = 'p' // p patient index(8) → "" (a patient's access entries)
 	kIndex   = 'x' // x index(8) → record id (the records log, in order)
 )
@@ -157,7 +158,7 @@ func (s *Store) AppendRecords(oldSize, newSize uint64, recs []cloud.StoredRecord
 }
 
 // AppendAccess implements cloud.Store.
-func (s *Store) AppendAccess(oldSize, newSize uint64, entries []cloud.AccessEntry, nodes []merklelog.Node) error {
+func (s *Store) AppendAccess(oldSize, newSize uint64, entries []cloudapi.AccessEntry, nodes []merklelog.Node) error {
 	return s.append(cloud.LogAccess, oldSize, newSize, nodes, func(b *pebble.Batch) error {
 		for i := range entries {
 			e := &entries[i]
@@ -217,7 +218,7 @@ func (s *Store) RecordsFrom(from uint64, limit int) ([]cloud.StoredRecord, error
 }
 
 // Access implements cloud.Store.
-func (s *Store) Access(patient identity.ID, from uint64, limit int) ([]cloud.AccessEntry, error) {
+func (s *Store) Access(patient identity.ID, from uint64, limit int) ([]cloudapi.AccessEntry, error) {
 	lower := append(append([]byte{kPatient}, patient[:]...), binary.BigEndian.AppendUint64(nil, from)...)
 	upper := append(append([]byte{kPatient}, patient[:]...), bytes.Repeat([]byte{0xff}, 9)...)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
@@ -225,14 +226,14 @@ func (s *Store) Access(patient identity.ID, from uint64, limit int) ([]cloud.Acc
 		return nil, err
 	}
 	defer it.Close()
-	var out []cloud.AccessEntry
+	var out []cloudapi.AccessEntry
 	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
 		k := it.Key()
 		v, err := s.get(append([]byte{kAccess}, k[len(k)-8:]...))
 		if err != nil {
 			return nil, err
 		}
-		var e cloud.AccessEntry
+		var e cloudapi.AccessEntry
 		if err := codec.UnmarshalLimit(v, 1<<20, &e); err != nil {
 			return nil, err
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/transparency-dev/merkle/compact"
 
 	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/cloud/pebblestore"
 	"github.com/vitalchain/vitalchain/cloud/storetest"
 	"github.com/vitalchain/vitalchain/identity"
@@ -64,7 +65,7 @@ func TestReopen(t *testing.T) {
 	}
 	recs := appendRecords(t, log, ls, 3, patient)
 	recs = append(recs, appendRecords(t, log, ls, 4, patient)...)
-	entries := []cloud.AccessEntry{
+	entries := []cloudapi.AccessEntry{
 		{Index: 0, Time: 10, Requester: identity.ID{2}, Patient: patient, Record: recs[0].ID, Allowed: true},
 		{Index: 1, Time: 11, Requester: identity.ID{3}, Patient: patient, Record: recs[1].ID, Reason: "no_grant"},
 	}

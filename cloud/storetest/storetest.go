@@ -12,6 +12,7 @@ import (
 	"github.com/transparency-dev/merkle/compact"
 
 	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/merklelog"
 	"github.com/vitalchain/vitalchain/vital"
@@ -147,7 +148,7 @@ func (w *writer) appendRecords(n int, p identity.ID) ([]cloud.StoredRecord, erro
 }
 
 // appendAccess appends entries, numbering them.
-func (w *writer) appendAccess(entries ...cloud.AccessEntry) ([]cloud.AccessEntry, error) {
+func (w *writer) appendAccess(entries ...cloudapi.AccessEntry) ([]cloudapi.AccessEntry, error) {
 	entries = slices.Clone(entries)
 	leaves := make([][merklelog.HashSize]byte, len(entries))
 	for i := range entries {
@@ -295,14 +296,14 @@ func testRecordsFrom(t *testing.T, st cloud.Store) {
 // index of the log, at most limit.
 func testAccess(t *testing.T, st cloud.Store) {
 	w := newWriter(st)
-	entries := must[[]cloud.AccessEntry](t)(w.appendAccess(
-		cloud.AccessEntry{Time: 10, Requester: requester, Patient: patient, Record: recordID(0), Allowed: true},
-		cloud.AccessEntry{Time: 11, Requester: requester, Patient: other, Record: recordID(1), Reason: "no_grant"},
-		cloud.AccessEntry{Time: 12, Requester: patient, Patient: patient, Record: recordID(2), Allowed: true},
+	entries := must[[]cloudapi.AccessEntry](t)(w.appendAccess(
+		cloudapi.AccessEntry{Time: 10, Requester: requester, Patient: patient, Record: recordID(0), Allowed: true},
+		cloudapi.AccessEntry{Time: 11, Requester: requester, Patient: other, Record: recordID(1), Reason: "no_grant"},
+		cloudapi.AccessEntry{Time: 12, Requester: patient, Patient: patient, Record: recordID(2), Allowed: true},
 	))
-	entries = append(entries, must[[]cloud.AccessEntry](t)(w.appendAccess(
-		cloud.AccessEntry{Time: 13, Requester: other, Patient: other, Record: recordID(1), Allowed: true},
-		cloud.AccessEntry{Time: 14, Requester: requester, Patient: patient, Record: recordID(0), Reason: "expired"},
+	entries = append(entries, must[[]cloudapi.AccessEntry](t)(w.appendAccess(
+		cloudapi.AccessEntry{Time: 13, Requester: other, Patient: other, Record: recordID(1), Allowed: true},
+		cloudapi.AccessEntry{Time: 14, Requester: requester, Patient: patient, Record: recordID(0), Reason: "expired"},
 	))...)
 	checkSizes(t, st, 0, 5)
 	for _, c := range []struct {
@@ -327,7 +328,7 @@ func testAccess(t *testing.T, st cloud.Store) {
 			t.Errorf("Access(%x, %d, %d): %v", c.who[:1], c.from, c.limit, err)
 			continue
 		}
-		if got := indices(es, func(e cloud.AccessEntry) uint64 { return e.Index }); !slices.Equal(got, c.want) {
+		if got := indices(es, func(e cloudapi.AccessEntry) uint64 { return e.Index }); !slices.Equal(got, c.want) {
 			t.Errorf("Access(%x, %d, %d) gives entries %v, want %v", c.who[:1], c.from, c.limit, got, c.want)
 			continue
 		}
@@ -347,7 +348,7 @@ func testAccess(t *testing.T, st cloud.Store) {
 func testConflict(t *testing.T, st cloud.Store) {
 	w := newWriter(st)
 	must[[]cloud.StoredRecord](t)(w.appendRecords(2, patient))
-	must[[]cloud.AccessEntry](t)(w.appendAccess(cloud.AccessEntry{Requester: requester, Patient: patient}))
+	must[[]cloudapi.AccessEntry](t)(w.appendAccess(cloudapi.AccessEntry{Requester: requester, Patient: patient}))
 	bad := [merklelog.HashSize]byte{0xff}
 	for _, c := range []struct {
 		name    string
@@ -365,8 +366,8 @@ func testConflict(t *testing.T, st cloud.Store) {
 		if c.log == cloud.LogRecords {
 			err = st.AppendRecords(c.oldSize, c.oldSize+1, []cloud.StoredRecord{newRecord(100+c.oldSize, stranger)}, nodes)
 		} else {
-			e := cloud.AccessEntry{Index: c.oldSize, Requester: requester, Patient: stranger}
-			err = st.AppendAccess(c.oldSize, c.oldSize+1, []cloud.AccessEntry{e}, nodes)
+			e := cloudapi.AccessEntry{Index: c.oldSize, Requester: requester, Patient: stranger}
+			err = st.AppendAccess(c.oldSize, c.oldSize+1, []cloudapi.AccessEntry{e}, nodes)
 		}
 		if !errors.Is(err, merklelog.ErrConflict) {
 			t.Errorf("append %s: %v, want merklelog.ErrConflict", c.name, err)
@@ -394,7 +395,7 @@ func testConflict(t *testing.T, st cloud.Store) {
 	}
 	// The logs go on from where they were.
 	must[[]cloud.StoredRecord](t)(w.appendRecords(1, patient))
-	must[[]cloud.AccessEntry](t)(w.appendAccess(cloud.AccessEntry{Requester: requester, Patient: patient}))
+	must[[]cloudapi.AccessEntry](t)(w.appendAccess(cloudapi.AccessEntry{Requester: requester, Patient: patient}))
 	checkSizes(t, st, 3, 2)
 }
 
@@ -538,8 +539,8 @@ func testConcurrent(t *testing.T, st cloud.Store) {
 	writers.Go(func() {
 		for range appends {
 			if _, err := w.appendAccess(
-				cloud.AccessEntry{Requester: requester, Patient: patient, Allowed: true},
-				cloud.AccessEntry{Requester: requester, Patient: other, Reason: "no_grant"},
+				cloudapi.AccessEntry{Requester: requester, Patient: patient, Allowed: true},
+				cloudapi.AccessEntry{Requester: requester, Patient: other, Reason: "no_grant"},
 			); err != nil {
 				t.Error(err)
 				return

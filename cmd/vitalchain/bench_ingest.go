@@ -19,6 +19,7 @@ import (
 	"github.com/vitalchain/vitalchain/chain"
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/cloud/pebblestore"
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
@@ -58,8 +59,8 @@ func runBenchIngest(args []string, stdout, stderr io.Writer) error {
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
-	if *batch < 1 || *batch > cloud.MaxUploadRecords || *uploaders < 1 || *patients < 1 {
-		return fmt.Errorf("%w: --batch 1..%d, --uploaders and --patients positive", cli.ErrUsage, cloud.MaxUploadRecords)
+	if *batch < 1 || *batch > cloudapi.MaxUploadRecords || *uploaders < 1 || *patients < 1 {
+		return fmt.Errorf("%w: --batch 1..%d, --uploaders and --patients positive", cli.ErrUsage, cloudapi.MaxUploadRecords)
 	}
 	progress := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
 	progress("measuring the raw Ed25519 verification rate…")
@@ -288,7 +289,7 @@ func runBenchIngest(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func postRecords(hc *http.Client, url string, body []byte) ([]cloud.Ack, error) {
+func postRecords(hc *http.Client, url string, body []byte) ([]cloudapi.Ack, error) {
 	resp, err := hc.Post(url, "application/cbor", bytesReader(body))
 	if err != nil {
 		return nil, err
@@ -301,7 +302,7 @@ func postRecords(hc *http.Client, url string, body []byte) ([]cloud.Ack, error) 
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("upload: %s: %s", resp.Status, b)
 	}
-	var r cloud.UploadResponse
+	var r cloudapi.UploadResponse
 	if err := codecUnmarshal(b, &r); err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/vitalchain/vitalchain/chain"
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
@@ -97,7 +98,7 @@ func TestCloudCrash(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	cc := cloud.NewClient("http://"+addr, nil)
+	cc := cloudapi.NewClient("http://"+addr, nil)
 
 	// Stream uploads from 4 writers until the cloud dies.
 	proc := start()

@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/device"
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
@@ -382,7 +382,7 @@ func (s *system) stepProviderRecord(ctx context.Context, sum *summary, w io.Writ
 	}
 	// The patient's gateway asks its own node, which may be a block behind.
 	for {
-		recs, err := p.gw.ProviderRecords(ctx, cloud.NewClient(s.cloudURL, nil))
+		recs, err := p.gw.ProviderRecords(ctx, cloudapi.NewClient(s.cloudURL, nil))
 		if err != nil {
 			return err
 		}
@@ -481,7 +481,7 @@ func (s *system) stepForgeries(ctx context.Context, sum *summary, w io.Writer) e
 	if err != nil {
 		return err
 	}
-	acks, err := cloud.NewClient(s.cloudURL, nil).Upload(ctx, [][]byte{b})
+	acks, err := cloudapi.NewClient(s.cloudURL, nil).Upload(ctx, [][]byte{b})
 	if err != nil {
 		return err
 	}
@@ -537,7 +537,7 @@ func (s *system) stepRevoke(ctx context.Context, sum *summary, w io.Writer) erro
 	s.stats.revokedAt[[2]identity.ID{p.id.ID(), pv.id.ID()}] = p.gw.Epoch()
 	s.stats.mu.Unlock()
 	_, err := pv.p.Fetch(ctx, ids[0])
-	var re *cloud.RequestError
+	var re *cloudapi.RequestError
 	switch {
 	case err == nil:
 		sum.ReadsAfterRevokeAllowed++

@@ -12,12 +12,11 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/vitalchain/vitalchain/client"
-	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/device"
 	"github.com/vitalchain/vitalchain/gateway"
@@ -25,8 +24,8 @@ import (
 	"github.com/vitalchain/vitalchain/internal/cli"
 	"github.com/vitalchain/vitalchain/internal/gatewaycmd"
 	"github.com/vitalchain/vitalchain/ledger"
-	"github.com/vitalchain/vitalchain/mqtt"
 	"github.com/vitalchain/vitalchain/vital"
+	"github.com/vitalchain/vitalchain/wearable"
 )
 
 func runGateway(args []string, stdout, stderr io.Writer) error {
@@ -56,11 +55,11 @@ func runDevice(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	kit, err := simKit(pid, *seed, *interval, *abnormal, *speedup)
+	kit, err := device.LoadKit(pid, *seed, device.LoadOptions{Interval: *interval, AbnormalFraction: *abnormal, Speedup: *speedup})
 	if err != nil {
 		return err
 	}
-	var patientKey identity.VerifyingKey
+	cfg := wearable.Config{Kit: kit, Broker: *broker, ClientID: fmt.Sprintf("vitalchain-kit-%s-%d", pid.Hex()[:16], *seed), Log: log}
 	if *ledgerURL != "" {
 		cl, err := client.Dial(*ledgerURL, log)
 		if err != nil {
@@ -71,102 +70,19 @@ func runDevice(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("patient %s: %w", pid, err)
 		}
-		if patientKey, err = m.VerifyingKey(); err != nil {
+		if cfg.Patient, err = m.VerifyingKey(); err != nil {
 			return err
 		}
 	}
-	var subs []string
-	latches := map[identity.ID]*gateway.CommandLatch{}
-	for _, d := range kit.Devices() {
-		subs = append(subs, mqtt.CommandsTopic(pid, d.ID()))
-		latches[d.ID()] = &gateway.CommandLatch{}
-	}
-	var mu sync.Mutex
-	cfg := mqtt.ClientConfig{Broker: *broker, ClientID: fmt.Sprintf("vitalchain-kit-%s-%d", pid.Hex()[:16], *seed), Logger: log}
-	if !patientKey.IsZero() {
-		cfg.Subscriptions = subs
-		cfg.Handler = func(topic string, payload []byte) {
-			_, dev, _, err := mqtt.ParseTopic(topic)
-			if err != nil {
-				return
-			}
-			c, err := gateway.ParseCommand(payload, patientKey, dev)
-			mu.Lock()
-			defer mu.Unlock()
-			if err == nil {
-				err = latches[dev].Accept(c)
-			}
-			if err != nil {
-				log.Warn("command refused", "device", dev, "err", err)
-				return
-			}
-			for _, d := range kit.Devices() {
-				if d.ID() == dev && c.Command == "sampling_interval_ms" {
-					if err := d.SetInterval(time.Duration(c.Value) * time.Millisecond); err == nil {
-						log.Info("sampling interval changed", "device", d.Name(), "interval", d.Interval(), "by", c.Provider)
-					}
-				}
-			}
-		}
-	}
-	c, err := mqtt.Connect(ctx, cfg)
+	w, err := wearable.Connect(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer w.Close()
 	fmt.Fprintf(stdout, "%d wearables of patient %s publishing to %s\n", len(kit.Devices()), pid.Hex(), *broker)
-	n := 0
-	for {
-		select {
-		case <-ctx.Done():
-			fmt.Fprintf(stdout, "%d readings published\n", n)
-			return nil
-		case <-time.After(time.Until(kit.Next())):
-		}
-		msgs, err := kit.Measure(time.Now())
-		if err != nil {
-			log.Warn("measure", "err", err)
-		}
-		for _, m := range msgs {
-			if err := c.Publish(ctx, mqtt.ReadingsTopic(pid, m.Device), m.Msg); err != nil {
-				if ctx.Err() != nil {
-					break
-				}
-				log.Warn("publish", "err", err)
-				continue
-			}
-			n++
-		}
-	}
-}
-
-// simKit is a patient's standard kit of six wearables, their keys derived
-// from seed, sampling every interval (0: their own) with episodes for the
-// abnormal share played speedup times faster.
-func simKit(pid identity.ID, seed uint64, interval time.Duration, abnormal, speedup float64) (*device.Kit, error) {
-	kit, err := device.DefaultKit(pid, seed)
-	if err != nil {
-		return nil, err
-	}
-	if interval > 0 {
-		for _, d := range kit.Devices() {
-			if err := d.SetInterval(interval); err != nil {
-				return nil, err
-			}
-		}
-	}
-	mix, err := kit.MixForAbnormalFraction(abnormal)
-	if err != nil {
-		return nil, err
-	}
-	if speedup > 1 {
-		mix = compress(mix, speedup)
-	}
-	p, err := device.NewPatient(kit.Patient().Profile(), mix, seed)
-	if err != nil {
-		return nil, err
-	}
-	return kit, kit.SetPatient(p)
+	w.Run(ctx)
+	fmt.Fprintf(stdout, "%d readings published\n", w.Stats().Published)
+	return nil
 }
 
 const patientUsage = `Usage: vitalchain patient <command> --key FILE [flags]
@@ -238,7 +154,7 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if sub == "access-log" {
-		es, err := cloud.NewClient(*cloudURL, nil).AccessLog(ctx, id.Signing, *from)
+		es, err := cloudapi.NewClient(*cloudURL, nil).AccessLog(ctx, id.Signing, *from)
 		if err != nil {
 			return err
 		}

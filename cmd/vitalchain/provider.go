@@ -13,7 +13,8 @@ import (
 	"time"
 
 	"github.com/vitalchain/vitalchain/client"
-	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
+	"github.com/vitalchain/vitalchain/command"
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/cli"
@@ -104,7 +105,7 @@ func (f *providerFlags) open(stderr io.Writer, limit time.Duration) (*provider.P
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	p, err := provider.New(provider.Config{Key: id, Chain: cl, Cloud: cloud.NewClient(*f.cloud, nil), Log: log})
+	p, err := provider.New(provider.Config{Key: id, Chain: cl, Cloud: cloudapi.NewClient(*f.cloud, nil), Log: log})
 	if err != nil {
 		cl.Close()
 		return nil, nil, nil, err
@@ -218,7 +219,7 @@ func providerAlertLine(a provider.Alert) string {
 func providerFetchSummary(ctx context.Context, p *provider.Provider, id [32]byte) string {
 	f, err := p.Fetch(ctx, id)
 	if err != nil {
-		var re *cloud.RequestError
+		var re *cloudapi.RequestError
 		if errors.As(err, &re) {
 			return "refused by the cloud: " + re.Code
 		}
@@ -378,8 +379,8 @@ func runProviderCommand(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *interval < provider.MinSamplingInterval || *interval > provider.MaxSamplingInterval || *interval%time.Millisecond != 0 {
-		return fmt.Errorf("%w: --interval must be whole milliseconds from %s to %s", cli.ErrUsage, provider.MinSamplingInterval, provider.MaxSamplingInterval)
+	if *interval < command.MinSamplingInterval || *interval > command.MaxSamplingInterval || *interval%time.Millisecond != 0 {
+		return fmt.Errorf("%w: --interval must be whole milliseconds from %s to %s", cli.ErrUsage, command.MinSamplingInterval, command.MaxSamplingInterval)
 	}
 	p, ctx, done, err := pf.open(stderr, time.Minute)
 	if err != nil {

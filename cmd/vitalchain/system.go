@@ -22,7 +22,9 @@ import (
 	"github.com/vitalchain/vitalchain/chain"
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/cloud/pebblestore"
+	"github.com/vitalchain/vitalchain/command"
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/device"
 	"github.com/vitalchain/vitalchain/gateway"
@@ -32,6 +34,7 @@ import (
 	"github.com/vitalchain/vitalchain/provider"
 	"github.com/vitalchain/vitalchain/reading"
 	"github.com/vitalchain/vitalchain/vital"
+	"github.com/vitalchain/vitalchain/wearable"
 )
 
 type systemOptions struct {
@@ -96,7 +99,7 @@ type patientNode struct {
 	gw        *gateway.Gateway // nil when external
 	broker    *mqtt.Broker
 	mqttURL   string
-	pub       *mqtt.Client
+	pub       *wearable.Wearables
 	contract  [32]byte
 	providers []int // indexes of the contract's providers
 	dir       string
@@ -432,7 +435,7 @@ func (s *system) startCloud(ctx context.Context) error {
 }
 
 func (s *system) startPatients(ctx context.Context) error {
-	cc := cloud.NewClient(s.cloudURL, nil)
+	cc := cloudapi.NewClient(s.cloudURL, nil)
 	g, gctx := errgroup.WithContext(ctx)
 	for i, p := range s.patients {
 		g.Go(func() error {
@@ -466,7 +469,7 @@ func (s *system) startPatients(ctx context.Context) error {
 	return g.Wait()
 }
 
-func (s *system) startGateway(ctx context.Context, p *patientNode, cc *cloud.Client) error {
+func (s *system) startGateway(ctx context.Context, p *patientNode, cc *cloudapi.Client) error {
 	b, err := mqtt.StartBroker(mqtt.BrokerConfig{Addr: "127.0.0.1:0"})
 	if err != nil {
 		return err
@@ -498,7 +501,7 @@ func (s *system) startGateway(ctx context.Context, p *patientNode, cc *cloud.Cli
 func (s *system) startProviders() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.provStop, s.provCtx = cancel, ctx
-	cc := cloud.NewClient(s.cloudURL, nil)
+	cc := cloudapi.NewClient(s.cloudURL, nil)
 	for i, pn := range s.providers {
 		pv, err := provider.New(provider.Config{Key: pn.id, Chain: s.clients[i%3], Cloud: cc,
 			Log: s.log.With("part", "provider")})
@@ -658,77 +661,20 @@ func (s *system) startDevices(ctx context.Context) error {
 	dctx, cancel := context.WithCancel(ctx)
 	s.devCancel = cancel
 	for i, p := range s.patients {
-		pubKey := p.id.Signing.Public()
-		latches := map[identity.ID]*gateway.CommandLatch{}
-		var subs []string
-		for _, d := range p.kit.Devices() {
-			subs = append(subs, mqtt.CommandsTopic(p.id.ID(), d.ID()))
-			latches[d.ID()] = &gateway.CommandLatch{}
-		}
-		var mu sync.Mutex
-		c, err := mqtt.Connect(ctx, mqtt.ClientConfig{Broker: p.mqttURL, ClientID: fmt.Sprintf("wearables-%d", i), Subscriptions: subs,
-			Handler: func(topic string, payload []byte) {
-				_, devID, _, err := mqtt.ParseTopic(topic)
-				if err != nil {
-					return
-				}
-				cmd, err := gateway.ParseCommand(payload, pubKey, devID)
-				if err != nil {
-					s.log.Warn("device refused a command", "err", err)
-					return
-				}
-				mu.Lock()
-				defer mu.Unlock()
-				if err := latches[devID].Accept(cmd); err != nil {
-					return
-				}
-				for _, d := range p.kit.Devices() {
-					if d.ID() == devID && cmd.Command == "sampling_interval_ms" {
-						if d.SetInterval(time.Duration(cmd.Value)*time.Millisecond) == nil {
-							s.stats.commandsApplied.Add(1)
-						}
-					}
-				}
-			}})
+		w, err := wearable.Connect(ctx, wearable.Config{Kit: p.kit, Broker: p.mqttURL, ClientID: fmt.Sprintf("wearables-%d", i),
+			Patient: p.id.Signing.Public(), Log: s.log.With("part", "wearables"),
+			OnCommand: func(*device.Device, *command.Command) { s.stats.commandsApplied.Add(1) }})
 		if err != nil {
-			return fmt.Errorf("wearables of patient %d: %w", i, err)
+			return err
 		}
-		p.pub = c
+		p.pub = w
 		s.devWG.Add(1)
 		go func() {
 			defer s.devWG.Done()
-			s.runKit(dctx, p)
+			w.Run(dctx)
 		}()
 	}
 	return nil
-}
-
-// runKit samples a kit's devices when due and publishes their readings.
-func (s *system) runKit(ctx context.Context, p *patientNode) {
-	for {
-		wait := time.Until(p.kit.Next())
-		if wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-		} else if ctx.Err() != nil {
-			return
-		}
-		msgs, err := p.kit.Measure(time.Now())
-		if err != nil {
-			s.log.Warn("measure", "err", err)
-		}
-		for _, m := range msgs {
-			s.stats.readings.Add(1)
-			if err := p.pub.Publish(ctx, mqtt.ReadingsTopic(p.id.ID(), m.Device), m.Msg); err != nil && ctx.Err() == nil {
-				s.log.Warn("publish", "device", m.Device, "err", err)
-			}
-		}
-	}
 }
 
 // stopDevices stops the wearables and waits for them.
@@ -739,7 +685,9 @@ func (s *system) stopDevices() {
 	s.devWG.Wait()
 	for _, p := range s.patients {
 		if p.pub != nil {
+			s.stats.readings.Add(p.pub.Stats().Measured)
 			p.pub.Close()
+			p.pub = nil
 		}
 	}
 }

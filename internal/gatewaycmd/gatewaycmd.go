@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/vitalchain/vitalchain/client"
-	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/gateway"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/cli"
@@ -93,7 +93,7 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 		}
 		publish, url = b.Publish, b.URL()
 	}
-	gw, err = gateway.New(ctx, gateway.Config{Patient: id, Chain: cl, Cloud: gateway.CloudSender{Client: cloud.NewClient(*cloudURL, nil)},
+	gw, err = gateway.New(ctx, gateway.Config{Patient: id, Chain: cl, Cloud: gateway.CloudSender{Client: cloudapi.NewClient(*cloudURL, nil)},
 		Dir: *data, Log: log, Commands: func(dev identity.ID, payload []byte) error {
 			return publish(mqtt.CommandsTopic(id.ID(), dev), payload)
 		}})

@@ -1,22 +1,22 @@
-package gateway_test
+package command_test
 
 import (
 	"fmt"
 
-	"github.com/vitalchain/vitalchain/gateway"
+	"github.com/vitalchain/vitalchain/command"
 	"github.com/vitalchain/vitalchain/identity"
 )
 
 // A gateway signs a device command the ledger committed; the device checks
 // it against its patient's key and applies only newer commands.
-func ExampleParseCommand() {
+func ExampleParse() {
 	patient, _ := identity.Generate(identity.RolePatient, identity.SuiteX25519)
 	device := identity.ID{7}
-	wire, _ := gateway.Command{Patient: patient.ID(), Device: device, Command: "sampling_interval_ms", Value: 5000, Height: 42}.Sign(patient.Signing)
+	wire, _ := command.Command{Patient: patient.ID(), Device: device, Command: command.SamplingInterval, Value: 5000, Height: 42}.Sign(patient.Signing)
 
 	// On the device:
-	var latch gateway.CommandLatch
-	c, err := gateway.ParseCommand(wire, patient.Signing.Public(), device)
+	var latch command.Latch
+	c, err := command.Parse(wire, patient.Signing.Public(), device)
 	if err != nil {
 		panic(err)
 	}

@@ -1,4 +1,4 @@
-package cloud
+package cloudapi
 
 import (
 	"bytes"

@@ -1,0 +1,146 @@
+// Package cloudapi is the cloud's HTTP API as its clients see it: the wire
+// types (CBOR), the signed requests, the refusal codes, and a Client. The
+// gateway, the provider and the command line use it without linking the
+// cloud service (its store, its Merkle log, its metrics).
+//
+// Records and requests travel as CBOR (Content-Type application/cbor);
+// control answers are JSON.
+//
+//	POST /v1/records    body: CBOR array of records (byte strings), at most MaxUploadRecords
+//	                    answer: CBOR UploadResponse, one Ack per record, once every accepted one is durable
+//	POST /v1/read       body: a signed Request (op OpRead); answer: CBOR ReadResult
+//	POST /v1/access     body: a signed Request (op OpAccess); answer: CBOR []AccessEntry
+//	POST /v1/alerts?wait=D
+//	                    body: a signed Request (op OpAlerts); answer: CBOR AlertBatch
+//	GET  /v1/checkpoint answer: JSON of each log's current and anchored checkpoint
+//	GET  /v1/consistency?log=L&from=A&to=B
+//	                    answer: CBOR ConsistencyResult: both checkpoints and the proof
+//	                    that the log at size A is a prefix of it at size B
+//	GET  /healthz       200 "ok"
+//	GET  /metrics       Prometheus
+//
+// A refused request gets a 4xx (5xx if the cloud or the ledger failed) and a
+// CBOR Problem with a code (one of the Code constants, also the cloud's
+// metric label) and a message.
+package cloudapi
+
+import (
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/merklelog"
+)
+
+// Bounds of an upload.
+const (
+	MaxUploadRecords = 1024
+	MaxUploadBytes   = 8 << 20
+)
+
+// Refusal codes: an Ack's Code, a Problem's Code.
+const (
+	CodeMalformed     = "malformed"      // the record or body does not decode
+	CodeTooLarge      = "too_large"      // over a size bound
+	CodeUnknownSigner = "unknown_signer" // the author or requester is not registered (yet)
+	CodeWrongRole     = "wrong_role"     // registered, but not in a role that may do this
+	CodeWrongCluster  = "wrong_cluster"  // the patient's home is another cluster's cloud
+	CodeBadSignature  = "bad_signature"
+	CodeBadHeader     = "bad_header" // a record header the cloud refuses (time, epoch, contract…)
+	CodeUnavailable   = "unavailable"
+	CodeStore         = "store"
+	CodeBadRequest    = "bad_request"
+	CodeStale         = "stale"  // a request's time outside the cloud's clock skew
+	CodeReplay        = "replay" // a request seen before
+	CodeNotFound      = "not_found"
+	CodeNoGrant       = "no_grant"
+	CodeRevoked       = "revoked"
+	CodeExpired       = "expired"
+	CodeOutOfScope    = "out_of_scope"
+)
+
+// permanent are the refusal codes of an upload that no retry can change.
+// Not among them: CodeUnknownSigner and CodeWrongCluster, which a
+// registration the cloud has not seen yet, or a gateway pointed at the
+// wrong cloud and then corrected, can turn into a success.
+var permanent = map[string]bool{
+	CodeMalformed:    true,
+	CodeTooLarge:     true,
+	CodeBadSignature: true,
+	CodeBadHeader:    true,
+	CodeWrongRole:    true,
+}
+
+// Permanent reports whether an Ack's refusal code is permanent. The
+// transient ones (CodeUnavailable, CodeStore) and any code it does not know
+// are not: when in doubt, a record is kept and retried.
+func Permanent(code string) bool { return permanent[code] }
+
+// UploadResponse answers an upload.
+type UploadResponse struct {
+	Acks []Ack `cbor:"1,keyasint"`
+}
+
+// Ack is the answer to one uploaded record.
+type Ack struct {
+	ID        [32]byte `cbor:"1,keyasint"`
+	Index     uint64   `cbor:"2,keyasint"` // its position in the records log
+	Duplicate bool     `cbor:"3,keyasint"` // it was stored before; nothing new was stored
+	Code      string   `cbor:"4,keyasint"` // empty if stored; otherwise the refusal code
+	Error     string   `cbor:"5,keyasint"` // the refusal, in words
+}
+
+// Problem is a refused request's answer.
+type Problem struct {
+	Code    string `cbor:"1,keyasint"`
+	Message string `cbor:"2,keyasint"`
+}
+
+// ReadResult is a served record with its proof.
+type ReadResult struct {
+	Record     []byte               `cbor:"1,keyasint"` // the record as uploaded
+	Index      uint64               `cbor:"2,keyasint"`
+	Checkpoint merklelog.Checkpoint `cbor:"3,keyasint"` // what Proof proves into
+	Anchored   bool                 `cbor:"4,keyasint"` // Checkpoint is anchored on the ledger
+	Proof      merklelog.Proof      `cbor:"5,keyasint"`
+}
+
+// AccessEntry is one read, or refused read, of a record.
+type AccessEntry struct {
+	Index     uint64      `cbor:"1,keyasint"` // its position in the access log
+	Time      int64       `cbor:"2,keyasint"` // Unix ms
+	Requester identity.ID `cbor:"3,keyasint"`
+	Patient   identity.ID `cbor:"4,keyasint"` // whose record
+	Record    [32]byte    `cbor:"5,keyasint"`
+	Allowed   bool        `cbor:"6,keyasint"`
+	Reason    string      `cbor:"7,keyasint"` // why it was refused (a Code); empty if allowed
+}
+
+// Alert is a stored patient record's header, pushed to the providers its
+// contract names as soon as the record is durable (ARCHITECTURE §3.6): a
+// clinician must not wait for a block to learn that a patient is
+// hypoglycaemic. It carries no health data beyond the header's vital sign
+// and severity; the provider checks Sig, the gateway's signature over
+// Header (record.SignContext), with the patient's key from the ledger, and
+// fetches the record by its ID, SHA-256(Header).
+type Alert struct {
+	Index  uint64 `cbor:"1,keyasint"` // the record's position in the records log
+	Header []byte `cbor:"2,keyasint"` // the record's header bytes, as signed
+	Sig    []byte `cbor:"3,keyasint"` // the author's signature over Header
+	Stored int64  `cbor:"4,keyasint"` // when the record became durable, Unix ms
+}
+
+// AlertBatch answers an alerts request.
+type AlertBatch struct {
+	Alerts []Alert `cbor:"1,keyasint"`
+	// Next is the From of the next request: every record below it has
+	// been considered for this provider.
+	Next uint64 `cbor:"2,keyasint"`
+	// Gap reports that alerts between the request's From and the oldest the
+	// cloud still holds in memory were dropped.
+	Gap bool `cbor:"3,keyasint"`
+}
+
+// ConsistencyResult answers GET /v1/consistency.
+type ConsistencyResult struct {
+	Old   merklelog.Checkpoint `cbor:"1,keyasint"`
+	New   merklelog.Checkpoint `cbor:"2,keyasint"`
+	Proof merklelog.Proof      `cbor:"3,keyasint"`
+}

@@ -1,0 +1,186 @@
+// Package wearable is what a patient's wearables do on the wire: they
+// connect to the patient's gateway over MQTT, publish their signed
+// readings when due, and receive, verify and apply the device commands the
+// gateway relays (a provider's request the ledger committed), each device
+// keeping a command latch so that a replayed or older command is refused.
+//
+// The readings come from a device.Kit (the simulated wearables); the wire
+// protocol is in docs/device-protocol.md. The package links nothing of the
+// gateway, the cloud or the ledger: a device knows its patient's public key
+// and its broker, nothing more.
+package wearable
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vitalchain/vitalchain/command"
+	"github.com/vitalchain/vitalchain/device"
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/mqtt"
+)
+
+// ErrNoKit is a Config without a kit or broker.
+var ErrNoKit = errors.New("wearable: a kit and a broker are required")
+
+// Config configures Connect.
+type Config struct {
+	Kit      *device.Kit
+	Broker   string // the gateway's MQTT broker: mqtt://host:port
+	ClientID string // the MQTT session; default derived from the patient
+	// Patient is the patient's verifying key, whose signature every command
+	// must carry. The zero key: the devices take no commands.
+	Patient identity.VerifyingKey
+	// OnCommand, if set, is called after a command was applied.
+	OnCommand func(dev *device.Device, c *command.Command)
+	Log       *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Stats counts what the wearables did.
+type Stats struct {
+	Measured        uint64 // readings signed by the devices
+	Published       uint64 // readings published and acknowledged by the broker
+	CommandsApplied uint64
+	CommandsRefused uint64 // commands that did not verify, were stale or not applicable
+}
+
+// Wearables are one patient's kit on the wire.
+type Wearables struct {
+	cfg     Config
+	patient identity.ID
+	conn    *mqtt.Client
+
+	mu      sync.Mutex // one command at a time, and the latches
+	latches map[identity.ID]*command.Latch
+
+	measured, published, applied, refused atomic.Uint64
+}
+
+// Connect connects the kit's wearables to their broker and, if cfg.Patient
+// is set, subscribes them to their commands. It returns once connected, or
+// when ctx ends.
+func Connect(ctx context.Context, cfg Config) (*Wearables, error) {
+	if cfg.Kit == nil || cfg.Broker == "" {
+		return nil, ErrNoKit
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	devs := cfg.Kit.Devices()
+	if len(devs) == 0 {
+		return nil, fmt.Errorf("%w: the kit has no device", ErrNoKit)
+	}
+	w := &Wearables{cfg: cfg, patient: devs[0].Patient(), latches: map[identity.ID]*command.Latch{}}
+	if cfg.ClientID == "" {
+		cfg.ClientID = "vitalchain-kit-" + w.patient.Hex()[:16]
+	}
+	mc := mqtt.ClientConfig{Broker: cfg.Broker, ClientID: cfg.ClientID, Logger: cfg.Log}
+	if !cfg.Patient.IsZero() {
+		for _, d := range devs {
+			mc.Subscriptions = append(mc.Subscriptions, mqtt.CommandsTopic(w.patient, d.ID()))
+			w.latches[d.ID()] = &command.Latch{}
+		}
+		mc.Handler = w.handle
+	}
+	c, err := mqtt.Connect(ctx, mc)
+	if err != nil {
+		return nil, fmt.Errorf("wearables of patient %s: %w", w.patient, err)
+	}
+	w.conn = c
+	return w, nil
+}
+
+// handle verifies and applies one command message.
+func (w *Wearables) handle(topic string, payload []byte) {
+	err := w.apply(topic, payload)
+	if err != nil {
+		w.refused.Add(1)
+		w.cfg.Log.Warn("device refused a command", "topic", topic, "err", err)
+	}
+}
+
+func (w *Wearables) apply(topic string, payload []byte) error {
+	_, devID, _, err := mqtt.ParseTopic(topic)
+	if err != nil {
+		return err
+	}
+	c, err := command.Parse(payload, w.cfg.Patient, devID)
+	if err != nil {
+		return err
+	}
+	var dev *device.Device
+	for _, d := range w.cfg.Kit.Devices() {
+		if d.ID() == devID {
+			dev = d
+		}
+	}
+	if dev == nil {
+		return fmt.Errorf("no device %s in the kit", devID)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.latches[devID].Accept(c); err != nil {
+		return err
+	}
+	switch c.Command {
+	case command.SamplingInterval:
+		if err := dev.SetInterval(time.Duration(c.Value) * time.Millisecond); err != nil {
+			return err
+		}
+	}
+	w.applied.Add(1)
+	w.cfg.Log.Info("device command applied", "device", dev.Name(), "command", c.Command, "value", c.Value, "by", c.Provider)
+	if w.cfg.OnCommand != nil {
+		w.cfg.OnCommand(dev, c)
+	}
+	return nil
+}
+
+// Run samples the kit's devices when due and publishes their readings,
+// until ctx ends. A failed publish is logged and counted out; the device
+// goes on with its next sample, as a real wearable would.
+func (w *Wearables) Run(ctx context.Context) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		samples, err := w.cfg.Kit.Measure(w.cfg.Now())
+		if err != nil {
+			w.cfg.Log.Warn("measure", "err", err)
+		}
+		w.measured.Add(uint64(len(samples)))
+		for _, s := range samples {
+			if err := w.conn.Publish(ctx, mqtt.ReadingsTopic(w.patient, s.Device), s.Msg); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				w.cfg.Log.Warn("publish", "device", s.Device, "err", err)
+				continue
+			}
+			w.published.Add(1)
+		}
+		t.Reset(max(0, w.cfg.Kit.Next().Sub(w.cfg.Now())))
+	}
+}
+
+// Stats returns the counters.
+func (w *Wearables) Stats() Stats {
+	return Stats{Measured: w.measured.Load(), Published: w.published.Load(), CommandsApplied: w.applied.Load(), CommandsRefused: w.refused.Load()}
+}
+
+// Close disconnects the wearables.
+func (w *Wearables) Close() error { return w.conn.Close() }
