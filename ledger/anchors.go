@@ -1,7 +1,6 @@
 package ledger
 
 import (
-
 	"github.com/vitalchain/vitalchain/command"
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/identity"
