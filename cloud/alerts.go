@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
@@ -39,6 +40,10 @@ type alertHub struct {
 	entries []hubEntry
 	dropped uint64 // entries below this index were dropped from memory
 	wake    chan struct{}
+	// waits counts the times an alerts request, having found nothing due
+	// to it, began to wait for new alerts. Only tests read it: it tells
+	// them that a request is parked in its long poll.
+	waits atomic.Uint64
 }
 
 type hubEntry struct {
@@ -167,6 +172,7 @@ func (s *Service) Alerts(ctx context.Context, raw []byte, wait time.Duration) (*
 			return b, nil
 		}
 		from = next
+		s.alertHub.waits.Add(1)
 		select {
 		case <-wake:
 		case <-timer.C:

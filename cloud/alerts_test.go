@@ -106,8 +106,12 @@ func TestAlertsLongPoll(t *testing.T) {
 		}
 		got <- b
 	}()
-	time.Sleep(20 * time.Millisecond)
+	waits := func(n uint64) func() bool {
+		return func() bool { return e.svc.alertHub.waits.Load() >= n }
+	}
+	eventually(t, "the request waits for an alert", waits(1))
 	e.ingest(e.mustRecord(vital.HeartRate)) // not in the grant's scope: keeps waiting
+	eventually(t, "the request, woken by a record not due to it, waits again", waits(2))
 	raw, _ := e.record(vital.Glucose)
 	start := time.Now()
 	e.ingest(raw)

@@ -460,6 +460,9 @@ func TestCloseReleasesWaiters(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	release := make(chan struct{})
+	var releaseOnce sync.Once
+	free := func() { releaseOnce.Do(func() { close(release) }) }
+	defer free() // a failed wait below must not leave Close (in the cleanup) stuck behind the commit
 	entered := make(chan struct{}, 1)
 	e.st.set(func(s *faultStore) {
 		s.afterAppend = func(_, _ uint64) {
@@ -476,11 +479,24 @@ func TestCloseReleasesWaiters(t *testing.T) {
 	<-entered // the committer is inside a commit
 	second, _ := e.record(vital.Glucose)
 	go func() { done <- e.svc.Ingest(context.Background(), [][]byte{second}) }()
-	time.Sleep(20 * time.Millisecond) // the second upload is queued
+	eventually(t, "the second upload is queued behind the commit", func() bool {
+		return len(e.svc.records.queue) == 1
+	})
+	// Release the commit only once Close has cancelled the committers'
+	// context: out of the commit, the committer finds it done with the
+	// second upload still queued, and either commits it or stops (Go picks
+	// either); Close must answer it in both cases.
+	cancelled := make(chan struct{})
+	cancel := e.svc.cancel
+	e.svc.cancel = func() { cancel(); close(cancelled) }
 	closed := make(chan struct{})
 	go func() { e.svc.Close(); close(closed) }()
-	time.Sleep(10 * time.Millisecond)
-	close(release)
+	select {
+	case <-cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close does not stop the committers")
+	}
+	free()
 	<-closed
 	timeout := time.After(5 * time.Second)
 	for range 2 {

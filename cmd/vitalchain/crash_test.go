@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -76,32 +77,48 @@ func TestCloudCrash(t *testing.T) {
 	l.Close()
 	logf, _ := os.Create(filepath.Join(dir, "cloud.log"))
 	defer logf.Close()
-	start := func() *exec.Cmd {
+	// start starts a cloud process and waits until it serves /healthz; exited
+	// is closed once the process has exited (and cmd.Wait returned).
+	start := func() (cmd *exec.Cmd, exited <-chan struct{}) {
 		t.Helper()
-		cmd := exec.Command("vitalchain", "cloud", "--key", keyFile, "--data", filepath.Join(dir, "store"),
+		cmd = exec.Command("vitalchain", "cloud", "--key", keyFile, "--data", filepath.Join(dir, "store"),
 			"--ledger", ln.Testnet.RPC[0]+","+ln.Testnet.RPC[1], "--listen", addr,
 			"--block-records", "32", "--block-interval", "300ms", "--log-level", "warn")
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		for i := 0; ; i++ {
-			resp, err := http.Get("http://" + addr + "/healthz")
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		t.Cleanup(func() { cmd.Process.Kill(); <-done }) // if the test stops early
+		sctx, scancel := context.WithTimeout(ctx, time.Minute)
+		defer scancel()
+		hc := &http.Client{Timeout: 5 * time.Second}
+		for {
+			req, _ := http.NewRequestWithContext(sctx, http.MethodGet, "http://"+addr+"/healthz", nil)
+			resp, err := hc.Do(req)
 			if err == nil {
 				resp.Body.Close()
-				return cmd
+				if resp.StatusCode == http.StatusOK {
+					return cmd, done
+				}
+				err = fmt.Errorf("/healthz: %s", resp.Status)
 			}
-			if i > 300 {
+			select {
+			case <-done:
+				b, _ := os.ReadFile(logf.Name())
+				t.Fatalf("cloud exited while starting (%v)\n%s", cmd.ProcessState, b)
+			case <-sctx.Done():
 				b, _ := os.ReadFile(logf.Name())
 				t.Fatalf("cloud did not start: %v\n%s", err, b)
+			case <-time.After(50 * time.Millisecond): // poll interval
 			}
-			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	cc := cloudapi.NewClient("http://"+addr, nil)
 
 	// Stream uploads from 4 writers until the cloud dies.
-	proc := start()
+	proc, exited := start()
 	type acked struct {
 		id    [32]byte
 		index uint64
@@ -112,14 +129,21 @@ func TestCloudCrash(t *testing.T) {
 		seq   uint64
 		wg    sync.WaitGroup
 		stopW = make(chan struct{})
+		// killed is set once the first cloud process is dead; down counts
+		// the writers that have seen an upload fail since.
+		killed atomic.Bool
+		down   atomic.Int32
 	)
 	for range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			sawDown := false
 			for {
 				select {
 				case <-stopW:
+					return
+				case <-ctx.Done(): // the test stopped early
 					return
 				default:
 				}
@@ -142,6 +166,10 @@ func TestCloudCrash(t *testing.T) {
 				}
 				res, err := cc.Upload(ctx, batch)
 				if err != nil {
+					if killed.Load() && !sawDown {
+						sawDown = true
+						down.Add(1)
+					}
 					continue // not acknowledged: the cloud is down
 				}
 				mu.Lock()
@@ -154,28 +182,40 @@ func TestCloudCrash(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(1500 * time.Millisecond)
-	mu.Lock()
-	n := len(acks)
-	mu.Unlock()
-	if n == 0 {
-		t.Fatal("nothing acknowledged before the crash")
-	}
-	anchoredBefore, _ := c.Anchor(ctx, cloudID.ID(), ledger.LogRecords)
+	// Crash in the middle of the stream: once the ledger anchors part of the
+	// log and some acknowledged records are beyond that anchor.
+	var anchoredBefore *ledger.AnchorRecord
+	waitFor(t, ctx, "an anchor of the records log, and acknowledged records beyond it", func() bool {
+		a, err := c.Anchor(ctx, cloudID.ID(), ledger.LogRecords)
+		if err != nil || a.Checkpoint.Size == 0 {
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, ack := range acks {
+			if ack.index >= a.Checkpoint.Size {
+				anchoredBefore = a
+				return true
+			}
+		}
+		return false
+	})
 	if err := proc.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	proc.Wait()
-	time.Sleep(300 * time.Millisecond)
+	<-exited
+	killed.Store(true)
+	// The writers were still streaming: each finds the cloud down.
+	waitFor(t, ctx, "every writer to see an upload fail after the kill", func() bool { return down.Load() == 4 })
 	close(stopW)
 	wg.Wait()
 	t.Logf("%d records acknowledged before SIGKILL; anchored then: %+v", len(acks), anchoredBefore)
 
 	// Restart: the cloud checks its log against the ledger's anchors.
-	proc = start()
+	proc, exited = start()
 	defer func() {
 		proc.Process.Signal(syscall.SIGTERM)
-		proc.Wait()
+		<-exited
 	}()
 	var maxIndex uint64
 	for _, a := range acks {
@@ -214,19 +254,17 @@ func TestCloudCrash(t *testing.T) {
 	// The checkpoint anchored before the crash is still a prefix of the log:
 	// the ledger checked the consistency proof of every anchor since, and the
 	// restarted cloud checked its stored log against it.
-	if anchoredBefore != nil && anchoredBefore.Checkpoint.Size > 0 {
-		got, err := c.AnchorAt(ctx, cloudID.ID(), ledger.LogRecords, anchoredBefore.Checkpoint.Size)
-		if err != nil || got.Checkpoint != anchoredBefore.Checkpoint {
-			t.Fatalf("pre-crash anchor: %v %+v", err, got)
-		}
-		// An auditor asks the restarted cloud to prove it: the proof from
-		// the pre-crash anchor to the latest one verifies.
-		cons, err := cc.Consistency(ctx, cloud.LogRecords, anchoredBefore.Checkpoint.Size, final.Checkpoint.Size)
-		if err != nil {
-			t.Fatalf("consistency from the pre-crash anchor: %v", err)
-		}
-		if cons.Old != anchoredBefore.Checkpoint || cons.New != final.Checkpoint {
-			t.Fatalf("consistency proof between %+v and %+v, want the anchored %+v and %+v", cons.Old, cons.New, anchoredBefore.Checkpoint, final.Checkpoint)
-		}
+	got, err := c.AnchorAt(ctx, cloudID.ID(), ledger.LogRecords, anchoredBefore.Checkpoint.Size)
+	if err != nil || got.Checkpoint != anchoredBefore.Checkpoint {
+		t.Fatalf("pre-crash anchor: %v %+v", err, got)
+	}
+	// An auditor asks the restarted cloud to prove it: the proof from
+	// the pre-crash anchor to the latest one verifies.
+	cons, err := cc.Consistency(ctx, cloud.LogRecords, anchoredBefore.Checkpoint.Size, final.Checkpoint.Size)
+	if err != nil {
+		t.Fatalf("consistency from the pre-crash anchor: %v", err)
+	}
+	if cons.Old != anchoredBefore.Checkpoint || cons.New != final.Checkpoint {
+		t.Fatalf("consistency proof between %+v and %+v, want the anchored %+v and %+v", cons.Old, cons.New, anchoredBefore.Checkpoint, final.Checkpoint)
 	}
 }
