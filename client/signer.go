@@ -24,7 +24,7 @@ type Signer struct {
 func (c *Client) Signer(ctx context.Context, key *identity.SigningKey) (*Signer, error) {
 	id := key.Public().ID()
 	var max uint64
-	if err := c.Query(ctx, "seq/"+id.Hex(), &max); err != nil && !errors.Is(err, ErrNotFound) {
+	if err := c.Query(ctx, ledger.SeqPath(id), &max); err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("signer %s: %w", id, err)
 	}
 	return &Signer{c: c, key: key, next: max + 1}, nil

@@ -215,8 +215,8 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	g.cancel = cancel
 	events, err := cfg.Chain.Subscribe(rctx, func(e client.Event) bool {
 		switch e.Type {
-		case "contract", "contract_terminated", "device_command", "revoke", "session_key":
-			return e.Attr("patient") == g.me.Hex()
+		case ledger.EventContract, ledger.EventContractTerminated, ledger.EventDeviceCommand, ledger.EventRevoke, ledger.EventSessionKey:
+			return e.Attr(ledger.AttrPatient) == g.me.Hex()
 		}
 		return false
 	})
@@ -587,15 +587,15 @@ func (g *Gateway) follow(ctx context.Context, events <-chan client.Event) {
 	defer g.wg.Done()
 	for e := range events {
 		switch e.Type {
-		case "contract", "contract_terminated":
+		case ledger.EventContract, ledger.EventContractTerminated:
 			if err := g.loadContracts(ctx); err != nil && ctx.Err() == nil {
 				g.log.Warn("reloading contracts", "err", err)
 			}
-		case "device_command":
+		case ledger.EventDeviceCommand:
 			g.relay(ctx, e)
-		case "revoke", "session_key":
+		case ledger.EventRevoke, ledger.EventSessionKey:
 			// A revoke made elsewhere (the command line) starts a new epoch.
-			if n, _ := strconv.ParseUint(e.Attr("epoch"), 10, 64); n > g.Epoch() {
+			if n, _ := strconv.ParseUint(e.Attr(ledger.AttrEpoch), 10, 64); n > g.Epoch() {
 				if err := g.loadKey(ctx); err != nil && ctx.Err() == nil {
 					g.log.Warn("loading the new epoch's key", "err", err)
 				}
@@ -612,10 +612,10 @@ func (g *Gateway) relay(ctx context.Context, e client.Event) {
 		g.mu.Unlock()
 		g.log.Warn("device command not relayed: "+why, args...)
 	}
-	dev, err1 := identity.ParseID(e.Attr("device"))
-	prov, err2 := identity.ParseID(e.Attr("provider"))
+	dev, err1 := identity.ParseID(e.Attr(ledger.AttrDevice))
+	prov, err2 := identity.ParseID(e.Attr(ledger.AttrProvider))
 	var value int64
-	_, err3 := fmt.Sscan(e.Attr("value"), &value)
+	_, err3 := fmt.Sscan(e.Attr(ledger.AttrValue), &value)
 	if err := errors.Join(err1, err2, err3); err != nil {
 		refuse("malformed event", "err", err)
 		return
@@ -633,7 +633,7 @@ func (g *Gateway) relay(ctx context.Context, e client.Event) {
 		refuse("no command transport", "device", dev)
 		return
 	}
-	c := command.Command{Patient: g.me, Device: dev, Command: e.Attr("command"), Value: value, Height: e.Height, Provider: prov}
+	c := command.Command{Patient: g.me, Device: dev, Command: e.Attr(ledger.AttrCommand), Value: value, Height: e.Height, Provider: prov}
 	b, err := c.Sign(g.cfg.Patient.Signing)
 	if err == nil {
 		err = g.cfg.Commands(dev, b)

@@ -26,7 +26,7 @@ type ProviderRecord struct {
 // cloud serves them to the patient.
 func (g *Patient) ProviderRecords(ctx context.Context, cc *cloudapi.Client) ([]ProviderRecord, error) {
 	var ls []ledger.ProviderRecordListing
-	err := g.chain.Query(ctx, "record3/"+g.me.Hex(), &ls)
+	err := g.chain.Query(ctx, ledger.Record3Path(g.me), &ls)
 	if errors.Is(err, client.ErrNotFound) {
 		return nil, nil
 	}

@@ -73,9 +73,9 @@ func (a *Anchor) apply(x *exec, d *Decoded) error {
 	if err := x.put(key(pAnchorAt, cloud[:], []byte{a.Log}, be64(a.Checkpoint.Size)), &rec); err != nil {
 		return err
 	}
-	x.emit("anchor", Attr{"cloud", cloud.Hex()}, Attr{"log", itoa(int64(a.Log))},
-		Attr{"size", itoa(int64(a.Checkpoint.Size))}, Attr{"root", hexOf(a.Checkpoint.Root[:])},
-		Attr{"prev_size", itoa(int64(prev.Checkpoint.Size))})
+	x.emit(EventAnchor, Attr{AttrCloud, cloud.Hex()}, Attr{AttrLog, itoa(int64(a.Log))},
+		Attr{AttrSize, itoa(int64(a.Checkpoint.Size))}, Attr{AttrRoot, hexOf(a.Checkpoint.Root[:])},
+		Attr{AttrPrevSize, itoa(int64(prev.Checkpoint.Size))})
 	return nil
 }
 
@@ -133,12 +133,12 @@ func (a *Alert) apply(x *exec, d *Decoded) error {
 	if err := x.put(k, &rec); err != nil {
 		return err
 	}
-	attrs := []Attr{{"patient", a.Patient.Hex()}, {"record", hexOf(a.RecordID[:])},
-		{"contract", hexOf(a.Contract[:])}, {"kind", a.Kind.String()}, {"severity", itoa(int64(a.Severity))}}
+	attrs := []Attr{{AttrPatient, a.Patient.Hex()}, {AttrRecord, hexOf(a.RecordID[:])},
+		{AttrContract, hexOf(a.Contract[:])}, {AttrKind, a.Kind.String()}, {AttrSeverity, itoa(int64(a.Severity))}}
 	for _, p := range c.Terms.Providers {
-		attrs = append(attrs, Attr{"provider", p.Hex()})
+		attrs = append(attrs, Attr{AttrProvider, p.Hex()})
 	}
-	x.emit("alert", attrs...)
+	x.emit(EventAlert, attrs...)
 	return nil
 }
 
@@ -191,7 +191,7 @@ func (c *DeviceCommand) apply(x *exec, d *Decoded) error {
 	if err := x.put(key(pDeviceCmd, c.Device[:]), &rec); err != nil {
 		return err
 	}
-	x.emit("device_command", Attr{"patient", patient.Hex()}, Attr{"device", c.Device.Hex()},
-		Attr{"provider", prov.Hex()}, Attr{"command", c.Command}, Attr{"value", itoa(c.Value)})
+	x.emit(EventDeviceCommand, Attr{AttrPatient, patient.Hex()}, Attr{AttrDevice, c.Device.Hex()},
+		Attr{AttrProvider, prov.Hex()}, Attr{AttrCommand, c.Command}, Attr{AttrValue, itoa(c.Value)})
 	return nil
 }

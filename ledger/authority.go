@@ -85,8 +85,8 @@ func (v *Vote) apply(x *exec, d *Decoded) error {
 			n++
 		}
 	}
-	x.emit("vote", Attr{"candidate", v.Candidate.Hex()}, Attr{"add", boolText(v.Add)},
-		Attr{"voter", voter.Hex()}, Attr{"votes", itoa(int64(n))}, Attr{"authorities", itoa(int64(len(auths)))})
+	x.emit(EventVote, Attr{AttrCandidate, v.Candidate.Hex()}, Attr{AttrAdd, boolText(v.Add)},
+		Attr{AttrVoter, voter.Hex()}, Attr{AttrVotes, itoa(int64(n))}, Attr{AttrAuthorities, itoa(int64(len(auths)))})
 	if 2*n <= len(auths) {
 		return x.put(k, &voters)
 	}
@@ -95,7 +95,7 @@ func (v *Vote) apply(x *exec, d *Decoded) error {
 	if v.Add {
 		change.Power = x.params.AuthorityPower
 	}
-	x.emit("authority_change", Attr{"id", v.Candidate.Hex()}, Attr{"add", boolText(v.Add)})
+	x.emit(EventAuthorityChange, Attr{AttrID, v.Candidate.Hex()}, Attr{AttrAdd, boolText(v.Add)})
 	return x.queue(change)
 }
 
@@ -235,7 +235,7 @@ func (h *Handover) apply(x *exec, d *Decoded) error {
 			return err
 		}
 	}
-	x.emit("handover", Attr{"cluster", itoa(int64(h.Cluster))}, Attr{"old_head", old.Hex()}, Attr{"new_head", h.NewHead.Hex()})
+	x.emit(EventHandover, Attr{AttrCluster, itoa(int64(h.Cluster))}, Attr{AttrOldHead, old.Hex()}, Attr{AttrNewHead, h.NewHead.Hex()})
 	return nil
 }
 

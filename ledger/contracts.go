@@ -87,11 +87,11 @@ func (c *DeployContract) apply(x *exec, d *Decoded) error {
 		return err
 	}
 	x.putRaw(key(pPatientK, c.Terms.Patient[:], id[:]), nil)
-	attrs := []Attr{{"id", hexOf(id[:])}, {"patient", c.Terms.Patient.Hex()}}
+	attrs := []Attr{{AttrID, hexOf(id[:])}, {AttrPatient, c.Terms.Patient.Hex()}}
 	for _, p := range c.Terms.Providers {
-		attrs = append(attrs, Attr{"provider", p.Hex()})
+		attrs = append(attrs, Attr{AttrProvider, p.Hex()})
 	}
-	x.emit("contract", attrs...)
+	x.emit(EventContract, attrs...)
 	return nil
 }
 
@@ -128,6 +128,6 @@ func (c *TerminateContract) apply(x *exec, d *Decoded) error {
 	if err := x.put(key(pContract, c.ID[:]), &rec); err != nil {
 		return err
 	}
-	x.emit("contract_terminated", Attr{"id", hexOf(c.ID[:])}, Attr{"patient", rec.Terms.Patient.Hex()})
+	x.emit(EventContractTerminated, Attr{AttrID, hexOf(c.ID[:])}, Attr{AttrPatient, rec.Terms.Patient.Hex()})
 	return nil
 }

@@ -44,7 +44,7 @@ func (s *SessionKey) apply(x *exec, d *Decoded) error {
 		return err
 	}
 	x.putRaw(key(pEnvelope, me[:], be64(s.Epoch), me[:]), s.Envelope)
-	x.emit("session_key", Attr{"patient", me.Hex()}, Attr{"epoch", itoa(int64(s.Epoch))})
+	x.emit(EventSessionKey, Attr{AttrPatient, me.Hex()}, Attr{AttrEpoch, itoa(int64(s.Epoch))})
 	return nil
 }
 
@@ -125,8 +125,8 @@ func (g *Grant) apply(x *exec, d *Decoded) error {
 		return err
 	}
 	x.putRaw(key(pEnvelope, me[:], be64(g.Epoch), g.Provider[:]), g.Envelope)
-	x.emit("grant", Attr{"patient", me.Hex()}, Attr{"provider", g.Provider.Hex()},
-		Attr{"epoch", itoa(int64(g.Epoch))}, Attr{"expiry", itoa(g.Expiry)})
+	x.emit(EventGrant, Attr{AttrPatient, me.Hex()}, Attr{AttrProvider, g.Provider.Hex()},
+		Attr{AttrEpoch, itoa(int64(g.Epoch))}, Attr{AttrExpiry, itoa(g.Expiry)})
 	return nil
 }
 
@@ -240,7 +240,7 @@ func (r *Revoke) apply(x *exec, d *Decoded) error {
 		}
 		x.putRaw(key(pEnvelope, me[:], be64(r.NewEpoch), w.Provider[:]), w.Envelope)
 	}
-	x.emit("revoke", Attr{"patient", me.Hex()}, Attr{"provider", r.Provider.Hex()}, Attr{"epoch", itoa(int64(r.NewEpoch))})
+	x.emit(EventRevoke, Attr{AttrPatient, me.Hex()}, Attr{AttrProvider, r.Provider.Hex()}, Attr{AttrEpoch, itoa(int64(r.NewEpoch))})
 	return nil
 }
 
@@ -306,8 +306,8 @@ func (r *ProviderRecord) apply(x *exec, d *Decoded) error {
 	if err := x.put(k, &ProviderRecordEntry{Provider: d.Tx.SignerID(), Envelope: r.Envelope, Height: x.height}); err != nil {
 		return err
 	}
-	x.emit("provider_record", Attr{"patient", r.Patient.Hex()}, Attr{"provider", d.Tx.SignerID().Hex()},
-		Attr{"record", hexOf(r.RecordID[:])})
+	x.emit(EventProviderRecord, Attr{AttrPatient, r.Patient.Hex()}, Attr{AttrProvider, d.Tx.SignerID().Hex()},
+		Attr{AttrRecord, hexOf(r.RecordID[:])})
 	return nil
 }
 

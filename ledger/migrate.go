@@ -82,10 +82,10 @@ func (m *Migrate) apply(x *exec, d *Decoded) error {
 			return err
 		}
 	}
-	attrs := []Attr{{"id", id.Hex()}, {"role", me.Role.String()}, {"from", itoa(int64(from))}, {"to", itoa(int64(m.Cluster))}}
+	attrs := []Attr{{AttrID, id.Hex()}, {AttrRole, me.Role.String()}, {AttrFrom, itoa(int64(from))}, {AttrTo, itoa(int64(m.Cluster))}}
 	for _, dev := range m.Devices {
-		attrs = append(attrs, Attr{"device", dev.Hex()})
+		attrs = append(attrs, Attr{AttrDevice, dev.Hex()})
 	}
-	x.emit("migrate", attrs...)
+	x.emit(EventMigrate, attrs...)
 	return nil
 }

@@ -99,7 +99,7 @@ func Query(st IterStore, path string) ([]byte, error) {
 	}
 	var err error
 	switch parts[0] {
-	case "member", "seq", "epoch", "contracts", "grants", "record3", "command", "absent":
+	case QueryMember, QuerySeq, QueryEpoch, QueryContracts, QueryGrants, QueryRecord3, QueryCommand, QueryAbsent:
 		if err = want(2); err != nil {
 			return nil, err
 		}
@@ -108,25 +108,25 @@ func Query(st IterStore, path string) ([]byte, error) {
 			return nil, err
 		}
 		switch parts[0] {
-		case "member":
+		case QueryMember:
 			return one(key(pMember, id))
-		case "seq":
+		case QuerySeq:
 			var w seqWindow
 			if _, err := getCBOR(st, key(pSeq, id), &w); err != nil {
 				return nil, err
 			}
 			return codec.Marshal(w.Max)
-		case "epoch":
+		case QueryEpoch:
 			var ps PatientState
 			if _, err := getCBOR(st, key(pPatient, id), &ps); err != nil {
 				return nil, err
 			}
 			return codec.Marshal(&ps)
-		case "command":
+		case QueryCommand:
 			return one(key(pDeviceCmd, id))
-		case "absent":
+		case QueryAbsent:
 			return one(key(pAbsent, id))
-		case "contracts":
+		case QueryContracts:
 			list := [][32]byte{}
 			err = st.Iterate(key(pPatientK, id), func(k, _ []byte) bool {
 				var c [32]byte
@@ -138,23 +138,23 @@ func Query(st IterStore, path string) ([]byte, error) {
 				return nil, err
 			}
 			return codec.Marshal(list)
-		case "grants":
+		case QueryGrants:
 			return listing(st, key(pGrant, id), func(k []byte, e *GrantEntry) any {
 				copy(e.Provider[:], k[1+32:])
 				return &e.Grant
 			})
-		case "record3":
+		case QueryRecord3:
 			return listing(st, key(pRecord3, id), func(k []byte, e *ProviderRecordListing) any {
 				copy(e.Record[:], k[1+32:])
 				return &e.Entry
 			})
 		}
-	case "authorities", "pending", "params":
+	case QueryAuthorities, QueryPending, QueryParams:
 		if err = want(1); err != nil {
 			return nil, err
 		}
 		switch parts[0] {
-		case "params":
+		case QueryParams:
 			var p Params
 			ok, err := getCBOR(st, []byte{pParams}, &p)
 			if err != nil {
@@ -167,7 +167,7 @@ func Query(st IterStore, path string) ([]byte, error) {
 		default:
 			var l authorityList
 			k := []byte{pAuthorities}
-			if parts[0] == "pending" {
+			if parts[0] == QueryPending {
 				k = []byte{pPending}
 			}
 			if _, err := getCBOR(st, k, &l); err != nil {
@@ -178,7 +178,7 @@ func Query(st IterStore, path string) ([]byte, error) {
 			}
 			return codec.Marshal(l.List)
 		}
-	case "cluster":
+	case QueryCluster:
 		if err = want(2); err != nil {
 			return nil, err
 		}
@@ -215,7 +215,7 @@ func Query(st IterStore, path string) ([]byte, error) {
 			return nil, err
 		}
 		return codec.Marshal(&info)
-	case "contract":
+	case QueryContract:
 		if err = want(2); err != nil {
 			return nil, err
 		}
@@ -224,7 +224,7 @@ func Query(st IterStore, path string) ([]byte, error) {
 			return nil, err
 		}
 		return one(key(pContract, c))
-	case "envelope":
+	case QueryEnvelope:
 		if err = want(4); err != nil {
 			return nil, err
 		}
@@ -245,7 +245,7 @@ func Query(st IterStore, path string) ([]byte, error) {
 			return nil, err
 		}
 		return codec.Marshal(v)
-	case "grant", "alert":
+	case QueryGrant, QueryAlert:
 		if err = want(3); err != nil {
 			return nil, err
 		}
@@ -257,11 +257,11 @@ func Query(st IterStore, path string) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if parts[0] == "grant" {
+		if parts[0] == QueryGrant {
 			return one(key(pGrant, a, b))
 		}
 		return one(key(pAlert, a, b))
-	case "anchor":
+	case QueryAnchor:
 		if len(parts) != 3 && len(parts) != 4 {
 			return bad("want anchor/CLOUD/LOG[/SIZE]")
 		}

@@ -151,3 +151,19 @@ func (f flakyStore) Get(k []byte) ([]byte, error) {
 }
 
 func idb(id identity.ID) []byte { return id[:] }
+
+// Every path builder gives a path Query parses: a well-formed query of a
+// state without the key answers ErrNotFound, never ErrBadQuery.
+func TestPathBuilders(t *testing.T) {
+	st := memStore{}
+	id := identity.ID{1, 2, 3}
+	for _, p := range []string{
+		MemberPath(id), SeqPath(id), ClusterPath(7), ContractPath([32]byte{4}), ContractsPath(id), EpochPath(id),
+		EnvelopePath(id, 3, id), GrantPath(id, id), GrantsPath(id), AnchorPath(id, LogRecords), AnchorAtPath(id, LogAccess, 9),
+		AlertPath(id, [32]byte{5}), Record3Path(id), CommandPath(id), AbsentPath(id), QueryAuthorities, QueryPending, QueryParams,
+	} {
+		if _, err := Query(st, p); errors.Is(err, ErrBadQuery) {
+			t.Errorf("Query(%q): %v", p, err)
+		}
+	}
+}

@@ -166,11 +166,11 @@ func (r *Register) apply(x *exec, d *Decoded) error {
 	if err := x.addMember(id, &m); err != nil {
 		return err
 	}
-	attrs := []Attr{{"id", id.Hex()}, {"role", m.Role.String()}, {"cluster", itoa(int64(cluster))}}
+	attrs := []Attr{{AttrID, id.Hex()}, {AttrRole, m.Role.String()}, {AttrCluster, itoa(int64(cluster))}}
 	if m.Role == identity.RoleDevice {
-		attrs = append(attrs, Attr{"patient", r.Patient.Hex()})
+		attrs = append(attrs, Attr{AttrPatient, r.Patient.Hex()})
 	}
-	x.emit("register", attrs...)
+	x.emit(EventRegister, attrs...)
 	return nil
 }
 

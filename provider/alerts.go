@@ -212,7 +212,7 @@ func (p *Provider) FollowAnchors(ctx context.Context, cloudID identity.ID, handl
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Subscribe first, then read the latest: nothing falls between.
-	ch, err := p.cfg.Chain.Subscribe(ctx, client.Type("anchor", "cloud", cloudID.Hex(), "log", strconv.Itoa(int(ledger.LogRecords))))
+	ch, err := p.cfg.Chain.Subscribe(ctx, client.Type(ledger.EventAnchor, ledger.AttrCloud, cloudID.Hex(), ledger.AttrLog, strconv.Itoa(int(ledger.LogRecords))))
 	if err != nil {
 		return fmt.Errorf("provider: follow anchors of %s: %w", cloudID, err)
 	}
@@ -227,7 +227,7 @@ func (p *Provider) FollowAnchors(ctx context.Context, cloudID identity.ID, handl
 		handle(last, time.UnixMilli(a.Time))
 	}
 	for ev := range ch {
-		size, err := strconv.ParseUint(ev.Attr("size"), 10, 64)
+		size, err := strconv.ParseUint(ev.Attr(ledger.AttrSize), 10, 64)
 		if err != nil {
 			p.log.Warn("anchor event without a size", "height", ev.Height)
 			continue

@@ -489,7 +489,7 @@ func TestSendRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ls []ledger.ProviderRecordListing
-	if err := w.clients[1].Query(ctx, "record3/"+p.id.ID().Hex(), &ls); err != nil || len(ls) != 1 {
+	if err := w.clients[1].Query(ctx, ledger.Record3Path(p.id.ID()), &ls); err != nil || len(ls) != 1 {
 		t.Fatalf("the ledger's records for the patient: %v %+v", err, ls)
 	}
 	if ls[0].Record != id || ls[0].Entry.Provider != aID.ID() {
@@ -550,7 +550,7 @@ func TestSetSamplingInterval(t *testing.T) {
 		t.Fatal(err)
 	}
 	var cmd ledger.DeviceCommandRecord
-	if err := w.clients[1].Query(ctx, "command/"+p.dev.ID().Hex(), &cmd); err != nil {
+	if err := w.clients[1].Query(ctx, ledger.CommandPath(p.dev.ID()), &cmd); err != nil {
 		t.Fatal(err)
 	}
 	if cmd.Provider != aID.ID() || cmd.Command != command.SamplingInterval || cmd.Value != 5000 {
