@@ -15,8 +15,8 @@
 // (ErrOtherPatient); a time more than MaxClockSkew ahead of the gateway's
 // clock (ErrFuture); a sequence number not above the device's last
 // (ErrReplay). HandleMessage, for MQTT, first checks that the topic names
-// this patient and the device that signed the reading (ErrTopic). Sequence numbers are kept per device and saved every
-// second, and at Close, so that a replay is refused across restarts too.
+// this patient and the device that signed the reading (ErrTopic).
+// Sequence numbers are kept per device and saved every second, and at Close, so that a replay is refused across restarts too.
 // A crash can forget the last second of them; a reading redelivered then is
 // sealed again, but sealing is deterministic (record.SealDeterministic,
 // the header's Seq derived from the device and its sequence number), so it
@@ -48,7 +48,15 @@
 // A provider commands a device through the ledger (ledger.DeviceCommand),
 // which commits it only for a provider whose grant allows commands. The
 // gateway follows the ledger's device_command events for its patient,
-// checks the grant again, and sends the device a Command signed with the
-// patient's key; the device checks that signature and that the command is
-// newer than the last it applied.
+// checks the grant again, and sends the device a command.Command signed
+// with the patient's key; the device checks that signature and that the
+// command is newer than the last it applied (package wearable).
+//
+// # Files
+//
+// gateway.go starts and stops a gateway; patient.go, grants.go and
+// records.go are the patient's keys, epochs and transactions (a Patient,
+// usable without a running gateway); reading.go is the reading path;
+// follow.go follows the ledger and relays device commands; seqs.go keeps
+// the devices' sequence numbers.
 package gateway

@@ -187,8 +187,8 @@ func TestGateway(t *testing.T) {
 		cmds = append(cmds, b)
 		return nil
 	})
-	if g.Epoch() != 1 {
-		t.Fatalf("a new patient's gateway starts epoch 1, got %d", g.Epoch())
+	if g.Patient().Epoch() != 1 {
+		t.Fatalf("a new patient's gateway starts epoch 1, got %d", g.Patient().Epoch())
 	}
 	if got := g.Contracts(); len(got) != 1 || got[0] != w.contract {
 		t.Fatalf("contracts %x, want the glucose contract", got)
@@ -316,7 +316,7 @@ func TestGateway(t *testing.T) {
 	}
 
 	// Grant, a device command, revoke.
-	if err := g.Grant(ctx, w.provider.ID(), []vital.Kind{vital.Glucose}, true, time.Now().Add(time.Hour)); err != nil {
+	if err := g.Patient().Grant(ctx, w.provider.ID(), []vital.Kind{vital.Glucose}, true, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	w.submit(w.provider.Signing, &ledger.DeviceCommand{Device: w.device.Public().ID(), Command: command.SamplingInterval, Value: 5000})
@@ -344,13 +344,13 @@ func TestGateway(t *testing.T) {
 	if err := latch.Accept(c); !errors.Is(err, command.ErrStale) {
 		t.Fatalf("replayed command: %v", err)
 	}
-	if err := g.Revoke(ctx, w.provider.ID()); err != nil {
+	if err := g.Patient().Revoke(ctx, w.provider.ID()); err != nil {
 		t.Fatal(err)
 	}
-	if g.Epoch() != 2 {
-		t.Fatalf("epoch after revoke %d, want 2", g.Epoch())
+	if g.Patient().Epoch() != 2 {
+		t.Fatalf("epoch after revoke %d, want 2", g.Patient().Epoch())
 	}
-	if err := g.Revoke(ctx, w.provider.ID()); !errors.Is(err, gateway.ErrNotGranted) {
+	if err := g.Patient().Revoke(ctx, w.provider.ID()); !errors.Is(err, gateway.ErrNotGranted) {
 		t.Fatalf("second revoke: %v", err)
 	}
 	if err := g.HandleReading(ctx, w.reading(420)); err != nil {
@@ -373,8 +373,8 @@ func TestGateway(t *testing.T) {
 	}
 	g = w.gateway(dir, nil)
 	defer g.Close()
-	if g.Epoch() != 2 {
-		t.Fatalf("epoch after restart %d, want 2", g.Epoch())
+	if g.Patient().Epoch() != 2 {
+		t.Fatalf("epoch after restart %d, want 2", g.Patient().Epoch())
 	}
 	if err := g.HandleReading(ctx, w.readingSeq(w.device, w.patient.ID(), w.seq, 300)); !errors.Is(err, gateway.ErrReplay) {
 		t.Fatalf("replay after restart: %v", err)
@@ -382,7 +382,7 @@ func TestGateway(t *testing.T) {
 
 	// The patient moves to cluster 2 with its device; its records still go
 	// to its home cluster's cloud.
-	if err := g.Migrate(ctx, 2, []identity.ID{w.device.Public().ID()}); err != nil {
+	if err := g.Patient().Migrate(ctx, 2, []identity.ID{w.device.Public().ID()}); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []identity.ID{w.patient.ID(), w.device.Public().ID()} {
@@ -390,7 +390,7 @@ func TestGateway(t *testing.T) {
 			t.Fatalf("member %s after migrating: %+v %v", id, m, err)
 		}
 	}
-	if err := g.Migrate(ctx, 2, nil); !errors.Is(err, ledger.Rejected(ledger.CodeDuplicate)) {
+	if err := g.Patient().Migrate(ctx, 2, nil); !errors.Is(err, ledger.Rejected(ledger.CodeDuplicate)) {
 		t.Fatalf("migrating to the cluster it is in: %v", err)
 	}
 	before, _, _, _ := w.cloud.Checkpoints()

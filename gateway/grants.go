@@ -18,8 +18,8 @@ import (
 var ErrNotGranted = errors.New("provider holds no active grant")
 
 // provider returns a registered provider's public keys.
-func (g *Patient) provider(ctx context.Context, id identity.ID) (identity.Public, error) {
-	m, err := g.chain.Member(ctx, id)
+func (p *Patient) provider(ctx context.Context, id identity.ID) (identity.Public, error) {
+	m, err := p.chain.Member(ctx, id)
 	if err != nil {
 		return identity.Public{}, fmt.Errorf("provider %s: %w", id, err)
 	}
@@ -40,16 +40,16 @@ func (g *Patient) provider(ctx context.Context, id identity.ID) (identity.Public
 // Grant performs transaction 2: it gives provider the current epoch's
 // session key for the vital signs in scope until expiry, allowing device
 // commands if commands is set. It returns once the grant is committed.
-func (g *Patient) Grant(ctx context.Context, provider identity.ID, scope []vital.Kind, commands bool, expiry time.Time) error {
-	p, err := g.provider(ctx, provider)
+func (p *Patient) Grant(ctx context.Context, provider identity.ID, scope []vital.Kind, commands bool, expiry time.Time) error {
+	pub, err := p.provider(ctx, provider)
 	if err != nil {
 		return err
 	}
 	scope = slices.Clone(scope)
 	slices.Sort(scope)
 	scope = slices.Compact(scope)
-	epoch, key := g.current()
-	e, err := envelope.GrantEnvelope(g.id, p, epoch, key)
+	epoch, key := p.current()
+	e, err := envelope.GrantEnvelope(p.id, pub, epoch, key)
 	if err != nil {
 		return err
 	}
@@ -57,12 +57,12 @@ func (g *Patient) Grant(ctx context.Context, provider identity.ID, scope []vital
 	if err != nil {
 		return err
 	}
-	return g.submit(ctx, &ledger.Grant{Provider: provider, Scope: scope, Commands: commands, Expiry: expiry.UnixMilli(), Epoch: epoch, Envelope: b})
+	return p.submit(ctx, &ledger.Grant{Provider: provider, Scope: scope, Commands: commands, Expiry: expiry.UnixMilli(), Epoch: epoch, Envelope: b})
 }
 
 // Grants lists the patient's grants as the ledger holds them.
-func (g *Patient) Grants(ctx context.Context) ([]ledger.GrantEntry, error) {
-	gs, err := g.chain.Grants(ctx, g.me)
+func (p *Patient) Grants(ctx context.Context) ([]ledger.GrantEntry, error) {
+	gs, err := p.chain.Grants(ctx, p.me)
 	if errors.Is(err, client.ErrNotFound) {
 		return nil, nil
 	}
@@ -73,15 +73,15 @@ func (g *Patient) Grants(ctx context.Context) ([]ledger.GrantEntry, error) {
 // transaction: the new session key is wrapped to the patient and to every
 // other provider whose grant is active. Records sealed after Revoke
 // returns use the new key.
-func (g *Patient) Revoke(ctx context.Context, provider identity.ID) error {
+func (p *Patient) Revoke(ctx context.Context, provider identity.ID) error {
 	// One revoke at a time, so that two do not start the same epoch.
-	g.revokeMu.Lock()
-	defer g.revokeMu.Unlock()
-	grants, err := g.Grants(ctx)
+	p.revokeMu.Lock()
+	defer p.revokeMu.Unlock()
+	grants, err := p.Grants(ctx)
 	if err != nil {
 		return err
 	}
-	now := g.now().UnixMilli()
+	now := p.now().UnixMilli()
 	var keep []identity.ID
 	found := false
 	for _, e := range grants {
@@ -102,8 +102,8 @@ func (g *Patient) Revoke(ctx context.Context, provider identity.ID) error {
 	if err != nil {
 		return err
 	}
-	next := g.Epoch() + 1
-	self, err := envelope.SelfEnvelope(g.id, next, key)
+	next := p.Epoch() + 1
+	self, err := envelope.SelfEnvelope(p.id, next, key)
 	if err != nil {
 		return err
 	}
@@ -113,11 +113,11 @@ func (g *Patient) Revoke(ctx context.Context, provider identity.ID) error {
 	}
 	rv := &ledger.Revoke{Provider: provider, NewEpoch: next, SelfEnvelope: sb}
 	for _, id := range keep {
-		p, err := g.provider(ctx, id)
+		pub, err := p.provider(ctx, id)
 		if err != nil {
 			return err
 		}
-		e, err := envelope.GrantEnvelope(g.id, p, next, key)
+		e, err := envelope.GrantEnvelope(p.id, pub, next, key)
 		if err != nil {
 			return err
 		}
@@ -127,13 +127,13 @@ func (g *Patient) Revoke(ctx context.Context, provider identity.ID) error {
 		}
 		rv.Rewraps = append(rv.Rewraps, ledger.Rewrap{Provider: id, Envelope: b})
 	}
-	if err := g.submit(ctx, rv); err != nil {
+	if err := p.submit(ctx, rv); err != nil {
 		return fmt.Errorf("revoke %s: %w", provider, err)
 	}
-	g.keyMu.Lock()
-	g.epoch, g.key = next, key
-	g.keyMu.Unlock()
-	g.log.Info("grant revoked; new epoch", "provider", provider, "epoch", next)
+	p.keyMu.Lock()
+	p.epoch, p.key = next, key
+	p.keyMu.Unlock()
+	p.log.Info("grant revoked; new epoch", "provider", provider, "epoch", next)
 	return nil
 }
 
@@ -141,9 +141,9 @@ func (g *Patient) Revoke(ctx context.Context, provider identity.ID) error {
 // to cluster on the ledger: the overlay attached the patient to that
 // cluster's head. It returns once the move is committed; a patient already
 // in cluster gets an error of code ledger.CodeDuplicate.
-func (g *Patient) Migrate(ctx context.Context, cluster uint32, devices []identity.ID) error {
+func (p *Patient) Migrate(ctx context.Context, cluster uint32, devices []identity.ID) error {
 	devices = slices.Clone(devices)
 	slices.SortFunc(devices, func(a, b identity.ID) int { return slices.Compare(a[:], b[:]) })
 	devices = slices.Compact(devices)
-	return g.submit(ctx, &ledger.Migrate{Cluster: cluster, Devices: devices})
+	return p.submit(ctx, &ledger.Migrate{Cluster: cluster, Devices: devices})
 }

@@ -24,9 +24,9 @@ type ProviderRecord struct {
 // ProviderRecords fetches, verifies and decrypts the records providers
 // sent the patient: the ledger lists them with their key envelopes, the
 // cloud serves them to the patient.
-func (g *Patient) ProviderRecords(ctx context.Context, cc *cloudapi.Client) ([]ProviderRecord, error) {
+func (p *Patient) ProviderRecords(ctx context.Context, cc *cloudapi.Client) ([]ProviderRecord, error) {
 	var ls []ledger.ProviderRecordListing
-	err := g.chain.Query(ctx, ledger.Record3Path(g.me), &ls)
+	err := p.chain.Query(ctx, ledger.Record3Path(p.me), &ls)
 	if errors.Is(err, client.ErrNotFound) {
 		return nil, nil
 	}
@@ -35,7 +35,7 @@ func (g *Patient) ProviderRecords(ctx context.Context, cc *cloudapi.Client) ([]P
 	}
 	var out []ProviderRecord
 	for _, l := range ls {
-		res, err := cc.Read(ctx, g.id.Signing, l.Record)
+		res, err := cc.Read(ctx, p.id.Signing, l.Record)
 		if err != nil {
 			return out, fmt.Errorf("record %x: %w", l.Record[:8], err)
 		}
@@ -50,11 +50,11 @@ func (g *Patient) ProviderRecords(ctx context.Context, cc *cloudapi.Client) ([]P
 		if err != nil {
 			return out, err
 		}
-		p, err := g.provider(ctx, l.Entry.Provider)
+		author, err := p.provider(ctx, l.Entry.Provider)
 		if err != nil {
 			return out, err
 		}
-		h, pt, err := record.OpenProviderRecord(r, env, g.id, p.Verifying)
+		h, pt, err := record.OpenProviderRecord(r, env, p.id, author.Verifying)
 		if err != nil {
 			return out, fmt.Errorf("record %x: %w", l.Record[:8], err)
 		}

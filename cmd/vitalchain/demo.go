@@ -382,7 +382,7 @@ func (s *system) stepProviderRecord(ctx context.Context, sum *summary, w io.Writ
 	}
 	// The patient's gateway asks its own node, which may be a block behind.
 	for {
-		recs, err := p.gw.ProviderRecords(ctx, cloudapi.NewClient(s.cloudURL, nil))
+		recs, err := p.gw.Patient().ProviderRecords(ctx, cloudapi.NewClient(s.cloudURL, nil))
 		if err != nil {
 			return err
 		}
@@ -530,11 +530,11 @@ func (s *system) stepRevoke(ctx context.Context, sum *summary, w io.Writer) erro
 		return err
 	}
 	pv := s.providers[p.providers[1]]
-	if err := p.gw.Revoke(ctx, pv.id.ID()); err != nil {
+	if err := p.gw.Patient().Revoke(ctx, pv.id.ID()); err != nil {
 		return err
 	}
 	s.stats.mu.Lock()
-	s.stats.revokedAt[[2]identity.ID{p.id.ID(), pv.id.ID()}] = p.gw.Epoch()
+	s.stats.revokedAt[[2]identity.ID{p.id.ID(), pv.id.ID()}] = p.gw.Patient().Epoch()
 	s.stats.mu.Unlock()
 	_, err := pv.p.Fetch(ctx, ids[0])
 	var re *cloudapi.RequestError
@@ -544,7 +544,7 @@ func (s *system) stepRevoke(ctx context.Context, sum *summary, w io.Writer) erro
 		return errors.New("the revoked provider read a record")
 	case errors.As(err, &re) && re.Code == "revoked":
 		sum.ReadsAfterRevokeRefused++
-		fmt.Fprintf(w, "  ✓ revoke: patient %s revoked provider %s (epoch %d); its next read was refused: %s\n", p.id.ID(), pv.id.ID(), p.gw.Epoch(), re.Code)
+		fmt.Fprintf(w, "  ✓ revoke: patient %s revoked provider %s (epoch %d); its next read was refused: %s\n", p.id.ID(), pv.id.ID(), p.gw.Patient().Epoch(), re.Code)
 		return nil
 	default:
 		return fmt.Errorf("the revoked provider's read failed otherwise: %w", err)

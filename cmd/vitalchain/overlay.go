@@ -275,7 +275,7 @@ func (o *clusterOverlay) migrate(ctx context.Context, p *patientNode, head overl
 	for _, d := range p.kit.Devices() {
 		devs = append(devs, d.ID())
 	}
-	if err := p.gw.Migrate(ctx, hm.Cluster, devs); err != nil {
+	if err := p.gw.Patient().Migrate(ctx, hm.Cluster, devs); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("overlay: patient %s, visiting, joined %s; its gateway moved it and its %d wearables from cluster %d to cluster %d on the ledger",

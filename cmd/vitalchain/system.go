@@ -459,7 +459,7 @@ func (s *system) startPatients(ctx context.Context) error {
 		g.Go(func() error {
 			for k, j := range p.providers {
 				// Every vital sign for a day; the first provider may command devices.
-				if err := p.gw.Grant(gctx, s.providers[j].id.ID(), vital.Kinds(), k == 0, time.Now().Add(24*time.Hour)); err != nil {
+				if err := p.gw.Patient().Grant(gctx, s.providers[j].id.ID(), vital.Kinds(), k == 0, time.Now().Add(24*time.Hour)); err != nil {
 					return err
 				}
 			}

@@ -102,7 +102,7 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 	}
 	defer gw.Close()
 	ready.Done()
-	fmt.Fprintf(stdout, "gateway of patient %s: MQTT %s, epoch %d, %d contracts\n", id.ID().Hex(), url, gw.Epoch(), len(gw.Contracts()))
+	fmt.Fprintf(stdout, "gateway of patient %s: MQTT %s, epoch %d, %d contracts\n", id.ID().Hex(), url, gw.Patient().Epoch(), len(gw.Contracts()))
 	t := time.NewTicker(10 * time.Second)
 	defer t.Stop()
 	for {

@@ -1,0 +1,278 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vitalchain/vitalchain/client"
+	"github.com/vitalchain/vitalchain/contract"
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/mqtt"
+	"github.com/vitalchain/vitalchain/outbox"
+	"github.com/vitalchain/vitalchain/reading"
+	"github.com/vitalchain/vitalchain/record"
+	"github.com/vitalchain/vitalchain/vital"
+)
+
+// MaxClockSkew bounds how far ahead of the gateway's clock a reading's time
+// may be (the cloud would refuse its record for good).
+const MaxClockSkew = time.Minute
+
+// HandleMessage processes one MQTT message: its topic must name this
+// patient and the device that signed the reading (ErrTopic); then as
+// HandleReading.
+func (g *Gateway) HandleMessage(ctx context.Context, topic string, msg []byte) error {
+	patient, dev, kind, err := mqtt.ParseTopic(topic)
+	if err == nil && (patient != g.me || kind != mqtt.KindReadings) {
+		err = fmt.Errorf("%s", topic)
+	}
+	if err == nil {
+		if s, perr := reading.Parse(msg); perr == nil && s.KeyID() != dev {
+			err = fmt.Errorf("topic names device %s, the reading %s", dev, s.KeyID())
+		}
+	}
+	if err != nil {
+		err = fmt.Errorf("%w: %w", ErrTopic, err)
+		g.mu.Lock()
+		g.stats.Refused[reason(err)]++
+		g.mu.Unlock()
+		return err
+	}
+	return g.HandleReading(ctx, msg)
+}
+
+// HandleReading processes one message from a wearable (see the package
+// documentation). It returns once the reading is refused, found normal,
+// or sealed durably into the outbox.
+func (g *Gateway) HandleReading(ctx context.Context, msg []byte) error {
+	err := g.handle(ctx, msg)
+	if err != nil {
+		g.mu.Lock()
+		g.stats.Refused[reason(err)]++
+		g.mu.Unlock()
+	}
+	return err
+}
+
+type sealJob struct {
+	contract [32]byte
+	severity contract.Severity
+}
+
+func (g *Gateway) handle(ctx context.Context, msg []byte) error {
+	if g.closed.Load() {
+		return ErrClosed
+	}
+	s, err := reading.Parse(msg)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	key, err := g.device(ctx, s.KeyID())
+	if err != nil {
+		return err
+	}
+	r, err := s.Verify(key)
+	if err != nil {
+		if errors.Is(err, identity.ErrBadSignature) {
+			return fmt.Errorf("%w: %w", ErrBadSignature, err)
+		}
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if r.Patient != g.me {
+		return fmt.Errorf("%w: %s", ErrOtherPatient, r.Patient)
+	}
+	if d := r.Timestamp().Sub(g.cfg.Now()); d > MaxClockSkew {
+		return fmt.Errorf("%w: %s ahead of the gateway's clock", ErrFuture, d.Round(time.Second))
+	}
+	kind, err := r.Kind()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	var jobs []sealJob
+	g.mu.Lock()
+	if last := g.seqs[r.Device]; r.Seq <= last {
+		g.mu.Unlock()
+		return fmt.Errorf("%w: device %s seq %d, last %d", ErrReplay, r.Device, r.Seq, last)
+	}
+	g.seqs[r.Device], g.seqsDirty = r.Seq, true
+	g.stats.Readings++
+	alert := false
+	for _, m := range g.monitors {
+		if !m.kin[kind] {
+			continue
+		}
+		v, err := m.m.Observe(r.Time, kind, r.Value)
+		if err != nil {
+			g.log.Warn("contract evaluation failed", "contract", fmt.Sprintf("%x", m.id[:8]), "err", err)
+			continue
+		}
+		if v.Abnormal {
+			// A match the rule's cool-down withheld is stored, as every
+			// abnormal reading is, but with severity 0: no alert.
+			sev := v.Severity
+			if !v.Alert {
+				sev = 0
+			}
+			jobs = append(jobs, sealJob{contract: m.id, severity: sev})
+			alert = alert || v.Alert
+		}
+	}
+	if len(jobs) > 0 {
+		g.stats.Abnormal++
+		if alert {
+			g.stats.Alerts++
+		}
+	}
+	g.mu.Unlock()
+	for _, j := range jobs {
+		if err := g.seal(ctx, r, kind, msg, j); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recordSeq is the header Seq of the record of a device's reading: one
+// reading, one Seq, whoever seals it and however often.
+func recordSeq(device identity.ID, seq uint64) uint64 {
+	h := sha256.New()
+	h.Write([]byte("vitalchain/gateway-record-seq/v1\x00"))
+	h.Write(device[:])
+	binary.Write(h, binary.BigEndian, seq)
+	return binary.BigEndian.Uint64(h.Sum(nil))
+}
+
+// seal seals one abnormal reading for one contract into the outbox. The
+// record is a function of the reading, the contract and the epoch's key
+// (record.SealDeterministic): sealed again after a crash forgot the
+// device's last sequence number, it is the same record, which the cloud
+// acknowledges as a duplicate.
+func (g *Gateway) seal(ctx context.Context, r reading.Reading, kind vital.Kind, msg []byte, j sealJob) error {
+	epoch, key := g.patient.current()
+	h := record.Header{Patient: g.me, Author: g.me, Epoch: epoch, Contract: j.contract, Kind: kind,
+		Severity: uint8(j.severity), Time: r.Time, Seq: recordSeq(r.Device, r.Seq)}
+	rec, err := record.SealDeterministic(h, key, msg, g.cfg.Patient.Signing)
+	if err != nil {
+		return fmt.Errorf("seal: %w", err)
+	}
+	b, err := rec.Marshal()
+	if err != nil {
+		return err
+	}
+	id := rec.ID()
+	if err := g.box.Put(outbox.Item{ID: id, Data: b}); err != nil {
+		if errors.Is(err, outbox.ErrFull) {
+			return fmt.Errorf("%w: %w", ErrBackpressure, err)
+		}
+		return fmt.Errorf("outbox: %w", err)
+	}
+	g.mu.Lock()
+	g.stats.Sealed++
+	g.mu.Unlock()
+	if g.cfg.OnSealed != nil {
+		g.cfg.OnSealed(r, id)
+	}
+	return nil
+}
+
+// unknownTTL is how long a device the ledger did not know stays refused
+// without asking the ledger again.
+const unknownTTL = 5 * time.Second
+
+// device returns the verifying key of one of the patient's devices.
+func (g *Gateway) device(ctx context.Context, id identity.ID) (identity.VerifyingKey, error) {
+	g.mu.Lock()
+	k, ok := g.devices[id]
+	at, miss := g.unknown[id]
+	g.mu.Unlock()
+	if ok {
+		return k, nil
+	}
+	if miss && g.cfg.Now().Sub(at) < unknownTTL {
+		return k, fmt.Errorf("%w: %s", ErrUnknownDevice, id)
+	}
+	m, err := g.cfg.Chain.Member(ctx, id)
+	if err == nil && (m.Role != identity.RoleDevice || identity.ID(m.Patient) != g.me) {
+		err = fmt.Errorf("%s is not one of this patient's devices", id)
+	}
+	if err == nil {
+		k, err = m.VerifyingKey()
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err != nil {
+		if len(g.unknown) > 4096 {
+			clear(g.unknown)
+		}
+		g.unknown[id] = g.cfg.Now()
+		return k, fmt.Errorf("%w: %s: %v", ErrUnknownDevice, id, err)
+	}
+	g.devices[id] = k
+	delete(g.unknown, id)
+	return k, nil
+}
+
+type monitor struct {
+	id  [32]byte
+	m   *contract.Monitor
+	kin map[vital.Kind]bool
+}
+
+// loadContracts (re)builds a monitor for each of the patient's active
+// contracts, keeping the state of those it had.
+func (g *Gateway) loadContracts(ctx context.Context) error {
+	ids, err := g.cfg.Chain.Contracts(ctx, g.me)
+	if err != nil && !errors.Is(err, client.ErrNotFound) {
+		return err
+	}
+	g.mu.Lock()
+	old := map[[32]byte]*monitor{}
+	for _, m := range g.monitors {
+		old[m.id] = m
+	}
+	g.mu.Unlock()
+	var ms []*monitor
+	for _, id := range ids {
+		// A terminated contract stays listed: only the active ones count.
+		c, err := g.cfg.Chain.Contract(ctx, id)
+		if err != nil {
+			return err
+		}
+		if !c.Active {
+			continue
+		}
+		if m, ok := old[id]; ok {
+			ms = append(ms, m)
+			continue
+		}
+		p, err := contract.Compile(c.Terms.Rules)
+		if err != nil {
+			g.log.Warn("contract does not compile", "contract", fmt.Sprintf("%x", id[:8]), "err", err)
+			continue
+		}
+		m := &monitor{id: id, m: contract.NewMonitor(p), kin: map[vital.Kind]bool{}}
+		for _, r := range c.Terms.Rules {
+			m.kin[r.Kind] = true
+		}
+		ms = append(ms, m)
+	}
+	g.mu.Lock()
+	g.monitors = ms
+	g.mu.Unlock()
+	return nil
+}
+
+// Contracts returns the IDs of the contracts the gateway evaluates.
+func (g *Gateway) Contracts() [][32]byte {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([][32]byte, len(g.monitors))
+	for i, m := range g.monitors {
+		out[i] = m.id
+	}
+	return out
+}
