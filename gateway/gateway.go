@@ -75,9 +75,9 @@ type Gateway struct {
 	patient *Patient
 	me      identity.ID // the patient's ID
 	log     *slog.Logger
-	cfg Config
-	box *outbox.Outbox
-	up  *outbox.Uploader
+	cfg     Config
+	box     *outbox.Outbox
+	up      *outbox.Uploader
 
 	mu        sync.Mutex // guards what follows: the reading path's state
 	monitors  []*monitor
