@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -94,6 +95,7 @@ type Broker struct {
 	nextID atomic.Int64
 
 	received, published, delivered, oversize, expired atomic.Uint64
+	running                                           atomic.Int64 // in-process handlers running now
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -178,6 +180,8 @@ func (b *Broker) Subscribe(filter string, h Handler) error {
 		Subscription: packets.Subscription{Filter: filter, Identifier: int(b.nextID.Add(1))},
 		Handler: func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
 			b.delivered.Add(1)
+			b.running.Add(1)
+			defer b.running.Add(-1)
 			h(pk.TopicName, pk.Payload)
 		},
 	})
@@ -204,6 +208,20 @@ func (b *Broker) Publish(topic string, payload []byte) error {
 		return fmt.Errorf("mqtt: publish: %w", err)
 	}
 	b.published.Add(1)
+	return nil
+}
+
+// WaitIdle returns once no network client is connected and no in-process
+// handler is running: every message a client published before it
+// disconnected has been handled. It polls, and gives up when ctx ends.
+func (b *Broker) WaitIdle(ctx context.Context) error {
+	for atomic.LoadInt64(&b.srv.Info.ClientsConnected) > 0 || b.running.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("mqtt: broker not idle: %w", ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 	return nil
 }
 

@@ -494,3 +494,34 @@ func TestLogsWithoutPayloads(t *testing.T) {
 		t.Errorf("no packet summary: %s", out)
 	}
 }
+
+// WaitIdle waits for a handler that is running and for the client that
+// published to be gone.
+func TestBrokerWaitIdle(t *testing.T) {
+	b := startBroker(t, BrokerConfig{})
+	entered, release := make(chan struct{}), make(chan struct{})
+	if err := b.Subscribe("t/#", func(string, []byte) { close(entered); <-release }); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testWait)
+	defer cancel()
+	if err := b.WaitIdle(ctx); err != nil {
+		t.Fatalf("an idle broker: %v", err)
+	}
+	c, err := Connect(ctx, ClientConfig{Broker: b.URL(), ClientID: "pub"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go c.Publish(ctx, "t/1", []byte("x")) // acknowledged once the handler returns
+	<-entered
+	short, stop := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer stop()
+	if err := b.WaitIdle(short); err == nil {
+		t.Fatal("WaitIdle returned while a handler ran and a client was connected")
+	}
+	close(release)
+	c.Close()
+	if err := b.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

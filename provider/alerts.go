@@ -141,7 +141,7 @@ func permanent(err error) bool {
 		return false
 	}
 	switch re.Code {
-	case "unknown_signer", "wrong_role", "bad_signature", "bad_request":
+	case cloudapi.CodeUnknownSigner, cloudapi.CodeWrongRole, cloudapi.CodeBadSignature, cloudapi.CodeBadRequest:
 		return true
 	}
 	return false
@@ -179,6 +179,7 @@ func (p *Provider) Follow(ctx context.Context, from uint64, handle func(Alert)) 
 			handle(a)
 		}
 		from = next
+		p.count(func(s *Stats) { s.Cursor = max(s.Cursor, next) })
 		if len(alerts) == 0 {
 			if !sleep(ctx, minPoll-time.Since(start)) {
 				break

@@ -103,6 +103,9 @@ type Stats struct {
 	AlertsMisrouted uint64
 	Gaps            uint64 // answers in which the cloud reported dropped alerts
 	PollErrors      uint64 // alerts requests that failed (then retried)
+	// Cursor is the record index Follow polls from next: every alert of a
+	// record below it has been handled or skipped.
+	Cursor uint64
 
 	Fetches        uint64            // records fetched and verified
 	FetchRefused   map[string]uint64 // reads the cloud refused, by its code ("revoked", "no_grant"…)

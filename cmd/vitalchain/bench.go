@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,35 +29,6 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	return fmt.Errorf("%w: unknown bench subject %q (want chain, ingest or e2e)", cli.ErrUsage, args[0])
 }
-
-// percentiles are latency figures in milliseconds.
-type percentiles struct {
-	P50  float64 `json:"p50"`
-	P99  float64 `json:"p99"`
-	Max  float64 `json:"max"`
-	Mean float64 `json:"mean"`
-	N    int     `json:"n"`
-}
-
-func percentilesOf(ds []time.Duration) percentiles {
-	if len(ds) == 0 {
-		return percentiles{}
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	at := func(q float64) float64 {
-		i := int(math.Ceil(q*float64(len(s)))) - 1
-		i = max(0, min(i, len(s)-1))
-		return ms(s[i])
-	}
-	var sum time.Duration
-	for _, d := range s {
-		sum += d
-	}
-	return percentiles{P50: at(0.50), P99: at(0.99), Max: ms(s[len(s)-1]), Mean: ms(sum / time.Duration(len(s))), N: len(s)}
-}
-
-func ms(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
 
 // verifyRate measures this machine's Ed25519 verification rate, under the
 // ZIP-215 rules VitalChain uses, on all cores at once and on one core.

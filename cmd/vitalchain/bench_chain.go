@@ -21,6 +21,7 @@ import (
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/cli"
+	"github.com/vitalchain/vitalchain/internal/testbed"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/merklelog"
 	"github.com/vitalchain/vitalchain/vital"
@@ -28,19 +29,19 @@ import (
 
 // chainBench is the JSON that 'vitalchain bench chain' prints.
 type chainBench struct {
-	Validators        int         `json:"validators"`
-	DurationS         float64     `json:"duration_s"`
-	TxPerS            float64     `json:"tx_per_s"`
-	CommitLatencyMs   percentiles `json:"commit_latency_ms"`
-	BlockIntervalMs   percentiles `json:"block_interval_ms"`
-	Blocks            int         `json:"blocks"`
-	TxPerBlock        float64     `json:"tx_per_block"`
-	Committed         int64       `json:"committed"`
-	Anchors           int64       `json:"anchors"`
-	Grants            int64       `json:"grants"`
-	Refused           int64       `json:"refused"`
-	Ed25519VerifyPerS float64     `json:"ed25519_verify_per_s"`
-	Ed25519VerifyCore float64     `json:"ed25519_verify_per_s_one_core"`
+	Validators        int                 `json:"validators"`
+	DurationS         float64             `json:"duration_s"`
+	TxPerS            float64             `json:"tx_per_s"`
+	CommitLatencyMs   testbed.Percentiles `json:"commit_latency_ms"`
+	BlockIntervalMs   testbed.Percentiles `json:"block_interval_ms"`
+	Blocks            int                 `json:"blocks"`
+	TxPerBlock        float64             `json:"tx_per_block"`
+	Committed         int64               `json:"committed"`
+	Anchors           int64               `json:"anchors"`
+	Grants            int64               `json:"grants"`
+	Refused           int64               `json:"refused"`
+	Ed25519VerifyPerS float64             `json:"ed25519_verify_per_s"`
+	Ed25519VerifyCore float64             `json:"ed25519_verify_per_s_one_core"`
 	// VerifyShare is the fraction of the machine's verification capacity the
 	// committed rate needs, counting one signature check per transaction on
 	// each of the validators (CheckTx; FinalizeBlock reuses its result).
@@ -281,8 +282,8 @@ func runBenchChain(args []string, stdout, stderr io.Writer) error {
 	res := chainBench{
 		Validators: len(net.Nodes), DurationS: round(elapsed, 2),
 		TxPerS:          round(float64(n)/elapsed, 1),
-		CommitLatencyMs: percentilesOf(latencies),
-		BlockIntervalMs: percentilesOf(intervals),
+		CommitLatencyMs: testbed.PercentilesOf(latencies),
+		BlockIntervalMs: testbed.PercentilesOf(intervals),
 		Blocks:          len(blocks),
 		Committed:       n, Anchors: anchors.Load(), Grants: grants.Load(), Refused: refused.Load(),
 		Ed25519VerifyPerS: all, Ed25519VerifyCore: one,

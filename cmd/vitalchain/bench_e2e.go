@@ -18,8 +18,8 @@ import (
 	"github.com/vitalchain/vitalchain/gateway"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/cli"
+	"github.com/vitalchain/vitalchain/internal/testbed"
 	"github.com/vitalchain/vitalchain/ledger"
-	"github.com/vitalchain/vitalchain/vital"
 )
 
 // runBenchE2E runs the whole system at a given load and reports latency,
@@ -57,13 +57,13 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	log, _ := cli.NewLogger(stderr, "error")
 	var gwProc *exec.Cmd
-	o := systemOptions{Dir: dir, Patients: *patients, Providers: 3, Devices: *devices, Interval: interval,
+	o := testbed.Options{Dir: dir, Patients: *patients, Providers: 3, Devices: *devices, Interval: interval,
 		AbnormalFraction: *abnormal, Speedup: 120, BlockInterval: 100 * time.Millisecond, CloudSeal: *seal,
 		Suite: identity.SuiteMLKEM768X25519, Seed: 7, FetchEvery: 2, Log: log}
 	o.Params = ledger.DefaultParams()
 	o.Params.AnchorPassAfterMs = passAfter.Milliseconds()
 	if *external {
-		o.ExternalGateway = func(ctx context.Context, s *system, p *patientNode) (string, error) {
+		o.ExternalGateway = func(ctx context.Context, s *testbed.System, p *testbed.Patient) (string, error) {
 			cmd, url, err := startGatewayProcess(ctx, s, p, stderr)
 			gwProc = cmd
 			return url, err
@@ -71,7 +71,7 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "bench e2e: %d patients × %d wearables, sampling every %v (%.0f readings/s), %.0f%% abnormal, for %v\n",
 		*patients, *devices, interval, *rate, 100**abnormal, *duration)
-	s, err := startSystem(ctx, o)
+	s, err := testbed.Start(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -80,9 +80,9 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 			gwProc.Process.Signal(os.Interrupt)
 			gwProc.Wait()
 		}
-		s.stop()
+		s.Stop()
 	}()
-	sum, err := s.run(ctx, nil, *duration, false)
+	sum, err := s.Run(ctx, nil, *duration, false)
 	if err != nil {
 		return err
 	}
@@ -103,7 +103,7 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	res := struct {
-		*summary
+		*testbed.Summary
 		GatewayPeakRSSMB float64 `json:"gateway_peak_rss_mb,omitempty"`
 		// The RSS is mostly clean pages of the binary (shared by every
 		// process running it); RssAnon is the gateway's own memory.
@@ -166,13 +166,13 @@ func rssMB(pid int, field string) float64 {
 
 // startGatewayProcess runs patient p's gateway as `vitalchain gateway` in a
 // process of its own, then grants its providers.
-func startGatewayProcess(ctx context.Context, s *system, p *patientNode, stderr io.Writer) (*exec.Cmd, string, error) {
+func startGatewayProcess(ctx context.Context, s *testbed.System, p *testbed.Patient, stderr io.Writer) (*exec.Cmd, string, error) {
 	prog, args, err := gatewayCommand()
 	if err != nil {
 		return nil, "", err
 	}
-	keyFile := filepath.Join(s.opts.Dir, "patient0.key")
-	if err := identity.WriteFile(keyFile, p.id); err != nil {
+	keyFile := filepath.Join(filepath.Dir(p.Dir), "patient0.key")
+	if err := identity.WriteFile(keyFile, p.ID); err != nil {
 		return nil, "", err
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -181,8 +181,8 @@ func startGatewayProcess(ctx context.Context, s *system, p *patientNode, stderr 
 	}
 	addr := l.Addr().String()
 	l.Close()
-	rpc := strings.Replace(s.net.Nodes[0].RPCAddress(), "tcp://", "http://", 1)
-	cmd := exec.Command(prog, append(args, "--key", keyFile, "--data", p.dir, "--ledger", rpc, "--cloud", s.cloudURL,
+	rpc := strings.Replace(s.Chain.Net.Testnet.RPC[0], "tcp://", "http://", 1)
+	cmd := exec.Command(prog, append(args, "--key", keyFile, "--data", p.Dir, "--ledger", rpc, "--cloud", s.Cloud.URL,
 		"--listen", addr, "--log-level", "error")...)
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
@@ -214,14 +214,9 @@ func startGatewayProcess(ctx context.Context, s *system, p *patientNode, stderr 
 	case <-time.After(60 * time.Second):
 		return cmd, "", fmt.Errorf("the gateway process was not ready within 60s")
 	}
-	pt, err := gateway.OpenPatient(ctx, p.id, s.clients[0], nil)
+	pt, err := gateway.OpenPatient(ctx, p.ID, s.Chain.Client(0), nil)
 	if err != nil {
 		return cmd, "", err
 	}
-	for k, j := range p.providers {
-		if err := pt.Grant(ctx, s.providers[j].id.ID(), vital.Kinds(), k == 0, time.Now().Add(24*time.Hour)); err != nil {
-			return cmd, "", err
-		}
-	}
-	return cmd, "mqtt://" + addr, nil
+	return cmd, "mqtt://" + addr, s.GrantProviders(ctx, pt, p)
 }

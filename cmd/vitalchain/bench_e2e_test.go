@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"os/exec"
 	"testing"
+
+	"github.com/vitalchain/vitalchain/internal/testbed"
 )
 
 // bench e2e with patient 0's gateway as a `vitalchain gateway` process of
@@ -21,7 +23,7 @@ func TestBenchE2E(t *testing.T) {
 		t.Fatalf("bench e2e exited %d: %s", code, stderr.String())
 	}
 	var r struct {
-		summary
+		testbed.Summary
 		GatewayAnonMB float64 `json:"gateway_rss_anon_mb"`
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/cli"
+	"github.com/vitalchain/vitalchain/internal/testbed"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/record"
 	"github.com/vitalchain/vitalchain/vital"
@@ -31,21 +32,21 @@ import (
 
 // ingestBench is the JSON that 'vitalchain bench ingest' prints.
 type ingestBench struct {
-	DurationS         float64     `json:"duration_s"`
-	RecordsPerS       float64     `json:"records_per_s"`
-	AckLatencyMs      percentiles `json:"ack_latency_ms"`
-	Records           int64       `json:"records"`
-	Refused           int64       `json:"refused"`
-	Ed25519VerifyPerS float64     `json:"ed25519_verify_per_s"`
-	Ed25519VerifyCore float64     `json:"ed25519_verify_per_s_one_core"`
-	Ratio             float64     `json:"ratio"`
-	Batch             int         `json:"batch"`
-	Uploaders         int         `json:"uploaders"`
-	Patients          int         `json:"patients"`
-	RecordBytes       int         `json:"record_bytes"`
-	Durable           bool        `json:"durable"`
-	Anchored          uint64      `json:"anchored_at_end"`
-	GoMaxProcs        int         `json:"gomaxprocs"`
+	DurationS         float64             `json:"duration_s"`
+	RecordsPerS       float64             `json:"records_per_s"`
+	AckLatencyMs      testbed.Percentiles `json:"ack_latency_ms"`
+	Records           int64               `json:"records"`
+	Refused           int64               `json:"refused"`
+	Ed25519VerifyPerS float64             `json:"ed25519_verify_per_s"`
+	Ed25519VerifyCore float64             `json:"ed25519_verify_per_s_one_core"`
+	Ratio             float64             `json:"ratio"`
+	Batch             int                 `json:"batch"`
+	Uploaders         int                 `json:"uploaders"`
+	Patients          int                 `json:"patients"`
+	RecordBytes       int                 `json:"record_bytes"`
+	Durable           bool                `json:"durable"`
+	Anchored          uint64              `json:"anchored_at_end"`
+	GoMaxProcs        int                 `json:"gomaxprocs"`
 }
 
 func runBenchIngest(args []string, stdout, stderr io.Writer) error {
@@ -272,7 +273,7 @@ func runBenchIngest(args []string, stdout, stderr io.Writer) error {
 	_, anchored, _, _ := svc.Checkpoints()
 	elapsed := done.Sub(measureStart).Seconds()
 	res := ingestBench{
-		DurationS: round(elapsed, 2), RecordsPerS: round(float64(n)/elapsed, 1), AckLatencyMs: percentilesOf(lats),
+		DurationS: round(elapsed, 2), RecordsPerS: round(float64(n)/elapsed, 1), AckLatencyMs: testbed.PercentilesOf(lats),
 		Records: n, Refused: refused.Load(), Ed25519VerifyPerS: all, Ed25519VerifyCore: one,
 		Batch: *batch, Uploaders: *uploaders, Patients: *patients, RecordBytes: recBytes, Durable: true,
 		Anchored: anchored.Size, GoMaxProcs: runtime.GOMAXPROCS(0),

@@ -1,4 +1,4 @@
-package main
+package testbed
 
 // The overlay of one cluster in the demo: its Cluster Head, an
 // authority-eligible standby machine, its providers and a few
@@ -16,14 +16,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/overlay"
 )
 
 type clusterOverlay struct {
-	s       *system
+	s       *System
 	cluster uint32
 	period  time.Duration
 
@@ -47,7 +46,7 @@ type clusterOverlay struct {
 // visitor is a patient in the overlay whose gateway keeps its ledger
 // cluster that of its overlay head.
 type visitor struct {
-	p    *patientNode
+	p    *Patient
 	busy bool // a migration in flight
 }
 
@@ -56,7 +55,7 @@ type visitor struct {
 // alone reaches one of the devices, so the first election keeps the
 // ledger's head (the overlay's key ranks first the nodes that are some
 // device's only eligible neighbour).
-func newClusterOverlay(s *system, c uint32, head, standby *identity.Identity, members []identity.ID, extra int) (*clusterOverlay, error) {
+func newClusterOverlay(s *System, c uint32, head, standby *identity.Identity, members []identity.ID, extra int) (*clusterOverlay, error) {
 	o := &clusterOverlay{s: s, cluster: c, period: 200 * time.Millisecond, nodes: map[overlay.ID]*overlay.Node{},
 		links: map[overlay.ID][]overlay.ID{}, down: map[overlay.ID]bool{}, eligible: map[overlay.ID]*identity.Identity{},
 		visitors: map[overlay.ID]*visitor{}}
@@ -174,7 +173,7 @@ func (o *clusterOverlay) decide(ctx context.Context, id overlay.ID, d overlay.De
 	}
 	o.handing = true
 	o.events = append(o.events, fmt.Sprintf("overlay: %s became head of cluster %d (epoch %d)", id, o.cluster, bh.Epoch))
-	go func() {
+	o.s.spawn(func(context.Context) {
 		err := o.handover(ctx, key)
 		o.mu.Lock()
 		o.handing = false
@@ -182,14 +181,14 @@ func (o *clusterOverlay) decide(ctx context.Context, id overlay.ID, d overlay.De
 			o.events = append(o.events, fmt.Sprintf("handover to %s failed: %v", key.ID(), err))
 		}
 		o.mu.Unlock()
-	}()
+	})
 }
 
 // handover makes newHead the authority of the cluster on the ledger,
 // attested by every running authority.
 func (o *clusterOverlay) handover(ctx context.Context, newHead *identity.Identity) error {
 	s := o.s
-	cl := s.liveClient()
+	cl := s.Chain.Client(0)
 	info, err := cl.Cluster(ctx, o.cluster)
 	if err != nil {
 		return err
@@ -203,8 +202,8 @@ func (o *clusterOverlay) handover(ctx context.Context, newHead *identity.Identit
 	}
 	st := ledger.HandoverStatement{Cluster: o.cluster, OldHead: info.Cluster.Head, NewHead: newHead.ID()}
 	var atts []ledger.Attestation
-	for i, a := range s.net.Testnet.Authorities {
-		if a.ID() == newHead.ID() || s.isStopped(i) {
+	for i, a := range s.Chain.Net.Testnet.Authorities {
+		if a.ID() == newHead.ID() || s.Chain.Client(i) == nil {
 			continue
 		}
 		if !slices.ContainsFunc(auths, func(x ledger.Authority) bool { return x.ID == a.ID() }) {
@@ -217,8 +216,7 @@ func (o *clusterOverlay) handover(ctx context.Context, newHead *identity.Identit
 		atts = append(atts, a)
 	}
 	slices.SortFunc(atts, func(a, b ledger.Attestation) int { return slices.Compare(a.Authority[:], b.Authority[:]) })
-	sb := &submitter{c: cl, ss: map[identity.ID]*client.Signer{}}
-	if err := sb.submit(ctx, newHead.Signing, &ledger.Handover{Cluster: o.cluster, NewHead: newHead.ID(), Attestations: atts}); err != nil {
+	if _, err := s.Chain.Submit(ctx, newHead.Signing, &ledger.Handover{Cluster: o.cluster, NewHead: newHead.ID(), Attestations: atts}); err != nil {
 		return err
 	}
 	o.mu.Lock()
@@ -238,33 +236,33 @@ func (o *clusterOverlay) handover(ctx context.Context, newHead *identity.Identit
 // cluster on the ledger, through its gateway.
 func (o *clusterOverlay) joined(ctx context.Context, id, head overlay.ID) {
 	v, ok := o.visitors[id]
-	if !ok || v.busy || v.p.gw == nil {
+	if !ok || v.busy || v.p.Gateway == nil {
 		return
 	}
 	v.busy = true
-	go func() {
+	o.s.spawn(func(context.Context) {
 		msg, err := o.migrate(ctx, v.p, head)
 		o.mu.Lock()
 		defer o.mu.Unlock()
 		v.busy = false
 		switch {
 		case err != nil && ctx.Err() == nil:
-			o.events = append(o.events, fmt.Sprintf("migration of patient %s failed: %v", v.p.id.ID(), err))
+			o.events = append(o.events, fmt.Sprintf("migration of patient %s failed: %v", v.p.ID.ID(), err))
 		case msg != "":
 			o.migrations++
 			o.events = append(o.events, msg)
 		}
-	}()
+	})
 }
 
 // migrate moves patient p to head's ledger cluster if it is elsewhere.
-func (o *clusterOverlay) migrate(ctx context.Context, p *patientNode, head overlay.ID) (string, error) {
-	cl := o.s.liveClient()
+func (o *clusterOverlay) migrate(ctx context.Context, p *Patient, head overlay.ID) (string, error) {
+	cl := o.s.Chain.Client(0)
 	hm, err := cl.Member(ctx, head)
 	if err != nil {
 		return "", fmt.Errorf("head %s: %w", head, err)
 	}
-	me, err := cl.Member(ctx, p.id.ID())
+	me, err := cl.Member(ctx, p.ID.ID())
 	if err != nil {
 		return "", err
 	}
@@ -272,14 +270,14 @@ func (o *clusterOverlay) migrate(ctx context.Context, p *patientNode, head overl
 		return "", nil
 	}
 	var devs []identity.ID
-	for _, d := range p.kit.Devices() {
+	for _, d := range p.Kit.Devices() {
 		devs = append(devs, d.ID())
 	}
-	if err := p.gw.Patient().Migrate(ctx, hm.Cluster, devs); err != nil {
+	if err := p.Gateway.Patient().Migrate(ctx, hm.Cluster, devs); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("overlay: patient %s, visiting, joined %s; its gateway moved it and its %d wearables from cluster %d to cluster %d on the ledger",
-		p.id.ID(), head, len(devs), me.Cluster, hm.Cluster), nil
+		p.ID.ID(), head, len(devs), me.Cluster, hm.Cluster), nil
 }
 
 // membershipAgrees reports whether every visitor's ledger cluster is that
@@ -292,7 +290,7 @@ func (o *clusterOverlay) membershipAgrees(ctx context.Context) (bool, error) {
 		heads[id] = h
 	}
 	o.mu.Unlock()
-	cl := o.s.liveClient()
+	cl := o.s.Chain.Client(0)
 	for id, h := range heads {
 		if h == (overlay.ID{}) {
 			return false, fmt.Errorf("visitor %s has no head", id)
@@ -329,15 +327,40 @@ func (o *clusterOverlay) takeEvents() []string {
 	return ev
 }
 
-// head returns the overlay's view of the cluster's head: the head of the
-// first live eligible node.
-func (o *clusterOverlay) head() overlay.ID {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for id := range o.eligible {
-		if !o.down[id] && o.nodes[id].Role() == overlay.RoleHead {
-			return id
+// startOverlay starts the overlay of cluster OverlayCluster: its head, its
+// standby, the providers it admitted, 5 devices, and the last patient, of
+// cluster 1, who is visiting cluster 4's area: its phone hears only
+// cluster 4's nodes.
+func (s *System) startOverlay(ctx context.Context) error {
+	var members []identity.ID
+	for i, p := range s.Providers {
+		if 2+i%3 == OverlayCluster {
+			members = append(members, p.ID.ID())
 		}
 	}
-	return overlay.ID{}
+	var guest *Patient
+	if len(s.Patients) > 1 && s.Patients[len(s.Patients)-1].Gateway != nil {
+		guest = s.Patients[len(s.Patients)-1]
+		members = append(members, guest.ID.ID())
+	}
+	// Only members the ledger lists as authority-eligible may be heads.
+	info, err := s.Chain.Client(0).Cluster(ctx, OverlayCluster)
+	if err != nil {
+		return err
+	}
+	tn := s.Chain.Net.Testnet
+	head, standby := tn.Authorities[OverlayCluster-1], tn.Authorities[4]
+	if info.Cluster.Head != head.ID() || !slices.Contains(info.Eligible, standby.ID()) {
+		return fmt.Errorf("cluster %d: the ledger does not list %s as its head and %s as eligible", OverlayCluster, head.ID(), standby.ID())
+	}
+	o, err := newClusterOverlay(s, OverlayCluster, head, standby, members, 5)
+	if err != nil {
+		return err
+	}
+	if guest != nil {
+		o.visitors[guest.ID.ID()] = &visitor{p: guest}
+	}
+	s.overlay = o
+	s.spawn(o.run)
+	return nil
 }

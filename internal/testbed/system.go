@@ -1,0 +1,573 @@
+package testbed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/vitalchain/vitalchain/command"
+	"github.com/vitalchain/vitalchain/contract"
+	"github.com/vitalchain/vitalchain/device"
+	"github.com/vitalchain/vitalchain/gateway"
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/mqtt"
+	"github.com/vitalchain/vitalchain/provider"
+	"github.com/vitalchain/vitalchain/reading"
+	"github.com/vitalchain/vitalchain/vital"
+	"github.com/vitalchain/vitalchain/wearable"
+)
+
+// Options configure Start.
+type Options struct {
+	Dir       string
+	Patients  int
+	Providers int
+	// Devices per patient: the 6 standard wearables, then extra
+	// pulse-oximeters up to this number (device.LoadOptions).
+	Devices int
+	// Interval is every wearable's sampling interval.
+	Interval time.Duration
+	// AbnormalFraction of the readings, and Speedup of the episodes (a
+	// speedup of 60 plays an hour's episodes in a minute, at the same share
+	// of abnormal readings); the contracts' cool-downs are shortened alike.
+	AbnormalFraction float64
+	Speedup          float64
+	BlockInterval    time.Duration // CometBFT's timeout_commit
+	CloudSeal        time.Duration // the cloud seals and anchors a block this often
+	Suite            identity.Suite
+	Seed             uint64
+	FetchEvery       int // providers fetch and verify every n-th alert (0: none)
+	// Overlay runs the overlay of cluster OverlayCluster (its head, a
+	// standby authority-eligible node, its providers and devices), so that
+	// a stopped head is re-elected and handed over on the ledger.
+	Overlay bool
+	// Params are the ledger's parameters (zero: ledger.DefaultParams()).
+	Params ledger.Params
+	Log    *slog.Logger
+	// ExternalGateway, if set, runs patient 0's gateway through it (the
+	// benchmark runs it as a process of its own to measure its memory),
+	// grants its providers, and returns the gateway's MQTT URL.
+	ExternalGateway func(ctx context.Context, s *System, p *Patient) (string, error)
+}
+
+// OverlayCluster is the cluster whose head the scenario stops; its head is
+// node OverlayCluster-1 and its standby the first standby node.
+const OverlayCluster = 4
+
+// System is the whole of VitalChain in this process.
+type System struct {
+	opts      Options
+	log       *slog.Logger
+	Chain     *Chain
+	Cloud     *Cloud
+	Patients  []*Patient
+	Providers []*Provider
+	overlay   *clusterOverlay
+
+	// ctx lives until Stop; every goroutine the System starts is in wg.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	wearMu     sync.Mutex
+	wearCancel context.CancelFunc
+	wearWG     sync.WaitGroup
+
+	stats   *counters
+	stopped atomic.Bool
+}
+
+// Patient is a patient of the System with its gateway and wearables.
+type Patient struct {
+	ID        *identity.Identity
+	Kit       *device.Kit
+	Gateway   *gateway.Gateway // nil when the gateway runs elsewhere (Options.ExternalGateway)
+	Broker    *mqtt.Broker     // the gateway's embedded broker
+	MQTT      string           // the broker's URL
+	Contract  [32]byte
+	Providers []int  // indexes in System.Providers of the contract's providers
+	Dir       string // the gateway's state
+
+	wearables *wearable.Wearables
+	mu        sync.Mutex
+	sealed    [][32]byte // records the gateway sealed, in order (in-process gateways)
+}
+
+// Sealed returns the records the patient's gateway sealed, in order.
+func (p *Patient) Sealed() [][32]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.sealed)
+}
+
+// Provider is a provider of the System.
+type Provider struct {
+	ID *identity.Identity
+	P  *provider.Provider
+}
+
+// counters are the invariants' and the figures' counts.
+type counters struct {
+	alerts          atomic.Uint64
+	misdelivered    atomic.Uint64
+	proofsOK        atomic.Uint64
+	proofsFailed    atomic.Uint64
+	commandsApplied atomic.Uint64
+	readingsBefore  atomic.Uint64 // readings of wearables already closed
+
+	mu            sync.Mutex
+	alertLat      []time.Duration
+	anchorLat     []time.Duration
+	pendingAnchor map[[32]byte]int64 // record → reading time (ms): sealed, not yet seen anchored
+	anchoredSize  uint64
+	revokedAt     map[[2]identity.ID]uint64 // (patient, provider) → the epoch from which it must get nothing
+}
+
+// scaledRules are the default rules with their cool-downs shortened as
+// much as the episodes are (at least a second): the same alerts per
+// episode as in life.
+func scaledRules(speedup float64) []contract.Rule {
+	rules := contract.DefaultRules()
+	if speedup > 1 {
+		for i := range rules {
+			rules[i].Cooldown = max(1, uint32(float64(rules[i].Cooldown)/speedup))
+		}
+	}
+	return rules
+}
+
+// Start starts the chain, registers every actor, deploys the contracts,
+// and starts the cloud, the gateways (which grant their providers), the
+// providers and, if asked, the overlay; the wearables start with
+// StartWearables (or Run).
+func Start(ctx context.Context, o Options) (*System, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &System{opts: o, log: o.Log, stats: &counters{pendingAnchor: map[[32]byte]int64{}, revokedAt: map[[2]identity.ID]uint64{}}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	ok := false
+	defer func() {
+		if !ok {
+			s.Stop()
+		}
+	}()
+	standby := 0
+	if o.Overlay {
+		standby = 1
+	}
+	var err error
+	s.Chain, err = StartChain(ctx, ChainOptions{Nodes: 4, Standby: standby, Dir: filepath.Join(o.Dir, "chain"),
+		BlockInterval: o.BlockInterval, NoEmptyBlocks: true, Params: o.Params})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.register(ctx); err != nil {
+		return nil, err
+	}
+	// Nodes 0 to 2: the cloud's own head's first, never the one the scenario stops.
+	s.Cloud, err = StartCloud(ctx, CloudOptions{Key: s.Cloud.ID, Dir: filepath.Join(o.Dir, "cloud"), Clients: s.Chain.Clients(0, 3),
+		BlockInterval: o.CloudSeal, AccessBlockInterval: 10 * time.Second, Log: s.log.With("part", "cloud")})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.startGateways(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.startProviders(); err != nil {
+		return nil, err
+	}
+	if o.Overlay {
+		if err := s.startOverlay(ctx); err != nil {
+			return nil, err
+		}
+	}
+	ok = true
+	return s, nil
+}
+
+// spawn runs f on a goroutine that Stop waits for; f's ctx ends at Stop.
+func (s *System) spawn(f func(ctx context.Context)) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f(s.ctx)
+	}()
+}
+
+// register admits the cloud, providers, patients and their devices, and
+// deploys each patient's contract.
+func (s *System) register(ctx context.Context) error {
+	o := s.opts
+	cloudID, err := identity.Generate(identity.RoleCloud, identity.SuiteX25519)
+	if err != nil {
+		return err
+	}
+	s.Cloud = &Cloud{ID: cloudID} // started once registered
+	for range o.Providers {
+		id, err := identity.Generate(identity.RoleProvider, o.Suite)
+		if err != nil {
+			return err
+		}
+		s.Providers = append(s.Providers, &Provider{ID: id})
+	}
+	for i := range o.Patients {
+		id, err := identity.Generate(identity.RolePatient, o.Suite)
+		if err != nil {
+			return err
+		}
+		kit, err := device.LoadKit(id.ID(), o.Seed+uint64(i), device.LoadOptions{Devices: o.Devices, Interval: o.Interval,
+			AbnormalFraction: o.AbnormalFraction, Speedup: o.Speedup})
+		if err != nil {
+			return err
+		}
+		p := &Patient{ID: id, Kit: kit, Dir: filepath.Join(o.Dir, fmt.Sprintf("gateway%d", i))}
+		for j := range min(2, o.Providers) {
+			p.Providers = append(p.Providers, (i+j)%o.Providers)
+		}
+		s.Patients = append(s.Patients, p)
+	}
+	// The cloud and patients join cluster 1 (the cloud serves it);
+	// providers are spread over the other clusters, admitted by their heads.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.Chain.Admit(gctx, cloudID, 1, nil, nil) })
+	for i, p := range s.Providers {
+		g.Go(func() error { return s.Chain.Admit(gctx, p.ID, uint32(2+i%3), nil, nil) })
+	}
+	for _, p := range s.Patients {
+		g.Go(func() error { return s.Chain.Admit(gctx, p.ID, 1, nil, nil) })
+	}
+	if o.Overlay {
+		// The standby machine of the overlay's cluster: authority-eligible,
+		// with its consensus key, admitted by the cluster's head.
+		tn := s.Chain.Net.Testnet
+		g.Go(func() error { return s.Chain.Admit(gctx, tn.Authorities[4], OverlayCluster, nil, tn.Consensus[4]) })
+	}
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("register: %w", err)
+	}
+	g, gctx = errgroup.WithContext(ctx)
+	for _, p := range s.Patients {
+		g.Go(func() error {
+			for _, d := range p.Kit.Devices() {
+				key, err := device.DeriveKey(p.Kit.Patient().Seed(), d.Name())
+				if err != nil {
+					return err
+				}
+				if err := s.Chain.Admit(gctx, &identity.Identity{Signing: key}, 1, p.ID, nil); err != nil {
+					return fmt.Errorf("device %s: %w", d.Name(), err)
+				}
+			}
+			return s.deployContract(gctx, p)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("devices and contracts: %w", err)
+	}
+	return nil
+}
+
+// deployContract deploys p's contract with its providers, each accepting it.
+func (s *System) deployContract(ctx context.Context, p *Patient) error {
+	terms := contract.Terms{Version: contract.Version, Patient: p.ID.ID(), Rules: scaledRules(s.opts.Speedup), Name: "vital signs"}
+	provs := make([]*Provider, 0, len(p.Providers))
+	for _, j := range p.Providers {
+		provs = append(provs, s.Providers[j])
+	}
+	slices.SortFunc(provs, func(a, b *Provider) int { x, y := a.ID.ID(), b.ID.ID(); return slices.Compare(x[:], y[:]) })
+	for _, pr := range provs {
+		terms.Providers = append(terms.Providers, pr.ID.ID())
+	}
+	dc := &ledger.DeployContract{Terms: terms}
+	for _, pr := range provs {
+		acc, err := ledger.Accept(pr.ID.Signing, &terms)
+		if err != nil {
+			return err
+		}
+		dc.Acceptances = append(dc.Acceptances, acc)
+	}
+	var err error
+	if p.Contract, err = terms.Hash(); err != nil {
+		return err
+	}
+	_, err = s.Chain.Submit(ctx, p.ID.Signing, dc)
+	return err
+}
+
+// startGateways starts every patient's gateway, then grants its providers
+// every vital sign for a day, the first of them device commands too.
+func (s *System) startGateways(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	for i, p := range s.Patients {
+		g.Go(func() error {
+			if i == 0 && s.opts.ExternalGateway != nil {
+				u, err := s.opts.ExternalGateway(gctx, s, p)
+				p.MQTT = u
+				return err
+			}
+			return s.startGateway(gctx, p)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	g, gctx = errgroup.WithContext(ctx)
+	for _, p := range s.Patients {
+		if p.Gateway == nil {
+			continue // an external gateway grants for itself
+		}
+		g.Go(func() error { return s.GrantProviders(gctx, p.Gateway.Patient(), p) })
+	}
+	return g.Wait()
+}
+
+// GrantProviders grants p's contract's providers every vital sign for a
+// day, the first of them device commands too, as pt (p's keys).
+func (s *System) GrantProviders(ctx context.Context, pt *gateway.Patient, p *Patient) error {
+	for k, j := range p.Providers {
+		if err := pt.Grant(ctx, s.Providers[j].ID.ID(), vital.Kinds(), k == 0, time.Now().Add(24*time.Hour)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *System) startGateway(ctx context.Context, p *Patient) error {
+	b, err := mqtt.StartBroker(mqtt.BrokerConfig{Addr: "127.0.0.1:0"})
+	if err != nil {
+		return err
+	}
+	p.Broker, p.MQTT = b, b.URL()
+	gw, err := gateway.New(ctx, gateway.Config{Patient: p.ID, Chain: s.Chain.Client(0), Cloud: gateway.CloudSender{Client: s.Cloud.Client()}, Dir: p.Dir,
+		Commands: func(dev identity.ID, payload []byte) error {
+			return b.Publish(mqtt.CommandsTopic(p.ID.ID(), dev), payload)
+		},
+		OnSealed: func(r reading.Reading, id [32]byte) {
+			p.mu.Lock()
+			p.sealed = append(p.sealed, id)
+			p.mu.Unlock()
+			s.stats.mu.Lock()
+			s.stats.pendingAnchor[id] = r.Time
+			s.stats.mu.Unlock()
+		},
+		Log: s.log.With("part", "gateway", "patient", p.ID.ID().String())})
+	if err != nil {
+		return err
+	}
+	p.Gateway = gw
+	return b.Subscribe(mqtt.ReadingsFilter(p.ID.ID()), func(topic string, payload []byte) {
+		if err := gw.HandleMessage(s.ctx, topic, payload); err != nil {
+			s.log.Debug("reading refused", "err", err)
+		}
+	})
+}
+
+// startProviders starts each provider following its alerts, and provider 0
+// the anchors too.
+func (s *System) startProviders() error {
+	cc := s.Cloud.Client()
+	for i, pn := range s.Providers {
+		pv, err := provider.New(provider.Config{Key: pn.ID, Chain: s.Chain.Client(i % 3), Cloud: cc, Log: s.log.With("part", "provider")})
+		if err != nil {
+			return err
+		}
+		pn.P = pv
+		s.spawn(func(ctx context.Context) {
+			n := 0
+			pv.Follow(ctx, 0, func(a provider.Alert) {
+				s.onAlert(pn, a)
+				n++
+				if s.opts.FetchEvery > 0 && n%s.opts.FetchEvery == 0 {
+					s.verifyFetch(ctx, pn, a.ID)
+				}
+			})
+		})
+	}
+	s.spawn(func(ctx context.Context) {
+		s.Providers[0].P.FollowAnchors(ctx, s.Cloud.ID.ID(), s.onAnchor)
+	})
+	return nil
+}
+
+// onAlert checks that an alert is due to its provider and records its latency.
+func (s *System) onAlert(pn *Provider, a provider.Alert) {
+	st := s.stats
+	st.alerts.Add(1)
+	due := false
+	for _, p := range s.Patients {
+		if p.ID.ID() == a.Header.Patient && p.Contract == a.Header.Contract {
+			due = due || slices.ContainsFunc(p.Providers, func(j int) bool { return s.Providers[j] == pn })
+		}
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if e, ok := st.revokedAt[[2]identity.ID{a.Header.Patient, pn.ID.ID()}]; ok && a.Header.Epoch >= e {
+		due = false
+	}
+	if !due {
+		st.misdelivered.Add(1)
+		s.log.Error("alert misdelivered", "provider", pn.ID.ID(), "patient", a.Header.Patient)
+	}
+	st.alertLat = append(st.alertLat, a.Received.Sub(time.UnixMilli(a.Header.Time)))
+	// Records of a gateway in another process are timed from their alerts.
+	if a.Index >= st.anchoredSize {
+		if _, ok := st.pendingAnchor[a.ID]; !ok {
+			st.pendingAnchor[a.ID] = a.Header.Time
+		}
+	}
+}
+
+// onAnchor times the records an anchor of the records log covers.
+func (s *System) onAnchor(size uint64, at time.Time) {
+	st := s.stats
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if size <= st.anchoredSize {
+		return
+	}
+	st.anchoredSize = size
+	for id, t := range st.pendingAnchor {
+		// Where the record is in the cloud's log (not there yet: not stored).
+		r, err := s.Cloud.Store.Record(id)
+		if err == nil && r.Index < size {
+			st.anchorLat = append(st.anchorLat, at.Sub(time.UnixMilli(t)))
+			delete(st.pendingAnchor, id)
+		}
+	}
+}
+
+// verifyFetch fetches a record as a provider and counts its proof.
+func (s *System) verifyFetch(ctx context.Context, pn *Provider, id [32]byte) {
+	_, err := pn.P.Fetch(ctx, id)
+	switch {
+	case err == nil:
+		s.stats.proofsOK.Add(1)
+	case errors.Is(err, provider.ErrProof), errors.Is(err, provider.ErrForged):
+		s.stats.proofsFailed.Add(1)
+		s.log.Error("record failed verification", "provider", pn.ID.ID(), "err", err)
+	case ctx.Err() != nil:
+	default:
+		s.log.Debug("fetch refused", "err", err)
+	}
+}
+
+// StartWearables connects every patient's wearables to its gateway's
+// broker and starts them publishing; StopWearables (or Stop) ends them.
+func (s *System) StartWearables(ctx context.Context) error {
+	s.wearMu.Lock()
+	defer s.wearMu.Unlock()
+	wctx, cancel := context.WithCancel(s.ctx)
+	s.wearCancel = cancel
+	for i, p := range s.Patients {
+		w, err := wearable.Connect(ctx, wearable.Config{Kit: p.Kit, Broker: p.MQTT, ClientID: fmt.Sprintf("wearables-%d", i),
+			Patient: p.ID.Signing.Public(), Log: s.log.With("part", "wearables"),
+			OnCommand: func(*device.Device, *command.Command) { s.stats.commandsApplied.Add(1) }})
+		if err != nil {
+			return err
+		}
+		p.wearables = w
+		s.wearWG.Add(1)
+		go func() {
+			defer s.wearWG.Done()
+			w.Run(wctx)
+		}()
+	}
+	return nil
+}
+
+// StopWearables stops the wearables and waits for them.
+func (s *System) StopWearables() {
+	s.wearMu.Lock()
+	defer s.wearMu.Unlock()
+	if s.wearCancel != nil {
+		s.wearCancel()
+	}
+	s.wearWG.Wait()
+	for _, p := range s.Patients {
+		if p.wearables != nil {
+			s.stats.readingsBefore.Add(p.wearables.Stats().Measured)
+			p.wearables.Close()
+			p.wearables = nil
+		}
+	}
+}
+
+// Readings returns how many readings the wearables have measured.
+func (s *System) Readings() uint64 {
+	n := s.stats.readingsBefore.Load()
+	for _, p := range s.Patients {
+		if w := p.wearables; w != nil {
+			n += w.Stats().Measured
+		}
+	}
+	return n
+}
+
+// Drain waits until every sealed record is stored and anchored, and every
+// alert has had its anchor.
+func (s *System) Drain(ctx context.Context) error {
+	// Let the brokers deliver the readings the wearables published last.
+	for _, p := range s.Patients {
+		if p.Broker != nil {
+			if err := p.Broker.WaitIdle(ctx); err != nil {
+				return fmt.Errorf("drain: %w", err)
+			}
+		}
+	}
+	for {
+		waiting := 0
+		for _, p := range s.Patients {
+			if p.Gateway != nil {
+				if err := p.Gateway.Flush(ctx); err != nil {
+					return fmt.Errorf("flush gateway: %w", err)
+				}
+				waiting += p.Gateway.Stats().Pending
+			}
+		}
+		rc, ra, _, _ := s.Cloud.Service.Checkpoints()
+		s.stats.mu.Lock()
+		pending := len(s.stats.pendingAnchor)
+		s.stats.mu.Unlock()
+		if waiting == 0 && ra.Size == rc.Size && pending == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("drain: %d of %d records anchored, %d sealed records not seen anchored, %d records in outboxes", ra.Size, rc.Size, pending, waiting)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Stop stops everything the System started and waits for it.
+func (s *System) Stop() {
+	if !s.stopped.CompareAndSwap(false, true) {
+		return
+	}
+	s.StopWearables()
+	s.cancel()
+	s.wg.Wait()
+	for _, p := range s.Patients {
+		if p.Gateway != nil {
+			p.Gateway.Close()
+		}
+		if p.Broker != nil {
+			p.Broker.Close()
+		}
+	}
+	if s.Cloud != nil && s.Cloud.Service != nil {
+		s.Cloud.Close()
+	}
+	if s.Chain != nil {
+		s.Chain.Stop()
+	}
+}
