@@ -42,7 +42,8 @@ type Committed struct {
 	Time   time.Time // the block's time
 }
 
-// Err returns the rejection as a *ledger.Error, or nil if the transaction succeeded.
+// Err returns the rejection as a *ledger.Error, or nil if the transaction
+// succeeded. Submit returns only successful commits, whose Err is nil.
 func (c *Committed) Err() error {
 	if c.Code == ledger.CodeOK {
 		return nil
@@ -52,9 +53,22 @@ func (c *Committed) Err() error {
 
 // rejection is the *ledger.Error of a refused transaction. The node's log
 // already names the code ("duplicate: …"): it is not named twice.
-func rejection(code ledger.Code, log string) error {
+func rejection(code ledger.Code, log string) *ledger.Error {
 	return &ledger.Error{Code: code, Err: errors.New(strings.TrimPrefix(log, code.String()+": "))}
 }
+
+// RejectedError is Submit's error for a transaction its block refused: the
+// ledger's *ledger.Error, which it unwraps to, and the block's height.
+type RejectedError struct {
+	Height int64
+	Err    *ledger.Error
+}
+
+func (e *RejectedError) Error() string {
+	return fmt.Sprintf("refused in block %d: %v", e.Height, e.Err)
+}
+
+func (e *RejectedError) Unwrap() error { return e.Err }
 
 // Event is a ledger event from a committed transaction.
 type Event struct {
@@ -326,9 +340,12 @@ func (c *Client) Broadcast(ctx context.Context, tx []byte) ([32]byte, error) {
 }
 
 // Submit broadcasts a transaction and waits for the block that commits it.
-// A transaction refused in CheckTx or in its block returns a *ledger.Error
-// (check with errors.Is(err, ledger.Rejected(code))); the Committed result
-// is returned too when the block refused it.
+// It returns either the commit of a successful transaction or an error,
+// never both. A transaction refused in CheckTx, in its block, or dropped
+// from the mempool gives a *ledger.Error (check with errors.Is(err,
+// ledger.Rejected(code)) or errors.As); a refusal in its block is a
+// *RejectedError that carries the block's height. The end of ctx gives
+// ctx's error.
 func (c *Client) Submit(ctx context.Context, tx []byte) (*Committed, error) {
 	if err := c.follow(); err != nil {
 		return nil, err
@@ -369,7 +386,7 @@ func (c *Client) Submit(ctx context.Context, tx []byte) (*Committed, error) {
 	for {
 		select {
 		case cm := <-w:
-			return cm, cm.Err()
+			return outcome(cm)
 		case <-ctx.Done():
 			forget()
 			return nil, fmt.Errorf("wait for commit of %x: %w", h[:8], ctx.Err())
@@ -381,11 +398,19 @@ func (c *Client) Submit(ctx context.Context, tx []byte) (*Committed, error) {
 			continue // back in the mempool, still there, or the node unreachable
 		}
 		if cm, ok := c.settle(ctx, w); ok {
-			return cm, cm.Err()
+			return outcome(cm)
 		}
 		forget()
 		return nil, fmt.Errorf("dropped from the mempool: %w", err)
 	}
+}
+
+// outcome is Submit's answer for a commit.
+func outcome(cm *Committed) (*Committed, error) {
+	if cm.Code != ledger.CodeOK {
+		return nil, &RejectedError{Height: cm.Height, Err: rejection(cm.Code, cm.Log)}
+	}
+	return cm, nil
 }
 
 // settle waits until the client has delivered every block the node has
