@@ -42,7 +42,8 @@ type Committed struct {
 	Time   time.Time // the block's time
 }
 
-// Err returns the rejection as a *ledger.Error, or nil if the transaction succeeded.
+// Err returns the rejection as a *ledger.Error, or nil if the transaction
+// succeeded. Submit returns only successful commits, whose Err is nil.
 func (c *Committed) Err() error {
 	if c.Code == ledger.CodeOK {
 		return nil
@@ -52,9 +53,22 @@ func (c *Committed) Err() error {
 
 // rejection is the *ledger.Error of a refused transaction. The node's log
 // already names the code ("duplicate: …"): it is not named twice.
-func rejection(code ledger.Code, log string) error {
+func rejection(code ledger.Code, log string) *ledger.Error {
 	return &ledger.Error{Code: code, Err: errors.New(strings.TrimPrefix(log, code.String()+": "))}
 }
+
+// RejectedError is Submit's error for a transaction its block refused: the
+// ledger's *ledger.Error, which it unwraps to, and the block's height.
+type RejectedError struct {
+	Height int64
+	Err    *ledger.Error
+}
+
+func (e *RejectedError) Error() string {
+	return fmt.Sprintf("refused in block %d: %v", e.Height, e.Err)
+}
+
+func (e *RejectedError) Unwrap() error { return e.Err }
 
 // Event is a ledger event from a committed transaction.
 type Event struct {
@@ -88,20 +102,31 @@ func (e Event) Has(k, v string) bool {
 type Client struct {
 	node Node
 	log  *slog.Logger
+	life context.Context // ends at Close
+	end  context.CancelFunc
 
-	mu      sync.Mutex
-	waiters map[[32]byte][]chan *Committed
-	subs    map[int]*subscription
-	nextSub int
-	height  int64 // the last block delivered
-	started bool
-	done    chan struct{}
-	kick    chan struct{} // asks the loop to catch up now
+	// c.mu is never held across a call to the node.
+	mu       sync.Mutex
+	waiters  map[[32]byte][]chan *Committed
+	subs     map[int]*subscription
+	nextSub  int
+	height   int64     // the last block delivered
+	starting *starting // the attempt to follow the chain under way, if any
+	started  bool      // following: the loop runs until Close
+	closed   bool
+	done     chan struct{} // closed when the loop returns
+	kick     chan struct{} // asks the loop to catch up now
 
 	// rebroadcast is how long Submit waits before it sends a transaction
 	// again, to learn whether the mempool dropped it.
 	rebroadcast time.Duration
-	stop        context.CancelFunc
+}
+
+// starting is an attempt to start following the chain; err is set before
+// done is closed.
+type starting struct {
+	done chan struct{}
+	err  error
 }
 
 type subscription struct {
@@ -115,8 +140,9 @@ func New(node Node, log *slog.Logger) *Client {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{node: node, log: log, waiters: map[[32]byte][]chan *Committed{}, subs: map[int]*subscription{}, done: make(chan struct{}),
-		kick: make(chan struct{}, 1), rebroadcast: 3 * time.Second}
+	life, end := context.WithCancel(context.Background())
+	return &Client{node: node, log: log, life: life, end: end, waiters: map[[32]byte][]chan *Committed{}, subs: map[int]*subscription{},
+		done: make(chan struct{}), kick: make(chan struct{}, 1), rebroadcast: 3 * time.Second}
 }
 
 // Dial returns a client of a node's RPC address (http://host:port or
@@ -130,39 +156,87 @@ func Dial(addr string, log *slog.Logger) (*Client, error) {
 	return New(n, log), nil
 }
 
-// Close stops following the chain.
+// Close stops following the chain, and ends an attempt to start under
+// way. Submit and Subscribe return ErrClosed afterwards.
 func (c *Client) Close() error {
 	c.mu.Lock()
-	stop, started := c.stop, c.started
+	c.closed = true
+	started := c.started
 	c.mu.Unlock()
+	c.end()
 	if started {
-		stop()
 		<-c.done
 	}
 	return nil
 }
 
-// follow starts following the chain, once.
-func (c *Client) follow() error {
+// follow returns once the client follows the chain. The first caller
+// starts an attempt bounded by its ctx; callers meanwhile wait for it, or
+// for their own ctx. A failed attempt is made again by the next caller,
+// and by those that waited for another's.
+func (c *Client) follow(ctx context.Context) error {
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return ErrClosed
+		}
+		if c.started {
+			c.mu.Unlock()
+			return nil
+		}
+		s, mine := c.starting, false
+		if s == nil {
+			s, mine = &starting{done: make(chan struct{})}, true
+			c.starting = s
+			go c.start(ctx, s)
+		}
+		c.mu.Unlock()
+		select {
+		case <-s.done:
+			if mine && s.err != nil {
+				return s.err
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("follow the chain: %w", ctx.Err())
+		case <-c.life.Done():
+			return ErrClosed
+		}
+	}
+}
+
+// start is an attempt to follow the chain. Its calls to the node end with
+// ctx (its first caller's) or Close; the loop it starts lives until Close.
+func (c *Client) start(ctx context.Context, s *starting) {
+	life, stop := context.WithCancel(c.life)
+	abort := context.AfterFunc(ctx, stop)
+	h, err := c.node.Height(life)
+	if err != nil {
+		err = fmt.Errorf("follow the chain: node height: %w", err)
+	}
+	var ch <-chan *Block
+	if err == nil {
+		if ch, err = c.node.NewBlocks(life); err != nil {
+			err = fmt.Errorf("follow the chain: %w", err)
+		}
+	}
+	if !abort() {
+		err = fmt.Errorf("follow the chain: %w", ctx.Err())
+	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.started {
-		return nil
+	if c.closed {
+		err = ErrClosed
 	}
-	h, err := c.node.Height(context.Background())
+	c.starting, s.err = nil, err
+	if err == nil {
+		c.height, c.started = h, true
+		go c.loop(life, ch)
+	}
+	c.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("node status: %w", err)
+		stop() // the node closes ch, if any
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ch, err := c.node.NewBlocks(ctx)
-	if err != nil {
-		cancel()
-		return err
-	}
-	c.height = h
-	c.started, c.stop = true, cancel
-	go c.loop(ctx, ch)
-	return nil
+	close(s.done)
 }
 
 func (c *Client) loop(ctx context.Context, ch <-chan *Block) {
@@ -258,9 +332,10 @@ func (c *Client) deliver(b *Block) {
 // Subscribe delivers, in commit order, every event of a successful
 // transaction that filter accepts, from the next block on, until ctx ends.
 // The channel is closed then. A subscriber that does not keep up holds up
-// the others: read promptly.
+// the others: read promptly. If ctx ends before the client follows the
+// chain, Subscribe returns ctx's error.
 func (c *Client) Subscribe(ctx context.Context, filter func(Event) bool) (<-chan Event, error) {
-	if err := c.follow(); err != nil {
+	if err := c.follow(ctx); err != nil {
 		return nil, err
 	}
 	s := &subscription{filter: filter, ch: make(chan Event, 4096)}
@@ -326,11 +401,14 @@ func (c *Client) Broadcast(ctx context.Context, tx []byte) ([32]byte, error) {
 }
 
 // Submit broadcasts a transaction and waits for the block that commits it.
-// A transaction refused in CheckTx or in its block returns a *ledger.Error
-// (check with errors.Is(err, ledger.Rejected(code))); the Committed result
-// is returned too when the block refused it.
+// It returns either the commit of a successful transaction or an error,
+// never both. A transaction refused in CheckTx, in its block, or dropped
+// from the mempool gives a *ledger.Error (check with errors.Is(err,
+// ledger.Rejected(code)) or errors.As); a refusal in its block is a
+// *RejectedError that carries the block's height. The end of ctx gives
+// ctx's error, and Close ErrClosed.
 func (c *Client) Submit(ctx context.Context, tx []byte) (*Committed, error) {
-	if err := c.follow(); err != nil {
+	if err := c.follow(ctx); err != nil {
 		return nil, err
 	}
 	h := sha256.Sum256(tx)
@@ -369,10 +447,13 @@ func (c *Client) Submit(ctx context.Context, tx []byte) (*Committed, error) {
 	for {
 		select {
 		case cm := <-w:
-			return cm, cm.Err()
+			return outcome(cm)
 		case <-ctx.Done():
 			forget()
 			return nil, fmt.Errorf("wait for commit of %x: %w", h[:8], ctx.Err())
+		case <-c.life.Done():
+			forget()
+			return nil, ErrClosed
 		case <-t.C:
 		}
 		_, err := c.Broadcast(ctx, tx)
@@ -381,11 +462,19 @@ func (c *Client) Submit(ctx context.Context, tx []byte) (*Committed, error) {
 			continue // back in the mempool, still there, or the node unreachable
 		}
 		if cm, ok := c.settle(ctx, w); ok {
-			return cm, cm.Err()
+			return outcome(cm)
 		}
 		forget()
 		return nil, fmt.Errorf("dropped from the mempool: %w", err)
 	}
+}
+
+// outcome is Submit's answer for a commit.
+func outcome(cm *Committed) (*Committed, error) {
+	if cm.Code != ledger.CodeOK {
+		return nil, &RejectedError{Height: cm.Height, Err: rejection(cm.Code, cm.Log)}
+	}
+	return cm, nil
 }
 
 // settle waits until the client has delivered every block the node has
@@ -406,6 +495,8 @@ func (c *Client) settle(ctx context.Context, w chan *Committed) (*Committed, boo
 		select {
 		case <-ctx.Done():
 			err = ctx.Err()
+		case <-c.life.Done():
+			err = ErrClosed
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

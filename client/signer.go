@@ -45,7 +45,9 @@ func (s *Signer) Sign(body ledger.Body) ([]byte, error) {
 	return ledger.NewTx(s.key, seq, body)
 }
 
-// Submit signs body and submits it, waiting for its commit.
+// Submit signs body and submits it, waiting for its commit: it returns
+// either the commit of a successful transaction or an error, never both
+// (see Client.Submit).
 func (s *Signer) Submit(ctx context.Context, body ledger.Body) (*Committed, error) {
 	tx, err := s.Sign(body)
 	if err != nil {
