@@ -13,6 +13,7 @@ import (
 	"github.com/vitalchain/vitalchain/chain"
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/internal/cli"
+	"github.com/vitalchain/vitalchain/overlay/udp"
 )
 
 func runNode(args []string, stdout, stderr io.Writer) error {
@@ -45,19 +46,26 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if *ovAddr != "" {
-		peers, err := parsePeers(*ovPeers)
+		peers, err := udp.ParsePeers(*ovPeers)
 		if err != nil {
 			n.Stop()
 			return fmt.Errorf("%w: %v", cli.ErrUsage, err)
 		}
-		conn, err := listenUDP(*ovAddr)
+		conn, err := udp.Listen(*ovAddr)
 		if err != nil {
 			n.Stop()
 			return err
 		}
 		cl := client.New(n.Local(), log)
 		octx, ostop := context.WithCancel(ctx)
-		ov, err := startOverlay(octx, n.Authority(), cl, conn, peers, *ovPeriod, log)
+		ov, err := udp.Start(octx, udp.Config{
+			Identity: n.Authority(),
+			Ledger:   udp.ClientLedger(cl, n.Authority().Signing),
+			Conn:     conn,
+			Peers:    peers,
+			Period:   *ovPeriod,
+			Log:      log,
+		})
 		if err != nil {
 			ostop()
 			conn.Close()
@@ -70,7 +78,7 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 		// The overlay and its client stop before the node: nothing may read
 		// a stopped node's databases.
 		ostop()
-		ov.wait()
+		ov.Wait()
 		cl.Close()
 		log.Info("stopping node")
 		return n.Stop()
