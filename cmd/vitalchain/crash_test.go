@@ -268,3 +268,15 @@ func TestCloudCrash(t *testing.T) {
 		t.Fatalf("consistency proof between %+v and %+v, want the anchored %+v and %+v", cons.Old, cons.New, anchoredBefore.Checkpoint, final.Checkpoint)
 	}
 }
+
+// waitFor polls cond until it holds, failing the test when ctx ends first.
+func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("never: %s", what)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
