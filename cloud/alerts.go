@@ -122,6 +122,10 @@ func (h *alertHub) since(from uint64) ([]hubEntry, uint64, bool, <-chan struct{}
 	return out, next, from < h.dropped, h.wake
 }
 
+// AlertWaits returns how many alerts requests have begun to wait (a long
+// poll parked because nothing was due to its provider yet).
+func (s *Service) AlertWaits() uint64 { return s.alertHub.waits.Load() }
+
 // Alerts serves a provider's signed request (op cloudapi.OpAlerts, From the first
 // record index wanted) for the alerts it is due: those of records whose
 // contract is active and names it, of patients whose grant to it is active

@@ -5,12 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/vitalchain/vitalchain/chain"
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud"
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
@@ -18,18 +16,19 @@ import (
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/internal/testbed"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/merklelog"
 	"github.com/vitalchain/vitalchain/record"
 	"github.com/vitalchain/vitalchain/vital"
 )
 
-// world is a running 4-authority chain with registered actors.
+// world is a running 4-authority chain (the testbed's) with a patient
+// holding its epoch-1 session key.
 type world struct {
 	t        *testing.T
-	net      *chain.LocalNet
+	chain    *testbed.Chain
 	clients  []*client.Client
-	signers  map[identity.ID]*client.Signer
 	cloudID  *identity.Identity
 	patient  *identity.Identity
 	contract [32]byte
@@ -40,20 +39,12 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	ln, err := chain.StartLocal(ctx, chain.TestnetOptions{Nodes: 4, Dir: t.TempDir(), BlockInterval: 100 * time.Millisecond}, nil)
+	tc, err := testbed.StartChain(ctx, testbed.ChainOptions{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, net: ln, signers: map[identity.ID]*client.Signer{}}
-	for _, n := range ln.Nodes {
-		w.clients = append(w.clients, client.New(n.Local(), nil))
-	}
-	t.Cleanup(func() {
-		for _, c := range w.clients {
-			c.Close()
-		}
-		ln.Stop()
-	})
+	t.Cleanup(tc.Stop)
+	w := &world{t: t, chain: tc, clients: tc.Clients(0, 4)}
 	w.cloudID = w.register(identity.RoleCloud, 1)
 	w.patient = w.register(identity.RolePatient, 1)
 	w.key, _ = envelope.NewSessionKey()
@@ -63,32 +54,13 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
-func (w *world) signer(id *identity.Identity) *client.Signer {
-	if s, ok := w.signers[id.ID()]; ok {
-		return s
-	}
-	s, err := w.clients[0].Signer(context.Background(), id.Signing)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	w.signers[id.ID()] = s
-	return s
-}
-
+// ok commits body signed by by, on every node.
 func (w *world) ok(by *identity.Identity, body ledger.Body) *client.Committed {
 	w.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tx, err := w.signer(by).Sign(body)
+	cm, err := w.chain.Submit(ctx, by.Signing, body)
 	if err != nil {
-		w.t.Fatal(err)
-	}
-	cm, err := w.clients[0].Submit(ctx, tx)
-	if err != nil {
-		w.t.Fatalf("%s: %v", body.TxType(), err)
-	}
-	// Every node has it before the test goes on.
-	if err := w.net.WaitHeight(ctx, cm.Height); err != nil {
 		w.t.Fatal(err)
 	}
 	return cm
@@ -97,15 +69,12 @@ func (w *world) ok(by *identity.Identity, body ledger.Body) *client.Committed {
 // register admits a new actor to cluster (whose head is authority cluster-1).
 func (w *world) register(role identity.Role, cluster uint32) *identity.Identity {
 	w.t.Helper()
-	id, err := identity.Generate(role, identity.SuiteX25519)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	id, err := w.chain.Register(ctx, role, identity.SuiteX25519, cluster)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	r, err := ledger.NewRegister(id, cluster, identity.ID{}, nil)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	w.ok(w.net.Nodes[cluster-1].Authority(), r)
 	return id
 }
 
@@ -178,17 +147,12 @@ func TestEndToEnd(t *testing.T) {
 	}
 	defer pst.Close()
 	st := &tamperStore{Store: pst, tamper: map[[32]byte]bool{}}
-	svc, err := cloud.New(ctx, cloud.Config{
-		Key: w.cloudID.Signing, Store: st, Ledger: cloud.NewChainLedger(w.clients, w.cloudID.Signing, 5*time.Second),
-		BlockRecords: 8, BlockInterval: 200 * time.Millisecond,
-	})
+	tcl, err := testbed.StartCloud(ctx, testbed.CloudOptions{Key: w.cloudID, Store: st, Clients: w.clients, BlockRecords: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer svc.Close()
-	srv := httptest.NewServer(svc.Handler(nil))
-	defer srv.Close()
-	cc := cloudapi.NewClient(srv.URL, nil)
+	defer tcl.Close()
+	cc := tcl.Client()
 
 	// Upload 20 records, one of them twice.
 	var recs [][]byte

@@ -55,13 +55,21 @@ func TestAlertToVerifiedReading(t *testing.T) {
 
 	fctx, stop := context.WithCancel(ctx)
 	defer stop()
+	waits := w.cloud.Service.AlertWaits()
 	got := make(chan provider.Alert, 16)
 	followed := make(chan error, 1)
 	go func() { followed <- a.Follow(fctx, 0, func(al provider.Alert) { got <- al }) }()
 	anchors := make(chan uint64, 1024)
 	go a.FollowAnchors(fctx, w.cloudID.ID(), func(size uint64, _ time.Time) { anchors <- size })
 
-	time.Sleep(100 * time.Millisecond) // Follow is waiting: the alert is pushed
+	// Once Follow's request waits in the cloud, the alert is pushed.
+	for w.cloud.Service.AlertWaits() == waits {
+		select {
+		case <-ctx.Done():
+			t.Fatal("Follow's request never waited in the cloud")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 	uploaded := time.Now()
 	ids, idx := w.upload(t,
 		p.abnormal(vital.Glucose, 250*vital.Unit),
@@ -380,7 +388,7 @@ func TestFetchRefusesWhatDoesNotVerify(t *testing.T) {
 	w.waitAnchored(t, idx[len(idx)-1])
 	raw1, _ := recs[1].Marshal()
 
-	px := newProxy(t, w.srv.URL)
+	px := newProxy(t, w.cloud.URL)
 	a := w.providerFor(t, aID, cloudapi.NewClient(px.URL, nil))
 	for _, tc := range []struct {
 		name   string
@@ -576,7 +584,7 @@ func TestFollowRetries(t *testing.T) {
 	p.grant(aID, false, vital.Glucose)
 	ids, idx := w.upload(t, p.abnormal(vital.Glucose, 250*vital.Unit))
 
-	px := newProxy(t, w.srv.URL)
+	px := newProxy(t, w.cloud.URL)
 	px.failAlerts = 3
 	a := w.providerFor(t, aID, cloudapi.NewClient(px.URL, nil))
 	fctx, stop := context.WithCancel(ctx)

@@ -3,21 +3,17 @@ package provider_test
 import (
 	"context"
 	"flag"
-	"fmt"
-	"net/http/httptest"
 	"os"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/vitalchain/vitalchain/chain"
 	"github.com/vitalchain/vitalchain/client"
-	"github.com/vitalchain/vitalchain/cloud"
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
-	"github.com/vitalchain/vitalchain/cloud/pebblestore"
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/internal/testbed"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/provider"
 	"github.com/vitalchain/vitalchain/reading"
@@ -25,20 +21,16 @@ import (
 	"github.com/vitalchain/vitalchain/vital"
 )
 
-// world is one running 4-authority chain and one cloud, shared by every
-// test of the binary: each test registers its own patients and providers.
+// world is one running 4-authority chain and one cloud (the testbed's),
+// shared by every test of the binary: each test registers its own patients
+// and providers.
 type world struct {
 	dir     string
-	net     *chain.LocalNet
+	chain   *testbed.Chain
+	cloud   *testbed.Cloud
 	clients []*client.Client
 	cloudID *identity.Identity
-	svc     *cloud.Service
-	store   *pebblestore.Store
-	srv     *httptest.Server
 	cc      *cloudapi.Client
-
-	mu      sync.Mutex
-	signers map[identity.ID]*client.Signer
 }
 
 var (
@@ -76,96 +68,42 @@ func startWorld() (*world, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &world{dir: dir, signers: map[identity.ID]*client.Signer{}}
-	w.net, err = chain.StartLocal(ctx, chain.TestnetOptions{Nodes: 4, Dir: dir + "/chain", BlockInterval: 100 * time.Millisecond}, nil)
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	for _, n := range w.net.Nodes {
-		w.clients = append(w.clients, client.New(n.Local(), nil))
-	}
+	w := &world{dir: dir}
 	fail := func(err error) (*world, error) { w.close(); return nil, err }
+	if w.chain, err = testbed.StartChain(ctx, testbed.ChainOptions{Dir: dir + "/chain"}); err != nil {
+		return fail(err)
+	}
+	w.clients = w.chain.Clients(0, 4)
 	if w.cloudID, err = w.register(ctx, identity.RoleCloud); err != nil {
 		return fail(err)
 	}
-	if w.store, err = pebblestore.Open(dir + "/cloud"); err != nil {
-		return fail(err)
-	}
-	w.svc, err = cloud.New(ctx, cloud.Config{
-		Key: w.cloudID.Signing, Store: w.store, Ledger: cloud.NewChainLedger(w.clients, w.cloudID.Signing, 5*time.Second),
-		BlockRecords: 8, BlockInterval: 200 * time.Millisecond,
-	})
+	w.cloud, err = testbed.StartCloud(ctx, testbed.CloudOptions{Key: w.cloudID, Dir: dir + "/cloud", Clients: w.clients, BlockRecords: 8})
 	if err != nil {
 		return fail(err)
 	}
-	w.srv = httptest.NewServer(w.svc.Handler(nil))
-	w.cc = cloudapi.NewClient(w.srv.URL, nil)
+	w.cc = w.cloud.Client()
 	return w, nil
 }
 
 func (w *world) close() {
-	if w.srv != nil {
-		w.srv.Close()
+	if w.cloud != nil {
+		w.cloud.Close()
 	}
-	if w.svc != nil {
-		w.svc.Close()
-	}
-	if w.store != nil {
-		w.store.Close()
-	}
-	for _, c := range w.clients {
-		c.Close()
-	}
-	if w.net != nil {
-		w.net.Stop()
+	if w.chain != nil {
+		w.chain.Stop()
 	}
 	os.RemoveAll(w.dir)
 }
 
-func (w *world) signer(ctx context.Context, key *identity.SigningKey) (*client.Signer, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	id := key.Public().ID()
-	if s, ok := w.signers[id]; ok {
-		return s, nil
-	}
-	s, err := w.clients[0].Signer(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	w.signers[id] = s
-	return s, nil
-}
-
 // submit commits body signed by key, and waits until every node has it.
 func (w *world) submit(ctx context.Context, key *identity.SigningKey, body ledger.Body) error {
-	s, err := w.signer(ctx, key)
-	if err != nil {
-		return err
-	}
-	tx, err := s.Sign(body)
-	if err != nil {
-		return err
-	}
-	cm, err := w.clients[0].Submit(ctx, tx)
-	if err != nil {
-		return fmt.Errorf("%s: %w", body.TxType(), err)
-	}
-	return w.net.WaitHeight(ctx, cm.Height)
+	_, err := w.chain.Submit(ctx, key, body)
+	return err
 }
 
 // register admits a new actor to cluster 1, the cloud's.
 func (w *world) register(ctx context.Context, role identity.Role) (*identity.Identity, error) {
-	id, err := identity.Generate(role, identity.SuiteX25519)
-	if err != nil {
-		return nil, err
-	}
-	r, err := ledger.NewRegister(id, 1, identity.ID{}, nil)
-	if err != nil {
-		return nil, err
-	}
-	return id, w.submit(ctx, w.net.Nodes[0].Authority().Signing, r)
+	return w.chain.Register(ctx, role, identity.SuiteX25519, 1)
 }
 
 func (w *world) ok(t *testing.T, key *identity.SigningKey, body ledger.Body) {
