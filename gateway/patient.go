@@ -129,9 +129,6 @@ func (p *Patient) startEpoch(ctx context.Context) error {
 func (p *Patient) submit(ctx context.Context, body ledger.Body) error {
 	p.txMu.Lock()
 	defer p.txMu.Unlock()
-	cm, err := p.signer.Submit(ctx, body)
-	if err != nil {
-		return err
-	}
-	return cm.Err()
+	_, err := p.signer.Submit(ctx, body)
+	return err
 }

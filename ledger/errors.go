@@ -60,7 +60,12 @@ type Error struct {
 	Err  error
 }
 
-func (e *Error) Error() string { return e.Code.String() + ": " + e.Err.Error() }
+func (e *Error) Error() string {
+	if e.Err == nil {
+		return e.Code.String()
+	}
+	return e.Code.String() + ": " + e.Err.Error()
+}
 func (e *Error) Unwrap() error { return e.Err }
 
 // Is makes errors.Is(err, &Error{Code: c}) match any Error with code c.

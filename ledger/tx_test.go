@@ -548,3 +548,10 @@ func ascendingIDs(n int) []identity.ID {
 	}
 	return ids
 }
+
+// A Rejected target prints as its code (it was a nil dereference).
+func TestRejectedPrints(t *testing.T) {
+	if got := Rejected(CodeDuplicate).Error(); got != CodeDuplicate.String() {
+		t.Fatalf("Rejected(CodeDuplicate).Error() = %q", got)
+	}
+}

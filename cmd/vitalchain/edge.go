@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -205,9 +206,6 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		cm, err := s.Submit(ctx, dc)
-		if err == nil {
-			err = cm.Err()
-		}
 		if err != nil {
 			return err
 		}
@@ -233,11 +231,8 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 			if err != nil {
 				return err
 			}
-			cm, err := s.Submit(ctx, r)
-			if err == nil {
-				err = cm.Err()
-			}
-			if err != nil && !strings.Contains(err.Error(), "already registered") {
+			_, err = s.Submit(ctx, r)
+			if err != nil && !errors.Is(err, ledger.Rejected(ledger.CodeDuplicate)) {
 				return fmt.Errorf("device %s: %w", d.Name(), err)
 			}
 			fmt.Fprintf(stdout, "%s  %s\n", d.ID().Hex(), d.Name())
