@@ -23,9 +23,6 @@ import (
 // nothing.
 const AlertMemory = 1 << 16
 
-// MaxAlertWait bounds how long an alerts request waits for a first alert.
-const MaxAlertWait = 25 * time.Second
-
 // maxAlertsPerAnswer bounds one cloudapi.AlertBatch.
 const maxAlertsPerAnswer = 512
 
@@ -129,7 +126,7 @@ func (s *Service) AlertWaits() uint64 { return s.alertHub.waits.Load() }
 // Alerts serves a provider's signed request (op cloudapi.OpAlerts, From the first
 // record index wanted) for the alerts it is due: those of records whose
 // contract is active and names it, of patients whose grant to it is active
-// and covers the vital sign. It waits up to wait (at most MaxAlertWait)
+// and covers the vital sign. It waits up to wait (at most cloudapi.MaxAlertWait)
 // for a first one.
 func (s *Service) Alerts(ctx context.Context, raw []byte, wait time.Duration) (*cloudapi.AlertBatch, error) {
 	r, err := cloudapi.ParseRequest(raw)
@@ -148,7 +145,7 @@ func (s *Service) Alerts(ctx context.Context, raw []byte, wait time.Duration) (*
 		s.m.readsRefused.WithLabelValues(readReason(err)).Inc()
 		return nil, err
 	}
-	wait = min(max(wait, 0), MaxAlertWait)
+	wait = min(max(wait, 0), cloudapi.MaxAlertWait)
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	from := r.From

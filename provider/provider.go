@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/vitalchain/vitalchain/client"
-	"github.com/vitalchain/vitalchain/cloud"
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
@@ -25,7 +24,7 @@ type Config struct {
 	Log   *slog.Logger
 	Now   func() time.Time // the clock; time.Now by default
 	// PollWait is how long one alerts request waits for a first alert
-	// (default 20 s, at most cloud.MaxAlertWait).
+	// (default 20 s, at most cloudapi.MaxAlertWait).
 	PollWait time.Duration
 }
 
@@ -83,7 +82,7 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.PollWait <= 0 {
 		cfg.PollWait = 20 * time.Second
 	}
-	cfg.PollWait = min(cfg.PollWait, cloud.MaxAlertWait)
+	cfg.PollWait = min(cfg.PollWait, cloudapi.MaxAlertWait)
 	return &Provider{
 		cfg: cfg, me: cfg.Key.ID(), log: cfg.Log,
 		members: map[identity.ID]cachedMember{}, keys: map[epochKey]envelope.SessionKey{}, contracts: map[[32]byte]bool{},

@@ -25,6 +25,8 @@
 package cloudapi
 
 import (
+	"time"
+
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/merklelog"
 )
@@ -72,6 +74,10 @@ var permanent = map[string]bool{
 // transient ones (CodeUnavailable, CodeStore) and any code it does not know
 // are not: when in doubt, a record is kept and retried.
 func Permanent(code string) bool { return permanent[code] }
+
+// MaxAlertWait bounds how long an alerts request waits for a first alert
+// (its wait parameter).
+const MaxAlertWait = 25 * time.Second
 
 // UploadResponse answers an upload.
 type UploadResponse struct {

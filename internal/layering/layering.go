@@ -1,0 +1,106 @@
+// Package layering holds the project's import rules: which packages must
+// not link which others, each with the reason it matters. The rules are
+// checked by this package's test against `go list` of the module, so that
+// the layering cannot drift unseen.
+package layering
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+const mod = "github.com/vitalchain/vitalchain"
+
+// A Rule forbids the packages it applies to from linking, directly or
+// through others, any package Deny matches. A pattern is an import path,
+// or a path followed by "/..." for it and everything below it.
+type Rule struct {
+	Packages []string
+	Deny     []string
+	Why      string
+}
+
+// Rules are the project's import rules.
+var Rules = []Rule{
+	{
+		Packages: []string{mod + "/ledger"},
+		Deny:     []string{"github.com/cometbft/cometbft/...", "net", "net/http"},
+		Why:      "the state machine is pure and deterministic: no I/O of its own; package chain wires it to CometBFT",
+	},
+	{
+		Packages: []string{mod + "/overlay"},
+		Deny:     []string{"net", "net/http", mod + "/client"},
+		Why:      "the election is pure (messages and ticks in, messages and decisions out); overlay/udp carries it",
+	},
+	{
+		Packages: []string{mod + "/..."},
+		Deny:     []string{mod + "/cmd/..."},
+		Why:      "commands only wire: nothing may build on one (a protocol, a world or a runner is a package of its own)",
+	},
+	{
+		Packages: []string{mod + "/wearable", mod + "/device", mod + "/command", mod + "/reading"},
+		Deny:     []string{mod + "/gateway", mod + "/cloud/...", mod + "/ledger", mod + "/client", mod + "/outbox", "go.etcd.io/bbolt/..."},
+		Why:      "a wearable knows its patient's key and its broker, nothing more: it must fit a device",
+	},
+	{
+		Packages: []string{mod + "/gateway", mod + "/provider"},
+		Deny:     []string{mod + "/cloud", mod + "/cloud/pebblestore", "github.com/cockroachdb/pebble/..."},
+		Why:      "they speak to the cloud through cloudapi; the cloud's service and storage engine are the cloud's",
+	},
+	{
+		Packages: []string{mod + "/client"},
+		Deny:     []string{"github.com/cometbft/cometbft/...", "github.com/cockroachdb/pebble/..."},
+		Why:      "the patient's gateway talks to the ledger through client and must stay small",
+	},
+	{
+		Packages: []string{mod + "/cmd/vitalchain-gateway"},
+		Deny:     []string{"github.com/cometbft/cometbft/...", "github.com/cockroachdb/pebble/...", mod + "/cloud", mod + "/chain"},
+		Why:      "the gateway runs on the patient's small hardware: CometBFT or Pebble alone would put it over its memory budget",
+	},
+}
+
+// Violation is a package that links what a rule denies it.
+type Violation struct {
+	Rule    *Rule
+	Package string
+	Dep     string
+}
+
+func (v Violation) String() string {
+	return fmt.Sprintf("%s links %s: %s", v.Package, v.Dep, v.Rule.Why)
+}
+
+// Match reports whether path matches pattern.
+func Match(pattern, path string) bool {
+	if p, ok := strings.CutSuffix(pattern, "/..."); ok {
+		return path == p || strings.HasPrefix(path, p+"/")
+	}
+	return path == pattern
+}
+
+// Check returns every violation of rules in deps, which maps each package
+// to the packages it links (transitively; itself excluded), in a stable
+// order.
+func Check(rules []Rule, deps map[string][]string) []Violation {
+	var out []Violation
+	pkgs := make([]string, 0, len(deps))
+	for p := range deps {
+		pkgs = append(pkgs, p)
+	}
+	slices.Sort(pkgs)
+	for i := range rules {
+		r := &rules[i]
+		for _, p := range pkgs {
+			if !slices.ContainsFunc(r.Packages, func(pat string) bool { return Match(pat, p) }) {
+				continue
+			}
+			for _, d := range deps[p] {
+				if d != p && slices.ContainsFunc(r.Deny, func(pat string) bool { return Match(pat, d) }) {
+					out = append(out, Violation{Rule: r, Package: p, Dep: d})
+				}
+			}
+		}
+	}
+	return out
+}
