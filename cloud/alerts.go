@@ -36,6 +36,7 @@ type alertHub struct {
 	mu      sync.Mutex
 	entries []hubEntry
 	dropped uint64 // entries below this index were dropped from memory
+	end     uint64 // the index after the last record published, alert or not
 	wake    chan struct{}
 	// waits counts the times an alerts request, having found nothing due
 	// to it, began to wait for new alerts. Only tests read it: it tells
@@ -74,10 +75,14 @@ func (h *alertHub) publish(recs []StoredRecord, stored int64) {
 			patient: hd.Patient, contract: hd.Contract, kind: hd.Kind,
 		})
 	}
+	h.mu.Lock()
+	if n := len(recs); n > 0 {
+		h.end = max(h.end, recs[n-1].Index+1)
+	}
 	if len(add) == 0 {
+		h.mu.Unlock()
 		return
 	}
-	h.mu.Lock()
 	h.entries = append(h.entries, add...)
 	if n := len(h.entries) - AlertMemory; n > 0 {
 		h.dropped = h.entries[n].alert.Index
@@ -105,17 +110,15 @@ func (h *alertHub) reload(st Store, size uint64) error {
 }
 
 // since returns the entries at or after index from, the index after the
-// last one the hub holds, whether some after from were dropped, and a
-// channel closed when more arrive.
+// last record published (every record below it is either among the entries
+// or not an alert), whether some after from were dropped, and a channel
+// closed when more arrive.
 func (h *alertHub) since(from uint64) ([]hubEntry, uint64, bool, <-chan struct{}) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	i := sort.Search(len(h.entries), func(i int) bool { return h.entries[i].alert.Index >= from })
 	out := h.entries[i:len(h.entries):len(h.entries)]
-	next := from
-	if len(h.entries) > 0 {
-		next = max(from, h.entries[len(h.entries)-1].alert.Index+1)
-	}
+	next := max(from, h.end)
 	return out, next, from < h.dropped, h.wake
 }
 

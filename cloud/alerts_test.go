@@ -250,3 +250,26 @@ func TestWithheldAlertsAreNotPushed(t *testing.T) {
 		t.Fatalf("the withheld alert's record is not readable: %v", err)
 	}
 }
+
+// A record whose alert its contract's cool-down withheld (severity 0) is no
+// alert, but the answer's Next moves past it: a provider's cursor reaches
+// the end of the log, and a provider resuming from it asks for nothing old.
+func TestAlertsNextPassesWithheldRecords(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := e.member(identity.RoleProvider, 1)
+	e.deploy(true, p)
+	e.grant(p, vital.Glucose)
+	h := e.header()
+	h.Kind = vital.Glucose
+	alert, _ := e.sealBy(e.patient, h)
+	h.Seq, h.Severity = h.Seq+1, 0
+	withheld, _ := e.sealBy(e.patient, h)
+	e.ingest(alert, withheld)
+	if b := e.alerts(p, 0, 0); len(b.Alerts) != 1 || b.Next != 2 {
+		t.Fatalf("%d alerts, next %d; want 1 alert, next 2", len(b.Alerts), b.Next)
+	}
+	if b := e.alerts(p, 1, 0); len(b.Alerts) != 0 || b.Next != 2 {
+		t.Fatalf("from 1: %d alerts, next %d; want none, next 2", len(b.Alerts), b.Next)
+	}
+}

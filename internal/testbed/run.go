@@ -166,13 +166,12 @@ loop:
 	dctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	drainErr := s.Drain(dctx)
-	if drainErr == nil {
-		drainErr = s.waitAlerts(dctx)
-	}
-	s.fill(dctx, sum, elapsed, h0)
 	if drainErr != nil {
 		sum.Failures = append(sum.Failures, drainErr.Error())
+	} else if err := s.waitAlerts(dctx); err != nil {
+		sum.Failures = append(sum.Failures, err.Error())
 	}
+	s.fill(dctx, sum, elapsed, h0)
 	sum.Invariants = map[string]bool{
 		"no_alert_misdelivered":    sum.AlertsMisdelivered == 0,
 		"no_read_after_revoke":     sum.ReadsAfterRevokeAllowed == 0,

@@ -376,7 +376,10 @@ func (s *System) startGateway(ctx context.Context, p *Patient) error {
 func (s *System) startProviders() error {
 	cc := s.Cloud.Client()
 	for i, pn := range s.Providers {
-		pv, err := provider.New(provider.Config{Key: pn.ID, Chain: s.Chain.Client(i % 3), Cloud: cc, Log: s.log.With("part", "provider")})
+		// Short long polls: after the last record, every provider's cursor
+		// passes it within a second (waitAlerts).
+		pv, err := provider.New(provider.Config{Key: pn.ID, Chain: s.Chain.Client(i % 3), Cloud: cc, PollWait: time.Second,
+			Log: s.log.With("part", "provider")})
 		if err != nil {
 			return err
 		}
