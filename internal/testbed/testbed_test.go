@@ -1,0 +1,65 @@
+package testbed
+
+import (
+	"context"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vitalchain/vitalchain/identity"
+)
+
+// ours returns the stacks of running goroutines that are in the project's
+// code other than this test's.
+func ours() []string {
+	buf := make([]byte, 1<<22)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "github.com/vitalchain/vitalchain/") && !strings.Contains(g, "testbed.ours") &&
+			!strings.Contains(g, "testing.tRunner") && !strings.Contains(g, "testing.(*M)") {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// A small system runs, drains with every invariant holding, and Stop ends
+// every goroutine of the project that it started.
+func TestSystemRunsAndStops(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 4-authority network")
+	}
+	if n := len(ours()); n != 0 {
+		t.Fatalf("goroutines of the project before the test: %v", ours())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s, err := Start(ctx, Options{Dir: t.TempDir(), Patients: 2, Providers: 2, Devices: 6, Interval: 200 * time.Millisecond,
+		AbnormalFraction: 0.1, Speedup: 120, BlockInterval: 100 * time.Millisecond, CloudSeal: 500 * time.Millisecond,
+		Suite: identity.SuiteX25519, Seed: 3, FetchEvery: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := s.Run(ctx, nil, 4*time.Second, false)
+	if err != nil {
+		s.Stop()
+		t.Fatal(err)
+	}
+	s.Stop()
+	if len(sum.Failures) > 0 {
+		t.Errorf("failures: %v", sum.Failures)
+	}
+	if sum.Readings == 0 || sum.RecordsStored == 0 || sum.RecordsAnchored != sum.RecordsStored || sum.AlertsDelivered == 0 {
+		t.Errorf("summary %+v: want readings, records all anchored, alerts", sum)
+	}
+	// Stopped goroutines may still be unwinding for a moment.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(ours()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if left := ours(); len(left) > 0 {
+		t.Fatalf("%d goroutines of the project left after Stop:\n%s", len(left), strings.Join(left, "\n\n"))
+	}
+}
