@@ -1,0 +1,121 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/vitalchain/vitalchain/identity"
+)
+
+func TestBenchVerifyRate(t *testing.T) {
+	all, one := VerifyRate(50 * time.Millisecond)
+	if all <= 0 || one <= 0 {
+		t.Errorf("VerifyRate = %v, %v; want positive rates", all, one)
+	}
+}
+
+func TestBenchOptionsRefused(t *testing.T) {
+	ctx := context.Background()
+	if _, err := Chain(ctx, ChainOptions{Duration: time.Second, Patients: 1, InFlight: 64, BlockInterval: time.Second}); err == nil {
+		t.Error("Chain accepted 64 grants in flight")
+	}
+	if _, err := Ingest(ctx, IngestOptions{Duration: time.Second, Batch: 0, Uploaders: 1, Patients: 1}); err == nil {
+		t.Error("Ingest accepted a batch of 0")
+	}
+}
+
+func TestBenchChain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a chain")
+	}
+	res, err := Chain(context.Background(), ChainOptions{Duration: 2 * time.Second, Patients: 4, InFlight: 4,
+		BlockInterval: 100 * time.Millisecond, Suite: identity.SuiteX25519, Dir: t.TempDir(), Progress: t.Output()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", *res)
+	switch {
+	case res.Grants == 0 || res.Anchors == 0:
+		t.Errorf("%d grants and %d anchors committed; want both", res.Grants, res.Anchors)
+	case res.Committed != res.Grants+res.Anchors:
+		t.Errorf("committed %d, want grants + anchors = %d", res.Committed, res.Grants+res.Anchors)
+	case res.Refused != 0:
+		t.Errorf("%d refused", res.Refused)
+	case res.CommitLatencyMs.N != int(res.Committed):
+		t.Errorf("%d latencies for %d commits", res.CommitLatencyMs.N, res.Committed)
+	case res.Blocks == 0 || res.BlockIntervalMs.N != res.Blocks-1:
+		t.Errorf("%d blocks, %d intervals", res.Blocks, res.BlockIntervalMs.N)
+	case res.Validators != 4 || res.InFlight != 16 || res.Suite != "x25519" || res.TimeoutCommit != "100ms":
+		t.Errorf("the set-up is not reported as run: %+v", res)
+	case res.TxPerS <= 0 || res.TxBytesMean <= 0 || res.Ed25519VerifyPerS <= 0 || res.VerifyShare <= 0:
+		t.Errorf("figures missing: %+v", res)
+	}
+	checkJSON(t, res, []string{"validators", "duration_s", "tx_per_s", "commit_latency_ms", "block_interval_ms", "blocks",
+		"tx_per_block", "committed", "anchors", "grants", "refused", "ed25519_verify_per_s", "ed25519_verify_per_s_one_core",
+		"verify_share", "in_flight", "suite", "tx_bytes_mean", "timeout_commit", "gomaxprocs"})
+}
+
+func TestBenchIngest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a chain")
+	}
+	profile := filepath.Join(t.TempDir(), "cpu.pprof")
+	res, err := Ingest(context.Background(), IngestOptions{Duration: 2 * time.Second, Batch: 2, Uploaders: 2, Patients: 3,
+		Dir: t.TempDir(), CPUProfile: profile, Progress: t.Output()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", *res)
+	switch {
+	case res.Records == 0 || res.Refused != 0:
+		t.Errorf("%d records stored, %d refused", res.Records, res.Refused)
+	case res.AckLatencyMs.N == 0 || res.AckLatencyMs.N*res.Batch < int(res.Records):
+		t.Errorf("%d acknowledged uploads of %d for %d records", res.AckLatencyMs.N, res.Batch, res.Records)
+	case res.Batch != 2 || res.Uploaders != 2 || res.Patients != 3 || !res.Durable:
+		t.Errorf("the set-up is not reported as run: %+v", res)
+	case res.RecordsPerS <= 0 || res.RecordBytes <= 0 || res.Ed25519VerifyPerS <= 0 || res.Ratio <= 0:
+		t.Errorf("figures missing: %+v", res)
+	}
+	if st, err := os.Stat(profile); err != nil || st.Size() == 0 {
+		t.Errorf("no CPU profile of the measured window: %v", err)
+	}
+	checkJSON(t, res, []string{"duration_s", "records_per_s", "ack_latency_ms", "records", "refused", "ed25519_verify_per_s",
+		"ed25519_verify_per_s_one_core", "ratio", "batch", "uploaders", "patients", "record_bytes", "durable",
+		"anchored_at_end", "gomaxprocs"})
+}
+
+// checkJSON checks that res encodes to the fields want (those of the
+// command's JSON before the runners moved here) and decodes back to res.
+func checkJSON[T any](t *testing.T, res *T, want []string) {
+	t.Helper()
+	b, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for k := range fields {
+		got = append(got, k)
+	}
+	slices.Sort(got)
+	want = slices.Sorted(slices.Values(want))
+	if !slices.Equal(got, want) {
+		t.Errorf("JSON fields %v, want %v", got, want)
+	}
+	back := new(T)
+	if err := json.Unmarshal(b, back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, res) {
+		t.Errorf("JSON round trip: %+v, want %+v", back, res)
+	}
+}

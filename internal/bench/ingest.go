@@ -1,0 +1,266 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
+	"github.com/vitalchain/vitalchain/codec"
+	"github.com/vitalchain/vitalchain/envelope"
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/internal/testbed"
+	"github.com/vitalchain/vitalchain/record"
+	"github.com/vitalchain/vitalchain/vital"
+)
+
+const ingestWarmUp = 2 * time.Second
+
+// IngestOptions configure Ingest.
+type IngestOptions struct {
+	Duration   time.Duration // the measured window, after a 2 s warm-up
+	Batch      int           // records per upload request, 1 to cloudapi.MaxUploadRecords
+	Uploaders  int           // concurrent uploaders
+	Patients   int           // patients whose records are uploaded
+	Dir        string        // the ledger's and the cloud's data ("": a temporary directory, removed at the end)
+	CPUProfile string        // a file for a CPU profile of the measured window ("": none)
+	Progress   io.Writer     // progress lines (nil: none)
+}
+
+// IngestResult is what Ingest measured ('vitalchain bench ingest --json').
+type IngestResult struct {
+	DurationS         float64             `json:"duration_s"`
+	RecordsPerS       float64             `json:"records_per_s"`
+	AckLatencyMs      testbed.Percentiles `json:"ack_latency_ms"` // per upload request
+	Records           int64               `json:"records"`
+	Refused           int64               `json:"refused"`
+	Ed25519VerifyPerS float64             `json:"ed25519_verify_per_s"`
+	Ed25519VerifyCore float64             `json:"ed25519_verify_per_s_one_core"`
+	Ratio             float64             `json:"ratio"` // records/s per Ed25519 verification/s
+	Batch             int                 `json:"batch"`
+	Uploaders         int                 `json:"uploaders"`
+	Patients          int                 `json:"patients"`
+	RecordBytes       int                 `json:"record_bytes"`
+	Durable           bool                `json:"durable"`
+	Anchored          uint64              `json:"anchored_at_end"`
+	GoMaxProcs        int                 `json:"gomaxprocs"`
+}
+
+// Ingest starts a 1-authority ledger for a cloud's registry and anchors,
+// and the cloud on a Pebble store with durable writes, seals records of
+// the patients beforehand, then has o.Uploaders upload them in batches
+// over the cloud's HTTP API. It reports the records stored per second and
+// the latency of an upload's acknowledgement over the measured window.
+func Ingest(ctx context.Context, o IngestOptions) (*IngestResult, error) {
+	if o.Duration <= 0 || o.Batch < 1 || o.Batch > cloudapi.MaxUploadRecords || o.Uploaders < 1 || o.Patients < 1 {
+		return nil, fmt.Errorf("bench ingest: the duration must be positive, the batch 1 to %d, uploaders and patients at least 1", cloudapi.MaxUploadRecords)
+	}
+	say := progress(o.Progress)
+	say("measuring the raw Ed25519 verification rate…")
+	all, one := VerifyRate(2 * time.Second)
+
+	dir, removeDir, err := workDir(o.Dir, "vitalchain-bench-ingest-")
+	if err != nil {
+		return nil, fmt.Errorf("bench ingest: %w", err)
+	}
+	defer removeDir()
+	say("starting a 1-authority ledger for the cloud's registry and anchors…")
+	ch, err := testbed.StartChain(ctx, testbed.ChainOptions{Nodes: 1, Dir: filepath.Join(dir, "chain"), BlockInterval: 500 * time.Millisecond})
+	if err != nil {
+		return nil, fmt.Errorf("bench ingest: %w", err)
+	}
+	defer ch.Stop()
+	cloudID, err := ch.Register(ctx, identity.RoleCloud, identity.DefaultSuite, 1)
+	if err != nil {
+		return nil, fmt.Errorf("bench ingest: register the cloud: %w", err)
+	}
+	say("registering %d patients…", o.Patients)
+	ps := make([]sealer, o.Patients)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(registering)
+	for i := range ps {
+		g.Go(func() (err error) {
+			ps[i].id, ps[i].key, err = registerPatient(gctx, ch, identity.SuiteX25519, 1)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("bench ingest: %w", err)
+	}
+	cl, err := testbed.StartCloud(ctx, testbed.CloudOptions{Key: cloudID, Dir: filepath.Join(dir, "cloud"), Clients: ch.Clients(0, 1),
+		BlockRecords: 4096, BlockInterval: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("bench ingest: start the cloud: %w", err)
+	}
+	defer cl.Close()
+
+	// Records are sealed and signed before the clock starts: that is the
+	// gateways' work, not the cloud's. The estimate is 2,500 uploads a
+	// second, all uploaders together.
+	perUploader := max(int(2500*o.Duration.Seconds()/float64(o.Uploaders)), 8)
+	say("sealing %d records…", perUploader*o.Uploaders*o.Batch)
+	bodies, recBytes, err := seal(ps, o.Uploaders, perUploader, o.Batch)
+	if err != nil {
+		return nil, fmt.Errorf("bench ingest: seal records: %w", err)
+	}
+
+	u := &uploads{url: cl.URL + "/v1/records", batch: o.Batch,
+		hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.Uploaders}}}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	stop := make(chan struct{})
+	stopOnce := sync.OnceFunc(func() { close(stop) })
+	defer stopOnce()
+	for _, b := range bodies {
+		wg.Go(func() { u.run(stop, b) })
+	}
+	say("warming up for 2 s…")
+	if err := sleep(ctx, ingestWarmUp); err != nil {
+		return nil, fmt.Errorf("bench ingest: %w", err)
+	}
+	say("uploading for %s…", o.Duration)
+	if err := u.w.measure(ctx, o.Duration, o.CPUProfile); err != nil {
+		return nil, fmt.Errorf("bench ingest: %w", err)
+	}
+	stopOnce()
+	wg.Wait() // what completed in the window is counted by now
+	n := u.stored.Load()
+	if e := u.w.firstError(); e != "" {
+		say("note: %s", e)
+	}
+	_, anchored, _, _ := cl.Service.Checkpoints()
+	elapsed := u.w.seconds()
+	res := &IngestResult{
+		DurationS: round(elapsed, 2), RecordsPerS: round(float64(n)/elapsed, 1), AckLatencyMs: u.w.latencies(),
+		Records: n, Refused: u.refused.Load(), Ed25519VerifyPerS: all, Ed25519VerifyCore: one,
+		Batch: o.Batch, Uploaders: o.Uploaders, Patients: o.Patients, RecordBytes: recBytes, Durable: true,
+		Anchored: anchored.Size, GoMaxProcs: runtime.GOMAXPROCS(0),
+	}
+	if all > 0 {
+		res.Ratio = round(res.RecordsPerS/all, 3)
+	}
+	return res, nil
+}
+
+// sealer is a registered patient whose records the benchmark seals.
+type sealer struct {
+	id  *identity.Identity
+	key envelope.SessionKey
+}
+
+// seal makes perUploader upload bodies of batch records for each uploader,
+// the patients' records in turn, and returns them with a record's size.
+func seal(ps []sealer, uploaders, perUploader, batch int) (bodies [][][]byte, recBytes int, err error) {
+	bodies = make([][][]byte, uploaders)
+	var seq atomic.Uint64
+	var size atomic.Int64
+	var g errgroup.Group
+	for u := range bodies {
+		g.Go(func() error {
+			for range perUploader {
+				recs := make([][]byte, 0, batch)
+				for range batch {
+					n := seq.Add(1)
+					p := ps[n%uint64(len(ps))]
+					h := record.Header{Patient: p.id.ID(), Epoch: 1, Contract: [32]byte{1}, Kind: vital.Glucose, Severity: 2,
+						Time: time.Now().UnixMilli(), Seq: n}
+					r, err := record.Seal(h, p.key, []byte(`{"code":"2339-0","value":212.5,"unit":"mg/dL","t":1795718400000}`), p.id.Signing)
+					if err != nil {
+						return err
+					}
+					b, err := r.Marshal()
+					if err != nil {
+						return err
+					}
+					size.Store(int64(len(b)))
+					recs = append(recs, b)
+				}
+				body, err := codec.Marshal(recs)
+				if err != nil {
+					return err
+				}
+				bodies[u] = append(bodies[u], body)
+			}
+			return nil
+		})
+	}
+	err = g.Wait()
+	return bodies, int(size.Load()), err
+}
+
+// uploads posts sealed upload bodies to the cloud and counts what is
+// acknowledged in its window.
+type uploads struct {
+	url   string
+	batch int
+	hc    *http.Client
+	w     window
+
+	stored, refused atomic.Int64
+}
+
+// run posts bodies one after the other until stop is closed.
+func (u *uploads) run(stop <-chan struct{}, bodies [][]byte) {
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		if i >= len(bodies) {
+			u.w.fail(errors.New("ran out of sealed records; raise the estimate"))
+			return
+		}
+		t0 := time.Now()
+		acks, err := u.post(bodies[i])
+		if !u.w.open() {
+			continue
+		}
+		if err != nil {
+			u.refused.Add(int64(u.batch))
+			u.w.fail(err)
+			continue
+		}
+		d := time.Since(t0)
+		for _, a := range acks {
+			if a.Code != "" {
+				u.refused.Add(1)
+				u.w.fail(errors.New(a.Error))
+			} else {
+				u.stored.Add(1)
+			}
+		}
+		u.w.took(d)
+	}
+}
+
+// post uploads one body of encoded records and returns the cloud's acks.
+func (u *uploads) post(body []byte) ([]cloudapi.Ack, error) {
+	resp, err := u.hc.Post(u.url, "application/cbor", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("upload: %s: %s", resp.Status, b)
+	}
+	var r cloudapi.UploadResponse
+	if err := codec.UnmarshalLimit(b, 64<<20, &r); err != nil {
+		return nil, fmt.Errorf("upload: %w", err)
+	}
+	return r.Acks, nil
+}
