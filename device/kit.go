@@ -51,17 +51,22 @@ func DefaultKit(patientID identity.ID, seed uint64) (*Kit, error) {
 	}
 	var devs []*Device
 	for _, s := range StandardSpecs() {
-		key, err := DeriveKey(seed, s.Name)
-		if err != nil {
-			return nil, err
-		}
-		d, err := NewDevice(s, key, patientID)
+		d, err := derivedDevice(s, seed, patientID)
 		if err != nil {
 			return nil, err
 		}
 		devs = append(devs, d)
 	}
 	return NewKit(p, devs...)
+}
+
+// derivedDevice returns the device of spec s whose key derives from seed.
+func derivedDevice(s Spec, seed uint64, patientID identity.ID) (*Device, error) {
+	key, err := DeriveKey(seed, s.Name)
+	if err != nil {
+		return nil, err
+	}
+	return NewDevice(s, key, patientID)
 }
 
 // Patient returns the patient k measures.
@@ -173,11 +178,7 @@ func LoadKit(patientID identity.ID, seed uint64, o LoadOptions) (*Kit, error) {
 	devs := base.Devices()
 	for i := len(devs); i < o.Devices; i++ {
 		spec := Spec{Name: fmt.Sprintf("pulse-oximeter-%d", i), Kinds: []vital.Kind{vital.HeartRate, vital.SpO2}, Interval: time.Second}
-		key, err := DeriveKey(seed, spec.Name)
-		if err != nil {
-			return nil, err
-		}
-		d, err := NewDevice(spec, key, patientID)
+		d, err := derivedDevice(spec, seed, patientID)
 		if err != nil {
 			return nil, err
 		}

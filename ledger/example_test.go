@@ -4,46 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/vitalchain/vitalchain/codec"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
 )
-
-// store is a map as a ledger.IterStore, the committed state of the example.
-type store map[string][]byte
-
-func (s store) Get(k []byte) ([]byte, error) { return s[string(k)], nil }
-
-func (s store) Iterate(prefix []byte, fn func(k, v []byte) bool) error {
-	var keys []string
-	for k := range s {
-		if strings.HasPrefix(k, string(prefix)) {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if !fn([]byte(k), s[k]) {
-			break
-		}
-	}
-	return nil
-}
-
-// commit applies a block's writes, as package chain does after FinalizeBlock.
-func (s store) commit(ws []ledger.Write) {
-	for _, w := range ws {
-		if w.Value == nil {
-			delete(s, string(w.Key))
-		} else {
-			s[string(w.Key)] = w.Value
-		}
-	}
-}
 
 // A Cluster Head admits a patient to its cluster. The same transaction a
 // second time is a replay.
@@ -62,13 +28,13 @@ func ExampleMachine_Execute() {
 			Name: "ch1", Key: head.Public().Verifying.String(), Consensus: make([]byte, 32), Cluster: 1,
 		}},
 	}
-	m, st := ledger.NewMachine(), store{}
+	m, st := ledger.NewMachine(), ledger.MemStore{}
 	t0 := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
 	res, err := m.InitChain(st, genesis, t0)
 	if err != nil {
 		log.Fatal(err)
 	}
-	st.commit(res.Writes)
+	st.Apply(res.Writes)
 
 	reg := &ledger.Register{Member: ledger.KeysOf(patient.Public(), nil), Cluster: 1}
 	if err := reg.Prove(patient.Signing); err != nil { // the patient proves it holds its key
@@ -82,7 +48,7 @@ func ExampleMachine_Execute() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	st.commit(res.Writes)
+	st.Apply(res.Writes)
 	for _, r := range res.TxResults {
 		if r.Code != ledger.CodeOK {
 			fmt.Println(r.Code)

@@ -133,7 +133,7 @@ func TestEndBlockDropsNoOps(t *testing.T) {
 	c := newTestChain(t, 1)
 	a := Authority{ID: c.auths[0].ID(), Consensus: c.cons[0]}
 	ghost := Authority{ID: identity.ID{9}, Consensus: make([]byte, 32)}
-	st := memStore{}
+	st := MemStore{}
 	for k, v := range c.st {
 		st[k] = v
 	}
@@ -152,7 +152,7 @@ func TestEndBlockDropsNoOps(t *testing.T) {
 	if len(x.updates) != 0 {
 		t.Errorf("updates %v", x.updates)
 	}
-	st.apply(x.sortedWrites())
+	st.Apply(x.sortedWrites())
 	var l authorityList
 	if ok, err := getCBOR(st, []byte{pAuthorities}, &l); err != nil || !ok || len(l.List) != 1 {
 		t.Errorf("authorities %v %v", l, err)

@@ -51,7 +51,7 @@ func newGenesis(t testing.TB, n int) *testGenesis {
 type testChain struct {
 	t       testing.TB
 	m       *Machine
-	st      memStore
+	st      MemStore
 	height  int64
 	now     time.Time
 	appHash [32]byte
@@ -82,14 +82,14 @@ func newTestChain(t testing.TB, n int) *testChain {
 func startChain(t testing.TB, tg *testGenesis) *testChain {
 	t.Helper()
 	c := &testChain{
-		t: t, m: NewMachine(), st: memStore{}, now: genesisTime, seqs: map[identity.ID]uint64{},
+		t: t, m: NewMachine(), st: MemStore{}, now: genesisTime, seqs: map[identity.ID]uint64{},
 		auths: tg.auths, cons: tg.cons, vals: map[string]int64{},
 	}
 	res, err := c.m.InitChain(c.st, tg.g, genesisTime)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.st.apply(res.Writes)
+	c.st.Apply(res.Writes)
 	c.appHash = res.AppHash
 	c.hashes = append(c.hashes, res.AppHash)
 	c.checkUpdates(res.ValidatorUpdates)
@@ -149,7 +149,7 @@ func (c *testChain) blockAt(t time.Time, txs ...[]byte) []TxResult {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	c.st.apply(res.Writes)
+	c.st.Apply(res.Writes)
 	c.appHash = res.AppHash
 	c.updates = res.ValidatorUpdates
 	c.results = res.TxResults

@@ -69,11 +69,11 @@ func TestQueryErrors(t *testing.T) {
 		t.Errorf("member %+v", m)
 	}
 	// An empty store answers the default parameters.
-	if _, err := Query(memStore{}, "params"); err != nil {
+	if _, err := Query(MemStore{}, "params"); err != nil {
 		t.Errorf("params of an empty store: %v", err)
 	}
 	var none []Authority
-	b, err := Query(memStore{}, "authorities")
+	b, err := Query(MemStore{}, "authorities")
 	if err != nil || unmarshal(b, &none) != nil || len(none) != 0 {
 		t.Errorf("authorities of an empty store: %v %v", err, none)
 	}
@@ -122,7 +122,7 @@ func TestStoreFailures(t *testing.T) {
 		t.Errorf("Execute with a failing read: %v", err)
 	}
 	// Nor does a corrupt value pass for a rejection.
-	corrupt := memStore{}
+	corrupt := MemStore{}
 	for k, v := range c.st {
 		corrupt[k] = v
 	}
@@ -139,7 +139,7 @@ func TestStoreFailures(t *testing.T) {
 
 // flakyStore fails reads of one key.
 type flakyStore struct {
-	memStore
+	MemStore
 	bad []byte
 }
 
@@ -147,7 +147,7 @@ func (f flakyStore) Get(k []byte) ([]byte, error) {
 	if string(k) == string(f.bad) {
 		return nil, errDisk
 	}
-	return f.memStore.Get(k)
+	return f.MemStore.Get(k)
 }
 
 func idb(id identity.ID) []byte { return id[:] }
@@ -155,7 +155,7 @@ func idb(id identity.ID) []byte { return id[:] }
 // Every path builder gives a path Query parses: a well-formed query of a
 // state without the key answers ErrNotFound, never ErrBadQuery.
 func TestPathBuilders(t *testing.T) {
-	st := memStore{}
+	st := MemStore{}
 	id := identity.ID{1, 2, 3}
 	for _, p := range []string{
 		MemberPath(id), SeqPath(id), ClusterPath(7), ContractPath([32]byte{4}), ContractsPath(id), EpochPath(id),

@@ -9,13 +9,10 @@
 package memchain
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -40,7 +37,7 @@ type Chain struct {
 	now func() time.Time
 
 	mu      sync.Mutex
-	st      store
+	st      ledger.MemStore
 	height  int64
 	appHash [32]byte
 	blocks  []*client.Block // blocks[i] is at height i+1
@@ -79,12 +76,12 @@ func New(n int, params ledger.Params, now func() time.Time) (*Chain, []Authority
 			Key: id.Signing.Public().String(), Consensus: consensus[:], Cluster: uint32(i + 1)})
 		auths = append(auths, Authority{Identity: id, Cluster: uint32(i + 1)})
 	}
-	c := &Chain{m: ledger.NewMachine(), now: now, st: store{}, subs: map[chan *client.Block]struct{}{}}
+	c := &Chain{m: ledger.NewMachine(), now: now, st: ledger.MemStore{}, subs: map[chan *client.Block]struct{}{}}
 	res, err := c.m.InitChain(c.st, g, now())
 	if err != nil {
 		return nil, nil, err
 	}
-	c.st.apply(res.Writes)
+	c.st.Apply(res.Writes)
 	c.appHash = res.AppHash
 	return c, auths, nil
 }
@@ -138,7 +135,7 @@ func (c *Chain) commit(txs [][]byte) error {
 	if err != nil {
 		return fmt.Errorf("memchain: block %d: %w", h, err)
 	}
-	c.st.apply(res.Writes)
+	c.st.Apply(res.Writes)
 	c.height, c.appHash = h, res.AppHash
 	b := &client.Block{Height: h, Time: t, Txs: txs}
 	for _, r := range res.TxResults {
@@ -202,41 +199,4 @@ func (c *Chain) NewBlocks(ctx context.Context) (<-chan *client.Block, error) {
 		}
 	}()
 	return ch, nil
-}
-
-// store is the committed state: a sorted-on-demand map.
-type store map[string][]byte
-
-func (s store) Get(k []byte) ([]byte, error) {
-	v, ok := s[string(k)]
-	if !ok {
-		return nil, nil
-	}
-	return bytes.Clone(v), nil
-}
-
-func (s store) Iterate(prefix []byte, fn func(k, v []byte) bool) error {
-	var keys []string
-	for k := range s {
-		if strings.HasPrefix(k, string(prefix)) {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if !fn([]byte(k), bytes.Clone(s[k])) {
-			break
-		}
-	}
-	return nil
-}
-
-func (s store) apply(ws []ledger.Write) {
-	for _, w := range ws {
-		if w.Value == nil {
-			delete(s, string(w.Key))
-		} else {
-			s[string(w.Key)] = bytes.Clone(w.Value)
-		}
-	}
 }

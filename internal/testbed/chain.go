@@ -115,29 +115,12 @@ func (c *Chain) Submit(ctx context.Context, key *identity.SigningKey, body ledge
 	return cm, c.Sync(ctx, cm.Height)
 }
 
-// Sync waits until every running node has committed height h.
+// Sync waits until every running node has committed height h. (It holds
+// the lock StopNode takes: LocalNet's nodes must not change under it.)
 func (c *Chain) Sync(ctx context.Context, h int64) error {
-	for {
-		c.mu.Lock()
-		low := int64(-1)
-		for _, n := range c.Net.Nodes {
-			if n == nil {
-				continue
-			}
-			if nh, _ := n.App().Height(); low < 0 || nh < low {
-				low = nh
-			}
-		}
-		c.mu.Unlock()
-		if low >= h {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait for height %d (lowest node at %d): %w", h, low, ctx.Err())
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Net.WaitHeight(ctx, h)
 }
 
 // Admit registers id in cluster (its head admits it), or, for a device, as
