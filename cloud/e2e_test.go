@@ -239,19 +239,19 @@ func TestEndToEnd(t *testing.T) {
 	refused("no grant", err, "no_grant")
 	_, err = cc.Read(ctx, provS.Signing, ids[1])
 	refused("other scope", err, "out_of_scope")
-	req, _ := cloudapi.NewRequest(provA.Signing, cloudapi.OpRead, ids[2], 0, time.Now())
+	req, _ := cloudapi.NewRequest(provA.Signing, w.cloudID.ID(), cloudapi.OpRead, ids[2], 0, time.Now())
 	if _, err := cc.ReadRaw(ctx, req); err != nil {
 		t.Fatal(err)
 	}
 	_, err = cc.ReadRaw(ctx, req)
 	refused("replayed", err, "replay")
-	forged, _ := cloudapi.NewRequest(provC.Signing, cloudapi.OpRead, ids[2], 0, time.Now())
+	forged, _ := cloudapi.NewRequest(provC.Signing, w.cloudID.ID(), cloudapi.OpRead, ids[2], 0, time.Now())
 	p, _ := cloudapi.ParseRequest(forged)
 	p.Requester = provA.ID() // C claims to be A
 	forgedB, _ := codecMarshal(p)
 	_, err = cc.ReadRaw(ctx, forgedB)
 	refused("forged", err, "bad_signature")
-	stale, _ := cloudapi.NewRequest(provA.Signing, cloudapi.OpRead, ids[2], 0, time.Now().Add(-10*time.Minute))
+	stale, _ := cloudapi.NewRequest(provA.Signing, w.cloudID.ID(), cloudapi.OpRead, ids[2], 0, time.Now().Add(-10*time.Minute))
 	_, err = cc.ReadRaw(ctx, stale)
 	refused("stale", err, "stale")
 	stranger, _ := identity.Generate(identity.RoleProvider, identity.SuiteX25519)

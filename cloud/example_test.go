@@ -13,9 +13,9 @@ import (
 	"github.com/vitalchain/vitalchain/merklelog"
 )
 
-// A provider signs a request to read a record; the cloud parses it (and,
-// in Service.Read, checks its time, nonce, signature and the provider's
-// grant).
+// A provider signs a request to read a record, for one cloud; the cloud
+// parses it (and, in Service.Read, checks that it names this cloud, its
+// times, its signature, its nonce and the provider's grant).
 func ExampleNewRequest() {
 	provider, err := identity.GenerateSigningKey(identity.RoleProvider)
 	if err != nil {
@@ -23,7 +23,8 @@ func ExampleNewRequest() {
 	}
 	var recordID [32]byte // from an alert on the ledger
 	recordID[0] = 0xab
-	req, err := cloudapi.NewRequest(provider, cloudapi.OpRead, recordID, 0, time.UnixMilli(1_700_000_000_000))
+	cloudID := identity.ID{0xc1} // the cloud's ID, from the ledger
+	req, err := cloudapi.NewRequest(provider, cloudID, cloudapi.OpRead, recordID, 0, time.UnixMilli(1_700_000_000_000))
 	if err != nil {
 		panic(err)
 	}
@@ -32,12 +33,12 @@ func ExampleNewRequest() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(r.Op, r.Requester == provider.Public().ID(), r.Record == recordID, r.Time, len(r.Sig))
+	fmt.Println(r.Op, r.Requester == provider.Public().ID(), r.Record == recordID, r.Cloud == cloudID, r.Expires-r.Time, len(r.Sig))
 
 	_, err = cloudapi.ParseRequest(req[:len(req)-1])
 	fmt.Println(errors.Is(err, cloud.ErrBadRequest))
 	// Output:
-	// read true true 1700000000000 64
+	// read true true true 60000 64
 	// true
 }
 

@@ -399,7 +399,7 @@ func (e *testEnv) size(log uint8) uint64 {
 // request signs a request by key at the cloud's current time.
 func (e *testEnv) request(key *identity.SigningKey, op string, rec [32]byte, from uint64) []byte {
 	e.t.Helper()
-	b, err := cloudapi.NewRequest(key, op, rec, from, e.clock.Now())
+	b, err := cloudapi.NewRequest(key, e.svc.ID(), op, rec, from, e.clock.Now())
 	if err != nil {
 		e.t.Fatal(err)
 	}

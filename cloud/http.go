@@ -91,7 +91,7 @@ func status(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, ErrUnknownSigner), errors.Is(err, ErrBadSignature), errors.Is(err, ErrStale), errors.Is(err, ErrReplay):
 		return http.StatusUnauthorized
-	case errors.Is(err, ErrNoGrant), errors.Is(err, ErrRevoked), errors.Is(err, ErrExpired), errors.Is(err, ErrScope), errors.Is(err, ErrWrongRole):
+	case errors.Is(err, ErrNoGrant), errors.Is(err, ErrRevoked), errors.Is(err, ErrExpired), errors.Is(err, ErrScope), errors.Is(err, ErrWrongRole), errors.Is(err, ErrWrongCloud):
 		return http.StatusForbidden
 	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrStore):
 		return http.StatusServiceUnavailable

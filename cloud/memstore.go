@@ -34,6 +34,7 @@ type MemStore struct {
 	byID      map[[32]byte]uint64           // record ID → position
 	access    []cloudapi.AccessEntry        // by position in the access log
 	byPatient map[identity.ID][]uint64      // patient → positions in access, ascending
+	nonces    map[[48]byte]int64            // requester ‖ nonce → expiry
 }
 
 var _ Store = (*MemStore)(nil)
@@ -44,6 +45,7 @@ func NewMemStore() *MemStore {
 		nodes:     map[uint8]*merklelog.MemStore{},
 		byID:      map[[32]byte]uint64{},
 		byPatient: map[identity.ID][]uint64{},
+		nonces:    map[[48]byte]int64{},
 	}
 }
 
@@ -221,4 +223,41 @@ func (s *MemStore) Close() error {
 	s.closed = true
 	s.nodes, s.records, s.byID, s.access, s.byPatient = nil, nil, nil, nil, nil
 	return nil
+}
+
+// Nonce implements Store.
+func (s *MemStore) Nonce(requester identity.ID, nonce [16]byte, expires int64) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false, errMemStoreClosed
+	}
+	k := nonceKey(requester, nonce)
+	if _, ok := s.nonces[k]; ok {
+		return false, nil
+	}
+	s.nonces[k] = expires
+	return true, nil
+}
+
+// ForgetNonces implements Store.
+func (s *MemStore) ForgetNonces(now int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errMemStoreClosed
+	}
+	for k, exp := range s.nonces {
+		if exp < now {
+			delete(s.nonces, k)
+		}
+	}
+	return nil
+}
+
+func nonceKey(requester identity.ID, nonce [16]byte) [48]byte {
+	var k [48]byte
+	copy(k[:32], requester[:])
+	copy(k[32:], nonce[:])
+	return k
 }

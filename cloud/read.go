@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
@@ -16,6 +15,7 @@ import (
 var (
 	ErrBadRequest   = cloudapi.ErrBadRequest
 	ErrStale        = errors.New("request time outside the allowed window")
+	ErrWrongCloud   = errors.New("request meant for another cloud")
 	ErrReplay       = errors.New("request replayed")
 	ErrRecordAbsent = errors.New("no such record")
 	ErrNoGrant      = errors.New("no grant from the patient")
@@ -30,6 +30,8 @@ func readReason(err error) string {
 		return cloudapi.CodeStale
 	case errors.Is(err, ErrReplay):
 		return cloudapi.CodeReplay
+	case errors.Is(err, ErrWrongCloud):
+		return cloudapi.CodeWrongCloud
 	case errors.Is(err, ErrUnknownSigner):
 		return cloudapi.CodeUnknownSigner
 	case errors.Is(err, ErrWrongRole):
@@ -54,12 +56,23 @@ func readReason(err error) string {
 	return cloudapi.CodeBadRequest
 }
 
-// authenticate checks a request's time, nonce and signature and returns the
-// requester.
+// authenticate checks a request's target, times, signature and nonce and
+// returns the requester. The nonce is recorded durably (Store.Nonce) until
+// the request expires, so that a captured request replays neither now nor
+// after a restart.
 func (s *Service) authenticate(ctx context.Context, r *cloudapi.Request) (*memberKey, error) {
 	now := s.cfg.Now()
-	if d := now.Sub(time.UnixMilli(r.Time)); d > s.cfg.ClockSkew || d < -s.cfg.ClockSkew {
-		return nil, fmt.Errorf("%w: %s from the cloud's clock", ErrStale, d.Round(time.Second))
+	if r.Cloud != s.id {
+		return nil, fmt.Errorf("%w: the request is meant for cloud %s, this is %s", ErrWrongCloud, r.Cloud, s.id)
+	}
+	if life := r.Expires - r.Time; life <= 0 || life > cloudapi.MaxRequestLife.Milliseconds() {
+		return nil, fmt.Errorf("%w: a request must expire within %s of its signing", ErrBadRequest, cloudapi.MaxRequestLife)
+	}
+	if d := now.Sub(time.UnixMilli(r.Time)); d < -s.cfg.ClockSkew {
+		return nil, fmt.Errorf("%w: signed %s ahead of the cloud's clock", ErrStale, (-d).Round(time.Second))
+	}
+	if now.UnixMilli() > r.Expires {
+		return nil, fmt.Errorf("%w: expired %s ago", ErrStale, now.Sub(time.UnixMilli(r.Expires)).Round(time.Second))
 	}
 	m, err := s.cfg.Ledger.Member(ctx, r.Requester)
 	if errors.Is(err, ErrNotFound) {
@@ -78,7 +91,11 @@ func (s *Service) authenticate(ctx context.Context, r *cloudapi.Request) (*membe
 	if err := identity.VerifyContext(m.Verifying, cloudapi.RequestContext, msg, r.Sig); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadSignature, err)
 	}
-	if !s.reads.add(r.Requester, r.Nonce, now) {
+	fresh, err := s.cfg.Store.Nonce(r.Requester, r.Nonce, r.Expires)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrStore, err)
+	}
+	if !fresh {
 		return nil, ErrReplay
 	}
 	return &memberKey{id: r.Requester, role: m.Role}, nil
@@ -221,38 +238,4 @@ func (s *Service) AccessLog(ctx context.Context, raw []byte) ([]cloudapi.AccessE
 		return nil, fmt.Errorf("%w: %v", ErrStore, err)
 	}
 	return entries, nil
-}
-
-// replayCache remembers request nonces for a while.
-type replayCache struct {
-	ttl  time.Duration
-	mu   sync.Mutex
-	seen map[[48]byte]time.Time
-	last time.Time
-}
-
-func newReplayCache(ttl time.Duration) *replayCache {
-	return &replayCache{ttl: ttl, seen: map[[48]byte]time.Time{}}
-}
-
-// add records a nonce and reports whether it was new.
-func (c *replayCache) add(who identity.ID, nonce [16]byte, now time.Time) bool {
-	var k [48]byte
-	copy(k[:32], who[:])
-	copy(k[32:], nonce[:])
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if now.Sub(c.last) > c.ttl/4 {
-		for k, t := range c.seen {
-			if now.Sub(t) > c.ttl {
-				delete(c.seen, k)
-			}
-		}
-		c.last = now
-	}
-	if _, ok := c.seen[k]; ok {
-		return false
-	}
-	c.seen[k] = now
-	return true
 }

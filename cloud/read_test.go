@@ -120,14 +120,30 @@ func TestReadRefusals(t *testing.T) {
 		return e.request(who.Signing, cloudapi.OpRead, rec, 0)
 	}
 	at := func(who *identity.Identity, d time.Duration) []byte {
-		b, err := cloudapi.NewRequest(who.Signing, cloudapi.OpRead, id, 0, e.clock.Now().Add(d))
+		b, err := cloudapi.NewRequest(who.Signing, e.svc.ID(), cloudapi.OpRead, id, 0, e.clock.Now().Add(d))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
 	}
-	badSig := sign(granted, id)
-	badSig[len(badSig)-5] ^= 1
+	elsewhere, err := cloudapi.NewRequest(granted.Signing, identity.ID{7}, cloudapi.OpRead, id, 0, e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	longLived := func() []byte { // signed with a life longer than the cloud accepts
+		r, _ := cloudapi.ParseRequest(sign(granted, id))
+		r.Expires = r.Time + cloudapi.MaxRequestLife.Milliseconds() + 1
+		msg, _ := r.SignedBytes()
+		r.Sig = granted.Signing.SignContext(cloudapi.RequestContext, msg)
+		b, _ := codec.Marshal(r)
+		return b
+	}()
+	badSig := func() []byte {
+		r, _ := cloudapi.ParseRequest(sign(granted, id))
+		r.Sig[5] ^= 1
+		b, _ := codec.Marshal(r)
+		return b
+	}()
 	forged := func() []byte {
 		r, _ := cloudapi.ParseRequest(sign(ungranted, id))
 		r.Requester = granted.ID()
@@ -159,6 +175,9 @@ func TestReadRefusals(t *testing.T) {
 		{"bad signature", badSig, ErrBadSignature, nil},
 		{"forged requester", forged, ErrBadSignature, nil},
 		{"stale", at(granted, -10*time.Minute), ErrStale, nil},
+		{"just expired", at(granted, -cloudapi.RequestLife-time.Second), ErrStale, nil},
+		{"meant for another cloud", elsewhere, ErrWrongCloud, nil},
+		{"living too long", longLived, ErrBadRequest, nil},
 		{"from the future", at(granted, 10*time.Minute), ErrStale, nil},
 		{"replayed", replayed, ErrReplay, nil},
 		{"device requester", sign(device, id), ErrWrongRole, nil},
@@ -330,7 +349,7 @@ func TestParseRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.UnixMilli(1_700_000_000_000)
-	good, err := cloudapi.NewRequest(key, cloudapi.OpRead, [32]byte{1}, 0, now)
+	good, err := cloudapi.NewRequest(key, identity.ID{5}, cloudapi.OpRead, [32]byte{1}, 0, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,10 +357,10 @@ func TestParseRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Version != 1 || r.Op != cloudapi.OpRead || r.Requester != key.Public().ID() || r.Record != ([32]byte{1}) || r.Time != now.UnixMilli() || len(r.Sig) != 64 || r.Nonce == ([16]byte{}) {
+	if r.Version != cloudapi.RequestVersion || r.Cloud != (identity.ID{5}) || r.Expires != now.Add(cloudapi.RequestLife).UnixMilli() || r.Op != cloudapi.OpRead || r.Requester != key.Public().ID() || r.Record != ([32]byte{1}) || r.Time != now.UnixMilli() || len(r.Sig) != 64 || r.Nonce == ([16]byte{}) {
 		t.Fatalf("parsed %+v", r)
 	}
-	again, _ := cloudapi.NewRequest(key, cloudapi.OpRead, [32]byte{1}, 0, now)
+	again, _ := cloudapi.NewRequest(key, identity.ID{5}, cloudapi.OpRead, [32]byte{1}, 0, now)
 	if r2, _ := cloudapi.ParseRequest(again); r2.Nonce == r.Nonce {
 		t.Fatal("two requests share a nonce")
 	}
@@ -354,7 +373,7 @@ func TestParseRequest(t *testing.T) {
 		}
 		return b
 	}
-	dupKey := append([]byte{0xa9}, good[1:]...) // one more pair than it has
+	dupKey := append([]byte{good[0] + 1}, good[1:]...) // one more pair than it has
 	dupKey = append(dupKey, 0x01, 0x01)         // key 1 again
 	for _, tc := range []struct {
 		name string
@@ -368,7 +387,8 @@ func TestParseRequest(t *testing.T) {
 		{"wrong type", []byte{0x80}, codec.ErrWrongType},
 		{"duplicate key", dupKey, codec.ErrDuplicateKey},
 		{"unknown field", []byte{0xa1, 0x18, 0x63, 0x01}, codec.ErrUnknownField},
-		{"unknown version", mod(func(r *cloudapi.Request) { r.Version = 2 }), codec.ErrUnknownVersion},
+		{"unknown version", mod(func(r *cloudapi.Request) { r.Version = 3 }), codec.ErrUnknownVersion},
+		{"version 1, which named no cloud", mod(func(r *cloudapi.Request) { r.Version = 1 }), codec.ErrUnknownVersion},
 		{"no version", mod(func(r *cloudapi.Request) { r.Version = 0 }), codec.ErrUnknownVersion},
 		{"unknown op", mod(func(r *cloudapi.Request) { r.Op = "write" }), ErrBadRequest},
 	} {
@@ -404,5 +424,31 @@ func TestReadProviderRecord(t *testing.T) {
 	}
 	if _, err := e.svc.Read(ctx, e.request(other.Signing, cloudapi.OpRead, id, 0)); !errors.Is(err, ErrScope) {
 		t.Errorf("another granted provider: %v, want ErrScope", err)
+	}
+}
+
+// A captured request does not replay after the cloud restarts: its nonce is
+// kept in the store until the request expires, then forgotten.
+func TestRequestReplayRefusedAfterRestart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	raw, id := e.record(vital.Glucose)
+	e.ingest(raw)
+	req := e.request(e.patient.Signing, cloudapi.OpRead, id, 0)
+	if _, err := e.svc.Read(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	e.restart()
+	if _, err := e.svc.Read(ctx, req); !errors.Is(err, ErrReplay) {
+		t.Fatalf("the captured request after a restart: %v, want ErrReplay", err)
+	}
+	// Once it has expired the cloud forgets its nonce, and refuses it as stale.
+	e.clock.advance(cloudapi.RequestLife + time.Second)
+	if err := e.st.ForgetNonces(e.clock.Now().UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Read(ctx, req); !errors.Is(err, ErrStale) {
+		t.Fatalf("the expired request: %v, want ErrStale", err)
 	}
 }

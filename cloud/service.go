@@ -97,7 +97,6 @@ type Service struct {
 	m       *metrics
 	records *logState
 	access  *logState
-	reads   *replayCache
 
 	epochMu sync.Mutex
 	epochs  map[identity.ID]uint64 // the highest epoch seen on the ledger, per patient
@@ -166,7 +165,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{cfg: cfg, id: cfg.Key.Public().ID(), log: cfg.Log, m: newMetrics(cfg.Metrics), reads: newReplayCache(2 * cfg.ClockSkew), epochs: map[identity.ID]uint64{}, done: make(chan struct{}),
+	s := &Service{cfg: cfg, id: cfg.Key.Public().ID(), log: cfg.Log, m: newMetrics(cfg.Metrics), epochs: map[identity.ID]uint64{}, done: make(chan struct{}),
 		alertHub: newAlertHub(), contracts: map[[32]byte]cachedContract{}}
 	me, err := cfg.Ledger.Member(ctx, s.id)
 	if err != nil {
@@ -197,6 +196,8 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		go s.commitLoop(rctx, ls)
 		go s.sealLoop(rctx, ls)
 	}
+	s.wg.Add(1)
+	go s.forgetNonces(rctx)
 	return s, nil
 }
 
@@ -730,4 +731,22 @@ func (s *Service) Consistency(id uint8, from, to uint64) (old, cur merklelog.Che
 	}
 	p, err = l.ConsistencyProof(from, to)
 	return
+}
+
+// forgetNonces forgets, every minute, the nonces of requests that have
+// expired.
+func (s *Service) forgetNonces(ctx context.Context) {
+	defer s.wg.Done()
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.cfg.Store.ForgetNonces(s.cfg.Now().UnixMilli()); err != nil {
+				s.log.Warn("forgetting expired request nonces", "err", err)
+			}
+		}
+	}
 }

@@ -64,6 +64,13 @@ type Store interface {
 	RecordsFrom(from uint64, limit int) ([]StoredRecord, error)
 	// Access lists a patient's access entries from index from on, at most limit.
 	Access(patient identity.ID, from uint64, limit int) ([]cloudapi.AccessEntry, error)
+	// Nonce records, durably before it returns, the nonce of a signed
+	// request of requester, to be kept until expires (Unix ms). It reports
+	// false, and records nothing, if the nonce is held already: a replay.
+	// Two concurrent calls with one nonce report true for one at most.
+	Nonce(requester identity.ID, nonce [16]byte, expires int64) (bool, error)
+	// ForgetNonces forgets the nonces that expired before now (Unix ms).
+	ForgetNonces(now int64) error
 	// Close releases the store.
 	Close() error
 }

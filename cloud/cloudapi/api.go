@@ -49,8 +49,9 @@ const (
 	CodeUnavailable   = "unavailable"
 	CodeStore         = "store"
 	CodeBadRequest    = "bad_request"
-	CodeStale         = "stale"  // a request's time outside the cloud's clock skew
-	CodeReplay        = "replay" // a request seen before
+	CodeStale         = "stale"       // a request's time outside the cloud's clock skew
+	CodeReplay        = "replay"      // a request seen before
+	CodeWrongCloud    = "wrong_cloud" // a request meant for another cloud
 	CodeNotFound      = "not_found"
 	CodeNoGrant       = "no_grant"
 	CodeRevoked       = "revoked"

@@ -3,10 +3,12 @@ package cloudapi
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vitalchain/vitalchain/codec"
@@ -14,18 +16,72 @@ import (
 	"github.com/vitalchain/vitalchain/merklelog"
 )
 
-// Client talks to a cloud's HTTP API.
+// Client talks to a cloud's HTTP API. It is safe for concurrent use.
 type Client struct {
 	base string
 	http *http.Client
+
+	mu    sync.Mutex
+	cloud identity.ID // whom signed requests name; zero until known
 }
 
-// NewClient returns a client of the cloud at base (http://host:port).
+// NewClient returns a client of the cloud at base (http://host:port). The
+// cloud's ID, which every signed request names, is asked of the cloud on
+// first use (GET /v1/checkpoint) unless Expect gives it.
 func NewClient(base string, hc *http.Client) *Client {
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
 	return &Client{base: strings.TrimRight(base, "/"), http: hc}
+}
+
+// Expect sets the ID of the cloud (as the ledger has it), which signed
+// requests name; a server that is another cloud refuses them. It returns c.
+func (c *Client) Expect(cloud identity.ID) *Client {
+	c.mu.Lock()
+	c.cloud = cloud
+	c.mu.Unlock()
+	return c
+}
+
+// ID returns the ID of the cloud, asking it if neither Expect nor an
+// earlier call has set it.
+func (c *Client) ID(ctx context.Context) (identity.ID, error) {
+	c.mu.Lock()
+	id := c.cloud
+	c.mu.Unlock()
+	if id != (identity.ID{}) {
+		return id, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/checkpoint", nil)
+	if err != nil {
+		return id, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return id, err
+	}
+	defer resp.Body.Close()
+	var cp struct {
+		Cloud string `json:"cloud"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&cp); err != nil {
+		return id, fmt.Errorf("cloud checkpoint: %w", err)
+	}
+	if id, err = identity.ParseID(cp.Cloud); err != nil {
+		return id, fmt.Errorf("cloud checkpoint: %w", err)
+	}
+	c.Expect(id)
+	return id, nil
+}
+
+// request signs a request of op for the cloud.
+func (c *Client) request(ctx context.Context, key *identity.SigningKey, op string, rec [32]byte, from uint64) ([]byte, error) {
+	cloud, err := c.ID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return NewRequest(key, cloud, op, rec, from, time.Now())
 }
 
 // RequestError is a request the cloud refused.
@@ -82,7 +138,7 @@ func (c *Client) Upload(ctx context.Context, records [][]byte) ([]Ack, error) {
 
 // Read asks for a record with a request signed by key.
 func (c *Client) Read(ctx context.Context, key *identity.SigningKey, id [32]byte) (*ReadResult, error) {
-	req, err := NewRequest(key, OpRead, id, 0, time.Now())
+	req, err := c.request(ctx, key, OpRead, id, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +154,7 @@ func (c *Client) ReadRaw(ctx context.Context, req []byte) (*ReadResult, error) {
 
 // AccessLog lists, for the patient whose key signs, who read its records.
 func (c *Client) AccessLog(ctx context.Context, key *identity.SigningKey, from uint64) ([]AccessEntry, error) {
-	req, err := NewRequest(key, OpAccess, [32]byte{}, from, time.Now())
+	req, err := c.request(ctx, key, OpAccess, [32]byte{}, from)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +165,7 @@ func (c *Client) AccessLog(ctx context.Context, key *identity.SigningKey, from u
 // Alerts asks, with a request signed by the provider's key, for the alerts
 // due to it from record index from on, waiting up to wait for a first one.
 func (c *Client) Alerts(ctx context.Context, key *identity.SigningKey, from uint64, wait time.Duration) (*AlertBatch, error) {
-	req, err := NewRequest(key, OpAlerts, [32]byte{}, from, time.Now())
+	req, err := c.request(ctx, key, OpAlerts, [32]byte{}, from)
 	if err != nil {
 		return nil, err
 	}

@@ -15,19 +15,35 @@ var ErrBadRequest = errors.New("malformed request")
 
 // Request is a signed request to the cloud: a read of one record, a
 // patient's listing of its access log, or a provider's request for its
-// alerts. The requester signs it (context RequestContext) with a fresh time
-// and nonce: the cloud refuses a request older or newer than its clock
-// skew, and one it has seen.
+// alerts. The requester signs it (context RequestContext) for one cloud,
+// with a fresh time, an expiry and a nonce: a cloud refuses a request meant
+// for another, one whose time is off its clock by more than its skew, one
+// that has expired or would live longer than MaxRequestLife, and one whose
+// nonce it has seen (it remembers nonces durably until they expire, so a
+// captured request does not replay after a restart either).
 type Request struct {
-	Version   uint8       `cbor:"1,keyasint"`
+	Version   uint8       `cbor:"1,keyasint"` // RequestVersion
 	Op        string      `cbor:"2,keyasint"` // OpRead, OpAccess or OpAlerts
 	Requester identity.ID `cbor:"3,keyasint"`
 	Record    [32]byte    `cbor:"4,keyasint"` // read: the record
 	From      uint64      `cbor:"5,keyasint"` // access: the first access-log index wanted; alerts: the first record index
-	Time      int64       `cbor:"6,keyasint"` // Unix ms
+	Time      int64       `cbor:"6,keyasint"` // when it was signed, Unix ms
 	Nonce     [16]byte    `cbor:"7,keyasint"`
 	Sig       []byte      `cbor:"8,keyasint"`
+	Cloud     identity.ID `cbor:"9,keyasint"`  // the cloud it is meant for
+	Expires   int64       `cbor:"10,keyasint"` // Unix ms after which it is refused
 }
+
+// RequestVersion is the version of Request this package writes and reads.
+// Version 1 named no cloud and no expiry.
+const RequestVersion = 2
+
+// RequestLife is how long a request NewRequest signs stays valid, and
+// MaxRequestLife how long a cloud accepts a request to live.
+const (
+	RequestLife    = time.Minute
+	MaxRequestLife = 2 * time.Minute
+)
 
 // MaxRequestSize bounds an encoded Request.
 const MaxRequestSize = 512
@@ -42,9 +58,11 @@ const (
 	OpAlerts = "alerts"
 )
 
-// NewRequest signs a request of op by key at time now.
-func NewRequest(key *identity.SigningKey, op string, rec [32]byte, from uint64, now time.Time) ([]byte, error) {
-	r := Request{Version: 1, Op: op, Requester: key.Public().ID(), Record: rec, From: from, Time: now.UnixMilli()}
+// NewRequest signs, by key at time now, a request of op for cloud, valid
+// for RequestLife.
+func NewRequest(key *identity.SigningKey, cloud identity.ID, op string, rec [32]byte, from uint64, now time.Time) ([]byte, error) {
+	r := Request{Version: RequestVersion, Op: op, Requester: key.Public().ID(), Record: rec, From: from,
+		Time: now.UnixMilli(), Expires: now.Add(RequestLife).UnixMilli(), Cloud: cloud}
 	if _, err := rand.Read(r.Nonce[:]); err != nil {
 		return nil, err
 	}
@@ -64,7 +82,7 @@ func ParseRequest(b []byte) (*Request, error) {
 	if err := codec.UnmarshalLimit(b, MaxRequestSize, &r); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
-	if err := codec.CheckVersion("request", r.Version, 1); err != nil {
+	if err := codec.CheckVersion("request", r.Version, RequestVersion); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	if r.Op != OpRead && r.Op != OpAccess && r.Op != OpAlerts {

@@ -18,7 +18,7 @@ func TestRequestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, op := range []string{OpRead, OpAccess, OpAlerts} {
-		b, err := NewRequest(key, op, [32]byte{9}, 3, testTime)
+		b, err := NewRequest(key, identity.ID{4}, op, [32]byte{9}, 3, testTime)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +82,7 @@ func FuzzParseRequest(f *testing.F) {
 		f.Fatal(err)
 	}
 	for _, op := range []string{OpRead, OpAccess, OpAlerts} {
-		b, err := NewRequest(key, op, [32]byte{1, 2, 3}, 7, testTime)
+		b, err := NewRequest(key, identity.ID{4}, op, [32]byte{1, 2, 3}, 7, testTime)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -99,7 +99,7 @@ func FuzzParseRequest(f *testing.F) {
 			}
 			return
 		}
-		if r.Version != 1 || (r.Op != OpRead && r.Op != OpAccess && r.Op != OpAlerts) {
+		if r.Version != RequestVersion || (r.Op != OpRead && r.Op != OpAccess && r.Op != OpAlerts) {
 			t.Fatalf("accepted %+v", r)
 		}
 		again, err := codec.Marshal(r)

@@ -22,8 +22,9 @@ import (
 // Append is one batch committed with fsync, so concurrent uploads share one
 // sync (group commit). It is safe for concurrent use.
 type Store struct {
-	db *pebble.DB
-	mu sync.Mutex // serialises Appends' size checks
+	db  *pebble.DB
+	mu  sync.Mutex // serialises Appends' size checks
+	nmu sync.Mutex // serialises Nonce's check and write
 }
 
 var _ cloud.Store = (*Store)(nil)
@@ -36,6 +37,7 @@ const (
 	kAccess  = 'a' // a index(8) → cloudapi.AccessEntry
 	kPatient = 'p' // p patient index(8) → "" (a patient's access entries)
 	kIndex   = 'x' // x index(8) → record id (the records log, in order)
+	kNonce   = 'q' // q requester nonce(16) → expiry(8): signed requests seen
 )
 
 // Open opens the store in dir, creating it if dir holds none. Only one
@@ -240,4 +242,42 @@ func (s *Store) Access(patient identity.ID, from uint64, limit int) ([]cloudapi.
 		out = append(out, e)
 	}
 	return out, it.Error()
+}
+
+// Nonce implements cloud.Store.
+func (s *Store) Nonce(requester identity.ID, nonce [16]byte, expires int64) (bool, error) {
+	k := append(append([]byte{kNonce}, requester[:]...), nonce[:]...)
+	s.nmu.Lock()
+	defer s.nmu.Unlock()
+	_, closer, err := s.db.Get(k)
+	if err == nil {
+		closer.Close()
+		return false, nil
+	}
+	if !errors.Is(err, pebble.ErrNotFound) {
+		return false, err
+	}
+	return true, s.db.Set(k, binary.BigEndian.AppendUint64(nil, uint64(expires)), pebble.Sync)
+}
+
+// ForgetNonces implements cloud.Store.
+func (s *Store) ForgetNonces(now int64) error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kNonce}, UpperBound: []byte{kNonce + 1}})
+	if err != nil {
+		return err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		if v := it.Value(); len(v) == 8 && int64(binary.BigEndian.Uint64(v)) < now {
+			if err := b.Delete(it.Key(), nil); err != nil {
+				it.Close()
+				return err
+			}
+		}
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	return b.Commit(pebble.NoSync)
 }

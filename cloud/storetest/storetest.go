@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) cloud.Store) {
 		{"Copies", testCopies},
 		{"MerkleLog", testMerkleLog},
 		{"Concurrent", testConcurrent},
+		{"Nonces", testNonces},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := open(t)
@@ -601,5 +602,59 @@ func testConcurrent(t *testing.T, st cloud.Store) {
 	checkSizes(t, st, 3*appends, 2*appends)
 	if err := read(); err != nil {
 		t.Error(err)
+	}
+}
+
+// testNonces: a nonce is fresh once per requester, until it is forgotten
+// after its expiry; concurrent calls with one nonce let one through.
+func testNonces(t *testing.T, st cloud.Store) {
+	n1, n2 := [16]byte{1}, [16]byte{2}
+	for _, tc := range []struct {
+		who   identity.ID
+		nonce [16]byte
+		want  bool
+	}{
+		{requester, n1, true},
+		{requester, n1, false},
+		{other, n1, true}, // another requester's nonce
+		{requester, n2, true},
+	} {
+		if got, err := st.Nonce(tc.who, tc.nonce, 100); err != nil || got != tc.want {
+			t.Fatalf("Nonce(%x, %x) = %v, %v; want %v", tc.who[:2], tc.nonce[:2], got, err, tc.want)
+		}
+	}
+	if ok, err := st.Nonce(stranger, n1, 300); !ok || err != nil {
+		t.Fatalf("a later nonce: %v %v", ok, err)
+	}
+	if err := st.ForgetNonces(200); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := st.Nonce(requester, n1, 400); !ok || err != nil {
+		t.Fatalf("a nonce forgotten after its expiry: %v %v", ok, err)
+	}
+	if ok, err := st.Nonce(stranger, n1, 500); ok || err != nil {
+		t.Fatalf("a nonce not yet expired when others were forgotten: %v %v", ok, err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	fresh := 0
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := st.Nonce(requester, [16]byte{7}, 100)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				mu.Lock()
+				fresh++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if fresh != 1 {
+		t.Fatalf("%d of 8 concurrent calls with one nonce saw it fresh, want 1", fresh)
 	}
 }
