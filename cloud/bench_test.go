@@ -54,7 +54,7 @@ func BenchmarkCheckBatch(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, errs := e.svc.checkBatch(ctx, raws); errs[0] != nil {
+		if _, errs := e.svc.checkBatch(ctx, raws, &authorBudget{seen: map[identity.ID]bool{}}); errs[0] != nil {
 			b.Fatal(errs[0])
 		}
 	}

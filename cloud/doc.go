@@ -13,13 +13,37 @@
 //     a record is acknowledged only once it is durably written), the
 //     sealer that anchors checkpoints, reads and the access log.
 //   - Store: the durable state behind a narrow interface. Its drivers
-//     live in packages of their own, so that this package, and what
-//     imports it only for Client (the patient's gateway), does not link
+//     live in packages of their own, so that this package does not link
 //     them: pebblestore, embedded, is the default; a PostgreSQL driver can
 //     follow. MemStore is a Store in memory, not durable, for tests and
 //     trials. Package storetest is the conformance suite every Store runs.
 //   - Ledger: what the service needs from the chain, implemented over
 //     package client.
 //   - Handler: the HTTP API (CBOR for records, JSON for control),
-//     /healthz and Prometheus /metrics.
+//     /healthz and Prometheus /metrics; its wire types and a client are in
+//     package cloudapi, which the gateway and the provider link instead.
+//   - Server: the API served within Limits.
+//
+// # Limits
+//
+// What one client, or all of them, can make the cloud do is bounded
+// (DefaultLimits):
+//
+//   - connections: 4,096 open; more are closed at once. A request's header
+//     must come within 5 s, its body within 30 s; an answer is written
+//     within 40 s (a long poll waits at most 25 s); an idle connection is
+//     closed after 60 s. Headers are at most 16 KiB.
+//   - requests: 256 served at once, and 1,024 long polls; more are answered
+//     503 "busy" at once. 200 per second per client address (burst 400) and
+//     20 signed requests per second per requester (burst 40); more are
+//     answered 429 "rate_limited". /healthz is exempt.
+//   - bodies: an upload is at most 8 MiB and 1,024 records (refused before
+//     it is read if its length says more), read into one buffer and
+//     decoded once; a signed request is at most 512 bytes. An upload names
+//     at most MaxUploadAuthors distinct authors.
+//   - the ledger: a member is cached 30 s, an unknown ID 5 s, so that
+//     records signed by unknown keys cost no query each.
+//   - requests: each names this cloud and expires within 2 minutes; its
+//     nonce is kept in the store until then, so that it cannot be
+//     replayed, even across a restart.
 package cloud

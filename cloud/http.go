@@ -49,10 +49,24 @@ func problem(w http.ResponseWriter, status int, code string, err error) {
 	writeCBOR(w, status, &cloudapi.Problem{Code: code, Message: err.Error()})
 }
 
-// readBody reads a request body of at most limit bytes; if it cannot, it
-// answers the request and returns the refusal's code.
+// readBody reads a request body of at most limit bytes, into one buffer of
+// its announced length (a body of unknown length grows as it comes); if it
+// cannot, it answers the request and returns the refusal's code.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, string) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if r.ContentLength > limit {
+		err := fmt.Errorf("a body of %d bytes, limit %d", r.ContentLength, limit)
+		problem(w, http.StatusRequestEntityTooLarge, cloudapi.CodeTooLarge, err)
+		return nil, cloudapi.CodeTooLarge
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
+	var b []byte
+	var err error
+	if r.ContentLength >= 0 {
+		b = make([]byte, r.ContentLength)
+		_, err = io.ReadFull(body, b)
+	} else {
+		b, err = io.ReadAll(body)
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -95,6 +109,8 @@ func status(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrStore):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, ErrRateLimited):
+		return http.StatusTooManyRequests
 	}
 	return http.StatusBadRequest
 }

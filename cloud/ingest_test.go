@@ -311,7 +311,7 @@ func (e *testEnv) grant(provider *identity.Identity, kinds ...vital.Kind) *ledge
 
 // check verifies one uploaded record as Ingest does, without storing it.
 func (s *Service) check(ctx context.Context, raw []byte) error {
-	_, errs := s.checkBatch(ctx, [][]byte{raw})
+	_, errs := s.checkBatch(ctx, [][]byte{raw}, &authorBudget{seen: map[identity.ID]bool{}})
 	return errs[0]
 }
 

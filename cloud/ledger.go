@@ -40,6 +40,7 @@ type ChainLedger struct {
 
 	mu      sync.Mutex
 	members map[identity.ID]cachedMember
+	unknown map[identity.ID]time.Time // IDs the ledger did not know, and when it said so
 	signer  *client.Signer
 	next    int // the node anchors go to
 }
@@ -48,11 +49,17 @@ type ChainLedger struct {
 // first), signing anchors with the cloud's key. An anchor not committed
 // within wait is sent through the next node.
 func NewChainLedger(clients []*client.Client, key *identity.SigningKey, wait time.Duration) *ChainLedger {
-	return &ChainLedger{clients: clients, key: key, wait: wait, members: map[identity.ID]cachedMember{}}
+	return &ChainLedger{clients: clients, key: key, wait: wait, members: map[identity.ID]cachedMember{}, unknown: map[identity.ID]time.Time{}}
 }
 
-// MemberTTL is how long ChainLedger trusts a cached member.
-const MemberTTL = 30 * time.Second
+// MemberTTL is how long ChainLedger trusts a cached member, and UnknownTTL
+// how long it answers ErrNotFound for an ID the ledger did not know without
+// asking again (so that uploads signed by unknown keys cost no RPC each;
+// a registration is seen within it).
+const (
+	MemberTTL  = 30 * time.Second
+	UnknownTTL = 5 * time.Second
+)
 
 type cachedMember struct {
 	m  *ledger.Member
@@ -89,9 +96,13 @@ func (l *ChainLedger) current() int {
 func (l *ChainLedger) Member(ctx context.Context, id identity.ID) (*ledger.Member, error) {
 	l.mu.Lock()
 	cm, ok := l.members[id]
+	at, miss := l.unknown[id]
 	l.mu.Unlock()
 	if ok && time.Since(cm.at) < MemberTTL {
 		return cm.m, nil
+	}
+	if miss && time.Since(at) < UnknownTTL {
+		return nil, fmt.Errorf("%w: member %s (asked %s ago)", ErrNotFound, id, time.Since(at).Round(time.Millisecond))
 	}
 	var m *ledger.Member
 	err := l.query(ctx, func(c *client.Client) error {
@@ -103,12 +114,21 @@ func (l *ChainLedger) Member(ctx context.Context, id identity.ID) (*ledger.Membe
 		if ok && !errors.Is(err, ErrNotFound) {
 			return cm.m, nil // the ledger is unreachable: the last answer stands
 		}
+		if errors.Is(err, ErrNotFound) {
+			l.mu.Lock()
+			if len(l.unknown) >= maxMembers {
+				clear(l.unknown)
+			}
+			l.unknown[id] = time.Now()
+			l.mu.Unlock()
+		}
 		return nil, err
 	}
 	l.mu.Lock()
 	if len(l.members) < maxMembers || ok {
 		l.members[id] = cachedMember{m: m, at: time.Now()}
 	}
+	delete(l.unknown, id)
 	l.mu.Unlock()
 	return m, nil
 }

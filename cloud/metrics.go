@@ -16,6 +16,8 @@ type metrics struct {
 	logSize       *prometheus.GaugeVec
 	commitBatches prometheus.Histogram
 	alertsServed  prometheus.Counter
+	connsRefused  prometheus.Counter
+	httpRefused   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -45,10 +47,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
 		alertsServed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vitalchain_cloud_alerts_served_total", Help: "Alerts pushed to providers."}),
+		connsRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vitalchain_cloud_connections_refused_total", Help: "Connections closed at once, over Limits.MaxConns."}),
+		httpRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vitalchain_cloud_http_refused_total", Help: "Requests refused by the server's limits, by reason (busy, rate_limited)."}, []string{"reason"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.accepted, m.duplicates, m.refused, m.reads, m.readsRefused, m.blocks,
-			m.anchors, m.anchorErrors, m.anchorLag, m.logSize, m.commitBatches, m.alertsServed)
+			m.anchors, m.anchorErrors, m.anchorLag, m.logSize, m.commitBatches, m.alertsServed, m.connsRefused, m.httpRefused)
 	}
 	return m
 }

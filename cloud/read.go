@@ -32,6 +32,8 @@ func readReason(err error) string {
 		return cloudapi.CodeReplay
 	case errors.Is(err, ErrWrongCloud):
 		return cloudapi.CodeWrongCloud
+	case errors.Is(err, ErrRateLimited):
+		return cloudapi.CodeRateLimited
 	case errors.Is(err, ErrUnknownSigner):
 		return cloudapi.CodeUnknownSigner
 	case errors.Is(err, ErrWrongRole):
@@ -90,6 +92,9 @@ func (s *Service) authenticate(ctx context.Context, r *cloudapi.Request) (*membe
 	}
 	if err := identity.VerifyContext(m.Verifying, cloudapi.RequestContext, msg, r.Sig); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadSignature, err)
+	}
+	if !s.signers.allow(string(r.Requester[:])) {
+		return nil, fmt.Errorf("%w: requester %s", ErrRateLimited, r.Requester)
 	}
 	fresh, err := s.cfg.Store.Nonce(r.Requester, r.Nonce, r.Expires)
 	if err != nil {

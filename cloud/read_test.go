@@ -374,7 +374,7 @@ func TestParseRequest(t *testing.T) {
 		return b
 	}
 	dupKey := append([]byte{good[0] + 1}, good[1:]...) // one more pair than it has
-	dupKey = append(dupKey, 0x01, 0x01)         // key 1 again
+	dupKey = append(dupKey, 0x01, 0x01)                // key 1 again
 	for _, tc := range []struct {
 		name string
 		b    []byte

@@ -102,6 +102,7 @@ type Service struct {
 	epochs  map[identity.ID]uint64 // the highest epoch seen on the ledger, per patient
 
 	alertHub    *alertHub
+	signers     *limiters // per-requester rate of signed requests (NewServer sets it)
 	contractsMu sync.Mutex
 	contracts   map[[32]byte]cachedContract
 
@@ -273,13 +274,14 @@ func (s *Service) ID() identity.ID { return s.id }
 func (s *Service) Ingest(ctx context.Context, raws [][]byte) []cloudapi.Ack {
 	acks := make([]cloudapi.Ack, len(raws))
 	waits := make([]chan ack, len(raws))
+	authors := &authorBudget{seen: map[identity.ID]bool{}}
 	var wg sync.WaitGroup
 	for lo := 0; lo < len(raws); lo += verifyBatch {
 		hi := min(lo+verifyBatch, len(raws))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			recs, errs := s.checkBatch(ctx, raws[lo:hi])
+			recs, errs := s.checkBatch(ctx, raws[lo:hi], authors)
 			for j, rec := range recs {
 				i := lo + j
 				if errs[j] != nil {
@@ -335,7 +337,7 @@ func (s *Service) refuse(rec *StoredRecord, err error) cloudapi.Ack {
 // checkBatch verifies uploaded records against the ledger, their
 // signatures as one batch. It never stores. It returns, per record, what is
 // known of it (nil if it did not even parse) and why it is refused.
-func (s *Service) checkBatch(ctx context.Context, raws [][]byte) ([]*StoredRecord, []error) {
+func (s *Service) checkBatch(ctx context.Context, raws [][]byte, budget *authorBudget) ([]*StoredRecord, []error) {
 	recs := make([]*StoredRecord, len(raws))
 	errs := make([]error, len(raws))
 	var (
@@ -345,7 +347,7 @@ func (s *Service) checkBatch(ctx context.Context, raws [][]byte) ([]*StoredRecor
 		members []*ledger.Member
 	)
 	for i, raw := range raws {
-		r, rec, m, key, err := s.parse(ctx, raw)
+		r, rec, m, key, err := s.parse(ctx, raw, budget)
 		recs[i], errs[i] = rec, err
 		if err == nil {
 			idx, parsed, authors, members = append(idx, i), append(parsed, r), append(authors, key), append(members, m)
@@ -370,8 +372,34 @@ func (s *Service) checkBatch(ctx context.Context, raws [][]byte) ([]*StoredRecor
 	return recs, errs
 }
 
+// MaxUploadAuthors bounds the distinct authors of one upload: each may
+// cost a ledger query before any signature is checked. A gateway uploads
+// its patient's records, one author; the records of further authors are
+// refused as unknown signers (a code the uploader retries).
+const MaxUploadAuthors = 64
+
+// authorBudget counts the distinct authors of one upload.
+type authorBudget struct {
+	mu   sync.Mutex
+	seen map[identity.ID]bool
+}
+
+// allow reports whether author may be looked up.
+func (b *authorBudget) allow(author identity.ID) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.seen[author] {
+		return true
+	}
+	if len(b.seen) >= MaxUploadAuthors {
+		return false
+	}
+	b.seen[author] = true
+	return true
+}
+
 // parse decodes one uploaded record and finds its author on the ledger.
-func (s *Service) parse(ctx context.Context, raw []byte) (*record.Record, *StoredRecord, *ledger.Member, identity.VerifyingKey, error) {
+func (s *Service) parse(ctx context.Context, raw []byte, authors *authorBudget) (*record.Record, *StoredRecord, *ledger.Member, identity.VerifyingKey, error) {
 	var none identity.VerifyingKey
 	if len(raw) > record.MaxRecordSize {
 		return nil, nil, nil, none, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(raw), record.MaxRecordSize)
@@ -388,6 +416,9 @@ func (s *Service) parse(ctx context.Context, raw []byte) (*record.Record, *Store
 		return nil, nil, nil, none, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	rec := &StoredRecord{ID: r.ID(), Patient: h.Patient, Kind: h.Kind, Bytes: raw}
+	if !authors.allow(h.Author) {
+		return nil, rec, nil, none, fmt.Errorf("%w: author %s: more than %d authors in one upload", ErrUnknownSigner, h.Author, MaxUploadAuthors)
+	}
 	author, err := s.cfg.Ledger.Member(ctx, h.Author)
 	if errors.Is(err, ErrNotFound) {
 		return nil, rec, nil, none, fmt.Errorf("%w: author %s is not registered", ErrUnknownSigner, h.Author)

@@ -49,9 +49,11 @@ const (
 	CodeUnavailable   = "unavailable"
 	CodeStore         = "store"
 	CodeBadRequest    = "bad_request"
-	CodeStale         = "stale"       // a request's time outside the cloud's clock skew
-	CodeReplay        = "replay"      // a request seen before
-	CodeWrongCloud    = "wrong_cloud" // a request meant for another cloud
+	CodeStale         = "stale"        // a request's time outside the cloud's clock skew
+	CodeReplay        = "replay"       // a request seen before
+	CodeWrongCloud    = "wrong_cloud"  // a request meant for another cloud
+	CodeRateLimited   = "rate_limited" // the client's address or signer is over its rate: retry later
+	CodeBusy          = "busy"         // the cloud serves as many requests as it may: retry later
 	CodeNotFound      = "not_found"
 	CodeNoGrant       = "no_grant"
 	CodeRevoked       = "revoked"

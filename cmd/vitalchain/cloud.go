@@ -86,7 +86,7 @@ func runCloud(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: svc.Handler(reg), ReadHeaderTimeout: 10 * time.Second}
+	srv := svc.NewServer(cloud.DefaultLimits(), reg)
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -26,7 +26,9 @@ type CloudOptions struct {
 	BlockRecords        uint64        // default 1<<16
 	BlockInterval       time.Duration // default 200 ms
 	AccessBlockInterval time.Duration // default BlockInterval
-	Log                 *slog.Logger
+	// Limits of the HTTP server (zero: cloud.DefaultLimits()).
+	Limits cloud.Limits
+	Log    *slog.Logger
 }
 
 // Cloud is a cloud service with its HTTP API on a loopback port.
@@ -36,7 +38,7 @@ type Cloud struct {
 	Store   cloud.Store
 	URL     string // http://127.0.0.1:port
 
-	srv    *http.Server
+	srv    *cloud.Server
 	served chan struct{}
 	own    bool // Store was opened here: Close closes it
 }
@@ -71,7 +73,10 @@ func StartCloud(ctx context.Context, o CloudOptions) (*Cloud, error) {
 		return nil, err
 	}
 	c.URL = "http://" + ln.Addr().String()
-	c.srv = &http.Server{Handler: c.Service.Handler(nil), ReadHeaderTimeout: 5 * time.Second}
+	if o.Limits == (cloud.Limits{}) {
+		o.Limits = cloud.DefaultLimits()
+	}
+	c.srv = c.Service.NewServer(o.Limits, nil)
 	c.served = make(chan struct{})
 	go func() {
 		defer close(c.served)
