@@ -14,6 +14,7 @@ import (
 
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/codec"
+	"github.com/vitalchain/vitalchain/identity"
 )
 
 // The HTTP API is documented, with its wire types, in package cloudapi.
@@ -26,6 +27,7 @@ func (s *Service) Handler(gatherer prometheus.Gatherer) http.Handler {
 	mux.HandleFunc("POST /v1/access", s.handleAccess)
 	mux.HandleFunc("POST /v1/alerts", s.handleAlerts)
 	mux.HandleFunc("GET /v1/checkpoint", s.handleCheckpoint)
+	mux.HandleFunc("GET /v1/proof", s.handleProof)
 	mux.HandleFunc("GET /v1/consistency", s.handleConsistency)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	if gatherer != nil {
@@ -96,7 +98,13 @@ func (s *Service) handleUpload(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusBadRequest, cloudapi.CodeMalformed, fmt.Errorf("an upload carries 1 to %d records", cloudapi.MaxUploadRecords))
 		return
 	}
-	writeCBOR(w, http.StatusOK, &cloudapi.UploadResponse{Acks: s.Ingest(r.Context(), raws)})
+	acks := s.Ingest(r.Context(), raws)
+	receipt, err := s.Receipt(acks)
+	if err != nil {
+		problem(w, http.StatusInternalServerError, cloudapi.CodeUnavailable, err)
+		return
+	}
+	writeCBOR(w, http.StatusOK, &cloudapi.UploadResponse{Acks: acks, Receipt: receipt})
 }
 
 func status(err error) int {
@@ -208,4 +216,18 @@ func (s *Service) handleConsistency(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeCBOR(w, http.StatusOK, &cloudapi.ConsistencyResult{Old: old, New: cur, Proof: p})
+}
+
+func (s *Service) handleProof(w http.ResponseWriter, r *http.Request) {
+	id, err := identity.ParseID(r.URL.Query().Get("id"))
+	if err != nil {
+		problem(w, http.StatusBadRequest, cloudapi.CodeBadRequest, fmt.Errorf("id: %w", err))
+		return
+	}
+	p, err := s.Proof(id)
+	if err != nil {
+		problem(w, status(err), readReason(err), err)
+		return
+	}
+	writeCBOR(w, http.StatusOK, p)
 }

@@ -182,26 +182,68 @@ func (s *Service) read(ctx context.Context, who *memberKey, id [32]byte) (*cloud
 			return nil, rec.Patient, fmt.Errorf("%w: %s", ErrScope, rec.Kind)
 		}
 	}
+	p, err := s.prove(rec)
+	if err != nil {
+		return nil, rec.Patient, err
+	}
+	return &cloudapi.ReadResult{Record: rec.Bytes, Index: p.Index, Checkpoint: p.Checkpoint, Anchored: p.Anchored, Proof: p.Proof}, rec.Patient, nil
+}
+
+// prove returns a stored record's inclusion proof into the latest anchored
+// checkpoint, or into the current one if none covers it yet.
+func (s *Service) prove(rec *StoredRecord) (*cloudapi.ProofResult, error) {
 	ls := s.records
 	log := ls.log.Load()
 	ls.mu.Lock()
 	cp := ls.anchored
 	ls.mu.Unlock()
-	res := &cloudapi.ReadResult{Record: rec.Bytes, Index: rec.Index, Anchored: true}
+	res := &cloudapi.ProofResult{Index: rec.Index, Anchored: true}
 	if rec.Index >= cp.Size {
 		cp, res.Anchored = log.Checkpoint(), false
 	}
 	if rec.Index >= cp.Size {
 		// Written, but its commit has not returned: it is not acknowledged
 		// and the log cannot prove it yet.
-		return nil, rec.Patient, fmt.Errorf("%w: %x is being committed", ErrRecordAbsent, id[:8])
+		return nil, fmt.Errorf("%w: %x is being committed", ErrRecordAbsent, rec.ID[:8])
 	}
 	p, err := log.InclusionProof(rec.Index, cp.Size)
 	if err != nil {
-		return nil, rec.Patient, fmt.Errorf("%w: proof: %v", ErrStore, err)
+		return nil, fmt.Errorf("%w: proof: %v", ErrStore, err)
 	}
 	res.Checkpoint, res.Proof = cp, p
-	return res, rec.Patient, nil
+	return res, nil
+}
+
+// Proof returns where a stored record is in the records log, with its
+// inclusion proof (see prove). It reveals no content and needs no
+// signature: a gateway asks it of the records it uploaded, before it lets
+// them go.
+func (s *Service) Proof(id [32]byte) (*cloudapi.ProofResult, error) {
+	rec, err := s.cfg.Store.Record(id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("%w: %x", ErrRecordAbsent, id[:8])
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrStore, err)
+	}
+	return s.prove(rec)
+}
+
+// Receipt signs the receipt of the stored records among acks (none: nil),
+// due to be anchored within Config.ReceiptBound.
+func (s *Service) Receipt(acks []cloudapi.Ack) ([]byte, error) {
+	r := cloudapi.Receipt{Cloud: s.id}
+	for _, a := range acks {
+		if a.Code == "" {
+			r.Records = append(r.Records, cloudapi.ReceiptItem{ID: a.ID, Index: a.Index})
+		}
+	}
+	if len(r.Records) == 0 {
+		return nil, nil
+	}
+	now := s.cfg.Now()
+	r.Stored, r.AnchorBy = now.UnixMilli(), now.Add(s.cfg.ReceiptBound).UnixMilli()
+	return r.Sign(s.cfg.Key)
 }
 
 // logAccess appends an entry to the access log and waits until it is durable.

@@ -81,6 +81,10 @@ type Config struct {
 	AccessBlockInterval time.Duration
 	// MaxBatch bounds the records of one durable commit.
 	MaxBatch int
+	// ReceiptBound is how long after storing a record the cloud promises,
+	// in its receipt, an anchored checkpoint covering it (default 30 s, and
+	// at least 10 block intervals).
+	ReceiptBound time.Duration
 	// ClockSkew bounds how far in the future a record's time, or how far
 	// from now a read request's time, may be.
 	ClockSkew time.Duration
@@ -156,6 +160,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if cfg.MaxBatch == 0 {
 		cfg.MaxBatch = 4096
+	}
+	if cfg.ReceiptBound == 0 {
+		cfg.ReceiptBound = max(30*time.Second, 10*cfg.BlockInterval)
 	}
 	if cfg.ClockSkew == 0 {
 		cfg.ClockSkew = 2 * time.Minute

@@ -62,7 +62,7 @@ func TestGatewayEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	cc := cl.Client()
+	cc := cl.Client().Expect(cloudID.ID())
 
 	b, err := mqtt.StartBroker(mqtt.BrokerConfig{Addr: "127.0.0.1:0"})
 	if err != nil {
@@ -76,7 +76,7 @@ func TestGatewayEndToEnd(t *testing.T) {
 	if err := b.Subscribe(mqtt.CommandsTopic(patient.ID(), dev.ID()), func(_ string, p []byte) { commands <- p }); err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(ctx, gateway.Config{Patient: patient, Chain: tc.Client(0), Cloud: gateway.CloudSender{Client: cc}, Dir: t.TempDir(),
+	g, err := gateway.New(ctx, gateway.Config{Patient: patient, Chain: tc.Client(0), Cloud: cc, Dir: t.TempDir(),
 		Commands: func(d identity.ID, p []byte) error { return b.Publish(mqtt.CommandsTopic(patient.ID(), d), p) },
 		OnSealed: func(_ reading.Reading, id [32]byte) { mu.Lock(); sealed = append(sealed, id); mu.Unlock() },
 		Uploader: outbox.UploaderOptions{MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}})

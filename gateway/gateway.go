@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/vitalchain/vitalchain/client"
-	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/outbox"
@@ -57,7 +56,7 @@ func reason(err error) string {
 type Config struct {
 	Patient *identity.Identity // the patient's keys (role patient)
 	Chain   *client.Client     // a ledger node
-	Cloud   outbox.Sender      // the cloud (CloudSender adapts its HTTP client)
+	Cloud   Cloud              // the patient's cloud (a *cloudapi.Client)
 	Dir     string             // the gateway's durable state: outbox and device sequence numbers
 	// Commands sends a signed Command to a device (over MQTT); nil: commands
 	// are not relayed.
@@ -87,6 +86,8 @@ type Gateway struct {
 	seqsDirty bool
 	stats     Stats
 
+	proveNow chan struct{} // asks the prover to try now
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	closed atomic.Bool
@@ -102,7 +103,14 @@ type Stats struct {
 	Commands  uint64            // device commands relayed
 	CmdRefuse uint64            // device commands not relayed
 	Upload    outbox.Stats
-	Pending   int // records in the outbox
+	Pending   int // records in the outbox, to upload
+	// Held are records the cloud has receipted, kept until their inclusion
+	// in a checkpoint the ledger anchors is proven; Proven counts those let
+	// go; ReceiptAlarms counts receipts not honoured by their deadline
+	// (the record is sent again).
+	Held          int
+	Proven        uint64
+	ReceiptAlarms uint64
 }
 
 // New starts a patient's gateway: it opens its state in cfg.Dir, recovers
@@ -149,8 +157,10 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		g.box.Close()
 		return nil, err
 	}
-	g.up = outbox.NewUploader(g.box, cfg.Cloud, cfg.Uploader)
-	g.wg.Add(3)
+	g.up = outbox.NewUploader(g.box, sender{g}, cfg.Uploader)
+	g.proveNow = make(chan struct{}, 1)
+	g.wg.Add(4)
+	go g.prove(rctx)
 	go func() {
 		defer g.wg.Done()
 		if err := g.up.Run(rctx); err != nil && rctx.Err() == nil {
@@ -179,8 +189,31 @@ func (g *Gateway) Close() error {
 }
 
 // Flush waits until the outbox is empty (every record stored by the cloud
-// or refused for good), or ctx ends.
+// or refused for good), or ctx ends. The stored records may still be held,
+// awaiting their proof (Settle).
 func (g *Gateway) Flush(ctx context.Context) error { return g.up.Flush(ctx) }
+
+// Settle waits until every record is stored and proven in a checkpoint the
+// ledger anchors (or refused for good), or ctx ends.
+func (g *Gateway) Settle(ctx context.Context) error {
+	for {
+		if err := g.Flush(ctx); err != nil {
+			return err
+		}
+		if g.box.HeldLen() == 0 {
+			return nil
+		}
+		select {
+		case g.proveNow <- struct{}{}:
+		default:
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
 
 // Stats returns the gateway's counters.
 func (g *Gateway) Stats() Stats {
@@ -193,21 +226,6 @@ func (g *Gateway) Stats() Stats {
 	g.mu.Unlock()
 	s.Upload = g.up.Stats()
 	s.Pending = g.box.Len()
+	s.Held = g.box.HeldLen()
 	return s
-}
-
-// CloudSender adapts the cloud's HTTP client to the outbox's Sender.
-type CloudSender struct{ Client *cloudapi.Client }
-
-// Send implements outbox.Sender.
-func (s CloudSender) Send(ctx context.Context, recs [][]byte) ([]outbox.Result, error) {
-	acks, err := s.Client.Upload(ctx, recs)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]outbox.Result, len(acks))
-	for i, k := range acks {
-		out[i] = outbox.Result{Stored: k.Code == "", Permanent: cloudapi.Permanent(k.Code), Reason: k.Code}
-	}
-	return out, nil
 }

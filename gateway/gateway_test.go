@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/vitalchain/vitalchain/client"
+	"github.com/vitalchain/vitalchain/cloud"
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/command"
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/gateway"
@@ -28,7 +30,8 @@ import (
 )
 
 // memWorld is a ledger in memory with a patient, its device, a provider and
-// a glucose contract between them, and a cloud that keeps what it is sent.
+// a glucose contract between them, and a cloud service (in memory, on that
+// ledger) reached without HTTP.
 type memWorld struct {
 	t        *testing.T
 	ctx      context.Context
@@ -39,50 +42,59 @@ type memWorld struct {
 	provider *identity.Identity
 	device   *identity.SigningKey
 	contract [32]byte
-	cloud    *mapCloud
+	cloud    *memCloud
 	seq      uint64
 }
 
-// mapCloud is an outbox.Sender that stores records by ID, and can be down.
-type mapCloud struct {
+// memCloud is a gateway.Cloud over a cloud.Service in process, which can be
+// made unreachable, or made to lie (receipt records it never stores).
+type memCloud struct {
+	svc   *cloud.Service
+	store *cloud.MemStore
 	mu    sync.Mutex
 	down  bool
-	recs  map[[32]byte][]byte
-	order [][32]byte // IDs in the order first stored
+	liar  bool
 }
 
-func (c *mapCloud) setDown(down bool) { c.mu.Lock(); c.down = down; c.mu.Unlock() }
+func (c *memCloud) set(f func(*memCloud)) { c.mu.Lock(); f(c); c.mu.Unlock() }
 
-func (c *mapCloud) Send(_ context.Context, recs [][]byte) ([]outbox.Result, error) {
+func (c *memCloud) ID(context.Context) (identity.ID, error) { return c.svc.ID(), nil }
+
+func (c *memCloud) UploadWithReceipt(ctx context.Context, recs [][]byte) (*cloudapi.UploadResponse, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.down {
+	down, liar := c.down, c.liar
+	c.mu.Unlock()
+	if down {
 		return nil, errors.New("cloud unreachable")
 	}
-	out := make([]outbox.Result, len(recs))
-	for i, b := range recs {
-		r, err := record.ParseRecord(b)
-		if err != nil {
-			out[i] = outbox.Result{Permanent: true, Reason: "malformed"}
-			continue
+	if liar { // acknowledges and receipts what it throws away
+		acks := make([]cloudapi.Ack, len(recs))
+		for i, b := range recs {
+			r, _ := record.ParseRecord(b)
+			acks[i] = cloudapi.Ack{ID: r.ID(), Index: 1 << 40}
 		}
-		if _, ok := c.recs[r.ID()]; !ok {
-			c.recs[r.ID()] = b
-			c.order = append(c.order, r.ID())
-		}
-		out[i] = outbox.Result{Stored: true}
+		rc, err := c.svc.Receipt(acks)
+		return &cloudapi.UploadResponse{Acks: acks, Receipt: rc}, err
 	}
-	return out, nil
+	acks := c.svc.Ingest(ctx, recs)
+	rc, err := c.svc.Receipt(acks)
+	return &cloudapi.UploadResponse{Acks: acks, Receipt: rc}, err
 }
 
-// headers returns the stored records' headers, in the order stored.
-func (c *mapCloud) headers(t *testing.T) []record.Header {
+func (c *memCloud) Proof(_ context.Context, id [32]byte) (*cloudapi.ProofResult, error) {
+	return c.svc.Proof(id)
+}
+
+// headers returns the stored records' headers, in log order.
+func (c *memCloud) headers(t *testing.T) []record.Header {
 	t.Helper()
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	recs, err := c.store.RecordsFrom(0, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var hs []record.Header
-	for _, id := range c.order {
-		r, err := record.ParseRecord(c.recs[id])
+	for _, sr := range recs {
+		r, err := record.ParseRecord(sr.Bytes)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,8 +115,17 @@ func newMemWorld(t *testing.T) *memWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &memWorld{t: t, ctx: ctx, chain: ch, cl: client.New(ch, nil), head: auths[0].Identity, cloud: &mapCloud{recs: map[[32]byte][]byte{}}}
+	w := &memWorld{t: t, ctx: ctx, chain: ch, cl: client.New(ch, nil), head: auths[0].Identity}
 	t.Cleanup(func() { w.cl.Close(); ch.Stop() })
+	cloudID := w.admit(w.head, identity.RoleCloud, identity.ID{})
+	w.cloud = &memCloud{store: cloud.NewMemStore()}
+	svc, err := cloud.New(ctx, cloud.Config{Key: cloudID.Signing, Store: w.cloud.store,
+		Ledger: cloud.NewChainLedger([]*client.Client{w.cl}, cloudID.Signing, 5*time.Second), BlockInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.cloud.svc = svc
+	t.Cleanup(func() { svc.Close() })
 	w.patient = w.admit(w.head, identity.RolePatient, identity.ID{})
 	w.provider = w.admit(w.head, identity.RoleProvider, identity.ID{})
 	w.device = w.admit(w.patient, identity.RoleDevice, w.patient.ID()).Signing
@@ -149,8 +170,14 @@ func (w *memWorld) admit(by *identity.Identity, role identity.Role, patient iden
 // gateway starts the patient's gateway with state in dir.
 func (w *memWorld) gateway(dir string, commands func(identity.ID, []byte) error, sealed *[][32]byte) *gateway.Gateway {
 	w.t.Helper()
+	return w.gatewayAt(dir, commands, sealed, nil)
+}
+
+// gatewayAt is gateway with a clock (nil: time.Now).
+func (w *memWorld) gatewayAt(dir string, commands func(identity.ID, []byte) error, sealed *[][32]byte, now func() time.Time) *gateway.Gateway {
+	w.t.Helper()
 	var mu sync.Mutex
-	g, err := gateway.New(w.ctx, gateway.Config{Patient: w.patient, Chain: w.cl, Cloud: w.cloud, Dir: dir, Commands: commands,
+	g, err := gateway.New(w.ctx, gateway.Config{Patient: w.patient, Chain: w.cl, Cloud: w.cloud, Dir: dir, Commands: commands, Now: now,
 		OnSealed: func(_ reading.Reading, id [32]byte) {
 			if sealed != nil {
 				mu.Lock()
@@ -269,7 +296,7 @@ func TestOutageAndRedelivery(t *testing.T) {
 	dir := t.TempDir()
 	var sealed [][32]byte
 	g := w.gateway(dir, nil, &sealed)
-	w.cloud.setDown(true)
+	w.cloud.set(func(c *memCloud) { c.down = true })
 	var last []byte
 	for range 3 {
 		last = w.reading(400)
@@ -280,7 +307,7 @@ func TestOutageAndRedelivery(t *testing.T) {
 	if st := g.Stats(); st.Pending != 3 || st.Upload.Stored != 0 {
 		t.Fatalf("stats %+v while the cloud is down: want 3 pending, none stored", st)
 	}
-	w.cloud.setDown(false)
+	w.cloud.set(func(c *memCloud) { c.down = false })
 	if err := g.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -391,5 +418,70 @@ func TestCommandsAndRevoke(t *testing.T) {
 	defer g.Close()
 	if g.Patient().Epoch() != 2 {
 		t.Fatalf("epoch after restart %d, want 2", g.Patient().Epoch())
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("never: %s", what)
+		}
+	}
+}
+
+// A record leaves the gateway only once its inclusion in a checkpoint the
+// ledger anchors is proven. A cloud that acknowledges and receipts records
+// it throws away does not swallow them: they stay held, the receipt's
+// deadline passing unproven is an alarm, and they are sent again.
+func TestLyingCloudCannotSwallowRecords(t *testing.T) {
+	w := newMemWorld(t)
+	ctx := w.ctx
+	var mu sync.Mutex
+	skew := time.Duration(0)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return time.Now().Add(skew) }
+	g := w.gatewayAt(t.TempDir(), nil, nil, now)
+	defer g.Close()
+
+	// An honest cloud: stored, then proven, then let go.
+	if err := g.HandleReading(ctx, w.reading(250)); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := g.Stats(); st.Pending != 0 || st.Held != 0 || st.Proven != 1 || st.ReceiptAlarms != 0 {
+		t.Fatalf("stats %+v: want the record proven and let go", st)
+	}
+
+	w.cloud.set(func(c *memCloud) { c.liar = true })
+	if err := g.HandleReading(ctx, w.reading(260)); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := g.Stats(); st.Pending != 0 || st.Held != 1 {
+		t.Fatalf("stats %+v: want the acknowledged record held", st)
+	}
+	if n := len(w.cloud.headers(t)); n != 1 {
+		t.Fatalf("the lying cloud holds %d records, want 1", n)
+	}
+	// Past the receipt's deadline: an alarm, and the record goes again,
+	// now to an honest cloud.
+	w.cloud.set(func(c *memCloud) { c.liar = false })
+	mu.Lock()
+	skew = time.Hour
+	mu.Unlock()
+	waitFor(t, "the unhonoured receipt's alarm", func() bool { return g.Stats().ReceiptAlarms == 1 })
+	if err := g.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(w.cloud.headers(t)); n != 2 {
+		t.Fatalf("the cloud holds %d records after the resend, want 2", n)
+	}
+	if st := g.Stats(); st.Held != 0 || st.Proven != 2 {
+		t.Fatalf("stats %+v: want both records proven", st)
 	}
 }

@@ -43,6 +43,11 @@
 //		return out, nil
 //	}
 //
+// A Sender may hold a stored record instead of letting it go (Result.Hold):
+// the outbox then keeps it, durably, apart from the queue (HeldItems),
+// until Release (its inclusion in an anchored checkpoint is proven) or
+// Requeue (the cloud did not honour its receipt: send it again).
+//
 // Delivery is at least once: a record the cloud stored but whose
 // acknowledgement was lost (a crash, a timeout) is sent again, and the cloud
 // answers that it is a duplicate.

@@ -30,6 +30,10 @@ type Result struct {
 	Permanent bool
 	// Reason is the refusal code (or anything for the logs).
 	Reason string
+	// Hold, for a Stored record, keeps it held (see Held) until Release:
+	// the cloud has promised it but not yet proved it. Nil: the record
+	// leaves the outbox.
+	Hold []byte
 }
 
 // Clock is the Uploader's time: its Now and its timers. Tests inject a fake.
@@ -208,9 +212,14 @@ func (u *Uploader) upload(ctx context.Context, items []Item) (retry bool, err er
 		return true, nil
 	}
 	var acks [][32]byte
+	var held []Held
 	var stored, dropped, refused uint64
 	for i, r := range res {
 		switch {
+		case r.Stored && r.Hold != nil:
+			stored++
+			held = append(held, Held{Item: items[i], Hold: r.Hold})
+			continue
 		case r.Stored:
 			stored++
 		case r.Permanent:
@@ -226,7 +235,11 @@ func (u *Uploader) upload(ctx context.Context, items []Item) (retry bool, err er
 		acks = append(acks, items[i].ID)
 	}
 	// Ack even if ctx has ended: the cloud has these.
-	if err := u.o.Ack(acks...); err != nil {
+	err = u.o.hold(held)
+	if err == nil {
+		err = u.o.Ack(acks...)
+	}
+	if err != nil {
 		if errors.Is(err, ErrClosed) {
 			return true, err
 		}

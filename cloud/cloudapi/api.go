@@ -7,11 +7,14 @@
 // control answers are JSON.
 //
 //	POST /v1/records    body: CBOR array of records (byte strings), at most MaxUploadRecords
-//	                    answer: CBOR UploadResponse, one Ack per record, once every accepted one is durable
+//	                    answer: CBOR UploadResponse, one Ack per record, once every accepted one is durable,
+//	                    and a signed Receipt of the stored ones
 //	POST /v1/read       body: a signed Request (op OpRead); answer: CBOR ReadResult
 //	POST /v1/access     body: a signed Request (op OpAccess); answer: CBOR []AccessEntry
 //	POST /v1/alerts?wait=D
 //	                    body: a signed Request (op OpAlerts); answer: CBOR AlertBatch
+//	GET  /v1/proof?id=RECORD
+//	                    answer: CBOR ProofResult, the record's inclusion proof (no content)
 //	GET  /v1/checkpoint answer: JSON of each log's current and anchored checkpoint
 //	GET  /v1/consistency?log=L&from=A&to=B
 //	                    answer: CBOR ConsistencyResult: both checkpoints and the proof
@@ -82,9 +85,11 @@ func Permanent(code string) bool { return permanent[code] }
 // (its wait parameter).
 const MaxAlertWait = 25 * time.Second
 
-// UploadResponse answers an upload.
+// UploadResponse answers an upload: one Ack per record, and the cloud's
+// signed Receipt (encoded) for the records it stored.
 type UploadResponse struct {
-	Acks []Ack `cbor:"1,keyasint"`
+	Acks    []Ack  `cbor:"1,keyasint"`
+	Receipt []byte `cbor:"2,keyasint,omitempty"`
 }
 
 // Ack is the answer to one uploaded record.

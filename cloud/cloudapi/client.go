@@ -110,11 +110,7 @@ func (c *Client) post(ctx context.Context, path string, body []byte, out any) er
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		e := &RequestError{Status: resp.StatusCode}
-		if codec.UnmarshalLimit(b, 1<<20, &e.Problem) != nil {
-			e.Code, e.Message = "http", strings.TrimSpace(string(b))
-		}
-		return e
+		return refusal(resp.StatusCode, b)
 	}
 	return codec.UnmarshalLimit(b, 64<<20, out)
 }
@@ -122,6 +118,16 @@ func (c *Client) post(ctx context.Context, path string, body []byte, out any) er
 // Upload sends encoded records (record.Record.Marshal) and returns one Ack
 // each, once every accepted one is durable.
 func (c *Client) Upload(ctx context.Context, records [][]byte) ([]Ack, error) {
+	r, err := c.UploadWithReceipt(ctx, records)
+	if err != nil {
+		return nil, err
+	}
+	return r.Acks, nil
+}
+
+// UploadWithReceipt is Upload that also returns the cloud's receipt
+// (unverified: see ParseReceipt).
+func (c *Client) UploadWithReceipt(ctx context.Context, records [][]byte) (*UploadResponse, error) {
 	body, err := codec.Marshal(records)
 	if err != nil {
 		return nil, err
@@ -133,7 +139,7 @@ func (c *Client) Upload(ctx context.Context, records [][]byte) ([]Ack, error) {
 	if len(r.Acks) != len(records) {
 		return nil, fmt.Errorf("cloud answered %d acks for %d records", len(r.Acks), len(records))
 	}
-	return r.Acks, nil
+	return &r, nil
 }
 
 // Read asks for a record with a request signed by key.
@@ -176,32 +182,56 @@ func (c *Client) Alerts(ctx context.Context, key *identity.SigningKey, from uint
 // Consistency fetches a proof that log (LogRecords or LogAccess) at size
 // from is a prefix of it at size to, and verifies it.
 func (c *Client) Consistency(ctx context.Context, log uint8, from, to uint64) (*ConsistencyResult, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v1/consistency?log=%d&from=%d&to=%d", c.base, log, from, to), nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		e := &RequestError{Status: resp.StatusCode}
-		if codec.UnmarshalLimit(b, 1<<20, &e.Problem) != nil {
-			e.Code, e.Message = "http", strings.TrimSpace(string(b))
-		}
-		return nil, e
-	}
 	var res ConsistencyResult
-	if err := codec.UnmarshalLimit(b, 1<<20, &res); err != nil {
+	if err := c.get(ctx, fmt.Sprintf("/v1/consistency?log=%d&from=%d&to=%d", log, from, to), 1<<20, &res); err != nil {
 		return nil, err
 	}
 	if err := merklelog.VerifyConsistency(res.Old, res.New, res.Proof); err != nil {
 		return nil, err
+	}
+	return &res, nil
+}
+
+// get fetches path and decodes its CBOR answer, of at most limit bytes.
+func (c *Client) get(ctx context.Context, path string, limit int64, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return refusal(resp.StatusCode, b)
+	}
+	return codec.UnmarshalLimit(b, int(limit), out)
+}
+
+// refusal is the RequestError of a refused request's answer.
+func refusal(status int, b []byte) error {
+	e := &RequestError{Status: status}
+	if codec.UnmarshalLimit(b, 1<<20, &e.Problem) != nil {
+		e.Code, e.Message = "http", strings.TrimSpace(string(b))
+	}
+	return e
+}
+
+// Proof fetches where a record is in the records log with its inclusion
+// proof, and verifies the proof against the checkpoint it names (whether
+// that checkpoint is anchored is for the caller to check on the ledger).
+func (c *Client) Proof(ctx context.Context, id [32]byte) (*ProofResult, error) {
+	var res ProofResult
+	if err := c.get(ctx, fmt.Sprintf("/v1/proof?id=%x", id), 1<<20, &res); err != nil {
+		return nil, err
+	}
+	if err := merklelog.VerifyInclusion(id[:], res.Index, res.Checkpoint, res.Proof); err != nil {
+		return nil, fmt.Errorf("cloud proof of %x: %w", id[:8], err)
 	}
 	return &res, nil
 }

@@ -93,7 +93,7 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 		}
 		publish, url = b.Publish, b.URL()
 	}
-	gw, err = gateway.New(ctx, gateway.Config{Patient: id, Chain: cl, Cloud: gateway.CloudSender{Client: cloudapi.NewClient(*cloudURL, nil)},
+	gw, err = gateway.New(ctx, gateway.Config{Patient: id, Chain: cl, Cloud: cloudapi.NewClient(*cloudURL, nil),
 		Dir: *data, Log: log, Commands: func(dev identity.ID, payload []byte) error {
 			return publish(mqtt.CommandsTopic(id.ID(), dev), payload)
 		}})

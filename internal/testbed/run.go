@@ -44,6 +44,8 @@ type Summary struct {
 	ChainTxs                int             `json:"chain_txs"`
 	OnchainBytesPerReading  float64         `json:"onchain_bytes_per_reading"`
 	UnanchoredAfterDrain    uint64          `json:"unanchored_after_drain"`
+	RecordsProven           uint64          `json:"records_proven"` // let go by in-process gateways once proven anchored
+	ReceiptAlarms           uint64          `json:"receipt_alarms"` // cloud receipts not honoured by their deadline
 	Reelections             int             `json:"reelections"`
 	Migrations              int             `json:"migrations"` // members moved to their overlay head's cluster on the ledger
 	ReelectionMs            []int64         `json:"reelection_ms,omitempty"`
@@ -179,6 +181,7 @@ loop:
 		"every_record_anchored":    sum.UnanchoredAfterDrain == 0 && drainErr == nil,
 		"every_forgery_refused":    sum.ForgedAccepted == 0,
 		"every_record_stored_once": sum.RecordsStored >= sum.Abnormal,
+		"every_receipt_honoured":   sum.ReceiptAlarms == 0,
 	}
 	if s.overlay != nil && scenario {
 		sum.Invariants["head_reelected"] = sum.Reelections >= 1
@@ -223,6 +226,8 @@ func (s *System) fill(ctx context.Context, sum *Summary, elapsed time.Duration, 
 			gs := p.Gateway.Stats()
 			sum.Abnormal += gs.Abnormal
 			sum.Alerts += gs.Alerts
+			sum.RecordsProven += gs.Proven
+			sum.ReceiptAlarms += gs.ReceiptAlarms
 		}
 	}
 	if sum.Readings > 0 {

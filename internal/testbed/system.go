@@ -347,7 +347,7 @@ func (s *System) startGateway(ctx context.Context, p *Patient) error {
 		return err
 	}
 	p.Broker, p.MQTT = b, b.URL()
-	gw, err := gateway.New(ctx, gateway.Config{Patient: p.ID, Chain: s.Chain.Client(0), Cloud: gateway.CloudSender{Client: s.Cloud.Client()}, Dir: p.Dir,
+	gw, err := gateway.New(ctx, gateway.Config{Patient: p.ID, Chain: s.Chain.Client(0), Cloud: s.Cloud.Client().Expect(s.Cloud.ID.ID()), Dir: p.Dir,
 		Commands: func(dev identity.ID, payload []byte) error {
 			return b.Publish(mqtt.CommandsTopic(p.ID.ID(), dev), payload)
 		},
@@ -533,7 +533,8 @@ func (s *System) Drain(ctx context.Context) error {
 				if err := p.Gateway.Flush(ctx); err != nil {
 					return fmt.Errorf("flush gateway: %w", err)
 				}
-				waiting += p.Gateway.Stats().Pending
+				st := p.Gateway.Stats()
+				waiting += st.Pending + st.Held
 			}
 		}
 		rc, ra, _, _ := s.Cloud.Service.Checkpoints()
@@ -545,7 +546,7 @@ func (s *System) Drain(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("drain: %d of %d records anchored, %d sealed records not seen anchored, %d records in outboxes", ra.Size, rc.Size, pending, waiting)
+			return fmt.Errorf("drain: %d of %d records anchored, %d sealed records not seen anchored, %d records in outboxes or awaiting their proof", ra.Size, rc.Size, pending, waiting)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

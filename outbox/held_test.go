@@ -1,0 +1,73 @@
+package outbox
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+)
+
+// holdingSender stores everything and holds it with a note of its ID.
+type holdingSender struct{}
+
+func (holdingSender) Send(_ context.Context, recs [][]byte) ([]Result, error) {
+	res := make([]Result, len(recs))
+	for i, r := range recs {
+		res[i] = Result{Stored: true, Hold: append([]byte("note:"), r...)}
+	}
+	return res, nil
+}
+
+// A record the cloud acknowledged with a hold leaves the queue but stays,
+// durably, until released; a requeued one is sent again.
+func TestHeldUntilReleased(t *testing.T) {
+	dir := t.TempDir()
+	o := open(t, dir, Options{})
+	its := items(1, 0, 5)
+	if err := o.Put(its...); err != nil {
+		t.Fatal(err)
+	}
+	u := NewUploader(o, holdingSender{}, UploaderOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- u.Run(ctx) }()
+	if err := u.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if o.Len() != 0 || o.HeldLen() != 5 {
+		t.Fatalf("%d queued, %d held; want 0 and 5", o.Len(), o.HeldLen())
+	}
+	// Held survives a restart.
+	cancel()
+	<-done
+	o.Close()
+	o = open(t, dir, Options{})
+	hs, err := o.HeldItems(10)
+	if err != nil || len(hs) != 5 {
+		t.Fatalf("held after reopening: %d, %v", len(hs), err)
+	}
+	for _, h := range hs {
+		var it Item
+		for _, x := range its {
+			if x.ID == h.ID {
+				it = x
+			}
+		}
+		if !bytes.Equal(h.Data, it.Data) || !bytes.Equal(h.Hold, append([]byte("note:"), it.Data...)) || h.Enqueued == 0 {
+			t.Fatalf("held item %x: data or hold differ", h.ID[:4])
+		}
+	}
+	if err := o.Release(hs[0].ID, hs[1].ID, [32]byte{9}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Requeue(hs[2]); err != nil {
+		t.Fatal(err)
+	}
+	if o.HeldLen() != 2 || o.Len() != 1 {
+		t.Fatalf("after release and requeue: %d held, %d queued; want 2 and 1", o.HeldLen(), o.Len())
+	}
+	if q, _ := o.Peek(5); len(q) != 1 || q[0].ID != hs[2].ID || !bytes.Equal(q[0].Data, hs[2].Data) {
+		t.Fatalf("the requeued item is not what was held: %+v", q)
+	}
+}
