@@ -56,6 +56,17 @@ func (m *Monitor) Program() *Program { return m.p }
 // treats the rule as matched, applies its cool-down, and returns the error
 // along with the Verdict.
 func (m *Monitor) Observe(at int64, kind vital.Kind, value vital.Quantity) (Verdict, error) {
+	v, err := m.Evaluate(at, kind, value)
+	m.Record(at, v)
+	return v, err
+}
+
+// Evaluate is Observe that changes nothing: the verdict Observe would give
+// now. A caller that must first act on the verdict durably (the gateway
+// seals the reading) calls Record once it has: if it fails, the reading,
+// sent again, gets the same verdict, and its alert is not lost to a
+// cool-down that its failed first attempt started.
+func (m *Monitor) Evaluate(at int64, kind vital.Kind, value vital.Quantity) (Verdict, error) {
 	i, err := m.p.eval(&m.act, kind, value)
 	if i < 0 {
 		return Verdict{Rule: -1}, err
@@ -64,12 +75,22 @@ func (m *Monitor) Observe(at int64, kind vital.Kind, value vital.Quantity) (Verd
 	v := Verdict{Abnormal: true, Rule: i, Severity: r.Severity}
 	s := &m.state[i]
 	if s.alerted && r.Cooldown > 0 && (at < s.last || uint64(at)-uint64(s.last) < uint64(r.Cooldown)*1000) {
-		if s.suppressed < ^uint32(0) {
-			s.suppressed++
-		}
 		return v, err
 	}
 	v.Alert, v.Suppressed = true, s.suppressed
-	*s = ruleState{last: at, alerted: true}
 	return v, err
+}
+
+// Record applies a verdict Evaluate gave for a reading at time at: an alert
+// starts its rule's cool-down, a withheld match is counted.
+func (m *Monitor) Record(at int64, v Verdict) {
+	if v.Rule < 0 || v.Rule >= len(m.state) {
+		return
+	}
+	s := &m.state[v.Rule]
+	if v.Alert {
+		*s = ruleState{last: at, alerted: true}
+	} else if v.Abnormal && s.suppressed < ^uint32(0) {
+		s.suppressed++
+	}
 }

@@ -113,3 +113,23 @@ func TestMonitorFailSafe(t *testing.T) {
 		t.Errorf("second failure, in the cool-down: %+v, %v", v, err)
 	}
 }
+
+// Evaluate changes nothing: a verdict not recorded (its reading failed to
+// be sealed) is given again, alert included; once recorded, the cool-down
+// starts.
+func TestEvaluateThenRecord(t *testing.T) {
+	p := mustCompile(t, []Rule{{Kind: vital.Glucose, Expr: "value > 180.0", Severity: Warning, Cooldown: 60}})
+	m := NewMonitor(p)
+	for range 3 {
+		if v, err := m.Evaluate(1000, vital.Glucose, 200*vital.Unit); err != nil || !v.Alert {
+			t.Fatalf("an unrecorded verdict changed: %+v %v", v, err)
+		}
+	}
+	v, _ := m.Evaluate(1000, vital.Glucose, 200*vital.Unit)
+	m.Record(1000, v)
+	if v, _ := m.Evaluate(2000, vital.Glucose, 200*vital.Unit); v.Alert || !v.Abnormal {
+		t.Fatalf("after recording the alert: %+v, want abnormal within the cool-down", v)
+	}
+	m.Record(2000, Verdict{Rule: -1}) // a normal reading: nothing to record
+	m.Record(2000, Verdict{Rule: 7})  // out of range: ignored
+}

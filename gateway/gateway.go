@@ -27,6 +27,7 @@ var (
 	ErrFuture        = errors.New("reading from the future")
 	ErrTopic         = errors.New("topic names another patient or device")
 	ErrBackpressure  = errors.New("outbox full")
+	ErrOutbox        = errors.New("outbox write failed")
 	ErrClosed        = errors.New("gateway closed")
 )
 
@@ -46,6 +47,8 @@ func reason(err error) string {
 		return "topic"
 	case errors.Is(err, ErrBackpressure):
 		return "outbox_full"
+	case errors.Is(err, ErrOutbox):
+		return "outbox_failed"
 	case errors.Is(err, ErrClosed):
 		return "closed"
 	}
@@ -67,6 +70,7 @@ type Config struct {
 	Log      *slog.Logger
 	Now      func() time.Time
 	Uploader outbox.UploaderOptions
+	Outbox   outbox.Options // the outbox's bounds (zero: its defaults)
 }
 
 // Gateway is a patient's running gateway.
@@ -82,7 +86,8 @@ type Gateway struct {
 	monitors  []*monitor
 	devices   map[identity.ID]identity.VerifyingKey
 	unknown   map[identity.ID]time.Time // devices the ledger did not know, and when asked
-	seqs      map[identity.ID]uint64
+	seqs      map[identity.ID]uint64    // the last sequence number taken, per device
+	inflight  map[identity.ID]uint64    // a reading being sealed, per device
 	seqsDirty bool
 	stats     Stats
 
@@ -129,7 +134,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 	p.now = cfg.Now
 	g := &Gateway{patient: p, me: p.me, log: p.log, cfg: cfg, devices: map[identity.ID]identity.VerifyingKey{},
-		unknown: map[identity.ID]time.Time{}, seqs: map[identity.ID]uint64{}}
+		unknown: map[identity.ID]time.Time{}, seqs: map[identity.ID]uint64{}, inflight: map[identity.ID]uint64{}}
 	g.stats.Refused = map[string]uint64{}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, err
@@ -140,7 +145,8 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if err := g.loadContracts(ctx); err != nil {
 		return nil, err
 	}
-	if g.box, err = outbox.Open(filepath.Join(cfg.Dir, "outbox"), outbox.Options{Now: cfg.Now}); err != nil {
+	cfg.Outbox.Now = cfg.Now
+	if g.box, err = outbox.Open(filepath.Join(cfg.Dir, "outbox"), cfg.Outbox); err != nil {
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.Background())

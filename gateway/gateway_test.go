@@ -107,7 +107,10 @@ func (c *memCloud) headers(t *testing.T) []record.Header {
 	return hs
 }
 
-func newMemWorld(t *testing.T) *memWorld {
+func newMemWorld(t *testing.T) *memWorld { return newMemWorldCooldown(t, 0) }
+
+// newMemWorldCooldown is newMemWorld with the rule's cool-down (seconds).
+func newMemWorldCooldown(t *testing.T, cooldown uint32) *memWorld {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
@@ -130,7 +133,7 @@ func newMemWorld(t *testing.T) *memWorld {
 	w.provider = w.admit(w.head, identity.RoleProvider, identity.ID{})
 	w.device = w.admit(w.patient, identity.RoleDevice, w.patient.ID()).Signing
 	terms := contract.Terms{Version: contract.Version, Patient: w.patient.ID(), Providers: []identity.ID{w.provider.ID()},
-		Rules: []contract.Rule{{Kind: vital.Glucose, Expr: "value > 180.0 || value < 70.0", Severity: contract.Warning}}, Name: "glucose"}
+		Rules: []contract.Rule{{Kind: vital.Glucose, Expr: "value > 180.0 || value < 70.0", Severity: contract.Warning, Cooldown: cooldown}}, Name: "glucose"}
 	acc, err := ledger.Accept(w.provider.Signing, &terms)
 	if err != nil {
 		t.Fatal(err)
@@ -483,5 +486,52 @@ func TestLyingCloudCannotSwallowRecords(t *testing.T) {
 	}
 	if st := g.Stats(); st.Held != 0 || st.Proven != 2 {
 		t.Fatalf("stats %+v: want both records proven", st)
+	}
+}
+
+// A reading the outbox cannot take is not lost: it is refused as
+// retryable, its device's sequence number and its rule's cool-down do not
+// move, and sent again once there is room it is taken whole, alert
+// included.
+func TestBackpressureLosesNoReading(t *testing.T) {
+	w := newMemWorldCooldown(t, 600)
+	ctx := w.ctx
+	g, err := gateway.New(ctx, gateway.Config{Patient: w.patient, Chain: w.cl, Cloud: w.cloud, Dir: t.TempDir(),
+		Outbox:   outbox.Options{MaxItems: 1},
+		Uploader: outbox.UploaderOptions{MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	// Two readings 15 minutes apart, each past the rule's 10-minute
+	// cool-down: each alerts.
+	w.cloud.set(func(c *memCloud) { c.down = true })
+	if err := g.HandleReading(ctx, w.readingOf(w.device, w.patient.ID(), 1, time.Now().Add(-20*time.Minute), 250)); err != nil {
+		t.Fatal(err)
+	}
+	second := w.readingOf(w.device, w.patient.ID(), 2, time.Now().Add(-5*time.Minute), 300)
+	err = g.HandleReading(ctx, second)
+	if !errors.Is(err, gateway.ErrBackpressure) || !gateway.Retryable(err) {
+		t.Fatalf("a reading the full outbox cannot take: %v, want a retryable ErrBackpressure", err)
+	}
+	if st := g.Stats(); st.Readings != 1 || st.Alerts != 1 {
+		t.Fatalf("stats %+v: the refused reading was counted", st)
+	}
+	w.cloud.set(func(c *memCloud) { c.down = false })
+	if err := g.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.HandleReading(ctx, second); err != nil {
+		t.Fatalf("the same reading, sent again: %v", err)
+	}
+	if err := g.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hs := w.cloud.headers(t)
+	if len(hs) != 2 || hs[0].Severity == 0 || hs[1].Severity == 0 {
+		t.Fatalf("stored %+v: want two records, both alerts (the retry's alert was not lost to the first one's cool-down)", hs)
+	}
+	if err := g.HandleReading(ctx, second); !errors.Is(err, gateway.ErrReplay) || gateway.Retryable(err) {
+		t.Fatalf("the reading, taken, sent a third time: %v, want a replay", err)
 	}
 }

@@ -22,6 +22,13 @@ import (
 // may be (the cloud would refuse its record for good).
 const MaxClockSkew = time.Minute
 
+// Retryable reports whether a reading refused with err was not taken for a
+// reason of the gateway's (its outbox full or failing, or it closing): the
+// device must send it again, and the transport must not acknowledge it.
+func Retryable(err error) bool {
+	return errors.Is(err, ErrBackpressure) || errors.Is(err, ErrOutbox) || errors.Is(err, ErrClosed)
+}
+
 // HandleMessage processes one MQTT message: its topic must name this
 // patient and the device that signed the reading (ErrTopic); then as
 // HandleReading.
@@ -59,7 +66,8 @@ func (g *Gateway) HandleReading(ctx context.Context, msg []byte) error {
 }
 
 type sealJob struct {
-	contract [32]byte
+	m        *monitor
+	verdict  contract.Verdict
 	severity contract.Severity
 }
 
@@ -92,23 +100,26 @@ func (g *Gateway) handle(ctx context.Context, msg []byte) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
+	// The reading is judged now but changes nothing until its records are
+	// durable: its device's sequence number and its rules' cool-downs move
+	// on only then, so that a reading the outbox could not take, sent
+	// again, is taken whole, alert included. Meanwhile the device's later
+	// readings wait (refused as replays of one in flight, which a device
+	// keeping one reading in flight never sends).
 	var jobs []sealJob
 	g.mu.Lock()
-	if last := g.seqs[r.Device]; r.Seq <= last {
+	if last := max(g.seqs[r.Device], g.inflight[r.Device]); r.Seq <= last {
 		g.mu.Unlock()
 		return fmt.Errorf("%w: device %s seq %d, last %d", ErrReplay, r.Device, r.Seq, last)
 	}
-	g.seqs[r.Device], g.seqsDirty = r.Seq, true
-	g.stats.Readings++
-	alert := false
+	g.inflight[r.Device] = r.Seq
 	for _, m := range g.monitors {
 		if !m.kin[kind] {
 			continue
 		}
-		v, err := m.m.Observe(r.Time, kind, r.Value)
+		v, err := m.m.Evaluate(r.Time, kind, r.Value)
 		if err != nil {
 			g.log.Warn("contract evaluation failed", "contract", fmt.Sprintf("%x", m.id[:8]), "err", err)
-			continue
 		}
 		if v.Abnormal {
 			// A match the rule's cool-down withheld is stored, as every
@@ -117,20 +128,35 @@ func (g *Gateway) handle(ctx context.Context, msg []byte) error {
 			if !v.Alert {
 				sev = 0
 			}
-			jobs = append(jobs, sealJob{contract: m.id, severity: sev})
-			alert = alert || v.Alert
+			jobs = append(jobs, sealJob{m: m, verdict: v, severity: sev})
 		}
+	}
+	g.mu.Unlock()
+	ids, err := g.seal(r, kind, msg, jobs)
+	g.mu.Lock()
+	delete(g.inflight, r.Device)
+	if err != nil {
+		g.mu.Unlock()
+		return err
+	}
+	g.seqs[r.Device], g.seqsDirty = max(r.Seq, g.seqs[r.Device]), true
+	g.stats.Readings++
+	alert := false
+	for _, j := range jobs {
+		j.m.m.Record(r.Time, j.verdict)
+		alert = alert || j.verdict.Alert
 	}
 	if len(jobs) > 0 {
 		g.stats.Abnormal++
+		g.stats.Sealed += uint64(len(jobs))
 		if alert {
 			g.stats.Alerts++
 		}
 	}
 	g.mu.Unlock()
-	for _, j := range jobs {
-		if err := g.seal(ctx, r, kind, msg, j); err != nil {
-			return err
+	if g.cfg.OnSealed != nil {
+		for _, id := range ids {
+			g.cfg.OnSealed(r, id)
 		}
 	}
 	return nil
@@ -146,37 +172,40 @@ func recordSeq(device identity.ID, seq uint64) uint64 {
 	return binary.BigEndian.Uint64(h.Sum(nil))
 }
 
-// seal seals one abnormal reading for one contract into the outbox. The
-// record is a function of the reading, the contract and the epoch's key
+// seal seals one abnormal reading into one record per contract that found
+// it abnormal, and puts them into the outbox in one durable write. A record
+// is a function of the reading, the contract and the epoch's key
 // (record.SealDeterministic): sealed again after a crash forgot the
 // device's last sequence number, it is the same record, which the cloud
 // acknowledges as a duplicate.
-func (g *Gateway) seal(ctx context.Context, r reading.Reading, kind vital.Kind, msg []byte, j sealJob) error {
+func (g *Gateway) seal(r reading.Reading, kind vital.Kind, msg []byte, jobs []sealJob) ([][32]byte, error) {
+	if len(jobs) == 0 {
+		return nil, nil
+	}
 	epoch, key := g.patient.current()
-	h := record.Header{Patient: g.me, Author: g.me, Epoch: epoch, Contract: j.contract, Kind: kind,
-		Severity: uint8(j.severity), Time: r.Time, Seq: recordSeq(r.Device, r.Seq)}
-	rec, err := record.SealDeterministic(h, key, msg, g.cfg.Patient.Signing)
-	if err != nil {
-		return fmt.Errorf("seal: %w", err)
-	}
-	b, err := rec.Marshal()
-	if err != nil {
-		return err
-	}
-	id := rec.ID()
-	if err := g.box.Put(outbox.Item{ID: id, Data: b}); err != nil {
-		if errors.Is(err, outbox.ErrFull) {
-			return fmt.Errorf("%w: %w", ErrBackpressure, err)
+	items := make([]outbox.Item, len(jobs))
+	ids := make([][32]byte, len(jobs))
+	for i, j := range jobs {
+		h := record.Header{Patient: g.me, Author: g.me, Epoch: epoch, Contract: j.m.id, Kind: kind,
+			Severity: uint8(j.severity), Time: r.Time, Seq: recordSeq(r.Device, r.Seq)}
+		rec, err := record.SealDeterministic(h, key, msg, g.cfg.Patient.Signing)
+		if err != nil {
+			return nil, fmt.Errorf("seal: %w", err)
 		}
-		return fmt.Errorf("outbox: %w", err)
+		b, err := rec.Marshal()
+		if err != nil {
+			return nil, err
+		}
+		ids[i] = rec.ID()
+		items[i] = outbox.Item{ID: ids[i], Data: b}
 	}
-	g.mu.Lock()
-	g.stats.Sealed++
-	g.mu.Unlock()
-	if g.cfg.OnSealed != nil {
-		g.cfg.OnSealed(r, id)
+	if err := g.box.Put(items...); err != nil {
+		if errors.Is(err, outbox.ErrFull) {
+			return nil, fmt.Errorf("%w: %w", ErrBackpressure, err)
+		}
+		return nil, fmt.Errorf("%w: %w", ErrOutbox, err)
 	}
-	return nil
+	return ids, nil
 }
 
 // unknownTTL is how long a device the ledger did not know stays refused
