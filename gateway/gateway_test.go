@@ -535,3 +535,55 @@ func TestBackpressureLosesNoReading(t *testing.T) {
 		t.Fatalf("the reading, taken, sent a third time: %v, want a replay", err)
 	}
 }
+
+// Over MQTT, a reading the gateway cannot take is not acknowledged: the
+// device's publish fails with mqtt.ErrBusy, and published again once there
+// is room, it is taken.
+func TestBackpressureOverMQTT(t *testing.T) {
+	w := newMemWorld(t)
+	ctx := w.ctx
+	g, err := gateway.New(ctx, gateway.Config{Patient: w.patient, Chain: w.cl, Cloud: w.cloud, Dir: t.TempDir(),
+		Outbox:   outbox.Options{MaxItems: 1},
+		Uploader: outbox.UploaderOptions{MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	b, err := mqtt.StartBroker(mqtt.BrokerConfig{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.SubscribeAck(mqtt.ReadingsFilter(w.patient.ID()), func(topic string, p []byte) bool {
+		return !gateway.Retryable(g.HandleMessage(ctx, topic, p))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := mqtt.Connect(ctx, mqtt.ClientConfig{Broker: b.URL(), ClientID: "device"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	topic := mqtt.ReadingsTopic(w.patient.ID(), w.device.Public().ID())
+	w.cloud.set(func(c *memCloud) { c.down = true })
+	if err := c.Publish(ctx, topic, w.reading(250)); err != nil {
+		t.Fatal(err)
+	}
+	second := w.reading(260)
+	if err := c.Publish(ctx, topic, second); !errors.Is(err, mqtt.ErrBusy) {
+		t.Fatalf("a reading the full outbox cannot take: %v, want mqtt.ErrBusy", err)
+	}
+	w.cloud.set(func(c *memCloud) { c.down = false })
+	if err := g.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Publish(ctx, topic, second); err != nil {
+		t.Fatalf("published again: %v", err)
+	}
+	if err := g.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(w.cloud.headers(t)); n != 2 {
+		t.Fatalf("the cloud holds %d records, want 2", n)
+	}
+}

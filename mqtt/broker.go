@@ -93,9 +93,12 @@ type Broker struct {
 
 	subs   *mochi.TopicsIndex // in-process subscriptions, run from the OnPublish hook
 	nextID atomic.Int64
+	ackMu  sync.RWMutex
+	acks   map[int]AckHandler // the subscriptions, by identifier, whose handler decides the acknowledgement
 
 	received, published, delivered, oversize, expired atomic.Uint64
 	running                                           atomic.Int64 // in-process handlers running now
+	unacked                                           atomic.Uint64
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -142,6 +145,7 @@ func StartBroker(cfg BrokerConfig) (*Broker, error) {
 		maxPacket: cfg.MaxPacketSize,
 		log:       log,
 		subs:      mochi.NewTopicsIndex(),
+		acks:      map[int]AckHandler{},
 	}
 	if err := srv.AddHook(&brokerHook{b: b}, nil); err != nil {
 		return nil, fmt.Errorf("mqtt: broker: %w", err)
@@ -162,6 +166,28 @@ func StartBroker(cfg BrokerConfig) (*Broker, error) {
 // "mqtt://127.0.0.1:1883".
 func (b *Broker) URL() string { return b.url }
 
+// AckHandler handles a message in-process, as Handler does, and says
+// whether the broker may acknowledge it: false refuses a network client's
+// QoS 1 message, which the client must send again (MQTT 5: a PUBACK with
+// reason 0x97 "quota exceeded", which Client.Publish returns as ErrBusy;
+// MQTT 3.1.1, which has no reason codes: no PUBACK, and the client resends
+// the message when it reconnects). Nothing is forwarded to subscribers then.
+type AckHandler func(topic string, payload []byte) (ack bool)
+
+// SubscribeAck is Subscribe with an AckHandler: the receiver of the
+// messages decides whether they are acknowledged (it could not take them:
+// its store full or failing), so that a sender keeps what was not taken.
+func (b *Broker) SubscribeAck(filter string, h AckHandler) error {
+	if h == nil {
+		return fmt.Errorf("mqtt: subscribe %q: %w: nil handler", filter, ErrConfig)
+	}
+	refuse := func(string, []byte) {} // replaced in OnPublish by the ack handler
+	if err := b.subscribe(filter, refuse, h); err != nil {
+		return err
+	}
+	return nil
+}
+
 // Subscribe calls h, in-process, for every message published to a topic
 // matching filter, by a network client or by Publish. For a network client's
 // QoS 1 message, h runs before the broker acknowledges it. Filters may use
@@ -170,14 +196,24 @@ func (b *Broker) Subscribe(filter string, h Handler) error {
 	if h == nil {
 		return fmt.Errorf("mqtt: subscribe %q: %w: nil handler", filter, ErrConfig)
 	}
+	return b.subscribe(filter, h, nil)
+}
+
+func (b *Broker) subscribe(filter string, h Handler, ah AckHandler) error {
 	if !mochi.IsValidFilter(filter, false) {
 		return fmt.Errorf("mqtt: subscribe: %w: invalid filter %q", ErrBadTopic, filter)
 	}
 	if b.closed.Load() {
 		return fmt.Errorf("mqtt: subscribe: %w", ErrClosed)
 	}
+	id := int(b.nextID.Add(1))
+	if ah != nil {
+		b.ackMu.Lock()
+		b.acks[id] = ah
+		b.ackMu.Unlock()
+	}
 	b.subs.InlineSubscribe(mochi.InlineSubscription{
-		Subscription: packets.Subscription{Filter: filter, Identifier: int(b.nextID.Add(1))},
+		Subscription: packets.Subscription{Filter: filter, Identifier: id},
 		Handler: func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
 			b.delivered.Add(1)
 			b.running.Add(1)
@@ -275,8 +311,27 @@ func (h *brokerHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Pac
 	if !cl.Net.Inline {
 		h.b.received.Add(1)
 	}
+	ack := true
 	for _, sub := range h.b.subs.Subscribers(pk.TopicName).InlineSubscriptions {
-		sub.Handler(cl, sub.Subscription, pk)
+		h.b.ackMu.RLock()
+		ah := h.b.acks[sub.Identifier]
+		h.b.ackMu.RUnlock()
+		if ah == nil {
+			sub.Handler(cl, sub.Subscription, pk)
+			continue
+		}
+		h.b.delivered.Add(1)
+		h.b.running.Add(1)
+		ok := ah(pk.TopicName, pk.Payload)
+		h.b.running.Add(-1)
+		ack = ack && ok
+	}
+	if !ack && !cl.Net.Inline && pk.FixedHeader.Qos > 0 {
+		h.b.unacked.Add(1)
+		if cl.Properties.ProtocolVersion == 5 {
+			return pk, packets.ErrQuotaExceeded
+		}
+		return pk, packets.ErrRejectPacket
 	}
 	return pk, nil
 }

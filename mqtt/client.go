@@ -23,6 +23,11 @@ import (
 // reason code of 0x80 or more).
 var ErrRefused = errors.New("refused by the mqtt broker")
 
+// ErrBusy: the receiver could not take a published message now (an MQTT 5
+// PUBACK with reason 0x97, quota exceeded, as Broker.SubscribeAck answers):
+// publish it again later. It wraps ErrRefused.
+var ErrBusy = fmt.Errorf("%w: the receiver is busy", ErrRefused)
+
 // Client reconnection and protocol timing.
 const (
 	keepAlive       = 30 // seconds
@@ -351,6 +356,9 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte) erro
 		resp, err := c.cm.Publish(ctx, &paho.Publish{QoS: 1, Topic: topic, Payload: payload})
 		if errors.Is(err, autopaho.ConnectionDownError) {
 			continue // lost between the wait and the send: nothing was sent
+		}
+		if resp != nil && resp.ReasonCode == 0x97 {
+			return fmt.Errorf("mqtt: publish: %w", ErrBusy)
 		}
 		if resp != nil && resp.ReasonCode >= 0x80 {
 			return fmt.Errorf("mqtt: publish: %w: reason 0x%02x", ErrRefused, resp.ReasonCode)

@@ -525,3 +525,45 @@ func TestBrokerWaitIdle(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An AckHandler that cannot take a message refuses its acknowledgement:
+// the MQTT 5 client's Publish returns ErrBusy, and the message, published
+// again, is taken.
+func TestBrokerSubscribeAck(t *testing.T) {
+	b := startBroker(t, BrokerConfig{})
+	var mu sync.Mutex
+	take := false
+	var got []string
+	if err := b.SubscribeAck("t/#", func(_ string, p []byte) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if !take {
+			return false
+		}
+		got = append(got, string(p))
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testWait)
+	defer cancel()
+	c, err := Connect(ctx, ClientConfig{Broker: b.URL(), ClientID: "pub"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Publish(ctx, "t/1", []byte("x")); !errors.Is(err, ErrBusy) || !errors.Is(err, ErrRefused) {
+		t.Fatalf("a message the receiver could not take: %v, want ErrBusy", err)
+	}
+	mu.Lock()
+	take = true
+	mu.Unlock()
+	if err := c.Publish(ctx, "t/1", []byte("x")); err != nil {
+		t.Fatalf("published again: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0] != "x" {
+		t.Fatalf("taken %q, want one x", got)
+	}
+}

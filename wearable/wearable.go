@@ -47,6 +47,7 @@ type Config struct {
 type Stats struct {
 	Measured        uint64 // readings signed by the devices
 	Published       uint64 // readings published and acknowledged by the broker
+	Busy            uint64 // publishes the gateway could not take, sent again
 	CommandsApplied uint64
 	CommandsRefused uint64 // commands that did not verify, were stale or not applicable
 }
@@ -60,7 +61,7 @@ type Wearables struct {
 	mu      sync.Mutex // one command at a time, and the latches
 	latches map[identity.ID]*command.Latch
 
-	measured, published, applied, refused atomic.Uint64
+	measured, published, applied, refused, busy atomic.Uint64
 }
 
 // Connect connects the kit's wearables to their broker and, if cfg.Patient
@@ -164,22 +165,46 @@ func (w *Wearables) Run(ctx context.Context) {
 		}
 		w.measured.Add(uint64(len(samples)))
 		for _, s := range samples {
-			if err := w.conn.Publish(ctx, mqtt.ReadingsTopic(w.patient, s.Device), s.Msg); err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				w.cfg.Log.Warn("publish", "device", s.Device, "err", err)
-				continue
+			if !w.publish(ctx, s) {
+				return
 			}
-			w.published.Add(1)
 		}
 		t.Reset(max(0, w.cfg.Kit.Next().Sub(w.cfg.Now())))
 	}
 }
 
+// publish publishes one reading; one the gateway could not take (ErrBusy)
+// is published again, with backoff, until it is taken or ctx ends. Any
+// other failure is logged and the reading given up, as a device with no
+// more room would. It reports whether ctx is still live.
+func (w *Wearables) publish(ctx context.Context, s device.Sample) bool {
+	backoff := 50 * time.Millisecond
+	for {
+		err := w.conn.Publish(ctx, mqtt.ReadingsTopic(w.patient, s.Device), s.Msg)
+		switch {
+		case err == nil:
+			w.published.Add(1)
+			return true
+		case ctx.Err() != nil:
+			return false
+		case errors.Is(err, mqtt.ErrBusy):
+			w.busy.Add(1)
+			select {
+			case <-ctx.Done():
+				return false
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 2*time.Second)
+		default:
+			w.cfg.Log.Warn("publish", "device", s.Device, "err", err)
+			return true
+		}
+	}
+}
+
 // Stats returns the counters.
 func (w *Wearables) Stats() Stats {
-	return Stats{Measured: w.measured.Load(), Published: w.published.Load(), CommandsApplied: w.applied.Load(), CommandsRefused: w.refused.Load()}
+	return Stats{Busy: w.busy.Load(), Measured: w.measured.Load(), Published: w.published.Load(), CommandsApplied: w.applied.Load(), CommandsRefused: w.refused.Load()}
 }
 
 // Close disconnects the wearables.

@@ -65,17 +65,23 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 		publish func(topic string, payload []byte) error
 		url     string
 	)
-	handle := func(topic string, payload []byte) {
-		if err := gw.HandleMessage(ctx, topic, payload); err != nil {
+	// handle takes a reading, and says whether it may be acknowledged: a
+	// reading the gateway could not take (its outbox full) is not, so
+	// that the device sends it again.
+	handle := func(topic string, payload []byte) bool {
+		err := gw.HandleMessage(ctx, topic, payload)
+		if err != nil {
 			log.Warn("reading refused", "err", err)
 		}
+		return !gateway.Retryable(err)
 	}
 	var ready sync.WaitGroup // the handler runs only once gw is set
 	ready.Add(1)
-	guarded := func(topic string, payload []byte) { ready.Wait(); handle(topic, payload) }
+	guarded := func(topic string, payload []byte) bool { ready.Wait(); return handle(topic, payload) }
 	if *broker != "" {
 		c, err := mqtt.Connect(ctx, mqtt.ClientConfig{Broker: *broker, ClientID: "vitalchain-gateway-" + id.ID().Hex()[:16],
-			Subscriptions: []string{mqtt.ReadingsFilter(id.ID())}, Handler: guarded, SessionExpiry: time.Hour, Logger: log})
+			Subscriptions: []string{mqtt.ReadingsFilter(id.ID())}, Handler: func(t string, p []byte) { guarded(t, p) },
+			SessionExpiry: time.Hour, Logger: log})
 		if err != nil {
 			return err
 		}
@@ -88,7 +94,7 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer b.Close()
-		if err := b.Subscribe(mqtt.ReadingsFilter(id.ID()), guarded); err != nil {
+		if err := b.SubscribeAck(mqtt.ReadingsFilter(id.ID()), guarded); err != nil {
 			return err
 		}
 		publish, url = b.Publish, b.URL()

@@ -364,10 +364,12 @@ func (s *System) startGateway(ctx context.Context, p *Patient) error {
 		return err
 	}
 	p.Gateway = gw
-	return b.Subscribe(mqtt.ReadingsFilter(p.ID.ID()), func(topic string, payload []byte) {
-		if err := gw.HandleMessage(s.ctx, topic, payload); err != nil {
+	return b.SubscribeAck(mqtt.ReadingsFilter(p.ID.ID()), func(topic string, payload []byte) bool {
+		err := gw.HandleMessage(s.ctx, topic, payload)
+		if err != nil {
 			s.log.Debug("reading refused", "err", err)
 		}
+		return !gateway.Retryable(err)
 	})
 }
 
