@@ -156,6 +156,10 @@ func (d *Device) ID() identity.ID { return d.id }
 // Public returns d's verifying key, which the gateway registers.
 func (d *Device) Public() identity.VerifyingKey { return d.key.Public() }
 
+// Identity returns d's identity, its key included: what the patient
+// registers (ledger.NewRegister proves the key's possession with it).
+func (d *Device) Identity() *identity.Identity { return &identity.Identity{Signing: d.key} }
+
 // Patient returns the ID of the patient wearing d.
 func (d *Device) Patient() identity.ID { return d.patient }
 

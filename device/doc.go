@@ -49,13 +49,13 @@
 // takes one reading of every vital sign the device measures, all with the
 // same timestamp, and returns them signed (reading.Sign) with strictly
 // increasing sequence numbers starting at 1. A Kit is a Patient and the
-// devices measuring it; DefaultKit builds the standard six (StandardSpecs)
-// with keys derived from the seed (DeriveKey).
-//
-// Derived keys make a simulation reproducible byte for byte, but anyone who
-// knows the seed knows the keys: they are for simulations, tests and demos.
-// A device that must not be impersonated gets a key from
-// identity.GenerateSigningKey, passed to NewDevice.
+// devices measuring it. LoadKit builds a kit of standard devices with the
+// keys it is given (a real kit's, from its devices' key files) or fresh
+// random ones; the seed picks the patient's physiology only. DefaultKit
+// builds the standard six with keys derived from the seed (DeriveKey):
+// derived keys make a simulation reproducible byte for byte, but anyone who
+// knows the seed knows the keys, so they are for tests and examples only,
+// never registered on a real ledger.
 //
 // # Steps
 //

@@ -166,26 +166,59 @@ type LoadOptions struct {
 	// Speedup plays the episodes that many times faster, at the same share
 	// of abnormal readings (EpisodeMix.Faster); at most 1 leaves them be.
 	Speedup float64
+	// Keys gives each device's key, by device name: a real kit's keys come
+	// from its devices' key files. Nil: fresh random keys (GenerateKeys).
+	// DerivedKeys gives DeriveKey's, for reproducible tests only.
+	Keys func(name string) (*identity.SigningKey, error)
 }
 
-// LoadKit returns DefaultKit(patientID, seed) shaped by o. Extra devices'
-// keys derive from seed and their names, as the standard ones' do.
+// GenerateKeys is a LoadOptions.Keys that makes a fresh random key for
+// each device.
+func GenerateKeys(string) (*identity.SigningKey, error) {
+	return identity.GenerateSigningKey(identity.RoleDevice)
+}
+
+// DerivedKeys returns a LoadOptions.Keys of the keys DeriveKey derives from
+// seed: anyone who knows the seed knows them.
+func DerivedKeys(seed uint64) func(string) (*identity.SigningKey, error) {
+	return func(name string) (*identity.SigningKey, error) { return DeriveKey(seed, name) }
+}
+
+// LoadSpecs returns the specs of a kit of n devices (0: the standard six;
+// fewer: the first ones; more: pulse-oximeters, heart rate and SpO2, added).
+func LoadSpecs(n int) []Spec {
+	specs := StandardSpecs()
+	for i := len(specs); i < n; i++ {
+		specs = append(specs, Spec{Name: fmt.Sprintf("pulse-oximeter-%d", i), Kinds: []vital.Kind{vital.HeartRate, vital.SpO2}, Interval: time.Second})
+	}
+	if n > 0 && n < len(specs) {
+		specs = specs[:n]
+	}
+	return specs
+}
+
+// LoadKit returns the kit of LoadSpecs(o.Devices) worn by patientID, with
+// o.Keys's keys, measuring the patient of seed (its physiology, rhythm and
+// episodes: NewProfile(seed)), shaped by o.
 func LoadKit(patientID identity.ID, seed uint64, o LoadOptions) (*Kit, error) {
-	base, err := DefaultKit(patientID, seed)
+	if o.Keys == nil {
+		o.Keys = GenerateKeys
+	}
+	base, err := NewPatient(NewProfile(seed), DefaultMix(), seed)
 	if err != nil {
 		return nil, err
 	}
-	devs := base.Devices()
-	for i := len(devs); i < o.Devices; i++ {
-		spec := Spec{Name: fmt.Sprintf("pulse-oximeter-%d", i), Kinds: []vital.Kind{vital.HeartRate, vital.SpO2}, Interval: time.Second}
-		d, err := derivedDevice(spec, seed, patientID)
+	var devs []*Device
+	for _, spec := range LoadSpecs(o.Devices) {
+		key, err := o.Keys(spec.Name)
+		if err != nil {
+			return nil, fmt.Errorf("device: key of %s: %w", spec.Name, err)
+		}
+		d, err := NewDevice(spec, key, patientID)
 		if err != nil {
 			return nil, err
 		}
 		devs = append(devs, d)
-	}
-	if o.Devices > 0 && o.Devices < len(devs) {
-		devs = devs[:o.Devices]
 	}
 	if o.Interval > 0 {
 		for _, d := range devs {
@@ -194,7 +227,7 @@ func LoadKit(patientID identity.ID, seed uint64, o LoadOptions) (*Kit, error) {
 			}
 		}
 	}
-	kit, err := NewKit(base.Patient(), devs...)
+	kit, err := NewKit(base, devs...)
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +235,7 @@ func LoadKit(patientID identity.ID, seed uint64, o LoadOptions) (*Kit, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := NewPatient(base.Patient().Profile(), mix.Faster(o.Speedup), seed)
+	p, err := NewPatient(base.Profile(), mix.Faster(o.Speedup), seed)
 	if err != nil {
 		return nil, err
 	}

@@ -222,11 +222,19 @@ func TestLoadKit(t *testing.T) {
 				t.Errorf("%s worn by %s", d.Name(), d.Patient())
 			}
 		}
-		// The same arguments give the same devices (their keys derive from the seed).
+		// The seed picks the physiology, not the keys: two kits of one seed
+		// have other keys, unless they are derived from it.
 		again, _ := LoadKit(pid, 3, tc.o)
+		derived := tc.o
+		derived.Keys = DerivedKeys(3)
+		d1, _ := LoadKit(pid, 3, derived)
+		d2, _ := LoadKit(pid, 3, derived)
 		for i, d := range again.Devices() {
-			if d.ID() != devs[i].ID() {
-				t.Errorf("%+v: device %d differs between two kits of the same seed", tc.o, i)
+			if d.ID() == devs[i].ID() {
+				t.Errorf("%+v: device %d has the same random key in two kits", tc.o, i)
+			}
+			if d1.Devices()[i].ID() != d2.Devices()[i].ID() {
+				t.Errorf("%+v: device %d: derived keys differ", tc.o, i)
 			}
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
-	"github.com/vitalchain/vitalchain/device"
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
@@ -80,10 +79,7 @@ func (s *System) stepCommand(ctx context.Context, _ *Summary, w io.Writer) error
 func (s *System) stepForgeries(ctx context.Context, sum *Summary, w io.Writer) error {
 	p := s.Patients[len(s.Patients)-1]
 	dev := p.Kit.Devices()[0]
-	devKey, err := device.DeriveKey(p.Kit.Patient().Seed(), dev.Name())
-	if err != nil {
-		return err
-	}
+	devKey := dev.Identity().Signing
 	r := reading.New(p.ID.ID(), dev.ID(), 1<<40, time.Now(), vital.Glucose, 400*vital.Unit)
 	msg, err := reading.Sign(r, devKey)
 	if err != nil {

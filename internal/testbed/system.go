@@ -259,11 +259,7 @@ func (s *System) register(ctx context.Context) error {
 	for _, p := range s.Patients {
 		g.Go(func() error {
 			for _, d := range p.Kit.Devices() {
-				key, err := device.DeriveKey(p.Kit.Patient().Seed(), d.Name())
-				if err != nil {
-					return err
-				}
-				if err := s.Chain.Admit(gctx, &identity.Identity{Signing: key}, 1, p.ID, nil); err != nil {
+				if err := s.Chain.Admit(gctx, d.Identity(), 1, p.ID, nil); err != nil {
 					return fmt.Errorf("device %s: %w", d.Name(), err)
 				}
 			}
