@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -169,4 +170,90 @@ func TestSilenceIsNotAbsence(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStaleAttestationIsWorthless: a head's attestation of a handover is
+// good for that handover only. Cluster 1's head attests a handover to a
+// member, which takes the cluster and later hands it back; the member,
+// still holding the first attestation, cannot use it again to take the
+// cluster without the head's consent: the attestation named the
+// cluster's term, which has moved on.
+func TestStaleAttestationIsWorthless(t *testing.T) {
+	t.Parallel()
+	c := newTestChain(t, 4)
+	head := c.auths[0]
+	m := c.register(identity.RoleAuthority, nil)
+	var cl ClusterInfo
+	c.mustQuery(ClusterPath(1), &cl)
+	there := &Handover{Cluster: 1, NewHead: m.ID(), Attestations: attest(t, cl.Cluster.HandoverTo(m.ID()), head)}
+	c.ok(m.Signing, there)
+	c.mustQuery(ClusterPath(1), &cl)
+	c.ok(head.Signing, &Handover{Cluster: 1, NewHead: head.ID(), Attestations: attest(t, cl.Cluster.HandoverTo(head.ID()), m)})
+	if c.head(1) != head.ID() {
+		t.Fatalf("cluster 1's head is %s", c.head(1))
+	}
+	c.fails(m.Signing, there, CodeBadSignature)
+	if c.head(1) != head.ID() {
+		t.Fatalf("a replayed attestation gave cluster 1 to %s", c.head(1))
+	}
+}
+
+// TestOutgoingAuthorityDoesNotAttest: an authority that a vote removed,
+// its removal waiting for the next block under the limit on power, no
+// longer counts among the attesters of a handover.
+func TestOutgoingAuthorityDoesNotAttest(t *testing.T) {
+	t.Parallel()
+	c := newTestChain(t, 4)
+	cand := c.register(identity.RoleAuthority, nil)
+	n2 := c.registerIn(identity.RoleAuthority, identity.SuiteX25519, 2)
+	out := c.auths[3]
+	// One block adds cand and removes out: 20 of 40 is more than a third,
+	// so the removal waits for the next block.
+	var txs [][]byte
+	for _, a := range c.auths[:3] {
+		txs = append(txs, c.tx(a.Signing, &Vote{Candidate: cand.ID(), Add: true}), c.tx(a.Signing, &Vote{Candidate: out.ID()}))
+	}
+	wantCodes(t, c.block(txs...), CodeOK, CodeOK, CodeOK, CodeOK, CodeOK, CodeOK)
+	if p := c.pendingChanges(); len(p) != 1 || p[0].ID != out.ID() || p[0].Power != 0 {
+		t.Fatalf("pending %v", p)
+	}
+	// Five authorities: a handover of cluster 2 without its head needs 3.
+	s := HandoverStatement{Cluster: 2, OldHead: c.auths[1].ID(), NewHead: n2.ID()}
+	withOut := &Handover{Cluster: 2, NewHead: n2.ID(), Attestations: attest(t, s, c.auths[2], out, cand)}
+	without := &Handover{Cluster: 2, NewHead: n2.ID(), Attestations: attest(t, s, c.auths[0], c.auths[2], cand)}
+	wantCodes(t, c.block(c.tx(n2.Signing, withOut), c.tx(n2.Signing, without)), CodeUnauthorized, CodeOK)
+}
+
+// TestAttestationsCountOnce: each authority's attestation counts once,
+// under its own key, and only an authority's counts.
+func TestAttestationsCountOnce(t *testing.T) {
+	t.Parallel()
+	c := newTestChain(t, 4)
+	hostile := c.auths[0]
+	n2 := c.registerIn(identity.RoleAuthority, identity.SuiteX25519, 2)
+	s := HandoverStatement{Cluster: 2, OldHead: c.auths[1].ID(), NewHead: n2.ID()}
+	one := attest(t, s, hostile)[0]
+	forged := one
+	forged.Authority = c.auths[2].ID() // the hostile authority's signature under another's name
+	sorted := func(as ...Attestation) []Attestation {
+		slices.SortFunc(as, func(x, y Attestation) int { return cmpID(x.Authority, y.Authority) })
+		return as
+	}
+	tests := []struct {
+		name string
+		atts []Attestation
+		code Code
+	}{
+		{"one authority of another cluster", []Attestation{one}, CodeUnauthorized},
+		{"the same attestation three times", []Attestation{one, one, one}, CodeMalformed},
+		{"one signature under two names", sorted(one, forged), CodeBadSignature},
+		{"the new head for itself", sorted(one, attest(t, s, n2)[0]), CodeUnauthorized},
+		{"two of four", attest(t, s, hostile, c.auths[2]), CodeUnauthorized},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c.fails(n2.Signing, &Handover{Cluster: 2, NewHead: n2.ID(), Attestations: tc.atts}, tc.code)
+		})
+	}
+	c.ok(n2.Signing, &Handover{Cluster: 2, NewHead: n2.ID(), Attestations: attest(t, s, hostile, c.auths[2], c.auths[3])})
 }
