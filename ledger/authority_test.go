@@ -150,6 +150,17 @@ func TestVoteConsensusKeyInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.fails(twin.Signing, &Handover{Cluster: 1, NewHead: twin.ID(), Attestations: []Attestation{att}}, CodeDuplicate)
+	// Nor can a member with its own head's key take the head's seat: one
+	// update would remove and add the same key, which CometBFT refuses.
+	heir := mustIdentity(t, identity.RoleAuthority)
+	r = &Register{Member: KeysOf(heir.Public(), c.cons[1]), Cluster: 2}
+	if err := r.Prove(heir.Signing); err != nil {
+		t.Fatal(err)
+	}
+	c.ok(c.auths[1].Signing, r)
+	c.fails(heir.Signing, &Handover{Cluster: 2, NewHead: heir.ID(),
+		Attestations: attest(t, HandoverStatement{Cluster: 2, OldHead: c.auths[1].ID(), NewHead: heir.ID()}, c.auths[1])}, CodeDuplicate)
+	c.wantUpdates()
 }
 
 // attest returns the attestations of a handover by authorities, in the
