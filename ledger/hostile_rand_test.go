@@ -32,9 +32,9 @@ import (
 // Each seed is reproducible: go test -run 'TestHostileAuthoritiesRandom/seed=N'.
 func TestHostileAuthoritiesRandom(t *testing.T) {
 	t.Parallel()
-	seeds, blocks := 100, 80
+	seeds, blocks := 50, 80
 	if testing.Short() {
-		seeds = 25
+		seeds = 20
 	}
 	var mu = make(chan struct{}, 1)
 	total := map[string]int{}

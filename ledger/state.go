@@ -90,11 +90,11 @@ type Params struct {
 	// AuthorityPower is every authority's voting power.
 	AuthorityPower int64 `cbor:"4,keyasint"`
 	// HeadAbsentMs: once a Cluster Head's signature has been missing from
-	// every decided commit for this long (block time), the commit of the
-	// block before included, an authority-eligible member of its cluster
-	// may take the cluster over with a handover that nobody attests: the
-	// chain itself has seen the head go. 0 turns this off (handovers then
-	// need attestations).
+	// every decided commit for this long (block time), up to and including
+	// the commit that the handover's own block carries, an
+	// authority-eligible member of its cluster may take the cluster over
+	// with a handover that nobody attests: the chain itself has seen the
+	// head go. 0 turns this off (handovers then need attestations).
 	HeadAbsentMs int64 `cbor:"5,keyasint,omitempty"`
 	// HeadAbsentCommits: and only once its signature has been missing from
 	// this many consecutive decided commits (at least 1, at most
