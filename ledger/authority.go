@@ -46,10 +46,8 @@ func (v *Vote) apply(x *exec, d *Decoded) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range pending {
-		if p.ID == v.Candidate {
-			return errorf(CodeInvalid, "a change for %s is already pending", v.Candidate)
-		}
+	if changing(pending, v.Candidate) {
+		return errorf(CodeInvalid, "a change for %s is already pending", v.Candidate)
 	}
 	if v.Add == isAuth {
 		if v.Add {
@@ -91,7 +89,7 @@ func (v *Vote) apply(x *exec, d *Decoded) error {
 		return x.put(k, &voters)
 	}
 	x.del(k)
-	change := Authority{ID: v.Candidate, Consensus: cand.Consensus}
+	change := Change{ID: v.Candidate, Consensus: cand.Consensus}
 	if v.Add {
 		change.Power = x.params.AuthorityPower
 	}
@@ -103,10 +101,21 @@ type voteTally struct {
 	Voters []identity.ID `cbor:"1,keyasint"`
 }
 
-// Handover installs a cluster's new Cluster Head (the overlay elects it) as
-// an authority in place of the old one. The new head signs it; the old head
-// attests it, or, if the old head is gone, more than half of the current
-// authorities do.
+// Handover installs a cluster's new Cluster Head (the overlay elects it) in
+// place of the old one. The new head, an authority-eligible member of the
+// cluster, signs it; the old head attests it, or more than half of the
+// current authorities do, or nobody, once the old head is absent (its
+// signature missing from Params.HeadAbsentCommits consecutive commits over
+// Params.HeadAbsentMs).
+//
+// A handover moves the cluster's validator seat, it never adds one: at the
+// end of its block the new head takes the old head's place in the validator
+// set, both in one validator update (which changes who holds a seat, not
+// the power, so the limit of a third of the power per block does not delay
+// it). If the old head holds no seat (a vote removed it), the new head gets
+// none either; if the new head already holds one (a vote added it), the old
+// head's goes. A cluster with a validator change pending takes no handover
+// until the change is applied.
 type Handover struct {
 	Cluster      uint32        `cbor:"1,keyasint"`
 	NewHead      identity.ID   `cbor:"2,keyasint"`
@@ -119,13 +128,14 @@ type Attestation struct {
 	Sig       []byte      `cbor:"2,keyasint"`
 }
 
-// HandoverStatement is what an attestation signs (context "handover/v1").
-// Naming the old head makes an attestation worthless once the handover, or
-// any other, has happened.
+// HandoverStatement is what an attestation signs (context "handover/v1"):
+// Cluster.HandoverTo makes it. Naming the cluster's term makes an
+// attestation worthless once the handover, or any other, has happened.
 type HandoverStatement struct {
 	Cluster uint32      `cbor:"1,keyasint"`
 	OldHead identity.ID `cbor:"2,keyasint"`
 	NewHead identity.ID `cbor:"3,keyasint"`
+	Term    uint64      `cbor:"4,keyasint,omitempty"` // the cluster's Term before the handover
 }
 
 const handoverContext = "handover/v1"
@@ -177,7 +187,17 @@ func (h *Handover) apply(x *exec, d *Decoded) error {
 	if err != nil {
 		return err
 	}
-	msg, err := codec.Marshal(&HandoverStatement{Cluster: h.Cluster, OldHead: c.Head, NewHead: h.NewHead})
+	pending, err := x.pending()
+	if err != nil {
+		return err
+	}
+	if id, busy, err := x.clusterChanging(pending, h.Cluster); err != nil {
+		return err
+	} else if busy {
+		return errorf(CodeInvalid, "cluster %d has a validator change for %s pending: it takes no handover until the change is applied", h.Cluster, id)
+	}
+	st := c.HandoverTo(h.NewHead)
+	msg, err := codec.Marshal(&st)
 	if err != nil {
 		return wrap(CodeMalformed, "handover", err)
 	}
@@ -194,44 +214,47 @@ func (h *Handover) apply(x *exec, d *Decoded) error {
 		if err := identity.VerifyContext(m.Verifying, handoverContext, msg, a.Sig); err != nil {
 			return wrap(CodeBadSignature, "attestation by "+a.Authority.String(), err)
 		}
+		if changing(pending, a.Authority) {
+			// Voted out, its removal waiting for a later block: its
+			// word no longer counts.
+			continue
+		}
 		n++
 		if a.Authority == c.Head {
 			byOld = true
 		}
 	}
 	if !byOld && 2*n <= len(auths) {
-		since, absent, err := x.absentSince(c.Head)
+		gone, why, err := x.headGone(auths, c.Head)
 		if err != nil {
 			return err
 		}
-		gone := absent && x.params.HeadAbsentMs > 0 && x.now-since >= x.params.HeadAbsentMs
 		if !gone {
-			why := "it has signed the latest commits"
-			if absent {
-				why = fmt.Sprintf("it has been absent from the commits for %d ms of the %d required", x.now-since, x.params.HeadAbsentMs)
-			}
-			return errorf(CodeUnauthorized, "handover attested by %d of %d authorities and not by the old head, and %s", n, len(auths), why)
+			return errorf(CodeUnauthorized, "handover attested by %d of %d authorities and not by the old head, and the old head is not absent: %s", n, len(auths), why)
 		}
 	}
 	old := c.Head
 	c.Head = h.NewHead
+	c.Term++
 	if err := x.put(key(pCluster, be32(h.Cluster)), &c); err != nil {
 		return err
 	}
-	if findAuthority(auths, h.NewHead) < 0 {
-		pending, err := x.pending()
-		if err != nil {
+	oi := findAuthority(auths, old)
+	switch {
+	case oi < 0:
+		// The old head holds no seat, so the new one gets none: only
+		// a vote adds to the validators.
+	case findAuthority(auths, h.NewHead) >= 0:
+		// A vote gave the new head a seat of its own: the old head's
+		// goes (with the limit on power per block).
+		if err := x.queue(Change{ID: old, Consensus: auths[oi].Consensus}); err != nil {
 			return err
 		}
+	default:
 		if err := consensusKeyFree(auths, pending, h.NewHead, head.Consensus); err != nil {
 			return err
 		}
-		if err := x.queue(Authority{ID: h.NewHead, Consensus: head.Consensus, Power: x.params.AuthorityPower}); err != nil {
-			return err
-		}
-	}
-	if i := findAuthority(auths, old); i >= 0 {
-		if err := x.queue(Authority{ID: old, Consensus: auths[i].Consensus, Power: 0}); err != nil {
+		if err := x.queue(Change{ID: h.NewHead, Consensus: head.Consensus, Power: auths[oi].Power, Replaces: &auths[oi]}); err != nil {
 			return err
 		}
 	}
@@ -250,28 +273,77 @@ type authorityList struct {
 	List []Authority `cbor:"1,keyasint"`
 }
 
+// Change is a validator change that waits for the end of a block (query
+// pending): a Vote's addition or removal (Power 0), which may wait longer
+// under the limit on power per block, or a Handover's swap.
+type Change struct {
+	ID        identity.ID `cbor:"1,keyasint"`
+	Consensus []byte      `cbor:"2,keyasint"`
+	Power     int64       `cbor:"3,keyasint"` // 0 removes ID
+	// Replaces is, for a handover, the authority whose seat ID takes:
+	// both change in one validator update at the end of the block.
+	Replaces *Authority `cbor:"4,keyasint,omitempty"`
+}
+
+type changeList struct {
+	List []Change `cbor:"1,keyasint"`
+}
+
 func (x *exec) authorities() ([]Authority, error) {
 	var l authorityList
 	_, err := x.get([]byte{pAuthorities}, &l)
 	return l.List, err
 }
 
-func (x *exec) pending() ([]Authority, error) {
-	var l authorityList
+func (x *exec) pending() ([]Change, error) {
+	var l changeList
 	_, err := x.get([]byte{pPending}, &l)
 	return l.List, err
+}
+
+// changing reports whether a pending change adds, removes or replaces id.
+func changing(pending []Change, id identity.ID) bool {
+	return slices.ContainsFunc(pending, func(p Change) bool {
+		return p.ID == id || (p.Replaces != nil && p.Replaces.ID == id)
+	})
+}
+
+// clusterChanging returns a member of cluster for which a validator change
+// is pending, if there is one. Authorities never leave their cluster, so a
+// change's cluster is its member's.
+func (x *exec) clusterChanging(pending []Change, cluster uint32) (identity.ID, bool, error) {
+	for _, p := range pending {
+		var m Member
+		ok, err := x.get(key(pMember, p.ID[:]), &m)
+		if err != nil {
+			return identity.ID{}, false, err
+		}
+		if ok && m.Cluster == cluster {
+			return p.ID, true, nil
+		}
+	}
+	return identity.ID{}, false, nil
 }
 
 // consensusKeyFree refuses to make id an authority with a consensus key
 // that another current authority, or another pending addition, already has:
 // CometBFT knows a validator only by its key, so two authorities sharing one
 // would be one validator to it and two to the ledger.
-func consensusKeyFree(auths, pending []Authority, id identity.ID, consensus []byte) error {
-	for _, list := range [][]Authority{auths, pending} {
-		for _, a := range list {
-			if a.Power > 0 && a.ID != id && bytes.Equal(a.Consensus, consensus) {
-				return errorf(CodeDuplicate, "consensus key %x is already authority %s's", consensus[:min(len(consensus), 8)], a.ID)
-			}
+func consensusKeyFree(auths []Authority, pending []Change, id identity.ID, consensus []byte) error {
+	taken := func(other identity.ID, key []byte, power int64) error {
+		if power > 0 && other != id && bytes.Equal(key, consensus) {
+			return errorf(CodeDuplicate, "consensus key %x is already authority %s's", consensus[:min(len(consensus), 8)], other)
+		}
+		return nil
+	}
+	for _, a := range auths {
+		if err := taken(a.ID, a.Consensus, a.Power); err != nil {
+			return err
+		}
+	}
+	for _, p := range pending {
+		if err := taken(p.ID, p.Consensus, p.Power); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -279,7 +351,7 @@ func consensusKeyFree(auths, pending []Authority, id identity.ID, consensus []by
 
 // remaining returns how many authorities are left once the pending
 // removals are applied.
-func remaining(auths, pending []Authority) int {
+func remaining(auths []Authority, pending []Change) int {
 	n := len(auths)
 	removed := map[identity.ID]bool{}
 	for _, p := range pending {
@@ -301,18 +373,20 @@ func findAuthority(list []Authority, id identity.ID) int {
 }
 
 // queue adds a validator change to apply at the end of a block.
-func (x *exec) queue(a Authority) error {
+func (x *exec) queue(c Change) error {
 	p, err := x.pending()
 	if err != nil {
 		return err
 	}
-	return x.put([]byte{pPending}, &authorityList{List: append(p, a)})
+	return x.put([]byte{pPending}, &changeList{List: append(p, c)})
 }
 
-// endBlock applies pending validator changes, additions first so that the
-// set stays live, never changing more than a third of the voting power in
-// one block (but always at least one change, so that a small set can still
-// change); what is left waits for the next block.
+// endBlock applies pending validator changes. A handover's swap is applied
+// whole, in the block of its handover: it changes who holds a seat, not the
+// power. The votes' changes follow, additions first so that the set stays
+// live, never changing more than a third of the voting power in one block
+// (but always at least one change, so that a small set can still change);
+// what is left waits for the next block.
 func (x *exec) endBlock() error {
 	x.tx = map[string][]byte{}
 	defer func() {
@@ -329,17 +403,39 @@ func (x *exec) endBlock() error {
 	if err != nil {
 		return err
 	}
+	byID := func(a, b Authority) int { return bytes.Compare(a.ID[:], b.ID[:]) }
+	var votes []Change
+	for _, p := range pending {
+		if p.Replaces == nil {
+			votes = append(votes, p)
+			continue
+		}
+		// A handover queues a swap only from a seat holder to one who
+		// holds none, and the cluster takes no other change meanwhile;
+		// should that ever not hold, the swap is dropped rather than
+		// handed to CometBFT, which halts on the removal of an unknown
+		// validator or a key updated twice.
+		i := findAuthority(auths, p.Replaces.ID)
+		if i < 0 || findAuthority(auths, p.ID) >= 0 || !bytes.Equal(auths[i].Consensus, p.Replaces.Consensus) {
+			continue
+		}
+		old := auths[i]
+		auths[i] = Authority{ID: p.ID, Consensus: p.Consensus, Power: p.Power, Joined: x.height}
+		x.del(key(pAbsent, old.ID[:])) // no longer tracked
+		x.updates = append(x.updates, ValidatorUpdate{PubKey: old.Consensus, Power: 0}, ValidatorUpdate{PubKey: p.Consensus, Power: p.Power})
+	}
+	slices.SortFunc(auths, byID)
 	var total int64
 	for _, a := range auths {
 		total += a.Power
 	}
 	// Additions before removals, otherwise in queue order.
-	slices.SortStableFunc(pending, func(a, b Authority) int {
+	slices.SortStableFunc(votes, func(a, b Change) int {
 		return boolInt(b.Power > 0) - boolInt(a.Power > 0)
 	})
 	var changed int64
-	applied, n := 0, 0 // changes taken from pending; of them, changes made
-	for _, p := range pending {
+	applied, n := 0, 0 // changes taken from votes; of them, changes made
+	for _, p := range votes {
 		delta := p.Power
 		i := findAuthority(auths, p.ID)
 		if i >= 0 {
@@ -349,11 +445,10 @@ func (x *exec) endBlock() error {
 			delta = -delta
 		}
 		// A change that changes nothing (the removal of one who is no
-		// longer an authority, an addition of one who already is: a vote
-		// and a handover may queue the same change) and the removal of
-		// the last authority are dropped: CometBFT halts on an update
-		// that removes an unknown validator, repeats a key, or empties
-		// the set.
+		// longer an authority, an addition of one who already is) and the
+		// removal of the last authority are dropped: CometBFT halts on an
+		// update that removes an unknown validator, repeats a key, or
+		// empties the set.
 		if delta == 0 || (p.Power == 0 && len(auths) == 1) {
 			applied++
 			continue
@@ -372,20 +467,20 @@ func (x *exec) endBlock() error {
 		} else if i >= 0 {
 			auths[i].Power = p.Power
 		} else {
-			auths = append(auths, p)
-			slices.SortFunc(auths, func(a, b Authority) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+			auths = append(auths, Authority{ID: p.ID, Consensus: p.Consensus, Power: p.Power, Joined: x.height})
+			slices.SortFunc(auths, byID)
 		}
 		x.updates = append(x.updates, ValidatorUpdate{PubKey: p.Consensus, Power: p.Power})
 	}
 	if err := x.put([]byte{pAuthorities}, &authorityList{List: auths}); err != nil {
 		return err
 	}
-	rest := pending[applied:]
+	rest := votes[applied:]
 	if len(rest) == 0 {
 		x.del([]byte{pPending})
 		return nil
 	}
-	return x.put([]byte{pPending}, &authorityList{List: rest})
+	return x.put([]byte{pPending}, &changeList{List: rest})
 }
 
 func boolInt(b bool) int {
@@ -395,13 +490,29 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// trackAbsence records, for each authority, since when its signature has
-// been missing from the commits: the block's Signers are the consensus
-// addresses that signed the previous block. It writes only when an
-// authority goes missing or comes back, so that a chain where all sign
-// keeps its app hash. A block without Signers (the first, or a caller that
-// does not know them) changes nothing.
+// Absence is how long an authority's signature has been missing from the
+// decided commits (query absent/ID).
+type Absence struct {
+	// Since is the block time (Unix ms) of the first block whose commit
+	// lacked it.
+	Since int64 `cbor:"1,keyasint"`
+	// Commits counts the consecutive commits that have lacked it, up to
+	// Params.HeadAbsentCommits and no further: every block that writes
+	// makes CometBFT make another, so a stopped authority costs the chain
+	// at most that many blocks.
+	Commits uint32 `cbor:"2,keyasint"`
+}
+
+// trackAbsence brings up to date, before the block's transactions run, the
+// absence of each authority from the commit the block carries: its Signers
+// are the consensus addresses that signed the previous block. It writes
+// only when an authority goes missing, stays missing (up to
+// HeadAbsentCommits) or comes back, so that a chain where all sign keeps
+// its app hash. A block without Signers (the first, or a caller that does
+// not know them) changes nothing, and an authority is not missing from a
+// commit made before CometBFT had it sign.
 func (x *exec) trackAbsence(b Block) error {
+	x.signers = b.Signers
 	if len(b.Signers) == 0 {
 		return nil
 	}
@@ -416,10 +527,15 @@ func (x *exec) trackAbsence(b Block) error {
 	if err != nil {
 		return err
 	}
+	limit := max(x.params.HeadAbsentCommits, 1)
 	for _, a := range auths {
+		if a.Joined > 0 && b.Height <= a.Joined+2 {
+			continue
+		}
 		signed := slices.ContainsFunc(b.Signers, func(s []byte) bool { return bytes.Equal(s, ConsensusAddress(a.Consensus)) })
 		k := key(pAbsent, a.ID[:])
-		was, err := x.has(k)
+		var ab Absence
+		was, err := x.get(k, &ab)
 		if err != nil {
 			return err
 		}
@@ -427,7 +543,12 @@ func (x *exec) trackAbsence(b Block) error {
 		case signed && was:
 			x.del(k)
 		case !signed && !was:
-			if err := x.put(k, x.now); err != nil {
+			if err := x.put(k, &Absence{Since: x.now, Commits: 1}); err != nil {
+				return err
+			}
+		case !signed && ab.Commits < limit:
+			ab.Commits++
+			if err := x.put(k, &ab); err != nil {
 				return err
 			}
 		}
@@ -435,10 +556,31 @@ func (x *exec) trackAbsence(b Block) error {
 	return nil
 }
 
-// absentSince returns since when an authority's signature has been missing
-// from every commit, and whether it is.
-func (x *exec) absentSince(id identity.ID) (int64, bool, error) {
-	var since int64
-	ok, err := x.get(key(pAbsent, id[:]), &since)
-	return since, ok, err
+// headGone reports whether the authority id is absent: its signature is
+// missing from the commit this block carries and from the
+// HeadAbsentCommits consecutive ones before, the first of them at least
+// HeadAbsentMs of block time ago; if not, it says why.
+func (x *exec) headGone(auths []Authority, id identity.ID) (bool, string, error) {
+	p := x.params
+	switch {
+	case p.HeadAbsentMs == 0:
+		return false, "this chain does not count absence (HeadAbsentMs 0)", nil
+	case findAuthority(auths, id) < 0:
+		return false, "it is not an authority, whose absence the chain would count", nil
+	case len(x.signers) == 0:
+		return false, "this block does not say who signed the commit it carries", nil
+	}
+	var ab Absence
+	ok, err := x.get(key(pAbsent, id[:]), &ab)
+	switch {
+	case err != nil:
+		return false, "", err
+	case !ok:
+		return false, "it signed the latest commit", nil
+	case ab.Commits < p.HeadAbsentCommits:
+		return false, fmt.Sprintf("its signature is missing from %d consecutive commits of the %d required", ab.Commits, p.HeadAbsentCommits), nil
+	case x.now-ab.Since < p.HeadAbsentMs:
+		return false, fmt.Sprintf("its signature has been missing for %d ms of the %d required", x.now-ab.Since, p.HeadAbsentMs), nil
+	}
+	return true, "", nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/vitalchain/vitalchain/identity"
 )
@@ -17,9 +16,9 @@ func (c *testChain) authorities() []Authority {
 	return l
 }
 
-func (c *testChain) pendingChanges() []Authority {
+func (c *testChain) pendingChanges() []Change {
 	c.t.Helper()
-	var l []Authority
+	var l []Change
 	c.mustQuery("pending", &l)
 	return l
 }
@@ -151,6 +150,17 @@ func TestVoteConsensusKeyInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.fails(twin.Signing, &Handover{Cluster: 1, NewHead: twin.ID(), Attestations: []Attestation{att}}, CodeDuplicate)
+	// Nor can a member with its own head's key take the head's seat: one
+	// update would remove and add the same key, which CometBFT refuses.
+	heir := mustIdentity(t, identity.RoleAuthority)
+	r = &Register{Member: KeysOf(heir.Public(), c.cons[1]), Cluster: 2}
+	if err := r.Prove(heir.Signing); err != nil {
+		t.Fatal(err)
+	}
+	c.ok(c.auths[1].Signing, r)
+	c.fails(heir.Signing, &Handover{Cluster: 2, NewHead: heir.ID(),
+		Attestations: attest(t, HandoverStatement{Cluster: 2, OldHead: c.auths[1].ID(), NewHead: heir.ID()}, c.auths[1])}, CodeDuplicate)
+	c.wantUpdates()
 }
 
 // attest returns the attestations of a handover by authorities, in the
@@ -206,10 +216,9 @@ func TestHandover(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { c.fails(tc.signer, tc.body, tc.code) })
 	}
 
-	// Attested by the old head: the head changes at once; the new head
-	// joins the authorities at the end of the block and the old one leaves
-	// a block later, as adding and removing 10 of 40 together would change
-	// more than a third of the power.
+	// Attested by the old head: the head changes at once, and at the end
+	// of the block the new head takes the old one's seat, in one
+	// validator update.
 	r := c.ok(n1.Signing, &Handover{Cluster: 1, NewHead: n1.ID(), Attestations: attest(t, to(n1), old)})
 	if got := attrs(r.Events, "handover", "new_head"); len(got) != 1 || got[0] != n1.ID().Hex() {
 		t.Errorf("handover event %v", r.Events)
@@ -219,15 +228,7 @@ func TestHandover(t *testing.T) {
 	if info.Cluster.Head != n1.ID() {
 		t.Fatalf("cluster 1's head is %s", info.Cluster.Head)
 	}
-	c.wantUpdates(ValidatorUpdate{PubKey: consensusKeyOf(n1), Power: 10})
-	if p := c.pendingChanges(); len(p) != 1 || p[0].ID != old.ID() || p[0].Power != 0 {
-		t.Fatalf("pending %v", p)
-	}
-	if l := c.authorities(); len(l) != 5 || findAuthority(l, old.ID()) < 0 {
-		t.Fatalf("authorities %v", l)
-	}
-	c.block()
-	c.wantUpdates(ValidatorUpdate{PubKey: c.cons[0], Power: 0})
+	c.wantUpdates(ValidatorUpdate{PubKey: c.cons[0], Power: 0}, ValidatorUpdate{PubKey: consensusKeyOf(n1), Power: 10})
 	if l := c.authorities(); len(l) != 4 || findAuthority(l, old.ID()) >= 0 || findAuthority(l, n1.ID()) < 0 {
 		t.Fatalf("authorities %v", l)
 	}
@@ -241,11 +242,9 @@ func TestHandover(t *testing.T) {
 	c.fails(n2.Signing, &Handover{Cluster: 1, NewHead: n2.ID(), Attestations: attest(t, HandoverStatement{Cluster: 1, OldHead: n1.ID(), NewHead: n2.ID()}, old)}, CodeUnauthorized)
 
 	// Without the old head, a majority of the authorities suffices.
-	s := HandoverStatement{Cluster: 1, OldHead: n1.ID(), NewHead: n2.ID()}
+	s := HandoverStatement{Cluster: 1, OldHead: n1.ID(), NewHead: n2.ID(), Term: 1}
 	c.ok(n2.Signing, &Handover{Cluster: 1, NewHead: n2.ID(), Attestations: attest(t, s, c.auths[1], c.auths[2], c.auths[3])})
-	c.wantUpdates(ValidatorUpdate{PubKey: consensusKeyOf(n2), Power: 10})
-	c.block()
-	c.wantUpdates(ValidatorUpdate{PubKey: consensusKeyOf(n1), Power: 0})
+	c.wantUpdates(ValidatorUpdate{PubKey: consensusKeyOf(n1), Power: 0}, ValidatorUpdate{PubKey: consensusKeyOf(n2), Power: 10})
 	c.mustQuery("cluster/1", &info)
 	if info.Cluster.Head != n2.ID() {
 		t.Fatalf("cluster 1's head is %s", info.Cluster.Head)
@@ -256,25 +255,48 @@ func TestHandover(t *testing.T) {
 	c.ok(n2.Signing, c.registerBody(p, 1, identity.ID{}, p.Signing))
 }
 
-// TestHandoverAndVoteOut removes the same authority twice in one block,
-// by a vote and by a handover: CometBFT must see one removal.
+// TestHandoverAndVoteOut votes cluster 1's head out and hands the cluster
+// over in one block, in either order: whichever comes first makes the
+// other wait, and CometBFT sees one change of the head's seat.
 func TestHandoverAndVoteOut(t *testing.T) {
 	t.Parallel()
-	c := newTestChain(t, 4)
-	old := c.auths[0]
-	n := c.register(identity.RoleAuthority, nil)
-	out := &Vote{Candidate: old.ID()}
-	h := &Handover{Cluster: 1, NewHead: n.ID(), Attestations: attest(t, HandoverStatement{Cluster: 1, OldHead: old.ID(), NewHead: n.ID()}, old)}
-	wantCodes(t, c.block(c.tx(c.auths[1].Signing, out), c.tx(c.auths[2].Signing, out), c.tx(c.auths[3].Signing, out), c.tx(n.Signing, h)),
-		CodeOK, CodeOK, CodeOK, CodeOK)
-	c.wantUpdates(ValidatorUpdate{PubKey: consensusKeyOf(n), Power: 10})
-	c.block()
-	c.wantUpdates(ValidatorUpdate{PubKey: c.cons[0], Power: 0})
-	if p := c.pendingChanges(); len(p) != 0 {
-		t.Fatalf("pending %v", p)
-	}
-	c.block()
-	c.wantUpdates()
+	t.Run("vote first", func(t *testing.T) {
+		t.Parallel()
+		c := newTestChain(t, 4)
+		old := c.auths[0]
+		n := c.register(identity.RoleAuthority, nil)
+		out := &Vote{Candidate: old.ID()}
+		h := &Handover{Cluster: 1, NewHead: n.ID(), Attestations: attest(t, HandoverStatement{Cluster: 1, OldHead: old.ID(), NewHead: n.ID()}, old)}
+		wantCodes(t, c.block(c.tx(c.auths[1].Signing, out), c.tx(c.auths[2].Signing, out), c.tx(c.auths[3].Signing, out), c.tx(n.Signing, h)),
+			CodeOK, CodeOK, CodeOK, CodeInvalid) // cluster 1 has a change pending
+		c.wantUpdates(ValidatorUpdate{PubKey: c.cons[0], Power: 0})
+		// The voted-out head no longer attests; a majority may hand its
+		// cluster over, but the seat is gone: only a vote adds one.
+		c.fails(n.Signing, h, CodeUnauthorized)
+		c.ok(n.Signing, &Handover{Cluster: 1, NewHead: n.ID(), Attestations: attest(t, HandoverStatement{Cluster: 1, OldHead: old.ID(), NewHead: n.ID()}, c.auths[1], c.auths[2], c.auths[3])})
+		c.wantUpdates()
+		if c.head(1) != n.ID() || len(c.seats(1)) != 0 || len(c.authorities()) != 3 {
+			t.Fatalf("cluster 1 headed by %s with seats %v; authorities %v", c.head(1), c.seats(1), c.authorities())
+		}
+		in := &Vote{Candidate: n.ID(), Add: true}
+		wantCodes(t, c.block(c.tx(c.auths[1].Signing, in), c.tx(c.auths[2].Signing, in)), CodeOK, CodeOK)
+		c.wantUpdates(ValidatorUpdate{PubKey: consensusKeyOf(n), Power: 10})
+	})
+	t.Run("handover first", func(t *testing.T) {
+		t.Parallel()
+		c := newTestChain(t, 4)
+		old := c.auths[0]
+		n := c.register(identity.RoleAuthority, nil)
+		out := &Vote{Candidate: old.ID()}
+		h := &Handover{Cluster: 1, NewHead: n.ID(), Attestations: attest(t, HandoverStatement{Cluster: 1, OldHead: old.ID(), NewHead: n.ID()}, old)}
+		wantCodes(t, c.block(c.tx(n.Signing, h), c.tx(c.auths[1].Signing, out), c.tx(c.auths[2].Signing, out), c.tx(c.auths[3].Signing, out)),
+			CodeOK, CodeInvalid, CodeInvalid, CodeInvalid) // old's seat is changing hands
+		c.wantUpdates(ValidatorUpdate{PubKey: c.cons[0], Power: 0}, ValidatorUpdate{PubKey: consensusKeyOf(n), Power: 10})
+		c.fails(c.auths[1].Signing, out, CodeInvalid) // not an authority
+		if p := c.pendingChanges(); len(p) != 0 {
+			t.Fatalf("pending %v", p)
+		}
+	})
 }
 
 // TestPowerRule queues more changes than a third of the power allows and
@@ -326,8 +348,10 @@ func TestPowerRule(t *testing.T) {
 	}
 }
 
-// TestHandoverAndVoteIn adds the same authority twice in one block, by a
-// vote and by a handover.
+// TestHandoverAndVoteIn votes a member of cluster 1 in and hands the
+// cluster over to it in one block: the handover waits for the addition;
+// after it, the member holds a seat of its own, so a handover to it
+// removes the old head's.
 func TestHandoverAndVoteIn(t *testing.T) {
 	t.Parallel()
 	c := newTestChain(t, 4)
@@ -336,20 +360,24 @@ func TestHandoverAndVoteIn(t *testing.T) {
 	in := &Vote{Candidate: n.ID(), Add: true}
 	h := &Handover{Cluster: 1, NewHead: n.ID(), Attestations: attest(t, HandoverStatement{Cluster: 1, OldHead: old.ID(), NewHead: n.ID()}, old)}
 	wantCodes(t, c.block(c.tx(c.auths[1].Signing, in), c.tx(c.auths[2].Signing, in), c.tx(c.auths[3].Signing, in), c.tx(n.Signing, h)),
-		CodeOK, CodeOK, CodeOK, CodeOK)
+		CodeOK, CodeOK, CodeOK, CodeInvalid) // cluster 1 has a change pending
 	c.wantUpdates(ValidatorUpdate{PubKey: consensusKeyOf(n), Power: 10})
-	c.block()
+	if s := c.seats(1); len(s) != 2 {
+		t.Fatalf("cluster 1's seats %v", s)
+	}
+	c.ok(n.Signing, h)
 	c.wantUpdates(ValidatorUpdate{PubKey: c.cons[0], Power: 0})
 	c.block()
 	c.wantUpdates()
-	if l := c.authorities(); len(l) != 4 || findAuthority(l, n.ID()) < 0 {
+	if l := c.authorities(); len(l) != 4 || findAuthority(l, n.ID()) < 0 || c.head(1) != n.ID() {
 		t.Fatalf("authorities %v", l)
 	}
 }
 
-// An authority whose signature is missing from every commit for
-// HeadAbsentMs may be replaced as Cluster Head without attestations; one
-// that signs again may not.
+// An authority whose signature is missing from HeadAbsentCommits
+// consecutive commits over HeadAbsentMs may be replaced as Cluster Head
+// without attestations; query absent/ID tells since when and from how many
+// commits. (TestSilenceIsNotAbsence has the cases where it may not.)
 func TestHandoverAfterAbsence(t *testing.T) {
 	t.Parallel()
 	c := newTestChain(t, 4)
@@ -362,6 +390,11 @@ func TestHandoverAfterAbsence(t *testing.T) {
 		}
 		return out
 	}
+	absence := func() (Absence, error) {
+		var a Absence
+		err := c.query(AbsentPath(old.ID()), &a)
+		return a, err
+	}
 	// Everyone signs: nothing is written, the app hash stays.
 	c.signers = all(0)
 	c.block()
@@ -373,44 +406,48 @@ func TestHandoverAfterAbsence(t *testing.T) {
 	unattested := &Handover{Cluster: 1, NewHead: standby.ID()}
 	c.fails(standby.Signing, unattested, CodeUnauthorized)
 
-	// The head stops signing.
+	// The head stops signing: each block counts a commit more, up to
+	// HeadAbsentCommits; then the state stays, so that the chain stops
+	// making blocks for it.
 	c.signers = all(1)
 	c.block()
-	var since int64
-	if err := c.query("absent/"+old.ID().Hex(), &since); err != nil || since != c.now.UnixMilli() {
-		t.Fatalf("absence of the old head: %v %d", err, since)
+	start := c.now.UnixMilli()
+	for i := uint32(1); i <= 3; i++ {
+		if a, err := absence(); err != nil || a != (Absence{Since: start, Commits: i}) {
+			t.Fatalf("absence after %d commits: %+v %v", i, a, err)
+		}
+		h = c.appHash
+		c.block()
+		if (c.appHash != h) != (i < 3) {
+			t.Fatalf("after %d commits missing, the next changed the state: %v", i, c.appHash != h)
+		}
 	}
-	h = c.appHash
-	c.block()
-	if c.appHash != h {
-		t.Fatal("a block that changed no one's absence changed the state")
-	}
-	c.fails(standby.Signing, unattested, CodeUnauthorized) // 2 s of 5
-	// It comes back, then goes again: the absence counts from the new start.
-	c.signers = all(0)
-	c.block()
-	if err := c.query("absent/"+old.ID().Hex(), &since); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("absence after the head signed again: %v", err)
-	}
-	c.signers = all(1)
-	c.block() // absent from here, T
-	c.blockAt(c.now.Add(3 * time.Second))
-	c.fails(standby.Signing, unattested, CodeUnauthorized) // at T+4 s
-	r := c.ok(standby.Signing, unattested)                 // at T+5 s
+	// Four commits, 4 s: not yet.
+	c.fails(standby.Signing, unattested, CodeUnauthorized)
+	r := c.ok(standby.Signing, unattested) // 5 s
 	if got := attrs(r.Events, "handover", "new_head"); len(got) != 1 || got[0] != standby.ID().Hex() {
 		t.Fatalf("handover event %v", r.Events)
 	}
-	var info ClusterInfo
-	c.mustQuery("cluster/1", &info)
-	if info.Cluster.Head != standby.ID() {
-		t.Fatalf("cluster 1's head is %s", info.Cluster.Head)
+	if c.head(1) != standby.ID() {
+		t.Fatalf("cluster 1's head is %s", c.head(1))
 	}
-	// Once the old head has left the authorities, its absence is forgotten.
-	c.block()
-	if l := c.authorities(); findAuthority(l, old.ID()) >= 0 {
-		t.Fatalf("the old head is still an authority: %v", l)
-	}
-	if err := c.query("absent/"+old.ID().Hex(), &since); !errors.Is(err, ErrNotFound) {
+	// The old head has left the authorities in the same block, and its
+	// absence is forgotten.
+	c.wantUpdates(ValidatorUpdate{PubKey: c.cons[0], Power: 0}, ValidatorUpdate{PubKey: consensusKeyOf(standby), Power: 10})
+	if _, err := absence(); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("the removed head's absence: %v", err)
+	}
+	// The new head is not missing from the two commits made before
+	// CometBFT has it sign (it joined at the end of height J: it signs
+	// the commit of J+2, which block J+3 carries).
+	c.block()
+	c.block()
+	var a Absence
+	if err := c.query(AbsentPath(standby.ID()), &a); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the new head's absence before it could sign: %+v %v", a, err)
+	}
+	c.block()
+	if err := c.query(AbsentPath(standby.ID()), &a); err != nil || a.Commits != 1 {
+		t.Fatalf("the new head's absence once it should sign: %+v %v", a, err)
 	}
 }

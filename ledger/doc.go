@@ -21,4 +21,29 @@
 // tell) is a replay. CheckTx checks a transaction statelessly (encoding,
 // signature, field sanity); FinalizeBlock checks it against the state. A
 // rejection carries a Code and a log that names its reason.
+//
+// # Authorities
+//
+// The validators are the authorities, one equal seat each, and the ledger
+// keeps this invariant: no sequence of transactions signed by one authority
+// (or by the authority-eligible members of its cluster, whom its head
+// admits) gives it more than one validator's power; the validator set grows
+// only by a Vote of more than half the authorities. The rules that keep it:
+// a Handover moves its cluster's seat from the old head to the new one in a
+// single validator update and never adds a seat (a head that a vote
+// unseated hands over none); a cluster with a validator change pending
+// takes no handover until the change is applied, nor a Vote for a candidate
+// whose seat is changing; no two authorities share an identity or a
+// consensus key. A handover needs the old head's attestation, or more
+// than half of the authorities' (each counted once, under its own key; an
+// authority voted out and waiting for its removal no longer counts), or the
+// old head's absence; an attestation names the cluster's Term, so it serves
+// one handover only. Absence is counted in commits, never in silence: the
+// head's signature must be missing from Params.HeadAbsentCommits
+// consecutive decided commits, the one the handover's own block carries
+// included, the first of them at least Params.HeadAbsentMs of block time
+// earlier. It is brought up to date before a block's transactions run, so a
+// head that signed the latest commit is never absent, and time without
+// blocks makes nobody absent: a standby that wants a stopped head's cluster
+// retries, and each retry makes a block whose commit counts.
 package ledger

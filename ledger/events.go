@@ -135,6 +135,6 @@ func Record3Path(patient identity.ID) string { return QueryRecord3 + "/" + patie
 // CommandPath is the path of a device's last command (DeviceCommandRecord).
 func CommandPath(device identity.ID) string { return QueryCommand + "/" + device.Hex() }
 
-// AbsentPath is the path of the block time (Unix ms) since which an
-// authority's signature is missing from the commits (int64).
+// AbsentPath is the path of an authority's absence from the decided
+// commits (Absence): since when, and from how many in a row.
 func AbsentPath(authority identity.ID) string { return QueryAbsent + "/" + authority.Hex() }

@@ -140,6 +140,11 @@ func (m *Machine) Execute(st Store, prev [32]byte, b Block) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Absence first: a handover in this block judges the old head by
+	// the commit this block carries too.
+	if err := x.trackAbsence(b); err != nil {
+		return nil, err
+	}
 	res := &Result{TxResults: make([]TxResult, len(b.Txs))}
 	for i, txb := range b.Txs {
 		r, err := x.run(m, txb)
@@ -147,9 +152,6 @@ func (m *Machine) Execute(st Store, prev [32]byte, b Block) (*Result, error) {
 			return nil, err
 		}
 		res.TxResults[i] = r
-	}
-	if err := x.trackAbsence(b); err != nil {
-		return nil, err
 	}
 	if err := x.endBlock(); err != nil {
 		return nil, err
@@ -203,7 +205,8 @@ type exec struct {
 	tx      map[string][]byte // the current transaction's writes
 	events  []Event
 	updates []ValidatorUpdate
-	keep    *Write // a refused transaction's write that stands: its sequence number
+	keep    *Write   // a refused transaction's write that stands: its sequence number
+	signers [][]byte // the block's Signers: who signed the commit it carries
 }
 
 // tombstone marks a deleted key in the write maps.

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -63,6 +64,9 @@ func TestParseGenesis(t *testing.T) {
 		{"no anchors", mod(func(g *Genesis) { g.Params = DefaultParams(); g.Params.AnchorCap = 0 }), "invalid params"},
 		{"no power", mod(func(g *Genesis) { g.Params = DefaultParams(); g.Params.AuthorityPower = 0 }), "invalid params"},
 		{"negative pass time", mod(func(g *Genesis) { g.Params = DefaultParams(); g.Params.AnchorPassAfterMs = -1 }), "invalid params"},
+		{"absence by time alone", mod(func(g *Genesis) { g.Params = DefaultParams(); g.Params.HeadAbsentCommits = 0 }), "HeadAbsentCommits 0"},
+		{"absence after too many commits", mod(func(g *Genesis) { g.Params = DefaultParams(); g.Params.HeadAbsentCommits = MaxHeadAbsentCommits + 1 }), "HeadAbsentCommits 1001"},
+		{"negative absence time", mod(func(g *Genesis) { g.Params = DefaultParams(); g.Params.HeadAbsentMs = -1 }), "invalid params"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -127,12 +131,18 @@ func TestInitChain(t *testing.T) {
 }
 
 // TestEndBlockDropsNoOps feeds endBlock pending changes that the
-// transactions never queue today: removing the last authority, and
-// removing one who is not an authority.
+// transactions never queue today: removing the last authority, removing
+// one who is not an authority, and swaps that replace no one, give a seat
+// to one who holds one, or name the old seat with another key.
 func TestEndBlockDropsNoOps(t *testing.T) {
 	c := newTestChain(t, 1)
-	a := Authority{ID: c.auths[0].ID(), Consensus: c.cons[0]}
-	ghost := Authority{ID: identity.ID{9}, Consensus: make([]byte, 32)}
+	me := Authority{ID: c.auths[0].ID(), Consensus: c.cons[0], Power: 10}
+	a := Change{ID: me.ID, Consensus: me.Consensus}
+	ghost := Change{ID: identity.ID{9}, Consensus: make([]byte, 32)}
+	other := Authority{ID: identity.ID{8}, Consensus: bytes.Repeat([]byte{8}, 32), Power: 10}
+	fromGhost := Change{ID: other.ID, Consensus: other.Consensus, Power: 10, Replaces: &Authority{ID: ghost.ID, Consensus: ghost.Consensus, Power: 10}}
+	toHolder := Change{ID: me.ID, Consensus: me.Consensus, Power: 10, Replaces: &me}
+	otherKey := Change{ID: other.ID, Consensus: other.Consensus, Power: 10, Replaces: &Authority{ID: me.ID, Consensus: other.Consensus, Power: 10}}
 	st := MemStore{}
 	for k, v := range c.st {
 		st[k] = v
@@ -142,7 +152,7 @@ func TestEndBlockDropsNoOps(t *testing.T) {
 		t.Fatal(err)
 	}
 	x.tx = map[string][]byte{}
-	if err := x.put([]byte{pPending}, &authorityList{List: []Authority{a, ghost}}); err != nil {
+	if err := x.put([]byte{pPending}, &changeList{List: []Change{a, ghost, fromGhost, toHolder, otherKey}}); err != nil {
 		t.Fatal(err)
 	}
 	x.block = x.tx

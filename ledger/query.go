@@ -22,7 +22,7 @@ var (
 //	member/ID                      Member
 //	seq/ID                         uint64: the highest sequence number the signer has used
 //	authorities                    []Authority
-//	pending                        []Authority: validator changes not yet applied
+//	pending                        []Change: validator changes not yet applied
 //	cluster/N                      ClusterInfo
 //	params                         Params
 //	contract/CONTRACT              ContractRecord
@@ -36,7 +36,9 @@ var (
 //	alert/PATIENT/RECORD           AlertRecord
 //	record3/PATIENT                []ProviderRecordListing
 //	command/DEVICE                 DeviceCommandRecord
-//	absent/AUTHORITY               int64: block time (Unix ms) since which its signature is missing from the commits
+//	absent/AUTHORITY               Absence: since when (block time), and from how many consecutive decided
+//	                               commits (counted up to HeadAbsentCommits), its signature is missing;
+//	                               not found while it signs, and for one that is not an authority
 //
 // IDs, contracts and records are in hex.
 
@@ -164,13 +166,18 @@ func Query(st IterStore, path string) ([]byte, error) {
 				p = DefaultParams()
 			}
 			return codec.Marshal(&p)
+		case QueryPending:
+			var l changeList
+			if _, err := getCBOR(st, []byte{pPending}, &l); err != nil {
+				return nil, err
+			}
+			if l.List == nil {
+				l.List = []Change{}
+			}
+			return codec.Marshal(l.List)
 		default:
 			var l authorityList
-			k := []byte{pAuthorities}
-			if parts[0] == QueryPending {
-				k = []byte{pPending}
-			}
-			if _, err := getCBOR(st, k, &l); err != nil {
+			if _, err := getCBOR(st, []byte{pAuthorities}, &l); err != nil {
 				return nil, err
 			}
 			if l.List == nil {

@@ -48,7 +48,7 @@ func TestQueryErrors(t *testing.T) {
 	c.mustQuery("grants/"+X, &grants)
 	var recs []ProviderRecordListing
 	c.mustQuery("record3/"+X, &recs)
-	var pending []Authority
+	var pending []Change
 	c.mustQuery("pending", &pending)
 	var seq uint64
 	c.mustQuery("seq/"+X, &seq)

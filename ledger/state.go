@@ -51,7 +51,7 @@ const (
 	pAlert       = 'l' // l patient record → AlertRecord
 	pRecord3     = 'r' // r patient record → ProviderRecordEntry
 	pDeviceCmd   = 'd' // d device → DeviceCommandRecord (the latest)
-	pAbsent      = 'a' // a authority → int64: block time (Unix ms) since which its signature is missing from every commit
+	pAbsent      = 'a' // a authority → Absence: since when, and from how many consecutive commits, its signature is missing
 )
 
 func key(prefix byte, parts ...[]byte) []byte {
@@ -90,21 +90,37 @@ type Params struct {
 	// AuthorityPower is every authority's voting power.
 	AuthorityPower int64 `cbor:"4,keyasint"`
 	// HeadAbsentMs: once a Cluster Head's signature has been missing from
-	// every commit for this long (block time), an authority-eligible member
-	// of its cluster may take the cluster over with a handover that nobody
-	// attests: the chain itself has seen the head go. 0 turns this off
-	// (handovers then need attestations).
+	// every decided commit for this long (block time), up to and including
+	// the commit that the handover's own block carries, an
+	// authority-eligible member of its cluster may take the cluster over
+	// with a handover that nobody attests: the chain itself has seen the
+	// head go. 0 turns this off (handovers then need attestations).
 	HeadAbsentMs int64 `cbor:"5,keyasint,omitempty"`
+	// HeadAbsentCommits: and only once its signature has been missing from
+	// this many consecutive decided commits (at least 1, at most
+	// MaxHeadAbsentCommits, when HeadAbsentMs is set). Counting commits as
+	// well as time means that time without blocks makes nobody absent, and
+	// more than 1 that one hostile proposer, which may leave any signature
+	// beyond two thirds out of the commit it proposes, cannot make a live
+	// head absent: the proposer rotation does not give it consecutive
+	// heights while the others are up.
+	HeadAbsentCommits uint32 `cbor:"6,keyasint,omitempty"`
 }
+
+// MaxHeadAbsentCommits bounds Params.HeadAbsentCommits.
+const MaxHeadAbsentCommits = 1000
 
 // DefaultParams returns the parameters VitalChain uses unless genesis says otherwise.
 func DefaultParams() Params {
-	return Params{AnchorCap: 16, AnchorPassAfterMs: 0, SeqWindow: 64, AuthorityPower: 10, HeadAbsentMs: 5000}
+	return Params{AnchorCap: 16, AnchorPassAfterMs: 0, SeqWindow: 64, AuthorityPower: 10, HeadAbsentMs: 5000, HeadAbsentCommits: 3}
 }
 
 func (p Params) validate() error {
 	if p.AnchorCap == 0 || p.SeqWindow == 0 || p.SeqWindow > 64 || p.AuthorityPower <= 0 || p.AnchorPassAfterMs < 0 || p.HeadAbsentMs < 0 {
 		return fmt.Errorf("invalid params %+v", p)
+	}
+	if p.HeadAbsentCommits > MaxHeadAbsentCommits || (p.HeadAbsentMs > 0 && p.HeadAbsentCommits == 0) {
+		return fmt.Errorf("invalid params: HeadAbsentCommits %d, want 1 to %d when HeadAbsentMs is set", p.HeadAbsentCommits, MaxHeadAbsentCommits)
 	}
 	return nil
 }
@@ -114,6 +130,11 @@ type Authority struct {
 	ID        identity.ID `cbor:"1,keyasint"`
 	Consensus []byte      `cbor:"2,keyasint"` // Ed25519 consensus public key
 	Power     int64       `cbor:"3,keyasint"`
+	// Joined is the height at whose end it joined the validator set (0 for
+	// the genesis authorities): CometBFT has it sign from height Joined+2
+	// on, so the commits that blocks up to Joined+2 carry cannot have its
+	// signature, and its absence counts only after them.
+	Joined int64 `cbor:"4,keyasint,omitempty"`
 }
 
 // Member is a registered actor.
@@ -146,6 +167,17 @@ func (m *Member) EncryptionKey() (identity.EncryptionKey, error) {
 type Cluster struct {
 	ID   uint32      `cbor:"1,keyasint"`
 	Head identity.ID `cbor:"2,keyasint"`
+	// Term counts the cluster's handovers. A handover's attestations sign
+	// it (HandoverStatement), so that each is good for one handover only:
+	// an attestation of a handover from A to B is worthless once the
+	// cluster has gone from A to B, or anywhere, even if it comes back to A.
+	Term uint64 `cbor:"3,keyasint,omitempty"`
+}
+
+// HandoverTo returns the statement that the authorities attest for a
+// handover of the cluster, as it is now, to newHead.
+func (c *Cluster) HandoverTo(newHead identity.ID) HandoverStatement {
+	return HandoverStatement{Cluster: c.ID, OldHead: c.Head, NewHead: newHead, Term: c.Term}
 }
 
 // ContractRecord is a deployed alert contract.

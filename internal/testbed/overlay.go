@@ -200,7 +200,7 @@ func (o *clusterOverlay) handover(ctx context.Context, newHead *identity.Identit
 	if err != nil {
 		return err
 	}
-	st := ledger.HandoverStatement{Cluster: o.cluster, OldHead: info.Cluster.Head, NewHead: newHead.ID()}
+	st := info.Cluster.HandoverTo(newHead.ID())
 	var atts []ledger.Attestation
 	for i, a := range s.Chain.Net.Testnet.Authorities {
 		if a.ID() == newHead.ID() || s.Chain.Client(i) == nil {

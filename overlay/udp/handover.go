@@ -211,7 +211,7 @@ func (r *Runner) handOff(ctx context.Context) {
 	if err != nil || nh.Role != identity.RoleAuthority || nh.Cluster != me.Cluster {
 		return // the overlay's head may not head this cluster on the ledger
 	}
-	stmt := ledger.HandoverStatement{Cluster: me.Cluster, OldHead: r.id, NewHead: st.Head}
+	stmt := info.Cluster.HandoverTo(st.Head) // names the cluster's term: good for this handover only
 	att, err := ledger.Attest(r.me.Signing, stmt)
 	if err != nil {
 		return

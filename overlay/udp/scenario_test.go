@@ -20,7 +20,8 @@ import (
 // that only the head reaches. The head wins the first election; when its
 // node stops, the standby takes over in the overlay and hands the cluster
 // over on the ledger, which accepts once the old head has been missing from
-// the commits for HeadAbsentMs; the standby becomes a validator.
+// HeadAbsentCommits consecutive commits over HeadAbsentMs (each refused
+// attempt makes a block, hence a commit); the standby becomes a validator.
 func TestNodeOverlayTakesOverAStoppedHead(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 4-authority network")
@@ -41,9 +42,9 @@ func TestNodeOverlayTakesOverAStoppedHead(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, ctx, "the standby elected in the overlay", so.IsHead)
-	waitFor(t, ctx, "the ledger to see the head absent", func() bool {
-		var since int64
-		return c0.Query(ctx, "absent/"+head.ID().Hex(), &since) == nil && since >= stopped.UnixMilli()-1000
+	waitFor(t, ctx, "the ledger to see the head missing from the commits", func() bool {
+		var a ledger.Absence
+		return c0.Query(ctx, ledger.AbsentPath(head.ID()), &a) == nil && a.Since >= stopped.UnixMilli()-1000
 	})
 	waitFor(t, ctx, "the handover committed", func() bool {
 		var info ledger.ClusterInfo
@@ -99,9 +100,9 @@ func TestNodeOverlayLiveHandoff(t *testing.T) {
 	took := time.Since(start)
 	waitFor(t, ctx, "the standby to see its handover committed", func() bool { return w.so.Handovers() == 1 })
 	// The head never stopped signing: only its attestation can have done it.
-	var absent int64
-	if err := w.c0.Query(ctx, "absent/"+w.head.ID().Hex(), &absent); !errors.Is(err, client.ErrNotFound) {
-		t.Fatalf("the old head's absence: %v (since %d)", err, absent)
+	var absent ledger.Absence
+	if err := w.c0.Query(ctx, ledger.AbsentPath(w.head.ID()), &absent); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("the old head's absence: %v (%+v)", err, absent)
 	}
 	t.Logf("cluster 4 handed over by its live head %v after the overlays started", took)
 }

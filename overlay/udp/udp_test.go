@@ -34,6 +34,7 @@ type fakeLedger struct {
 	ids      map[identity.ID]*identity.Identity
 	members  map[identity.ID]ledger.Member
 	heads    map[uint32]identity.ID
+	terms    map[uint32]uint64 // handovers per cluster, which attestations sign
 	absent   map[identity.ID]bool
 	lose     bool // the next handover commits, but its submitter does not see the commit
 	accepted []ledger.Handover
@@ -41,7 +42,7 @@ type fakeLedger struct {
 
 func newFakeLedger() *fakeLedger {
 	return &fakeLedger{ids: map[identity.ID]*identity.Identity{}, members: map[identity.ID]ledger.Member{},
-		heads: map[uint32]identity.ID{}, absent: map[identity.ID]bool{}}
+		heads: map[uint32]identity.ID{}, terms: map[uint32]uint64{}, absent: map[identity.ID]bool{}}
 }
 
 // admit registers an authority-eligible member of cluster.
@@ -82,7 +83,7 @@ func (f *fakeLedger) attested(h *ledger.Handover, old identity.ID) bool {
 		return false
 	}
 	// Ed25519 signatures are deterministic: the old head's is this one.
-	want, err := ledger.Attest(oh.Signing, ledger.HandoverStatement{Cluster: h.Cluster, OldHead: old, NewHead: h.NewHead})
+	want, err := ledger.Attest(oh.Signing, ledger.HandoverStatement{Cluster: h.Cluster, OldHead: old, NewHead: h.NewHead, Term: f.terms[h.Cluster]})
 	if err != nil {
 		return false
 	}
@@ -121,7 +122,7 @@ func (v fakeView) Cluster(ctx context.Context, n uint32) (*ledger.ClusterInfo, e
 	}
 	v.f.mu.Lock()
 	defer v.f.mu.Unlock()
-	return &ledger.ClusterInfo{Cluster: ledger.Cluster{ID: n, Head: v.f.heads[n]}}, nil
+	return &ledger.ClusterInfo{Cluster: ledger.Cluster{ID: n, Head: v.f.heads[n], Term: v.f.terms[n]}}, nil
 }
 
 func (v fakeView) Handover(ctx context.Context, h *ledger.Handover) error {
@@ -141,6 +142,7 @@ func (v fakeView) Handover(ctx context.Context, h *ledger.Handover) error {
 		return errors.New("too early: the head is present and did not attest")
 	}
 	f.heads[h.Cluster] = h.NewHead
+	f.terms[h.Cluster]++
 	f.accepted = append(f.accepted, *h)
 	if f.lose {
 		f.lose = false
