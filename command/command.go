@@ -120,8 +120,16 @@ func Parse(b []byte, patient identity.VerifyingKey, device identity.ID) (*Comman
 }
 
 // Latch is a device's memory of the last command it applied: a replayed or
-// older command is refused. The zero Latch accepts any first command.
+// older command is refused. The zero Latch accepts any first command. A
+// device keeps its latches across reboots (Height, LatchAt), or a command
+// captured before the reboot replays after it.
 type Latch struct{ height int64 }
+
+// LatchAt returns a latch that has applied the command of a block height.
+func LatchAt(height int64) Latch { return Latch{height: height} }
+
+// Height returns the block height of the last command the latch applied.
+func (l *Latch) Height() int64 { return l.height }
 
 // Accept reports whether c is newer than every command accepted before,
 // and remembers it if so.

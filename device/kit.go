@@ -1,7 +1,11 @@
 package device
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -240,4 +244,33 @@ func LoadKit(patientID identity.ID, seed uint64, o LoadOptions) (*Kit, error) {
 		return nil, err
 	}
 	return kit, kit.SetPatient(p)
+}
+
+// KeyFile is the path of the key file of the device named name in dir.
+func KeyFile(dir, name string) string { return filepath.Join(dir, name+".key") }
+
+// KeyFiles is a LoadOptions.Keys that reads each device's key from its key
+// file in dir (KeyFile), or, if create is set and the file does not exist,
+// makes a random key and writes it there (mode 0600).
+func KeyFiles(dir string, create bool) func(string) (*identity.SigningKey, error) {
+	return func(name string) (*identity.SigningKey, error) {
+		path := KeyFile(dir, name)
+		id, err := identity.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) && create {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, err
+			}
+			if id, err = identity.Generate(identity.RoleDevice, identity.SuiteX25519); err != nil {
+				return nil, err
+			}
+			err = identity.WriteFile(path, id)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := id.Role().Want(identity.RoleDevice); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return id.Signing, nil
+	}
 }

@@ -3,6 +3,7 @@ package device
 import (
 	"bytes"
 	"errors"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -256,5 +257,30 @@ func TestFasterKeepsTheDutyCycle(t *testing.T) {
 	}
 	if s := m.Faster(1); s[EpisodeKinds()[0]] != m[EpisodeKinds()[0]] {
 		t.Error("a speedup of 1 changed the mix")
+	}
+}
+
+// A kit's keys live in its devices' key files: made once, read after.
+func TestKeyFiles(t *testing.T) {
+	dir := t.TempDir()
+	pid := identity.ID{4}
+	if _, err := LoadKit(pid, 1, LoadOptions{Keys: KeyFiles(dir, false)}); err == nil {
+		t.Fatal("a kit without key files loaded")
+	}
+	a, err := LoadKit(pid, 1, LoadOptions{Keys: KeyFiles(dir, true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := LoadKit(pid, 2, LoadOptions{Keys: KeyFiles(dir, false)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range a.Devices() {
+		if d.ID() != b.Devices()[i].ID() {
+			t.Errorf("device %s: another key when read back", d.Name())
+		}
+		if st, err := os.Stat(KeyFile(dir, d.Name())); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("key file of %s: %v %v", d.Name(), st.Mode(), err)
+		}
 	}
 }

@@ -25,6 +25,8 @@ var (
 	ErrOtherPatient  = errors.New("reading of another patient")
 	ErrReplay        = errors.New("replayed reading")
 	ErrFuture        = errors.New("reading from the future")
+	ErrTooOld        = errors.New("reading older than the backlog allowed")
+	ErrSeqJump       = errors.New("sequence number jumps too far")
 	ErrTopic         = errors.New("topic names another patient or device")
 	ErrBackpressure  = errors.New("outbox full")
 	ErrOutbox        = errors.New("outbox write failed")
@@ -43,6 +45,10 @@ func reason(err error) string {
 		return "replay"
 	case errors.Is(err, ErrFuture):
 		return "future"
+	case errors.Is(err, ErrTooOld):
+		return "too_old"
+	case errors.Is(err, ErrSeqJump):
+		return "seq_jump"
 	case errors.Is(err, ErrTopic):
 		return "topic"
 	case errors.Is(err, ErrBackpressure):
@@ -88,7 +94,7 @@ type Gateway struct {
 	unknown   map[identity.ID]time.Time // devices the ledger did not know, and when asked
 	seqs      map[identity.ID]uint64    // the last sequence number taken, per device
 	inflight  map[identity.ID]uint64    // a reading being sealed, per device
-	seqsDirty bool
+	dirty     map[identity.ID]bool   // devices whose sequence number is not saved yet
 	stats     Stats
 
 	proveNow chan struct{} // asks the prover to try now
@@ -134,12 +140,9 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 	p.now = cfg.Now
 	g := &Gateway{patient: p, me: p.me, log: p.log, cfg: cfg, devices: map[identity.ID]identity.VerifyingKey{},
-		unknown: map[identity.ID]time.Time{}, seqs: map[identity.ID]uint64{}, inflight: map[identity.ID]uint64{}}
+		unknown: map[identity.ID]time.Time{}, seqs: map[identity.ID]uint64{}, inflight: map[identity.ID]uint64{}, dirty: map[identity.ID]bool{}}
 	g.stats.Refused = map[string]uint64{}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
-		return nil, err
-	}
-	if err := g.loadSeqs(); err != nil {
 		return nil, err
 	}
 	if err := g.loadContracts(ctx); err != nil {
@@ -147,6 +150,10 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 	cfg.Outbox.Now = cfg.Now
 	if g.box, err = outbox.Open(filepath.Join(cfg.Dir, "outbox"), cfg.Outbox); err != nil {
+		return nil, err
+	}
+	if err := g.loadSeqs(); err != nil {
+		g.box.Close()
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.Background())

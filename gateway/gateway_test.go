@@ -7,8 +7,6 @@ package gateway_test
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -318,33 +316,55 @@ func TestOutageAndRedelivery(t *testing.T) {
 		t.Fatalf("the cloud holds %d records after it came back, want 3", n)
 	}
 
+	// An abnormal reading's sequence number is durable with its record:
+	// replayed after a restart (here, with the periodic save of the others
+	// lost too: the reading is abnormal, its number was written with it),
+	// it is refused.
 	if err := g.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Remove(filepath.Join(dir, "devices.cbor")); err != nil {
 		t.Fatal(err)
 	}
 	g = w.gateway(dir, nil, &sealed)
-	if err := g.HandleReading(ctx, last); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(w.cloud.headers(t)); n != 3 {
-		t.Fatalf("the cloud holds %d records after a redelivery, want still 3", n)
-	}
-	if sealed[len(sealed)-1] != sealed[len(sealed)-2] {
-		t.Fatal("the redelivered reading was sealed into another record")
-	}
-
-	if err := g.Close(); err != nil {
-		t.Fatal(err)
-	}
-	g = w.gateway(dir, nil, nil)
 	defer g.Close()
 	if err := g.HandleReading(ctx, last); !errors.Is(err, gateway.ErrReplay) {
-		t.Fatalf("a replay after a clean restart: %v", err)
+		t.Fatalf("an abnormal reading replayed after a restart: %v", err)
+	}
+	if n := len(w.cloud.headers(t)); n != 3 {
+		t.Fatalf("the cloud holds %d records after the replay, want still 3", n)
+	}
+}
+
+// A device's sequence numbers cannot be poisoned: one signed reading with
+// a huge number is refused (it would lock the device out), as is one that
+// jumps too far or is older than the backlog allowed; a reboot moves on.
+func TestSequenceRules(t *testing.T) {
+	w := newMemWorld(t)
+	ctx := w.ctx
+	g := w.gateway(t.TempDir(), nil, nil)
+	defer g.Close()
+	for _, tc := range []struct {
+		name string
+		seq  uint64
+		at   time.Time
+		want error
+	}{
+		{"first of boot 1", reading.SeqOf(1, 1), time.Now(), nil},
+		{"the poison number", ^uint64(0), time.Now(), gateway.ErrSeqJump},
+		{"a jump within the boot", reading.SeqOf(1, 2+reading.MaxSeqStep), time.Now(), gateway.ErrSeqJump},
+		{"the next", reading.SeqOf(1, 2), time.Now(), nil},
+		{"a reboot", reading.SeqOf(2, 1), time.Now(), nil},
+		{"the earlier boot", reading.SeqOf(1, 3), time.Now(), gateway.ErrReplay},
+		{"too many boots skipped", reading.SeqOf(3+reading.MaxBootStep, 1), time.Now(), gateway.ErrSeqJump},
+		{"older than the backlog", reading.SeqOf(2, 2), time.Now().Add(-gateway.MaxBacklog - time.Minute), gateway.ErrTooOld},
+		{"a day's backlog", reading.SeqOf(2, 3), time.Now().Add(-gateway.MaxBacklog + time.Minute), nil},
+	} {
+		err := g.HandleReading(ctx, w.readingOf(w.device, w.patient.ID(), tc.seq, tc.at, 100))
+		if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	st := g.Stats()
+	if st.Refused["seq_jump"] != 3 || st.Refused["too_old"] != 1 || st.Refused["replay"] != 1 {
+		t.Fatalf("refused %v", st.Refused)
 	}
 }
 

@@ -19,8 +19,13 @@ import (
 )
 
 // MaxClockSkew bounds how far ahead of the gateway's clock a reading's time
-// may be (the cloud would refuse its record for good).
-const MaxClockSkew = time.Minute
+// may be (the cloud would refuse its record for good), and MaxBacklog how
+// far behind: a device that was out of reach sends its backlog within a
+// day (docs/device-protocol.md).
+const (
+	MaxClockSkew = time.Minute
+	MaxBacklog   = 24 * time.Hour
+)
 
 // Retryable reports whether a reading refused with err was not taken for a
 // reason of the gateway's (its outbox full or failing, or it closing): the
@@ -95,6 +100,8 @@ func (g *Gateway) handle(ctx context.Context, msg []byte) error {
 	}
 	if d := r.Timestamp().Sub(g.cfg.Now()); d > MaxClockSkew {
 		return fmt.Errorf("%w: %s ahead of the gateway's clock", ErrFuture, d.Round(time.Second))
+	} else if -d > MaxBacklog {
+		return fmt.Errorf("%w: taken %s ago, backlog %s", ErrTooOld, (-d).Round(time.Second), MaxBacklog)
 	}
 	kind, err := r.Kind()
 	if err != nil {
@@ -110,7 +117,10 @@ func (g *Gateway) handle(ctx context.Context, msg []byte) error {
 	g.mu.Lock()
 	if last := max(g.seqs[r.Device], g.inflight[r.Device]); r.Seq <= last {
 		g.mu.Unlock()
-		return fmt.Errorf("%w: device %s seq %d, last %d", ErrReplay, r.Device, r.Seq, last)
+		return fmt.Errorf("%w: device %s seq %#x, last %#x", ErrReplay, r.Device, r.Seq, last)
+	} else if !reading.SeqStep(last, r.Seq) {
+		g.mu.Unlock()
+		return fmt.Errorf("%w: device %s seq %#x after %#x", ErrSeqJump, r.Device, r.Seq, last)
 	}
 	g.inflight[r.Device] = r.Seq
 	for _, m := range g.monitors {
@@ -139,7 +149,10 @@ func (g *Gateway) handle(ctx context.Context, msg []byte) error {
 		g.mu.Unlock()
 		return err
 	}
-	g.seqs[r.Device], g.seqsDirty = max(r.Seq, g.seqs[r.Device]), true
+	g.seqs[r.Device] = max(r.Seq, g.seqs[r.Device])
+	if len(jobs) == 0 {
+		g.dirty[r.Device] = true // an abnormal reading's was written with its records
+	}
 	g.stats.Readings++
 	alert := false
 	for _, j := range jobs {
@@ -199,7 +212,7 @@ func (g *Gateway) seal(r reading.Reading, kind vital.Kind, msg []byte, jobs []se
 		ids[i] = rec.ID()
 		items[i] = outbox.Item{ID: ids[i], Data: b}
 	}
-	if err := g.box.Put(items...); err != nil {
+	if err := g.box.PutMarked([]outbox.Mark{seqMarkOf(r.Device, r.Seq)}, items...); err != nil {
 		if errors.Is(err, outbox.ErrFull) {
 			return nil, fmt.Errorf("%w: %w", ErrBackpressure, err)
 		}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -9,56 +10,74 @@ import (
 	"time"
 
 	"github.com/vitalchain/vitalchain/codec"
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/outbox"
 )
 
-// seqFile holds the devices' last sequence numbers.
-const seqFile = "devices.cbor"
+// The devices' last sequence numbers are kept as marks of the outbox
+// ("seq/" and the device's ID), in its database: an abnormal reading's
+// number in the same transaction as its records (so that, replayed after a
+// restart, it is refused), a normal one's every second and at Close (a
+// normal reading replayed after a crash is judged again, and stored
+// nowhere).
+const seqMark = "seq/"
 
+func seqMarkOf(dev identity.ID, seq uint64) outbox.Mark {
+	return outbox.Mark{Key: seqMark + dev.Hex(), Value: binary.BigEndian.AppendUint64(nil, seq)}
+}
+
+// oldSeqFile held the devices' last sequence numbers in earlier versions.
+const oldSeqFile = "devices.cbor"
+
+// loadSeqs reads the devices' last sequence numbers from the outbox, and
+// moves an earlier version's file into it.
 func (g *Gateway) loadSeqs() error {
-	b, err := os.ReadFile(filepath.Join(g.cfg.Dir, seqFile))
+	marks, err := g.box.Marks(seqMark)
+	if err != nil {
+		return err
+	}
+	for k, v := range marks {
+		id, err := identity.ParseID(k[len(seqMark):])
+		if err != nil || len(v) != 8 {
+			return fmt.Errorf("%w: sequence mark %q", outbox.ErrCorrupt, k)
+		}
+		g.seqs[id] = binary.BigEndian.Uint64(v)
+	}
+	old := filepath.Join(g.cfg.Dir, oldSeqFile)
+	b, err := os.ReadFile(old)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if err := codec.UnmarshalTrusted(b, &g.seqs); err != nil {
-		return fmt.Errorf("%s: %w", seqFile, err)
+	var seqs map[identity.ID]uint64
+	if err := codec.UnmarshalTrusted(b, &seqs); err != nil {
+		return fmt.Errorf("%s: %w", oldSeqFile, err)
 	}
-	return nil
+	var ms []outbox.Mark
+	for id, s := range seqs {
+		if s > g.seqs[id] {
+			g.seqs[id] = s
+			ms = append(ms, seqMarkOf(id, s))
+		}
+	}
+	if err := g.box.SetMarks(ms...); err != nil {
+		return err
+	}
+	return os.Remove(old)
 }
 
+// saveSeqs writes the sequence numbers taken since the last save.
 func (g *Gateway) saveSeqs() error {
 	g.mu.Lock()
-	if !g.seqsDirty {
-		g.mu.Unlock()
-		return nil
+	ms := make([]outbox.Mark, 0, len(g.dirty))
+	for id := range g.dirty {
+		ms = append(ms, seqMarkOf(id, g.seqs[id]))
 	}
-	b, err := codec.Marshal(g.seqs)
-	g.seqsDirty = false
+	clear(g.dirty)
 	g.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	p := filepath.Join(g.cfg.Dir, seqFile)
-	f, err := os.CreateTemp(g.cfg.Dir, seqFile+".*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), p)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return g.box.SetMarks(ms...)
 }
 
 func (g *Gateway) saveLoop(ctx context.Context) {

@@ -71,3 +71,29 @@ func TestHeldUntilReleased(t *testing.T) {
 		t.Fatalf("the requeued item is not what was held: %+v", q)
 	}
 }
+
+// Marks are written with the items they come with, or not at all, and
+// survive a restart.
+func TestMarks(t *testing.T) {
+	dir := t.TempDir()
+	o := open(t, dir, Options{MaxItems: 2})
+	its := items(1, 0, 3)
+	if err := o.PutMarked([]Mark{{Key: "seq/a", Value: []byte{1}}}, its[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.PutMarked([]Mark{{Key: "seq/a", Value: []byte{2}}}, its[1], its[2]); err == nil {
+		t.Fatal("a put over the bound succeeded")
+	}
+	if err := o.SetMarks(Mark{Key: "seq/b", Value: []byte{9}}, Mark{Key: "other", Value: []byte{7}}); err != nil {
+		t.Fatal(err)
+	}
+	o.Close()
+	o = open(t, dir, Options{MaxItems: 2})
+	m, err := o.Marks("seq/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m) != 2 || !bytes.Equal(m["seq/a"], []byte{1}) || !bytes.Equal(m["seq/b"], []byte{9}) {
+		t.Fatalf("marks %v: want seq/a=1 (not the refused put's 2) and seq/b=9", m)
+	}
+}

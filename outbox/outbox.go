@@ -120,12 +120,25 @@ type entry struct {
 	size int64
 }
 
-// op is one Put or Ack waiting for the committer.
+// op is one Put, Ack or Mark waiting for the committer.
 type op struct {
-	put  []Item
-	ack  [][32]byte
-	done chan error
+	put   []Item
+	ack   [][32]byte
+	marks []Mark // written with put, if it is stored; or alone
+	done  chan error
 }
+
+// A Mark is a small named value the outbox keeps for its owner in the same
+// database, written in the same transaction as a Put (PutMarked), so that
+// what the owner knows of its items (the gateway: each device's last
+// sequence number) is durable with them.
+type Mark struct {
+	Key   string
+	Value []byte
+}
+
+// marksBucket holds the marks.
+var marksBucket = []byte("marks")
 
 // Open opens (or creates) the outbox in dir: one database file, created
 // with mode 0600. Open fails if another process has the outbox open.
@@ -263,6 +276,43 @@ func (o *Outbox) Put(items ...Item) error {
 		return nil
 	}
 	return o.do(&op{put: items})
+}
+
+// PutMarked is Put that also writes marks, in the same transaction: if the
+// items are stored (or were pending already), so are the marks; if Put
+// fails, neither is.
+func (o *Outbox) PutMarked(marks []Mark, items ...Item) error {
+	return o.do(&op{put: items, marks: marks})
+}
+
+// SetMarks durably writes marks.
+func (o *Outbox) SetMarks(marks ...Mark) error {
+	if len(marks) == 0 {
+		return nil
+	}
+	return o.do(&op{marks: marks})
+}
+
+// Marks returns the marks whose key starts with prefix.
+func (o *Outbox) Marks(prefix string) (map[string][]byte, error) {
+	o.life.RLock()
+	defer o.life.RUnlock()
+	if o.closed {
+		return nil, ErrClosed
+	}
+	out := map[string][]byte{}
+	err := o.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(marksBucket)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.Seek([]byte(prefix)); k != nil && bytes.HasPrefix(k, []byte(prefix)); k, v = c.Next() {
+			out[string(k)] = bytes.Clone(v)
+		}
+		return nil
+	})
+	return out, err
 }
 
 // Ack durably removes the items with these IDs. Unknown IDs are ignored, so
@@ -530,6 +580,21 @@ func (g *group) put(items []Item) error {
 	return nil
 }
 
+// mark stages marks.
+func (g *group) mark(tx *bolt.Tx, marks []Mark) error {
+	b, err := tx.CreateBucketIfNotExists(marksBucket)
+	if err != nil {
+		return err
+	}
+	for _, m := range marks {
+		if err := b.Put([]byte(m.Key), bytes.Clone(m.Value)); err != nil {
+			return err
+		}
+		g.writes++
+	}
+	return nil
+}
+
 // ack stages one Ack.
 func (g *group) ack(ids [][32]byte) error {
 	o := g.o
@@ -578,10 +643,14 @@ func (o *Outbox) apply(ops []*op) {
 	errs := make([]error, len(ops))
 	var fatal error
 	for i, r := range ops {
-		if r.put != nil {
+		switch {
+		case r.put != nil:
 			errs[i] = g.put(r.put)
-		} else {
+		case r.ack != nil:
 			errs[i] = g.ack(r.ack)
+		}
+		if errs[i] == nil && len(r.marks) > 0 {
+			errs[i] = g.mark(tx, r.marks)
 		}
 		if errs[i] != nil && !errors.Is(errs[i], ErrFull) && !errors.Is(errs[i], ErrTooLarge) {
 			fatal = errs[i] // a transaction error: commit nothing

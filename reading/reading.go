@@ -103,3 +103,37 @@ func (r Reading) Validate() error {
 	}
 	return nil
 }
+
+// SeqOf returns the sequence number of a device's n-th reading of its
+// boot-th boot: boot in the high 32 bits, n in the low ones. A device keeps
+// its boot count across reboots, so that a reboot never reuses a number,
+// and a gateway bounds how far a device's numbers may move (SeqStep).
+func SeqOf(boot, n uint32) uint64 { return uint64(boot)<<32 | uint64(n) }
+
+// SplitSeq returns the boot and count of a sequence number.
+func SplitSeq(seq uint64) (boot, n uint32) { return uint32(seq >> 32), uint32(seq) }
+
+// Bounds of how a device's sequence numbers may move (see SeqStep).
+const (
+	// MaxSeqStep is the most a device's count may move within a boot, or
+	// start at in a new one.
+	MaxSeqStep = 1 << 20
+	// MaxBootStep is the most boots a device may skip.
+	MaxBootStep = 16
+)
+
+// SeqStep reports whether seq may follow last, a device's previous
+// reading: larger, and within MaxSeqStep of it in the same boot, or in one
+// of the next MaxBootStep boots with a count up to MaxSeqStep. So that one
+// signed reading with a huge number (2^64-1) cannot lock its device out.
+func SeqStep(last, seq uint64) bool {
+	if seq <= last {
+		return false
+	}
+	lb, ln := SplitSeq(last)
+	b, n := SplitSeq(seq)
+	if b == lb {
+		return n-ln <= MaxSeqStep
+	}
+	return b-lb <= MaxBootStep && n <= MaxSeqStep
+}

@@ -93,3 +93,28 @@ func TestTimestamp(t *testing.T) {
 		t.Errorf("Timestamp() = %v, want %v", r.Timestamp(), testTime)
 	}
 }
+
+func TestSeqStep(t *testing.T) {
+	for _, tc := range []struct {
+		last, seq uint64
+		want      bool
+	}{
+		{0, SeqOf(1, 1), true},
+		{SeqOf(1, 5), SeqOf(1, 6), true},
+		{SeqOf(1, 5), SeqOf(1, 5), false},             // a replay
+		{SeqOf(1, 5), SeqOf(1, 4), false},             // older
+		{SeqOf(1, 5), SeqOf(1, 5+MaxSeqStep), true},   // the widest step
+		{SeqOf(1, 5), SeqOf(1, 6+MaxSeqStep), false},  // beyond it
+		{SeqOf(1, 5), SeqOf(2, 1), true},              // a reboot
+		{SeqOf(1, 5), SeqOf(1+MaxBootStep, 1), true},  // boots skipped
+		{SeqOf(1, 5), SeqOf(2+MaxBootStep, 1), false}, // too many
+		{SeqOf(1, 5), SeqOf(2, MaxSeqStep+1), false},  // a new boot far along
+		{0, ^uint64(0), false},                        // the poison reading
+		{SeqOf(3, 9), SeqOf(2, 1<<31), false},         // an earlier boot
+		{0, 7, true},                                  // boot 0, as an old device counted
+	} {
+		if got := SeqStep(tc.last, tc.seq); got != tc.want {
+			t.Errorf("SeqStep(%#x, %#x) = %v, want %v", tc.last, tc.seq, got, tc.want)
+		}
+	}
+}

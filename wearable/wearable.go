@@ -14,15 +14,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/vitalchain/vitalchain/codec"
 	"github.com/vitalchain/vitalchain/command"
 	"github.com/vitalchain/vitalchain/device"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/mqtt"
+	"github.com/vitalchain/vitalchain/reading"
 )
 
 // ErrNoKit is a Config without a kit or broker.
@@ -38,7 +43,12 @@ type Config struct {
 	Patient identity.VerifyingKey
 	// OnCommand, if set, is called after a command was applied.
 	OnCommand func(dev *device.Device, c *command.Command)
-	Log       *slog.Logger
+	// State is the directory where the wearables keep what must survive a
+	// reboot (the file wearables.state): their boot count, which numbers
+	// their readings, and their command latches. Empty: kept in memory, as
+	// for a kit that boots once.
+	State string
+	Log   *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -58,8 +68,9 @@ type Wearables struct {
 	patient identity.ID
 	conn    *mqtt.Client
 
-	mu      sync.Mutex // one command at a time, and the latches
+	mu      sync.Mutex // one command at a time, and the latches and state
 	latches map[identity.ID]*command.Latch
+	state   state
 
 	measured, published, applied, refused, busy atomic.Uint64
 }
@@ -82,6 +93,9 @@ func Connect(ctx context.Context, cfg Config) (*Wearables, error) {
 		return nil, fmt.Errorf("%w: the kit has no device", ErrNoKit)
 	}
 	w := &Wearables{cfg: cfg, patient: devs[0].Patient(), latches: map[identity.ID]*command.Latch{}}
+	if err := w.boot(devs); err != nil {
+		return nil, err
+	}
 	if cfg.ClientID == "" {
 		cfg.ClientID = "vitalchain-kit-" + w.patient.Hex()[:16]
 	}
@@ -89,7 +103,8 @@ func Connect(ctx context.Context, cfg Config) (*Wearables, error) {
 	if !cfg.Patient.IsZero() {
 		for _, d := range devs {
 			mc.Subscriptions = append(mc.Subscriptions, mqtt.CommandsTopic(w.patient, d.ID()))
-			w.latches[d.ID()] = &command.Latch{}
+			l := command.LatchAt(w.state.Latches[d.ID()])
+			w.latches[d.ID()] = &l
 		}
 		mc.Handler = w.handle
 	}
@@ -130,8 +145,18 @@ func (w *Wearables) apply(topic string, payload []byte) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if err := w.latches[devID].Accept(c); err != nil {
+	l := w.latches[devID]
+	was := *l
+	if err := l.Accept(c); err != nil {
 		return err
+	}
+	// Kept before it is applied: a command is applied at most once, even
+	// across a reboot.
+	w.state.Latches[devID] = l.Height()
+	if err := w.save(); err != nil {
+		*l = was
+		w.state.Latches[devID] = was.Height()
+		return fmt.Errorf("keeping the command latch: %w", err)
 	}
 	switch c.Command {
 	case command.SamplingInterval:
@@ -209,3 +234,84 @@ func (w *Wearables) Stats() Stats {
 
 // Close disconnects the wearables.
 func (w *Wearables) Close() error { return w.conn.Close() }
+
+// state is what the wearables keep across reboots.
+type state struct {
+	Boot    uint32                `cbor:"1,keyasint"` // boots so far
+	Latches map[identity.ID]int64 `cbor:"2,keyasint"` // each device's last command's height
+}
+
+const stateFile = "wearables.state"
+
+// boot counts this boot (kept before any reading is numbered with it) and
+// makes the devices number their readings from it.
+func (w *Wearables) boot(devs []*device.Device) error {
+	w.state = state{Latches: map[identity.ID]int64{}}
+	if w.cfg.State != "" {
+		b, err := os.ReadFile(filepath.Join(w.cfg.State, stateFile))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return fmt.Errorf("wearables: state: %w", err)
+		default:
+			if err := codec.UnmarshalLimit(b, 1<<20, &w.state); err != nil {
+				return fmt.Errorf("wearables: state %s: %w", filepath.Join(w.cfg.State, stateFile), err)
+			}
+			if w.state.Latches == nil {
+				w.state.Latches = map[identity.ID]int64{}
+			}
+		}
+	}
+	if w.state.Boot == ^uint32(0) {
+		return errors.New("wearables: boot count exhausted")
+	}
+	w.state.Boot++
+	if err := w.save(); err != nil {
+		return fmt.Errorf("wearables: state: %w", err)
+	}
+	for _, d := range devs {
+		if err := d.SetSeq(reading.SeqOf(w.state.Boot, 0)); err != nil {
+			return fmt.Errorf("wearables: %w", err)
+		}
+	}
+	return nil
+}
+
+// save writes the state durably (nothing without a State directory).
+func (w *Wearables) save() error {
+	if w.cfg.State == "" {
+		return nil
+	}
+	b, err := codec.Marshal(&w.state)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(w.cfg.State, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(w.cfg.State, stateFile+".*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), filepath.Join(w.cfg.State, stateFile))
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+// Boot returns the wearables' boot count.
+func (w *Wearables) Boot() uint32 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.state.Boot
+}

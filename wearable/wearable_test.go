@@ -144,3 +144,68 @@ func TestConnectNeedsAKitAndABroker(t *testing.T) {
 		t.Fatal("Connect without a kit succeeded")
 	}
 }
+
+// Across reboots, kept in its state directory: the wearables number their
+// readings above every earlier boot's, and a command applied before the
+// reboot is refused after it (a captured command does not replay).
+func TestStateSurvivesReboots(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := mqtt.StartBroker(mqtt.BrokerConfig{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	patient, _ := identity.Generate(identity.RolePatient, identity.SuiteX25519)
+	keys := t.TempDir()
+	state := t.TempDir()
+	var captured []byte
+	var lastSeq uint64
+	for boot := uint32(1); boot <= 3; boot++ {
+		kit, err := device.LoadKit(patient.ID(), 1, device.LoadOptions{Keys: device.KeyFiles(keys, true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := wearable.Connect(ctx, wearable.Config{Kit: kit, Broker: b.URL(), Patient: patient.Signing.Public(), State: state})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.Boot() != boot {
+			t.Fatalf("boot %d, want %d", w.Boot(), boot)
+		}
+		samples, err := kit.Measure(time.Now())
+		if err != nil || len(samples) == 0 {
+			t.Fatalf("measure: %v", err)
+		}
+		s, err := reading.Parse(samples[0].Msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := s.Verify(kit.Devices()[0].Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Seq <= lastSeq || r.Seq>>32 != uint64(boot) {
+			t.Fatalf("boot %d: first reading numbered %#x, after %#x", boot, r.Seq, lastSeq)
+		}
+		lastSeq = r.Seq
+		dev := kit.Devices()[0]
+		topic := mqtt.CommandsTopic(patient.ID(), dev.ID())
+		before := w.Stats()
+		if boot == 1 {
+			captured, _ = command.Command{Patient: patient.ID(), Device: dev.ID(), Command: command.SamplingInterval, Value: 7000, Height: 5}.Sign(patient.Signing)
+		}
+		if err := b.Publish(topic, captured); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the command handled", func() bool { st := w.Stats(); return st.CommandsApplied+st.CommandsRefused > before.CommandsApplied+before.CommandsRefused })
+		st := w.Stats()
+		if boot == 1 && st.CommandsApplied != 1 {
+			t.Fatalf("boot 1: the command was not applied: %+v", st)
+		}
+		if boot > 1 && st.CommandsRefused != 1 {
+			t.Fatalf("boot %d: the command captured at boot 1 was not refused: %+v", boot, st)
+		}
+		w.Close()
+	}
+}

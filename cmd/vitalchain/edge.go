@@ -34,9 +34,10 @@ func runGateway(args []string, stdout, stderr io.Writer) error {
 }
 
 func runDevice(args []string, stdout, stderr io.Writer) error {
-	fs := cli.NewFlags("vitalchain", "device", "device --patient ID --seed N --broker URL [--interval D] [--ledger URL]", stderr)
+	fs := cli.NewFlags("vitalchain", "device", "device --patient ID --keys DIR [--seed N] [--broker URL] [--interval D] [--ledger URL]", stderr)
 	patientHex := fs.String("patient", "", "the patient's `ID` (64 hex digits)")
-	seed := fs.Uint64("seed", 1, "the kit's `seed`: its devices' keys derive from it (see 'patient devices')")
+	keys := fs.String("keys", "", "the `directory` of the wearables' key files ('patient devices --out'); they keep their boot count and command latches there")
+	seed := fs.Uint64("seed", 1, "the simulated patient's `seed`: physiology, rhythm and episodes")
 	broker := fs.String("broker", "mqtt://127.0.0.1:1883", "`URL` of the patient's gateway's MQTT broker")
 	interval := fs.Duration("interval", 0, "sample every device this often (0: each device's own interval)")
 	abnormal := fs.Float64("abnormal", 0.05, "share of abnormal readings over a long run")
@@ -47,8 +48,8 @@ func runDevice(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	pid, err := identity.ParseID(*patientHex)
-	if err != nil || fs.NArg() != 0 {
-		return fmt.Errorf("%w: device needs --patient ID: %v", cli.ErrUsage, err)
+	if err != nil || fs.NArg() != 0 || *keys == "" {
+		return fmt.Errorf("%w: device needs --patient ID and --keys DIR: %v", cli.ErrUsage, err)
 	}
 	log, err := cli.NewLogger(stderr, *level)
 	if err != nil {
@@ -56,11 +57,12 @@ func runDevice(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	kit, err := device.LoadKit(pid, *seed, device.LoadOptions{Interval: *interval, AbnormalFraction: *abnormal, Speedup: *speedup})
+	kit, err := device.LoadKit(pid, *seed, device.LoadOptions{Interval: *interval, AbnormalFraction: *abnormal, Speedup: *speedup,
+		Keys: device.KeyFiles(*keys, false)})
 	if err != nil {
 		return err
 	}
-	cfg := wearable.Config{Kit: kit, Broker: *broker, ClientID: fmt.Sprintf("vitalchain-kit-%s-%d", pid.Hex()[:16], *seed), Log: log}
+	cfg := wearable.Config{Kit: kit, Broker: *broker, ClientID: fmt.Sprintf("vitalchain-kit-%s", kit.Devices()[0].ID().Hex()[:16]), Log: log, State: *keys}
 	if *ledgerURL != "" {
 		cl, err := client.Dial(*ledgerURL, log)
 		if err != nil {
@@ -90,8 +92,9 @@ const patientUsage = `Usage: vitalchain patient <command> --key FILE [flags]
 
 A patient's own commands, with the patient's key file:
 
-    patient devices --key FILE --seed N [--ledger URL]
-        Register the six wearables of the simulated kit of this seed (see
+    patient devices --key FILE --out DIR [--ledger URL]
+        Register the six wearables of the simulated kit, with fresh random
+        keys written to key files in DIR (kept if they are there already; see
         'vitalchain device'), bound to the patient.
     patient contract --key FILE --provider-key FILE[,FILE…] [--ledger URL]
         Deploy the default alert contract (contract.DefaultRules) with these
@@ -104,8 +107,8 @@ A patient's own commands, with the patient's key file:
         End a provider's grant and start a new epoch whose key it never gets.
     patient grants --key FILE [--ledger URL]
         List the patient's grants.
-    patient migrate --key FILE --cluster N [--seed S] [--ledger URL]
-        Move the patient, with the wearables of kit S, to cluster N (the
+    patient migrate --key FILE --cluster N [--out DIR] [--ledger URL]
+        Move the patient, with the wearables whose key files are in DIR, to cluster N (the
         overlay attached it to that cluster's head).
     patient access-log --key FILE [--cloud URL] [--from N]
         List who read (or was refused) the patient's records in the cloud.
@@ -126,7 +129,7 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 	scope := fs.String("scope", "", "vital signs, comma-separated (default: all)")
 	commands := fs.Bool("commands", false, "allow the provider to command the patient's devices")
 	forD := fs.Duration("for", 24*time.Hour, "how long the grant lasts")
-	seed := fs.Uint64("seed", 1, "the kit's `seed`")
+	keyDir := fs.String("out", "", "the `directory` of the wearables' key files (devices, migrate)")
 	from := fs.Uint64("from", 0, "first access-log index")
 	provKeys := fs.String("provider-key", "", "the providers' key `files`, comma-separated (contract)")
 	cluster := fs.Uint("cluster", 0, "the `cluster` to move to (migrate)")
@@ -147,6 +150,9 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 	}
 	if sub == "migrate" && *cluster == 0 {
 		return fmt.Errorf("%w: patient migrate needs --cluster", cli.ErrUsage)
+	}
+	if (sub == "devices" || sub == "migrate") && *keyDir == "" {
+		return fmt.Errorf("%w: patient %s needs --out DIR, the wearables' key files", cli.ErrUsage, sub)
 	}
 	id, err := identity.ReadFile(*keyFile)
 	if err != nil {
@@ -214,7 +220,7 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	if sub == "devices" {
-		kit, err := device.DefaultKit(id.ID(), *seed)
+		kit, err := device.LoadKit(id.ID(), 1, device.LoadOptions{Keys: device.KeyFiles(*keyDir, true)})
 		if err != nil {
 			return err
 		}
@@ -223,11 +229,7 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		for _, d := range kit.Devices() {
-			key, err := device.DeriveKey(*seed, d.Name())
-			if err != nil {
-				return err
-			}
-			r, err := ledger.NewRegister(&identity.Identity{Signing: key}, 0, id.ID(), nil)
+			r, err := ledger.NewRegister(d.Identity(), 0, id.ID(), nil)
 			if err != nil {
 				return err
 			}
@@ -235,7 +237,7 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 			if err != nil && !errors.Is(err, ledger.Rejected(ledger.CodeDuplicate)) {
 				return fmt.Errorf("device %s: %w", d.Name(), err)
 			}
-			fmt.Fprintf(stdout, "%s  %s\n", d.ID().Hex(), d.Name())
+			fmt.Fprintf(stdout, "%s  %s  %s\n", d.ID().Hex(), d.Name(), device.KeyFile(*keyDir, d.Name()))
 		}
 		return nil
 	}
@@ -245,7 +247,7 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 	}
 	switch sub {
 	case "migrate":
-		kit, err := device.DefaultKit(id.ID(), *seed)
+		kit, err := device.LoadKit(id.ID(), 1, device.LoadOptions{Keys: device.KeyFiles(*keyDir, false)})
 		if err != nil {
 			return err
 		}
