@@ -36,7 +36,18 @@
 // the period after a datagram from an unknown key (a member admitted
 // since); the receiving goroutine reads the cached copy only, so no ledger
 // call is on the path of a datagram. A node that is not a registered
-// member admits nobody.
+// member admits nobody, and a member of another cluster (a neighbouring
+// cluster's head, a visiting patient) is not admitted: the election stays
+// within the ledger's cluster, and a visitor is heard once a Migrate has
+// moved it into this one.
+//
+// What this does not stop: the network may still drop, delay or reorder
+// datagrams (the election tolerates it), and it reads them (nothing in them
+// is secret). A receiver keeps the counters it accepted in memory only: one
+// that restarts, or forgets a sender that left the cluster, accepts once
+// each, in order, the sender's datagrams captured before, which can make a
+// dead head look alive to it for as long as the captured ones last; the
+// ledger still decides every handover.
 //
 // A Runner's goroutines: one receives datagrams, one ticks the overlay
 // node once a period, one (the handover driver) makes every ledger call
