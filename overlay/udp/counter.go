@@ -45,6 +45,7 @@ type Counter struct {
 	reserved  uint64 // the highest counter on disk as reserved
 	inc       uint32 // the last incarnation handed out (on disk)
 	extending bool   // a background reservation is under way
+	closed    bool   // Close was called: no more counters
 	err       error  // of the last background reservation
 	bg        sync.WaitGroup
 }
@@ -142,6 +143,10 @@ func (c *Counter) write(reserved uint64, inc uint32) error {
 // counter.
 func (c *Counter) Next() (uint64, error) {
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return 0, fmt.Errorf("%w: %s: closed", ErrCounterFile, c.path)
+	}
 	for c.next > c.reserved {
 		c.mu.Unlock()
 		err := c.reserve()
@@ -208,9 +213,13 @@ func (c *Counter) Incarnation() (uint32, error) {
 	return inc, nil
 }
 
-// Close waits for a background reservation under way. The counters
-// reserved and not used are skipped by the next Open.
+// Close ends the counter: Next hands out no more, and Close waits for a
+// background reservation under way. The counters reserved and not used
+// are skipped by the next Open.
 func (c *Counter) Close() error {
+	c.mu.Lock()
+	c.closed = true // no background reservation starts after this
+	c.mu.Unlock()
 	c.bg.Wait()
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -181,3 +181,28 @@ func TestNoCounterNoDatagram(t *testing.T) {
 		t.Fatalf("sent %d more, stats %+v", sent, st)
 	}
 }
+
+// A closed counter hands out no more counters, and Next racing with Close
+// is safe (run with -race).
+func TestCounterClosed(t *testing.T) {
+	c, err := openCounter(filepath.Join(t.TempDir(), "counter"), 4, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if _, err := c.Next(); err != nil {
+				return
+			}
+		}
+	}()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if _, err := c.Next(); !errors.Is(err, ErrCounterFile) {
+		t.Fatalf("Next after Close: %v", err)
+	}
+}

@@ -53,7 +53,7 @@
 // node once a period, one (the handover driver) makes every ledger call
 // (take over, hand off, read the cluster's membership and whether this
 // node has been made eligible), and one closes the socket when the context
-// ends. They share the node under one mutex, which no ledger call is made
+// ends, and the counter once the others have ended. They share the node under one mutex, which no ledger call is made
 // under, so that a slow ledger delays a handover but never a heartbeat.
 // The driver reaches the ledger through the small Ledger interface;
 // ClientLedger adapts a *client.Client to it.
@@ -207,14 +207,17 @@ func Start(ctx context.Context, cfg Config) (*Runner, error) {
 	}
 	r.log.Info("overlay running", "listen", r.conn.LocalAddr().String(), "peers", len(r.peers), "eligible", r.eligible,
 		"cluster", r.members.Load().cluster, "members", r.members.Load().size())
+	var loops sync.WaitGroup // the goroutines that sign with the counter
+	loops.Add(3)
 	r.wg.Add(4)
-	go func() { defer r.wg.Done(); r.receive(ctx) }()
-	go func() { defer r.wg.Done(); r.tick(ctx) }()
-	go func() { defer r.wg.Done(); r.drive(ctx) }()
+	go func() { defer r.wg.Done(); defer loops.Done(); r.receive(ctx) }()
+	go func() { defer r.wg.Done(); defer loops.Done(); r.tick(ctx) }()
+	go func() { defer r.wg.Done(); defer loops.Done(); r.drive(ctx) }()
 	go func() {
 		defer r.wg.Done()
 		<-ctx.Done()
 		r.conn.Close()
+		loops.Wait()
 		if err := r.counter.Close(); err != nil {
 			r.log.Warn("overlay counter", "err", err)
 		}
