@@ -88,14 +88,14 @@ type Gateway struct {
 	box     *outbox.Outbox
 	up      *outbox.Uploader
 
-	mu        sync.Mutex // guards what follows: the reading path's state
-	monitors  []*monitor
-	devices   map[identity.ID]identity.VerifyingKey
-	unknown   map[identity.ID]time.Time // devices the ledger did not know, and when asked
-	seqs      map[identity.ID]uint64    // the last sequence number taken, per device
-	inflight  map[identity.ID]uint64    // a reading being sealed, per device
-	dirty     map[identity.ID]bool   // devices whose sequence number is not saved yet
-	stats     Stats
+	mu       sync.Mutex // guards what follows: the reading path's state
+	monitors []*monitor
+	devices  map[identity.ID]identity.VerifyingKey
+	unknown  map[identity.ID]time.Time // devices the ledger did not know, and when asked
+	seqs     map[identity.ID]uint64    // the last sequence number taken, per device
+	inflight map[identity.ID]uint64    // a reading being sealed, per device
+	dirty    map[identity.ID]bool      // devices whose sequence number is not saved yet
+	stats    Stats
 
 	proveNow chan struct{} // asks the prover to try now
 

@@ -198,7 +198,10 @@ func TestStateSurvivesReboots(t *testing.T) {
 		if err := b.Publish(topic, captured); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "the command handled", func() bool { st := w.Stats(); return st.CommandsApplied+st.CommandsRefused > before.CommandsApplied+before.CommandsRefused })
+		waitFor(t, "the command handled", func() bool {
+			st := w.Stats()
+			return st.CommandsApplied+st.CommandsRefused > before.CommandsApplied+before.CommandsRefused
+		})
 		st := w.Stats()
 		if boot == 1 && st.CommandsApplied != 1 {
 			t.Fatalf("boot 1: the command was not applied: %+v", st)

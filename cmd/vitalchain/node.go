@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -59,12 +60,13 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 		cl := client.New(n.Local(), log)
 		octx, ostop := context.WithCancel(ctx)
 		ov, err := udp.Start(octx, udp.Config{
-			Identity: n.Authority(),
-			Ledger:   udp.ClientLedger(cl, n.Authority().Signing),
-			Conn:     conn,
-			Peers:    peers,
-			Period:   *ovPeriod,
-			Log:      log,
+			Identity:    n.Authority(),
+			CounterFile: filepath.Join(*home, "data", "overlay-counter"), // its datagrams' counter, across restarts
+			Ledger:      udp.ClientLedger(cl, n.Authority().Signing),
+			Conn:        conn,
+			Peers:       peers,
+			Period:      *ovPeriod,
+			Log:         log,
 		})
 		if err != nil {
 			ostop()

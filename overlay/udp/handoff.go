@@ -9,11 +9,8 @@ import (
 	"github.com/vitalchain/vitalchain/ledger"
 )
 
-// handoffMagic starts a handoff datagram, which the overlay's own messages
-// (CBOR maps) never do.
-var handoffMagic = []byte("VCHANDOFF1")
-
-// maxHandoffSize bounds a handoff datagram's CBOR body.
+// maxHandoffSize bounds a handoff's CBOR (a datagram's payload of type
+// typeHandoff).
 const maxHandoffSize = 1024
 
 // handoff is what an old head sends the head the overlay elected in its
@@ -24,22 +21,22 @@ type handoff struct {
 	Attestation ledger.Attestation       `cbor:"2,keyasint"`
 }
 
-// errBadHandoff is a handoff datagram that does not decode or is not for
-// this node.
+// errBadHandoff is a handoff that does not decode or is not for this node.
 var errBadHandoff = errors.New("bad handoff datagram")
 
-// marshalHandoff returns h as a datagram: the magic, then its CBOR.
+// marshalHandoff returns h's CBOR, a datagram's payload.
 func marshalHandoff(h *handoff) ([]byte, error) {
 	b, err := codec.Marshal(h)
 	if err != nil {
 		return nil, fmt.Errorf("handoff: %w", err)
 	}
-	return append(append([]byte{}, handoffMagic...), b...), nil
+	return b, nil
 }
 
-// parseHandoff decodes a handoff (after its magic) from untrusted bytes and
-// checks that it hands over to me and is attested by the old head it names.
-// The attestation's signature is the ledger's to check.
+// parseHandoff decodes a handoff (a datagram's payload) from untrusted
+// bytes and checks that it hands over to me and is attested by the old
+// head it names. The attestation's signature is the ledger's to check; the
+// datagram's, that the old head sent it.
 func parseHandoff(b []byte, me identity.ID) (handoff, error) {
 	var h handoff
 	if err := codec.UnmarshalLimit(b, maxHandoffSize, &h); err != nil {

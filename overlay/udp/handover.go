@@ -74,7 +74,7 @@ func (l *clientLedger) Handover(ctx context.Context, h *ledger.Handover) error {
 // Cadence of the driver, in periods.
 const (
 	handOffEvery = 5  // a head the election replaced sends its attestation again
-	recheckEvery = 10 // a node not eligible asks the ledger again
+	refreshEvery = 10 // the driver reads the cluster's membership (and this node's eligibility) again
 )
 
 // drive makes every ledger call of the runner, on a goroutine of its own
@@ -91,8 +91,12 @@ func (r *Runner) drive(ctx context.Context) {
 		case <-r.wake: // the election made this node head: take over now
 		case <-t.C:
 			n++
-			if !r.eligible && n%recheckEvery == 0 {
-				r.recheck(ctx)
+			// Again every refreshEvery periods, and the period after a
+			// datagram from a key it did not know.
+			if n%refreshEvery == 0 || r.unknown.Swap(false) {
+				if err := r.refresh(ctx); err != nil {
+					r.log.Warn("overlay: membership not read", "err", err)
+				}
 			}
 			if n%handOffEvery == 0 {
 				r.handOff(ctx)
@@ -100,25 +104,6 @@ func (r *Runner) drive(ctx context.Context) {
 		}
 		r.takeOver(ctx)
 	}
-}
-
-// recheck asks the ledger again whether this node is authority-eligible (it
-// may have been admitted since it started) and, if it now is, restarts its
-// overlay node as an eligible one, under a new incarnation.
-func (r *Runner) recheck(ctx context.Context) {
-	m, err := r.ledger.Member(ctx, r.id)
-	if err != nil || m.Role != identity.RoleAuthority {
-		return
-	}
-	n, err := overlay.New(overlay.Config{ID: r.id, Eligible: true, Incarnation: uint32(time.Now().Unix()) + 1})
-	if err != nil {
-		return
-	}
-	r.mu.Lock()
-	r.node = n
-	r.mu.Unlock()
-	r.eligible = true
-	r.log.Info("overlay: this node is now authority-eligible")
 }
 
 // takeover is the driver's state of the handover of this node's cluster to
@@ -190,8 +175,10 @@ func (r *Runner) takeOver(ctx context.Context) {
 }
 
 // handOff: if the ledger names this node head of its cluster but the
-// overlay has it as a member of another eligible member's cluster, it
-// sends that head its attestation, until the handover has happened.
+// overlay has it as a member of another node's cluster, it sends that head
+// its attestation, until the handover has happened; only if the ledger,
+// read now and not the overlay's cache, lists the new head as an
+// authority-eligible member of this node's cluster.
 func (r *Runner) handOff(ctx context.Context) {
 	r.mu.Lock()
 	st := r.node.Status()
@@ -220,20 +207,18 @@ func (r *Runner) handOff(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	r.send(b)
+	if !r.send(typeHandoff, b) {
+		return
+	}
+	r.counts.handoffsSent.Add(1)
 	r.log.Info("overlay: handing the cluster over to the elected head", "cluster", me.Cluster, "new_head", st.Head)
 }
 
-// receiveHandoff keeps an old head's attestation of this node's takeover
-// (after the datagram's magic), for the driver's next attempt. The ledger
-// checks its signature; here it is only kept if it names this node.
-func (r *Runner) receiveHandoff(b []byte) {
-	h, err := parseHandoff(b, r.id)
-	if err != nil {
-		r.refused.Add(1)
-		r.log.Debug("handoff datagram refused", "err", err)
-		return
-	}
+// keepHandoff keeps an old head's attestation of this node's takeover, for
+// the driver's next attempt. The gate let it through: it names this node
+// and came from the old head it names, an eligible member; the ledger
+// checks the attestation's signature.
+func (r *Runner) keepHandoff(h *handoff) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.atts) >= 16 {

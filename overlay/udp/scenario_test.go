@@ -17,7 +17,7 @@ import (
 
 // The overlay as `vitalchain node` runs it, over UDP on loopback: cluster
 // 4's head (node 3), its standby (node 4, authority-eligible) and a device
-// that only the head reaches. The head wins the first election; when its
+// (a patient of cluster 4) that only the head reaches. The head wins the first election; when its
 // node stops, the standby takes over in the overlay and hands the cluster
 // over on the ledger, which accepts once the old head has been missing from
 // HeadAbsentCommits consecutive commits over HeadAbsentMs (each refused
@@ -107,8 +107,8 @@ func TestNodeOverlayLiveHandoff(t *testing.T) {
 	t.Logf("cluster 4 handed over by its live head %v after the overlays started", took)
 }
 
-// overlayWorld is a 4-authority chain with a standby (node 4) admitted to
-// cluster 4, and the overlays of cluster 4's head (node 3), the standby and
+// overlayWorld is a 4-authority chain with a standby (node 4) and a
+// patient's device admitted to cluster 4, and the overlays of cluster 4's head (node 3), the standby and
 // a device over loopback UDP, each reading the ledger through a client of
 // its own node (the device: node 0's). The device hears only the head
 // (deviceHears 0) or only the standby (1), which decides the first
@@ -143,6 +143,15 @@ func newOverlayWorld(t *testing.T, ctx context.Context, deviceHears int) *overla
 	if _, err := s.Submit(ctx, r); err != nil {
 		t.Fatalf("admit the standby: %v", err)
 	}
+	// The device is a patient's phone of cluster 4: a member, not eligible.
+	// (The overlay admits the members of a node's cluster only.)
+	device, _ := identity.Generate(identity.RolePatient, identity.SuiteX25519)
+	if r, err = ledger.NewRegister(device, 4, identity.ID{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Submit(ctx, r); err != nil {
+		t.Fatalf("admit the device: %v", err)
+	}
 
 	conns := make([]*net.UDPConn, 3) // head, standby, device
 	for i := range conns {
@@ -151,14 +160,14 @@ func newOverlayWorld(t *testing.T, ctx context.Context, deviceHears int) *overla
 		}
 	}
 	addr := func(i int) *net.UDPAddr { return conns[i].LocalAddr().(*net.UDPAddr) }
-	device, _ := identity.Generate(identity.RolePatient, identity.SuiteX25519) // a phone: not on the ledger, not eligible
 	log := slog.New(slog.DiscardHandler)
 	const period = 200 * time.Millisecond
 	clients := []*client.Client{client.New(ln.Nodes[3].Local(), nil), client.New(ln.Nodes[4].Local(), nil), c0}
 	// Each node reads eligibility from its own view of the ledger.
-	waitFor(t, ctx, "the standby's node to see its registration", func() bool {
+	waitFor(t, ctx, "the standby's node to see its registration and the device's", func() bool {
 		m, err := clients[1].Member(ctx, standby.ID())
-		return err == nil && m.Role == identity.RoleAuthority
+		_, derr := clients[1].Member(ctx, device.ID())
+		return err == nil && m.Role == identity.RoleAuthority && derr == nil
 	})
 	hctx, stopHead := context.WithCancel(ctx)
 	headPeers, standbyPeers := []*net.UDPAddr{addr(1)}, []*net.UDPAddr{addr(0)}
@@ -169,7 +178,7 @@ func newOverlayWorld(t *testing.T, ctx context.Context, deviceHears int) *overla
 	}
 	start := func(ctx context.Context, me *identity.Identity, c *client.Client, conn *net.UDPConn, peers []*net.UDPAddr) *Runner {
 		t.Helper()
-		r, err := Start(ctx, Config{Identity: me, Ledger: ClientLedger(c, me.Signing), Conn: conn, Peers: peers, Period: period, Log: log})
+		r, err := Start(ctx, Config{Identity: me, CounterFile: counterFile(t), Ledger: ClientLedger(c, me.Signing), Conn: conn, Peers: peers, Period: period, Log: log})
 		if err != nil {
 			t.Fatal(err)
 		}

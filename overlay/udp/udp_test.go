@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -47,10 +49,15 @@ func newFakeLedger() *fakeLedger {
 
 // admit registers an authority-eligible member of cluster.
 func (f *fakeLedger) admit(a *identity.Identity, cluster uint32) {
+	f.admitAs(a, identity.RoleAuthority, cluster)
+}
+
+// admitAs registers a member of cluster with role.
+func (f *fakeLedger) admitAs(a *identity.Identity, role identity.Role, cluster uint32) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.ids[a.ID()] = a
-	f.members[a.ID()] = ledger.Member{Role: identity.RoleAuthority, Verifying: a.Signing.Public().Bytes(), Cluster: cluster, Home: cluster}
+	f.members[a.ID()] = ledger.Member{Role: role, Verifying: a.Signing.Public().Bytes(), Cluster: cluster, Home: cluster}
 }
 
 func (f *fakeLedger) head(cluster uint32) identity.ID {
@@ -122,7 +129,25 @@ func (v fakeView) Cluster(ctx context.Context, n uint32) (*ledger.ClusterInfo, e
 	}
 	v.f.mu.Lock()
 	defer v.f.mu.Unlock()
-	return &ledger.ClusterInfo{Cluster: ledger.Cluster{ID: n, Head: v.f.heads[n], Term: v.f.terms[n]}}, nil
+	info := &ledger.ClusterInfo{Cluster: ledger.Cluster{ID: n, Head: v.f.heads[n], Term: v.f.terms[n]}}
+	for id, m := range v.f.members {
+		if m.Cluster != n {
+			continue
+		}
+		switch m.Role {
+		case identity.RoleAuthority:
+			info.Eligible = append(info.Eligible, id)
+		case identity.RolePatient:
+			info.Requestees = append(info.Requestees, id)
+		case identity.RoleProvider:
+			info.Requesters = append(info.Requesters, id)
+		case identity.RoleDevice:
+			info.Devices = append(info.Devices, id)
+		case identity.RoleCloud:
+			info.Clouds = append(info.Clouds, id)
+		}
+	}
+	return info, nil
 }
 
 func (v fakeView) Handover(ctx context.Context, h *ledger.Handover) error {
@@ -155,6 +180,17 @@ func (v fakeView) Handover(ctx context.Context, h *ledger.Handover) error {
 // neighbour of every other, on the ledger f, until ctx or the test ends.
 func startRunners(t *testing.T, ctx context.Context, f *fakeLedger, ids ...*identity.Identity) []*Runner {
 	t.Helper()
+	return startRunnersWith(t, ctx, f, nil, ids...)
+}
+
+// counterFile returns a new counter file in the test's temporary
+// directories.
+func counterFile(t *testing.T) string { return filepath.Join(t.TempDir(), "overlay-counter") }
+
+// startRunnersWith is startRunners whose runners also send to extra (a
+// spy's or a spoofer's sockets).
+func startRunnersWith(t *testing.T, ctx context.Context, f *fakeLedger, extra []*net.UDPAddr, ids ...*identity.Identity) []*Runner {
+	t.Helper()
 	conns := make([]*net.UDPConn, len(ids))
 	for i := range conns {
 		c, err := Listen("127.0.0.1:0")
@@ -173,13 +209,13 @@ func startRunners(t *testing.T, ctx context.Context, f *fakeLedger, ids ...*iden
 		}
 	})
 	for i, id := range ids {
-		var peers []*net.UDPAddr
+		peers := slices.Clone(extra)
 		for j, c := range conns {
 			if j != i {
 				peers = append(peers, c.LocalAddr().(*net.UDPAddr))
 			}
 		}
-		r, err := Start(ctx, Config{Identity: id, Ledger: f.as(id), Conn: conns[i], Peers: peers, Period: period})
+		r, err := Start(ctx, Config{Identity: id, CounterFile: counterFile(t), Ledger: f.as(id), Conn: conns[i], Peers: peers, Period: period})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,8 +246,8 @@ func authorities(t *testing.T, n int) []*identity.Identity {
 // A ledger that never answers delays no heartbeat: its calls run on the
 // driver's goroutine, while the overlay keeps ticking and exchanging
 // HELLOs. Stalled here are the head's takeover and the member's handoff
-// (eligible nodes), or the eligibility rechecks of two nodes the ledger
-// does not know (unclustered). Once the runners' context ends, Wait
+// (eligible nodes), or the membership reads of two patients of a cluster
+// with no authority (unclustered). Once the runners' context ends, Wait
 // returns, stalled calls and all.
 func TestStalledLedgerDelaysNoHeartbeat(t *testing.T) {
 	for _, tc := range []struct {
@@ -226,10 +262,12 @@ func TestStalledLedgerDelaysNoHeartbeat(t *testing.T) {
 			defer cancel()
 			f := newFakeLedger()
 			ids := authorities(t, 2)
+			role := identity.RolePatient
 			if tc.eligible {
-				f.admit(ids[0], 4)
-				f.admit(ids[1], 4)
+				role = identity.RoleAuthority
 			}
+			f.admitAs(ids[0], role, 4)
+			f.admitAs(ids[1], role, 4)
 			rctx, stop := context.WithCancel(ctx)
 			defer stop()
 			rs := startRunners(t, rctx, f, ids...)
@@ -247,12 +285,12 @@ func TestStalledLedgerDelaysNoHeartbeat(t *testing.T) {
 
 			// From now on the ledger answers nothing; heartbeats still go
 			// both ways, one a period.
-			ra, rb := a.Stats().Received, b.Stats().Received
+			ra, rb := a.Stats().Node.Received, b.Stats().Node.Received
 			const want = 2 * overlay.MissedHeartbeats
 			hctx, hcancel := context.WithTimeout(ctx, 10*overlay.MissedHeartbeats*period)
 			defer hcancel()
 			waitFor(t, hctx, fmt.Sprintf("%d more HELLOs each way within %v", want, 10*overlay.MissedHeartbeats*period), func() bool {
-				return a.Stats().Received >= ra+want && b.Stats().Received >= rb+want
+				return a.Stats().Node.Received >= ra+want && b.Stats().Node.Received >= rb+want
 			})
 			if !settled() {
 				t.Fatalf("roles changed while the ledger stalled: %+v, %+v", a.Status(), b.Status())
@@ -373,7 +411,11 @@ func TestStart(t *testing.T) {
 	stalled.stall.Store(true)
 	dead, stop := context.WithCancel(ctx)
 	stop()
-	ok := Config{Identity: me, Ledger: newFakeLedger().as(me), Conn: conn, Period: period}
+	ok := Config{Identity: me, CounterFile: filepath.Join(t.TempDir(), "counter"), Ledger: newFakeLedger().as(me), Conn: conn, Period: period}
+	corrupt := filepath.Join(t.TempDir(), "corrupt")
+	if err := os.WriteFile(corrupt, []byte("v1 12\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	with := func(f func(*Config)) Config { c := ok; f(&c); return c }
 	for _, tc := range []struct {
 		name string
@@ -385,6 +427,8 @@ func TestStart(t *testing.T) {
 		{"no ledger", ctx, with(func(c *Config) { c.Ledger = nil }), errConfig},
 		{"no socket", ctx, with(func(c *Config) { c.Conn = nil }), errConfig},
 		{"no period", ctx, with(func(c *Config) { c.Period = 0 }), errConfig},
+		{"no counter file", ctx, with(func(c *Config) { c.CounterFile = "" }), errConfig},
+		{"a corrupt counter file", ctx, with(func(c *Config) { c.CounterFile = corrupt }), ErrCounterFile},
 		{"no answer", dead, with(func(c *Config) { c.Ledger = stalled.as(me) }), context.Canceled},
 	} {
 		if _, err := Start(tc.ctx, tc.cfg); !errors.Is(err, tc.want) {
