@@ -15,6 +15,7 @@ import (
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/outbox"
 	"github.com/vitalchain/vitalchain/reading"
+	"golang.org/x/time/rate"
 )
 
 // Reading refusals, each counted by Stats under its reason.
@@ -97,7 +98,8 @@ type Gateway struct {
 	dirty    map[identity.ID]bool      // devices whose sequence number is not saved yet
 	stats    Stats
 
-	proveNow chan struct{} // asks the prover to try now
+	proveNow   chan struct{} // asks the prover to try now
+	logRefusal rate.Sometimes
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -142,6 +144,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	g := &Gateway{patient: p, me: p.me, log: p.log, cfg: cfg, devices: map[identity.ID]identity.VerifyingKey{},
 		unknown: map[identity.ID]time.Time{}, seqs: map[identity.ID]uint64{}, inflight: map[identity.ID]uint64{}, dirty: map[identity.ID]bool{}}
 	g.stats.Refused = map[string]uint64{}
+	g.logRefusal = rate.Sometimes{First: 10, Interval: time.Second}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ package gateway_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -365,6 +366,19 @@ func TestSequenceRules(t *testing.T) {
 	st := g.Stats()
 	if st.Refused["seq_jump"] != 3 || st.Refused["too_old"] != 1 || st.Refused["replay"] != 1 {
 		t.Fatalf("refused %v", st.Refused)
+	}
+	var m strings.Builder
+	if err := g.WriteMetrics(&m); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		`vitalchain_gateway_readings_refused_total{reason="seq_jump"} 3`,
+		`vitalchain_gateway_readings_refused_total{reason="too_old"} 1`,
+		"vitalchain_gateway_readings_total 4",
+	} {
+		if !strings.Contains(m.String(), line+"\n") {
+			t.Errorf("metrics lack %q:\n%s", line, m.String())
+		}
 	}
 }
 

@@ -49,9 +49,7 @@ func (g *Gateway) HandleMessage(ctx context.Context, topic string, msg []byte) e
 	}
 	if err != nil {
 		err = fmt.Errorf("%w: %w", ErrTopic, err)
-		g.mu.Lock()
-		g.stats.Refused[reason(err)]++
-		g.mu.Unlock()
+		g.refused(err)
 		return err
 	}
 	return g.HandleReading(ctx, msg)
@@ -63,11 +61,19 @@ func (g *Gateway) HandleMessage(ctx context.Context, topic string, msg []byte) e
 func (g *Gateway) HandleReading(ctx context.Context, msg []byte) error {
 	err := g.handle(ctx, msg)
 	if err != nil {
-		g.mu.Lock()
-		g.stats.Refused[reason(err)]++
-		g.mu.Unlock()
+		g.refused(err)
 	}
 	return err
+}
+
+// refused counts a refusal by its reason, and logs it at a bounded rate
+// (the first ten, then one a second): a flood of bad readings costs a
+// counter each, not a log line.
+func (g *Gateway) refused(err error) {
+	g.mu.Lock()
+	g.stats.Refused[reason(err)]++
+	g.mu.Unlock()
+	g.logRefusal.Do(func() { g.log.Warn("reading refused", "reason", reason(err), "err", err) })
 }
 
 type sealJob struct {

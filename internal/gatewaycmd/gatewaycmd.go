@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -34,6 +36,7 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 	broker := fs.String("broker", "", "use this external MQTT broker `URL` (mqtt://host:port) instead of the embedded one")
 	level := fs.String("log-level", "info", "log `level`")
 	memLimit := fs.Int64("mem-limit", 16, "soft memory limit of the Go heap, in `MB`")
+	metricsAddr := fs.String("metrics", "", "serve /metrics (Prometheus) and /healthz on this `address` (default: none)")
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
@@ -69,11 +72,8 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 	// reading the gateway could not take (its outbox full) is not, so
 	// that the device sends it again.
 	handle := func(topic string, payload []byte) bool {
-		err := gw.HandleMessage(ctx, topic, payload)
-		if err != nil {
-			log.Warn("reading refused", "err", err)
-		}
-		return !gateway.Retryable(err)
+		// The gateway counts and logs refusals, at a bounded rate.
+		return !gateway.Retryable(gw.HandleMessage(ctx, topic, payload))
 	}
 	var ready sync.WaitGroup // the handler runs only once gw is set
 	ready.Add(1)
@@ -108,6 +108,13 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 	}
 	defer gw.Close()
 	ready.Done()
+	if *metricsAddr != "" {
+		stop, err := serveMetrics(*metricsAddr, gw)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	fmt.Fprintf(stdout, "gateway of patient %s: MQTT %s, epoch %d, %d contracts\n", id.ID().Hex(), url, gw.Patient().Epoch(), len(gw.Contracts()))
 	t := time.NewTicker(10 * time.Second)
 	defer t.Stop()
@@ -121,4 +128,23 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 				"stored", st.Upload.Stored, "pending", st.Pending, "refused", st.Refused)
 		}
 	}
+}
+
+// serveMetrics serves the gateway's /metrics and /healthz on addr, and
+// returns how to stop.
+func serveMetrics(addr string, gw *gateway.Gateway) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		gw.WriteMetrics(w)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second,
+		WriteTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second, MaxHeaderBytes: 8 << 10}
+	go srv.Serve(ln)
+	return func() { srv.Close() }, nil
 }
