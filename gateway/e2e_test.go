@@ -64,7 +64,14 @@ func TestGatewayEndToEnd(t *testing.T) {
 	defer cl.Close()
 	cc := cl.Client().Expect(cloudID.ID())
 
-	b, err := mqtt.StartBroker(mqtt.BrokerConfig{Addr: "127.0.0.1:0"})
+	srvTLS, err := mqtt.ServerTLS(patient.Signing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g *gateway.Gateway
+	ready := make(chan struct{})
+	b, err := mqtt.StartBroker(mqtt.BrokerConfig{Addr: "127.0.0.1:0", TLS: srvTLS, Patient: patient.ID(),
+		Authenticate: func(d identity.ID) error { <-ready; return g.Admit(ctx, d) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +83,7 @@ func TestGatewayEndToEnd(t *testing.T) {
 	if err := b.Subscribe(mqtt.CommandsTopic(patient.ID(), dev.ID()), func(_ string, p []byte) { commands <- p }); err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(ctx, gateway.Config{Patient: patient, Chain: tc.Client(0), Cloud: cc, Dir: t.TempDir(),
+	g, err = gateway.New(ctx, gateway.Config{Patient: patient, Chain: tc.Client(0), Cloud: cc, Dir: t.TempDir(),
 		Commands: func(d identity.ID, p []byte) error { return b.Publish(mqtt.CommandsTopic(patient.ID(), d), p) },
 		OnSealed: func(_ reading.Reading, id [32]byte) { mu.Lock(); sealed = append(sealed, id); mu.Unlock() },
 		Uploader: outbox.UploaderOptions{MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}})
@@ -84,6 +91,7 @@ func TestGatewayEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
+	close(ready)
 	if err := b.Subscribe(mqtt.ReadingsFilter(patient.ID()), func(topic string, p []byte) {
 		if err := g.HandleMessage(ctx, topic, p); err != nil {
 			t.Errorf("reading refused: %v", err)
@@ -91,7 +99,11 @@ func TestGatewayEndToEnd(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	devConn, err := mqtt.Connect(ctx, mqtt.ClientConfig{Broker: b.URL(), ClientID: "device"})
+	devTLS, err := mqtt.ClientTLS(dev.Signing, patient.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	devConn, err := mqtt.Connect(ctx, mqtt.ClientConfig{Broker: b.URL(), ClientID: dev.ID().Hex(), TLS: devTLS})
 	if err != nil {
 		t.Fatal(err)
 	}

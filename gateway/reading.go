@@ -227,6 +227,13 @@ func (g *Gateway) seal(r reading.Reading, kind vital.Kind, msg []byte, jobs []se
 	return ids, nil
 }
 
+// Admit reports whether id is a device the ledger registers to this
+// patient (the broker admits only those: mqtt.BrokerConfig.Authenticate).
+func (g *Gateway) Admit(ctx context.Context, id identity.ID) error {
+	_, err := g.device(ctx, id)
+	return err
+}
+
 // unknownTTL is how long a device the ledger did not know stays refused
 // without asking the ledger again.
 const unknownTTL = 5 * time.Second

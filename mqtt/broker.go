@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/vitalchain/vitalchain/identity"
 )
 
 // Defaults of BrokerConfig and ClientConfig.
@@ -71,7 +73,23 @@ type BrokerConfig struct {
 	MaxPacketSize uint32
 	// Logger receives the broker's logs, without payloads. Nil discards.
 	Logger *slog.Logger
+	// TLS, if set, makes the broker speak TLS only (mqtts://; ServerTLS).
+	TLS *tls.Config
+	// Authenticate, if set, admits only devices: a network client must
+	// show, over TLS, a certificate whose Ed25519 key's ID is its client ID
+	// and which Authenticate accepts (a device registered to Patient); it
+	// may then publish only to its own readings topic and subscribe only
+	// to its own commands topic, under Patient. It requires TLS.
+	Authenticate func(device identity.ID) error
+	Patient      identity.ID
+	// MaxClients bounds the clients connected at once (default
+	// DefaultMaxClients); sessions are kept only for the clients admitted,
+	// so with Authenticate they are bounded too.
+	MaxClients int
 }
+
+// DefaultMaxClients is BrokerConfig.MaxClients's default.
+const DefaultMaxClients = 256
 
 // BrokerStats are counters since StartBroker.
 type BrokerStats struct {
@@ -81,6 +99,8 @@ type BrokerStats struct {
 	Delivered uint64 // handler calls of in-process subscriptions
 	Oversize  uint64 // packets refused as over MaxPacketSize
 	Dropped   uint64 // QoS 1 messages dropped: a session's in-flight bound or write queue full, or expired unacknowledged
+	Refused   uint64 // connections refused: not authenticated
+	Denied    uint64 // publishes and subscriptions outside the client's own topics
 }
 
 // Broker is an embedded MQTT 3.1.1 and 5 broker listening on TCP, with
@@ -95,6 +115,10 @@ type Broker struct {
 	nextID atomic.Int64
 	ackMu  sync.RWMutex
 	acks   map[int]AckHandler // the subscriptions, by identifier, whose handler decides the acknowledgement
+
+	auth            func(identity.ID) error // admits devices (nil: everyone)
+	patient         identity.ID
+	refused, denied atomic.Uint64
 
 	received, published, delivered, oversize, expired atomic.Uint64
 	running                                           atomic.Int64 // in-process handlers running now
@@ -121,6 +145,12 @@ func StartBroker(cfg BrokerConfig) (*Broker, error) {
 	if cfg.MaxPacketSize == 0 {
 		cfg.MaxPacketSize = DefaultMaxPacketSize
 	}
+	if cfg.Authenticate != nil && cfg.TLS == nil {
+		return nil, fmt.Errorf("mqtt: broker: %w: authenticating devices needs TLS", ErrConfig)
+	}
+	if cfg.MaxClients == 0 {
+		cfg.MaxClients = DefaultMaxClients
+	}
 	if cfg.MaxPacketSize < minPacketSize {
 		return nil, fmt.Errorf("mqtt: broker: %w: max packet size %d, minimum %d", ErrConfig, cfg.MaxPacketSize, minPacketSize)
 	}
@@ -132,6 +162,7 @@ func StartBroker(cfg BrokerConfig) (*Broker, error) {
 	caps.MaximumMessageExpiryInterval = int64(expiry)
 	caps.MaximumPacketSize = cfg.MaxPacketSize
 	caps.RetainAvailable = 0 // a retained reading would be replayed to every new subscriber
+	caps.MaximumClients = int64(cfg.MaxClients)
 
 	log := newRedactingLogger(cfg.Logger)
 	srv := mochi.New(&mochi.Options{
@@ -146,11 +177,13 @@ func StartBroker(cfg BrokerConfig) (*Broker, error) {
 		log:       log,
 		subs:      mochi.NewTopicsIndex(),
 		acks:      map[int]AckHandler{},
+		auth:      cfg.Authenticate,
+		patient:   cfg.Patient,
 	}
 	if err := srv.AddHook(&brokerHook{b: b}, nil); err != nil {
 		return nil, fmt.Errorf("mqtt: broker: %w", err)
 	}
-	tcp := listeners.NewTCP(listeners.Config{Type: listeners.TypeTCP, ID: "tcp", Address: cfg.Addr})
+	tcp := listeners.NewTCP(listeners.Config{Type: listeners.TypeTCP, ID: "tcp", Address: cfg.Addr, TLSConfig: cfg.TLS})
 	if err := srv.AddListener(tcp); err != nil {
 		return nil, fmt.Errorf("mqtt: broker: listen %s: %w", cfg.Addr, err)
 	}
@@ -159,6 +192,9 @@ func StartBroker(cfg BrokerConfig) (*Broker, error) {
 		return nil, fmt.Errorf("mqtt: broker: serve: %w", err)
 	}
 	b.url = "mqtt://" + tcp.Address()
+	if cfg.TLS != nil {
+		b.url = "mqtts://" + tcp.Address()
+	}
 	return b, nil
 }
 
@@ -270,6 +306,8 @@ func (b *Broker) Stats() BrokerStats {
 		Published: b.published.Load(),
 		Delivered: b.delivered.Load(),
 		Oversize:  b.oversize.Load(),
+		Refused:   b.refused.Load(),
+		Denied:    b.denied.Load(),
 		Dropped:   uint64(atomic.LoadInt64(&info.InflightDropped)+atomic.LoadInt64(&info.MessagesDropped)) + b.expired.Load(),
 	}
 }
@@ -299,9 +337,54 @@ func (h *brokerHook) ID() string { return "vitalchain" }
 
 func (h *brokerHook) Provides(event byte) bool { return slices.Contains(hookEvents, event) }
 
-func (h *brokerHook) OnConnectAuthenticate(*mochi.Client, packets.Packet) bool { return true }
+// OnConnectAuthenticate admits everyone, or, with Authenticate, a device
+// that shows over TLS a certificate whose key's ID is its client ID and
+// which Authenticate accepts.
+func (h *brokerHook) OnConnectAuthenticate(cl *mochi.Client, _ packets.Packet) bool {
+	if h.b.auth == nil || cl.Net.Inline {
+		return true
+	}
+	if err := h.b.admit(cl); err != nil {
+		h.b.refused.Add(1)
+		h.b.log.Warn("mqtt: client refused", "client", cl.ID, "remote", cl.Net.Remote, "err", err)
+		return false
+	}
+	return true
+}
 
-func (h *brokerHook) OnACLCheck(*mochi.Client, string, bool) bool { return true }
+func (b *Broker) admit(cl *mochi.Client) error {
+	tc, ok := cl.Net.Conn.(*tls.Conn)
+	if !ok {
+		return fmt.Errorf("%w: not over TLS", ErrNotAuthenticated)
+	}
+	k, err := peerKey(tc.ConnectionState().PeerCertificates, identity.RoleDevice)
+	if err != nil {
+		return err
+	}
+	if k.ID().Hex() != cl.ID {
+		return fmt.Errorf("%w: client ID %q is not its key's ID %s", ErrNotAuthenticated, cl.ID, k.ID().Hex())
+	}
+	if err := b.auth(k.ID()); err != nil {
+		return fmt.Errorf("%w: %w", ErrNotAuthenticated, err)
+	}
+	return nil
+}
+
+// OnACLCheck lets everyone do anything, or, with Authenticate, lets a
+// device publish only to its own readings topic and subscribe only to its
+// own commands topic (no wildcards).
+func (h *brokerHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
+	if h.b.auth == nil || cl.Net.Inline {
+		return true
+	}
+	patient, dev, kind, err := ParseTopic(topic)
+	ok := err == nil && patient == h.b.patient && dev.Hex() == cl.ID &&
+		(write && kind == KindReadings || !write && kind == KindCommands)
+	if !ok {
+		h.b.denied.Add(1)
+	}
+	return ok
+}
 
 // OnPublish runs in the publishing connection's goroutine before the broker
 // acknowledges a QoS 1 message and before it forwards the message to network

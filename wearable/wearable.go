@@ -35,9 +35,12 @@ var ErrNoKit = errors.New("wearable: a kit and a broker are required")
 
 // Config configures Connect.
 type Config struct {
-	Kit      *device.Kit
-	Broker   string // the gateway's MQTT broker: mqtt://host:port
-	ClientID string // the MQTT session; default derived from the patient
+	Kit *device.Kit
+	// Broker is the gateway's MQTT broker: mqtts://host:port. Each device
+	// connects on its own, authenticated by its key (its client ID is its
+	// ID), and accepts only a server that shows its patient's key
+	// (mqtt.ClientTLS). mqtt:// is for brokers that authenticate nobody.
+	Broker string
 	// Patient is the patient's verifying key, whose signature every command
 	// must carry. The zero key: the devices take no commands.
 	Patient identity.VerifyingKey
@@ -66,7 +69,7 @@ type Stats struct {
 type Wearables struct {
 	cfg     Config
 	patient identity.ID
-	conn    *mqtt.Client
+	conns   map[identity.ID]*mqtt.Client // by device
 
 	mu      sync.Mutex // one command at a time, and the latches and state
 	latches map[identity.ID]*command.Latch
@@ -96,23 +99,27 @@ func Connect(ctx context.Context, cfg Config) (*Wearables, error) {
 	if err := w.boot(devs); err != nil {
 		return nil, err
 	}
-	if cfg.ClientID == "" {
-		cfg.ClientID = "vitalchain-kit-" + w.patient.Hex()[:16]
-	}
-	mc := mqtt.ClientConfig{Broker: cfg.Broker, ClientID: cfg.ClientID, Logger: cfg.Log}
-	if !cfg.Patient.IsZero() {
-		for _, d := range devs {
-			mc.Subscriptions = append(mc.Subscriptions, mqtt.CommandsTopic(w.patient, d.ID()))
+	w.conns = map[identity.ID]*mqtt.Client{}
+	for _, d := range devs {
+		tc, err := mqtt.ClientTLS(d.Identity().Signing, w.patient)
+		if err != nil {
+			w.Close()
+			return nil, err
+		}
+		mc := mqtt.ClientConfig{Broker: cfg.Broker, ClientID: d.ID().Hex(), TLS: tc, Logger: cfg.Log}
+		if !cfg.Patient.IsZero() {
+			mc.Subscriptions = []string{mqtt.CommandsTopic(w.patient, d.ID())}
+			mc.Handler = w.handle
 			l := command.LatchAt(w.state.Latches[d.ID()])
 			w.latches[d.ID()] = &l
 		}
-		mc.Handler = w.handle
+		c, err := mqtt.Connect(ctx, mc)
+		if err != nil {
+			w.Close()
+			return nil, fmt.Errorf("wearable %s of patient %s: %w", d.Name(), w.patient, err)
+		}
+		w.conns[d.ID()] = c
 	}
-	c, err := mqtt.Connect(ctx, mc)
-	if err != nil {
-		return nil, fmt.Errorf("wearables of patient %s: %w", w.patient, err)
-	}
-	w.conn = c
 	return w, nil
 }
 
@@ -205,7 +212,7 @@ func (w *Wearables) Run(ctx context.Context) {
 func (w *Wearables) publish(ctx context.Context, s device.Sample) bool {
 	backoff := 50 * time.Millisecond
 	for {
-		err := w.conn.Publish(ctx, mqtt.ReadingsTopic(w.patient, s.Device), s.Msg)
+		err := w.conns[s.Device].Publish(ctx, mqtt.ReadingsTopic(w.patient, s.Device), s.Msg)
 		switch {
 		case err == nil:
 			w.published.Add(1)
@@ -233,7 +240,13 @@ func (w *Wearables) Stats() Stats {
 }
 
 // Close disconnects the wearables.
-func (w *Wearables) Close() error { return w.conn.Close() }
+func (w *Wearables) Close() error {
+	var errs []error
+	for _, c := range w.conns {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
 
 // state is what the wearables keep across reboots.
 type state struct {

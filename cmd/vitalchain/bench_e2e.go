@@ -218,5 +218,5 @@ func startGatewayProcess(ctx context.Context, s *testbed.System, p *testbed.Pati
 	if err != nil {
 		return cmd, "", err
 	}
-	return cmd, "mqtt://" + addr, s.GrantProviders(ctx, pt, p)
+	return cmd, "mqtts://" + addr, s.GrantProviders(ctx, pt, p)
 }

@@ -49,7 +49,7 @@ func TestDemo(t *testing.T) {
 		{"no alert misdelivered", s.AlertsMisdelivered == 0},
 		{"proofs verified", s.ProofsVerified > 0 && s.ProofsFailed == 0},
 		{"read after revoke refused", s.ReadsAfterRevokeRefused == 1 && s.ReadsAfterRevokeAllowed == 0},
-		{"both forgeries refused", s.ForgedRefused == 2 && s.ForgedAccepted == 0},
+		{"the three forgeries refused (broker, gateway, cloud)", s.ForgedRefused == 3 && s.ForgedAccepted == 0},
 		{"transaction 3 opened by the patient", s.ProviderRecords == 1},
 		{"device command applied", s.CommandsApplied == 1},
 		{"chain growth measured", s.ChainBytes > 0 && s.ChainHeight > 0},

@@ -38,7 +38,7 @@ func runDevice(args []string, stdout, stderr io.Writer) error {
 	patientHex := fs.String("patient", "", "the patient's `ID` (64 hex digits)")
 	keys := fs.String("keys", "", "the `directory` of the wearables' key files ('patient devices --out'); they keep their boot count and command latches there")
 	seed := fs.Uint64("seed", 1, "the simulated patient's `seed`: physiology, rhythm and episodes")
-	broker := fs.String("broker", "mqtt://127.0.0.1:1883", "`URL` of the patient's gateway's MQTT broker")
+	broker := fs.String("broker", "mqtts://127.0.0.1:8883", "`URL` of the patient's gateway's MQTT broker (TLS; each wearable authenticates with its key)")
 	interval := fs.Duration("interval", 0, "sample every device this often (0: each device's own interval)")
 	abnormal := fs.Float64("abnormal", 0.05, "share of abnormal readings over a long run")
 	speedup := fs.Float64("speedup", 1, "play episodes this many times faster than life")
@@ -62,7 +62,7 @@ func runDevice(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg := wearable.Config{Kit: kit, Broker: *broker, ClientID: fmt.Sprintf("vitalchain-kit-%s", kit.Devices()[0].ID().Hex()[:16]), Log: log, State: *keys}
+	cfg := wearable.Config{Kit: kit, Broker: *broker, Log: log, State: *keys}
 	if *ledgerURL != "" {
 		cl, err := client.Dial(*ledgerURL, log)
 		if err != nil {

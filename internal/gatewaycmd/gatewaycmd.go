@@ -32,7 +32,7 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 	data := fs.String("data", "", "`directory` of the gateway's outbox and state (created)")
 	ledgerURL := fs.String("ledger", "http://127.0.0.1:26657", "RPC `URL` of a ledger node")
 	cloudURL := fs.String("cloud", "http://127.0.0.1:8420", "`URL` of the cloud")
-	listen := fs.String("listen", "127.0.0.1:1883", "`address` of the embedded MQTT broker")
+	listen := fs.String("listen", "127.0.0.1:8883", "`address` of the embedded MQTT broker (TLS: mqtts://; only the patient's registered wearables connect, each with its key)")
 	broker := fs.String("broker", "", "use this external MQTT broker `URL` (mqtt://host:port) instead of the embedded one")
 	level := fs.String("log-level", "info", "log `level`")
 	memLimit := fs.Int64("mem-limit", 16, "soft memory limit of the Go heap, in `MB`")
@@ -89,7 +89,12 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 		publish = func(t string, p []byte) error { return c.Publish(ctx, t, p) }
 		url = *broker
 	} else {
-		b, err := mqtt.StartBroker(mqtt.BrokerConfig{Addr: *listen, Logger: log})
+		srvTLS, err := mqtt.ServerTLS(id.Signing)
+		if err != nil {
+			return err
+		}
+		b, err := mqtt.StartBroker(mqtt.BrokerConfig{Addr: *listen, Logger: log, TLS: srvTLS, Patient: id.ID(),
+			Authenticate: func(dev identity.ID) error { ready.Wait(); return gw.Admit(ctx, dev) }})
 		if err != nil {
 			return err
 		}

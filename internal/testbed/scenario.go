@@ -2,6 +2,7 @@ package testbed
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -73,9 +74,10 @@ func (s *System) stepCommand(ctx context.Context, _ *Summary, w io.Writer) error
 	return nil
 }
 
-// stepForgeries: a reading with a forged signature, published to a
-// gateway's broker, and a record with a forged signature, uploaded to the
-// cloud, are both refused.
+// stepForgeries: a client without a device's credentials is refused by the
+// gateway's broker; a reading with a forged signature that reaches the
+// gateway is refused by it; and a record with a forged signature, uploaded
+// to the cloud, is refused by the cloud.
 func (s *System) stepForgeries(ctx context.Context, sum *Summary, w io.Writer) error {
 	p := s.Patients[len(s.Patients)-1]
 	dev := p.Kit.Devices()[0]
@@ -91,14 +93,36 @@ func (s *System) stepForgeries(ctx context.Context, sum *Summary, w io.Writer) e
 	if p.Gateway != nil {
 		refusedBefore = sumRefused(p.Gateway.Stats().Refused)
 	}
-	c, err := mqtt.Connect(ctx, mqtt.ClientConfig{Broker: p.MQTT, ClientID: "forger"})
-	if err != nil {
-		return err
-	}
-	err = c.Publish(ctx, mqtt.ReadingsTopic(p.ID.ID(), dev.ID()), forged)
-	c.Close()
-	if err != nil {
-		return err
+	if p.Broker != nil {
+		// Anonymous, then with a key the ledger does not know.
+		stranger, err := identity.GenerateSigningKey(identity.RoleDevice)
+		if err != nil {
+			return err
+		}
+		stls, err := mqtt.ClientTLS(stranger, p.ID.ID())
+		if err != nil {
+			return err
+		}
+		for _, cfg := range []mqtt.ClientConfig{
+			{Broker: p.MQTT, ClientID: "forger", TLS: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}},
+			{Broker: p.MQTT, ClientID: stranger.Public().ID().Hex(), TLS: stls},
+		} {
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			c, err := mqtt.Connect(cctx, cfg)
+			cancel()
+			if err == nil {
+				c.Close()
+				sum.ForgedAccepted++
+				return errors.New("the gateway's broker let a client without a device's credentials connect")
+			}
+		}
+		sum.ForgedRefused++
+		fmt.Fprintf(w, "  ✓ clients without a registered device's key (anonymous, unregistered) refused by the gateway's broker\n")
+		// A forged reading that reaches the gateway nonetheless (a device's
+		// own connection, say) is refused by the gateway.
+		if err := p.Broker.Publish(mqtt.ReadingsTopic(p.ID.ID(), dev.ID()), forged); err != nil {
+			return err
+		}
 	}
 	if p.Gateway != nil {
 		for sumRefused(p.Gateway.Stats().Refused) == refusedBefore {

@@ -338,12 +338,26 @@ func (s *System) GrantProviders(ctx context.Context, pt *gateway.Patient, p *Pat
 }
 
 func (s *System) startGateway(ctx context.Context, p *Patient) error {
-	b, err := mqtt.StartBroker(mqtt.BrokerConfig{Addr: "127.0.0.1:0"})
+	srvTLS, err := mqtt.ServerTLS(p.ID.Signing)
+	if err != nil {
+		return err
+	}
+	var gw *gateway.Gateway
+	ready := make(chan struct{})
+	b, err := mqtt.StartBroker(mqtt.BrokerConfig{Addr: "127.0.0.1:0", TLS: srvTLS, Patient: p.ID.ID(),
+		Authenticate: func(dev identity.ID) error {
+			select {
+			case <-ready:
+			case <-s.ctx.Done():
+				return s.ctx.Err()
+			}
+			return gw.Admit(s.ctx, dev)
+		}})
 	if err != nil {
 		return err
 	}
 	p.Broker, p.MQTT = b, b.URL()
-	gw, err := gateway.New(ctx, gateway.Config{Patient: p.ID, Chain: s.Chain.Client(0), Cloud: s.Cloud.Client().Expect(s.Cloud.ID.ID()), Dir: p.Dir,
+	gw, err = gateway.New(ctx, gateway.Config{Patient: p.ID, Chain: s.Chain.Client(0), Cloud: s.Cloud.Client().Expect(s.Cloud.ID.ID()), Dir: p.Dir,
 		Commands: func(dev identity.ID, payload []byte) error {
 			return b.Publish(mqtt.CommandsTopic(p.ID.ID(), dev), payload)
 		},
@@ -360,6 +374,7 @@ func (s *System) startGateway(ctx context.Context, p *Patient) error {
 		return err
 	}
 	p.Gateway = gw
+	close(ready)
 	return b.SubscribeAck(mqtt.ReadingsFilter(p.ID.ID()), func(topic string, payload []byte) bool {
 		err := gw.HandleMessage(s.ctx, topic, payload)
 		if err != nil {
@@ -468,8 +483,8 @@ func (s *System) StartWearables(ctx context.Context) error {
 	defer s.wearMu.Unlock()
 	wctx, cancel := context.WithCancel(s.ctx)
 	s.wearCancel = cancel
-	for i, p := range s.Patients {
-		w, err := wearable.Connect(ctx, wearable.Config{Kit: p.Kit, Broker: p.MQTT, ClientID: fmt.Sprintf("wearables-%d", i),
+	for _, p := range s.Patients {
+		w, err := wearable.Connect(ctx, wearable.Config{Kit: p.Kit, Broker: p.MQTT,
 			Patient: p.ID.Signing.Public(), Log: s.log.With("part", "wearables"),
 			OnCommand: func(*device.Device, *command.Command) { s.stats.commandsApplied.Add(1) }})
 		if err != nil {
