@@ -29,6 +29,9 @@ import (
 // Errors of the client.
 var (
 	ErrNotFound = errors.New("not found")
+	// ErrForged: a node answered something that does not certify itself
+	// (a member whose key is not the one its ID names).
+	ErrForged = errors.New("forged answer")
 	ErrClosed   = errors.New("client closed")
 )
 

@@ -2,15 +2,25 @@ package client
 
 import (
 	"context"
+	"crypto/sha256"
+	"fmt"
 
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
 )
 
-// Member returns a registered actor.
+// Member returns a registered actor. The answer certifies itself: an ID
+// is the hash of its key, and a node that answers another key for id is
+// refused (ErrForged).
 func (c *Client) Member(ctx context.Context, id identity.ID) (*ledger.Member, error) {
 	var m ledger.Member
-	return &m, c.Query(ctx, ledger.MemberPath(id), &m)
+	if err := c.Query(ctx, ledger.MemberPath(id), &m); err != nil {
+		return nil, err
+	}
+	if k, err := m.VerifyingKey(); err != nil || k.ID() != id {
+		return nil, fmt.Errorf("%w: the node answered member %s with the key of %s (%v)", ErrForged, id, identity.ID(sha256.Sum256(m.Verifying)), err)
+	}
+	return &m, nil
 }
 
 // Authorities returns the current validator set.

@@ -215,7 +215,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	env, _ := envelope.ParseEnvelope(envB)
-	key, err := env.Unwrap(envelope.GrantContext(w.patient.ID(), provA.ID(), 1, identity.SuiteX25519), provA.Decryption)
+	key, err := env.Unwrap(envelope.GrantContext(w.patient.ID(), provA.ID(), 1, identity.SuiteX25519), provA.Decryption, w.patient.Signing.Public())
 	if err != nil {
 		t.Fatal(err)
 	}

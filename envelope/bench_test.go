@@ -54,7 +54,7 @@ func BenchmarkUnwrap(b *testing.B) {
 		want := envelope.GrantContext(a.patient.ID(), a.provider.ID(), 1, s)
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := e.Unwrap(want, a.provider.Decryption); err != nil {
+			if _, err := e.Unwrap(want, a.provider.Decryption, a.patient.Signing.Public()); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -77,7 +77,7 @@ func BenchmarkParseUnwrap(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := e.Unwrap(want, a.provider.Decryption); err != nil {
+			if _, err := e.Unwrap(want, a.provider.Decryption, a.patient.Signing.Public()); err != nil {
 				b.Fatal(err)
 			}
 		}

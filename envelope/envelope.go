@@ -11,8 +11,12 @@ import (
 	"github.com/vitalchain/vitalchain/identity"
 )
 
-// Version is the only Envelope format version this package reads and writes.
-const Version uint8 = 1
+// Version is the only Envelope format version this package reads and
+// writes. Version 1 was not signed by its sender.
+const Version uint8 = 2
+
+// SignContext is the context of an envelope's sender's signature.
+const SignContext = "key-envelope/v2"
 
 // MaxSize bounds an encoded Envelope; a hybrid one is about 1,330 bytes.
 const MaxSize = 2 << 10
@@ -38,6 +42,9 @@ var (
 	ErrDecrypt = errors.New("envelope decryption failed")
 	// ErrZeroKey: an all-zero session key, which is never wrapped or accepted.
 	ErrZeroKey = errors.New("all-zero session key")
+	// ErrSender: the envelope is not signed by the sender it names (anyone
+	// can wrap a key to a public key; only its sender can sign it).
+	ErrSender = errors.New("envelope not signed by its sender")
 )
 
 // Kind is the transaction an envelope belongs to. Its numbers are part of
@@ -192,6 +199,41 @@ type Envelope struct {
 	// Ciphertext is hpke.Seal's output: the KEM's enc followed by the
 	// sealed 32-byte key and the 16-byte tag.
 	Ciphertext []byte `cbor:"9,keyasint"`
+	// Sig is the sender's Ed25519 signature (context SignContext) over the
+	// envelope's encoding without Sig: an envelope that a node hands over
+	// proves its own author.
+	Sig []byte `cbor:"10,keyasint,omitempty"`
+}
+
+// Sign signs e as its sender, whose key must be the one e names.
+func (e *Envelope) Sign(sender *identity.SigningKey) error {
+	if sender.Public().ID() != e.Sender {
+		return fmt.Errorf("envelope: %w: signing key %s, sender %s", ErrSender, sender.Public().ID(), e.Sender)
+	}
+	e.Sig = nil
+	msg, err := codec.Marshal(e)
+	if err != nil {
+		return err
+	}
+	e.Sig = sender.SignContext(SignContext, msg)
+	return nil
+}
+
+// VerifySender checks that e is signed by sender, the sender it names.
+func (e *Envelope) VerifySender(sender identity.VerifyingKey) error {
+	if sender.ID() != e.Sender {
+		return fmt.Errorf("envelope: %w: key %s, sender %s", ErrSender, sender.ID(), e.Sender)
+	}
+	u := *e
+	u.Sig = nil
+	msg, err := codec.Marshal(&u)
+	if err != nil {
+		return err
+	}
+	if err := sender.VerifyContext(SignContext, msg, e.Sig); err != nil {
+		return fmt.Errorf("envelope: %w: %w", ErrSender, err)
+	}
+	return nil
 }
 
 // ciphertextSize returns the length of a wrapped session key in suite s:
@@ -274,12 +316,13 @@ func (e *Envelope) Check(want Context) error {
 }
 
 // Unwrap returns the session key in e, which the caller expects to be in
-// context want, with the recipient's decryption key dk. Besides Check's
-// errors it returns ErrWrongSuite if dk is of another suite,
-// identity.ErrWrongRole if dk's role is not the kind's recipient role, and
-// ErrDecrypt if HPKE refuses the ciphertext (tampered, wrapped to another
-// key, or sealed in another context than the declared one).
-func (e *Envelope) Unwrap(want Context, dk *identity.DecryptionKey) (SessionKey, error) {
+// context want and signed by sender (the key of want.Sender), with the
+// recipient's decryption key dk. Besides Check's errors it returns
+// ErrSender if sender did not sign it, ErrWrongSuite if dk is of another
+// suite, identity.ErrWrongRole if dk's role is not the kind's recipient
+// role, and ErrDecrypt if HPKE refuses the ciphertext (tampered, wrapped to
+// another key, or sealed in another context than the declared one).
+func (e *Envelope) Unwrap(want Context, dk *identity.DecryptionKey, sender identity.VerifyingKey) (SessionKey, error) {
 	if err := e.Check(want); err != nil {
 		return SessionKey{}, err
 	}
@@ -291,6 +334,9 @@ func (e *Envelope) Unwrap(want Context, dk *identity.DecryptionKey) (SessionKey,
 	}
 	if err := dk.Role().Want(e.Kind.RecipientRole()); err != nil {
 		return SessionKey{}, fmt.Errorf("envelope: unwrap %s envelope: %w", e.Kind, err)
+	}
+	if err := e.VerifySender(sender); err != nil {
+		return SessionKey{}, err
 	}
 	if n := ciphertextSize(e.Suite); len(e.Ciphertext) != n {
 		return SessionKey{}, fmt.Errorf("envelope: %w: ciphertext of %d bytes, want %d", ErrDecrypt, len(e.Ciphertext), n)
@@ -334,6 +380,9 @@ func ParseEnvelope(b []byte) (*Envelope, error) {
 	if n := ciphertextSize(e.Suite); len(e.Ciphertext) != n {
 		return nil, fmt.Errorf("envelope: %w: %s ciphertext of %d bytes, want %d", codec.ErrMalformed, e.Suite, len(e.Ciphertext), n)
 	}
+	if len(e.Sig) != 64 {
+		return nil, fmt.Errorf("envelope: %w: %w: a signature of %d bytes", codec.ErrMalformed, ErrSender, len(e.Sig))
+	}
 	return &e, nil
 }
 
@@ -342,5 +391,5 @@ func (e *Envelope) Equal(f *Envelope) bool {
 	if e == nil || f == nil {
 		return e == f
 	}
-	return e.Version == f.Version && e.Context == f.Context && bytes.Equal(e.Ciphertext, f.Ciphertext)
+	return e.Version == f.Version && e.Context == f.Context && bytes.Equal(e.Ciphertext, f.Ciphertext) && bytes.Equal(e.Sig, f.Sig)
 }

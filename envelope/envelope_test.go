@@ -18,6 +18,7 @@ type tx struct {
 	env  *envelope.Envelope
 	want envelope.Context
 	dk   *identity.DecryptionKey
+	from identity.VerifyingKey // the sender's key
 }
 
 func transactions(t *testing.T, s identity.Suite, key envelope.SessionKey) []tx {
@@ -37,9 +38,9 @@ func transactions(t *testing.T, s identity.Suite, key envelope.SessionKey) []tx 
 		t.Fatal(err)
 	}
 	return []tx{
-		{"tx1-self", e1, envelope.SelfContext(pat, 3, s), a.patient.Decryption},
-		{"tx2-grant", e2, envelope.GrantContext(pat, prov, 3, s), a.provider.Decryption},
-		{"tx3-provider-record", e3, envelope.ProviderRecordContext(pat, prov, recordID(7), s), a.patient.Decryption},
+		{"tx1-self", e1, envelope.SelfContext(pat, 3, s), a.patient.Decryption, a.patient.Signing.Public()},
+		{"tx2-grant", e2, envelope.GrantContext(pat, prov, 3, s), a.provider.Decryption, a.patient.Signing.Public()},
+		{"tx3-provider-record", e3, envelope.ProviderRecordContext(pat, prov, recordID(7), s), a.patient.Decryption, a.provider.Signing.Public()},
 	}
 }
 
@@ -66,7 +67,7 @@ func TestTransactionsRoundTrip(t *testing.T) {
 				if err := e.Check(x.want); err != nil {
 					t.Fatal(err)
 				}
-				got, err := e.Unwrap(x.want, x.dk)
+				got, err := e.Unwrap(x.want, x.dk, x.from)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -128,7 +129,7 @@ func TestReplay(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(name(s, tt.name), func(t *testing.T) {
-				_, err := tt.x.env.Unwrap(tt.want, tt.dk)
+				_, err := tt.x.env.Unwrap(tt.want, tt.dk, tt.x.from)
 				if !errors.Is(err, envelope.ErrContextMismatch) {
 					t.Fatalf("got %v, want ErrContextMismatch", err)
 				}
@@ -147,7 +148,9 @@ func TestReplay(t *testing.T) {
 }
 
 // TestForgedContext rewrites an envelope's declared context to match what
-// the recipient expects: the HPKE info no longer matches, so ErrDecrypt.
+// the recipient expects: its sender's signature no longer verifies
+// (ErrSender); and if the sender itself signs the rewritten context, the
+// HPKE info no longer matches (ErrDecrypt).
 func TestForgedContext(t *testing.T) {
 	for _, s := range suites {
 		a := testActors(t, s)
@@ -178,8 +181,15 @@ func TestForgedContext(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, err := e.Unwrap(tt.to, tt.x.dk); !errors.Is(err, envelope.ErrDecrypt) {
-					t.Fatalf("got %v, want ErrDecrypt", err)
+				if _, err := e.Unwrap(tt.to, tt.x.dk, tt.x.from); !errors.Is(err, envelope.ErrSender) {
+					t.Fatalf("got %v, want ErrSender", err)
+				}
+				if tt.to.Sender != tt.x.env.Sender {
+					return // a sender can sign only as itself
+				}
+				resign(t, e, senderOf(t, s, tt.x))
+				if _, err := e.Unwrap(tt.to, tt.x.dk, tt.x.from); !errors.Is(err, envelope.ErrDecrypt) {
+					t.Fatalf("signed by its sender: got %v, want ErrDecrypt", err)
 				}
 			})
 		}
@@ -204,8 +214,12 @@ func TestTampered(t *testing.T) {
 				t.Run(name(s, x.name, "/", tt.name), func(t *testing.T) {
 					e := *x.env
 					e.Ciphertext = tt.mutate(append([]byte(nil), x.env.Ciphertext...))
-					if _, err := e.Unwrap(x.want, x.dk); !errors.Is(err, envelope.ErrDecrypt) {
-						t.Fatalf("got %v, want ErrDecrypt", err)
+					if _, err := e.Unwrap(x.want, x.dk, x.from); !errors.Is(err, envelope.ErrSender) {
+						t.Fatalf("got %v, want ErrSender", err)
+					}
+					resign(t, &e, senderOf(t, s, x))
+					if _, err := e.Unwrap(x.want, x.dk, x.from); !errors.Is(err, envelope.ErrDecrypt) {
+						t.Fatalf("signed by its sender: got %v, want ErrDecrypt", err)
 					}
 				})
 			}
@@ -222,7 +236,7 @@ func TestWrongKey(t *testing.T) {
 		for i, dk := range []*identity.DecryptionKey{a.patient2.Decryption, a.provider2.Decryption, a.patient2.Decryption} {
 			x := txs[i]
 			t.Run(name(s, x.name), func(t *testing.T) {
-				if _, err := x.env.Unwrap(x.want, dk); !errors.Is(err, envelope.ErrDecrypt) {
+				if _, err := x.env.Unwrap(x.want, dk, x.from); !errors.Is(err, envelope.ErrDecrypt) {
 					t.Fatalf("got %v, want ErrDecrypt", err)
 				}
 			})
@@ -281,7 +295,7 @@ func TestWrongRole(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				_, err = e.Unwrap(envelope.SelfContext(pat, 1, s), a.provider.Decryption)
+				_, err = e.Unwrap(envelope.SelfContext(pat, 1, s), a.provider.Decryption, a.patient.Signing.Public())
 				return err
 			}},
 			{"unwrap-grant-with-patient-key", func() error {
@@ -289,7 +303,7 @@ func TestWrongRole(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				_, err = e.Unwrap(envelope.GrantContext(pat, prov, 1, s), a.patient.Decryption)
+				_, err = e.Unwrap(envelope.GrantContext(pat, prov, 1, s), a.patient.Decryption, a.patient.Signing.Public())
 				return err
 			}},
 		}
@@ -315,7 +329,7 @@ func TestWrongSuite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Unwrap(envelope.SelfContext(pat, 1, identity.SuiteX25519), h.patient.Decryption); !errors.Is(err, envelope.ErrWrongSuite) {
+	if _, err := e.Unwrap(envelope.SelfContext(pat, 1, identity.SuiteX25519), h.patient.Decryption, x.patient.Signing.Public()); !errors.Is(err, envelope.ErrWrongSuite) {
 		t.Fatalf("unwrap: got %v, want ErrWrongSuite", err)
 	}
 	if errors.Is(err, envelope.ErrContextMismatch) {
@@ -324,7 +338,7 @@ func TestWrongSuite(t *testing.T) {
 	// The declared suite rewritten: refused before HPKE sees it.
 	forged := *e
 	forged.Suite = identity.SuiteMLKEM768X25519
-	if _, err := forged.Unwrap(forged.Context, x.patient.Decryption); !errors.Is(err, envelope.ErrWrongSuite) {
+	if _, err := forged.Unwrap(forged.Context, x.patient.Decryption, x.patient.Signing.Public()); !errors.Is(err, envelope.ErrWrongSuite) {
 		t.Fatalf("forged suite: got %v, want ErrWrongSuite", err)
 	}
 }
@@ -347,7 +361,7 @@ func TestMissingKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Unwrap(ctx, nil); !errors.Is(err, identity.ErrBadKey) {
+	if _, err := e.Unwrap(ctx, nil, a.patient.Signing.Public()); !errors.Is(err, identity.ErrBadKey) {
 		t.Fatalf("unwrap with nil key: got %v, want identity.ErrBadKey", err)
 	}
 	if _, err := envelope.SelfEnvelope(nil, 1, key); !errors.Is(err, identity.ErrBadKey) {
@@ -438,7 +452,7 @@ func TestParseEnvelopeErrors(t *testing.T) {
 		{"trailing", append(append([]byte(nil), good...), 0), codec.ErrTrailingData},
 		{"oversized", rawMap(t, replace(pairs, 9, long)...), codec.ErrTooLarge},
 		{"duplicate-key", rawMap(t, append(pairs, kv{9, e.Ciphertext})...), codec.ErrDuplicateKey},
-		{"unknown-field", rawMap(t, append(pairs, kv{10, 1})...), codec.ErrUnknownField},
+		{"unknown-field", rawMap(t, append(pairs, kv{11, 1})...), codec.ErrUnknownField},
 		{"wrong-type-epoch", rawMap(t, replace(pairs, 4, "one")...), codec.ErrWrongType},
 		{"wrong-type-ciphertext", rawMap(t, replace(pairs, 9, 7)...), codec.ErrWrongType},
 		{"negative-epoch", rawMap(t, replace(pairs, 4, -1)...), codec.ErrWrongType},
@@ -449,7 +463,7 @@ func TestParseEnvelopeErrors(t *testing.T) {
 		{"tagged", append([]byte{0xd8, 0x18}, good...), codec.ErrTagNotAllowed},
 		{"not-a-map", mustMarshal(t, []int{1, 2}), codec.ErrWrongType},
 		{"version-0", rawMap(t, replace(pairs, 1, 0)...), codec.ErrUnknownVersion},
-		{"version-2", rawMap(t, replace(pairs, 1, 2)...), codec.ErrUnknownVersion},
+		{"version-1", rawMap(t, replace(pairs, 1, 1)...), codec.ErrUnknownVersion},
 		// Every key is always present, even when zero: an absent one is
 		// not the canonical encoding.
 		{"absent-version", rawMap(t, without(pairs, 1)...), codec.ErrNotCanonical},
@@ -507,5 +521,55 @@ func TestKind(t *testing.T) {
 	}
 	if envelope.Kind(0).Valid() || envelope.Kind(4).Valid() || envelope.Kind(4).String() != "kind(4)" {
 		t.Error("kinds 0 and 4 are not kinds")
+	}
+}
+
+// senderOf returns the identity that sent x.
+func senderOf(t *testing.T, s identity.Suite, x tx) *identity.Identity {
+	t.Helper()
+	a := testActors(t, s)
+	for _, id := range []*identity.Identity{a.patient, a.patient2, a.provider, a.provider2} {
+		if id.ID() == x.env.Sender {
+			return id
+		}
+	}
+	t.Fatalf("no actor sent %s", x.name)
+	return nil
+}
+
+// resign signs e again as sender, whatever it holds.
+func resign(t *testing.T, e *envelope.Envelope, sender *identity.Identity) {
+	t.Helper()
+	if err := e.Sign(sender.Signing); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An envelope is signed by the sender it names: anyone can wrap a key to
+// a recipient's public key, but a key wrapped by anyone else, or signed by
+// another, is refused; and an unsigned envelope does not even parse.
+func TestSenderSignature(t *testing.T) {
+	for _, s := range suites {
+		a := testActors(t, s)
+		key := testKey(t)
+		x := transactions(t, s, key)[0]
+		// An attacker wraps a key of its choosing to the patient.
+		evil, err := envelope.Wrap(x.want, testKey(t), a.patient.Decryption.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := evil.Unwrap(x.want, x.dk, x.from); !errors.Is(err, envelope.ErrSender) {
+			t.Fatalf("%s: an unsigned envelope: %v, want ErrSender", s, err)
+		}
+		if err := evil.Sign(a.patient2.Signing); !errors.Is(err, envelope.ErrSender) {
+			t.Fatalf("%s: signing as another sender: %v", s, err)
+		}
+		if _, err := envelope.ParseEnvelope(mustMarshalEnvelope(t, evil)); !errors.Is(err, envelope.ErrSender) {
+			t.Fatalf("%s: parsing an unsigned envelope: %v", s, err)
+		}
+		// Signed by its sender, but checked against another's key.
+		if _, err := x.env.Unwrap(x.want, x.dk, a.patient2.Signing.Public()); !errors.Is(err, envelope.ErrSender) {
+			t.Fatalf("%s: checked against another key: %v", s, err)
+		}
 	}
 }

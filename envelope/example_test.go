@@ -32,18 +32,19 @@ func Example() {
 		panic(err)
 	}
 	want := envelope.GrantContext(patient.ID(), provider.ID(), 1, provider.Decryption.Suite())
-	got, err := e.Unwrap(want, provider.Decryption)
+	got, err := e.Unwrap(want, provider.Decryption, patient.Signing.Public())
 	fmt.Println(err == nil && got == key)
 
 	// The same envelope offered as the key of epoch 2 is refused...
 	want.Epoch = 2
-	_, err = e.Unwrap(want, provider.Decryption)
+	_, err = e.Unwrap(want, provider.Decryption, patient.Signing.Public())
 	fmt.Println(errors.Is(err, envelope.ErrContextMismatch))
 
-	// ...and so it is if its declared epoch is rewritten to match.
+	// ...and so it is if its declared epoch is rewritten to match: the
+	// patient's signature no longer holds.
 	e.Epoch = 2
-	_, err = e.Unwrap(want, provider.Decryption)
-	fmt.Println(errors.Is(err, envelope.ErrDecrypt))
+	_, err = e.Unwrap(want, provider.Decryption, patient.Signing.Public())
+	fmt.Println(errors.Is(err, envelope.ErrSender))
 	// Output:
 	// self grant 1168 bytes of ciphertext
 	// true

@@ -16,9 +16,11 @@ import (
 // non-zero key.
 func FuzzParseEnvelope(f *testing.F) {
 	var dks []*identity.DecryptionKey
+	senders := map[identity.ID]identity.VerifyingKey{}
 	for _, s := range suites {
 		a := testActors(f, s)
 		dks = append(dks, a.patient.Decryption, a.provider.Decryption)
+		senders[a.patient.ID()], senders[a.provider.ID()] = a.patient.Signing.Public(), a.provider.Signing.Public()
 		key, err := envelope.NewSessionKey()
 		if err != nil {
 			f.Fatal(err)
@@ -66,8 +68,12 @@ func FuzzParseEnvelope(f *testing.F) {
 		if err := e.Check(e.Context); err != nil {
 			t.Fatalf("envelope does not check against its own context: %v", err)
 		}
+		sender, ok := senders[e.Sender]
+		if !ok {
+			return
+		}
 		for _, dk := range dks {
-			k, err := e.Unwrap(e.Context, dk)
+			k, err := e.Unwrap(e.Context, dk, sender)
 			if err == nil && k.IsZero() {
 				t.Fatal("zero key unwrapped")
 			}

@@ -98,7 +98,7 @@ func mustMarshal(t testing.TB, v any) []byte {
 func envelopePairs(e *envelope.Envelope) []kv {
 	return []kv{
 		{1, e.Version}, {2, e.Kind}, {3, e.Patient}, {4, e.Epoch}, {5, e.Subject},
-		{6, e.Sender}, {7, e.Recipient}, {8, e.Suite}, {9, e.Ciphertext},
+		{6, e.Sender}, {7, e.Recipient}, {8, e.Suite}, {9, e.Ciphertext}, {10, e.Sig},
 	}
 }
 

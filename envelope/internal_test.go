@@ -36,7 +36,11 @@ func TestUnwrapBadPlaintext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := SelfContext(identity.ID{1}, 1, identity.SuiteX25519)
+	sender, err := identity.GenerateSigningKey(identity.RolePatient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := SelfContext(sender.Public().ID(), 1, identity.SuiteX25519)
 	inf, err := ctx.info()
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +59,10 @@ func TestUnwrapBadPlaintext(t *testing.T) {
 				t.Fatal(err)
 			}
 			e := &Envelope{Version: Version, Context: ctx, Ciphertext: ct}
-			if _, err := e.Unwrap(ctx, dk); !errors.Is(err, tt.err) {
+			if err := e.Sign(sender); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.Unwrap(ctx, dk, sender.Public()); !errors.Is(err, tt.err) {
 				t.Fatalf("got %v, want %v", err, tt.err)
 			}
 		})
@@ -63,7 +70,7 @@ func TestUnwrapBadPlaintext(t *testing.T) {
 }
 
 func TestCheckVersion(t *testing.T) {
-	e := &Envelope{Version: 2, Context: SelfContext(identity.ID{1}, 1, identity.SuiteX25519)}
+	e := &Envelope{Version: 1, Context: SelfContext(identity.ID{1}, 1, identity.SuiteX25519)} // version 1 was unsigned
 	if err := e.Check(e.Context); !errors.Is(err, codec.ErrUnknownVersion) {
 		t.Fatalf("got %v, want codec.ErrUnknownVersion", err)
 	}

@@ -13,7 +13,17 @@ func SelfEnvelope(patient *identity.Identity, epoch uint64, key SessionKey) (*En
 		return nil, err
 	}
 	to := patient.Decryption.Public()
-	return Wrap(SelfContext(patient.ID(), epoch, to.Suite()), key, to)
+	return signed(Wrap(SelfContext(patient.ID(), epoch, to.Suite()), key, to))(patient)
+}
+
+// signed signs a wrapped envelope as its sender.
+func signed(e *Envelope, err error) func(*identity.Identity) (*Envelope, error) {
+	return func(sender *identity.Identity) (*Envelope, error) {
+		if err != nil {
+			return nil, err
+		}
+		return e, e.Sign(sender.Signing)
+	}
 }
 
 // GrantEnvelope is transaction 2: it wraps the patient's session key of
@@ -26,7 +36,7 @@ func GrantEnvelope(patient *identity.Identity, provider identity.Public, epoch u
 		return nil, err
 	}
 	ctx := GrantContext(patient.ID(), provider.Verifying.ID(), epoch, provider.Encryption.Suite())
-	return Wrap(ctx, key, provider.Encryption)
+	return signed(Wrap(ctx, key, provider.Encryption))(patient)
 }
 
 // ProviderRecordEnvelope is the key half of transaction 3: it wraps the
@@ -41,7 +51,7 @@ func ProviderRecordEnvelope(provider *identity.Identity, patient identity.Public
 		return nil, err
 	}
 	ctx := ProviderRecordContext(patient.Verifying.ID(), provider.ID(), recordID, patient.Encryption.Suite())
-	return Wrap(ctx, key, patient.Encryption)
+	return signed(Wrap(ctx, key, patient.Encryption))(provider)
 }
 
 func checkSender(id *identity.Identity, k Kind) error {

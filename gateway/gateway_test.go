@@ -15,8 +15,10 @@ import (
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud"
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
+	"github.com/vitalchain/vitalchain/codec"
 	"github.com/vitalchain/vitalchain/command"
 	"github.com/vitalchain/vitalchain/contract"
+	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/gateway"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/memchain"
@@ -619,5 +621,47 @@ func TestBackpressureOverMQTT(t *testing.T) {
 	}
 	if n := len(w.cloud.headers(t)); n != 2 {
 		t.Fatalf("the cloud holds %d records, want 2", n)
+	}
+}
+
+// envelopeLiar answers the patient's envelope queries with an envelope an
+// attacker made: a key of its choosing wrapped to the patient's public key,
+// which anyone can do.
+type envelopeLiar struct {
+	*memchain.Chain
+	forged []byte
+}
+
+func (n *envelopeLiar) Query(ctx context.Context, path string) (uint32, []byte, string, error) {
+	if strings.HasPrefix(path, ledger.QueryEnvelope+"/") {
+		b, err := codec.Marshal(n.forged)
+		return 0, b, "", err
+	}
+	return n.Chain.Query(ctx, path)
+}
+
+// A node that answers the patient's own key envelope with one of an
+// attacker's, to read every record the gateway seals, is refused: the
+// envelope is not signed by the patient.
+func TestForgedSelfEnvelopeRefused(t *testing.T) {
+	w := newMemWorld(t)
+	g := w.gateway(t.TempDir(), nil, nil) // publishes epoch 1's envelope
+	g.Close()
+	attacker, _ := identity.Generate(identity.RolePatient, identity.SuiteX25519)
+	key, _ := envelope.NewSessionKey()
+	evil, err := envelope.Wrap(envelope.SelfContext(w.patient.ID(), 1, w.patient.Decryption.Suite()), key, w.patient.Decryption.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil.Sig = attacker.Signing.SignContext(envelope.SignContext, []byte("anything"))
+	forged, err := evil.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	liar := client.New(&envelopeLiar{Chain: w.chain, forged: forged}, nil)
+	defer liar.Close()
+	_, err = gateway.New(w.ctx, gateway.Config{Patient: w.patient, Chain: liar, Cloud: w.cloud, Dir: t.TempDir()})
+	if !errors.Is(err, envelope.ErrSender) {
+		t.Fatalf("a gateway given a forged key envelope: %v, want envelope.ErrSender", err)
 	}
 }

@@ -92,7 +92,9 @@ func (p *Patient) loadKey(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	key, err := e.Unwrap(envelope.SelfContext(p.me, epoch, p.id.Decryption.Suite()), p.id.Decryption)
+	// Signed by the patient itself: a node cannot hand over a key of its
+	// choosing, which anyone can wrap to the patient's public key.
+	key, err := e.Unwrap(envelope.SelfContext(p.me, epoch, p.id.Decryption.Suite()), p.id.Decryption, p.id.Signing.Public())
 	if err != nil {
 		return fmt.Errorf("epoch %d: %w", epoch, err)
 	}

@@ -33,7 +33,7 @@ func (c *testChain) unwrapsTo(patient *identity.Identity, epoch uint64, recipien
 	if recipient.ID() != patient.ID() {
 		want = envelope.GrantContext(patient.ID(), recipient.ID(), epoch, recipient.Decryption.Suite())
 	}
-	got, err := e.Unwrap(want, recipient.Decryption)
+	got, err := e.Unwrap(want, recipient.Decryption, patient.Signing.Public())
 	if err != nil {
 		c.t.Fatalf("unwrap epoch %d for %s: %v", epoch, recipient.Role(), err)
 	}
@@ -42,11 +42,15 @@ func (c *testChain) unwrapsTo(patient *identity.Identity, epoch uint64, recipien
 	}
 }
 
-// wrapAs wraps key in ctx to the encryption key to, whoever it belongs to:
-// an envelope whose context names someone else than its key's owner.
-func wrapAs(t testing.TB, ctx envelope.Context, key envelope.SessionKey, to identity.EncryptionKey) []byte {
+// wrapAs wraps key in ctx to the encryption key to, whoever it belongs to
+// (an envelope whose context names someone else than its key's owner),
+// signed by sender, the sender ctx names.
+func wrapAs(t testing.TB, ctx envelope.Context, key envelope.SessionKey, to identity.EncryptionKey, sender *identity.Identity) []byte {
 	t.Helper()
 	e, err := envelope.Wrap(ctx, key, to)
+	if err == nil {
+		err = e.Sign(sender.Signing)
+	}
 	return envBytes(t, e, err)
 }
 
@@ -95,7 +99,7 @@ func TestSessionKey(t *testing.T) {
 	hybrid := withDecryption(t, pat, identity.SuiteMLKEM768X25519)
 	c.fails(pat.Signing, sessionKeyBody(t, hybrid, 2, newSessionKey(t)), CodeEnvelope)
 	// By a provider, or by a stranger.
-	c.fails(prov.Signing, &SessionKey{Epoch: 2, Envelope: wrapAs(t, envelope.SelfContext(prov.ID(), 2, identity.SuiteX25519), k3, pat.Decryption.Public())}, CodeWrongRole)
+	c.fails(prov.Signing, &SessionKey{Epoch: 2, Envelope: wrapAs(t, envelope.SelfContext(prov.ID(), 2, identity.SuiteX25519), k3, pat.Decryption.Public(), prov)}, CodeWrongRole)
 	stranger := mustIdentity(t, identity.RolePatient)
 	c.fails(stranger.Signing, sessionKeyBody(t, stranger, 1, k3), CodeUnknownSigner)
 
@@ -153,12 +157,12 @@ func TestGrant(t *testing.T) {
 		{"expired", pat.Signing, grantBody(t, pat, b, 1, k1, false, c.now.UnixMilli()), CodeExpired},
 		{"expires at the block time", pat.Signing, grantBody(t, pat, b, 1, k1, false, c.now.Add(time.Second).UnixMilli()), CodeExpired},
 		{"to a patient", pat.Signing, &Grant{Provider: other.ID(), Scope: []vital.Kind{vital.Glucose}, Expiry: exp, Epoch: 1,
-			Envelope: wrapAs(t, envelope.GrantContext(pat.ID(), other.ID(), 1, x25519), k1, b.Decryption.Public())}, CodeWrongRole},
+			Envelope: wrapAs(t, envelope.GrantContext(pat.ID(), other.ID(), 1, x25519), k1, b.Decryption.Public(), pat)}, CodeWrongRole},
 		{"to a cloud", pat.Signing, &Grant{Provider: cloud.ID(), Scope: []vital.Kind{vital.Glucose}, Expiry: exp, Epoch: 1,
-			Envelope: wrapAs(t, envelope.GrantContext(pat.ID(), cloud.ID(), 1, x25519), k1, b.Decryption.Public())}, CodeWrongRole},
+			Envelope: wrapAs(t, envelope.GrantContext(pat.ID(), cloud.ID(), 1, x25519), k1, b.Decryption.Public(), pat)}, CodeWrongRole},
 		{"to an unregistered provider", pat.Signing, grantBody(t, pat, unregistered, 1, k1, false, exp), CodeNotFound},
 		{"by a provider", a.Signing, &Grant{Provider: b.ID(), Scope: []vital.Kind{vital.Glucose}, Expiry: exp, Epoch: 1,
-			Envelope: wrapAs(t, envelope.GrantContext(a.ID(), b.ID(), 1, x25519), k1, b.Decryption.Public())}, CodeWrongRole},
+			Envelope: wrapAs(t, envelope.GrantContext(a.ID(), b.ID(), 1, x25519), k1, b.Decryption.Public(), a)}, CodeWrongRole},
 		{"envelope for another provider", pat.Signing, func() *Grant {
 			g := grantBody(t, pat, b, 1, k1, false, exp)
 			g.Envelope = grantBody(t, pat, a, 1, k1, false, exp).Envelope
@@ -350,7 +354,7 @@ func TestProviderRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := e.Unwrap(envelope.ProviderRecordContext(pat.ID(), a.ID(), rec1, identity.SuiteX25519), pat.Decryption)
+	got, err := e.Unwrap(envelope.ProviderRecordContext(pat.ID(), a.ID(), rec1, identity.SuiteX25519), pat.Decryption, a.Signing.Public())
 	if err != nil || got != k {
 		t.Errorf("unwrap provider record: %v", err)
 	}
@@ -365,9 +369,9 @@ func TestProviderRecord(t *testing.T) {
 		{"duplicate", a.Signing, body(a, pat, rec1), CodeDuplicate},
 		{"duplicate by another provider", b.Signing, body(b, pat, rec1), CodeDuplicate},
 		{"by a patient", other.Signing, &ProviderRecord{Patient: pat.ID(), RecordID: [32]byte{3},
-			Envelope: wrapAs(t, envelope.ProviderRecordContext(pat.ID(), other.ID(), [32]byte{3}, x), k, pat.Decryption.Public())}, CodeWrongRole},
+			Envelope: wrapAs(t, envelope.ProviderRecordContext(pat.ID(), other.ID(), [32]byte{3}, x), k, pat.Decryption.Public(), other)}, CodeWrongRole},
 		{"to a provider", a.Signing, &ProviderRecord{Patient: b.ID(), RecordID: [32]byte{3},
-			Envelope: wrapAs(t, envelope.ProviderRecordContext(b.ID(), a.ID(), [32]byte{3}, x), k, pat.Decryption.Public())}, CodeWrongRole},
+			Envelope: wrapAs(t, envelope.ProviderRecordContext(b.ID(), a.ID(), [32]byte{3}, x), k, pat.Decryption.Public(), a)}, CodeWrongRole},
 		{"to an unregistered patient", a.Signing, body(a, mustIdentity(t, identity.RolePatient), [32]byte{3}), CodeNotFound},
 		{"of another suite than the patient's key", a.Signing, body(a, withDecryption(t, pat, identity.SuiteMLKEM768X25519), [32]byte{3}), CodeEnvelope},
 		{"envelope of another record", a.Signing, func() *ProviderRecord {

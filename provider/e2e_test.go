@@ -226,7 +226,7 @@ func TestForgedAlertsAreCountedNotHandled(t *testing.T) {
 	garbage.Header = []byte{0xa1, 0x01, 0x02}
 
 	fc := newFakeCloud(t)
-	a := w.providerFor(t, aID, cloudapi.NewClient(fc.URL, nil))
+	a := w.providerFor(t, aID, cloudapi.NewClient(fc.URL, nil).Expect(identity.ID{0xc1}))
 	for i, tc := range []struct {
 		name  string
 		alert cloudapi.Alert
@@ -266,7 +266,7 @@ func TestForgedAlertsAreCountedNotHandled(t *testing.T) {
 	// A genuine alert of a contract that names another provider is refused
 	// as misrouted.
 	bID, _ := w.newProvider(t)
-	b := w.providerFor(t, bID, cloudapi.NewClient(fc.URL, nil))
+	b := w.providerFor(t, bID, cloudapi.NewClient(fc.URL, nil).Expect(identity.ID{0xc1}))
 	misrouted := alertOf(good)
 	misrouted.Index = 20
 	fc.set(cloudapi.AlertBatch{Alerts: []cloudapi.Alert{misrouted}, Next: 21})

@@ -121,7 +121,7 @@ func (p *Provider) fetch(ctx context.Context, id [32]byte) (*Fetched, error) {
 		f.Anchored = true
 	}
 	p.count(func(s *Stats) { s.ProofsVerified++ })
-	key, err := p.sessionKey(ctx, h.Patient, h.Epoch)
+	key, err := p.sessionKey(ctx, pkey, h.Epoch)
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +225,8 @@ func (p *Provider) deviceKey(ctx context.Context, device, patient identity.ID) (
 
 // sessionKey returns the patient's session key of epoch, unwrapped from its
 // grant envelope to this provider on the ledger, cached.
-func (p *Provider) sessionKey(ctx context.Context, patient identity.ID, epoch uint64) (envelope.SessionKey, error) {
+func (p *Provider) sessionKey(ctx context.Context, pkey identity.VerifyingKey, epoch uint64) (envelope.SessionKey, error) {
+	patient := pkey.ID()
 	k := epochKey{patient, epoch}
 	p.mu.Lock()
 	key, ok := p.keys[k]
@@ -245,7 +246,7 @@ func (p *Provider) sessionKey(ctx context.Context, patient identity.ID, epoch ui
 		return envelope.SessionKey{}, fmt.Errorf("%w: envelope on the ledger: %w", ErrNoKey, err)
 	}
 	dk := p.cfg.Key.Decryption
-	key, err = env.Unwrap(envelope.GrantContext(patient, p.me, epoch, dk.Suite()), dk)
+	key, err = env.Unwrap(envelope.GrantContext(patient, p.me, epoch, dk.Suite()), dk, pkey)
 	if err != nil {
 		return envelope.SessionKey{}, fmt.Errorf("%w: %w", ErrNoKey, err)
 	}

@@ -51,7 +51,7 @@ func Example() {
 
 	// The provider: unwraps the epoch's key from its grant and decrypts.
 	want := envelope.GrantContext(hdr.Patient, provider.ID(), hdr.Epoch, provider.Decryption.Suite())
-	k, err := grant.Unwrap(want, provider.Decryption)
+	k, err := grant.Unwrap(want, provider.Decryption, patient.Signing.Public())
 	if err != nil {
 		panic(err)
 	}

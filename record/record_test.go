@@ -65,12 +65,12 @@ func TestGatewayRecord(t *testing.T) {
 			}
 
 			// The patient, from its self envelope.
-			k1, err := self.Unwrap(envelope.SelfContext(h.Patient, h.Epoch, s), a.patient.Decryption)
+			k1, err := self.Unwrap(envelope.SelfContext(h.Patient, h.Epoch, s), a.patient.Decryption, a.patient.Signing.Public())
 			if err != nil {
 				t.Fatal(err)
 			}
 			// The provider, from its grant.
-			k2, err := grant.Unwrap(envelope.GrantContext(h.Patient, a.provider.ID(), h.Epoch, s), a.provider.Decryption)
+			k2, err := grant.Unwrap(envelope.GrantContext(h.Patient, a.provider.ID(), h.Epoch, s), a.provider.Decryption, a.patient.Signing.Public())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -207,13 +207,13 @@ func TestProviderRecordErrors(t *testing.T) {
 			forged.Subject = r2.ID()
 			_, _, err := record.OpenProviderRecord(r2, &forged, a.patient, prov)
 			return err
-		}, envelope.ErrDecrypt},
+		}, envelope.ErrSender}, // the subject is signed: a changed one fails before decryption
 		{"open-without-identity", func() error {
 			_, _, err := record.OpenProviderRecord(r, env, nil, prov)
 			return err
 		}, identity.ErrBadKey},
 		{"open-with-other-record's-key", func() error {
-			k, err := env2.Unwrap(env2.Context, a.patient.Decryption)
+			k, err := env2.Unwrap(env2.Context, a.patient.Decryption, prov)
 			if err != nil {
 				return err
 			}

@@ -70,7 +70,7 @@ func OpenProviderRecord(r *Record, env *envelope.Envelope, patient *identity.Ide
 		return Header{}, nil, fmt.Errorf("record: %w: record for patient %s, not %s", envelope.ErrContextMismatch, h.Patient, me)
 	}
 	want := envelope.ProviderRecordContext(me, h.Author, r.ID(), patient.Decryption.Suite())
-	key, err := env.Unwrap(want, patient.Decryption)
+	key, err := env.Unwrap(want, patient.Decryption, provider)
 	if err != nil {
 		return Header{}, nil, err
 	}

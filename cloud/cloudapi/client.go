@@ -62,6 +62,9 @@ func (c *Client) ID(ctx context.Context) (identity.ID, error) {
 		return id, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return id, fmt.Errorf("cloud checkpoint: %s", resp.Status)
+	}
 	var cp struct {
 		Cloud string `json:"cloud"`
 	}
