@@ -32,7 +32,7 @@ var (
 	// ErrForged: a node answered something that does not certify itself
 	// (a member whose key is not the one its ID names).
 	ErrForged = errors.New("forged answer")
-	ErrClosed   = errors.New("client closed")
+	ErrClosed = errors.New("client closed")
 )
 
 // Committed is a transaction's result in a committed block.
