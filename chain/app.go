@@ -97,13 +97,14 @@ func (a *App) Info(context.Context, *abci.RequestInfo) (*abci.ResponseInfo, erro
 	return r, nil
 }
 
-// InitChain writes the genesis state.
+// InitChain writes the genesis state, with the chain ID of CometBFT's
+// genesis, which every transaction signs.
 func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.ResponseInitChain, error) {
 	g, err := ledger.ParseGenesis(req.AppStateBytes)
 	if err != nil {
 		return nil, err
 	}
-	res, err := a.m.InitChain(pebbleStore{a.db}, g, req.Time)
+	res, err := a.m.InitChain(pebbleStore{a.db}, req.ChainId, g, req.Time)
 	if err != nil {
 		return nil, err
 	}

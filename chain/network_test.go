@@ -297,7 +297,7 @@ func TestNetwork(t *testing.T) {
 		n.t = t
 		defer func() { n.t = parent }()
 		// Unsigned and wrongly signed: refused by CheckTx.
-		tx := &ledger.Tx{Version: ledger.TxVersion, Type: ledger.TypeVote, Signer: patient.Signing.Public().Bytes(), Seq: 99, Body: []byte{0xa0}}
+		tx := &ledger.Tx{Version: ledger.TxVersion, Type: ledger.TypeVote, Signer: patient.Signing.Public().Bytes(), Seq: 99, Body: []byte{0xa0}, ChainID: ps.ChainID()}
 		b, _ := codecMarshal(tx)
 		if _, err := c0.Broadcast(ctx(t), b); !errors.Is(err, ledger.Rejected(ledger.CodeUnsigned)) {
 			t.Fatalf("unsigned: %v", err)
@@ -308,12 +308,12 @@ func TestNetwork(t *testing.T) {
 		if _, err := c0.Broadcast(ctx(t), bad); !errors.Is(err, ledger.Rejected(ledger.CodeBadSignature)) {
 			t.Fatalf("bad signature: %v", err)
 		}
-		// Wrong role and replay: refused in the block.
+		// Wrong role: refused in the block; replay: refused by CheckTx.
 		_, err := n.submit(0, ps, &ledger.DeviceCommand{Device: device.ID(), Command: "sampling_interval_ms", Value: 1000})
 		if !errors.Is(err, ledger.Rejected(ledger.CodeWrongRole)) {
 			t.Fatalf("wrong role: %v", err)
 		}
-		replay, _ := ledger.NewTx(patient.Signing, 1, &ledger.TerminateContract{ID: [32]byte{8}})
+		replay, _ := ledger.NewTx(ps.ChainID(), patient.Signing, 1, &ledger.TerminateContract{ID: [32]byte{8}})
 		if _, err := c0.Submit(ctx(t), replay); !errors.Is(err, ledger.Rejected(ledger.CodeReplay)) {
 			t.Fatalf("replay: %v", err)
 		}

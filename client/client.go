@@ -111,6 +111,7 @@ type Client struct {
 	subs     map[int]*subscription
 	nextSub  int
 	height   int64     // the last block delivered
+	chainID  string    // the node's chain, once known
 	starting *starting // the attempt to follow the chain under way, if any
 	started  bool      // following: the loop runs until Close
 	closed   bool

@@ -18,7 +18,10 @@
 //
 // Every transaction is signed by the party it speaks for and carries a
 // per-signer sequence number; a sequence number already used (or too old to
-// tell) is a replay. CheckTx checks a transaction statelessly (encoding,
+// tell) is a replay. The signature covers the chain ID that genesis names
+// (CometBFT's chain_id, kept in the state, queried as QueryChainID), so
+// that a transaction made for one chain (a test network) is refused on any
+// other that knows the same keys (CodeWrongChain). CheckTx checks a transaction statelessly (encoding,
 // signature, field sanity); FinalizeBlock checks it against the state. A
 // rejection carries a Code and a log that names its reason.
 package ledger

@@ -31,6 +31,7 @@ const (
 	CodeExpired        Code = 16 // an expiry in the past
 	CodeEnvelope       Code = 17 // a key envelope bound to another context
 	CodePolicy         Code = 18 // a proposal that breaks the proposer policy
+	CodeWrongChain     Code = 19 // a transaction signed for another chain
 )
 
 var codeNames = map[Code]string{
@@ -40,7 +41,7 @@ var codeNames = map[Code]string{
 	CodeWrongRole: "wrong role", CodeReplay: "replay", CodeUnauthorized: "unauthorized",
 	CodeNotFound: "not found", CodeDuplicate: "duplicate", CodeInvalid: "invalid",
 	CodeContract: "contract", CodeConsistency: "consistency", CodeExpired: "expired",
-	CodeEnvelope: "envelope", CodePolicy: "policy",
+	CodeEnvelope: "envelope", CodePolicy: "policy", CodeWrongChain: "wrong chain",
 }
 
 // String returns the code's name.

@@ -80,14 +80,22 @@ func NewMachine() *Machine {
 
 // CheckTx checks a transaction for the mempool and remembers it, so that
 // FinalizeBlock need not verify its signature again. The checks are
-// stateless, except one cheap look-up when st is not nil: a signer that is
-// not registered in the committed state st is refused (CodeUnknownSigner)
-// before any costly check, so that unknown keys cannot make the mempool
-// verify signatures or compile contracts for nothing.
+// stateless, except cheap look-ups when st is not nil, made before any
+// costly check: a transaction signed for another chain is refused
+// (CodeWrongChain), and so is a signer that is not registered in the
+// committed state st (CodeUnknownSigner), so that unknown keys cannot make
+// the mempool verify signatures or compile contracts for nothing.
 func (m *Machine) CheckTx(st Store, txBytes []byte) (*Decoded, error) {
 	if st != nil && len(txBytes) <= MaxTxSize {
 		var tx Tx
 		if err := codec.UnmarshalLimit(txBytes, MaxTxSize, &tx); err == nil {
+			chainID, err := chainIDOf(st)
+			if err != nil {
+				return nil, err
+			}
+			if err := wrongChain(&tx, chainID); err != nil {
+				return nil, err
+			}
 			id := tx.SignerID()
 			v, err := st.Get(key(pMember, id[:]))
 			if err != nil {
@@ -196,6 +204,7 @@ func appHash(prev [32]byte, height int64, writes []Write) [32]byte {
 // writes, plus the current transaction's writes until it succeeds.
 type exec struct {
 	st      Store
+	chainID string
 	height  int64
 	now     int64 // block time, Unix ms
 	params  Params
@@ -218,7 +227,27 @@ func newExec(st Store, height int64, t time.Time) (*exec, error) {
 	if !ok {
 		x.params = DefaultParams()
 	}
+	if x.chainID, err = chainIDOf(st); err != nil {
+		return nil, err
+	}
 	return x, nil
+}
+
+// chainIDOf returns the chain ID genesis stored ("" before genesis).
+func chainIDOf(st Store) (string, error) {
+	b, err := st.Get([]byte{pChainID})
+	if err != nil {
+		return "", fmt.Errorf("%w: get the chain ID: %w", errStore, err)
+	}
+	return string(b), nil
+}
+
+// wrongChain refuses a transaction signed for another chain.
+func wrongChain(tx *Tx, chainID string) error {
+	if tx.ChainID == chainID {
+		return nil
+	}
+	return errorf(CodeWrongChain, "transaction signed for chain %.50q, this is %q", tx.ChainID, chainID)
 }
 
 // run executes one transaction and keeps its writes only if it succeeds.
@@ -247,6 +276,9 @@ func (x *exec) run(m *Machine, txb []byte) (TxResult, error) {
 func (x *exec) apply(m *Machine, txb []byte) error {
 	d, err := m.decode(txb, true)
 	if err != nil {
+		return err
+	}
+	if err := wrongChain(&d.Tx, x.chainID); err != nil {
 		return err
 	}
 	if err := x.useSeq(d); err != nil {

@@ -37,6 +37,7 @@ var (
 //	record3/PATIENT                []ProviderRecordListing
 //	command/DEVICE                 DeviceCommandRecord
 //	absent/AUTHORITY               int64: block time (Unix ms) since which its signature is missing from the commits
+//	chain_id                       string: the chain's ID, which every transaction signs
 //
 // IDs, contracts and records are in hex.
 
@@ -149,6 +150,15 @@ func Query(st IterStore, path string) ([]byte, error) {
 				return &e.Entry
 			})
 		}
+	case QueryChainID:
+		if err = want(1); err != nil {
+			return nil, err
+		}
+		id, err := one([]byte{pChainID})
+		if err != nil {
+			return nil, err
+		}
+		return codec.Marshal(string(id))
 	case QueryAuthorities, QueryPending, QueryParams:
 		if err = want(1); err != nil {
 			return nil, err

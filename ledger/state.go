@@ -52,6 +52,7 @@ const (
 	pRecord3     = 'r' // r patient record → ProviderRecordEntry
 	pDeviceCmd   = 'd' // d device → DeviceCommandRecord (the latest)
 	pAbsent      = 'a' // a authority → int64: block time (Unix ms) since which its signature is missing from every commit
+	pChainID     = 'i' // i → the chain ID, from genesis: every transaction signs it
 )
 
 func key(prefix byte, parts ...[]byte) []byte {
