@@ -3,9 +3,13 @@ package ledger
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/vitalchain/vitalchain/codec"
+	"github.com/vitalchain/vitalchain/contract"
+	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/vital"
 )
 
 // TestForeignChainTxRefused: a transaction signed for another chain (a test
@@ -78,4 +82,121 @@ func TestInitChainNeedsAChainID(t *testing.T) {
 			t.Errorf("InitChain with chain ID %q succeeded", id)
 		}
 	}
+}
+
+// TestProviderRecordNeedsAGrant: a provider writes into a patient's history
+// (transaction 3) only while it holds an active grant from that patient.
+// Before, any registered provider could write into any patient's history.
+func TestProviderRecordNeedsAGrant(t *testing.T) {
+	t.Parallel()
+	c := newTestChain(t, 1)
+	pat := c.register(identity.RolePatient, nil)
+	other := c.register(identity.RolePatient, nil)
+	granted := c.register(identity.RoleProvider, nil)
+	stranger := c.register(identity.RoleProvider, nil)
+	elsewhere := c.register(identity.RoleProvider, nil) // granted by another patient only
+	short := c.register(identity.RoleProvider, nil)     // a grant that expires
+	revoked := c.register(identity.RoleProvider, nil)
+	k := c.startEpoch(pat, 1)
+	c.ok(pat.Signing, grantBody(t, pat, granted, 1, k, false, c.expiry(time.Hour)))
+	c.ok(pat.Signing, grantBody(t, pat, short, 1, k, false, c.expiry(1500*time.Millisecond)))
+	c.ok(pat.Signing, grantBody(t, pat, revoked, 1, k, false, c.expiry(time.Hour)))
+	ko := c.startEpoch(other, 1)
+	c.ok(other.Signing, grantBody(t, other, elsewhere, 1, ko, false, c.expiry(time.Hour)))
+	k2 := newSessionKey(t)
+	c.ok(pat.Signing, &Revoke{Provider: revoked.ID(), NewEpoch: 2, SelfEnvelope: sessionKeyBody(t, pat, 2, k2).Envelope,
+		Rewraps: []Rewrap{{Provider: granted.ID(), Envelope: grantEnv(t, pat, granted, 2, k2)}}}) // short's grant has expired by now
+
+	rk := newSessionKey(t)
+	record := func(prov *identity.Identity, n byte) *ProviderRecord {
+		e, err := envelope.ProviderRecordEnvelope(prov, pat.Public(), [32]byte{n}, rk)
+		return &ProviderRecord{Patient: pat.ID(), RecordID: [32]byte{n}, Envelope: envBytes(t, e, err)}
+	}
+	tests := []struct {
+		name string
+		prov *identity.Identity
+		code Code
+	}{
+		{"no grant", stranger, CodeUnauthorized},
+		{"a grant from another patient", elsewhere, CodeUnauthorized},
+		{"an expired grant", short, CodeUnauthorized},
+		{"a revoked grant", revoked, CodeUnauthorized},
+		{"an active grant", granted, CodeOK},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := c.block(c.tx(tc.prov.Signing, record(tc.prov, byte(i+1))))[0]
+			if r.Code != tc.code {
+				t.Fatalf("got %s (%s), want %s", r.Code, r.Log, tc.code)
+			}
+		})
+	}
+	var list []ProviderRecordListing
+	c.mustQuery(Record3Path(pat.ID()), &list)
+	if len(list) != 1 || list[0].Entry.Provider != granted.ID() {
+		t.Fatalf("the patient's history holds %+v, want only the granted provider's record", list)
+	}
+}
+
+// TestAlertOnlyFromTheHomeCloud: a patient's alerts are posted by the cloud
+// that keeps its records, a cloud of the patient's home cluster (or by the
+// patient itself); a cloud of another cluster cannot notify the patient's
+// providers. Before, any registered cloud could post for any patient.
+func TestAlertOnlyFromTheHomeCloud(t *testing.T) {
+	t.Parallel()
+	c := newTestChain(t, 2)
+	home := c.registerIn(identity.RoleCloud, identity.SuiteX25519, 1)
+	away := c.registerIn(identity.RoleCloud, identity.SuiteX25519, 2)
+	pat := c.registerIn(identity.RolePatient, identity.SuiteX25519, 1)
+	prov := c.registerIn(identity.RoleProvider, identity.SuiteX25519, 2)
+	cid := c.deploy(pat, prov)
+	n := byte(0)
+	alert := func() *Alert {
+		n++
+		return &Alert{Patient: pat.ID(), Contract: cid, RecordID: [32]byte{n}, Kind: vital.Glucose, Severity: uint8(contract.Warning), Time: 1}
+	}
+	c.fails(away.Signing, alert(), CodeUnauthorized)
+	c.ok(home.Signing, alert())
+	c.ok(pat.Signing, alert())
+	c.fails(away.Signing, &Alert{Patient: prov.ID(), Contract: cid, RecordID: [32]byte{99}, Kind: vital.Glucose, Severity: 1}, CodeWrongRole)
+
+	// The patient moves to cluster 2: its records stay in the custody of
+	// its home cluster's cloud, and so do its alerts.
+	c.ok(pat.Signing, &Migrate{Cluster: 2})
+	c.fails(away.Signing, alert(), CodeUnauthorized)
+	c.ok(home.Signing, alert())
+
+	var rec AlertRecord
+	if err := c.query(AlertPath(pat.ID(), [32]byte{1}), &rec); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the refused alert was stored: %v %+v", err, rec)
+	}
+}
+
+// TestAnchorOnlyFromAClusterCloud: only a cloud that is a member of an
+// existing cluster anchors. Register admits clouds only to existing
+// clusters, so the state below (a cloud member of no cluster) is written by
+// hand, as an older version or a bug could have left it; before, any
+// member with the cloud role anchored.
+func TestAnchorOnlyFromAClusterCloud(t *testing.T) {
+	t.Parallel()
+	c := newTestChain(t, 2)
+	member := c.registerIn(identity.RoleCloud, identity.SuiteX25519, 2)
+	orphan := mustIdentity(t, identity.RoleCloud)
+	m := Member{Role: identity.RoleCloud, Verifying: orphan.Public().Verifying.Bytes(), Cluster: 7, Home: 7}
+	b, err := codec.Marshal(&m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := orphan.ID()
+	c.st.Apply([]Write{{Key: key(pMember, id[:]), Value: b}})
+
+	lg := newTestLog(t)
+	lg.grow(2)
+	c.fails(orphan.Signing, lg.anchor(LogRecords, 0, 1), CodeUnauthorized)
+	var rec AnchorRecord
+	if err := c.query(AnchorPath(id, LogRecords), &rec); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the orphan's anchor was stored: %v %+v", err, rec)
+	}
+	c.ok(member.Signing, lg.anchor(LogRecords, 0, 1))
+	c.fails(c.auths[1].Signing, lg.anchor(LogRecords, 0, 1), CodeWrongRole)
 }
