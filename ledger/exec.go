@@ -213,6 +213,7 @@ type exec struct {
 	events  []Event
 	updates []ValidatorUpdate
 	keep    *Write // a refused transaction's write that stands: its sequence number
+	quota   *quota // each signer's share of the block used so far
 }
 
 // tombstone marks a deleted key in the write maps.
@@ -230,6 +231,7 @@ func newExec(st Store, height int64, t time.Time) (*exec, error) {
 	if x.chainID, err = chainIDOf(st); err != nil {
 		return nil, err
 	}
+	x.quota = newQuota(st, &x.params)
 	return x, nil
 }
 
@@ -279,6 +281,11 @@ func (x *exec) apply(m *Machine, txb []byte) error {
 		return err
 	}
 	if err := wrongChain(&d.Tx, x.chainID); err != nil {
+		return err
+	}
+	// Over its signer's cap, a transaction is refused before it uses up its
+	// sequence number: the same bytes may commit in a later block.
+	if err := x.quota.admit(d, len(txb)); err != nil {
 		return err
 	}
 	if err := x.useSeq(d); err != nil {

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -199,4 +200,89 @@ func TestAnchorOnlyFromAClusterCloud(t *testing.T) {
 	}
 	c.ok(member.Signing, lg.anchor(LogRecords, 0, 1))
 	c.fails(c.auths[1].Signing, lg.anchor(LogRecords, 0, 1), CodeWrongRole)
+}
+
+// TestOneKeyCannotFillABlock: one signer's transactions in a block are
+// capped by its role (Params.Caps), in number and in bytes. Those over the
+// cap are refused with CodeOverCap and use up nothing, so the same bytes
+// commit in a later block; an honest proposer leaves them in the mempool;
+// a proposal over a cap is rejected. Before, one key could fill a block
+// with transactions that each passed, delaying everyone else's.
+func TestOneKeyCannotFillABlock(t *testing.T) {
+	t.Parallel()
+	c := newTestChain(t, 1)
+	flooder := c.register(identity.RolePatient, nil)
+	honest := c.register(identity.RolePatient, nil)
+	prov := c.register(identity.RoleProvider, nil)
+	dev := c.register(identity.RoleDevice, honest)
+	kf, kh := c.startEpoch(flooder, 1), c.startEpoch(honest, 1)
+	limit := int(DefaultCaps().Patient.Txs)
+	grants := func(p *identity.Identity, k envelope.SessionKey, n int) [][]byte {
+		var txs [][]byte
+		for i := range n {
+			txs = append(txs, c.tx(p.Signing, grantBody(t, p, prov, 1, k, false, c.expiry(time.Hour)+int64(i))))
+		}
+		return txs
+	}
+	flood := grants(flooder, kf, limit+8)
+	mine := grants(honest, kh, 1)
+	mempool := append(slices.Clone(flood), mine...)
+
+	// The proposer takes the flooder's share and the honest grant; the
+	// other proposers accept that, and reject the whole flood.
+	proposal, err := c.m.Prepare(c.st, c.proposer(0), c.now.Add(time.Second), mempool, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameTxs(proposal, append(slices.Clone(flood[:limit]), mine...)) {
+		t.Fatalf("proposal of %d transactions, want the flooder's first %d and the honest one", len(proposal), limit)
+	}
+	if err := c.m.Process(c.st, c.proposer(0), c.now.Add(time.Second), proposal); err != nil {
+		t.Fatalf("Process of Prepare's proposal: %v", err)
+	}
+	if err := c.m.Process(c.st, c.proposer(0), c.now.Add(time.Second), mempool); !errors.Is(err, Rejected(CodePolicy)) {
+		t.Fatalf("Process of the flood: %v, want %s", err, CodePolicy)
+	}
+
+	// A block with the whole flood (from a proposer that broke the rule, or
+	// replayed): the flooder's share commits, the rest is refused, the
+	// honest grant commits.
+	want := slices.Repeat([]Code{CodeOK}, limit)
+	want = append(want, slices.Repeat([]Code{CodeOverCap}, 8)...)
+	wantCodes(t, c.block(mempool...), append(want, CodeOK)...)
+	// What was over the cap commits in the next block, as it was.
+	wantCodes(t, c.block(flood[limit:]...), slices.Repeat([]Code{CodeOK}, 8)...)
+
+	// A device signs nothing.
+	wantCodes(t, c.block(c.tx(dev.Signing, &TerminateContract{ID: [32]byte{1}})), CodeWrongRole)
+}
+
+// TestSignerCapBytes: the bytes a signer puts in a block are capped too.
+func TestSignerCapBytes(t *testing.T) {
+	t.Parallel()
+	tg := newGenesis(t, 1)
+	tg.g.Params.Caps = DefaultCaps()
+	tg.g.Params.Caps.Patient = SignerCap{Txs: 1000, Bytes: MaxTxSize}
+	c := startChain(t, tg)
+	pat := c.register(identity.RolePatient, nil)
+	prov := c.register(identity.RoleProvider, nil)
+	k := c.startEpoch(pat, 1)
+	var txs [][]byte
+	size, fit := 0, 0
+	for i := 0; size <= MaxTxSize; i++ {
+		tx := c.tx(pat.Signing, grantBody(t, pat, prov, 1, k, false, c.expiry(time.Hour)+int64(i)))
+		txs = append(txs, tx)
+		if size += len(tx); size <= MaxTxSize {
+			fit++
+		}
+	}
+	rs := c.block(txs...)
+	for i, r := range rs {
+		if want := map[bool]Code{true: CodeOK, false: CodeOverCap}[i < fit]; r.Code != want {
+			t.Fatalf("tx %d of %d (%d fit in %d bytes): %s (%s), want %s", i, len(txs), fit, MaxTxSize, r.Code, r.Log, want)
+		}
+	}
+	if err := (Params{AnchorCap: 1, SeqWindow: 1, AuthorityPower: 1, Caps: SignerCaps{Cloud: SignerCap{Txs: 1, Bytes: MaxTxSize - 1}}}).validate(); err == nil {
+		t.Error("caps with no room for one transaction of MaxTxSize are valid")
+	}
 }

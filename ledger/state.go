@@ -96,6 +96,10 @@ type Params struct {
 	// attests: the chain itself has seen the head go. 0 turns this off
 	// (handovers then need attestations).
 	HeadAbsentMs int64 `cbor:"5,keyasint,omitempty"`
+	// Caps bound what one signer may put in one block, by its role, so
+	// that no registered key fills blocks and delays the others' revokes
+	// and anchors (see SignerCaps). Zero: DefaultCaps.
+	Caps SignerCaps `cbor:"6,keyasint,omitempty"`
 }
 
 // DefaultParams returns the parameters VitalChain uses unless genesis says otherwise.
@@ -107,7 +111,7 @@ func (p Params) validate() error {
 	if p.AnchorCap == 0 || p.SeqWindow == 0 || p.SeqWindow > 64 || p.AuthorityPower <= 0 || p.AnchorPassAfterMs < 0 || p.HeadAbsentMs < 0 {
 		return fmt.Errorf("invalid params %+v", p)
 	}
-	return nil
+	return p.Caps.validate()
 }
 
 // Authority is a member of the validator set.
