@@ -63,11 +63,14 @@ type Result struct {
 
 // Machine executes blocks. It keeps no state between blocks except a cache
 // of transactions it has already decoded and verified in CheckTx, which only
-// saves work: a block gives the same result with or without it.
+// saves work (a block gives the same result with or without it), and the
+// mempool's view of sequence numbers, which only CheckTx reads.
 type Machine struct {
 	mu    sync.Mutex
 	cache map[[32]byte]*Decoded
 	order [][32]byte // insertion order, to bound the cache
+
+	pool pool // the mempool's view of sequence numbers (CheckTx, Recheck, Committed)
 }
 
 // maxCache bounds the verified-transaction cache.
@@ -84,31 +87,30 @@ func NewMachine() *Machine {
 // costly check: a transaction signed for another chain is refused
 // (CodeWrongChain), and so is a signer that is not registered in the
 // committed state st (CodeUnknownSigner), so that unknown keys cannot make
-// the mempool verify signatures or compile contracts for nothing.
+// the mempool verify signatures or compile contracts for nothing; a signer
+// whose role signs nothing (CodeWrongRole) or whose transaction could never
+// fit its role's cap (CodeTooLarge); and a sequence number already used in
+// st or taken by a transaction admitted before and not yet committed
+// (CodeReplay), or a signer with its window's worth of transactions waiting
+// (CodeOverCap): see Recheck and Committed for the mempool's view.
 func (m *Machine) CheckTx(st Store, txBytes []byte) (*Decoded, error) {
+	var adm *admission
 	if st != nil && len(txBytes) <= MaxTxSize {
 		var tx Tx
 		if err := codec.UnmarshalLimit(txBytes, MaxTxSize, &tx); err == nil {
-			chainID, err := chainIDOf(st)
-			if err != nil {
+			if adm, err = m.admissible(st, &tx, txBytes); err != nil {
 				return nil, err
-			}
-			if err := wrongChain(&tx, chainID); err != nil {
-				return nil, err
-			}
-			id := tx.SignerID()
-			v, err := st.Get(key(pMember, id[:]))
-			if err != nil {
-				return nil, fmt.Errorf("%w: %v", errStore, err)
-			}
-			if v == nil {
-				return nil, errorf(CodeUnknownSigner, "signer %s is not registered", identity.ID(id))
 			}
 		}
 	}
 	d, err := Decode(txBytes)
 	if err != nil {
 		return nil, err
+	}
+	if adm != nil {
+		if err := m.pool.reserve(adm); err != nil {
+			return nil, err
+		}
 	}
 	m.mu.Lock()
 	if _, ok := m.cache[d.Hash]; !ok {

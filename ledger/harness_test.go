@@ -153,6 +153,7 @@ func (c *testChain) blockAt(t time.Time, txs ...[]byte) []TxResult {
 		c.t.Fatal(err)
 	}
 	c.st.Apply(res.Writes)
+	c.m.Committed()
 	c.appHash = res.AppHash
 	c.updates = res.ValidatorUpdates
 	c.results = res.TxResults

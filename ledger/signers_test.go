@@ -286,3 +286,131 @@ func TestSignerCapBytes(t *testing.T) {
 		t.Error("caps with no room for one transaction of MaxTxSize are valid")
 	}
 }
+
+// TestReusedSeqRefusedInCheckTx: CheckTx refuses a sequence number that is
+// used in the committed state or taken by a transaction the mempool already
+// holds, and bounds what one signer holds in the mempool to its window;
+// after a block, Recheck rebuilds that view from what the mempool still
+// holds and drops what the block made stale. Before, CheckTx looked at no
+// sequence number: one key could fill the mempool, then the blocks, with
+// transactions reusing one sequence number.
+func TestReusedSeqRefusedInCheckTx(t *testing.T) {
+	t.Parallel()
+	c := newTestChain(t, 1)
+	pat := c.register(identity.RolePatient, nil)
+	dev := c.register(identity.RoleDevice, pat)
+	m := c.m
+	check := func(tx []byte, want Code) {
+		t.Helper()
+		if _, err := m.CheckTx(c.st, tx); CodeOf(err) != want {
+			t.Fatalf("CheckTx: %v, want %s", err, want)
+		}
+	}
+	recheck := func(tx []byte, want Code) {
+		t.Helper()
+		if err := m.Recheck(c.st, tx); CodeOf(err) != want {
+			t.Fatalf("Recheck: %v, want %s", err, want)
+		}
+	}
+	// The patient's registration of its device used seq 1.
+	terminate := func(seq uint64, n byte) []byte {
+		return c.txSeq(pat.Signing, seq, &TerminateContract{ID: [32]byte{n}})
+	}
+	a, b := terminate(2, 1), terminate(2, 2)
+	check(a, CodeOK)
+	check(b, CodeReplay) // seq 2 is taken by a, waiting in the mempool
+	check(a, CodeOK)     // a again (a retry): still a's
+	check(terminate(1, 3), CodeReplay)
+	forged := decodeTx(t, terminate(2, 4))
+	forged.Sig[0] ^= 1
+	check(encodeTx(t, forged), CodeReplay) // before its signature is verified
+
+	// a commits; b's seq is now used in the state, and a is stale.
+	c.block(a)
+	check(b, CodeReplay)
+	recheck(a, CodeReplay)
+
+	// x and y hold seqs 3 and 4 in the mempool; a block commits another
+	// transaction with seq 4 (from another node's mempool): the recheck
+	// keeps x and drops y.
+	x, y, other := terminate(3, 5), terminate(4, 6), terminate(4, 7)
+	check(x, CodeOK)
+	check(y, CodeOK)
+	c.block(other)
+	recheck(x, CodeOK)
+	recheck(y, CodeReplay)
+	check(terminate(3, 8), CodeReplay) // x holds 3 again
+
+	// One signer holds at most its window of sequence numbers.
+	window := int(c.st.params(t).SeqWindow)
+	for i := range window - 1 { // x holds one already
+		check(terminate(uint64(10+i), 9), CodeOK)
+	}
+	check(terminate(uint64(10+window), 9), CodeOverCap)
+	newcomer := mustIdentity(t, identity.RolePatient)
+	check(c.txSeq(c.auths[0].Signing, 100, c.registerBody(newcomer, 1, identity.ID{}, newcomer.Signing)), CodeOK) // others are not held up
+	c.block()
+	for i := range window - 1 {
+		recheck(terminate(uint64(10+i), 9), CodeOK)
+	}
+	recheck(x, CodeOK)
+	check(terminate(uint64(10+window), 9), CodeOverCap)
+
+	// A device signs no transaction: refused before anything is verified.
+	check(c.txSeq(dev.Signing, 1, &TerminateContract{ID: [32]byte{1}}), CodeWrongRole)
+}
+
+// params returns the committed parameters.
+func (m MemStore) params(t testing.TB) Params {
+	t.Helper()
+	var p Params
+	if ok, err := getCBOR(m, []byte{pParams}, &p); err != nil || !ok {
+		t.Fatalf("params: %v %v", ok, err)
+	}
+	return p
+}
+
+// FuzzCheckTx runs CheckTx, then (after a commit) Recheck, on arbitrary
+// bytes against a small state. Invariants: no panic; every refusal is a
+// rejection with a code; what CheckTx admits, it admits again (a retry),
+// and the recheck after a commit keeps it.
+func FuzzCheckTx(f *testing.F) {
+	c := newTestChain(f, 1)
+	pat := c.register(identity.RolePatient, nil)
+	for seq := range uint64(4) {
+		f.Add(c.txSeq(pat.Signing, seq, &TerminateContract{ID: [32]byte{byte(seq)}}))
+	}
+	foreign, err := NewTx("another-chain", pat.Signing, 9, &TerminateContract{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(foreign)
+	f.Add(c.txSeq(c.auths[0].Signing, 5, &Vote{Candidate: pat.ID(), Add: true}))
+	f.Add([]byte{0xa0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m := NewMachine()
+		rejection := func(err error) {
+			t.Helper()
+			var e *Error
+			if !errors.As(err, &e) || e.Code == CodeOK || e.Code.String() == "code("+itoa(int64(e.Code))+")" {
+				t.Fatalf("error %v is not a rejection", err)
+			}
+		}
+		if _, err := m.CheckTx(c.st, b); err != nil {
+			rejection(err)
+			if err := m.Recheck(c.st, b); err == nil {
+				t.Fatal("Recheck admits what CheckTx refused")
+			} else {
+				rejection(err)
+			}
+			return
+		}
+		if _, err := m.CheckTx(c.st, b); err != nil {
+			t.Fatalf("CheckTx admitted, then refused the same bytes: %v", err)
+		}
+		m.Committed()
+		if err := m.Recheck(c.st, b); err != nil {
+			t.Fatalf("Recheck after a commit refused what CheckTx admitted: %v", err)
+		}
+	})
+}

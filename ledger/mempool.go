@@ -1,0 +1,159 @@
+package ledger
+
+import (
+	"sync"
+
+	"github.com/vitalchain/vitalchain/codec"
+	"github.com/vitalchain/vitalchain/identity"
+)
+
+// The mempool's view of sequence numbers. CheckTx admits a signer's
+// transaction only if its sequence number is neither used in the committed
+// state (the signer's window) nor taken by a transaction this node has
+// already admitted to its mempool and not yet seen committed, and only
+// while the signer has fewer than SeqWindow such transactions. So one key
+// cannot fill the mempool, and then the blocks, with transactions that
+// reuse one sequence number (each would be refused in its block, but only
+// after taking its room), nor hold more of the mempool than its window of
+// sequence numbers can ever commit.
+//
+// After each block, Committed forgets the admitted sequence numbers and the
+// mempool's recheck (CometBFT's Recheck, which chain turns on) admits again,
+// with Recheck, every transaction it still holds, in its order: so the view
+// is exactly the mempool's, a transaction that the new block made stale
+// (its sequence number now used) leaves the mempool, and a transaction the
+// mempool dropped without telling (full after CheckTx) frees its sequence
+// number. Without the recheck, the view holds what was admitted since the
+// last block.
+
+// pool is the admitted sequence numbers of each signer, with the hashes of
+// their transactions.
+type pool struct {
+	mu      sync.Mutex
+	pending map[identity.ID]map[uint64][32]byte
+}
+
+// admission is what CheckTx learned of a transaction before verifying it.
+type admission struct {
+	signer identity.ID
+	seq    uint64
+	hash   [32]byte
+	window uint32
+}
+
+// admissible makes CheckTx's cheap checks of tx (txBytes decoded, its
+// signature not yet verified) against the committed state st and the
+// mempool's view: its chain, its signer's registration and role, its size
+// against the role's cap, and its sequence number.
+func (m *Machine) admissible(st Store, tx *Tx, txBytes []byte) (*admission, error) {
+	chainID, err := chainIDOf(st)
+	if err != nil {
+		return nil, err
+	}
+	if err := wrongChain(tx, chainID); err != nil {
+		return nil, err
+	}
+	id := tx.SignerID()
+	var mem Member
+	ok, err := getCBOR(st, key(pMember, id[:]), &mem)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errorf(CodeUnknownSigner, "signer %s is not registered", id)
+	}
+	var p Params
+	if ok, err := getCBOR(st, []byte{pParams}, &p); err != nil {
+		return nil, err
+	} else if !ok {
+		p = DefaultParams()
+	}
+	switch c := p.caps().Of(mem.Role); {
+	case c.Txs == 0:
+		return nil, errorf(CodeWrongRole, "a %s signs no transactions", mem.Role)
+	case len(txBytes) > int(c.Bytes):
+		return nil, errorf(CodeTooLarge, "transaction of %d bytes, more than a %s may put in a block (%d)", len(txBytes), mem.Role, c.Bytes)
+	}
+	a := &admission{signer: id, seq: tx.Seq, hash: Hash(txBytes), window: p.SeqWindow}
+	if err := m.seqFree(st, a); err != nil {
+		return nil, err
+	}
+	m.pool.mu.Lock()
+	defer m.pool.mu.Unlock()
+	return a, m.pool.free(a)
+}
+
+// seqFree refuses a sequence number that the committed state has used, or
+// that is too old to tell.
+func (m *Machine) seqFree(st Store, a *admission) error {
+	var w seqWindow
+	if _, err := getCBOR(st, key(pSeq, a.signer[:]), &w); err != nil {
+		return err
+	}
+	return w.accept(a.seq, a.window) // w is a copy: nothing is written
+}
+
+// free refuses a sequence number another admitted transaction holds, and a
+// signer that holds its window's worth. The same transaction again is free.
+// p.mu is held.
+func (p *pool) free(a *admission) error {
+	mine := p.pending[a.signer]
+	if h, ok := mine[a.seq]; ok {
+		if h == a.hash {
+			return nil
+		}
+		return errorf(CodeReplay, "sequence number %d is taken by another transaction waiting in the mempool", a.seq)
+	}
+	if len(mine) >= int(a.window) {
+		return errorf(CodeOverCap, "signer %s has %d transactions waiting in the mempool, its window: send it again after some commit", a.signer, len(mine))
+	}
+	return nil
+}
+
+// reserve records an admitted transaction's sequence number, unless it is
+// no longer free (another was admitted meanwhile).
+func (p *pool) reserve(a *admission) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.free(a); err != nil {
+		return err
+	}
+	if p.pending == nil {
+		p.pending = map[identity.ID]map[uint64][32]byte{}
+	}
+	mine := p.pending[a.signer]
+	if mine == nil {
+		mine = map[uint64][32]byte{}
+		p.pending[a.signer] = mine
+	}
+	mine[a.seq] = a.hash
+	return nil
+}
+
+// Recheck checks again, after a block, a transaction that CheckTx admitted
+// and the mempool still holds: its sequence number must still be free, in
+// the new committed state st and among the transactions rechecked before
+// it since Committed. An error means the mempool should drop it.
+func (m *Machine) Recheck(st Store, txBytes []byte) error {
+	var tx Tx
+	if err := codec.UnmarshalLimit(txBytes, MaxTxSize, &tx); err != nil {
+		return wrap(CodeMalformed, "decode transaction", err)
+	}
+	a, err := m.admissible(st, &tx, txBytes)
+	if err != nil {
+		return err
+	}
+	if _, err := m.decode(txBytes, false); err != nil { // cached since CheckTx, or verified again
+		return err
+	}
+	return m.pool.reserve(a)
+}
+
+// Committed tells the machine that a block was committed: it forgets the
+// sequence numbers of the transactions admitted so far, which the mempool's
+// recheck (Recheck) admits again if they are still waiting.
+func (m *Machine) Committed() {
+	m.pool.mu.Lock()
+	m.pool.pending = nil
+	m.pool.mu.Unlock()
+}
