@@ -303,13 +303,17 @@ func TestNetwork(t *testing.T) {
 			t.Fatalf("unsigned: %v", err)
 		}
 		good, _ := ps.Sign(&ledger.TerminateContract{ID: [32]byte{9}})
-		bad := bytes.Clone(good)
-		bad[len(bad)-1] ^= 1
+		d, err := ledger.Decode(good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Tx.Sig[len(d.Tx.Sig)-1] ^= 1
+		bad, _ := codecMarshal(&d.Tx)
 		if _, err := c0.Broadcast(ctx(t), bad); !errors.Is(err, ledger.Rejected(ledger.CodeBadSignature)) {
 			t.Fatalf("bad signature: %v", err)
 		}
 		// Wrong role: refused in the block; replay: refused by CheckTx.
-		_, err := n.submit(0, ps, &ledger.DeviceCommand{Device: device.ID(), Command: "sampling_interval_ms", Value: 1000})
+		_, err = n.submit(0, ps, &ledger.DeviceCommand{Device: device.ID(), Command: "sampling_interval_ms", Value: 1000})
 		if !errors.Is(err, ledger.Rejected(ledger.CodeWrongRole)) {
 			t.Fatalf("wrong role: %v", err)
 		}
