@@ -129,7 +129,11 @@ func (m *Machine) CheckTx(st Store, txBytes []byte) (*Decoded, error) {
 // transaction taken for execution leaves the cache: once in a block it is
 // not needed again (a replay of the block decodes it afresh).
 func (m *Machine) decode(txBytes []byte, take bool) (*Decoded, error) {
-	h := Hash(txBytes)
+	return m.decodeHashed(Hash(txBytes), txBytes, take)
+}
+
+// decodeHashed is decode of txBytes whose hash is h.
+func (m *Machine) decodeHashed(h [32]byte, txBytes []byte, take bool) (*Decoded, error) {
 	m.mu.Lock()
 	d, ok := m.cache[h]
 	if ok && take {

@@ -143,7 +143,7 @@ func (m *Machine) Recheck(st Store, txBytes []byte) error {
 	if err != nil {
 		return err
 	}
-	if _, err := m.decode(txBytes, false); err != nil { // cached since CheckTx, or verified again
+	if _, err := m.decodeHashed(a.hash, txBytes, false); err != nil { // cached since CheckTx, or verified again
 		return err
 	}
 	return m.pool.reserve(a)
