@@ -55,7 +55,8 @@
 //     of an existing cluster does. TestAnchorOnlyFromAClusterCloud.
 //   - A test network's transaction replays on production keys: the
 //     signature covers the chain ID (CodeWrongChain, before the signature is
-//     verified; it uses up nothing). TestForeignChainTxRefused.
+//     verified; it uses up nothing; a proposal holding it is rejected).
+//     TestForeignChainTxRefused.
 //   - A contract costs every validator a long compile: package contract's
 //     compile budget, checked before parsing (CodeContract).
 //     contract.TestContractCompileBounded.

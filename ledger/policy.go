@@ -91,8 +91,8 @@ func (m *Machine) Process(st Store, proposer []byte, t time.Time, txs [][]byte) 
 		if err != nil {
 			return errorf(CodeMalformed, "proposal tx %d: %v", i, err)
 		}
-		if wrongChain(&d.Tx, p.x.chainID) != nil {
-			continue // refused in the block; it counts against no cap there
+		if err := wrongChain(&d.Tx, p.x.chainID); err != nil {
+			return errorf(CodePolicy, "proposal tx %d: %v", i, err) // no mempool admits it
 		}
 		if err := p.x.quota.admit(d, len(tx)); errors.Is(err, errStore) {
 			return err

@@ -45,6 +45,13 @@ func TestForeignChainTxRefused(t *testing.T) {
 	if _, err := c.m.CheckTx(c.st, encodeTx(t, forged)); !errors.Is(err, Rejected(CodeWrongChain)) {
 		t.Fatalf("CheckTx of a forged foreign tx: %v, want %s", err, CodeWrongChain)
 	}
+	// No honest proposer proposes it, and no proposal with it passes.
+	if got, err := c.m.Prepare(c.st, c.proposer(0), c.now.Add(time.Second), [][]byte{foreign}, 1<<20); err != nil || len(got) != 0 {
+		t.Fatalf("Prepare: %d transactions, %v", len(got), err)
+	}
+	if err := c.m.Process(c.st, c.proposer(0), c.now.Add(time.Second), [][]byte{foreign}); !errors.Is(err, Rejected(CodePolicy)) {
+		t.Fatalf("Process: %v, want %s", err, CodePolicy)
+	}
 	wantCodes(t, c.block(foreign), CodeWrongChain)
 	var seq uint64
 	c.mustQuery(SeqPath(p.ID()), &seq)
