@@ -27,10 +27,24 @@ import (
 // last block.
 
 // pool is the admitted sequence numbers of each signer, with the hashes of
-// their transactions.
+// their transactions, and what CheckTx reads of the committed state, read
+// once a block: the state changes only at a commit, and Committed forgets
+// it all. (CometBFT runs no CheckTx during a commit: the mempool is locked.)
 type pool struct {
 	mu      sync.Mutex
 	pending map[identity.ID]map[uint64][32]byte
+
+	read    bool // chainID and params are read
+	chainID string
+	params  Params
+	signers map[identity.ID]signerState
+}
+
+// signerState is what CheckTx reads of a signer in the committed state.
+type signerState struct {
+	registered bool
+	role       identity.Role
+	window     seqWindow
 }
 
 // admission is what CheckTx learned of a transaction before verifying it.
@@ -46,51 +60,81 @@ type admission struct {
 // mempool's view: its chain, its signer's registration and role, its size
 // against the role's cap, and its sequence number.
 func (m *Machine) admissible(st Store, tx *Tx, txBytes []byte) (*admission, error) {
-	chainID, err := chainIDOf(st)
-	if err != nil {
+	p := &m.pool
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.readState(st); err != nil {
 		return nil, err
 	}
-	if err := wrongChain(tx, chainID); err != nil {
+	if err := wrongChain(tx, p.chainID); err != nil {
 		return nil, err
 	}
 	id := tx.SignerID()
-	var mem Member
-	ok, err := getCBOR(st, key(pMember, id[:]), &mem)
+	s, err := p.signer(st, id)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
+	if !s.registered {
 		return nil, errorf(CodeUnknownSigner, "signer %s is not registered", id)
 	}
-	var p Params
-	if ok, err := getCBOR(st, []byte{pParams}, &p); err != nil {
-		return nil, err
-	} else if !ok {
-		p = DefaultParams()
-	}
-	switch c := p.caps().Of(mem.Role); {
+	switch c := p.params.caps().Of(s.role); {
 	case c.Txs == 0:
-		return nil, errorf(CodeWrongRole, "a %s signs no transactions", mem.Role)
+		return nil, errorf(CodeWrongRole, "a %s signs no transactions", s.role)
 	case len(txBytes) > int(c.Bytes):
-		return nil, errorf(CodeTooLarge, "transaction of %d bytes, more than a %s may put in a block (%d)", len(txBytes), mem.Role, c.Bytes)
+		return nil, errorf(CodeTooLarge, "transaction of %d bytes, more than a %s may put in a block (%d)", len(txBytes), s.role, c.Bytes)
 	}
-	a := &admission{signer: id, seq: tx.Seq, hash: Hash(txBytes), window: p.SeqWindow}
-	if err := m.seqFree(st, a); err != nil {
+	a := &admission{signer: id, seq: tx.Seq, hash: Hash(txBytes), window: p.params.SeqWindow}
+	// A sequence number used in the committed state, or too old to tell.
+	w := s.window // a copy: nothing is written
+	if err := w.accept(a.seq, a.window); err != nil {
 		return nil, err
 	}
-	m.pool.mu.Lock()
-	defer m.pool.mu.Unlock()
-	return a, m.pool.free(a)
+	return a, p.free(a)
 }
 
-// seqFree refuses a sequence number that the committed state has used, or
-// that is too old to tell.
-func (m *Machine) seqFree(st Store, a *admission) error {
-	var w seqWindow
-	if _, err := getCBOR(st, key(pSeq, a.signer[:]), &w); err != nil {
+// readState reads the chain ID and the parameters, once a block. p.mu is held.
+func (p *pool) readState(st Store) error {
+	if p.read {
+		return nil
+	}
+	id, err := chainIDOf(st)
+	if err != nil {
 		return err
 	}
-	return w.accept(a.seq, a.window) // w is a copy: nothing is written
+	var params Params
+	if ok, err := getCBOR(st, []byte{pParams}, &params); err != nil {
+		return err
+	} else if !ok {
+		params = DefaultParams()
+	}
+	p.read, p.chainID, p.params = true, id, params
+	return nil
+}
+
+// signer reads a registered signer's role and window, once a block. p.mu
+// is held.
+func (p *pool) signer(st Store, id identity.ID) (signerState, error) {
+	if s, ok := p.signers[id]; ok {
+		return s, nil
+	}
+	var s signerState
+	var mem Member
+	ok, err := getCBOR(st, key(pMember, id[:]), &mem)
+	if err != nil {
+		return s, err
+	}
+	if !ok {
+		return s, nil // not kept: unknown keys cost nothing to make
+	}
+	s.registered, s.role = true, mem.Role
+	if _, err := getCBOR(st, key(pSeq, id[:]), &s.window); err != nil {
+		return s, err
+	}
+	if p.signers == nil {
+		p.signers = map[identity.ID]signerState{}
+	}
+	p.signers[id] = s
+	return s, nil
 }
 
 // free refuses a sequence number another admitted transaction holds, and a
@@ -151,9 +195,11 @@ func (m *Machine) Recheck(st Store, txBytes []byte) error {
 
 // Committed tells the machine that a block was committed: it forgets the
 // sequence numbers of the transactions admitted so far, which the mempool's
-// recheck (Recheck) admits again if they are still waiting.
+// recheck (Recheck) admits again if they are still waiting, and what it had
+// read of the committed state.
 func (m *Machine) Committed() {
-	m.pool.mu.Lock()
-	m.pool.pending = nil
-	m.pool.mu.Unlock()
+	p := &m.pool
+	p.mu.Lock()
+	p.pending, p.read, p.signers = nil, false, nil
+	p.mu.Unlock()
 }
