@@ -104,7 +104,7 @@ type Params struct {
 
 // DefaultParams returns the parameters VitalChain uses unless genesis says otherwise.
 func DefaultParams() Params {
-	return Params{AnchorCap: 16, AnchorPassAfterMs: 0, SeqWindow: 64, AuthorityPower: 10, HeadAbsentMs: 5000}
+	return Params{AnchorCap: 16, AnchorPassAfterMs: 0, SeqWindow: 64, AuthorityPower: 10, HeadAbsentMs: 5000, Caps: DefaultCaps()}
 }
 
 func (p Params) validate() error {
