@@ -184,8 +184,11 @@ func TunedConfig(o TestnetOptions) *cfg.Config {
 	c.P2P.SendRate = 64 << 20
 	c.P2P.RecvRate = 64 << 20
 	c.P2P.MaxPacketMsgPayloadSize = 64 << 10
-	// The mempool: CheckTx is stateless, so rechecking after a block is waste.
-	c.Mempool.Recheck = false
+	// The mempool: CheckTx keeps a view of each signer's sequence numbers
+	// in the mempool (a number used or taken is refused), which the recheck
+	// after each block rebuilds from what the mempool still holds, dropping
+	// what the block made stale.
+	c.Mempool.Recheck = true
 	c.Mempool.Size = 100_000
 	c.Mempool.CacheSize = 200_000
 	c.Mempool.MaxTxBytes = ledger.MaxTxSize

@@ -18,9 +18,14 @@
 //
 // Every transaction is signed by the party it speaks for and carries a
 // per-signer sequence number; a sequence number already used (or too old to
-// tell) is a replay. CheckTx checks a transaction statelessly (encoding,
-// signature, field sanity); FinalizeBlock checks it against the state. A
-// rejection carries a Code and a log that names its reason.
+// tell) is a replay. The signature covers the chain ID that genesis names
+// (CometBFT's chain_id, kept in the state, queried as QueryChainID), so
+// that a transaction made for one chain (a test network) is refused on any
+// other that knows the same keys (CodeWrongChain). CheckTx checks a
+// transaction statelessly (encoding, signature, field sanity), after cheap
+// look-ups in the committed state and the mempool's view of sequence
+// numbers; FinalizeBlock checks it against the state. A rejection carries
+// a Code and a log that names its reason.
 //
 // # Authorities
 //
@@ -46,4 +51,38 @@
 // head that signed the latest commit is never absent, and time without
 // blocks makes nobody absent: a standby that wants a stopped head's cluster
 // retries, and each retry makes a block whose commit counts.
+//
+// # Attacks and the rules that stop them
+//
+// Each is a named test that fails without its rule.
+//
+//   - One key floods the mempool, then the blocks, with transactions that
+//     reuse one sequence number (each refused in its block, after taking
+//     its room): CheckTx refuses a sequence number used in the state or held
+//     by a transaction waiting in the mempool (CodeReplay), and one signer
+//     holds at most SeqWindow of the mempool (CodeOverCap); the recheck after
+//     each block keeps that view exact. TestReusedSeqRefusedInCheckTx;
+//     package chain's TestFloodDoesNotDelayOthers.
+//   - One key fills blocks with valid transactions, delaying the others'
+//     revokes and anchors: per block, a signer's transactions and bytes are
+//     capped by its role (Params.Caps); over the cap CodeOverCap (it uses up
+//     nothing: retry later), Prepare leaves it in the mempool, Process
+//     rejects a proposal that holds it. TestOneKeyCannotFillABlock,
+//     TestSignerCapBytes.
+//   - A device key signs transactions: a device's cap is zero (CodeWrongRole
+//     in CheckTx and in a block). TestOneKeyCannotFillABlock.
+//   - A provider writes into any patient's history: a ProviderRecord needs
+//     the patient's active grant (CodeUnauthorized).
+//     TestProviderRecordNeedsAGrant.
+//   - Any cloud posts alerts for any patient: only a cloud of the patient's
+//     home cluster does (or the patient). TestAlertOnlyFromTheHomeCloud.
+//   - A cloud outside every cluster anchors: only a cloud that is a member
+//     of an existing cluster does. TestAnchorOnlyFromAClusterCloud.
+//   - A test network's transaction replays on production keys: the
+//     signature covers the chain ID (CodeWrongChain, before the signature is
+//     verified; it uses up nothing; a proposal holding it is rejected).
+//     TestForeignChainTxRefused.
+//   - A contract costs every validator a long compile: package contract's
+//     compile budget, checked before parsing (CodeContract).
+//     contract.TestContractCompileBounded.
 package ledger
