@@ -48,6 +48,9 @@ func writeCBOR(w http.ResponseWriter, status int, v any) {
 }
 
 func problem(w http.ResponseWriter, status int, code string, err error) {
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1") // a refusal for load: cloudapi.Client retries
+	}
 	writeCBOR(w, status, &cloudapi.Problem{Code: code, Message: err.Error()})
 }
 

@@ -324,7 +324,7 @@ func newProxy(t *testing.T, target string) *proxy {
 		px.mu.Unlock()
 		switch {
 		case fail:
-			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+			http.Error(w, "cloud unreachable", http.StatusBadGateway) // a 503 or 429 the client would retry itself
 		case r.URL.Path == "/v1/read" && tamper != nil:
 			resp, err := http.Post(target+"/v1/read", "application/cbor", r.Body)
 			if err != nil {

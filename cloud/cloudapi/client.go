@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -98,24 +99,74 @@ func (e *RequestError) Error() string {
 }
 
 func (c *Client) post(ctx context.Context, path string, body []byte, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
-	if err != nil {
-		return err
+	return c.do(ctx, http.MethodPost, path, body, 64<<20, out)
+}
+
+// Retries of a request the cloud refused for its load (429 rate_limited,
+// 503 busy): such a refusal comes before the request is authenticated or
+// stored, so the same bytes are sent again after the wait the cloud asks
+// for (Retry-After), or a doubling one, as long as ctx allows.
+const (
+	MaxRetries   = 6
+	retryInitial = 200 * time.Millisecond
+	retryMax     = 2 * time.Second
+)
+
+// do sends a request and decodes an answer of at most limit bytes into
+// out, retrying refusals for load.
+func (c *Client) do(ctx context.Context, method, path string, body []byte, limit int64, out any) error {
+	wait := retryInitial
+	for try := 0; ; try++ {
+		status, b, after, err := c.once(ctx, method, path, body, limit)
+		if err != nil {
+			return err
+		}
+		if status == http.StatusOK {
+			return codec.UnmarshalLimit(b, int(limit), out)
+		}
+		refused := refusal(status, b)
+		if (status != http.StatusTooManyRequests && status != http.StatusServiceUnavailable) || try == MaxRetries {
+			return refused
+		}
+		if after > 0 {
+			wait = min(after, retryMax)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (then %w)", refused, ctx.Err())
+		case <-t.C:
+		}
+		wait = min(2*wait, retryMax)
 	}
-	req.Header.Set("Content-Type", "application/cbor")
+}
+
+func (c *Client) once(ctx context.Context, method, path string, body []byte, limit int64) (status int, b []byte, retryAfter time.Duration, err error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/cbor")
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return err
+		return 0, nil, 0, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	b, err = io.ReadAll(io.LimitReader(resp.Body, limit))
 	if err != nil {
-		return err
+		return 0, nil, 0, err
 	}
-	if resp.StatusCode != http.StatusOK {
-		return refusal(resp.StatusCode, b)
+	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+		retryAfter = time.Duration(secs) * time.Second
 	}
-	return codec.UnmarshalLimit(b, 64<<20, out)
+	return resp.StatusCode, b, retryAfter, nil
 }
 
 // Upload sends encoded records (record.Record.Marshal) and returns one Ack
@@ -197,23 +248,7 @@ func (c *Client) Consistency(ctx context.Context, log uint8, from, to uint64) (*
 
 // get fetches path and decodes its CBOR answer, of at most limit bytes.
 func (c *Client) get(ctx context.Context, path string, limit int64, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return refusal(resp.StatusCode, b)
-	}
-	return codec.UnmarshalLimit(b, int(limit), out)
+	return c.do(ctx, http.MethodGet, path, nil, limit, out)
 }
 
 // refusal is the RequestError of a refused request's answer.
