@@ -68,7 +68,7 @@ func WriteTestnet(o TestnetOptions) (*Testnet, error) {
 		o.Host = "127.0.0.1"
 	}
 	if o.BlockInterval == 0 {
-		o.BlockInterval = 200 * time.Millisecond
+		o.BlockInterval = 400 * time.Millisecond
 	}
 	if o.Params == (ledger.Params{}) {
 		o.Params = ledger.DefaultParams()
@@ -178,9 +178,23 @@ func TunedConfig(o TestnetOptions) *cfg.Config {
 	c.Consensus.PeerGossipSleepDuration = 10 * time.Millisecond
 	c.Consensus.PeerQueryMaj23SleepDuration = 500 * time.Millisecond
 	c.Consensus.TimeoutPropose = time.Second
+	// Waits after +2/3 of the votes of a step, for the rest. CometBFT's
+	// 1 s each cost a height whose proposer is down (1 in 4 with one
+	// authority dead or cut off) a propose timeout plus a second of
+	// precommit wait; after a partition heals, the nodes' stuck round
+	// ends through both waits. On a WAN a late vote is one delay (≈ 100 ms,
+	// a few hundred ms behind a loss) away.
+	c.Consensus.TimeoutPrevote = 500 * time.Millisecond
+	c.Consensus.TimeoutPrecommit = 500 * time.Millisecond
 	c.Consensus.TimeoutCommit = o.BlockInterval
 	c.Consensus.CreateEmptyBlocks = !o.NoEmptyBlocks
 	c.Consensus.CreateEmptyBlocksInterval = o.EmptyBlocksInterval
+	// A dial or a handshake in progress blocks every other dial of that
+	// peer (the liveness reactor's redials included, see liveness.go): a
+	// handshake caught by a cut would hold the peer for CometBFT's 20 s.
+	// Three round trips on a WAN with loss take well under 5 s.
+	c.P2P.DialTimeout = 3 * time.Second
+	c.P2P.HandshakeTimeout = 5 * time.Second
 	c.P2P.SendRate = 64 << 20
 	c.P2P.RecvRate = 64 << 20
 	c.P2P.MaxPacketMsgPayloadSize = 64 << 10
