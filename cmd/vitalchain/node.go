@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,12 +18,27 @@ import (
 )
 
 func runNode(args []string, stdout, stderr io.Writer) error {
-	fs := cli.NewFlags("vitalchain", "node", "node --home DIR [--overlay ADDR --overlay-peers ADDR,…] [--log-level LEVEL]", stderr)
+	const synopsis = "node --home DIR [--overlay ADDR --overlay-peers ADDR,…] [--log-level LEVEL]"
+	fs := cli.NewFlags("vitalchain", "node", synopsis, stderr)
 	home := fs.String("home", "", "the node's home `directory` (from 'vitalchain testnet')")
 	level := fs.String("log-level", "warn", "log `level`: debug, info, warn or error")
 	ovAddr := fs.String("overlay", "", "run the overlay's Cluster Head election on this UDP `address`")
 	ovPeers := fs.String("overlay-peers", "", "the overlay neighbours' UDP `addresses`, comma-separated")
 	ovPeriod := fs.Duration("overlay-period", time.Second, "the overlay's HELLO `period`")
+	// Hidden from the usage: 'bench faults' runs a node as if its clock were
+	// off by this much (see chain.WithClockSkew).
+	skew := fs.Duration("clock-skew", 0, "")
+	fs.Usage = func() {
+		shown := flag.NewFlagSet("node", flag.ContinueOnError)
+		shown.SetOutput(stderr)
+		fs.VisitAll(func(f *flag.Flag) {
+			if f.Name != "clock-skew" {
+				shown.Var(f.Value, f.Name, f.Usage)
+			}
+		})
+		fmt.Fprintf(stderr, "Usage: vitalchain %s\n", synopsis)
+		shown.PrintDefaults()
+	}
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
@@ -33,7 +49,12 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	n, err := chain.Open(*home, log)
+	var opts []chain.Option
+	if *skew != 0 {
+		opts = append(opts, chain.WithClockSkew(*skew))
+		log.Warn("node clock skewed for a fault test", "skew", *skew)
+	}
+	n, err := chain.Open(*home, log, opts...)
 	if err != nil {
 		return err
 	}
