@@ -48,6 +48,9 @@ func runBenchFaults(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := faults.Run(ctx, o)
+	if errors.Is(err, faults.ErrUnknownScenario) {
+		return fmt.Errorf("%w: %v", cli.ErrUsage, err)
+	}
 	if errors.Is(err, faults.ErrPrivilege) {
 		return fmt.Errorf("bench faults: %w (it makes network namespaces: run it as root on Linux)", err)
 	}
@@ -61,8 +64,11 @@ func runBenchFaults(args []string, stdout, stderr io.Writer) error {
 	} else {
 		printFaults(stdout, res)
 	}
+	if errors.Is(err, context.Canceled) {
+		return errors.New("bench faults: interrupted; every namespace, link, process and directory it made is removed")
+	}
 	if err != nil {
-		return fmt.Errorf("bench faults: %w (everything it made is removed)", err)
+		return fmt.Errorf("bench faults: %w", err)
 	}
 	if !res.Pass {
 		return cli.ExitError{Code: 1}

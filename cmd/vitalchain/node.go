@@ -114,7 +114,7 @@ func runTestnet(args []string, stdout, stderr io.Writer) error {
 	nodes := fs.Int("nodes", 4, "`number` of authorities")
 	out := fs.String("out", "", "`directory` for the nodes' homes (created)")
 	base := fs.Int("base-port", 26656, "node i listens for peers on `PORT`+2i and for RPC on PORT+2i+1")
-	interval := fs.Duration("block-interval", 200*time.Millisecond, "pause after each block (CometBFT timeout_commit)")
+	interval := fs.Duration("block-interval", chain.DefaultBlockInterval, "pause after each block (CometBFT timeout_commit)")
 	host := fs.String("host", "127.0.0.1", "`address` the nodes bind and dial")
 	standby := fs.Int("standby", 0, "`number` of standby nodes: full nodes with authority keys, not in genesis, that may be elected Cluster Heads")
 	if err := cli.ParseFlags(fs, args); err != nil {

@@ -38,6 +38,9 @@ import (
 // no ip command, not Linux).
 var ErrPrivilege = errors.New("the fault suite needs root and Linux network namespaces")
 
+// ErrUnknownScenario: Options.Scenarios names no scenario of Names().
+var ErrUnknownScenario = errors.New("unknown fault scenario")
+
 // Options configure Run.
 type Options struct {
 	// Binary is the vitalchain executable the nodes run.

@@ -47,7 +47,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	for _, n := range names {
 		if _, ok := scenarios[n]; !ok {
-			return nil, fmt.Errorf("unknown scenario %q (want one of %s)", n, strings.Join(Names(), ", "))
+			return nil, fmt.Errorf("%w %q (want one of %s)", ErrUnknownScenario, n, strings.Join(Names(), ", "))
 		}
 	}
 	if o.Binary == "" {
@@ -421,7 +421,12 @@ func (w *world) play(ctx context.Context, o Options, sc *scenario, r *ScenarioRe
 	<-loadDone
 	end := time.Now()
 
+	// Every running node must reach the top height, past the heal's: the
+	// chain resumed, and nobody stayed behind.
 	top := w.mon.maxAt(end)
+	if sc.heals {
+		top = max(top, w.mon.maxAt(healed)+1)
+	}
 	w.say("%s: waiting for every node to reach height %d, then comparing chains…", r.Name, top)
 	converged := waitFor(ctx, 60*time.Second, "every running node at the top height", func() bool {
 		_, ok := w.mon.allAtLeast(end, top, w.running())
@@ -481,7 +486,7 @@ func (w *world) play(ctx context.Context, o Options, sc *scenario, r *ScenarioRe
 		add("live_during", true, r.BlocksDuring > 0, "%d blocks during the fault", r.BlocksDuring)
 	}
 	if sc.heals {
-		add("resumed", true, r.BlocksAfter > 0 && r.HealToBlockMs >= 0, "%d blocks after the heal", r.BlocksAfter)
+		add("resumed", true, r.HealToBlockMs >= 0, "a new block %d ms after the heal; %d blocks while the load ran after it", r.HealToBlockMs, r.BlocksAfter)
 		add("resume_3s", false, r.HealToBlockMs >= 0 && r.HealToBlockMs <= 3000, "first block %d ms after the heal (goal ≤ 3000)", r.HealToBlockMs)
 	}
 	if sc.judge != nil {
