@@ -26,6 +26,7 @@ func runBenchFaults(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.NoSpoof, "no-spoof", false, "run head_killed_overlay without its spoofer")
 	keep := fs.String("keep", "", "keep the nodes' homes and logs in this `directory`")
 	level := fs.String("log-level", "warn", "log `level` of the suite's own diagnostics")
+	fs.StringVar(&o.NodeLogLevel, "node-log-level", "info", "the nodes' log `level` (their logs: node.log in the homes --keep keeps)")
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}

@@ -57,6 +57,9 @@ type Options struct {
 	// Keep keeps it at the end.
 	Dir  string
 	Keep bool
+	// NodeLogLevel is the nodes' --log-level ("": info); their logs are
+	// node.log in their homes.
+	NodeLogLevel string
 	// Progress receives a line per step (nil: none); Log the suite's
 	// diagnostics (nil: none).
 	Progress io.Writer

@@ -161,6 +161,7 @@ func (r *relay) accept() {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
+			time.Sleep(10 * time.Millisecond) // out of descriptors, say: back off
 			continue
 		}
 		if !r.track(c) {

@@ -261,7 +261,11 @@ func (w *world) startNode(i int, extra ...string) error {
 	if err != nil {
 		return err
 	}
-	cmd := nodeCommand(w.o.Binary, i, append([]string{"node", "--home", w.homes[i], "--log-level", nodeLogLevel}, extra...)...)
+	level := w.o.NodeLogLevel
+	if level == "" {
+		level = "info"
+	}
+	cmd := nodeCommand(w.o.Binary, i, append([]string{"node", "--home", w.homes[i], "--log-level", level}, extra...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -515,10 +519,10 @@ func (w *world) startLoad(ctx context.Context) error {
 	return err
 }
 
-// compare waits for nothing: it compares the running nodes' chains up to
-// the lowest height among them (forks), and looks for every acknowledged
-// transaction in the block at its height (lost); a node below an
-// acknowledged height lost what is above it.
+// compare compares the running nodes' chains up to the lowest height
+// among them (forks), and looks for every acknowledged transaction in the
+// block at its height (lost); a node below an acknowledged height counts
+// as having lost what is above it.
 func (w *world) compare(ctx context.Context, acks []ack) (forks, lost int, err error) {
 	run := w.running()
 	if len(run) == 0 {
@@ -645,11 +649,3 @@ func percentile(ds []time.Duration, p float64) float64 {
 	i := int(p*float64(len(s)-1) + 0.5)
 	return round1(float64(s[i]) / float64(time.Millisecond))
 }
-
-// nodeLogLevel is the nodes' log level (VITALCHAIN_FAULTS_NODE_LOG changes it).
-var nodeLogLevel = func() string {
-	if l := os.Getenv("VITALCHAIN_FAULTS_NODE_LOG"); l != "" {
-		return l
-	}
-	return "info"
-}()
