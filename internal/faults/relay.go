@@ -13,12 +13,12 @@ import (
 // Impairment is what a link does to the traffic that crosses it, in each
 // direction.
 type Impairment struct {
-	Delay  time.Duration `json:"delay_ms"`  // one way
-	Jitter time.Duration `json:"jitter_ms"` // the delay varies uniformly by ± this
+	Delay  time.Duration // one way
+	Jitter time.Duration // the delay varies uniformly by ± this
 	// Loss is the probability that a packet is lost. Over TCP, which the
 	// relay carries, a lost packet is a stall: see shaper.
-	Loss float64 `json:"loss"`
-	Rate int64   `json:"rate_bytes_per_s,omitempty"` // 0: unlimited
+	Loss float64
+	Rate int64 // bytes per second; 0: unlimited
 }
 
 func (im Impairment) String() string {
