@@ -53,7 +53,7 @@ func runBenchFaults(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: %v", cli.ErrUsage, err)
 	}
 	if errors.Is(err, faults.ErrPrivilege) {
-		return fmt.Errorf("bench faults: %w (it makes network namespaces: run it as root on Linux)", err)
+		return fmt.Errorf("bench faults: %w; run it as root", err)
 	}
 	if res == nil {
 		return fmt.Errorf("bench faults: %w", err)
