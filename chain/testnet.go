@@ -33,7 +33,7 @@ type TestnetOptions struct {
 	// BasePort+2i+1. Zero picks free ports.
 	BasePort int
 	// BlockInterval is CometBFT's timeout_commit: the pause after a block
-	// (default 200 ms).
+	// (default DefaultBlockInterval).
 	BlockInterval time.Duration
 	// EmptyBlocksInterval: 0 makes a block every BlockInterval even when idle;
 	// a positive value makes blocks only for transactions, or after that long.
@@ -42,6 +42,17 @@ type TestnetOptions struct {
 	NoEmptyBlocks bool
 	Params        ledger.Params // zero means ledger.DefaultParams()
 }
+
+// DefaultBlockInterval is the block interval of the homes WriteTestnet
+// writes: authorities on separate hosts, possibly far apart. Each block
+// costs the interval plus three one-way network delays (the proposal, the
+// prevotes, the precommits): a few milliseconds on a LAN, some 300 ms
+// between hospitals 100 ms apart. At 200 ms a WAN kept 0.40 of the chain's
+// LAN block rate (100 blocks/min against 248, `vitalchain bench faults
+// --scenarios wan`); at 400 ms it keeps 0.57 (77 against 136), and an
+// anchor still commits within 1.7 s at the 99th percentile there. The
+// in-process chains (tests, the demo, the benchmarks) set their own.
+const DefaultBlockInterval = 400 * time.Millisecond
 
 // MaxBlockBytes bounds a block (CometBFT's block.max_bytes; its default is 21 MB).
 const MaxBlockBytes = 4 << 20
@@ -68,7 +79,7 @@ func WriteTestnet(o TestnetOptions) (*Testnet, error) {
 		o.Host = "127.0.0.1"
 	}
 	if o.BlockInterval == 0 {
-		o.BlockInterval = 200 * time.Millisecond
+		o.BlockInterval = DefaultBlockInterval
 	}
 	if o.Params == (ledger.Params{}) {
 		o.Params = ledger.DefaultParams()
@@ -162,7 +173,11 @@ func WriteTestnet(o TestnetOptions) (*Testnet, error) {
 }
 
 // TunedConfig returns CometBFT's configuration as VitalChain runs it: a
-// handful of authorities, possibly on one host, tuned for short blocks.
+// handful of authorities, possibly on one host, possibly between sites on
+// a WAN, tuned for short blocks. `vitalchain bench faults` measures what
+// these settings do under partitions, loss, delay and dead nodes; besides
+// them, the node's liveness reactor (liveness.go) finds dead peers and
+// redials them, which no setting of CometBFT v0.38 reaches.
 func TunedConfig(o TestnetOptions) *cfg.Config {
 	c := cfg.DefaultConfig()
 	c.DBBackend = "goleveldb"
@@ -177,10 +192,27 @@ func TunedConfig(o TestnetOptions) *cfg.Config {
 	c.P2P.FlushThrottleTimeout = 10 * time.Millisecond
 	c.Consensus.PeerGossipSleepDuration = 10 * time.Millisecond
 	c.Consensus.PeerQueryMaj23SleepDuration = 500 * time.Millisecond
+	// A proposal crosses a WAN in a one-way delay, a loss adds an RTO (some
+	// 400 ms at 100 ms of delay): 1 s covers both, and is what a height
+	// whose proposer is down waits before it moves on.
 	c.Consensus.TimeoutPropose = time.Second
+	// Waits after +2/3 of the votes of a step, for the rest. CometBFT's
+	// 1 s each cost a height whose proposer is down (1 in 4 with one
+	// authority dead or cut off) a propose timeout plus a second of
+	// precommit wait; after a partition heals, the nodes' stuck round
+	// ends through both waits. On a WAN a late vote is one delay (≈ 100 ms,
+	// a few hundred ms behind a loss) away.
+	c.Consensus.TimeoutPrevote = 500 * time.Millisecond
+	c.Consensus.TimeoutPrecommit = 500 * time.Millisecond
 	c.Consensus.TimeoutCommit = o.BlockInterval
 	c.Consensus.CreateEmptyBlocks = !o.NoEmptyBlocks
 	c.Consensus.CreateEmptyBlocksInterval = o.EmptyBlocksInterval
+	// A dial or a handshake in progress blocks every other dial of that
+	// peer (the liveness reactor's redials included, see liveness.go): a
+	// handshake caught by a cut would hold the peer for CometBFT's 20 s.
+	// Three round trips on a WAN with loss take well under 5 s.
+	c.P2P.DialTimeout = 3 * time.Second
+	c.P2P.HandshakeTimeout = 5 * time.Second
 	c.P2P.SendRate = 64 << 20
 	c.P2P.RecvRate = 64 << 20
 	c.P2P.MaxPacketMsgPayloadSize = 64 << 10

@@ -62,6 +62,12 @@ Commands:
                         Run the whole system at R readings/s (default 1,000)
                         and report alert and anchoring latency, chain bytes
                         per reading and the gateway's memory.
+    bench faults [--json] [--scenarios NAME,…]
+                        Run each authority as its own process in a network
+                        namespace and break things: partitions, loss, delay,
+                        killed nodes, a skewed clock, a spoofed overlay, a WAN;
+                        report forks, lost transactions and recovery. Needs
+                        root; exits non-zero if a scenario fails.
     help                Print this text.
 
 Run 'vitalchain <command> -h' for a command's flags.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,12 +19,27 @@ import (
 )
 
 func runNode(args []string, stdout, stderr io.Writer) error {
-	fs := cli.NewFlags("vitalchain", "node", "node --home DIR [--overlay ADDR --overlay-peers ADDR,…] [--log-level LEVEL]", stderr)
+	const synopsis = "node --home DIR [--overlay ADDR --overlay-peers ADDR,…] [--log-level LEVEL]"
+	fs := cli.NewFlags("vitalchain", "node", synopsis, stderr)
 	home := fs.String("home", "", "the node's home `directory` (from 'vitalchain testnet')")
 	level := fs.String("log-level", "warn", "log `level`: debug, info, warn or error")
 	ovAddr := fs.String("overlay", "", "run the overlay's Cluster Head election on this UDP `address`")
 	ovPeers := fs.String("overlay-peers", "", "the overlay neighbours' UDP `addresses`, comma-separated")
 	ovPeriod := fs.Duration("overlay-period", time.Second, "the overlay's HELLO `period`")
+	// Hidden from the usage: 'bench faults' runs a node as if its clock were
+	// off by this much (see chain.WithClockSkew).
+	skew := fs.Duration("clock-skew", 0, "")
+	fs.Usage = func() {
+		shown := flag.NewFlagSet("node", flag.ContinueOnError)
+		shown.SetOutput(stderr)
+		fs.VisitAll(func(f *flag.Flag) {
+			if f.Name != "clock-skew" {
+				shown.Var(f.Value, f.Name, f.Usage)
+			}
+		})
+		fmt.Fprintf(stderr, "Usage: vitalchain %s\n", synopsis)
+		shown.PrintDefaults()
+	}
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
@@ -34,7 +50,12 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	n, err := chain.Open(*home, log)
+	var opts []chain.Option
+	if *skew != 0 {
+		opts = append(opts, chain.WithClockSkew(*skew))
+		log.Warn("node clock skewed for a fault test", "skew", *skew)
+	}
+	n, err := chain.Open(*home, log, opts...)
 	if err != nil {
 		return err
 	}
@@ -95,7 +116,7 @@ func runTestnet(args []string, stdout, stderr io.Writer) error {
 	nodes := fs.Int("nodes", 4, "`number` of authorities")
 	out := fs.String("out", "", "`directory` for the nodes' homes (created)")
 	base := fs.Int("base-port", 26656, "node i listens for peers on `PORT`+2i and for RPC on PORT+2i+1")
-	interval := fs.Duration("block-interval", 200*time.Millisecond, "pause after each block (CometBFT timeout_commit)")
+	interval := fs.Duration("block-interval", chain.DefaultBlockInterval, "pause after each block (CometBFT timeout_commit)")
 	host := fs.String("host", "127.0.0.1", "`address` the nodes bind and dial")
 	standby := fs.Int("standby", 0, "`number` of standby nodes: full nodes with authority keys, not in genesis, that may be elected Cluster Heads")
 	if err := cli.ParseFlags(fs, args); err != nil {
