@@ -3,6 +3,7 @@
 package faults
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -50,7 +51,7 @@ func init() {
 					Detail: fmt.Sprintf("the restarted node had the others' height %d ms after its restart", r.HealToCaughtUpMs)})
 			}},
 		{name: "clock_skew", what: "node 2's clock +30 s, then -30 s", fault: 20 * time.Second, heals: true, liveDuring: true, do: skewClock, judge: judgeClock},
-		{name: "head_killed_overlay", what: "cluster 4's head killed; a spoofer replays its HELLOs", fault: 30 * time.Second, standby: 1, liveDuring: true,
+		{name: "head_killed_overlay", what: "cluster 4's head killed; a spoofer replays its datagrams and forges its HELLOs", fault: 30 * time.Second, standby: 1, liveDuring: true,
 			prepare: prepareOverlay, do: killHead, judge: judgeHandover},
 		{name: "wan", what: "100 ± 20 ms delay, 2% loss on every link", fault: 60 * time.Second, before: 15 * time.Second, heals: true, do: impaired(wanLink), judge: judgeWAN},
 	} {
@@ -236,12 +237,11 @@ func prepareOverlay(ctx context.Context, w *world) error {
 	}
 	w.say("head_killed_overlay: waiting for the overlay to elect cluster 4's head with the standby, eligible, as its member…")
 	return waitFor(ctx, 90*time.Second, "the overlay's cluster of head and eligible standby, its head the ledger's", func() bool {
-		h, ok := sp.cluster()
-		if !ok {
+		if !sp.heard(dataIP(3), dataIP(standby)) {
 			return false
 		}
 		info, err := w.clients[0].Cluster(ctx, 4)
-		return err == nil && info.Cluster.Head == h
+		return err == nil && (info.Cluster.Head == w.auths[3].ID() || info.Cluster.Head == w.auths[standby].ID())
 	})
 }
 
@@ -261,9 +261,9 @@ func killHead(ctx context.Context, w *world, d time.Duration, r *ScenarioResult)
 	sctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	if !w.o.NoSpoof {
-		r.Fault += "; a spoofer replays its HELLOs"
+		r.Fault += "; a spoofer replays its datagrams and forges its HELLOs"
 		to := &net.UDPAddr{IP: net.ParseIP(dataIP(survivor)), Port: overlayPort}
-		wg.Go(func() { w.spoof.forge(sctx, w.auths[dead].ID(), to) })
+		wg.Go(func() { w.spoof.forge(sctx, dataIP(dead), w.auths[dead].ID(), to) })
 	}
 	want := w.auths[survivor].ID()
 	err = waitFor(ctx, d, "handover", func() bool {
@@ -304,87 +304,96 @@ func judgeHandover(w *world, r *ScenarioResult) {
 		detail = fmt.Sprintf("cluster 4 not handed over to node %d within %.0f s of the head's death", w.survivor, r.FaultS)
 	}
 	if !w.o.NoSpoof {
-		detail += fmt.Sprintf(", while a spoofer sent it %d forged HELLOs", r.Spoofed)
+		detail += fmt.Sprintf(", while a spoofer sent it %d forged HELLOs and replayed datagrams", r.Spoofed)
 		if !ok {
-			detail += ": the overlay took them for the dead head's (HELLOs are not signed; pending the authenticated overlay)"
+			detail += ": the overlay took them for the dead head's"
 		}
 	}
 	r.Checks = append(r.Checks, Check{Name: "handover", Invariant: true, OK: ok, Detail: detail})
 }
 
-// spoofer hears the overlay's datagrams on the data bridge and forges a
-// node's HELLOs.
+// spoofer hears the overlay's datagrams on the data bridge, keeps the
+// latest ones of each node (by its address), and attacks a dead head's
+// cluster with them: it replays the head's own signed datagrams, and sends
+// HELLOs in its name, unsigned, their sequence numbers far above any real
+// one.
 type spoofer struct {
 	conn *net.UDPConn
 
 	mu   sync.Mutex
-	last map[identity.ID]overlay.Message // the latest HELLO of each node
+	last map[string][][]byte // the latest datagrams of each node, by IP
 	sent int
 	wg   sync.WaitGroup
 }
+
+// spoofKeep is how many of a node's latest datagrams the spoofer keeps.
+const spoofKeep = 16
 
 func listenSpoofer() (*spoofer, error) {
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(hostDataIP), Port: spoofPort})
 	if err != nil {
 		return nil, fmt.Errorf("spoofer: %w", err)
 	}
-	s := &spoofer{conn: conn, last: map[identity.ID]overlay.Message{}}
+	s := &spoofer{conn: conn, last: map[string][][]byte{}}
 	s.wg.Go(func() {
 		buf := make([]byte, 64<<10)
 		for {
-			n, _, err := conn.ReadFromUDP(buf)
+			n, from, err := conn.ReadFromUDP(buf)
 			if err != nil {
 				return // closed
 			}
+			ip := from.IP.String()
 			s.mu.Lock()
-			if m, err := overlay.DecodeMessage(buf[:n]); err == nil && m.Kind == overlay.KindHello {
-				s.last[m.From] = m
+			kept := append(s.last[ip], bytes.Clone(buf[:n]))
+			if len(kept) > spoofKeep {
+				kept = kept[len(kept)-spoofKeep:]
 			}
+			s.last[ip] = kept
 			s.mu.Unlock()
 		}
 	})
 	return s, nil
 }
 
-// cluster returns the head of a cluster of two eligible nodes, as their
-// HELLOs tell: one a head, the other an eligible member of its cluster.
-func (s *spoofer) cluster() (identity.ID, bool) {
+// heard reports whether the spoofer has datagrams of every node of ips.
+func (s *spoofer) heard(ips ...string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for id, m := range s.last {
-		if m.Role != overlay.RoleHead {
-			continue
-		}
-		for mid, mm := range s.last {
-			if mid != id && mm.Eligible && mm.Role == overlay.RoleMember && mm.Head == id {
-				return id, true
-			}
+	for _, ip := range ips {
+		if len(s.last[ip]) == 0 {
+			return false
 		}
 	}
-	return identity.ID{}, false
+	return true
 }
 
-// forge sends to the dead node's last HELLO again every spoofEvery, its
-// sequence number raised far above any real one, until ctx ends.
-func (s *spoofer) forge(ctx context.Context, dead identity.ID, to *net.UDPAddr) {
+// forge sends, every spoofEvery until ctx ends, the dead node's captured
+// datagrams again (replays) and a HELLO in its name as a head, unsigned.
+func (s *spoofer) forge(ctx context.Context, deadIP string, dead identity.ID, to *net.UDPAddr) {
 	s.mu.Lock()
-	m, ok := s.last[dead]
+	replays := s.last[deadIP]
 	s.mu.Unlock()
 	for k := uint64(1); ctx.Err() == nil; k++ {
-		if ok {
-			m.Seq = 1<<62 + k
-			if b, err := m.Encode(); err == nil {
-				s.conn.WriteToUDP(b, to)
-				s.mu.Lock()
-				s.sent++
-				s.mu.Unlock()
-			}
+		hello := overlay.Message{Kind: overlay.KindHello, From: dead, Seq: 1<<62 + k, Role: overlay.RoleHead, Head: dead, Eligible: true}
+		if b, err := hello.Encode(); err == nil {
+			s.conn.WriteToUDP(b, to)
+			s.count1()
+		}
+		for _, b := range replays {
+			s.conn.WriteToUDP(b, to)
+			s.count1()
 		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(spoofEvery):
 		}
 	}
+}
+
+func (s *spoofer) count1() {
+	s.mu.Lock()
+	s.sent++
+	s.mu.Unlock()
 }
 
 func (s *spoofer) count() int {
