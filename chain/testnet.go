@@ -17,6 +17,7 @@ import (
 
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/pki"
 )
 
 // TestnetOptions describe a set of authorities on one host.
@@ -59,8 +60,12 @@ const MaxBlockBytes = 4 << 20
 
 // Testnet is what WriteTestnet wrote.
 type Testnet struct {
-	Homes       []string
-	RPC         []string // each node's RPC address, tcp://host:port
+	Homes []string
+	RPC   []string // each node's RPC address, tcp://host:port
+	// TLS says the nodes serve RPC over TLS (Host is not a loopback
+	// address), with certificates of the CA in CADir.
+	TLS         bool
+	CADir       string // the network's CA (package pki): clients trust CADir/ca.pem
 	Authorities []*identity.Identity
 	Consensus   [][]byte // each node's Ed25519 consensus public key
 }
@@ -89,7 +94,19 @@ func WriteTestnet(o TestnetOptions) (*Testnet, error) {
 	if err != nil {
 		return nil, err
 	}
-	tn := &Testnet{}
+	// The network's CA: it certifies the nodes' RPC when they listen
+	// beyond loopback, and 'vitalchain cert' issues the clouds' from it.
+	ca, err := pki.New(o.ChainID+" CA", time.Now())
+	if err != nil {
+		return nil, err
+	}
+	tn := &Testnet{CADir: filepath.Join(o.Dir, "ca"), TLS: !pki.IsLoopback(o.Host)}
+	if _, err := os.Stat(tn.CADir); err == nil {
+		return nil, fmt.Errorf("testnet: %s already exists", tn.CADir)
+	}
+	if err := ca.WriteFiles(tn.CADir); err != nil {
+		return nil, err
+	}
 	gen := ledger.Genesis{Params: o.Params}
 	var vals []types.GenesisValidator
 	var peers []string
@@ -106,6 +123,17 @@ func WriteTestnet(o TestnetOptions) (*Testnet, error) {
 		c.RPC.ListenAddress = "tcp://" + net.JoinHostPort(o.Host, strconv.Itoa(ports[2*i+1]))
 		for _, d := range []string{filepath.Join(home, "config"), filepath.Join(home, "data")} {
 			if err := os.MkdirAll(d, 0o700); err != nil {
+				return nil, err
+			}
+		}
+		if tn.TLS {
+			// CometBFT reads these relative to the config directory.
+			c.RPC.TLSCertFile, c.RPC.TLSKeyFile = "rpc.pem", "rpc-key.pem"
+			hosts := []string{o.Host}
+			if o.Host != "localhost" {
+				hosts = append(hosts, "localhost")
+			}
+			if err := ca.IssueFiles(c.RPC.CertFile(), c.RPC.KeyFile(), hosts, time.Now()); err != nil {
 				return nil, err
 			}
 		}

@@ -149,11 +149,11 @@ func New(node Node, log *slog.Logger) *Client {
 		done: make(chan struct{}), kick: make(chan struct{}, 1), rebroadcast: 3 * time.Second}
 }
 
-// Dial returns a client of a node's RPC address (http://host:port or
-// tcp://host:port) over CometBFT's JSON-RPC on HTTP and a websocket.
-// It contacts the node only when first used.
-func Dial(addr string, log *slog.Logger) (*Client, error) {
-	n, err := NewHTTPNode(addr, log)
+// Dial returns a client of a node's RPC address (http://host:port,
+// https://host:port or tcp://host:port) over CometBFT's JSON-RPC on HTTP
+// and a websocket. It contacts the node only when first used.
+func Dial(addr string, log *slog.Logger, opts ...NodeOption) (*Client, error) {
+	n, err := NewHTTPNode(addr, log, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}

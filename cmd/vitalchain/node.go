@@ -16,6 +16,7 @@ import (
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/internal/cli"
 	"github.com/vitalchain/vitalchain/overlay/udp"
+	"github.com/vitalchain/vitalchain/pki"
 )
 
 func runNode(args []string, stdout, stderr io.Writer) error {
@@ -26,6 +27,7 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	ovAddr := fs.String("overlay", "", "run the overlay's Cluster Head election on this UDP `address`")
 	ovPeers := fs.String("overlay-peers", "", "the overlay neighbours' UDP `addresses`, comma-separated")
 	ovPeriod := fs.Duration("overlay-period", time.Second, "the overlay's HELLO `period`")
+	plaintext := fs.Bool("insecure-plaintext", false, "serve RPC as plain HTTP on a non-loopback address (for a network protected otherwise)")
 	// Hidden from the usage: 'bench faults' runs a node as if its clock were
 	// off by this much (see chain.WithClockSkew).
 	skew := fs.Duration("clock-skew", 0, "")
@@ -50,6 +52,13 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	c, err := chain.LoadConfig(*home)
+	if err != nil {
+		return err
+	}
+	if err := pki.RequireTLS(strings.TrimPrefix(c.RPC.ListenAddress, "tcp://"), c.RPC.IsTLSEnabled(), *plaintext); err != nil {
+		return fmt.Errorf("node RPC: %w: set rpc.tls_cert_file and rpc.tls_key_file in %s/config/config.toml ('vitalchain testnet --host' writes them), or --insecure-plaintext", err, *home)
+	}
 	var opts []chain.Option
 	if *skew != 0 {
 		opts = append(opts, chain.WithClockSkew(*skew))
@@ -64,7 +73,7 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log.Info("node running", "authority", n.Authority().ID().String(), "rpc", n.RPCAddress(), "home", *home)
-	fmt.Fprintf(stdout, "node %s running; RPC at %s; Ctrl-C stops it\n", n.Config().Moniker, strings.Replace(n.RPCAddress(), "tcp://", "http://", 1))
+	fmt.Fprintf(stdout, "node %s running; RPC at %s; Ctrl-C stops it\n", n.Config().Moniker, rpcURL(n.RPCAddress(), c.RPC.IsTLSEnabled()))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if *ovAddr != "" {
@@ -131,12 +140,53 @@ func runTestnet(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "wrote %d authorities and %d standby nodes under %s\n\n", *nodes, *standby, *out)
 	for i, h := range tn.Homes {
-		fmt.Fprintf(stdout, "  %s  authority %s  RPC %s\n", h, tn.Authorities[i].ID(), strings.Replace(tn.RPC[i], "tcp://", "http://", 1))
+		fmt.Fprintf(stdout, "  %s  authority %s  RPC %s\n", h, tn.Authorities[i].ID(), rpcURL(tn.RPC[i], tn.TLS))
 	}
+	fmt.Fprintf(stdout, "\nThe network's CA is in %s: 'vitalchain cert --ca %s' issues the clouds' certificates", tn.CADir, tn.CADir)
+	if tn.TLS {
+		fmt.Fprintf(stdout, ", and clients trust the nodes' RPC with\n--ca %s (or %s=%s)", filepath.Join(tn.CADir, pki.CertFile), cli.CAEnv, filepath.Join(tn.CADir, pki.CertFile))
+	}
+	fmt.Fprintln(stdout, ".")
 	fmt.Fprintf(stdout, "\nStart each in its own terminal:\n\n")
 	for _, h := range tn.Homes {
 		fmt.Fprintf(stdout, "  vitalchain node --home %s\n", h)
 	}
 	fmt.Fprintf(stdout, "\nor all at once:\n\n  for h in %s/node*; do vitalchain node --home $h & done; wait\n", *out)
+	return nil
+}
+
+// rpcURL is the URL clients use for a node's RPC listen address.
+func rpcURL(laddr string, tls bool) string {
+	if tls {
+		return strings.Replace(laddr, "tcp://", "https://", 1)
+	}
+	return strings.Replace(laddr, "tcp://", "http://", 1)
+}
+
+func runCert(args []string, stdout, stderr io.Writer) error {
+	fs := cli.NewFlags("vitalchain", "cert", "cert --ca DIR --host H[,H…] --out PREFIX", stderr)
+	caDir := fs.String("ca", "", "the CA's `directory` (DIR/ca of 'vitalchain testnet')")
+	hosts := fs.String("host", "", "the `names` and addresses the server answers on, comma-separated")
+	out := fs.String("out", "", "write the certificate to `PREFIX`.pem and its key to PREFIX-key.pem")
+	if err := cli.ParseFlags(fs, args); err != nil {
+		return err
+	}
+	var hs []string
+	for _, h := range strings.Split(*hosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hs = append(hs, h)
+		}
+	}
+	if *caDir == "" || *out == "" || len(hs) == 0 || fs.NArg() != 0 {
+		return fmt.Errorf("%w: cert needs --ca, --host and --out", cli.ErrUsage)
+	}
+	ca, err := pki.Load(*caDir)
+	if err != nil {
+		return err
+	}
+	if err := ca.IssueFiles(*out+".pem", *out+"-key.pem", hs, time.Now()); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s.pem and %s-key.pem for %s\n", *out, *out, strings.Join(hs, ", "))
 	return nil
 }

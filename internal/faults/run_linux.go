@@ -265,7 +265,7 @@ func (w *world) startNode(i int, extra ...string) error {
 	if level == "" {
 		level = "info"
 	}
-	cmd := nodeCommand(w.o.Binary, i, append([]string{"node", "--home", w.homes[i], "--log-level", level}, extra...)...)
+	cmd := nodeCommand(w.o.Binary, i, append([]string{"node", "--home", w.homes[i], "--log-level", level, "--insecure-plaintext"}, extra...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
