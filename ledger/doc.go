@@ -56,6 +56,32 @@
 //
 // Each is a named test that fails without its rule.
 //
+//   - One Cluster Head chains handovers inside its cluster (head → A1 → A2
+//     …), each adding a validator before the last is removed, until it
+//     holds a third or half of the power: a handover swaps the old head for
+//     the new one in a single validator update and never adds a seat, and a
+//     cluster with a change pending takes no other. The invariant (no
+//     sequence of one authority's transactions gives it more than one
+//     validator's power) is checked after every block of a randomised run of
+//     one or two hostile authorities. TestChainedHandoversGiveNoExtraPower,
+//     TestHostileAuthoritiesRandom.
+//   - A live head is replaced as absent after one commit without its
+//     signature and a quiet chain: absence is counted in consecutive decided
+//     commits (Params.HeadAbsentCommits) as well as block time, brought up to
+//     date before the block's transactions. TestSilenceIsNotAbsence.
+//   - An attestation is replayed for a later handover, or given by an
+//     authority on its way out, or counted twice: it names the cluster's
+//     Term; an outgoing authority's does not count; each authority counts
+//     once. TestStaleAttestationIsWorthless, TestOutgoingAuthorityDoesNotAttest,
+//     TestAttestationsCountOnce.
+//   - Spoofed or replayed overlay HELLOs make a live head attest its own
+//     replacement: package overlay/udp signs every datagram with the
+//     sender's identity key and a counter persisted across restarts, drops
+//     unknown keys, stale counters and keys the ledger does not list as
+//     eligible in the cluster, and hands a cluster only to a successor the
+//     ledger shows eligible. udp.TestSpoofedHelloCannotDethroneALiveHead,
+//     udp.TestReplayedDatagramRefused, udp.TestUnknownKeyRefused,
+//     udp.TestHandOffOnlyToALedgerEligibleHead.
 //   - One key floods the mempool, then the blocks, with transactions that
 //     reuse one sequence number (each refused in its block, after taking
 //     its room): CheckTx refuses a sequence number used in the state or held
