@@ -41,14 +41,31 @@ func verifySig(pub ed25519.PublicKey, msg, sig []byte) bool {
 	return len(sig) == ed25519.SignatureSize && ed25519consensus.Verify(pub, msg, sig)
 }
 
-// tally counts the voting power of a commit's FlagCommit signatures until
-// it exceeds needed, as CometBFT's light client does: each counted entry
-// must be well formed, name its validator, and carry a valid signature;
-// entries after the threshold are not looked at. validator maps an
-// entry's index to its validator's index in vals, or -1 for one outside
-// the set (not counted).
+// tally counts the voting power of a commit's FlagCommit entries until it
+// exceeds needed, as CometBFT's light client does: each counted entry must
+// be well formed, name its validator, and carry a valid signature; entries
+// after the threshold are not looked at. validator maps an entry's index
+// to its validator's index in vals, or -1 for one outside the set (not
+// counted).
+//
+// CometBFT verifies the signatures of a commit of two entries or more as a
+// batch, once it has counted enough power (a signature of the wrong length
+// fails as it is added); one of a single entry, as it goes. So do we, so
+// that the same forgery gives the same error (ErrNotEnoughPower before
+// ErrSignature); either way the verdict is the same.
 func tally(chainID string, vals *ValidatorSet, c *Commit, needed int64, validator func(i int, cs *CommitSig) (int, error)) (bool, int64, error) {
-	var tallied int64
+	batch := len(c.Signatures) >= 2
+	var (
+		tallied int64
+		pending [][2]int // entry, validator: signatures counted, to verify
+	)
+	verify := func(i, j int) error {
+		v := &vals.vals[j]
+		if !verifySig(v.PubKey, c.VoteSignBytes(chainID, i), c.Signatures[i].Signature) {
+			return fmt.Errorf("%w: %w: signature %d, by %X", ErrInvalidCommit, ErrSignature, i, v.Address)
+		}
+		return nil
+	}
 	for i := range c.Signatures {
 		cs := &c.Signatures[i]
 		if cs.Flag != FlagCommit {
@@ -64,16 +81,30 @@ func tally(chainID string, vals *ValidatorSet, c *Commit, needed int64, validato
 		if j < 0 {
 			continue
 		}
-		v := &vals.vals[j]
-		if !verifySig(v.PubKey, c.VoteSignBytes(chainID, i), cs.Signature) {
-			return false, tallied, fmt.Errorf("%w: %w: signature %d, by %X", ErrInvalidCommit, ErrSignature, i, v.Address)
+		switch {
+		case !batch:
+			if err := verify(i, j); err != nil {
+				return false, tallied, err
+			}
+		case len(cs.Signature) != ed25519.SignatureSize:
+			return false, tallied, fmt.Errorf("%w: %w: signature %d of %d bytes", ErrInvalidCommit, ErrSignature, i, len(cs.Signature))
+		default:
+			pending = append(pending, [2]int{i, j})
 		}
-		tallied += v.VotingPower
+		tallied += vals.vals[j].VotingPower
 		if tallied > needed {
-			return true, tallied, nil
+			break
 		}
 	}
-	return false, tallied, nil
+	if tallied <= needed {
+		return false, tallied, nil
+	}
+	for _, p := range pending {
+		if err := verify(p[0], p[1]); err != nil {
+			return false, tallied, err
+		}
+	}
+	return true, tallied, nil
 }
 
 // VerifyCommitLight checks that more than 2/3 of vals' voting power signed
