@@ -235,7 +235,9 @@ var mutations = []mutation{
 			d.votes = randVotes(d.r, d.vals.Size())
 		}
 	}},
-	{name: "trust expired", pre: func(d *draft) { d.s.now = d.s.trusted.Time.Add(d.s.period + time.Duration(d.r.Int64N(int64(time.Hour)))) }},
+	{name: "trust expired", pre: func(d *draft) {
+		d.s.now = d.s.trusted.Time.Add(d.s.period + time.Duration(d.r.Int64N(int64(time.Hour))))
+	}},
 	{name: "trust expires exactly now", pre: func(d *draft) { d.s.now = d.s.trusted.Time.Add(d.s.period) }},
 	{name: "trust expires a nanosecond after now", pre: func(d *draft) {
 		d.s.now = d.s.trusted.Time.Add(d.s.period - 1)
