@@ -84,6 +84,11 @@ func (t *Trusted) UnmarshalBinary(data []byte) error {
 	if err != nil {
 		return fmt.Errorf("%w: trusted state: %w", ErrMalformed, err)
 	}
+	for i := range vals {
+		if !vals[i].PubKey.Equal(vs.vals[i].PubKey) {
+			return fmt.Errorf("%w: trusted state: validators out of order", ErrMalformed) // one state, one encoding
+		}
+	}
 	n := Trusted{
 		ChainID:            s.ChainID,
 		Height:             s.Height,
