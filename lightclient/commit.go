@@ -52,7 +52,9 @@ func verifySig(pub ed25519.PublicKey, msg, sig []byte) bool {
 // batch, once it has counted enough power (a signature of the wrong length
 // fails as it is added); one of a single entry, as it goes. So do we, so
 // that the same forgery gives the same error (ErrNotEnoughPower before
-// ErrSignature); either way the verdict is the same.
+// ErrSignature); either way the verdict is the same. The batch draws its
+// random coefficients from crypto/rand, as CometBFT's does; the verdict
+// does not depend on them.
 func tally(chainID string, vals *ValidatorSet, c *Commit, needed int64, validator func(i int, cs *CommitSig) (int, error)) (bool, int64, error) {
 	batch := len(c.Signatures) >= 2
 	var (
@@ -99,10 +101,25 @@ func tally(chainID string, vals *ValidatorSet, c *Commit, needed int64, validato
 	if tallied <= needed {
 		return false, tallied, nil
 	}
+	if len(pending) > 1 {
+		// A batch is about 3 times faster; ed25519consensus's batch and
+		// single verification accept the same signatures (ZIP 215).
+		bv := ed25519consensus.NewPreallocatedBatchVerifier(len(pending))
+		for _, p := range pending {
+			bv.Add(vals.vals[p[1]].PubKey, c.VoteSignBytes(chainID, p[0]), c.Signatures[p[0]].Signature)
+		}
+		if bv.Verify() {
+			return true, tallied, nil
+		}
+	}
+	// One by one: the first bad signature is the error.
 	for _, p := range pending {
 		if err := verify(p[0], p[1]); err != nil {
 			return false, tallied, err
 		}
+	}
+	if len(pending) > 1 {
+		return false, tallied, fmt.Errorf("%w: %w: the batch fails, each signature verifies", ErrInvalidCommit, ErrSignature)
 	}
 	return true, tallied, nil
 }

@@ -139,7 +139,7 @@ func (t *Trusted) Next(now time.Time, sh *SignedHeader, vals *ValidatorSet, o Op
 	return &Trusted{
 		ChainID:            t.ChainID,
 		Height:             h.Height,
-		Hash:               h.Hash(),
+		Hash:               bytes.Clone(c.BlockID.Hash), // the header's hash (ValidateBasic)
 		Time:               h.Time,
 		NextValidatorsHash: bytes.Clone(h.NextValidatorsHash),
 		Validators:         vals,
@@ -179,9 +179,9 @@ func TrustHeader(chainID string, height int64, hash []byte, sh *SignedHeader, va
 	if err := sh.ValidateBasic(chainID); err != nil {
 		return nil, err
 	}
-	h := sh.Header
-	if h.Height != height || !bytes.Equal(h.Hash(), hash) {
-		return nil, fmt.Errorf("%w: header %d is %X, want header %d, %X", ErrConflict, h.Height, h.Hash(), height, hash)
+	h, hh := sh.Header, sh.Commit.BlockID.Hash // the header's hash (ValidateBasic)
+	if h.Height != height || !bytes.Equal(hh, hash) {
+		return nil, fmt.Errorf("%w: header %d is %X, want header %d, %X", ErrConflict, h.Height, hh, height, hash)
 	}
 	if vals == nil {
 		return nil, fmt.Errorf("%w: none", ErrInvalidValidators)
@@ -195,7 +195,7 @@ func TrustHeader(chainID string, height int64, hash []byte, sh *SignedHeader, va
 	return &Trusted{
 		ChainID:            chainID,
 		Height:             h.Height,
-		Hash:               h.Hash(),
+		Hash:               bytes.Clone(hh),
 		Time:               h.Time,
 		NextValidatorsHash: bytes.Clone(h.NextValidatorsHash),
 		Validators:         vals,
