@@ -5,7 +5,12 @@
 //
 // It is CometBFT's verification algorithm (light/verifier.go and the
 // commit checks of types/validation.go), written again small and pure: no
-// I/O, no clock (the time comes in as an argument), no goroutines. Its
+// I/O, no clock (the time comes in as an argument), no goroutines; the one
+// thing it draws from outside is crypto/rand's randomness for batch
+// signature verification, as CometBFT does. It links nothing the gateway
+// did not link already (protowire for the encodings, transparency-dev's
+// RFC 6962 hasher for the Merkle trees, ed25519consensus, package codec
+// for the persisted state). Its
 // tests hold it equal to CometBFT's own code: the same header and
 // validator-set hashes, and the same verdict on thousands of random and
 // forged headers, commits and validator sets; and it verifies headers a

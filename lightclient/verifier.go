@@ -37,6 +37,7 @@ func New(t *Trusted, o Options) (*Verifier, error) {
 }
 
 // Trusted returns the trusted state (to persist it: Trusted.MarshalBinary).
+// It is the Verifier's own: read it, do not modify it.
 func (v *Verifier) Trusted() *Trusted {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -48,7 +49,11 @@ func (v *Verifier) Trusted() *Trusted {
 func (v *Verifier) Header(height int64) (*Header, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return v.find(height)
+	h, ok := v.find(height)
+	if !ok {
+		return nil, false
+	}
+	return cloneHeader(h), true
 }
 
 func (v *Verifier) find(height int64) (*Header, bool) {
