@@ -81,8 +81,10 @@ func (t *Trusted) check() error {
 		return fmt.Errorf("%w: trusted state without validators", ErrMalformed)
 	case t.Height < 0 || !t.genesis() && t.Height == 0:
 		return fmt.Errorf("%w: trusted height %d", ErrMalformed, t.Height)
-	case len(t.Hash) != 0 && len(t.Hash) != HashSize, len(t.NextValidatorsHash) > HashSize:
+	case len(t.Hash) != 0 && len(t.Hash) != HashSize:
 		return fmt.Errorf("%w: trusted hash of %d bytes", ErrMalformed, len(t.Hash))
+	case len(t.NextValidatorsHash) > HashSize:
+		return fmt.Errorf("%w: next validators hash of %d bytes", ErrMalformed, len(t.NextValidatorsHash))
 	case len(t.ChainID) > MaxChainIDLen:
 		return fmt.Errorf("%w: chain ID of %d bytes", ErrMalformed, len(t.ChainID))
 	case !validTimestamp(t.Time):
