@@ -239,24 +239,24 @@ var mutations = []mutation{
 		d.s.now = d.s.trusted.Time.Add(d.s.period + time.Duration(d.r.Int64N(int64(time.Hour))))
 	}},
 	{name: "trust expires exactly now", pre: func(d *draft) { d.s.now = d.s.trusted.Time.Add(d.s.period) }},
-	{name: "trust expires a nanosecond after now", pre: func(d *draft) {
+	{name: "honest, trust expiring a nanosecond after now", pre: func(d *draft) {
 		d.s.now = d.s.trusted.Time.Add(d.s.period - 1)
 		d.hdr.Time = d.s.now.Add(-time.Second)
 	}},
 	{name: "header from the future", pre: func(d *draft) { d.s.now = d.hdr.Time.Add(-d.s.drift - time.Duration(1+d.r.IntN(1e9))) }},
 	{name: "header exactly at now plus drift", pre: func(d *draft) { d.s.now = d.hdr.Time.Add(-d.s.drift) }},
-	{name: "header a nanosecond within the drift", pre: func(d *draft) { d.s.now = d.hdr.Time.Add(-d.s.drift + 1) }},
+	{name: "honest, a header a nanosecond within the drift", pre: func(d *draft) { d.s.now = d.hdr.Time.Add(-d.s.drift + 1) }},
 	{name: "header time equal to the trusted one", pre: func(d *draft) { d.hdr.Time = d.s.trusted.Time }},
 	{name: "header time before the trusted one", pre: func(d *draft) { d.hdr.Time = d.s.trusted.Time.Add(-time.Second) }},
 	{name: "header height not after the trusted one", pre: func(d *draft) { d.hdr.Height = d.s.trusted.Height - d.r.Int64N(2) }},
 	{name: "block protocol 10", pre: func(d *draft) { d.hdr.Version.Block = 10 }},
 	{name: "a data hash of 31 bytes", pre: func(d *draft) { d.hdr.DataHash = randBytes(d.r, 31) }},
-	{name: "empty hashes", pre: func(d *draft) {
+	{name: "honest, empty hashes", pre: func(d *draft) {
 		d.hdr.DataHash, d.hdr.LastCommitHash, d.hdr.EvidenceHash, d.hdr.LastResultsHash, d.hdr.ConsensusHash = nil, nil, nil, nil, nil
 		d.hdr.AppHash = nil
 	}},
-	{name: "a long app hash", pre: func(d *draft) { d.hdr.AppHash = randBytes(d.r, 100) }},
-	{name: "no next validators hash", pre: func(d *draft) { d.hdr.NextValidatorsHash = nil }},
+	{name: "honest, a long app hash", pre: func(d *draft) { d.hdr.AppHash = randBytes(d.r, 100) }},
+	{name: "honest, no next validators hash", pre: func(d *draft) { d.hdr.NextValidatorsHash = nil }},
 	{name: "a proposer address of 19 bytes", pre: func(d *draft) { d.hdr.ProposerAddress = randBytes(d.r, 19) }},
 	{name: "a chain ID of 51 bytes", pre: func(d *draft) {
 		d.hdr.ChainID = strings.Repeat("x", 51)
