@@ -100,6 +100,16 @@ func cmp(s, def string) string {
 // SchemaVersion returns the version of the schema, as migrated at Open.
 func (s *Store) SchemaVersion() int { return s.version }
 
+// Setting returns the value of a run-time setting in the store's sessions
+// (synchronous_commit, say).
+func (s *Store) Setting(ctx context.Context, name string) (string, error) {
+	var v string
+	if err := s.pool.QueryRow(ctx, "SELECT current_setting($1)", name).Scan(&v); err != nil {
+		return "", fmt.Errorf("setting %s: %w", name, err)
+	}
+	return v, nil
+}
+
 // Close closes the store's connections.
 func (s *Store) Close() error {
 	s.pool.Close()

@@ -55,9 +55,10 @@ Commands:
     bench chain [--json] [--duration D]
                         Start 4 authorities in this process, drive signed
                         transactions, and report throughput and latency.
-    bench ingest [--json] [--duration D]
+    bench ingest [--json] [--duration D] [--store postgres://…]
                         Drive signed records into a cloud over its HTTP API,
-                        durable writes on, and report records/s and latency.
+                        durable writes on, and report records/s and latency;
+                        with --store, on PostgreSQL too, beside Pebble.
     bench e2e [--json] [--duration D] [--rate R]
                         Run the whole system at R readings/s (default 1,000)
                         and report alert and anchoring latency, chain bytes

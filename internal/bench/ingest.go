@@ -3,20 +3,26 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vitalchain/vitalchain/cloud"
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
+	"github.com/vitalchain/vitalchain/cloud/pebblestore"
+	"github.com/vitalchain/vitalchain/cloud/pgstore"
 	"github.com/vitalchain/vitalchain/codec"
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
@@ -34,11 +40,17 @@ type IngestOptions struct {
 	Uploaders  int           // concurrent uploaders
 	Patients   int           // patients whose records are uploaded
 	Dir        string        // the ledger's and the cloud's data ("": a temporary directory, removed at the end)
-	CPUProfile string        // a file for a CPU profile of the measured window ("": none)
+	CPUProfile string        // a file for a CPU profile of the Pebble store's measured window ("": none)
 	Progress   io.Writer     // progress lines (nil: none)
+	// Postgres, if not "", is a PostgreSQL database (a postgres:// URL) on
+	// which the same records are then uploaded to a second cloud, after the
+	// Pebble run; its figures are reported beside Pebble's. The run uses a
+	// schema of its own in that database, dropped at the end.
+	Postgres string
 }
 
 // IngestResult is what Ingest measured ('vitalchain bench ingest --json').
+// Its first figures are the Pebble store's.
 type IngestResult struct {
 	DurationS         float64             `json:"duration_s"`
 	RecordsPerS       float64             `json:"records_per_s"`
@@ -55,6 +67,23 @@ type IngestResult struct {
 	Durable           bool                `json:"durable"`
 	Anchored          uint64              `json:"anchored_at_end"`
 	GoMaxProcs        int                 `json:"gomaxprocs"`
+	// Postgres is the same run on PostgreSQL (IngestOptions.Postgres),
+	// and PostgresRatio its records/s over Pebble's.
+	Postgres      *StoreResult `json:"postgres,omitempty"`
+	PostgresRatio float64      `json:"postgres_ratio,omitempty"`
+}
+
+// StoreResult is what Ingest measured on one store.
+type StoreResult struct {
+	Store        string              `json:"store"`
+	DurationS    float64             `json:"duration_s"`
+	RecordsPerS  float64             `json:"records_per_s"`
+	AckLatencyMs testbed.Percentiles `json:"ack_latency_ms"` // per upload request
+	Records      int64               `json:"records"`
+	Refused      int64               `json:"refused"`
+	Anchored     uint64              `json:"anchored_at_end"`
+	// SynchronousCommit is the database's setting in the cloud's sessions.
+	SynchronousCommit string `json:"synchronous_commit,omitempty"`
 }
 
 // Ingest starts a 1-authority ledger for a cloud's registry and anchors,
@@ -62,9 +91,14 @@ type IngestResult struct {
 // the patients beforehand, then has o.Uploaders upload them in batches
 // over the cloud's HTTP API. It reports the records stored per second and
 // the latency of an upload's acknowledgement over the measured window.
+// With o.Postgres, a second cloud on PostgreSQL then takes the same
+// uploads, measured alike.
 func Ingest(ctx context.Context, o IngestOptions) (*IngestResult, error) {
 	if o.Duration <= 0 || o.Batch < 1 || o.Batch > cloudapi.MaxUploadRecords || o.Uploaders < 1 || o.Patients < 1 {
 		return nil, fmt.Errorf("bench ingest: the duration must be positive, the batch 1 to %d, uploaders and patients at least 1", cloudapi.MaxUploadRecords)
+	}
+	if o.Postgres != "" && !pgstore.IsURL(o.Postgres) {
+		return nil, fmt.Errorf("bench ingest: %w: --store wants postgres://…", pgstore.ErrURL)
 	}
 	say := progress(o.Progress)
 	say("measuring the raw Ed25519 verification rate…")
@@ -81,10 +115,6 @@ func Ingest(ctx context.Context, o IngestOptions) (*IngestResult, error) {
 		return nil, fmt.Errorf("bench ingest: %w", err)
 	}
 	defer ch.Stop()
-	cloudID, err := ch.Register(ctx, identity.RoleCloud, identity.DefaultSuite, 1)
-	if err != nil {
-		return nil, fmt.Errorf("bench ingest: register the cloud: %w", err)
-	}
 	say("registering %d patients…", o.Patients)
 	ps := make([]sealer, o.Patients)
 	g, gctx := errgroup.WithContext(ctx)
@@ -98,26 +128,85 @@ func Ingest(ctx context.Context, o IngestOptions) (*IngestResult, error) {
 	if err := g.Wait(); err != nil {
 		return nil, fmt.Errorf("bench ingest: %w", err)
 	}
-	// The uploaders all come from loopback: no rate per address, which
-	// would measure the limit rather than the cloud.
-	limits := cloud.DefaultLimits()
-	limits.AddressRate = 0
-	cl, err := testbed.StartCloud(ctx, testbed.CloudOptions{Key: cloudID, Dir: filepath.Join(dir, "cloud"), Clients: ch.Clients(0, 1),
-		BlockRecords: 4096, BlockInterval: time.Second, Limits: limits})
-	if err != nil {
-		return nil, fmt.Errorf("bench ingest: start the cloud: %w", err)
-	}
-	defer cl.Close()
 
 	// Records are sealed and signed before the clock starts: that is the
 	// gateways' work, not the cloud's. The estimate is 2,500 uploads a
-	// second, all uploaders together.
+	// second, all uploaders together. Each store's cloud is new, so both
+	// take the same records.
 	perUploader := max(int(2500*o.Duration.Seconds()/float64(o.Uploaders)), 8)
 	say("sealing %d records…", perUploader*o.Uploaders*o.Batch)
 	bodies, recBytes, err := seal(ps, o.Uploaders, perUploader, o.Batch)
 	if err != nil {
 		return nil, fmt.Errorf("bench ingest: seal records: %w", err)
 	}
+
+	pb, err := ingestStore(ctx, ch, o, "pebble", filepath.Join(dir, "cloud"), bodies, o.CPUProfile)
+	if err != nil {
+		return nil, fmt.Errorf("bench ingest: pebble: %w", err)
+	}
+	res := &IngestResult{
+		DurationS: pb.DurationS, RecordsPerS: pb.RecordsPerS, AckLatencyMs: pb.AckLatencyMs,
+		Records: pb.Records, Refused: pb.Refused, Ed25519VerifyPerS: all, Ed25519VerifyCore: one,
+		Batch: o.Batch, Uploaders: o.Uploaders, Patients: o.Patients, RecordBytes: recBytes, Durable: true,
+		Anchored: pb.Anchored, GoMaxProcs: runtime.GOMAXPROCS(0),
+	}
+	if all > 0 {
+		res.Ratio = round(res.RecordsPerS/all, 3)
+	}
+	if o.Postgres != "" {
+		if res.Postgres, err = ingestStore(ctx, ch, o, "postgres", o.Postgres, bodies, ""); err != nil {
+			return nil, fmt.Errorf("bench ingest: postgres: %w", err)
+		}
+		if res.RecordsPerS > 0 {
+			res.PostgresRatio = round(res.Postgres.RecordsPerS/res.RecordsPerS, 3)
+		}
+	}
+	return res, nil
+}
+
+// ingestStore runs a new cloud (registered now) on a new store of kind
+// ("pebble": in the directory at; "postgres": in a new schema of the
+// database at), uploads bodies to it and measures the window.
+func ingestStore(ctx context.Context, ch *testbed.Chain, o IngestOptions, kind, at string, bodies [][][]byte, cpuprofile string) (*StoreResult, error) {
+	say := progress(o.Progress)
+	cloudID, err := ch.Register(ctx, identity.RoleCloud, identity.DefaultSuite, 1)
+	if err != nil {
+		return nil, fmt.Errorf("register the cloud: %w", err)
+	}
+	res := &StoreResult{Store: kind}
+	var st cloud.Store
+	switch kind {
+	case "pebble":
+		if st, err = pebblestore.Open(at); err != nil {
+			return nil, err
+		}
+	default:
+		url, drop, err := benchSchema(ctx, at)
+		if err != nil {
+			return nil, err
+		}
+		defer drop()
+		pst, err := pgstore.Open(ctx, url)
+		if err != nil {
+			return nil, err
+		}
+		if res.SynchronousCommit, err = pst.Setting(ctx, "synchronous_commit"); err != nil {
+			pst.Close()
+			return nil, err
+		}
+		st = pst
+	}
+	defer st.Close()
+	// The uploaders all come from loopback: no rate per address, which
+	// would measure the limit rather than the cloud.
+	limits := cloud.DefaultLimits()
+	limits.AddressRate = 0
+	cl, err := testbed.StartCloud(ctx, testbed.CloudOptions{Key: cloudID, Store: st, Clients: ch.Clients(0, 1),
+		BlockRecords: 4096, BlockInterval: time.Second, Limits: limits})
+	if err != nil {
+		return nil, fmt.Errorf("start the cloud: %w", err)
+	}
+	defer cl.Close()
 
 	u := &uploads{url: cl.URL + "/v1/records", batch: o.Batch,
 		hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.Uploaders}}}
@@ -129,31 +218,24 @@ func Ingest(ctx context.Context, o IngestOptions) (*IngestResult, error) {
 	for _, b := range bodies {
 		wg.Go(func() { u.run(stop, b) })
 	}
-	say("warming up for 2 s…")
+	say("%s: warming up for 2 s…", kind)
 	if err := sleep(ctx, ingestWarmUp); err != nil {
-		return nil, fmt.Errorf("bench ingest: %w", err)
+		return nil, err
 	}
-	say("uploading for %s…", o.Duration)
-	if err := u.w.measure(ctx, o.Duration, o.CPUProfile); err != nil {
-		return nil, fmt.Errorf("bench ingest: %w", err)
+	say("%s: uploading for %s…", kind, o.Duration)
+	if err := u.w.measure(ctx, o.Duration, cpuprofile); err != nil {
+		return nil, err
 	}
 	stopOnce()
 	wg.Wait() // what completed in the window is counted by now
 	n := u.stored.Load()
 	if e := u.w.firstError(); e != "" {
-		say("note: %s", e)
+		say("%s: note: %s", kind, e)
 	}
 	_, anchored, _, _ := cl.Service.Checkpoints()
 	elapsed := u.w.seconds()
-	res := &IngestResult{
-		DurationS: round(elapsed, 2), RecordsPerS: round(float64(n)/elapsed, 1), AckLatencyMs: u.w.latencies(),
-		Records: n, Refused: u.refused.Load(), Ed25519VerifyPerS: all, Ed25519VerifyCore: one,
-		Batch: o.Batch, Uploaders: o.Uploaders, Patients: o.Patients, RecordBytes: recBytes, Durable: true,
-		Anchored: anchored.Size, GoMaxProcs: runtime.GOMAXPROCS(0),
-	}
-	if all > 0 {
-		res.Ratio = round(res.RecordsPerS/all, 3)
-	}
+	res.DurationS, res.RecordsPerS, res.AckLatencyMs = round(elapsed, 2), round(float64(n)/elapsed, 1), u.w.latencies()
+	res.Records, res.Refused, res.Anchored = n, u.refused.Load(), anchored.Size
 	return res, nil
 }
 
@@ -268,4 +350,38 @@ func (u *uploads) post(body []byte) ([]cloudapi.Ack, error) {
 		return nil, fmt.Errorf("upload: %w", err)
 	}
 	return r.Acks, nil
+}
+
+// benchSchema makes a new schema in the PostgreSQL database at url for one
+// run, and returns the URL of the database with that schema first in its
+// search_path, and a function that drops it.
+func benchSchema(ctx context.Context, url string) (string, func(), error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return "", nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	defer conn.Close(ctx)
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "vitalchain_bench_" + hex.EncodeToString(b[:])
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		return "", nil, fmt.Errorf("create schema %s: %w", schema, err)
+	}
+	drop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if c, err := pgx.Connect(ctx, url); err == nil {
+			c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+			c.Close(ctx)
+		}
+	}
+	u, err := neturl.Parse(url)
+	if err != nil {
+		drop()
+		return "", nil, fmt.Errorf("%w: %w", pgstore.ErrURL, err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), drop, nil
 }
