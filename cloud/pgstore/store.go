@@ -41,8 +41,9 @@ type Store struct {
 }
 
 var (
-	_ cloud.Store = (*Store)(nil)
-	_ cloud.Lease = (*Store)(nil)
+	_ cloud.Store       = (*Store)(nil)
+	_ cloud.Lease       = (*Store)(nil)
+	_ cloud.BatchLookup = (*Store)(nil)
 )
 
 // IsURL reports whether s names a PostgreSQL database (postgres:// or
@@ -356,6 +357,41 @@ func (s *Store) Record(id [32]byte) (*cloud.StoredRecord, error) {
 		return nil, fmt.Errorf("record %x: %w", id[:8], err)
 	}
 	return r, nil
+}
+
+// Lookup implements cloud.BatchLookup: the positions of those of ids that
+// are stored, in one query.
+func (s *Store) Lookup(ids [][32]byte) (map[[32]byte]uint64, error) {
+	out := make(map[[32]byte]uint64)
+	if len(ids) == 0 {
+		return out, nil
+	}
+	bs := make([][]byte, len(ids))
+	for i := range ids {
+		bs[i] = ids[i][:]
+	}
+	ctx, cancel := op()
+	defer cancel()
+	rows, err := s.pool.Query(ctx, "SELECT id, idx FROM cloud_records WHERE id = ANY($1::bytea[])", bs)
+	if err != nil {
+		return nil, fmt.Errorf("look up %d records: %w", len(ids), err)
+	}
+	var (
+		id  []byte
+		idx int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&id, &idx}, func() error {
+		rid, err := id32(id, "record ID")
+		if err != nil || idx < 0 {
+			return errors.Join(err, errNegative(idx))
+		}
+		out[rid] = uint64(idx)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("look up %d records: %w", len(ids), err)
+	}
+	return out, nil
 }
 
 // RecordsFrom implements cloud.Store.
