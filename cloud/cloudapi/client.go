@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -17,22 +19,162 @@ import (
 )
 
 // Client talks to a cloud's HTTP API. It is safe for concurrent use.
+//
+// A cloud may run as several processes (see the package comment): given
+// their URLs, a Client sends its requests to the one that sequences. It
+// follows a not_leader refusal to the process it names, and when the
+// process it talks to cannot be reached, it tries the next.
 type Client struct {
-	base string
-	http *http.Client
+	bases []string
+	http  *http.Client
 
 	mu    sync.Mutex
 	cloud identity.ID // whom signed requests name; zero until known
+	cur   string      // where requests go: the sequencer, as last known
 }
 
-// NewClient returns a client of the cloud at base (http://host:port). The
-// cloud's ID, which every signed request names, is asked of the cloud on
-// first use (GET /v1/checkpoint) unless Expect gives it.
+// NewClient returns a client of the cloud at base (http://host:port), or
+// of the cloud's processes at several URLs, comma-separated. The cloud's
+// ID, which every signed request names, is asked of the cloud on first use
+// (GET /v1/checkpoint) unless Expect gives it.
 func NewClient(base string, hc *http.Client) *Client {
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
-	return &Client{base: strings.TrimRight(base, "/"), http: hc}
+	c := &Client{http: hc}
+	for _, b := range strings.Split(base, ",") {
+		if b = strings.TrimRight(strings.TrimSpace(b), "/"); b != "" {
+			c.bases = append(c.bases, b)
+		}
+	}
+	if len(c.bases) == 0 {
+		c.bases = []string{""} // requests fail with a clear error
+	}
+	c.cur = c.bases[0]
+	return c
+}
+
+// Current returns the URL requests go to now: the process that sequences,
+// as last known.
+func (c *Client) Current() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cur
+}
+
+// ErrNoCloud is returned when none of a Client's URLs can be reached.
+var ErrNoCloud = errors.New("no cloud process answers")
+
+// do sends a request to the process that sequences, as last known, and
+// returns its answer's status and body (at most limit bytes). It follows a
+// not_leader refusal that names another process, and moves on to the next
+// URL when a process refuses the connection (so that the request was not
+// received); other failures are returned, and the next request goes to
+// the next URL.
+func (c *Client) do(ctx context.Context, method, path string, body []byte, limit int64) (int, []byte, error) {
+	base := c.Current()
+	tried := map[string]bool{}
+	var (
+		lastErr  error
+		refused  []byte // a not_leader refusal, returned if nothing better comes
+		attempts = 2*len(c.bases) + 2
+	)
+	for range attempts {
+		tried[base] = true
+		status, b, err := c.send(ctx, method, base+path, body, limit)
+		if err != nil {
+			if ctx.Err() != nil {
+				return 0, nil, err
+			}
+			next := c.advance(base)
+			var op *net.OpError
+			if errors.As(err, &op) && op.Op == "dial" && !tried[next] {
+				lastErr, base = err, next // never received: another process may take it
+				continue
+			}
+			if refused != nil {
+				return http.StatusServiceUnavailable, refused, nil
+			}
+			if lastErr != nil {
+				return 0, nil, fmt.Errorf("%w: %w; before that: %w", ErrNoCloud, err, lastErr)
+			}
+			return 0, nil, err
+		}
+		if status == http.StatusServiceUnavailable {
+			var p Problem
+			if codec.UnmarshalLimit(b, 1<<20, &p) == nil && p.Code == CodeNotLeader {
+				refused = b
+				if l := strings.TrimRight(p.Leader, "/"); validBase(l) && !tried[l] {
+					c.follow(l)
+					base = l
+					continue
+				}
+				if next := c.advance(base); !tried[next] && p.Leader == "" {
+					base = next // an election is under way: perhaps another knows
+					continue
+				}
+			}
+		}
+		return status, b, nil
+	}
+	if refused != nil {
+		return http.StatusServiceUnavailable, refused, nil
+	}
+	return 0, nil, fmt.Errorf("%w: the cloud's processes keep sending the request elsewhere", ErrNoCloud)
+}
+
+// validBase reports whether a leader URL a process names can be followed.
+func validBase(u string) bool {
+	return strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")
+}
+
+// follow makes requests go to url from now on.
+func (c *Client) follow(url string) {
+	c.mu.Lock()
+	c.cur = url
+	c.mu.Unlock()
+}
+
+// advance makes requests go to the URL after from among the client's, and
+// returns it.
+func (c *Client) advance(from string) string {
+	next := c.bases[0]
+	for i, b := range c.bases {
+		if b == from {
+			next = c.bases[(i+1)%len(c.bases)]
+		}
+	}
+	c.mu.Lock()
+	if c.cur == from {
+		c.cur = next
+	}
+	c.mu.Unlock()
+	return next
+}
+
+// send makes one HTTP request.
+func (c *Client) send(ctx context.Context, method, url string, body []byte, limit int64) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/cbor")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	if err != nil {
+		return 0, nil, err
+	}
+	return resp.StatusCode, b, nil
 }
 
 // Expect sets the ID of the cloud (as the ledger has it), which signed
@@ -53,22 +195,17 @@ func (c *Client) ID(ctx context.Context) (identity.ID, error) {
 	if id != (identity.ID{}) {
 		return id, nil
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/checkpoint", nil)
+	status, b, err := c.do(ctx, http.MethodGet, "/v1/checkpoint", nil, 1<<16)
 	if err != nil {
 		return id, err
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return id, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return id, fmt.Errorf("cloud checkpoint: %s", resp.Status)
+	if status != http.StatusOK {
+		return id, fmt.Errorf("cloud checkpoint: %d %s", status, http.StatusText(status))
 	}
 	var cp struct {
 		Cloud string `json:"cloud"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&cp); err != nil {
+	if err := json.Unmarshal(b, &cp); err != nil {
 		return id, fmt.Errorf("cloud checkpoint: %w", err)
 	}
 	if id, err = identity.ParseID(cp.Cloud); err != nil {
@@ -98,22 +235,15 @@ func (e *RequestError) Error() string {
 }
 
 func (c *Client) post(ctx context.Context, path string, body []byte, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
+	if body == nil {
+		body = []byte{}
+	}
+	status, b, err := c.do(ctx, http.MethodPost, path, body, 64<<20)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/cbor")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return refusal(resp.StatusCode, b)
+	if status != http.StatusOK {
+		return refusal(status, b)
 	}
 	return codec.UnmarshalLimit(b, 64<<20, out)
 }
@@ -197,21 +327,12 @@ func (c *Client) Consistency(ctx context.Context, log uint8, from, to uint64) (*
 
 // get fetches path and decodes its CBOR answer, of at most limit bytes.
 func (c *Client) get(ctx context.Context, path string, limit int64, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	status, b, err := c.do(ctx, http.MethodGet, path, nil, limit)
 	if err != nil {
 		return err
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return refusal(resp.StatusCode, b)
+	if status != http.StatusOK {
+		return refusal(status, b)
 	}
 	return codec.UnmarshalLimit(b, int(limit), out)
 }
