@@ -29,9 +29,11 @@ Commands:
     admit --by FILE --key FILE [--cluster N] [--ledger URL]
                         Register an actor on the ledger: a Cluster Head admits
                         patients, providers and clouds; a patient its devices.
-    cloud --key FILE --data DIR --ledger URL[,URL…] [--listen ADDR]
+    cloud --key FILE --store DIR|postgres://… --ledger URL[,URL…] [--listen ADDR]
                         Run the cloud: verified, durable, Merkle-anchored
                         storage of encrypted records, and access-checked reads.
+                        In a directory (Pebble), or in PostgreSQL, where several
+                        processes share the store and one sequences at a time.
     gateway --key FILE --data DIR [--ledger URL] [--cloud URL] [--listen ADDR | --broker URL]
                         Run a patient's gateway: an embedded MQTT broker (or an
                         external one) for the wearables, contract evaluation,
