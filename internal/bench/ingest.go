@@ -174,7 +174,10 @@ func ingestStore(ctx context.Context, ch *testbed.Chain, o IngestOptions, kind, 
 		return nil, fmt.Errorf("register the cloud: %w", err)
 	}
 	res := &StoreResult{Store: kind}
-	var st cloud.Store
+	var (
+		st    cloud.Store
+		lease cloud.Lease
+	)
 	switch kind {
 	case "pebble":
 		if st, err = pebblestore.Open(at); err != nil {
@@ -194,14 +197,16 @@ func ingestStore(ctx context.Context, ch *testbed.Chain, o IngestOptions, kind, 
 			pst.Close()
 			return nil, err
 		}
-		st = pst
+		// As `vitalchain cloud --store postgres://…` runs: with the
+		// sequencer's lease, every append fenced.
+		st, lease = pst, pst
 	}
 	defer st.Close()
 	// The uploaders all come from loopback: no rate per address, which
 	// would measure the limit rather than the cloud.
 	limits := cloud.DefaultLimits()
 	limits.AddressRate = 0
-	cl, err := testbed.StartCloud(ctx, testbed.CloudOptions{Key: cloudID, Store: st, Clients: ch.Clients(0, 1),
+	cl, err := testbed.StartCloud(ctx, testbed.CloudOptions{Key: cloudID, Store: st, Lease: lease, Clients: ch.Clients(0, 1),
 		BlockRecords: 4096, BlockInterval: time.Second, Limits: limits})
 	if err != nil {
 		return nil, fmt.Errorf("start the cloud: %w", err)

@@ -45,6 +45,18 @@ func Base() string {
 // answer, or fails it if EnvRequire is 1.
 func URL(t testing.TB) string {
 	t.Helper()
+	u, reason := Try(t)
+	if u == "" {
+		t.Skip(reason)
+	}
+	return u
+}
+
+// Try is URL for a test that has more to do without PostgreSQL: it
+// returns "" and why, instead of skipping, if the database does not
+// answer (and fails t if EnvRequire is 1).
+func Try(t testing.TB) (schemaURL, reason string) {
+	t.Helper()
 	base := Base()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -54,7 +66,7 @@ func URL(t testing.TB) string {
 		if os.Getenv(EnvRequire) == "1" {
 			t.Fatalf("%s=1 but %s", EnvRequire, msg)
 		}
-		t.Skip(msg)
+		return "", msg
 	}
 	defer conn.Close(context.Background())
 	var b [8]byte
@@ -83,7 +95,7 @@ func URL(t testing.TB) string {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	return u.String()
+	return u.String(), ""
 }
 
 // redact hides a URL's password.
