@@ -278,6 +278,10 @@ func (s *Service) takeOver(ctx context.Context, epoch uint64) error {
 // (so that it stops before another process may take over).
 func (s *Service) lead(ctx context.Context, epoch uint64) {
 	ttl := s.cfg.LeaseTTL
+	select { // a signal from an earlier term
+	case <-s.fenced:
+	default:
+	}
 	s.setLeader(s.cfg.URL)
 	s.startTerm(ctx, epoch)
 	s.log.Info("sequencing", "epoch", epoch, "url", s.cfg.URL)

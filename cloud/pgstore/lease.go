@@ -34,7 +34,7 @@ func (s *Store) Acquire(ctx context.Context, holder, url string, ttl time.Durati
 		return 0, "", errors.New("acquire the lease: no holder")
 	}
 	var epoch int64
-	err = s.pool.QueryRow(ctx, `UPDATE cloud_lease
+	err = s.lease.QueryRow(ctx, `UPDATE cloud_lease
 		SET epoch = epoch + 1, holder = $1, url = $2, expires = clock_timestamp() + $3 * interval '1 millisecond'
 		WHERE id = 1 AND (holder = '' OR holder = $1 OR expires < clock_timestamp())
 		RETURNING epoch`, holder, url, ms).Scan(&epoch)
@@ -60,7 +60,7 @@ func (s *Store) Renew(ctx context.Context, epoch uint64, ttl time.Duration) erro
 	if epoch > math.MaxInt64 {
 		return fmt.Errorf("renew the lease: epoch %d out of range", epoch)
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE cloud_lease SET expires = clock_timestamp() + $2 * interval '1 millisecond'
+	tag, err := s.lease.Exec(ctx, `UPDATE cloud_lease SET expires = clock_timestamp() + $2 * interval '1 millisecond'
 		WHERE id = 1 AND epoch = $1`, int64(epoch), ms)
 	if err != nil {
 		return fmt.Errorf("renew the lease: %w", err)
@@ -76,7 +76,7 @@ func (s *Store) Release(ctx context.Context, epoch uint64) error {
 	if epoch > math.MaxInt64 {
 		return nil
 	}
-	if _, err := s.pool.Exec(ctx, `UPDATE cloud_lease SET holder = '', url = '', expires = clock_timestamp()
+	if _, err := s.lease.Exec(ctx, `UPDATE cloud_lease SET holder = '', url = '', expires = clock_timestamp()
 		WHERE id = 1 AND epoch = $1`, int64(epoch)); err != nil {
 		return fmt.Errorf("release the lease: %w", err)
 	}
@@ -86,7 +86,7 @@ func (s *Store) Release(ctx context.Context, epoch uint64) error {
 // Leader implements cloud.Lease.
 func (s *Store) Leader(ctx context.Context) (string, error) {
 	var url string
-	err := s.pool.QueryRow(ctx, `SELECT url FROM cloud_lease WHERE id = 1 AND holder <> '' AND expires >= clock_timestamp()`).Scan(&url)
+	err := s.lease.QueryRow(ctx, `SELECT url FROM cloud_lease WHERE id = 1 AND holder <> '' AND expires >= clock_timestamp()`).Scan(&url)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}

@@ -37,8 +37,13 @@ const OpTimeout = 30 * time.Second
 // the processes that share it. It is safe for concurrent use.
 type Store struct {
 	pool    *pgxpool.Pool
+	lease   *pgxpool.Pool // the lease's own connections: a busy pool never delays a renewal
 	version int
 }
+
+// DefaultPoolSize is the number of connections a Store opens at most when
+// the URL does not say (pool_max_conns), besides two for the lease.
+const DefaultPoolSize = 16
 
 var (
 	_ cloud.Store       = (*Store)(nil)
@@ -74,21 +79,31 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("%w (%q)", ErrNotDurable, v)
 	}
 	rp["application_name"] = cmp(rp["application_name"], "vitalchain-cloud")
+	if !strings.Contains(url, "pool_max_conns=") {
+		cfg.MaxConns = DefaultPoolSize
+	}
+	leaseCfg := cfg.Copy()
+	leaseCfg.MaxConns, leaseCfg.MinConns = 2, 0
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open cloud store: %w", err)
 	}
-	ms, err := migrations()
-	if err != nil {
-		pool.Close()
-		return nil, err
-	}
-	v, err := migrate(ctx, pool, ms)
+	lease, err := pgxpool.NewWithConfig(ctx, leaseCfg)
 	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open cloud store: %w", err)
 	}
-	return &Store{pool: pool, version: v}, nil
+	st := &Store{pool: pool, lease: lease}
+	ms, err := migrations()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if st.version, err = migrate(ctx, pool, ms); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("open cloud store: %w", err)
+	}
+	return st, nil
 }
 
 func cmp(s, def string) string {
@@ -114,6 +129,7 @@ func (s *Store) Setting(ctx context.Context, name string) (string, error) {
 // Close closes the store's connections.
 func (s *Store) Close() error {
 	s.pool.Close()
+	s.lease.Close()
 	return nil
 }
 

@@ -74,7 +74,7 @@ func TestBenchIngest(t *testing.T) {
 	if pg == "" {
 		t.Logf("Pebble only: %s", why)
 	}
-	res, err := Ingest(context.Background(), IngestOptions{Duration: 2 * time.Second, Batch: 2, Uploaders: 2, Patients: 3,
+	res, err := Ingest(context.Background(), IngestOptions{Duration: 2 * time.Second, WarmUp: 500 * time.Millisecond, Batch: 2, Uploaders: 2, Patients: 3,
 		Dir: t.TempDir(), CPUProfile: profile, Progress: t.Output(), Postgres: pg})
 	if err != nil {
 		t.Fatal(err)

@@ -35,17 +35,18 @@ const ingestWarmUp = 2 * time.Second
 
 // IngestOptions configure Ingest.
 type IngestOptions struct {
-	Duration   time.Duration // the measured window, after a 2 s warm-up
+	Duration   time.Duration // the measured window, after a warm-up
+	WarmUp     time.Duration // before each store's first window (default 2 s); later turns warm up half as long
 	Batch      int           // records per upload request, 1 to cloudapi.MaxUploadRecords
 	Uploaders  int           // concurrent uploaders
 	Patients   int           // patients whose records are uploaded
 	Dir        string        // the ledger's and the cloud's data ("": a temporary directory, removed at the end)
-	CPUProfile string        // a file for a CPU profile of the Pebble store's measured window ("": none)
+	CPUProfile string        // a file for a CPU profile of the Pebble store's (first) measured window ("": none)
 	Progress   io.Writer     // progress lines (nil: none)
 	// Postgres, if not "", is a PostgreSQL database (a postgres:// URL) on
-	// which the same records are then uploaded to a second cloud, after the
-	// Pebble run; its figures are reported beside Pebble's. The run uses a
-	// schema of its own in that database, dropped at the end.
+	// which the same records are uploaded to a second cloud, in turns with
+	// the Pebble one; its figures are reported beside Pebble's. The run
+	// uses a schema of its own in that database, dropped at the end.
 	Postgres string
 }
 
@@ -91,11 +92,16 @@ type StoreResult struct {
 // the patients beforehand, then has o.Uploaders upload them in batches
 // over the cloud's HTTP API. It reports the records stored per second and
 // the latency of an upload's acknowledgement over the measured window.
-// With o.Postgres, a second cloud on PostgreSQL then takes the same
-// uploads, measured alike.
+// With o.Postgres, a second cloud on PostgreSQL takes the same uploads,
+// measured alike: the two clouds run side by side and the uploaders drive
+// each in turn, ingestRounds times, o.Duration/ingestRounds each, so that a
+// drift in the machine's load weighs on both alike.
 func Ingest(ctx context.Context, o IngestOptions) (*IngestResult, error) {
 	if o.Duration <= 0 || o.Batch < 1 || o.Batch > cloudapi.MaxUploadRecords || o.Uploaders < 1 || o.Patients < 1 {
 		return nil, fmt.Errorf("bench ingest: the duration must be positive, the batch 1 to %d, uploaders and patients at least 1", cloudapi.MaxUploadRecords)
+	}
+	if o.WarmUp <= 0 {
+		o.WarmUp = ingestWarmUp
 	}
 	if o.Postgres != "" && !pgstore.IsURL(o.Postgres) {
 		return nil, fmt.Errorf("bench ingest: %w: --store wants postgres://…", pgstore.ErrURL)
@@ -140,10 +146,42 @@ func Ingest(ctx context.Context, o IngestOptions) (*IngestResult, error) {
 		return nil, fmt.Errorf("bench ingest: seal records: %w", err)
 	}
 
-	pb, err := ingestStore(ctx, ch, o, "pebble", filepath.Join(dir, "cloud"), bodies, o.CPUProfile)
+	// The stores' clouds run side by side; the uploads go to one at a
+	// time, in turns, so that both are measured under the same conditions
+	// even when the machine's load drifts.
+	pebble, err := startTarget(ctx, ch, "pebble", filepath.Join(dir, "cloud"), o)
 	if err != nil {
 		return nil, fmt.Errorf("bench ingest: pebble: %w", err)
 	}
+	defer pebble.close()
+	targets := []*target{pebble}
+	rounds := 1
+	if o.Postgres != "" {
+		pg, err := startTarget(ctx, ch, "postgres", o.Postgres, o)
+		if err != nil {
+			return nil, fmt.Errorf("bench ingest: postgres: %w", err)
+		}
+		defer pg.close()
+		targets, rounds = append(targets, pg), ingestRounds
+	}
+	for r := range rounds {
+		for _, tg := range targets {
+			warm, profile := o.WarmUp, ""
+			if r > 0 {
+				warm = o.WarmUp / 2
+			}
+			if r == 0 && tg == pebble {
+				profile = o.CPUProfile
+			}
+			if rounds > 1 {
+				say("%s: round %d of %d", tg.kind, r+1, rounds)
+			}
+			if err := tg.drive(ctx, bodies, warm, o.Duration/time.Duration(rounds), profile, say); err != nil {
+				return nil, fmt.Errorf("bench ingest: %s: %w", tg.kind, err)
+			}
+		}
+	}
+	pb := pebble.result()
 	res := &IngestResult{
 		DurationS: pb.DurationS, RecordsPerS: pb.RecordsPerS, AckLatencyMs: pb.AckLatencyMs,
 		Records: pb.Records, Refused: pb.Refused, Ed25519VerifyPerS: all, Ed25519VerifyCore: one,
@@ -153,10 +191,8 @@ func Ingest(ctx context.Context, o IngestOptions) (*IngestResult, error) {
 	if all > 0 {
 		res.Ratio = round(res.RecordsPerS/all, 3)
 	}
-	if o.Postgres != "" {
-		if res.Postgres, err = ingestStore(ctx, ch, o, "postgres", o.Postgres, bodies, ""); err != nil {
-			return nil, fmt.Errorf("bench ingest: postgres: %w", err)
-		}
+	if len(targets) > 1 {
+		res.Postgres = targets[1].result()
 		if res.RecordsPerS > 0 {
 			res.PostgresRatio = round(res.Postgres.RecordsPerS/res.RecordsPerS, 3)
 		}
@@ -164,16 +200,39 @@ func Ingest(ctx context.Context, o IngestOptions) (*IngestResult, error) {
 	return res, nil
 }
 
-// ingestStore runs a new cloud (registered now) on a new store of kind
+// ingestRounds is how many turns each store takes when two are measured.
+const ingestRounds = 3
+
+// target is a cloud under measurement, on one store.
+type target struct {
+	kind  string
+	cl    *testbed.Cloud
+	u     *uploads
+	next  []int // per uploader, the next of its bodies to send
+	res   StoreResult
+	close func()
+}
+
+// startTarget starts a new cloud (registered now) on a new store of kind
 // ("pebble": in the directory at; "postgres": in a new schema of the
-// database at), uploads bodies to it and measures the window.
-func ingestStore(ctx context.Context, ch *testbed.Chain, o IngestOptions, kind, at string, bodies [][][]byte, cpuprofile string) (*StoreResult, error) {
-	say := progress(o.Progress)
+// database at, with the sequencer's lease, as `vitalchain cloud` runs).
+func startTarget(ctx context.Context, ch *testbed.Chain, kind, at string, o IngestOptions) (_ *target, err error) {
 	cloudID, err := ch.Register(ctx, identity.RoleCloud, identity.DefaultSuite, 1)
 	if err != nil {
 		return nil, fmt.Errorf("register the cloud: %w", err)
 	}
-	res := &StoreResult{Store: kind}
+	tg := &target{kind: kind, res: StoreResult{Store: kind}, next: make([]int, o.Uploaders)}
+	var closers []func()
+	tg.close = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			tg.close()
+		}
+	}()
 	var (
 		st    cloud.Store
 		lease cloud.Lease
@@ -188,60 +247,72 @@ func ingestStore(ctx context.Context, ch *testbed.Chain, o IngestOptions, kind, 
 		if err != nil {
 			return nil, err
 		}
-		defer drop()
+		closers = append(closers, drop)
 		pst, err := pgstore.Open(ctx, url)
 		if err != nil {
 			return nil, err
 		}
-		if res.SynchronousCommit, err = pst.Setting(ctx, "synchronous_commit"); err != nil {
-			pst.Close()
+		closers = append(closers, func() { pst.Close() })
+		if tg.res.SynchronousCommit, err = pst.Setting(ctx, "synchronous_commit"); err != nil {
 			return nil, err
 		}
-		// As `vitalchain cloud --store postgres://…` runs: with the
-		// sequencer's lease, every append fenced.
 		st, lease = pst, pst
 	}
-	defer st.Close()
+	if kind == "pebble" {
+		closers = append(closers, func() { st.Close() })
+	}
 	// The uploaders all come from loopback: no rate per address, which
 	// would measure the limit rather than the cloud.
 	limits := cloud.DefaultLimits()
 	limits.AddressRate = 0
-	cl, err := testbed.StartCloud(ctx, testbed.CloudOptions{Key: cloudID, Store: st, Lease: lease, Clients: ch.Clients(0, 1),
+	tg.cl, err = testbed.StartCloud(ctx, testbed.CloudOptions{Key: cloudID, Store: st, Lease: lease, Clients: ch.Clients(0, 1),
 		BlockRecords: 4096, BlockInterval: time.Second, Limits: limits})
 	if err != nil {
 		return nil, fmt.Errorf("start the cloud: %w", err)
 	}
-	defer cl.Close()
-
-	u := &uploads{url: cl.URL + "/v1/records", batch: o.Batch,
+	closers = append(closers, func() { tg.cl.Close() })
+	tg.u = &uploads{url: tg.cl.URL + "/v1/records", batch: o.Batch,
 		hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.Uploaders}}}
+	return tg, nil
+}
+
+// drive has the uploaders upload to the target for warm, then for d with
+// the window open.
+func (tg *target) drive(ctx context.Context, bodies [][][]byte, warm, d time.Duration, cpuprofile string, say func(string, ...any)) error {
+	u := tg.u
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	stop := make(chan struct{})
 	stopOnce := sync.OnceFunc(func() { close(stop) })
 	defer stopOnce()
-	for _, b := range bodies {
-		wg.Go(func() { u.run(stop, b) })
+	for i, b := range bodies {
+		wg.Go(func() { u.run(stop, b, &tg.next[i]) })
 	}
-	say("%s: warming up for 2 s…", kind)
-	if err := sleep(ctx, ingestWarmUp); err != nil {
-		return nil, err
+	say("%s: warming up for %s…", tg.kind, warm)
+	if err := sleep(ctx, warm); err != nil {
+		return err
 	}
-	say("%s: uploading for %s…", kind, o.Duration)
-	if err := u.w.measure(ctx, o.Duration, cpuprofile); err != nil {
-		return nil, err
+	say("%s: uploading for %s…", tg.kind, d)
+	if err := u.w.measure(ctx, d, cpuprofile); err != nil {
+		return err
 	}
 	stopOnce()
 	wg.Wait() // what completed in the window is counted by now
-	n := u.stored.Load()
 	if e := u.w.firstError(); e != "" {
-		say("%s: note: %s", kind, e)
+		say("%s: note: %s", tg.kind, e)
 	}
-	_, anchored, _, _ := cl.Service.Checkpoints()
-	elapsed := u.w.seconds()
-	res.DurationS, res.RecordsPerS, res.AckLatencyMs = round(elapsed, 2), round(float64(n)/elapsed, 1), u.w.latencies()
-	res.Records, res.Refused, res.Anchored = n, u.refused.Load(), anchored.Size
-	return res, nil
+	return nil
+}
+
+// result returns what was measured on the target.
+func (tg *target) result() *StoreResult {
+	r := tg.res
+	_, anchored, _, _ := tg.cl.Service.Checkpoints()
+	elapsed := tg.u.w.seconds()
+	n := tg.u.stored.Load()
+	r.DurationS, r.RecordsPerS, r.AckLatencyMs = round(elapsed, 2), round(float64(n)/elapsed, 1), tg.u.w.latencies()
+	r.Records, r.Refused, r.Anchored = n, tg.u.refused.Load(), anchored.Size
+	return &r
 }
 
 // sealer is a registered patient whose records the benchmark seals.
@@ -301,9 +372,11 @@ type uploads struct {
 	stored, refused atomic.Int64
 }
 
-// run posts bodies one after the other until stop is closed.
-func (u *uploads) run(stop <-chan struct{}, bodies [][]byte) {
-	for i := 0; ; i++ {
+// run posts bodies one after the other, from *next on, until stop is
+// closed; *next is then the first not posted.
+func (u *uploads) run(stop <-chan struct{}, bodies [][]byte, next *int) {
+	for ; ; *next++ {
+		i := *next
 		select {
 		case <-stop:
 			return
