@@ -53,6 +53,9 @@ func deadURL(t *testing.T) string {
 
 func TestClientFollowsTheSequencer(t *testing.T) {
 	ctx := context.Background()
+	if cloudapi.Permanent(cloudapi.CodeNotLeader) {
+		t.Fatal("not_leader is permanent: a gateway would drop records a process refused while the cloud changes hands")
+	}
 	var none string
 	seq := newProcess(t, true, &none)
 	follower := newProcess(t, false, &seq.srv.URL)
