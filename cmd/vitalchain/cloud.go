@@ -91,6 +91,9 @@ func runCloud(args []string, stdout, stderr io.Writer) error {
 	defer ln.Close()
 	url := *advertise
 	if url == "" {
+		if ta, ok := ln.Addr().(*net.TCPAddr); ok && ta.IP.IsUnspecified() && postgres {
+			return fmt.Errorf("%w: --listen %s names no host that clients could be sent to: give --advertise URL", cli.ErrUsage, *listen)
+		}
 		url = scheme + "://" + ln.Addr().String()
 	}
 	cfg := cloud.Config{
