@@ -97,13 +97,14 @@ func (a *App) Info(context.Context, *abci.RequestInfo) (*abci.ResponseInfo, erro
 	return r, nil
 }
 
-// InitChain writes the genesis state.
+// InitChain writes the genesis state, with the chain ID of CometBFT's
+// genesis, which every transaction signs.
 func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.ResponseInitChain, error) {
 	g, err := ledger.ParseGenesis(req.AppStateBytes)
 	if err != nil {
 		return nil, err
 	}
-	res, err := a.m.InitChain(pebbleStore{a.db}, g, req.Time)
+	res, err := a.m.InitChain(pebbleStore{a.db}, req.ChainId, g, req.Time)
 	if err != nil {
 		return nil, err
 	}
@@ -117,12 +118,18 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 	return out, nil
 }
 
-// CheckTx checks a transaction for the mempool (see ledger.Machine.CheckTx).
+// CheckTx checks a transaction for the mempool (see ledger.Machine.CheckTx),
+// and after each block checks again what the mempool still holds
+// (ledger.Machine.Recheck): the mempool's view of each signer's sequence
+// numbers is rebuilt from it, and a transaction the block made stale leaves.
 func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
+	var err error
 	if req.Type == abci.CheckTxType_Recheck {
-		return &abci.ResponseCheckTx{}, nil // stateless: the answer has not changed
+		err = a.m.Recheck(pebbleStore{a.db}, req.Tx)
+	} else {
+		_, err = a.m.CheckTx(pebbleStore{a.db}, req.Tx)
 	}
-	if _, err := a.m.CheckTx(pebbleStore{a.db}, req.Tx); err != nil {
+	if err != nil {
 		return &abci.ResponseCheckTx{Code: uint32(ledger.CodeOf(err)), Log: err.Error(), Codespace: ledger.Codespace}, nil
 	}
 	return &abci.ResponseCheckTx{}, nil
@@ -202,6 +209,8 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 	if err := a.commit(p.height, p.res); err != nil {
 		return nil, err
 	}
+	// The mempool, locked meanwhile, rechecks what it holds next.
+	a.m.Committed()
 	return &abci.ResponseCommit{}, nil
 }
 

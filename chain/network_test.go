@@ -297,23 +297,27 @@ func TestNetwork(t *testing.T) {
 		n.t = t
 		defer func() { n.t = parent }()
 		// Unsigned and wrongly signed: refused by CheckTx.
-		tx := &ledger.Tx{Version: ledger.TxVersion, Type: ledger.TypeVote, Signer: patient.Signing.Public().Bytes(), Seq: 99, Body: []byte{0xa0}}
+		tx := &ledger.Tx{Version: ledger.TxVersion, Type: ledger.TypeVote, Signer: patient.Signing.Public().Bytes(), Seq: 99, Body: []byte{0xa0}, ChainID: ps.ChainID()}
 		b, _ := codecMarshal(tx)
 		if _, err := c0.Broadcast(ctx(t), b); !errors.Is(err, ledger.Rejected(ledger.CodeUnsigned)) {
 			t.Fatalf("unsigned: %v", err)
 		}
 		good, _ := ps.Sign(&ledger.TerminateContract{ID: [32]byte{9}})
-		bad := bytes.Clone(good)
-		bad[len(bad)-1] ^= 1
+		d, err := ledger.Decode(good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Tx.Sig[len(d.Tx.Sig)-1] ^= 1
+		bad, _ := codecMarshal(&d.Tx)
 		if _, err := c0.Broadcast(ctx(t), bad); !errors.Is(err, ledger.Rejected(ledger.CodeBadSignature)) {
 			t.Fatalf("bad signature: %v", err)
 		}
-		// Wrong role and replay: refused in the block.
-		_, err := n.submit(0, ps, &ledger.DeviceCommand{Device: device.ID(), Command: "sampling_interval_ms", Value: 1000})
+		// Wrong role: refused in the block; replay: refused by CheckTx.
+		_, err = n.submit(0, ps, &ledger.DeviceCommand{Device: device.ID(), Command: "sampling_interval_ms", Value: 1000})
 		if !errors.Is(err, ledger.Rejected(ledger.CodeWrongRole)) {
 			t.Fatalf("wrong role: %v", err)
 		}
-		replay, _ := ledger.NewTx(patient.Signing, 1, &ledger.TerminateContract{ID: [32]byte{8}})
+		replay, _ := ledger.NewTx(ps.ChainID(), patient.Signing, 1, &ledger.TerminateContract{ID: [32]byte{8}})
 		if _, err := c0.Submit(ctx(t), replay); !errors.Is(err, ledger.Rejected(ledger.CodeReplay)) {
 			t.Fatalf("replay: %v", err)
 		}

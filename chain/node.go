@@ -15,8 +15,10 @@ import (
 	nm "github.com/cometbft/cometbft/node"
 	"github.com/cometbft/cometbft/p2p"
 	"github.com/cometbft/cometbft/privval"
+	cmtproto "github.com/cometbft/cometbft/proto/tendermint/types"
 	"github.com/cometbft/cometbft/proxy"
 	rpclocal "github.com/cometbft/cometbft/rpc/client/local"
+	"github.com/cometbft/cometbft/types"
 	"github.com/spf13/viper"
 
 	"github.com/vitalchain/vitalchain/client"
@@ -59,11 +61,30 @@ func LoadConfig(home string) (*cfg.Config, error) {
 	return c, nil
 }
 
+// An Option changes how Open runs a node.
+type Option func(*options)
+
+type options struct {
+	clockSkew time.Duration
+}
+
+// WithClockSkew runs the node as if its clock were off by d, for fault
+// tests: CometBFT v0.38 reads the wall clock, for consensus, only to stamp
+// the votes and proposals it signs (the block time is the median of the
+// vote stamps of the last commit; timeouts run on durations, which a
+// skewed clock leaves alone), so the node's signer adds d to every stamp.
+// The ledger reads no clock at all.
+func WithClockSkew(d time.Duration) Option { return func(o *options) { o.clockSkew = d } }
+
 // Open prepares the node whose home directory is home: its configuration,
 // keys, genesis and state. It does not start it.
-func Open(home string, log *slog.Logger) (*Node, error) {
+func Open(home string, log *slog.Logger, opts ...Option) (*Node, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	var o options
+	for _, f := range opts {
+		f(&o)
 	}
 	c, err := LoadConfig(home)
 	if err != nil {
@@ -94,12 +115,22 @@ func Open(home string, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{home: home, cfg: c, app: app, authority: auth, consensus: pv.Key.PubKey.Bytes(), log: log}
-	node, err := nm.NewNode(c, pv, nodeKey,
+	live, err := newLiveness(c.P2P.PersistentPeers, log.With("module", "liveness"))
+	if err != nil {
+		app.Close()
+		return nil, fmt.Errorf("node persistent peers: %w", err)
+	}
+	var signer types.PrivValidator = pv
+	if o.clockSkew != 0 {
+		signer = skewedSigner{pv, o.clockSkew}
+	}
+	node, err := nm.NewNode(c, signer, nodeKey,
 		proxy.NewConnSyncLocalClientCreator(app),
 		nm.DefaultGenesisDocProviderFunc(c),
 		n.dbProvider,
 		nm.DefaultMetricsProvider(c.Instrumentation),
 		cmtLogger{log.With("module", "cometbft")},
+		nm.CustomReactors(map[string]p2p.Reactor{"VITALCHAIN_LIVENESS": live}),
 	)
 	if err != nil {
 		n.closeDBs()
@@ -123,6 +154,22 @@ func (n *Node) dbProvider(ctx *cfg.DBContext) (dbm.DB, error) {
 	n.dbs = append(n.dbs, db)
 	n.mu.Unlock()
 	return keepOpen{db}, nil
+}
+
+// skewedSigner signs votes and proposals stamped as by a clock off by skew.
+type skewedSigner struct {
+	types.PrivValidator
+	skew time.Duration
+}
+
+func (s skewedSigner) SignVote(chainID string, v *cmtproto.Vote) error {
+	v.Timestamp = v.Timestamp.Add(s.skew)
+	return s.PrivValidator.SignVote(chainID, v)
+}
+
+func (s skewedSigner) SignProposal(chainID string, p *cmtproto.Proposal) error {
+	p.Timestamp = p.Timestamp.Add(s.skew)
+	return s.PrivValidator.SignProposal(chainID, p)
 }
 
 type keepOpen struct{ dbm.DB }

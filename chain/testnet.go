@@ -17,6 +17,7 @@ import (
 
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/pki"
 )
 
 // TestnetOptions describe a set of authorities on one host.
@@ -33,7 +34,7 @@ type TestnetOptions struct {
 	// BasePort+2i+1. Zero picks free ports.
 	BasePort int
 	// BlockInterval is CometBFT's timeout_commit: the pause after a block
-	// (default 200 ms).
+	// (default DefaultBlockInterval).
 	BlockInterval time.Duration
 	// EmptyBlocksInterval: 0 makes a block every BlockInterval even when idle;
 	// a positive value makes blocks only for transactions, or after that long.
@@ -43,13 +44,28 @@ type TestnetOptions struct {
 	Params        ledger.Params // zero means ledger.DefaultParams()
 }
 
+// DefaultBlockInterval is the block interval of the homes WriteTestnet
+// writes: authorities on separate hosts, possibly far apart. Each block
+// costs the interval plus three one-way network delays (the proposal, the
+// prevotes, the precommits): a few milliseconds on a LAN, some 300 ms
+// between hospitals 100 ms apart. At 200 ms a WAN kept 0.40 of the chain's
+// LAN block rate (100 blocks/min against 248, `vitalchain bench faults
+// --scenarios wan`); at 400 ms it keeps 0.57 (77 against 136), and an
+// anchor still commits within 1.7 s at the 99th percentile there. The
+// in-process chains (tests, the demo, the benchmarks) set their own.
+const DefaultBlockInterval = 400 * time.Millisecond
+
 // MaxBlockBytes bounds a block (CometBFT's block.max_bytes; its default is 21 MB).
 const MaxBlockBytes = 4 << 20
 
 // Testnet is what WriteTestnet wrote.
 type Testnet struct {
-	Homes       []string
-	RPC         []string // each node's RPC address, tcp://host:port
+	Homes []string
+	RPC   []string // each node's RPC address, tcp://host:port
+	// TLS says the nodes serve RPC over TLS (Host is not a loopback
+	// address), with certificates of the CA in CADir.
+	TLS         bool
+	CADir       string // the network's CA (package pki): clients trust CADir/ca.pem
 	Authorities []*identity.Identity
 	Consensus   [][]byte // each node's Ed25519 consensus public key
 }
@@ -68,7 +84,7 @@ func WriteTestnet(o TestnetOptions) (*Testnet, error) {
 		o.Host = "127.0.0.1"
 	}
 	if o.BlockInterval == 0 {
-		o.BlockInterval = 200 * time.Millisecond
+		o.BlockInterval = DefaultBlockInterval
 	}
 	if o.Params == (ledger.Params{}) {
 		o.Params = ledger.DefaultParams()
@@ -78,7 +94,19 @@ func WriteTestnet(o TestnetOptions) (*Testnet, error) {
 	if err != nil {
 		return nil, err
 	}
-	tn := &Testnet{}
+	// The network's CA: it certifies the nodes' RPC when they listen
+	// beyond loopback, and 'vitalchain cert' issues the clouds' from it.
+	ca, err := pki.New(o.ChainID+" CA", time.Now())
+	if err != nil {
+		return nil, err
+	}
+	tn := &Testnet{CADir: filepath.Join(o.Dir, "ca"), TLS: !pki.IsLoopback(o.Host)}
+	if _, err := os.Stat(tn.CADir); err == nil {
+		return nil, fmt.Errorf("testnet: %s already exists", tn.CADir)
+	}
+	if err := ca.WriteFiles(tn.CADir); err != nil {
+		return nil, err
+	}
 	gen := ledger.Genesis{Params: o.Params}
 	var vals []types.GenesisValidator
 	var peers []string
@@ -95,6 +123,17 @@ func WriteTestnet(o TestnetOptions) (*Testnet, error) {
 		c.RPC.ListenAddress = "tcp://" + net.JoinHostPort(o.Host, strconv.Itoa(ports[2*i+1]))
 		for _, d := range []string{filepath.Join(home, "config"), filepath.Join(home, "data")} {
 			if err := os.MkdirAll(d, 0o700); err != nil {
+				return nil, err
+			}
+		}
+		if tn.TLS {
+			// CometBFT reads these relative to the config directory.
+			c.RPC.TLSCertFile, c.RPC.TLSKeyFile = "rpc.pem", "rpc-key.pem"
+			hosts := []string{o.Host}
+			if o.Host != "localhost" {
+				hosts = append(hosts, "localhost")
+			}
+			if err := ca.IssueFiles(c.RPC.CertFile(), c.RPC.KeyFile(), hosts, time.Now()); err != nil {
 				return nil, err
 			}
 		}
@@ -162,7 +201,11 @@ func WriteTestnet(o TestnetOptions) (*Testnet, error) {
 }
 
 // TunedConfig returns CometBFT's configuration as VitalChain runs it: a
-// handful of authorities, possibly on one host, tuned for short blocks.
+// handful of authorities, possibly on one host, possibly between sites on
+// a WAN, tuned for short blocks. `vitalchain bench faults` measures what
+// these settings do under partitions, loss, delay and dead nodes; besides
+// them, the node's liveness reactor (liveness.go) finds dead peers and
+// redials them, which no setting of CometBFT v0.38 reaches.
 func TunedConfig(o TestnetOptions) *cfg.Config {
 	c := cfg.DefaultConfig()
 	c.DBBackend = "goleveldb"
@@ -177,15 +220,35 @@ func TunedConfig(o TestnetOptions) *cfg.Config {
 	c.P2P.FlushThrottleTimeout = 10 * time.Millisecond
 	c.Consensus.PeerGossipSleepDuration = 10 * time.Millisecond
 	c.Consensus.PeerQueryMaj23SleepDuration = 500 * time.Millisecond
+	// A proposal crosses a WAN in a one-way delay, a loss adds an RTO (some
+	// 400 ms at 100 ms of delay): 1 s covers both, and is what a height
+	// whose proposer is down waits before it moves on.
 	c.Consensus.TimeoutPropose = time.Second
+	// Waits after +2/3 of the votes of a step, for the rest. CometBFT's
+	// 1 s each cost a height whose proposer is down (1 in 4 with one
+	// authority dead or cut off) a propose timeout plus a second of
+	// precommit wait; after a partition heals, the nodes' stuck round
+	// ends through both waits. On a WAN a late vote is one delay (≈ 100 ms,
+	// a few hundred ms behind a loss) away.
+	c.Consensus.TimeoutPrevote = 500 * time.Millisecond
+	c.Consensus.TimeoutPrecommit = 500 * time.Millisecond
 	c.Consensus.TimeoutCommit = o.BlockInterval
 	c.Consensus.CreateEmptyBlocks = !o.NoEmptyBlocks
 	c.Consensus.CreateEmptyBlocksInterval = o.EmptyBlocksInterval
+	// A dial or a handshake in progress blocks every other dial of that
+	// peer (the liveness reactor's redials included, see liveness.go): a
+	// handshake caught by a cut would hold the peer for CometBFT's 20 s.
+	// Three round trips on a WAN with loss take well under 5 s.
+	c.P2P.DialTimeout = 3 * time.Second
+	c.P2P.HandshakeTimeout = 5 * time.Second
 	c.P2P.SendRate = 64 << 20
 	c.P2P.RecvRate = 64 << 20
 	c.P2P.MaxPacketMsgPayloadSize = 64 << 10
-	// The mempool: CheckTx is stateless, so rechecking after a block is waste.
-	c.Mempool.Recheck = false
+	// The mempool: CheckTx keeps a view of each signer's sequence numbers
+	// in the mempool (a number used or taken is refused), which the recheck
+	// after each block rebuilds from what the mempool still holds, dropping
+	// what the block made stale.
+	c.Mempool.Recheck = true
 	c.Mempool.Size = 100_000
 	c.Mempool.CacheSize = 200_000
 	c.Mempool.MaxTxBytes = ledger.MaxTxSize

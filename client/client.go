@@ -114,6 +114,7 @@ type Client struct {
 	subs     map[int]*subscription
 	nextSub  int
 	height   int64     // the last block delivered
+	chainID  string    // the node's chain, once known
 	starting *starting // the attempt to follow the chain under way, if any
 	started  bool      // following: the loop runs until Close
 	closed   bool
@@ -148,11 +149,11 @@ func New(node Node, log *slog.Logger) *Client {
 		done: make(chan struct{}), kick: make(chan struct{}, 1), rebroadcast: 3 * time.Second}
 }
 
-// Dial returns a client of a node's RPC address (http://host:port or
-// tcp://host:port) over CometBFT's JSON-RPC on HTTP and a websocket.
-// It contacts the node only when first used.
-func Dial(addr string, log *slog.Logger) (*Client, error) {
-	n, err := NewHTTPNode(addr, log)
+// Dial returns a client of a node's RPC address (http://host:port,
+// https://host:port or tcp://host:port) over CometBFT's JSON-RPC on HTTP
+// and a websocket. It contacts the node only when first used.
+func Dial(addr string, log *slog.Logger, opts ...NodeOption) (*Client, error) {
+	n, err := NewHTTPNode(addr, log, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
@@ -310,6 +311,9 @@ func (c *Client) deliver(b *Block) {
 			break
 		}
 		r := b.Results[i]
+		if ledger.Code(r.Code) == ledger.CodeOverCap {
+			continue // not an outcome: it used up nothing, and Submit sends it again
+		}
 		cm := &Committed{Hash: sha256.Sum256(tx), Height: b.Height, Code: ledger.Code(r.Code), Log: r.Log, Time: b.Time, Events: r.Events}
 		c.mu.Lock()
 		ws := c.waiters[cm.Hash]
@@ -408,8 +412,10 @@ func (c *Client) Broadcast(ctx context.Context, tx []byte) ([32]byte, error) {
 // never both. A transaction refused in CheckTx, in its block, or dropped
 // from the mempool gives a *ledger.Error (check with errors.Is(err,
 // ledger.Rejected(code)) or errors.As); a refusal in its block is a
-// *RejectedError that carries the block's height. The end of ctx gives
-// ctx's error, and Close ErrClosed.
+// *RejectedError that carries the block's height. A transaction over its
+// signer's cap (ledger.CodeOverCap), in CheckTx or in its block, is sent
+// again until it commits or ctx ends. The end of ctx gives ctx's error,
+// and Close ErrClosed.
 func (c *Client) Submit(ctx context.Context, tx []byte) (*Committed, error) {
 	if err := c.follow(ctx); err != nil {
 		return nil, err
@@ -433,7 +439,7 @@ func (c *Client) Submit(ctx context.Context, tx []byte) (*Committed, error) {
 		}
 		c.mu.Unlock()
 	}
-	if _, err := c.Broadcast(ctx, tx); err != nil && !strings.Contains(err.Error(), errTxInCache) {
+	if _, err := c.Broadcast(ctx, tx); err != nil && !strings.Contains(err.Error(), errTxInCache) && !overCap(err) {
 		forget()
 		return nil, err
 	}
@@ -445,6 +451,11 @@ func (c *Client) Submit(ctx context.Context, tx []byte) (*Committed, error) {
 	// Submit sends it again now and then: the node answers that it has it,
 	// or takes it back, or refuses it, and then, unless the refusal is
 	// because it has just been committed, Submit returns the refusal.
+	//
+	// A transaction over its signer's cap (ledger.CodeOverCap: the signer
+	// has its window's worth waiting in the node's mempool, or had its share
+	// of a block) used up nothing: Submit sends it again, until ctx ends
+	// (deliver does not count such a block as its outcome).
 	t := time.NewTicker(c.rebroadcast)
 	defer t.Stop()
 	for {
@@ -461,8 +472,8 @@ func (c *Client) Submit(ctx context.Context, tx []byte) (*Committed, error) {
 		}
 		_, err := c.Broadcast(ctx, tx)
 		var le *ledger.Error
-		if err == nil || !errors.As(err, &le) {
-			continue // back in the mempool, still there, or the node unreachable
+		if err == nil || !errors.As(err, &le) || le.Code == ledger.CodeOverCap {
+			continue // back in the mempool, still there, the node unreachable, or no room yet
 		}
 		if cm, ok := c.settle(ctx, w); ok {
 			return outcome(cm)
@@ -471,6 +482,10 @@ func (c *Client) Submit(ctx context.Context, tx []byte) (*Committed, error) {
 		return nil, fmt.Errorf("dropped from the mempool: %w", err)
 	}
 }
+
+// overCap reports whether err is a refusal for being over the signer's
+// cap, which a later try may pass.
+func overCap(err error) bool { return errors.Is(err, ledger.Rejected(ledger.CodeOverCap)) }
 
 // outcome is Submit's answer for a commit.
 func outcome(cm *Committed) (*Committed, error) {

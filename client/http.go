@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,13 +35,24 @@ var ErrRPC = errors.New("node rpc error")
 type HTTPNode struct {
 	base string // http://host:port
 	hc   *http.Client
+	tls  *tls.Config // for an https:// node; nil: the system's roots
 	log  *slog.Logger
 	id   atomic.Int64
 }
 
-// NewHTTPNode returns a Node for the RPC address addr (http://host:port or
-// tcp://host:port).
-func NewHTTPNode(addr string, log *slog.Logger) (*HTTPNode, error) {
+// NodeOption configures an HTTPNode.
+type NodeOption func(*HTTPNode)
+
+// WithTLS makes an https:// node's certificate checked against cfg (its
+// RootCAs: a deployment's CA, see package pki) for requests and the
+// websocket alike.
+func WithTLS(cfg *tls.Config) NodeOption {
+	return func(n *HTTPNode) { n.tls = cfg }
+}
+
+// NewHTTPNode returns a Node for the RPC address addr (http://host:port,
+// https://host:port or tcp://host:port).
+func NewHTTPNode(addr string, log *slog.Logger, opts ...NodeOption) (*HTTPNode, error) {
 	addr = strings.Replace(addr, "tcp://", "http://", 1)
 	u, err := url.Parse(addr)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -49,7 +61,14 @@ func NewHTTPNode(addr string, log *slog.Logger) (*HTTPNode, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &HTTPNode{base: strings.TrimSuffix(u.String(), "/"), hc: &http.Client{Timeout: 30 * time.Second}, log: log}, nil
+	n := &HTTPNode{base: strings.TrimSuffix(u.String(), "/"), log: log}
+	for _, o := range opts {
+		o(n)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = n.tls
+	n.hc = &http.Client{Timeout: 30 * time.Second, Transport: tr}
+	return n, nil
 }
 
 type rpcRequest struct {
@@ -300,7 +319,7 @@ func (n *HTTPNode) NewBlocks(ctx context.Context) (<-chan *Block, error) {
 }
 
 func (n *HTTPNode) subscribe(ctx context.Context, ws string) (*websocket.Conn, error) {
-	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, TLSClientConfig: n.tls}
 	conn, _, err := d.DialContext(ctx, ws, nil)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to new blocks: %w", err)

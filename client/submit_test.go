@@ -23,6 +23,9 @@ type fakeNode struct {
 	// that no event announces, with result code.
 	commit bool
 	code   ledger.Code
+	// later puts the transaction of the broadcast numbered k (from 1) in a
+	// new block, unannounced, with result code later[k].
+	later map[int]ledger.Code
 	// onHeight, if set, runs first in Height (without n.mu), and its error
 	// is Height's.
 	onHeight   func() error
@@ -57,6 +60,10 @@ func (n *fakeNode) BroadcastTx(_ context.Context, tx []byte) (uint32, string, er
 	if n.commit && n.sent == 1 {
 		n.height++
 		n.blocks[n.height] = &Block{Height: n.height, Txs: [][]byte{tx}, Results: []TxResult{{Code: uint32(n.code), Log: "refused"}}}
+	}
+	if code, ok := n.later[n.sent]; ok {
+		n.height++
+		n.blocks[n.height] = &Block{Height: n.height, Txs: [][]byte{tx}, Results: []TxResult{{Code: uint32(code)}}}
 	}
 	if len(n.answers) == 0 {
 		return 0, "", errors.New("rpc error: " + errTxInCache)
@@ -111,6 +118,8 @@ func TestSubmit(t *testing.T) {
 		answers []uint32    // CheckTx codes of the first broadcast and the later ones
 		commit  bool        // committed at its first broadcast, unannounced
 		code    ledger.Code // its result in the block
+		later   map[int]ledger.Code
+		height  int64 // the height it commits at, if not 2
 		wait    time.Duration
 		want    error // nil: committed at height 2
 		refused int64 // the height of the block that refused it, if any
@@ -126,11 +135,16 @@ func TestSubmit(t *testing.T) {
 		// Accepted, then dropped by a recheck: the second broadcast is refused.
 		{name: "dropped", answers: []uint32{0, uint32(ledger.CodeReplay)}, want: ledger.Rejected(ledger.CodeReplay)},
 		{name: "never committed", answers: []uint32{0}, wait: 200 * time.Millisecond, want: context.DeadlineExceeded},
+		// Over its signer's cap: sent again until it commits.
+		{name: "over its signer's cap in CheckTx", answers: []uint32{uint32(ledger.CodeOverCap), uint32(ledger.CodeOverCap), 0},
+			later: map[int]ledger.Code{3: ledger.CodeOK}},
+		{name: "over its signer's cap in its block", answers: []uint32{0, 0}, commit: true, code: ledger.CodeOverCap,
+			later: map[int]ledger.Code{2: ledger.CodeOK}, height: 3},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			n := newFakeNode(tc.answers...)
-			n.commit, n.code = tc.commit, tc.code
+			n.commit, n.code, n.later = tc.commit, tc.code, tc.later
 			c := New(n, nil)
 			c.rebroadcast = 30 * time.Millisecond
 			defer c.Close()
@@ -142,7 +156,11 @@ func TestSubmit(t *testing.T) {
 			defer cancel()
 			cm, err := c.Submit(ctx, tx)
 			if tc.want == nil {
-				if err != nil || cm == nil || cm.Hash != sha256.Sum256(tx) || cm.Height != 2 || cm.Err() != nil {
+				height := tc.height
+				if height == 0 {
+					height = 2
+				}
+				if err != nil || cm == nil || cm.Hash != sha256.Sum256(tx) || cm.Height != height || cm.Err() != nil {
 					t.Fatalf("got %+v, %v", cm, err)
 				}
 				return

@@ -50,13 +50,13 @@ func writeCBOR(w http.ResponseWriter, status int, v any) {
 // problem answers a refused request. A refusal by a process that does not
 // sequence names the one that does, if known.
 func problem(w http.ResponseWriter, status int, code string, err error) {
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1") // a refusal for load, or by a follower: cloudapi.Client retries
+	}
 	p := &cloudapi.Problem{Code: code, Message: err.Error()}
 	var nl *NotLeaderError
 	if errors.As(err, &nl) {
 		p.Leader = nl.Leader
-	}
-	if code == cloudapi.CodeNotLeader {
-		w.Header().Set("Retry-After", "1")
 	}
 	writeCBOR(w, status, p)
 }

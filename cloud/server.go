@@ -115,7 +115,6 @@ func (srv *Server) limit(s *Service, h http.Handler) http.Handler {
 			defer func() { <-slots }()
 		default:
 			s.m.httpRefused.WithLabelValues(cloudapi.CodeBusy).Inc()
-			w.Header().Set("Retry-After", "1")
 			problem(w, http.StatusServiceUnavailable, cloudapi.CodeBusy, fmt.Errorf("%d requests in flight", cap(slots)))
 			return
 		}

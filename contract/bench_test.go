@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -119,33 +120,75 @@ func BenchmarkCompile(b *testing.B) {
 	}
 }
 
-// BenchmarkCompileWorst compiles the most a contract may hold: MaxRules
-// rules of MaxExprLen bytes near the cost limit, the ledger's worst case.
-func BenchmarkCompileWorst(b *testing.B) {
-	expr := strings.Repeat("value > 1.0 || ", 48) + "true"
-	expr += strings.Repeat(" ", MaxExprLen-len(expr))
-	rules := make([]Rule, MaxRules)
-	for i := range rules {
-		rules[i] = Rule{Kind: vital.Glucose, Expr: expr, Severity: Warning}
+// worstAccepted are the costliest contracts within the compile budget that
+// compile, one per shape: a validator compiles each deployed contract.
+// Many short rules cost more than few long ones (each rule has a fixed
+// cost), and comparisons more than arithmetic.
+func worstAccepted() map[string][]Rule {
+	fill := func(expr string) []Rule { // as many rules of expr as the budget holds
+		n, _ := scanExpr(expr)
+		return repeatRule(expr, min(MaxRules, MaxRulesTokens/n))
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := Compile(rules); err != nil {
-			b.Fatal(err)
-		}
+	return map[string][]Rule{
+		"or-chains":     fill(orChain(4)),
+		"long-rules":    fill(orChain(16)),
+		"value-value":   fill("value > value || value < value || value >= value || value <= value"),
+		"kind-compares": fill("kind > kind || kind < kind || kind >= kind || kind <= kind"),
+		"int-compares":  fill("value > 1 || value < 2 || value >= 3 || value <= 4"),
+		"arithmetic":    fill("value * 2.0 > value / 3.0 + value - 4.0"),
 	}
 }
 
-// BenchmarkCompileRejectWorst compiles a maximal rule that fails with many
-// errors, 32 times.
+// worstRefused are the costliest contracts within the compile budget that
+// Compile refuses, one per shape: the rules before the bad one compile
+// (as costly as the budget leaves room for), then the bad one fails as
+// late and as verbosely as it can. A contract over the budget costs only
+// the scan ("over-budget").
+func worstRefused() map[string][]Rule {
+	bad := func(expr string) []Rule {
+		n, _ := scanExpr(expr)
+		good := orChain(4)
+		g, _ := scanExpr(good)
+		return append(repeatRule(good, min(MaxRules-1, (MaxRulesTokens-n)/g)), rules(expr)...)
+	}
+	return map[string][]Rule{
+		"undeclared":    bad(strings.Repeat("x>y||", 12) + "x>y"),
+		"type-errors":   bad(strings.Repeat("kind>1.0||", 10) + "kind>1.0"),
+		"syntax-errors": bad(strings.Repeat(">", MaxExprTokens)),
+		"stray-bytes":   bad(strings.Repeat("\xff", MaxExprTokens)),
+		"unterminated":  bad("'" + strings.Repeat("a", MaxExprLen-1)),
+		"not-bool":      bad(orChain(13) + " ? 1.0 : 2.0"),
+		"over-budget":   repeatRule(strings.Repeat("x>y||", 50)+"x>y", MaxRules),
+	}
+}
+
+// BenchmarkCompileWorst compiles the costliest contracts Compile accepts:
+// the ledger's worst case for a deployment that commits.
+func BenchmarkCompileWorst(b *testing.B) {
+	benchCompile(b, worstAccepted(), true)
+}
+
+// BenchmarkCompileRejectWorst compiles the costliest contracts Compile
+// refuses: the ledger's worst case for a deployment it refuses.
 func BenchmarkCompileRejectWorst(b *testing.B) {
-	expr := strings.Repeat("a>b||", MaxExprLen/5)
-	b.ReportAllocs()
-	for b.Loop() {
-		for range MaxRules {
-			if _, err := Compile([]Rule{{Kind: vital.Glucose, Expr: expr, Severity: Warning}}); err == nil {
-				b.Fatal("compiled")
+	benchCompile(b, worstRefused(), false)
+}
+
+func benchCompile(b *testing.B, cases map[string][]Rule, accept bool) {
+	names := make([]string, 0, len(cases))
+	for n := range cases {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		rs := cases[name]
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Compile(rs); (err == nil) != accept {
+					b.Fatalf("Compile = %v", err)
+				}
 			}
-		}
+		})
 	}
 }

@@ -23,8 +23,9 @@ import (
 )
 
 // MaxCost bounds the estimated worst-case cost of one rule, in CEL cost
-// units (about one per operator or variable); the same limit is enforced at
-// run time. A rule like `value > 180.0 || value < 70.0` costs 4.
+// units (about one per operator or variable). A rule like `value > 180.0 ||
+// value < 70.0` costs 4. Within the compile budget (MaxExprTokens) no rule
+// comes near it: it stays as a second fence.
 const MaxCost = 100
 
 // maxRecursion bounds the nesting of an expression's parse tree.
@@ -102,7 +103,10 @@ type compiled struct {
 }
 
 // Compile type-checks rules and compiles them into a Program. A rule list
-// of the wrong length gives ErrRules; a rule of an unknown vital sign
+// of the wrong length gives ErrRules; rules over the compile budget (more
+// than MaxExprTokens tokens or MaxNesting nested brackets in one
+// expression, more than MaxRulesTokens tokens or MaxRulesLen bytes in all)
+// ErrTooComplex, before anything is parsed; a rule of an unknown vital sign
 // vital.ErrUnknownKind; of an unknown severity ErrBadSeverity; whose
 // expression is empty codec.ErrMissingField, or longer than MaxExprLen bytes
 // ErrTooLong; that does not parse or type-check in the rule language
@@ -112,6 +116,9 @@ type compiled struct {
 // only on the rules, so they are the same on every node and every run.
 func Compile(rules []Rule) (*Program, error) {
 	if err := checkRuleCount(len(rules)); err != nil {
+		return nil, err
+	}
+	if err := checkBudget(rules); err != nil {
 		return nil, err
 	}
 	p := &Program{

@@ -38,12 +38,12 @@ var badExprs = []struct {
 	{"null comparison", "value == null", ErrCompile},
 	{"int literal out of range", "value < 9223372036854775808", ErrCompile},
 	{"double literal out of range", "value > 1e400", ErrCompile},
-	{"too deeply nested", strings.Repeat("(", maxRecursion+1) + "true" + strings.Repeat(")", maxRecursion+1), ErrCompile},
+	{"too deeply nested", strings.Repeat("(", MaxNesting+1) + "true" + strings.Repeat(")", MaxNesting+1), ErrTooComplex},
 	{"double", "value", ErrNotBool},
 	{"string", "kind", ErrNotBool},
 	{"arithmetic", "value * 2.0", ErrNotBool},
 	{"conditional", "value > 1.0 ? 1.0 : 2.0", ErrNotBool},
-	{"cost", strings.Repeat("value > 1.0 || ", 60) + "true", ErrCostLimit},
+	{"too many tokens", strings.Repeat("value > 1.0 || ", 16) + "true", ErrTooComplex},
 	{"too long", longExpr(MaxExprLen + 1), ErrTooLong},
 	{"empty", "", codec.ErrMissingField},
 }
@@ -103,7 +103,8 @@ func TestCompileErrorText(t *testing.T) {
 		{"value > 'high'", "contract: rule 0 (glucose): rule does not compile: 1:7: found no matching overload for '_>_' applied to '(double, string)'"},
 		{"[value] == [1.0]", "contract: rule 0 (glucose): rule does not compile: a list at 1:1 is not allowed in a rule (only value, kind, literals and operators)"},
 		{"value", "contract: rule 0 (glucose): rule does not return bool: it returns double"},
-		{strings.Repeat("value > 1.0 || ", 60) + "true", "contract: rule 0 (glucose): rule exceeds cost limit: estimated cost up to 120, limit 100"},
+		{strings.Repeat("value > 1.0 || ", 16) + "true", "contract: rule 0: glucose: rules too complex: 65 tokens, limit 64"},
+		{"(((((((((value > 1.0)))))))))", "contract: rule 0: glucose: rules too complex: brackets nested 9 deep, limit 8"},
 	}
 	for _, tt := range tests {
 		_, err := Compile([]Rule{{Kind: vital.Glucose, Expr: tt.expr, Severity: Warning}})
@@ -112,7 +113,7 @@ func TestCompileErrorText(t *testing.T) {
 		}
 	}
 	// A long list of issues is cut.
-	_, err := Compile([]Rule{{Kind: vital.Glucose, Expr: strings.Repeat("a > 1.0 || ", 80) + "a", Severity: Warning}})
+	_, err := Compile([]Rule{{Kind: vital.Glucose, Expr: strings.Repeat("a>1||", 15) + "a", Severity: Warning}})
 	if !errors.Is(err, ErrCompile) || !strings.HasSuffix(err.Error(), "...") {
 		t.Errorf("long error not cut: %v", err)
 	}

@@ -29,7 +29,14 @@
 // A threshold with at most three decimals compares exactly with a Quantity,
 // since both sides are the correctly rounded double of the same decimal.
 //
-// Compile checks a rule list once: length (ErrTooLong), vital sign
+// Compile checks a rule list once: first, without parsing, that it is
+// within the compile budget, since every validator compiles every contract
+// deployed: at most MaxRules rules, MaxExprLen bytes and MaxExprTokens
+// tokens per expression, brackets nested at most MaxNesting deep, and
+// MaxRulesTokens tokens and MaxRulesLen bytes in all (ErrTooLong,
+// ErrTooComplex); so no contract, accepted or refused, costs a validator
+// more than a few milliseconds (BenchmarkCompileWorst,
+// BenchmarkCompileRejectWorst). Then length (ErrTooLong), vital sign
 // (vital.ErrUnknownKind), syntax and types (ErrCompile), result type
 // (ErrNotBool) and estimated worst-case cost (ErrCostLimit, limit MaxCost; the
 // same limit is also enforced at run time). Its verdict and its error text

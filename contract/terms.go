@@ -16,14 +16,22 @@ const Version uint8 = 1
 
 // Limits on Terms.
 const (
-	MaxProviders = 16   // providers per contract
-	MaxRules     = 32   // rules per contract
-	MaxExprLen   = 1024 // bytes of one rule's expression
-	MaxNameLen   = 64   // bytes of a contract's name
+	MaxProviders = 16  // providers per contract
+	MaxRules     = 16  // rules per contract
+	MaxExprLen   = 256 // bytes of one rule's expression
+	MaxNameLen   = 64  // bytes of a contract's name
+
+	// The compile budget: every validator compiles a deployed contract, so
+	// Compile bounds its work before it parses anything, with a scan that
+	// costs a few nanoseconds a byte (see the package documentation).
+	MaxRulesLen    = 2048 // bytes of all a contract's expressions together
+	MaxExprTokens  = 64   // tokens of one expression
+	MaxRulesTokens = 192  // tokens of all a contract's expressions together
+	MaxNesting     = 8    // depth of brackets in one expression
 
 	// MaxTermsSize bounds the encoding of Terms that ParseTerms accepts; the
 	// largest valid Terms encode in less (see TestMaxTermsSize).
-	MaxTermsSize = 36 << 10
+	MaxTermsSize = 8 << 10
 )
 
 // Errors about terms and rules, each wrapped with detail. Compile also
@@ -42,6 +50,11 @@ var (
 	ErrTooLong = errors.New("too long")
 	// ErrBadName: a name that is not valid UTF-8.
 	ErrBadName = errors.New("name is not valid utf-8")
+	// ErrTooComplex: rules over the compile budget: an expression of more
+	// than MaxExprTokens tokens or nested deeper than MaxNesting brackets,
+	// or a contract whose expressions hold more than MaxRulesTokens tokens
+	// or MaxRulesLen bytes together.
+	ErrTooComplex = errors.New("rules too complex")
 
 	// ErrCompile: an expression that does not parse or type-check in the
 	// rule language; the error text includes the compiler's message.

@@ -19,7 +19,8 @@ const MaxProofHashes = 128
 
 // Anchor is a cloud's new checkpoint of one of its logs, with a consistency
 // proof from its previous anchored checkpoint: the ledger verifies it, so no
-// cloud can rewrite or drop what it anchored before.
+// cloud can rewrite or drop what it anchored before. Only a cloud that is a
+// member of a cluster anchors.
 type Anchor struct {
 	Log        uint8                `cbor:"1,keyasint"`
 	Checkpoint merklelog.Checkpoint `cbor:"2,keyasint"`
@@ -44,10 +45,14 @@ func (a *Anchor) check(*Decoded) error {
 }
 
 func (a *Anchor) apply(x *exec, d *Decoded) error {
-	if _, err := x.signer(d, identity.RoleCloud); err != nil {
+	m, err := x.signer(d, identity.RoleCloud)
+	if err != nil {
 		return err
 	}
 	cloud := d.Tx.SignerID()
+	if err := x.clusterCloud(cloud, m); err != nil {
+		return err
+	}
 	latest := key(pAnchor, cloud[:], []byte{a.Log})
 	var prev AnchorRecord
 	if _, err := x.get(latest, &prev); err != nil {
@@ -80,7 +85,9 @@ func (a *Anchor) apply(x *exec, d *Decoded) error {
 }
 
 // Alert records an alert's header (never health data) and notifies the
-// contract's providers: the cloud posts it for a stored record.
+// contract's providers: the cloud posts it for a stored record. Only the
+// cloud that keeps the patient's records, a cloud of the patient's home
+// cluster, posts a patient's alerts (or the patient itself).
 type Alert struct {
 	Patient  identity.ID `cbor:"1,keyasint"`
 	Contract [32]byte    `cbor:"2,keyasint"`
@@ -110,6 +117,21 @@ func (a *Alert) apply(x *exec, d *Decoded) error {
 	}
 	if m.Role == identity.RolePatient && d.Tx.SignerID() != a.Patient {
 		return errorf(CodeUnauthorized, "a patient posts only its own alerts")
+	}
+	if m.Role == identity.RoleCloud {
+		if err := x.clusterCloud(d.Tx.SignerID(), m); err != nil {
+			return err
+		}
+		pat, err := x.member(a.Patient, "patient")
+		if err != nil {
+			return err
+		}
+		if pat.Role != identity.RolePatient {
+			return errorf(CodeWrongRole, "alert for %s, a %s, not a patient", a.Patient, pat.Role)
+		}
+		if pat.Home != m.Cluster {
+			return errorf(CodeUnauthorized, "a cloud of cluster %d posts an alert for patient %s, whose home is cluster %d: only its home cluster's cloud may", m.Cluster, a.Patient, pat.Home)
+		}
 	}
 	var c ContractRecord
 	ok, err := x.get(key(pContract, a.Contract[:]), &c)
@@ -193,5 +215,20 @@ func (c *DeviceCommand) apply(x *exec, d *Decoded) error {
 	}
 	x.emit(EventDeviceCommand, Attr{AttrPatient, patient.Hex()}, Attr{AttrDevice, c.Device.Hex()},
 		Attr{AttrProvider, prov.Hex()}, Attr{AttrCommand, c.Command}, Attr{AttrValue, itoa(c.Value)})
+	return nil
+}
+
+// clusterCloud refuses a cloud that is not a member of an existing
+// cluster. (Register admits a cloud only to an existing cluster, by its
+// head, and clusters are never deleted: this holds the rule against a state
+// that an older version, or a bug, left otherwise.)
+func (x *exec) clusterCloud(id identity.ID, m *Member) error {
+	ok, err := x.has(key(pCluster, be32(m.Cluster)))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errorf(CodeUnauthorized, "cloud %s is not a member of a cluster (cluster %d does not exist)", id, m.Cluster)
+	}
 	return nil
 }

@@ -75,7 +75,7 @@ func TestDeployContractRejects(t *testing.T) {
 		{"does not compile", "value >", contract.ErrCompile},
 		{"unknown variable", "pressure > 1.0", contract.ErrCompile},
 		{"not bool", "value + 1.0", contract.ErrNotBool},
-		{"too costly", strings.Repeat("value > 1.0 || ", 60) + "true", contract.ErrCostLimit},
+		{"over the compile budget", strings.Repeat("value > 1.0 || ", 16) + "true", contract.ErrTooComplex},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rules := rule(tc.expr)
@@ -88,7 +88,7 @@ func TestDeployContractRejects(t *testing.T) {
 			if !strings.Contains(r.Log, cerr.Error()) {
 				t.Errorf("log %q does not contain the compiler's message %q", r.Log, cerr.Error())
 			}
-			tx, err := NewTx(pat.Signing, 1, body)
+			tx, err := NewTx(testChainID, pat.Signing, 1, body)
 			if err != nil {
 				t.Fatal(err)
 			}

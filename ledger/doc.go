@@ -18,9 +18,14 @@
 //
 // Every transaction is signed by the party it speaks for and carries a
 // per-signer sequence number; a sequence number already used (or too old to
-// tell) is a replay. CheckTx checks a transaction statelessly (encoding,
-// signature, field sanity); FinalizeBlock checks it against the state. A
-// rejection carries a Code and a log that names its reason.
+// tell) is a replay. The signature covers the chain ID that genesis names
+// (CometBFT's chain_id, kept in the state, queried as QueryChainID), so
+// that a transaction made for one chain (a test network) is refused on any
+// other that knows the same keys (CodeWrongChain). CheckTx checks a
+// transaction statelessly (encoding, signature, field sanity), after cheap
+// look-ups in the committed state and the mempool's view of sequence
+// numbers; FinalizeBlock checks it against the state. A rejection carries
+// a Code and a log that names its reason.
 //
 // # Authorities
 //
@@ -46,4 +51,64 @@
 // head that signed the latest commit is never absent, and time without
 // blocks makes nobody absent: a standby that wants a stopped head's cluster
 // retries, and each retry makes a block whose commit counts.
+//
+// # Attacks and the rules that stop them
+//
+// Each is a named test that fails without its rule.
+//
+//   - One Cluster Head chains handovers inside its cluster (head → A1 → A2
+//     …), each adding a validator before the last is removed, until it
+//     holds a third or half of the power: a handover swaps the old head for
+//     the new one in a single validator update and never adds a seat, and a
+//     cluster with a change pending takes no other. The invariant (no
+//     sequence of one authority's transactions gives it more than one
+//     validator's power) is checked after every block of a randomised run of
+//     one or two hostile authorities. TestChainedHandoversGiveNoExtraPower,
+//     TestHostileAuthoritiesRandom.
+//   - A live head is replaced as absent after one commit without its
+//     signature and a quiet chain: absence is counted in consecutive decided
+//     commits (Params.HeadAbsentCommits) as well as block time, brought up to
+//     date before the block's transactions. TestSilenceIsNotAbsence.
+//   - An attestation is replayed for a later handover, or given by an
+//     authority on its way out, or counted twice: it names the cluster's
+//     Term; an outgoing authority's does not count; each authority counts
+//     once. TestStaleAttestationIsWorthless, TestOutgoingAuthorityDoesNotAttest,
+//     TestAttestationsCountOnce.
+//   - Spoofed or replayed overlay HELLOs make a live head attest its own
+//     replacement: package overlay/udp signs every datagram with the
+//     sender's identity key and a counter persisted across restarts, drops
+//     unknown keys, stale counters and keys the ledger does not list as
+//     eligible in the cluster, and hands a cluster only to a successor the
+//     ledger shows eligible. udp.TestSpoofedHelloCannotDethroneALiveHead,
+//     udp.TestReplayedDatagramRefused, udp.TestUnknownKeyRefused,
+//     udp.TestHandOffOnlyToALedgerEligibleHead.
+//   - One key floods the mempool, then the blocks, with transactions that
+//     reuse one sequence number (each refused in its block, after taking
+//     its room): CheckTx refuses a sequence number used in the state or held
+//     by a transaction waiting in the mempool (CodeReplay), and one signer
+//     holds at most SeqWindow of the mempool (CodeOverCap); the recheck after
+//     each block keeps that view exact. TestReusedSeqRefusedInCheckTx;
+//     package chain's TestFloodDoesNotDelayOthers.
+//   - One key fills blocks with valid transactions, delaying the others'
+//     revokes and anchors: per block, a signer's transactions and bytes are
+//     capped by its role (Params.Caps); over the cap CodeOverCap (it uses up
+//     nothing: retry later), Prepare leaves it in the mempool, Process
+//     rejects a proposal that holds it. TestOneKeyCannotFillABlock,
+//     TestSignerCapBytes.
+//   - A device key signs transactions: a device's cap is zero (CodeWrongRole
+//     in CheckTx and in a block). TestOneKeyCannotFillABlock.
+//   - A provider writes into any patient's history: a ProviderRecord needs
+//     the patient's active grant (CodeUnauthorized).
+//     TestProviderRecordNeedsAGrant.
+//   - Any cloud posts alerts for any patient: only a cloud of the patient's
+//     home cluster does (or the patient). TestAlertOnlyFromTheHomeCloud.
+//   - A cloud outside every cluster anchors: only a cloud that is a member
+//     of an existing cluster does. TestAnchorOnlyFromAClusterCloud.
+//   - A test network's transaction replays on production keys: the
+//     signature covers the chain ID (CodeWrongChain, before the signature is
+//     verified; it uses up nothing; a proposal holding it is rejected).
+//     TestForeignChainTxRefused.
+//   - A contract costs every validator a long compile: package contract's
+//     compile budget, checked before parsing (CodeContract).
+//     contract.TestContractCompileBounded.
 package ledger

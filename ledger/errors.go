@@ -31,6 +31,8 @@ const (
 	CodeExpired        Code = 16 // an expiry in the past
 	CodeEnvelope       Code = 17 // a key envelope bound to another context
 	CodePolicy         Code = 18 // a proposal that breaks the proposer policy
+	CodeWrongChain     Code = 19 // a transaction signed for another chain
+	CodeOverCap        Code = 20 // over its signer's share of a block or of the mempool: retry later
 )
 
 var codeNames = map[Code]string{
@@ -40,7 +42,8 @@ var codeNames = map[Code]string{
 	CodeWrongRole: "wrong role", CodeReplay: "replay", CodeUnauthorized: "unauthorized",
 	CodeNotFound: "not found", CodeDuplicate: "duplicate", CodeInvalid: "invalid",
 	CodeContract: "contract", CodeConsistency: "consistency", CodeExpired: "expired",
-	CodeEnvelope: "envelope", CodePolicy: "policy",
+	CodeEnvelope: "envelope", CodePolicy: "policy", CodeWrongChain: "wrong chain",
+	CodeOverCap: "over cap",
 }
 
 // String returns the code's name.

@@ -77,6 +77,7 @@ const (
 	QueryRecord3     = "record3"
 	QueryCommand     = "command"
 	QueryAbsent      = "absent"
+	QueryChainID     = "chain_id"
 )
 
 // Query paths, built as Query parses them.

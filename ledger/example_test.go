@@ -30,7 +30,7 @@ func ExampleMachine_Execute() {
 	}
 	m, st := ledger.NewMachine(), ledger.MemStore{}
 	t0 := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
-	res, err := m.InitChain(st, genesis, t0)
+	res, err := m.InitChain(st, "vitalchain-example", genesis, t0)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func ExampleMachine_Execute() {
 	if err := reg.Prove(patient.Signing); err != nil { // the patient proves it holds its key
 		log.Fatal(err)
 	}
-	tx, err := ledger.NewTx(head.Signing, 1, reg)
+	tx, err := ledger.NewTx("vitalchain-example", head.Signing, 1, reg)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func ExampleDecode() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	tx, err := ledger.NewTx(provider.Signing, 1, &ledger.DeviceCommand{
+	tx, err := ledger.NewTx("vitalchain-example", provider.Signing, 1, &ledger.DeviceCommand{
 		Device: identity.ID{1}, Command: "sampling_interval_ms", Value: 60_000,
 	})
 	if err != nil {

@@ -63,11 +63,14 @@ type Result struct {
 
 // Machine executes blocks. It keeps no state between blocks except a cache
 // of transactions it has already decoded and verified in CheckTx, which only
-// saves work: a block gives the same result with or without it.
+// saves work (a block gives the same result with or without it), and the
+// mempool's view of sequence numbers, which only CheckTx reads.
 type Machine struct {
 	mu    sync.Mutex
 	cache map[[32]byte]*Decoded
 	order [][32]byte // insertion order, to bound the cache
+
+	pool pool // the mempool's view of sequence numbers (CheckTx, Recheck, Committed)
 }
 
 // maxCache bounds the verified-transaction cache.
@@ -80,27 +83,34 @@ func NewMachine() *Machine {
 
 // CheckTx checks a transaction for the mempool and remembers it, so that
 // FinalizeBlock need not verify its signature again. The checks are
-// stateless, except one cheap look-up when st is not nil: a signer that is
-// not registered in the committed state st is refused (CodeUnknownSigner)
-// before any costly check, so that unknown keys cannot make the mempool
-// verify signatures or compile contracts for nothing.
+// stateless, except cheap look-ups when st is not nil, made before any
+// costly check: a transaction signed for another chain is refused
+// (CodeWrongChain), and so is a signer that is not registered in the
+// committed state st (CodeUnknownSigner), so that unknown keys cannot make
+// the mempool verify signatures or compile contracts for nothing; a signer
+// whose role signs nothing (CodeWrongRole) or whose transaction could never
+// fit its role's cap (CodeTooLarge); and a sequence number already used in
+// st or taken by a transaction admitted before and not yet committed
+// (CodeReplay), or a signer with its window's worth of transactions waiting
+// (CodeOverCap): see Recheck and Committed for the mempool's view.
 func (m *Machine) CheckTx(st Store, txBytes []byte) (*Decoded, error) {
+	var adm *admission
 	if st != nil && len(txBytes) <= MaxTxSize {
 		var tx Tx
 		if err := codec.UnmarshalLimit(txBytes, MaxTxSize, &tx); err == nil {
-			id := tx.SignerID()
-			v, err := st.Get(key(pMember, id[:]))
-			if err != nil {
-				return nil, fmt.Errorf("%w: %v", errStore, err)
-			}
-			if v == nil {
-				return nil, errorf(CodeUnknownSigner, "signer %s is not registered", identity.ID(id))
+			if adm, err = m.admissible(st, &tx, txBytes); err != nil {
+				return nil, err
 			}
 		}
 	}
 	d, err := Decode(txBytes)
 	if err != nil {
 		return nil, err
+	}
+	if adm != nil {
+		if err := m.pool.reserve(adm); err != nil {
+			return nil, err
+		}
 	}
 	m.mu.Lock()
 	if _, ok := m.cache[d.Hash]; !ok {
@@ -119,7 +129,11 @@ func (m *Machine) CheckTx(st Store, txBytes []byte) (*Decoded, error) {
 // transaction taken for execution leaves the cache: once in a block it is
 // not needed again (a replay of the block decodes it afresh).
 func (m *Machine) decode(txBytes []byte, take bool) (*Decoded, error) {
-	h := Hash(txBytes)
+	return m.decodeHashed(Hash(txBytes), txBytes, take)
+}
+
+// decodeHashed is decode of txBytes whose hash is h.
+func (m *Machine) decodeHashed(h [32]byte, txBytes []byte, take bool) (*Decoded, error) {
 	m.mu.Lock()
 	d, ok := m.cache[h]
 	if ok && take {
@@ -198,6 +212,7 @@ func appHash(prev [32]byte, height int64, writes []Write) [32]byte {
 // writes, plus the current transaction's writes until it succeeds.
 type exec struct {
 	st      Store
+	chainID string
 	height  int64
 	now     int64 // block time, Unix ms
 	params  Params
@@ -207,6 +222,7 @@ type exec struct {
 	updates []ValidatorUpdate
 	keep    *Write   // a refused transaction's write that stands: its sequence number
 	signers [][]byte // the block's Signers: who signed the commit it carries
+	quota   *quota   // each signer's share of the block used so far
 }
 
 // tombstone marks a deleted key in the write maps.
@@ -221,7 +237,28 @@ func newExec(st Store, height int64, t time.Time) (*exec, error) {
 	if !ok {
 		x.params = DefaultParams()
 	}
+	if x.chainID, err = chainIDOf(st); err != nil {
+		return nil, err
+	}
+	x.quota = newQuota(st, &x.params)
 	return x, nil
+}
+
+// chainIDOf returns the chain ID genesis stored ("" before genesis).
+func chainIDOf(st Store) (string, error) {
+	b, err := st.Get([]byte{pChainID})
+	if err != nil {
+		return "", fmt.Errorf("%w: get the chain ID: %w", errStore, err)
+	}
+	return string(b), nil
+}
+
+// wrongChain refuses a transaction signed for another chain.
+func wrongChain(tx *Tx, chainID string) error {
+	if tx.ChainID == chainID {
+		return nil
+	}
+	return errorf(CodeWrongChain, "transaction signed for chain %.50q, this is %q", tx.ChainID, chainID)
 }
 
 // run executes one transaction and keeps its writes only if it succeeds.
@@ -250,6 +287,14 @@ func (x *exec) run(m *Machine, txb []byte) (TxResult, error) {
 func (x *exec) apply(m *Machine, txb []byte) error {
 	d, err := m.decode(txb, true)
 	if err != nil {
+		return err
+	}
+	if err := wrongChain(&d.Tx, x.chainID); err != nil {
+		return err
+	}
+	// Over its signer's cap, a transaction is refused before it uses up its
+	// sequence number: the same bytes may commit in a later block.
+	if err := x.quota.admit(d, len(txb)); err != nil {
 		return err
 	}
 	if err := x.useSeq(d); err != nil {

@@ -69,8 +69,12 @@ func ParseGenesis(b []byte) (*Genesis, error) {
 }
 
 // InitChain writes the genesis state into an empty store and returns the
-// initial validator set as updates, and the initial app hash.
-func (m *Machine) InitChain(st Store, g *Genesis, t time.Time) (*Result, error) {
+// initial validator set as updates, and the initial app hash. chainID is
+// the chain's ID (CometBFT's genesis chain_id): every transaction signs it.
+func (m *Machine) InitChain(st Store, chainID string, g *Genesis, t time.Time) (*Result, error) {
+	if err := checkChainID(chainID); err != nil {
+		return nil, fmt.Errorf("genesis: %w", err)
+	}
 	x, err := newExec(st, 0, t)
 	if err != nil {
 		return nil, err
@@ -80,6 +84,7 @@ func (m *Machine) InitChain(st Store, g *Genesis, t time.Time) (*Result, error) 
 	if err := x.put([]byte{pParams}, &g.Params); err != nil {
 		return nil, err
 	}
+	x.putRaw([]byte{pChainID}, []byte(chainID))
 	var auths []Authority
 	for _, a := range g.Authorities {
 		k, err := identity.ParseVerifyingKey(a.Key)

@@ -71,6 +71,9 @@ type testChain struct {
 
 var genesisTime = time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
 
+// testChainID is the chain ID of every test chain.
+const testChainID = "vitalchain-test"
+
 // newTestChain starts a chain with n genesis authorities, authority i
 // heading cluster i+1.
 func newTestChain(t testing.TB, n int) *testChain {
@@ -85,7 +88,7 @@ func startChain(t testing.TB, tg *testGenesis) *testChain {
 		t: t, m: NewMachine(), st: MemStore{}, now: genesisTime, seqs: map[identity.ID]uint64{},
 		auths: tg.auths, cons: tg.cons, vals: map[string]int64{},
 	}
-	res, err := c.m.InitChain(c.st, tg.g, genesisTime)
+	res, err := c.m.InitChain(c.st, testChainID, tg.g, genesisTime)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +124,7 @@ func (c *testChain) tx(key *identity.SigningKey, body Body) []byte {
 // txSeq signs body by key with sequence number seq.
 func (c *testChain) txSeq(key *identity.SigningKey, seq uint64, body Body) []byte {
 	c.t.Helper()
-	b, err := NewTx(key, seq, body)
+	b, err := NewTx(testChainID, key, seq, body)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -150,6 +153,7 @@ func (c *testChain) blockAt(t time.Time, txs ...[]byte) []TxResult {
 		c.t.Fatal(err)
 	}
 	c.st.Apply(res.Writes)
+	c.m.Committed()
 	c.appHash = res.AppHash
 	c.updates = res.ValidatorUpdates
 	c.results = res.TxResults

@@ -267,7 +267,8 @@ func (x *exec) iterateGrants(patient identity.ID, fn func(identity.ID, *GrantRec
 
 // ProviderRecord is transaction 3: a provider's new record for a patient,
 // stored in the cloud under RecordID, its fresh session key wrapped to the
-// patient.
+// patient. Only a provider the patient has granted (an active grant, of any
+// scope) may write into the patient's history.
 type ProviderRecord struct {
 	Patient  identity.ID `cbor:"1,keyasint"`
 	RecordID [32]byte    `cbor:"2,keyasint"`
@@ -292,6 +293,15 @@ func (r *ProviderRecord) apply(x *exec, d *Decoded) error {
 	}
 	if pat.Role != identity.RolePatient {
 		return errorf(CodeWrongRole, "recipient %s is a %s, not a patient", r.Patient, pat.Role)
+	}
+	prov := d.Tx.SignerID()
+	var g GrantRecord
+	ok, err := x.get(key(pGrant, r.Patient[:], prov[:]), &g)
+	if err != nil {
+		return err
+	}
+	if !ok || !g.Active(x.now) {
+		return errorf(CodeUnauthorized, "provider %s has no active grant from patient %s", prov, r.Patient)
 	}
 	if err := envelopeSuite(r.Envelope, pat); err != nil {
 		return err

@@ -337,6 +337,11 @@ func TestProviderRecord(t *testing.T) {
 		return &ProviderRecord{Patient: to.ID(), RecordID: rec, Envelope: envBytes(t, e, err)}
 	}
 	rec1, rec2 := [32]byte{1}, [32]byte{2}
+	// A provider writes into a patient's history only with its grant.
+	kp, kh := c.startEpoch(pat, 1), c.startEpoch(hybPat, 1)
+	c.ok(pat.Signing, grantBody(t, pat, a, 1, kp, false, c.expiry(time.Hour)))
+	c.ok(pat.Signing, grantBody(t, pat, b, 1, kp, false, c.expiry(time.Hour)))
+	c.ok(hybPat.Signing, grantBody(t, hybPat, a, 1, kh, false, c.expiry(time.Hour)))
 
 	r := c.ok(a.Signing, body(a, pat, rec1))
 	if got := attrs(r.Events, "provider_record", "record"); len(got) != 1 || got[0] != hexOf(rec1[:]) {

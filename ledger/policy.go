@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"time"
 
 	"github.com/vitalchain/vitalchain/identity"
@@ -20,9 +21,11 @@ func ConsensusAddress(pub []byte) []byte {
 // anchors from its own cluster's clouds first, at most AnchorCap of them; an
 // anchor from another cluster's cloud it passes on to that cluster's head,
 // unless that head is no authority now or the anchor has waited
-// AnchorPassAfterMs since it was sealed. What a proposer leaves out stays in
-// the mempool for the next proposer. ProcessProposal holds other proposers
-// to the same rule.
+// AnchorPassAfterMs since it was sealed. A proposer takes no more of one
+// signer's transactions than its role's cap (Params.Caps), and none signed
+// for another chain. What a proposer leaves out stays in the mempool for
+// the next proposer. ProcessProposal holds other proposers to the same
+// rules.
 
 // Prepare chooses a proposal's transactions from the mempool's txs, in
 // order, within maxBytes.
@@ -39,30 +42,38 @@ func (m *Machine) Prepare(st Store, proposer []byte, t time.Time, txs [][]byte, 
 			continue
 		}
 		d, err := m.decode(tx, false)
-		if err != nil {
+		if err != nil || wrongChain(&d.Tx, p.x.chainID) != nil {
 			continue // it can only fail
 		}
-		if a, ok := d.Body.(*Anchor); ok {
+		a, isAnchor := d.Body.(*Anchor)
+		mine := false
+		if isAnchor {
 			if anchors >= p.params.AnchorCap {
 				continue
 			}
-			mine, allowed, err := p.anchor(d, a)
-			if err != nil {
+			var allowed bool
+			if mine, allowed, err = p.anchor(d, a); err != nil {
 				return nil, err
 			}
 			if !allowed {
 				continue
 			}
-			anchors++
-			size += int64(len(tx))
-			if mine {
-				own = append(own, tx)
-				continue
-			}
-		} else {
-			size += int64(len(tx))
 		}
-		rest = append(rest, tx)
+		// Last, so that only what goes in counts against the signer's cap.
+		if err := p.x.quota.admit(d, len(tx)); errors.Is(err, errStore) {
+			return nil, err
+		} else if err != nil {
+			continue // over its signer's cap: for a later block
+		}
+		if isAnchor {
+			anchors++
+		}
+		size += int64(len(tx))
+		if mine {
+			own = append(own, tx)
+		} else {
+			rest = append(rest, tx)
+		}
 	}
 	return append(own, rest...), nil
 }
@@ -79,6 +90,14 @@ func (m *Machine) Process(st Store, proposer []byte, t time.Time, txs [][]byte) 
 		d, err := m.decode(tx, false)
 		if err != nil {
 			return errorf(CodeMalformed, "proposal tx %d: %v", i, err)
+		}
+		if err := wrongChain(&d.Tx, p.x.chainID); err != nil {
+			return errorf(CodePolicy, "proposal tx %d: %v", i, err) // no mempool admits it
+		}
+		if err := p.x.quota.admit(d, len(tx)); errors.Is(err, errStore) {
+			return err
+		} else if err != nil {
+			return errorf(CodePolicy, "proposal tx %d: %v", i, err)
 		}
 		a, ok := d.Body.(*Anchor)
 		if !ok {

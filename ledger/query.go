@@ -39,6 +39,7 @@ var (
 //	absent/AUTHORITY               Absence: since when (block time), and from how many consecutive decided
 //	                               commits (counted up to HeadAbsentCommits), its signature is missing;
 //	                               not found while it signs, and for one that is not an authority
+//	chain_id                       string: the chain's ID, which every transaction signs
 //
 // IDs, contracts and records are in hex.
 
@@ -151,6 +152,15 @@ func Query(st IterStore, path string) ([]byte, error) {
 				return &e.Entry
 			})
 		}
+	case QueryChainID:
+		if err = want(1); err != nil {
+			return nil, err
+		}
+		id, err := one([]byte{pChainID})
+		if err != nil {
+			return nil, err
+		}
+		return codec.Marshal(string(id))
 	case QueryAuthorities, QueryPending, QueryParams:
 		if err = want(1); err != nil {
 			return nil, err

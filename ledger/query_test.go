@@ -96,7 +96,7 @@ func TestStoreFailures(t *testing.T) {
 	if _, err := m.Execute(failStore{}, [32]byte{}, Block{Height: 1, Time: genesisTime}); !errors.Is(err, errDisk) {
 		t.Errorf("Execute on a failing store: %v", err)
 	}
-	if _, err := m.InitChain(failStore{}, newGenesis(t, 1).g, genesisTime); !errors.Is(err, errDisk) {
+	if _, err := m.InitChain(failStore{}, testChainID, newGenesis(t, 1).g, genesisTime); !errors.Is(err, errDisk) {
 		t.Errorf("InitChain on a failing store: %v", err)
 	}
 	if _, err := m.Prepare(failStore{}, nil, genesisTime, [][]byte{s.txs[TypeAnchor]}, 1<<20); !errors.Is(err, errDisk) {

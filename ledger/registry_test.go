@@ -187,7 +187,7 @@ func TestRegisterWeakKey(t *testing.T) {
 	if err := identity.VerifyContext(weak, registerContext, msg, trivial); err != nil {
 		t.Skipf("the trivial forgery no longer verifies (%v)", err)
 	}
-	tx, err := NewTx(c.auths[0].Signing, 1, r)
+	tx, err := NewTx(testChainID, c.auths[0].Signing, 1, r)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,6 +52,7 @@ const (
 	pRecord3     = 'r' // r patient record → ProviderRecordEntry
 	pDeviceCmd   = 'd' // d device → DeviceCommandRecord (the latest)
 	pAbsent      = 'a' // a authority → Absence: since when, and from how many consecutive commits, its signature is missing
+	pChainID     = 'i' // i → the chain ID, from genesis: every transaction signs it
 )
 
 func key(prefix byte, parts ...[]byte) []byte {
@@ -105,6 +106,10 @@ type Params struct {
 	// head absent: the proposer rotation does not give it consecutive
 	// heights while the others are up.
 	HeadAbsentCommits uint32 `cbor:"6,keyasint,omitempty"`
+	// Caps bound what one signer may put in one block, by its role, so
+	// that no registered key fills blocks and delays the others' revokes
+	// and anchors (see SignerCaps). Zero: DefaultCaps.
+	Caps SignerCaps `cbor:"7,keyasint,omitempty"`
 }
 
 // MaxHeadAbsentCommits bounds Params.HeadAbsentCommits.
@@ -112,7 +117,7 @@ const MaxHeadAbsentCommits = 1000
 
 // DefaultParams returns the parameters VitalChain uses unless genesis says otherwise.
 func DefaultParams() Params {
-	return Params{AnchorCap: 16, AnchorPassAfterMs: 0, SeqWindow: 64, AuthorityPower: 10, HeadAbsentMs: 5000, HeadAbsentCommits: 3}
+	return Params{AnchorCap: 16, AnchorPassAfterMs: 0, SeqWindow: 64, AuthorityPower: 10, HeadAbsentMs: 5000, HeadAbsentCommits: 3, Caps: DefaultCaps()}
 }
 
 func (p Params) validate() error {
@@ -122,7 +127,7 @@ func (p Params) validate() error {
 	if p.HeadAbsentCommits > MaxHeadAbsentCommits || (p.HeadAbsentMs > 0 && p.HeadAbsentCommits == 0) {
 		return fmt.Errorf("invalid params: HeadAbsentCommits %d, want 1 to %d when HeadAbsentMs is set", p.HeadAbsentCommits, MaxHeadAbsentCommits)
 	}
-	return nil
+	return p.Caps.validate()
 }
 
 // Authority is a member of the validator set.

@@ -9,8 +9,9 @@ import (
 	"github.com/vitalchain/vitalchain/identity"
 )
 
-// TxVersion is the version of the transaction format.
-const TxVersion = 1
+// TxVersion is the version of the transaction format. Version 2 signs the
+// chain ID.
+const TxVersion = 2
 
 // MaxTxSize bounds an encoded transaction, in bytes.
 const MaxTxSize = 64 << 10
@@ -64,7 +65,9 @@ func (t Type) String() string {
 
 // Tx is a signed transaction. Body is the canonical CBOR encoding of the
 // body struct of its Type; Sig is the signer's Ed25519 signature, in context
-// "tx/v1", over the canonical encoding of the Tx with Sig empty.
+// "tx/v2", over the canonical encoding of the Tx with Sig empty, so over
+// ChainID too: a transaction signed for one chain (a test network) is
+// refused by every other (CodeWrongChain), though the same keys sign on both.
 type Tx struct {
 	Version uint8  `cbor:"1,keyasint"`
 	Type    Type   `cbor:"2,keyasint"`
@@ -72,9 +75,20 @@ type Tx struct {
 	Seq     uint64 `cbor:"4,keyasint"` // the signer's sequence number, from 1
 	Body    []byte `cbor:"5,keyasint"`
 	Sig     []byte `cbor:"6,keyasint,omitempty"`
+	ChainID string `cbor:"7,keyasint"` // the chain's ID, as its genesis names it
 }
 
-const txContext = "tx/v1"
+const txContext = "tx/v2"
+
+// MaxChainIDLen bounds a chain ID, as CometBFT does.
+const MaxChainIDLen = 50
+
+func checkChainID(id string) error {
+	if id == "" || len(id) > MaxChainIDLen {
+		return fmt.Errorf("chain ID of %d bytes, want 1 to %d", len(id), MaxChainIDLen)
+	}
+	return nil
+}
 
 // SignerID returns the ID of the transaction's signer.
 func (tx *Tx) SignerID() identity.ID { return sha256.Sum256(tx.Signer) }
@@ -86,13 +100,17 @@ func (tx *Tx) signedBytes() ([]byte, error) {
 	return codec.Marshal(&c)
 }
 
-// NewTx builds and signs a transaction carrying body.
-func NewTx(key *identity.SigningKey, seq uint64, body Body) ([]byte, error) {
+// NewTx builds and signs a transaction carrying body, for the chain whose
+// ID is chainID (a client learns it from the QueryChainID query).
+func NewTx(chainID string, key *identity.SigningKey, seq uint64, body Body) ([]byte, error) {
+	if err := checkChainID(chainID); err != nil {
+		return nil, err
+	}
 	b, err := codec.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
-	tx := &Tx{Version: TxVersion, Type: body.TxType(), Signer: key.Public().Bytes(), Seq: seq, Body: b}
+	tx := &Tx{Version: TxVersion, Type: body.TxType(), Signer: key.Public().Bytes(), Seq: seq, Body: b, ChainID: chainID}
 	msg, err := tx.signedBytes()
 	if err != nil {
 		return nil, err
@@ -114,7 +132,8 @@ type Decoded struct {
 
 // Decode checks a transaction statelessly: its size and encoding, its
 // version and type, its signature, and its body's own consistency. It does
-// not look at the state.
+// not look at the state, so not at its chain ID either (CheckTx and
+// Execute do).
 func Decode(txBytes []byte) (*Decoded, error) {
 	if len(txBytes) > MaxTxSize {
 		return nil, errorf(CodeTooLarge, "transaction of %d bytes, limit %d", len(txBytes), MaxTxSize)
@@ -131,6 +150,9 @@ func Decode(txBytes []byte) (*Decoded, error) {
 	}
 	if tx.Seq == 0 {
 		return nil, errorf(CodeMalformed, "sequence number 0 (they start at 1)")
+	}
+	if err := checkChainID(tx.ChainID); err != nil {
+		return nil, wrap(CodeMalformed, "transaction", err)
 	}
 	if len(tx.Sig) == 0 {
 		return nil, errorf(CodeUnsigned, "transaction is not signed")

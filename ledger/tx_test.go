@@ -69,7 +69,7 @@ func newSample(t testing.TB) *sample {
 	add := func(signer *identity.Identity, b Body) {
 		s.bodies[b.TxType()] = b
 		s.signers[b.TxType()] = signer.Signing
-		tx, err := NewTx(signer.Signing, 7, b)
+		tx, err := NewTx(testChainID, signer.Signing, 7, b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,7 +109,7 @@ func signTx(t testing.TB, key *identity.SigningKey, tx Tx) []byte {
 
 // rawTx builds a transaction of typ with the given body bytes, signed by key.
 func rawTx(t testing.TB, key *identity.SigningKey, typ Type, body []byte) []byte {
-	return signTx(t, key, Tx{Version: TxVersion, Type: typ, Signer: key.Public().Bytes(), Seq: 1, Body: body})
+	return signTx(t, key, Tx{Version: TxVersion, Type: typ, Signer: key.Public().Bytes(), Seq: 1, Body: body, ChainID: testChainID})
 }
 
 func decodeTx(t testing.TB, b []byte) Tx {
@@ -211,12 +211,15 @@ func TestDecodeRejects(t *testing.T) {
 		{"trailing", append(bytes.Clone(vote), 0), CodeMalformed, codec.ErrTrailingData},
 		{"too large", make([]byte, MaxTxSize+1), CodeTooLarge, nil},
 		{"unknown field", unknownField(t, vote), CodeMalformed, codec.ErrUnknownField},
-		{"version 0", signTx(t, key, Tx{Version: 0, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 1, Body: voteBody}), CodeUnknownVersion, codec.ErrUnknownVersion},
-		{"version 2", signTx(t, key, Tx{Version: 2, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 1, Body: voteBody}), CodeUnknownVersion, codec.ErrUnknownVersion},
+		{"version 0", signTx(t, key, Tx{Version: 0, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 1, Body: voteBody, ChainID: testChainID}), CodeUnknownVersion, codec.ErrUnknownVersion},
+		{"version 1, which signed no chain ID", signTx(t, key, Tx{Version: 1, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 1, Body: voteBody}), CodeUnknownVersion, codec.ErrUnknownVersion},
+		{"version 3", signTx(t, key, Tx{Version: 3, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 1, Body: voteBody, ChainID: testChainID}), CodeUnknownVersion, codec.ErrUnknownVersion},
+		{"no chain ID", signTx(t, key, Tx{Version: TxVersion, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 1, Body: voteBody}), CodeMalformed, nil},
+		{"chain ID too long", signTx(t, key, Tx{Version: TxVersion, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 1, Body: voteBody, ChainID: strings.Repeat("c", MaxChainIDLen+1)}), CodeMalformed, nil},
 		{"type 0", rawTx(t, key, 0, voteBody), CodeUnknownType, nil},
 		{"type 14", rawTx(t, key, 14, voteBody), CodeUnknownType, nil},
 		{"type 255", rawTx(t, key, 255, voteBody), CodeUnknownType, nil},
-		{"seq 0", signTx(t, key, Tx{Version: TxVersion, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 0, Body: voteBody}), CodeMalformed, nil},
+		{"seq 0", signTx(t, key, Tx{Version: TxVersion, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 0, Body: voteBody, ChainID: testChainID}), CodeMalformed, nil},
 		{"unsigned", enc(unsigned), CodeUnsigned, nil},
 		{"tampered body", enc(tamperedBody), CodeBadSignature, identity.ErrBadSignature},
 		{"tampered signer", enc(tamperedSigner), CodeBadSignature, identity.ErrBadSignature},
@@ -248,14 +251,14 @@ func TestDecodeRejects(t *testing.T) {
 	}
 }
 
-// unknownField adds field 7 to an encoded transaction (in canonical order).
+// unknownField adds field 8 to an encoded transaction (in canonical order).
 func unknownField(t testing.TB, b []byte) []byte {
 	t.Helper()
 	var m map[uint64]any
 	if err := codec.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	m[7] = uint64(1)
+	m[8] = uint64(1)
 	out, err := codec.Marshal(m)
 	if err != nil {
 		t.Fatal(err)
@@ -263,7 +266,7 @@ func unknownField(t testing.TB, b []byte) []byte {
 	return out
 }
 
-// otherContext signs tx in the registration context instead of "tx/v1".
+// otherContext signs tx in the registration context instead of "tx/v2".
 func otherContext(t testing.TB, key *identity.SigningKey, tx Tx) []byte {
 	t.Helper()
 	tx.Sig = nil
@@ -389,7 +392,7 @@ func TestDecodeBodyChecks(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := NewTx(tc.signer, 1, tc.body)
+			b, err := NewTx(testChainID, tc.signer, 1, tc.body)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -324,7 +324,7 @@ func newProxy(t *testing.T, target string) *proxy {
 		px.mu.Unlock()
 		switch {
 		case fail:
-			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+			http.Error(w, "cloud unreachable", http.StatusBadGateway) // a 503 or 429 the client would retry itself
 		case r.URL.Path == "/v1/read" && tamper != nil:
 			resp, err := http.Post(target+"/v1/read", "application/cbor", r.Body)
 			if err != nil {
@@ -492,6 +492,11 @@ func TestSendRecord(t *testing.T) {
 	aID, a := w.newProvider(t)
 	p := w.newPatient(t)
 	text := []byte("Metformin 500 mg twice daily with meals.")
+	// Without the patient's grant, the ledger refuses the provider's record.
+	if _, err := a.SendRecord(ctx, p.id.ID(), 0, text); !errors.Is(err, ledger.Rejected(ledger.CodeUnauthorized)) {
+		t.Fatalf("a record without a grant: %v", err)
+	}
+	p.grant(aID, false, vital.Glucose)
 	id, err := a.SendRecord(ctx, p.id.ID(), 0, text)
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -65,13 +66,13 @@ func (c *Client) Current() string {
 // ErrNoCloud is returned when none of a Client's URLs can be reached.
 var ErrNoCloud = errors.New("no cloud process answers")
 
-// do sends a request to the process that sequences, as last known, and
-// returns its answer's status and body (at most limit bytes). It follows a
-// not_leader refusal that names another process, and moves on to the next
-// URL when a process refuses the connection (so that the request was not
-// received); other failures are returned, and the next request goes to
-// the next URL.
-func (c *Client) do(ctx context.Context, method, path string, body []byte, limit int64) (int, []byte, error) {
+// route sends a request to the process that sequences, as last known, and
+// returns its answer's status, body (at most limit bytes) and Retry-After.
+// It follows a not_leader refusal that names another process, and moves
+// on to the next URL when a process refuses the connection (so that the
+// request was not received); other failures are returned, and the next
+// request goes to the next URL.
+func (c *Client) route(ctx context.Context, method, path string, body []byte, limit int64) (int, []byte, time.Duration, error) {
 	base := c.Current()
 	tried := map[string]bool{}
 	var (
@@ -81,10 +82,10 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, limit
 	)
 	for range attempts {
 		tried[base] = true
-		status, b, err := c.send(ctx, method, base+path, body, limit)
+		status, b, after, err := c.once(ctx, method, base+path, body, limit)
 		if err != nil {
 			if ctx.Err() != nil {
-				return 0, nil, err
+				return 0, nil, 0, err
 			}
 			next := c.advance(base)
 			var op *net.OpError
@@ -93,12 +94,12 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, limit
 				continue
 			}
 			if refused != nil {
-				return http.StatusServiceUnavailable, refused, nil
+				return http.StatusServiceUnavailable, refused, 0, nil
 			}
 			if lastErr != nil {
-				return 0, nil, fmt.Errorf("%w: %w; before that: %w", ErrNoCloud, err, lastErr)
+				return 0, nil, 0, fmt.Errorf("%w: %w; before that: %w", ErrNoCloud, err, lastErr)
 			}
-			return 0, nil, err
+			return 0, nil, 0, err
 		}
 		if status == http.StatusServiceUnavailable {
 			var p Problem
@@ -115,12 +116,12 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, limit
 				}
 			}
 		}
-		return status, b, nil
+		return status, b, after, nil
 	}
 	if refused != nil {
-		return http.StatusServiceUnavailable, refused, nil
+		return http.StatusServiceUnavailable, refused, 0, nil
 	}
-	return 0, nil, fmt.Errorf("%w: the cloud's processes keep sending the request elsewhere", ErrNoCloud)
+	return 0, nil, 0, fmt.Errorf("%w: the cloud's processes keep sending the request elsewhere", ErrNoCloud)
 }
 
 // validBase reports whether a leader URL a process names can be followed.
@@ -152,31 +153,6 @@ func (c *Client) advance(from string) string {
 	return next
 }
 
-// send makes one HTTP request.
-func (c *Client) send(ctx context.Context, method, url string, body []byte, limit int64) (int, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/cbor")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit))
-	if err != nil {
-		return 0, nil, err
-	}
-	return resp.StatusCode, b, nil
-}
-
 // Expect sets the ID of the cloud (as the ledger has it), which signed
 // requests name; a server that is another cloud refuses them. It returns c.
 func (c *Client) Expect(cloud identity.ID) *Client {
@@ -195,7 +171,7 @@ func (c *Client) ID(ctx context.Context) (identity.ID, error) {
 	if id != (identity.ID{}) {
 		return id, nil
 	}
-	status, b, err := c.do(ctx, http.MethodGet, "/v1/checkpoint", nil, 1<<16)
+	status, b, _, err := c.route(ctx, http.MethodGet, "/v1/checkpoint", nil, 1<<16)
 	if err != nil {
 		return id, err
 	}
@@ -235,17 +211,76 @@ func (e *RequestError) Error() string {
 }
 
 func (c *Client) post(ctx context.Context, path string, body []byte, out any) error {
-	if body == nil {
-		body = []byte{}
+	return c.do(ctx, http.MethodPost, path, body, 64<<20, out)
+}
+
+// Retries of a request the cloud refused for its load (429 rate_limited,
+// 503 busy): such a refusal comes before the request is authenticated or
+// stored, so the same bytes are sent again after the wait the cloud asks
+// for (Retry-After), or a doubling one, as long as ctx allows.
+const (
+	MaxRetries   = 6
+	retryInitial = 200 * time.Millisecond
+	retryMax     = 2 * time.Second
+)
+
+// do sends a request (to the process that sequences: route) and decodes
+// an answer of at most limit bytes into out, retrying refusals for load,
+// and not_leader refusals while no process sequences (an election).
+func (c *Client) do(ctx context.Context, method, path string, body []byte, limit int64, out any) error {
+	wait := retryInitial
+	for try := 0; ; try++ {
+		status, b, after, err := c.route(ctx, method, path, body, limit)
+		if err != nil {
+			return err
+		}
+		if status == http.StatusOK {
+			return codec.UnmarshalLimit(b, int(limit), out)
+		}
+		refused := refusal(status, b)
+		if (status != http.StatusTooManyRequests && status != http.StatusServiceUnavailable) || try == MaxRetries {
+			return refused
+		}
+		if after > 0 {
+			wait = min(after, retryMax)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (then %w)", refused, ctx.Err())
+		case <-t.C:
+		}
+		wait = min(2*wait, retryMax)
 	}
-	status, b, err := c.do(ctx, http.MethodPost, path, body, 64<<20)
+}
+
+// once makes one HTTP request to url.
+func (c *Client) once(ctx context.Context, method, url string, body []byte, limit int64) (status int, b []byte, retryAfter time.Duration, err error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
-		return err
+		return 0, nil, 0, err
 	}
-	if status != http.StatusOK {
-		return refusal(status, b)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/cbor")
 	}
-	return codec.UnmarshalLimit(b, 64<<20, out)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	defer resp.Body.Close()
+	b, err = io.ReadAll(io.LimitReader(resp.Body, limit))
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+		retryAfter = time.Duration(secs) * time.Second
+	}
+	return resp.StatusCode, b, retryAfter, nil
 }
 
 // Upload sends encoded records (record.Record.Marshal) and returns one Ack
@@ -327,14 +362,7 @@ func (c *Client) Consistency(ctx context.Context, log uint8, from, to uint64) (*
 
 // get fetches path and decodes its CBOR answer, of at most limit bytes.
 func (c *Client) get(ctx context.Context, path string, limit int64, out any) error {
-	status, b, err := c.do(ctx, http.MethodGet, path, nil, limit)
-	if err != nil {
-		return err
-	}
-	if status != http.StatusOK {
-		return refusal(status, b)
-	}
-	return codec.UnmarshalLimit(b, int(limit), out)
+	return c.do(ctx, http.MethodGet, path, nil, limit, out)
 }
 
 // refusal is the RequestError of a refused request's answer.

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/codec"
@@ -19,15 +20,20 @@ import (
 type process struct {
 	srv      *httptest.Server
 	leads    bool
+	leadFrom int32 // if not 0, it leads from its leadFrom-th request on (won an election)
 	leader   *string
 	requests atomic.Int32
 }
 
 func newProcess(t *testing.T, leads bool, leader *string) *process {
-	p := &process{leads: leads, leader: leader}
+	return newProcessFrom(t, leads, 0, leader)
+}
+
+func newProcessFrom(t *testing.T, leads bool, leadFrom int32, leader *string) *process {
+	p := &process{leads: leads, leadFrom: leadFrom, leader: leader}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.requests.Add(1)
-		if !p.leads {
+		n := p.requests.Add(1)
+		if !p.leads && (p.leadFrom == 0 || n < p.leadFrom) {
 			b, _ := codec.Marshal(&cloudapi.Problem{Code: cloudapi.CodeNotLeader, Message: "not the sequencer", Leader: *p.leader})
 			w.WriteHeader(http.StatusServiceUnavailable)
 			w.Write(b)
@@ -81,13 +87,24 @@ func TestClientFollowsTheSequencer(t *testing.T) {
 		t.Fatalf("requests go to %s, want the sequencer", c.Current())
 	}
 
-	// Nobody sequences (an election under way): the refusal comes back.
+	// Nobody sequences (an election under way): the client retries while
+	// its context lets it, then the refusal comes back.
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
 	lost := newProcess(t, false, &none)
 	c = cloudapi.NewClient(lost.srv.URL+","+deadURL(t), nil)
-	_, err := c.Upload(ctx, [][]byte{{1}})
+	_, err := c.Upload(short, [][]byte{{1}})
 	var re *cloudapi.RequestError
 	if !errors.As(err, &re) || re.Code != cloudapi.CodeNotLeader || re.Status != http.StatusServiceUnavailable {
 		t.Fatalf("upload with no sequencer: %v; want a not_leader refusal", err)
+	}
+
+	// An election under way, which this process then wins: the client
+	// waits for it, sending the same upload again.
+	winner := newProcessFrom(t, false, 3, &none)
+	c = cloudapi.NewClient(winner.srv.URL, nil)
+	if acks, err := c.Upload(ctx, [][]byte{{1}}); err != nil || len(acks) != 1 || winner.requests.Load() != 3 {
+		t.Fatalf("upload during an election: %+v, %v after %d requests", acks, err, winner.requests.Load())
 	}
 
 	// Processes that name each other do not send the client round forever.
@@ -96,10 +113,12 @@ func TestClientFollowsTheSequencer(t *testing.T) {
 	b := newProcess(t, false, &aURL)
 	aURL, bURL = a.srv.URL, b.srv.URL
 	c = cloudapi.NewClient(aURL, nil)
-	if _, err := c.Upload(ctx, [][]byte{{1}}); !errors.As(err, &re) || re.Code != cloudapi.CodeNotLeader {
+	short, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if _, err := c.Upload(short, [][]byte{{1}}); !errors.As(err, &re) || re.Code != cloudapi.CodeNotLeader {
 		t.Fatalf("upload between processes naming each other: %v; want a not_leader refusal", err)
 	}
-	if n := a.requests.Load() + b.requests.Load(); n > 3 {
+	if n := a.requests.Load() + b.requests.Load(); n > 2*(cloudapi.MaxRetries+1) {
 		t.Fatalf("%d requests between two processes naming each other", n)
 	}
 
@@ -112,7 +131,9 @@ func TestClientFollowsTheSequencer(t *testing.T) {
 	bad := "file:///etc/passwd"
 	odd := newProcess(t, false, &bad)
 	c = cloudapi.NewClient(odd.srv.URL, nil)
-	if _, err := c.Upload(ctx, [][]byte{{1}}); !errors.As(err, &re) || re.Code != cloudapi.CodeNotLeader || c.Current() != odd.srv.URL {
+	short, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if _, err := c.Upload(short, [][]byte{{1}}); !errors.As(err, &re) || re.Code != cloudapi.CodeNotLeader || c.Current() != odd.srv.URL {
 		t.Fatalf("a leader URL that is not HTTP: %v, current %s", err, c.Current())
 	}
 }

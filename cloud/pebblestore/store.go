@@ -25,6 +25,25 @@ type Store struct {
 	db  *pebble.DB
 	mu  sync.Mutex // serialises Appends' size checks
 	nmu sync.Mutex // serialises Nonce's check and write
+	// life is held shared by every call and exclusively by Close, so that
+	// a call racing Close (a request served while the process shuts down)
+	// gets ErrClosed instead of Pebble's panic on a closed database.
+	life   sync.RWMutex
+	closed bool
+}
+
+// ErrClosed: the store was closed.
+var ErrClosed = errors.New("cloud store closed")
+
+// enter begins a call: it fails with ErrClosed once Close has begun. A
+// call that entered must leave (s.life.RUnlock).
+func (s *Store) enter() error {
+	s.life.RLock()
+	if s.closed {
+		s.life.RUnlock()
+		return ErrClosed
+	}
+	return nil
 }
 
 var _ cloud.Store = (*Store)(nil)
@@ -64,8 +83,17 @@ func (quietPebble) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf("pebble: "+format, args...))
 }
 
-// Close closes the store.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the store, once the calls under way have returned; later
+// calls fail with ErrClosed.
+func (s *Store) Close() error {
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.closed = true
+	return s.db.Close()
+}
 
 func nodeKey(log uint8, id compact.NodeID) []byte {
 	k := []byte{kNode, log, byte(id.Level)}
@@ -86,6 +114,10 @@ func (s *Store) get(k []byte) ([]byte, error) {
 
 // Size implements cloud.Store.
 func (s *Store) Size(log uint8) (uint64, error) {
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.life.RUnlock()
 	v, err := s.get([]byte{kSize, log})
 	if errors.Is(err, cloud.ErrNotFound) {
 		return 0, nil
@@ -98,6 +130,10 @@ func (s *Store) Size(log uint8) (uint64, error) {
 
 // GetNodes implements cloud.Store.
 func (s *Store) GetNodes(log uint8, ids []compact.NodeID) ([][merklelog.HashSize]byte, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.life.RUnlock()
 	out := make([][merklelog.HashSize]byte, len(ids))
 	for i, id := range ids {
 		v, err := s.get(nodeKey(log, id))
@@ -141,6 +177,10 @@ func (s *Store) append(log uint8, oldSize, newSize uint64, nodes []merklelog.Nod
 
 // AppendRecords implements cloud.Store.
 func (s *Store) AppendRecords(oldSize, newSize uint64, recs []cloud.StoredRecord, nodes []merklelog.Node) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.life.RUnlock()
 	return s.append(cloud.LogRecords, oldSize, newSize, nodes, func(b *pebble.Batch) error {
 		for i := range recs {
 			v, err := codec.Marshal(&recs[i])
@@ -161,6 +201,10 @@ func (s *Store) AppendRecords(oldSize, newSize uint64, recs []cloud.StoredRecord
 
 // AppendAccess implements cloud.Store.
 func (s *Store) AppendAccess(oldSize, newSize uint64, entries []cloudapi.AccessEntry, nodes []merklelog.Node) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.life.RUnlock()
 	return s.append(cloud.LogAccess, oldSize, newSize, nodes, func(b *pebble.Batch) error {
 		for i := range entries {
 			e := &entries[i]
@@ -183,6 +227,10 @@ func (s *Store) AppendAccess(oldSize, newSize uint64, entries []cloudapi.AccessE
 
 // Record implements cloud.Store.
 func (s *Store) Record(id [32]byte) (*cloud.StoredRecord, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.life.RUnlock()
 	v, err := s.get(append([]byte{kRecord}, id[:]...))
 	if err != nil {
 		return nil, err
@@ -196,6 +244,10 @@ func (s *Store) Record(id [32]byte) (*cloud.StoredRecord, error) {
 
 // RecordsFrom implements cloud.Store.
 func (s *Store) RecordsFrom(from uint64, limit int) ([]cloud.StoredRecord, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.life.RUnlock()
 	it, err := s.db.NewIter(&pebble.IterOptions{
 		LowerBound: binary.BigEndian.AppendUint64([]byte{kIndex}, from),
 		UpperBound: []byte{kIndex + 1},
@@ -221,6 +273,10 @@ func (s *Store) RecordsFrom(from uint64, limit int) ([]cloud.StoredRecord, error
 
 // Access implements cloud.Store.
 func (s *Store) Access(patient identity.ID, from uint64, limit int) ([]cloudapi.AccessEntry, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.life.RUnlock()
 	lower := append(append([]byte{kPatient}, patient[:]...), binary.BigEndian.AppendUint64(nil, from)...)
 	upper := append(append([]byte{kPatient}, patient[:]...), bytes.Repeat([]byte{0xff}, 9)...)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
@@ -246,6 +302,10 @@ func (s *Store) Access(patient identity.ID, from uint64, limit int) ([]cloudapi.
 
 // Nonce implements cloud.Store.
 func (s *Store) Nonce(requester identity.ID, nonce [16]byte, expires int64) (bool, error) {
+	if err := s.enter(); err != nil {
+		return false, err
+	}
+	defer s.life.RUnlock()
 	k := append(append([]byte{kNonce}, requester[:]...), nonce[:]...)
 	s.nmu.Lock()
 	defer s.nmu.Unlock()
@@ -262,6 +322,10 @@ func (s *Store) Nonce(requester identity.ID, nonce [16]byte, expires int64) (boo
 
 // ForgetNonces implements cloud.Store.
 func (s *Store) ForgetNonces(now int64) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.life.RUnlock()
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kNonce}, UpperBound: []byte{kNonce + 1}})
 	if err != nil {
 		return err

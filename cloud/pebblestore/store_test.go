@@ -138,3 +138,24 @@ func BenchmarkAppendRecords(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "records/s")
 }
+
+// A call that races Close (a request served while the process shuts down)
+// gets ErrClosed, never Pebble's panic on a closed database.
+func TestCallsAfterCloseFail(t *testing.T) {
+	st, err := pebblestore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var id [32]byte
+	_, nerr := st.Nonce(identity.ID{1}, [16]byte{2}, 1)
+	_, rerr := st.Record(id)
+	_, serr := st.Size(0)
+	for i, err := range []error{nerr, rerr, serr, st.ForgetNonces(0), st.AppendRecords(0, 0, nil, nil), st.Close()} {
+		if !errors.Is(err, pebblestore.ErrClosed) {
+			t.Errorf("call %d after Close: %v, want ErrClosed", i, err)
+		}
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/cli"
 	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/pki"
 )
 
 func runCloud(args []string, stdout, stderr io.Writer) error {
@@ -42,6 +43,8 @@ func runCloud(args []string, stdout, stderr io.Writer) error {
 	anchorWait := fs.Duration("anchor-wait", 5*time.Second, "how long an anchor may take to commit before it goes to the next node")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate `file` (PEM)")
 	tlsKey := fs.String("tls-key", "", "and this key `file` (PEM)")
+	plaintext := fs.Bool("insecure-plaintext", false, "serve plain HTTP on a non-loopback --listen address (for a network protected otherwise)")
+	trust := cli.AddTrust(fs)
 	level := fs.String("log-level", "info", "log `level`")
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
@@ -58,6 +61,9 @@ func runCloud(args []string, stdout, stderr io.Writer) error {
 	if *leaseTTL < 300*time.Millisecond || *leaseTTL > time.Hour {
 		return fmt.Errorf("%w: --lease-ttl between 300ms and 1h", cli.ErrUsage)
 	}
+	if err := pki.RequireTLS(*listen, *tlsCert != "", *plaintext); err != nil {
+		return fmt.Errorf("%w: %w: give --tls-cert and --tls-key (vitalchain cert issues them), or --insecure-plaintext", cli.ErrUsage, err)
+	}
 	log, err := cli.NewLogger(stderr, *level)
 	if err != nil {
 		return err
@@ -71,7 +77,7 @@ func runCloud(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	clients, err := dialAll(*ledgers, log)
+	clients, err := dialAll(trust, *ledgers, log)
 	if err != nil {
 		return err
 	}
@@ -158,13 +164,13 @@ func storeKind(postgres bool) string {
 }
 
 // dialAll connects to each comma-separated ledger RPC URL.
-func dialAll(urls string, log *slog.Logger) ([]*client.Client, error) {
+func dialAll(trust *cli.Trust, urls string, log *slog.Logger) ([]*client.Client, error) {
 	var cs []*client.Client
 	for _, u := range strings.Split(urls, ",") {
 		if u = strings.TrimSpace(u); u == "" {
 			continue
 		}
-		c, err := client.Dial(u, log)
+		c, err := trust.Ledger(u, log)
 		if err != nil {
 			for _, c := range cs {
 				c.Close()
@@ -186,6 +192,7 @@ func runAdmit(args []string, stdout, stderr io.Writer) error {
 	cluster := fs.Uint("cluster", 0, "the `cluster` to join (default: the admitting Cluster Head's)")
 	url := fs.String("ledger", "http://127.0.0.1:26657", "RPC `URL` of a ledger node")
 	consHome := fs.String("consensus", "", "an authority-eligible node's `home`: its consensus key goes with the registration")
+	trust := cli.AddTrust(fs)
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
@@ -207,7 +214,7 @@ func runAdmit(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c, err := client.Dial(*url, nil)
+	c, err := trust.Ledger(*url, nil)
 	if err != nil {
 		return err
 	}

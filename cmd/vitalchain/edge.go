@@ -16,8 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vitalchain/vitalchain/client"
-	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/device"
 	"github.com/vitalchain/vitalchain/gateway"
@@ -43,6 +41,7 @@ func runDevice(args []string, stdout, stderr io.Writer) error {
 	abnormal := fs.Float64("abnormal", 0.05, "share of abnormal readings over a long run")
 	speedup := fs.Float64("speedup", 1, "play episodes this many times faster than life")
 	ledgerURL := fs.String("ledger", "", "RPC `URL` of a ledger node: with it, devices obey the commands their patient's gateway signs")
+	trust := cli.AddTrust(fs)
 	level := fs.String("log-level", "info", "log `level`")
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
@@ -64,7 +63,7 @@ func runDevice(args []string, stdout, stderr io.Writer) error {
 	}
 	cfg := wearable.Config{Kit: kit, Broker: *broker, Log: log, State: *keys}
 	if *ledgerURL != "" {
-		cl, err := client.Dial(*ledgerURL, log)
+		cl, err := trust.Ledger(*ledgerURL, log)
 		if err != nil {
 			return err
 		}
@@ -125,6 +124,7 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 	keyFile := fs.String("key", "", "the patient's key `file`")
 	ledgerURL := fs.String("ledger", "http://127.0.0.1:26657", "RPC `URL` of a ledger node")
 	cloudURL := fs.String("cloud", "http://127.0.0.1:8420", "`URL` of the cloud (of each of its processes, comma-separated: writes go to the one that sequences)")
+	trust := cli.AddTrust(fs)
 	provHex := fs.String("provider", "", "the provider's `ID`")
 	scope := fs.String("scope", "", "vital signs, comma-separated (default: all)")
 	commands := fs.Bool("commands", false, "allow the provider to command the patient's devices")
@@ -161,7 +161,11 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if sub == "access-log" {
-		es, err := cloudapi.NewClient(*cloudURL, nil).AccessLog(ctx, id.Signing, *from)
+		cc, err := trust.Cloud(*cloudURL)
+		if err != nil {
+			return err
+		}
+		es, err := cc.AccessLog(ctx, id.Signing, *from)
 		if err != nil {
 			return err
 		}
@@ -174,7 +178,7 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 		}
 		return nil
 	}
-	cl, err := client.Dial(*ledgerURL, slog.New(slog.DiscardHandler))
+	cl, err := trust.Ledger(*ledgerURL, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}

@@ -4,9 +4,10 @@ package main
 
 import (
 	"fmt"
-	"github.com/vitalchain/vitalchain/internal/cli"
 	"io"
 	"os"
+
+	"github.com/vitalchain/vitalchain/internal/cli"
 )
 
 const usage = `VitalChain: remote patient monitoring on a Proof-of-Authority ledger.
@@ -21,11 +22,15 @@ Commands:
                         SUITE (patients and providers) is mlkem768x25519 (default)
                         or x25519.
     keys show FILE      Print the public keys of a key file.
-    testnet --nodes N --out DIR [--base-port PORT] [--block-interval D]
+    testnet --nodes N --out DIR [--host ADDR] [--base-port PORT] [--block-interval D]
                         Write the homes of N authorities (Cluster Heads) on one
-                        host, with one genesis naming them all.
+                        host, with one genesis naming them all, and the
+                        network's CA (DIR/ca): beyond loopback, RPC is TLS.
     node --home DIR     Run one authority: CometBFT with the ledger in process.
                         Its RPC (CometBFT's, e.g. /status) stays available.
+    cert --ca DIR --host H[,H…] --out PREFIX
+                        Issue a server certificate (a cloud's) from a CA that
+                        testnet wrote: PREFIX.pem and PREFIX-key.pem.
     admit --by FILE --key FILE [--cluster N] [--ledger URL]
                         Register an actor on the ledger: a Cluster Head admits
                         patients, providers and clouds; a patient its devices.
@@ -65,6 +70,12 @@ Commands:
                         Run the whole system at R readings/s (default 1,000)
                         and report alert and anchoring latency, chain bytes
                         per reading and the gateway's memory.
+    bench faults [--json] [--scenarios NAME,…]
+                        Run each authority as its own process in a network
+                        namespace and break things: partitions, loss, delay,
+                        killed nodes, a skewed clock, a spoofed overlay, a WAN;
+                        report forks, lost transactions and recovery. Needs
+                        root; exits non-zero if a scenario fails.
     help                Print this text.
 
 Run 'vitalchain <command> -h' for a command's flags.
@@ -91,6 +102,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runNode(rest, stdout, stderr)
 	case "testnet":
 		err = runTestnet(rest, stdout, stderr)
+	case "cert":
+		err = runCert(rest, stdout, stderr)
 	case "cloud":
 		err = runCloud(rest, stdout, stderr)
 	case "admit":

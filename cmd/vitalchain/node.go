@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,15 +16,32 @@ import (
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/internal/cli"
 	"github.com/vitalchain/vitalchain/overlay/udp"
+	"github.com/vitalchain/vitalchain/pki"
 )
 
 func runNode(args []string, stdout, stderr io.Writer) error {
-	fs := cli.NewFlags("vitalchain", "node", "node --home DIR [--overlay ADDR --overlay-peers ADDR,…] [--log-level LEVEL]", stderr)
+	const synopsis = "node --home DIR [--overlay ADDR --overlay-peers ADDR,…] [--log-level LEVEL]"
+	fs := cli.NewFlags("vitalchain", "node", synopsis, stderr)
 	home := fs.String("home", "", "the node's home `directory` (from 'vitalchain testnet')")
 	level := fs.String("log-level", "warn", "log `level`: debug, info, warn or error")
 	ovAddr := fs.String("overlay", "", "run the overlay's Cluster Head election on this UDP `address`")
 	ovPeers := fs.String("overlay-peers", "", "the overlay neighbours' UDP `addresses`, comma-separated")
 	ovPeriod := fs.Duration("overlay-period", time.Second, "the overlay's HELLO `period`")
+	plaintext := fs.Bool("insecure-plaintext", false, "serve RPC as plain HTTP on a non-loopback address (for a network protected otherwise)")
+	// Hidden from the usage: 'bench faults' runs a node as if its clock were
+	// off by this much (see chain.WithClockSkew).
+	skew := fs.Duration("clock-skew", 0, "")
+	fs.Usage = func() {
+		shown := flag.NewFlagSet("node", flag.ContinueOnError)
+		shown.SetOutput(stderr)
+		fs.VisitAll(func(f *flag.Flag) {
+			if f.Name != "clock-skew" {
+				shown.Var(f.Value, f.Name, f.Usage)
+			}
+		})
+		fmt.Fprintf(stderr, "Usage: vitalchain %s\n", synopsis)
+		shown.PrintDefaults()
+	}
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
@@ -34,7 +52,19 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	n, err := chain.Open(*home, log)
+	c, err := chain.LoadConfig(*home)
+	if err != nil {
+		return err
+	}
+	if err := pki.RequireTLS(strings.TrimPrefix(c.RPC.ListenAddress, "tcp://"), c.RPC.IsTLSEnabled(), *plaintext); err != nil {
+		return fmt.Errorf("node RPC: %w: set rpc.tls_cert_file and rpc.tls_key_file in %s/config/config.toml ('vitalchain testnet --host' writes them), or --insecure-plaintext", err, *home)
+	}
+	var opts []chain.Option
+	if *skew != 0 {
+		opts = append(opts, chain.WithClockSkew(*skew))
+		log.Warn("node clock skewed for a fault test", "skew", *skew)
+	}
+	n, err := chain.Open(*home, log, opts...)
 	if err != nil {
 		return err
 	}
@@ -43,7 +73,7 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log.Info("node running", "authority", n.Authority().ID().String(), "rpc", n.RPCAddress(), "home", *home)
-	fmt.Fprintf(stdout, "node %s running; RPC at %s; Ctrl-C stops it\n", n.Config().Moniker, strings.Replace(n.RPCAddress(), "tcp://", "http://", 1))
+	fmt.Fprintf(stdout, "node %s running; RPC at %s; Ctrl-C stops it\n", n.Config().Moniker, rpcURL(n.RPCAddress(), c.RPC.IsTLSEnabled()))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if *ovAddr != "" {
@@ -95,7 +125,7 @@ func runTestnet(args []string, stdout, stderr io.Writer) error {
 	nodes := fs.Int("nodes", 4, "`number` of authorities")
 	out := fs.String("out", "", "`directory` for the nodes' homes (created)")
 	base := fs.Int("base-port", 26656, "node i listens for peers on `PORT`+2i and for RPC on PORT+2i+1")
-	interval := fs.Duration("block-interval", 200*time.Millisecond, "pause after each block (CometBFT timeout_commit)")
+	interval := fs.Duration("block-interval", chain.DefaultBlockInterval, "pause after each block (CometBFT timeout_commit)")
 	host := fs.String("host", "127.0.0.1", "`address` the nodes bind and dial")
 	standby := fs.Int("standby", 0, "`number` of standby nodes: full nodes with authority keys, not in genesis, that may be elected Cluster Heads")
 	if err := cli.ParseFlags(fs, args); err != nil {
@@ -110,12 +140,53 @@ func runTestnet(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "wrote %d authorities and %d standby nodes under %s\n\n", *nodes, *standby, *out)
 	for i, h := range tn.Homes {
-		fmt.Fprintf(stdout, "  %s  authority %s  RPC %s\n", h, tn.Authorities[i].ID(), strings.Replace(tn.RPC[i], "tcp://", "http://", 1))
+		fmt.Fprintf(stdout, "  %s  authority %s  RPC %s\n", h, tn.Authorities[i].ID(), rpcURL(tn.RPC[i], tn.TLS))
 	}
+	fmt.Fprintf(stdout, "\nThe network's CA is in %s: 'vitalchain cert --ca %s' issues the clouds' certificates", tn.CADir, tn.CADir)
+	if tn.TLS {
+		fmt.Fprintf(stdout, ", and clients trust the nodes' RPC with\n--ca %s (or %s=%s)", filepath.Join(tn.CADir, pki.CertFile), cli.CAEnv, filepath.Join(tn.CADir, pki.CertFile))
+	}
+	fmt.Fprintln(stdout, ".")
 	fmt.Fprintf(stdout, "\nStart each in its own terminal:\n\n")
 	for _, h := range tn.Homes {
 		fmt.Fprintf(stdout, "  vitalchain node --home %s\n", h)
 	}
 	fmt.Fprintf(stdout, "\nor all at once:\n\n  for h in %s/node*; do vitalchain node --home $h & done; wait\n", *out)
+	return nil
+}
+
+// rpcURL is the URL clients use for a node's RPC listen address.
+func rpcURL(laddr string, tls bool) string {
+	if tls {
+		return strings.Replace(laddr, "tcp://", "https://", 1)
+	}
+	return strings.Replace(laddr, "tcp://", "http://", 1)
+}
+
+func runCert(args []string, stdout, stderr io.Writer) error {
+	fs := cli.NewFlags("vitalchain", "cert", "cert --ca DIR --host H[,H…] --out PREFIX", stderr)
+	caDir := fs.String("ca", "", "the CA's `directory` (DIR/ca of 'vitalchain testnet')")
+	hosts := fs.String("host", "", "the `names` and addresses the server answers on, comma-separated")
+	out := fs.String("out", "", "write the certificate to `PREFIX`.pem and its key to PREFIX-key.pem")
+	if err := cli.ParseFlags(fs, args); err != nil {
+		return err
+	}
+	var hs []string
+	for _, h := range strings.Split(*hosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hs = append(hs, h)
+		}
+	}
+	if *caDir == "" || *out == "" || len(hs) == 0 || fs.NArg() != 0 {
+		return fmt.Errorf("%w: cert needs --ca, --host and --out", cli.ErrUsage)
+	}
+	ca, err := pki.Load(*caDir)
+	if err != nil {
+		return err
+	}
+	if err := ca.IssueFiles(*out+".pem", *out+"-key.pem", hs, time.Now()); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s.pem and %s-key.pem for %s\n", *out, *out, strings.Join(hs, ", "))
 	return nil
 }

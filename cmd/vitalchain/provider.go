@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/command"
 	"github.com/vitalchain/vitalchain/contract"
@@ -75,6 +74,7 @@ func runProvider(args []string, stdout, stderr io.Writer) error {
 // providerFlags are the flags every provider subcommand takes.
 type providerFlags struct {
 	key, cloud, ledger, level *string
+	trust                     *cli.Trust
 }
 
 func addProviderFlags(fs *flag.FlagSet) *providerFlags {
@@ -83,6 +83,7 @@ func addProviderFlags(fs *flag.FlagSet) *providerFlags {
 		cloud:  fs.String("cloud", "http://127.0.0.1:8420", "`URL` of the cloud's API (of each of its processes, comma-separated)"),
 		ledger: fs.String("ledger", "http://127.0.0.1:26657", "RPC `URL` of a ledger node"),
 		level:  fs.String("log-level", "warn", "log `level`: debug, info, warn or error"),
+		trust:  cli.AddTrust(fs),
 	}
 }
 
@@ -101,11 +102,16 @@ func (f *providerFlags) open(stderr io.Writer, limit time.Duration) (*provider.P
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	cl, err := client.Dial(*f.ledger, log)
+	cl, err := f.trust.Ledger(*f.ledger, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	p, err := provider.New(provider.Config{Key: id, Chain: cl, Cloud: cloudapi.NewClient(*f.cloud, nil), Log: log})
+	cc, err := f.trust.Cloud(*f.cloud)
+	if err != nil {
+		cl.Close()
+		return nil, nil, nil, err
+	}
+	p, err := provider.New(provider.Config{Key: id, Chain: cl, Cloud: cc, Log: log})
 	if err != nil {
 		cl.Close()
 		return nil, nil, nil, err

@@ -16,8 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vitalchain/vitalchain/client"
-	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/gateway"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/cli"
@@ -37,6 +35,7 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 	level := fs.String("log-level", "info", "log `level`")
 	memLimit := fs.Int64("mem-limit", 16, "soft memory limit of the Go heap, in `MB`")
 	metricsAddr := fs.String("metrics", "", "serve /metrics (Prometheus) and /healthz on this `address` (default: none)")
+	trust := cli.AddTrust(fs)
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
@@ -58,7 +57,7 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cl, err := client.Dial(*ledgerURL, log)
+	cl, err := trust.Ledger(*ledgerURL, log)
 	if err != nil {
 		return err
 	}
@@ -104,7 +103,11 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 		}
 		publish, url = b.Publish, b.URL()
 	}
-	gw, err = gateway.New(ctx, gateway.Config{Patient: id, Chain: cl, Cloud: cloudapi.NewClient(*cloudURL, nil),
+	cc, err := trust.Cloud(*cloudURL)
+	if err != nil {
+		return err
+	}
+	gw, err = gateway.New(ctx, gateway.Config{Patient: id, Chain: cl, Cloud: cc,
 		Dir: *data, Log: log, Commands: func(dev identity.ID, payload []byte) error {
 			return publish(mqtt.CommandsTopic(id.ID(), dev), payload)
 		}})

@@ -24,6 +24,9 @@ import (
 // ErrStopped is returned by a stopped Chain.
 var ErrStopped = errors.New("memchain: stopped")
 
+// ChainID is the chain ID of every Chain: what its transactions sign.
+const ChainID = "vitalchain-memchain"
+
 // Query codes, as package chain answers them (client.Query reads them).
 const (
 	queryNotFound = 1
@@ -77,7 +80,7 @@ func New(n int, params ledger.Params, now func() time.Time) (*Chain, []Authority
 		auths = append(auths, Authority{Identity: id, Cluster: uint32(i + 1)})
 	}
 	c := &Chain{m: ledger.NewMachine(), now: now, st: ledger.MemStore{}, subs: map[chan *client.Block]struct{}{}}
-	res, err := c.m.InitChain(c.st, g, now())
+	res, err := c.m.InitChain(c.st, ChainID, g, now())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -137,6 +140,7 @@ func (c *Chain) commit(txs [][]byte) error {
 	}
 	c.st.Apply(res.Writes)
 	c.height, c.appHash = h, res.AppHash
+	c.m.Committed() // nothing waits: every transaction is committed at once
 	b := &client.Block{Height: h, Time: t, Txs: txs}
 	for _, r := range res.TxResults {
 		b.Results = append(b.Results, client.TxResult{Code: uint32(r.Code), Log: r.Log, Events: r.Events})
