@@ -131,13 +131,14 @@ func (s lookupStore) Lookup(ids [][32]byte) (map[[32]byte]uint64, error) {
 }
 
 // leased makes the env's service one of several processes sharing its
-// store through a memLease, at url.
+// store through a memLease, at url. Its lease lasts a minute unrenewed:
+// however loaded the machine, it does not lose it unless the test says.
 func leased(url string) func(*Config) {
 	return func(c *Config) {
 		c.Store = lookupStore{c.Store}
 		c.Lease = &memLease{st: c.Store, now: c.Now}
 		c.URL = url
-		c.LeaseTTL = 300 * time.Millisecond
+		c.LeaseTTL = time.Minute
 	}
 }
 
@@ -189,7 +190,7 @@ func TestFailoverOnClose(t *testing.T) {
 	if !a.Sequencing() || a.Leader() != "http://a" {
 		t.Fatalf("a lone process does not sequence: %v, leader %q", a.Sequencing(), a.Leader())
 	}
-	b := e.second("http://b", 300*time.Millisecond)
+	b := e.second("http://b", DefaultLeaseTTL) // it tries to take the lease every 0.5 s
 	if b.Sequencing() || b.Leader() != "http://a" {
 		t.Fatalf("the second process: sequencing %v, leader %q; want a follower naming http://a", b.Sequencing(), b.Leader())
 	}
@@ -252,7 +253,7 @@ func TestDeposedSequencerIsFenced(t *testing.T) {
 	e.cfg.LeaseTTL = time.Hour // the first process renews only every 20 minutes: "paused"
 	e.restart()
 	a := e.svc
-	b := e.second("http://b", 300*time.Millisecond)
+	b := e.second("http://b", DefaultLeaseTTL)
 	raw1, _ := e.record(vital.Glucose)
 	raw2, id2 := e.record(vital.Glucose)
 	e.ingest(raw1)
