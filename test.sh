@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: formatting, vet, and every test with the race
 # detector. It needs Go; anything else the tests need it installs itself
-# (mosquitto-clients, from Debian's packages).
+# (mosquitto-clients and, when no PostgreSQL answers, postgresql, from
+# Debian's packages).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -13,6 +14,35 @@ if ! command -v mosquitto_sub >/dev/null 2>&1; then
       { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto-clients >/dev/null; }
   fi
 fi
+
+# The cloud's PostgreSQL driver and the failover of cloud processes on it
+# are tested against a real server: $VITALCHAIN_TEST_POSTGRES_URL, by default
+# 127.0.0.1:5432 (trust authentication, database test). When none answers
+# there, this script starts one of its own on port 54329 (installing
+# Debian's postgresql if missing) and stops it at the end. Either way the
+# tests then fail, rather than skip, if they cannot reach it.
+pg_answers() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+if [ -z "${VITALCHAIN_TEST_POSTGRES_URL:-}" ] && ! pg_answers 127.0.0.1 5432; then
+  echo "== starting PostgreSQL for the cloud's tests"
+  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null; }
+  fi
+  pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  [ -n "$pgbin" ] || { echo "no PostgreSQL server, and none could be installed"; exit 1; }
+  pgdir=$(mktemp -d /tmp/vitalchain-pg.XXXXXX)
+  as_pg=()
+  if [ "$(id -u)" = 0 ]; then # initdb and postgres refuse to run as root
+    chown postgres "$pgdir"
+    as_pg=(runuser -u postgres --)
+  fi
+  "${as_pg[@]}" "$pgbin/initdb" -D "$pgdir/data" -A trust -U postgres >/dev/null
+  "${as_pg[@]}" "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/log" -w \
+    -o "-p 54329 -k $pgdir -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
+  trap '"${as_pg[@]}" "$pgbin/pg_ctl" -D "$pgdir/data" -m fast stop >/dev/null; rm -rf "$pgdir"' EXIT
+  export VITALCHAIN_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:54329/postgres?sslmode=disable"
+fi
+export VITALCHAIN_TEST_POSTGRES=1
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))

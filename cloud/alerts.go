@@ -109,6 +109,33 @@ func (h *alertHub) reload(st Store, size uint64) error {
 	return nil
 }
 
+// catchUp publishes the records of a store's records log of size entries
+// that the hub has not seen: those another process stored while this one
+// followed it. If more than AlertMemory are missing, the hub starts again
+// from the last AlertMemory, as reload does.
+func (h *alertHub) catchUp(st Store, size uint64) error {
+	h.mu.Lock()
+	from := h.end
+	if size > from && size-from > AlertMemory {
+		from = size - AlertMemory
+		h.entries, h.end = nil, from
+		h.dropped = max(h.dropped, from)
+	}
+	h.mu.Unlock()
+	for from < size {
+		recs, err := st.RecordsFrom(from, int(min(size-from, 1024)))
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			return fmt.Errorf("the store lists no record at %d of %d", from, size)
+		}
+		h.publish(recs, 0)
+		from = recs[len(recs)-1].Index + 1
+	}
+	return nil
+}
+
 // since returns the entries at or after index from, the index after the
 // last record published (every record below it is either among the entries
 // or not an alert), whether some after from were dropped, and a channel

@@ -14,9 +14,11 @@
 //     sealer that anchors checkpoints, reads and the access log.
 //   - Store: the durable state behind a narrow interface. Its drivers
 //     live in packages of their own, so that this package does not link
-//     them: pebblestore, embedded, is the default; a PostgreSQL driver can
-//     follow. MemStore is a Store in memory, not durable, for tests and
+//     them: pebblestore, embedded, is the default; pgstore keeps it in
+//     PostgreSQL. MemStore is a Store in memory, not durable, for tests and
 //     trials. Package storetest is the conformance suite every Store runs.
+//   - Lease: on a store that several processes share (PostgreSQL), the
+//     election of the one that sequences. See "Several processes" below.
 //   - Ledger: what the service needs from the chain, implemented over
 //     package client.
 //   - Handler: the HTTP API (CBOR for records, JSON for control),
@@ -46,4 +48,26 @@
 //   - requests: each names this cloud and expires within 2 minutes; its
 //     nonce is kept in the store until then, so that it cannot be
 //     replayed, even across a restart.
+//
+// # Several processes
+//
+// On PostgreSQL, a cloud (one key, one ID on the ledger) may run as several
+// processes on one database (Config.Lease), so that the loss of a machine
+// does not stop it. One process sequences: it holds a lease row whose
+// epoch grows with each new holder, assigns log positions, seals and
+// anchors. Every one of its appends checks, in the append's transaction,
+// that the lease is still at its epoch (a fence), so a sequencer that was
+// paused and deposed cannot append when it wakes: no position is assigned
+// twice. The lease expires DefaultLeaseTTL (3 s) after its holder last
+// renewed it (on the database's clock); the others try to take it every
+// half second, and the one that does reopens the logs from the database,
+// checks them against the ledger's anchors, and goes on where the
+// sequencer stopped. A record the dead sequencer stored without
+// acknowledging is found as a duplicate when the gateway sends it again.
+//
+// A follower serves what the database holds: checkpoints, proofs,
+// consistency proofs, access-log listings, alerts. It answers uploads and
+// signed reads (a read is logged in the access log before it is served)
+// with 503 and the code not_leader, naming the sequencer's URL;
+// cloudapi.Client, given the processes' URLs, follows it.
 package cloud

@@ -47,11 +47,18 @@ func writeCBOR(w http.ResponseWriter, status int, v any) {
 	w.Write(b)
 }
 
+// problem answers a refused request. A refusal by a process that does not
+// sequence names the one that does, if known.
 func problem(w http.ResponseWriter, status int, code string, err error) {
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1") // a refusal for load: cloudapi.Client retries
+		w.Header().Set("Retry-After", "1") // a refusal for load, or by a follower: cloudapi.Client retries
 	}
-	writeCBOR(w, status, &cloudapi.Problem{Code: code, Message: err.Error()})
+	p := &cloudapi.Problem{Code: code, Message: err.Error()}
+	var nl *NotLeaderError
+	if errors.As(err, &nl) {
+		p.Leader = nl.Leader
+	}
+	writeCBOR(w, status, p)
 }
 
 // readBody reads a request body of at most limit bytes, into one buffer of
@@ -85,6 +92,11 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, stri
 }
 
 func (s *Service) handleUpload(w http.ResponseWriter, r *http.Request) {
+	if err := s.checkSequencing(); err != nil {
+		s.m.refused.WithLabelValues(reason(err)).Inc()
+		problem(w, http.StatusServiceUnavailable, reason(err), err)
+		return
+	}
 	body, code := readBody(w, r, cloudapi.MaxUploadBytes)
 	if code != "" {
 		s.m.refused.WithLabelValues(code).Inc()
@@ -118,7 +130,7 @@ func status(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, ErrNoGrant), errors.Is(err, ErrRevoked), errors.Is(err, ErrExpired), errors.Is(err, ErrScope), errors.Is(err, ErrWrongRole), errors.Is(err, ErrWrongCloud):
 		return http.StatusForbidden
-	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrStore):
+	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrStore), errors.Is(err, ErrNotLeader), errors.Is(err, ErrClosed):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, ErrRateLimited):
 		return http.StatusTooManyRequests
@@ -195,12 +207,18 @@ type checkpointJSON struct {
 
 func (s *Service) handleCheckpoint(w http.ResponseWriter, _ *http.Request) {
 	rc, ra, ac, aa := s.Checkpoints()
+	role := "follower"
+	if s.Sequencing() {
+		role = "sequencer"
+	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{
 		"cloud":   s.id.Hex(),
 		"records": checkpointJSON{Size: rc.Size, Root: rc.Root[:], Anchored: ra.Size},
 		"access":  checkpointJSON{Size: ac.Size, Root: ac.Root[:], Anchored: aa.Size},
 		"time":    time.Now().UTC().Format(time.RFC3339Nano),
+		"role":    role,       // this process: the sequencer, or a follower (see cloud.Lease)
+		"leader":  s.Leader(), // the sequencer's URL, if known
 	})
 }
 

@@ -18,6 +18,8 @@ type metrics struct {
 	alertsServed  prometheus.Counter
 	connsRefused  prometheus.Counter
 	httpRefused   *prometheus.CounterVec
+	sequencer     prometheus.Gauge
+	terms         prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -51,10 +53,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "vitalchain_cloud_connections_refused_total", Help: "Connections closed at once, over Limits.MaxConns."}),
 		httpRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vitalchain_cloud_http_refused_total", Help: "Requests refused by the server's limits, by reason (busy, rate_limited)."}, []string{"reason"}),
+		sequencer: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vitalchain_cloud_sequencer", Help: "1 while this process sequences (holds the lease), 0 while it follows."}),
+		terms: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vitalchain_cloud_sequencer_terms_total", Help: "Terms this process began as the sequencer."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.accepted, m.duplicates, m.refused, m.reads, m.readsRefused, m.blocks,
-			m.anchors, m.anchorErrors, m.anchorLag, m.logSize, m.commitBatches, m.alertsServed, m.connsRefused, m.httpRefused)
+			m.anchors, m.anchorErrors, m.anchorLag, m.logSize, m.commitBatches, m.alertsServed, m.connsRefused, m.httpRefused,
+			m.sequencer, m.terms)
 	}
 	return m
 }

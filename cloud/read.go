@@ -26,6 +26,8 @@ var (
 
 func readReason(err error) string {
 	switch {
+	case errors.Is(err, ErrNotLeader):
+		return cloudapi.CodeNotLeader
 	case errors.Is(err, ErrStale):
 		return cloudapi.CodeStale
 	case errors.Is(err, ErrReplay):
@@ -50,7 +52,7 @@ func readReason(err error) string {
 		return cloudapi.CodeExpired
 	case errors.Is(err, ErrScope):
 		return cloudapi.CodeOutOfScope
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrClosed):
 		return cloudapi.CodeUnavailable
 	case errors.Is(err, ErrStore):
 		return cloudapi.CodeStore
@@ -114,8 +116,14 @@ type memberKey struct {
 // Read serves a signed read request: to the record's patient, or to a
 // provider whose grant on the ledger is active now and covers the record's
 // vital sign. Every read and every refused one is logged, durably, in the
-// access log before the answer goes out.
+// access log before the answer goes out; so a process that does not
+// sequence refuses reads with ErrNotLeader, before it checks the request
+// (whose nonce is then still fresh for the sequencer).
 func (s *Service) Read(ctx context.Context, raw []byte) (*cloudapi.ReadResult, error) {
+	if err := s.checkSequencing(); err != nil {
+		s.m.readsRefused.WithLabelValues(readReason(err)).Inc()
+		return nil, err
+	}
 	r, err := cloudapi.ParseRequest(raw)
 	if err == nil && r.Op != cloudapi.OpRead {
 		err = fmt.Errorf("%w: not a read", ErrBadRequest)
@@ -136,7 +144,10 @@ func (s *Service) Read(ctx context.Context, raw []byte) (*cloudapi.ReadResult, e
 		entry.Reason = readReason(err)
 	}
 	if patient != (identity.ID{}) {
-		if lerr := s.logAccess(ctx, entry); lerr != nil {
+		if lerr := s.logAccess(ctx, entry); errors.Is(lerr, ErrNotLeader) || errors.Is(lerr, ErrClosed) {
+			s.m.readsRefused.WithLabelValues(readReason(lerr)).Inc()
+			return nil, fmt.Errorf("access log: %w", lerr)
+		} else if lerr != nil {
 			s.m.readsRefused.WithLabelValues(cloudapi.CodeStore).Inc()
 			return nil, fmt.Errorf("%w: access log: %v", ErrStore, lerr)
 		}
@@ -249,13 +260,22 @@ func (s *Service) Receipt(acks []cloudapi.Ack) ([]byte, error) {
 // logAccess appends an entry to the access log and waits until it is durable.
 func (s *Service) logAccess(ctx context.Context, e cloudapi.AccessEntry) error {
 	done := make(chan ack, 1)
+	s.roleMu.RLock()
+	t := s.term
+	if t == nil {
+		s.roleMu.RUnlock()
+		return s.notLeader()
+	}
 	select {
 	case s.access.queue <- &pending{entry: e, done: done}:
 	case <-ctx.Done():
+		s.roleMu.RUnlock()
 		return ctx.Err()
-	case <-s.done:
-		return ErrClosed
+	case <-t.ctx.Done():
+		s.roleMu.RUnlock()
+		return t.why()
 	}
+	s.roleMu.RUnlock()
 	a, err := s.await(ctx, done)
 	if err != nil {
 		return err

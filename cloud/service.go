@@ -42,6 +42,8 @@ var ErrAnchorMismatch = errors.New("store disagrees with the anchored checkpoint
 // reason returns the metric label and API code of a refusal.
 func reason(err error) string {
 	switch {
+	case errors.Is(err, ErrNotLeader):
+		return cloudapi.CodeNotLeader
 	case errors.Is(err, ErrTooLarge):
 		return cloudapi.CodeTooLarge
 	case errors.Is(err, ErrUnknownSigner):
@@ -90,6 +92,20 @@ type Config struct {
 	ClockSkew time.Duration
 	// Now is the clock (tests); time.Now by default.
 	Now func() time.Time
+
+	// Lease, if not nil, makes this process one of several that share
+	// Store (see Lease): it sequences (appends, seals, anchors) only while
+	// it holds the lease; otherwise it follows the store, serves what can
+	// be served from it, and refuses writes with ErrNotLeader, naming the
+	// sequencer's URL. Nil: this process alone writes Store.
+	Lease Lease
+	// URL is this process's API as clients are told to reach it while it
+	// sequences (with Lease).
+	URL string
+	// LeaseTTL is how long the lease lasts unrenewed (default
+	// DefaultLeaseTTL): after a sequencer dies, another takes over about
+	// that long later.
+	LeaseTTL time.Duration
 }
 
 // Service is a running cloud.
@@ -110,6 +126,14 @@ type Service struct {
 	contractsMu sync.Mutex
 	contracts   map[[32]byte]cachedContract
 
+	// The sequencer's term: set while this process sequences. Writers
+	// hold roleMu for reading while they hand rows to a committer.
+	roleMu sync.RWMutex
+	term   *term
+	leader atomic.Pointer[string] // the sequencer's URL, as last known ("": unknown)
+	holder string                 // this process's ID in the lease
+	fenced chan struct{}          // a commit found that the lease moved on
+
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	done      chan struct{} // closed once Close has stopped the committers
@@ -129,6 +153,7 @@ type logState struct {
 	inflight map[[32]byte][]chan ack // records being committed, for duplicate uploads
 	anchored merklelog.Checkpoint
 	sealed   time.Time
+	recent   recentCommits // the records of the last commits, for duplicate checks done in batches
 }
 
 // pending is a row waiting for its durable commit.
@@ -173,8 +198,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.LeaseTTL == 0 {
+		cfg.LeaseTTL = DefaultLeaseTTL
+	}
 	s := &Service{cfg: cfg, id: cfg.Key.Public().ID(), log: cfg.Log, m: newMetrics(cfg.Metrics), epochs: map[identity.ID]uint64{}, done: make(chan struct{}),
-		alertHub: newAlertHub(), contracts: map[[32]byte]cachedContract{}}
+		alertHub: newAlertHub(), contracts: map[[32]byte]cachedContract{}, fenced: make(chan struct{}, 1), holder: newHolderID()}
+	s.leader.Store(new(string))
 	me, err := cfg.Ledger.Member(ctx, s.id)
 	if err != nil {
 		return nil, fmt.Errorf("cloud %s is not registered on the ledger: %w", s.id, err)
@@ -199,10 +228,15 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	for _, ls := range []*logState{s.records, s.access} {
-		s.wg.Add(2)
-		go s.commitLoop(rctx, ls)
-		go s.sealLoop(rctx, ls)
+	if cfg.Lease == nil {
+		s.startTerm(rctx, 0)
+	} else {
+		// The first attempt at the lease is made before New returns, so
+		// that a lone process sequences as soon as it is started.
+		first := make(chan struct{})
+		s.wg.Add(1)
+		go s.elect(rctx, first)
+		<-first
 	}
 	s.wg.Add(1)
 	go s.forgetNonces(rctx)
@@ -224,16 +258,8 @@ func (s *Service) openLog(ctx context.Context, lid uint8) (*logState, error) {
 	case err != nil:
 		return nil, fmt.Errorf("%s log: what is anchored: %w", logName(lid), err)
 	default:
-		// What the ledger has anchored must be a prefix of what we hold.
-		if a.Checkpoint.Size > l.Size() {
-			return nil, fmt.Errorf("%s log: %w: the ledger anchors size %d but the store holds only %d entries: the store lost data", logName(lid), ErrAnchorMismatch, a.Checkpoint.Size, l.Size())
-		}
-		cp, err := l.CheckpointAt(a.Checkpoint.Size)
-		if err != nil {
-			return nil, fmt.Errorf("%s log: %w", logName(lid), err)
-		}
-		if cp != a.Checkpoint {
-			return nil, fmt.Errorf("%s log: %w: the stored log's root at size %d differs from the anchored one", logName(lid), ErrAnchorMismatch, cp.Size)
+		if err := checkAnchored(lid, l, a.Checkpoint); err != nil {
+			return nil, err
 		}
 		ls.anchored = a.Checkpoint
 	}
@@ -242,12 +268,32 @@ func (s *Service) openLog(ctx context.Context, lid uint8) (*logState, error) {
 	return ls, nil
 }
 
+// checkAnchored checks that the ledger's anchored checkpoint a is a
+// checkpoint of log l: what the ledger has anchored must be a prefix of
+// what the store holds.
+func checkAnchored(lid uint8, l *merklelog.Log, a merklelog.Checkpoint) error {
+	if a.Size > l.Size() {
+		return fmt.Errorf("%s log: %w: the ledger anchors size %d but the store holds only %d entries: the store lost data", logName(lid), ErrAnchorMismatch, a.Size, l.Size())
+	}
+	cp, err := l.CheckpointAt(a.Size)
+	if err != nil {
+		return fmt.Errorf("%s log: %w", logName(lid), err)
+	}
+	if cp != a {
+		return fmt.Errorf("%s log: %w: the stored log's root at size %d differs from the anchored one", logName(lid), ErrAnchorMismatch, cp.Size)
+	}
+	return nil
+}
+
 // Close stops the service. Everything acknowledged is already durable;
 // what is not yet anchored is anchored after the next start. Uploads and
 // reads still waiting for a commit are answered with ErrClosed.
 func (s *Service) Close() error {
 	s.closeOnce.Do(func() {
-		s.cancel()
+		s.cancel() // with a Lease, the election ends the term and releases the lease
+		if s.cfg.Lease == nil {
+			s.endTerm(ErrClosed)
+		}
 		s.wg.Wait()
 		close(s.done)
 	})
@@ -289,6 +335,7 @@ func (s *Service) Ingest(ctx context.Context, raws [][]byte) []cloudapi.Ack {
 		go func() {
 			defer wg.Done()
 			recs, errs := s.checkBatch(ctx, raws[lo:hi], authors)
+			known := s.lookup(recs, errs)
 			for j, rec := range recs {
 				i := lo + j
 				if errs[j] != nil {
@@ -297,7 +344,7 @@ func (s *Service) Ingest(ctx context.Context, raws [][]byte) []cloudapi.Ack {
 				}
 				var err error
 				acks[i].ID = rec.ID
-				waits[i], acks[i].Duplicate, acks[i].Index, err = s.enqueue(rec)
+				waits[i], acks[i].Duplicate, acks[i].Index, err = s.enqueue(rec, known)
 				if err != nil {
 					acks[i] = s.refuse(rec, err)
 				}
@@ -315,8 +362,8 @@ func (s *Service) Ingest(ctx context.Context, raws [][]byte) []cloudapi.Ack {
 			acks[i] = s.refuse(&StoredRecord{ID: acks[i].ID}, fmt.Errorf("not acknowledged: %w", err))
 		case err != nil:
 			acks[i] = cloudapi.Ack{ID: acks[i].ID, Code: cloudapi.CodeUnavailable, Error: "not acknowledged: " + err.Error()}
-		case errors.Is(a.err, ErrClosed):
-			acks[i] = s.refuse(&StoredRecord{ID: acks[i].ID}, a.err)
+		case errors.Is(a.err, ErrClosed), errors.Is(a.err, ErrNotLeader):
+			acks[i] = s.refuse(&StoredRecord{ID: acks[i].ID}, fmt.Errorf("not acknowledged: %w", a.err))
 		case a.err != nil:
 			acks[i] = s.refuse(&StoredRecord{ID: acks[i].ID}, fmt.Errorf("%w: %w", ErrStore, a.err))
 		default:
@@ -498,11 +545,14 @@ const maxEpochs = 1 << 20
 
 // enqueue hands a checked record to the committer, unless it is stored
 // already or being committed (then the upload waits for that commit).
-func (s *Service) enqueue(rec *StoredRecord) (wait chan ack, dup bool, index uint64, err error) {
-	select {
-	case <-s.done:
-		return nil, false, 0, ErrClosed
-	default:
+// known, if not nil, is what a batched lookup found of the upload's
+// records in the store.
+func (s *Service) enqueue(rec *StoredRecord, known *lookup) (wait chan ack, dup bool, index uint64, err error) {
+	s.roleMu.RLock()
+	defer s.roleMu.RUnlock()
+	t := s.term
+	if t == nil {
+		return nil, false, 0, s.notLeader()
 	}
 	ls := s.records
 	ls.mu.Lock()
@@ -513,15 +563,23 @@ func (s *Service) enqueue(rec *StoredRecord) (wait chan ack, dup bool, index uin
 		s.m.duplicates.Inc()
 		return w, true, 0, nil
 	}
-	stored, err := s.cfg.Store.Record(rec.ID)
-	if err == nil {
-		ls.mu.Unlock()
-		s.m.duplicates.Inc()
-		return nil, true, stored.Index, nil
-	}
-	if !errors.Is(err, ErrNotFound) {
-		ls.mu.Unlock()
-		return nil, false, 0, fmt.Errorf("%w: %v", ErrStore, err)
+	if idx, stored, sure := known.stored(rec.ID, &ls.recent); sure {
+		if stored {
+			ls.mu.Unlock()
+			s.m.duplicates.Inc()
+			return nil, true, idx, nil
+		}
+	} else {
+		stored, err := s.cfg.Store.Record(rec.ID)
+		if err == nil {
+			ls.mu.Unlock()
+			s.m.duplicates.Inc()
+			return nil, true, stored.Index, nil
+		}
+		if !errors.Is(err, ErrNotFound) {
+			ls.mu.Unlock()
+			return nil, false, 0, fmt.Errorf("%w: %v", ErrStore, err)
+		}
 	}
 	w := make(chan ack, 1)
 	ls.inflight[rec.ID] = []chan ack{w}
@@ -529,21 +587,23 @@ func (s *Service) enqueue(rec *StoredRecord) (wait chan ack, dup bool, index uin
 	select {
 	case ls.queue <- &pending{rec: *rec}:
 		return w, false, 0, nil
-	case <-s.done:
+	case <-t.ctx.Done():
 	}
-	// Closed: release the uploads of the same record that joined this one.
+	// The term ended: release the uploads of the same record that joined this one.
+	err = t.why()
 	ls.mu.Lock()
 	for _, o := range ls.inflight[rec.ID][1:] {
-		o <- ack{err: ErrClosed}
+		o <- ack{err: err}
 	}
 	delete(ls.inflight, rec.ID)
 	ls.mu.Unlock()
-	return nil, false, 0, ErrClosed
+	return nil, false, 0, err
 }
 
-// commitLoop commits queued rows durably in batches (group commit).
-func (s *Service) commitLoop(ctx context.Context, ls *logState) {
-	defer s.wg.Done()
+// commitLoop commits queued rows durably in batches (group commit), until
+// its term ends.
+func (s *Service) commitLoop(ctx context.Context, ls *logState, wg *sync.WaitGroup) {
+	defer wg.Done()
 	for {
 		var batch []*pending
 		select {
@@ -584,7 +644,16 @@ func (s *Service) commit(ls *logState, batch []*pending) {
 	}
 	_, err := log.AppendLeafHashes(leaves...)
 	ls.store.recs, ls.store.entries = nil, nil
-	if err != nil {
+	if errors.Is(err, ErrNotLeader) {
+		// Deposed: another process sequences now, and this batch is not
+		// stored. The election ends the term.
+		s.log.Warn("commit refused: the lease has moved on", "log", logName(ls.id), "records", len(batch), "err", err)
+		select {
+		case s.fenced <- struct{}{}:
+		default:
+		}
+		s.recoverCommit(ls, first, leaves)
+	} else if err != nil {
 		s.log.Error("durable commit failed", "log", logName(ls.id), "records", len(batch), "err", err)
 		if s.recoverCommit(ls, first, leaves) {
 			s.log.Warn("the failed commit is durable after all", "log", logName(ls.id), "records", len(batch))
@@ -605,6 +674,16 @@ func (s *Service) commit(ls *logState, batch []*pending) {
 		}
 	}
 	ls.mu.Lock()
+	if ls.id == LogRecords {
+		var ids [][32]byte
+		if err == nil {
+			ids = make([][32]byte, len(batch))
+			for i, p := range batch {
+				ids[i] = p.rec.ID
+			}
+		}
+		ls.recent.add(ids, first)
+	}
 	for i, p := range batch {
 		a := ack{index: first + uint64(i), err: err}
 		if ls.id == LogRecords {
@@ -650,8 +729,8 @@ func (s *Service) recoverCommit(ls *logState, first uint64, leaves [][merklelog.
 // sealLoop seals blocks and anchors their checkpoints: a block is the range
 // appended since the last anchored checkpoint. Anchoring resumes by itself
 // after a restart or an outage of the chain.
-func (s *Service) sealLoop(ctx context.Context, ls *logState) {
-	defer s.wg.Done()
+func (s *Service) sealLoop(ctx context.Context, ls *logState, wg *sync.WaitGroup) {
+	defer wg.Done()
 	interval := s.cfg.BlockInterval
 	if ls.id == LogAccess {
 		interval = s.cfg.AccessBlockInterval

@@ -35,9 +35,10 @@ type StoredRecord struct {
 // crash the log and its rows agree.
 //
 // The drivers are in packages of their own, so that this package does not
-// link them: pebblestore (embedded, the default); a PostgreSQL driver would
-// do one SQL transaction per Append. MemStore is a Store in memory for
-// tests. Package storetest checks a driver against this contract.
+// link them: pebblestore (embedded, the default) and pgstore (PostgreSQL:
+// one SQL transaction per Append, and a Lease). MemStore is a Store in
+// memory for tests. Package storetest checks a driver against this
+// contract.
 //
 // Implementations must be safe for concurrent use; the Service calls the
 // Append methods for a log from one goroutine at a time. An Append that

@@ -25,6 +25,13 @@
 // A refused request gets a 4xx (5xx if the cloud or the ledger failed) and a
 // CBOR Problem with a code (one of the Code constants, also the cloud's
 // metric label) and a message.
+//
+// A cloud may run as several processes on one PostgreSQL database: one
+// sequences (stores uploads, serves signed reads, which it logs), the
+// others serve the rest from the database (checkpoints, proofs,
+// consistency, access-log listings, alerts) and answer uploads and reads
+// 503 CodeNotLeader with the sequencer's URL in the Problem's Leader. A
+// Client given several URLs follows it.
 package cloudapi
 
 import (
@@ -62,6 +69,11 @@ const (
 	CodeRevoked       = "revoked"
 	CodeExpired       = "expired"
 	CodeOutOfScope    = "out_of_scope"
+	// CodeNotLeader: the cloud runs as several processes on one database
+	// and this one does not sequence; the Problem's Leader names the one
+	// that does, if known (otherwise an election is under way: retry
+	// shortly). Uploads and reads go there.
+	CodeNotLeader = "not_leader"
 )
 
 // permanent are the refusal codes of an upload that no retry can change.
@@ -105,6 +117,9 @@ type Ack struct {
 type Problem struct {
 	Code    string `cbor:"1,keyasint"`
 	Message string `cbor:"2,keyasint"`
+	// Leader is the base URL of the process that sequences, with
+	// CodeNotLeader ("": not known).
+	Leader string `cbor:"3,keyasint,omitempty"`
 }
 
 // ReadResult is a served record with its proof.

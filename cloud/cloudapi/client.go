@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -18,22 +20,137 @@ import (
 )
 
 // Client talks to a cloud's HTTP API. It is safe for concurrent use.
+//
+// A cloud may run as several processes (see the package comment): given
+// their URLs, a Client sends its requests to the one that sequences. It
+// follows a not_leader refusal to the process it names, and when the
+// process it talks to cannot be reached, it tries the next.
 type Client struct {
-	base string
-	http *http.Client
+	bases []string
+	http  *http.Client
 
 	mu    sync.Mutex
 	cloud identity.ID // whom signed requests name; zero until known
+	cur   string      // where requests go: the sequencer, as last known
 }
 
-// NewClient returns a client of the cloud at base (http://host:port). The
-// cloud's ID, which every signed request names, is asked of the cloud on
-// first use (GET /v1/checkpoint) unless Expect gives it.
+// NewClient returns a client of the cloud at base (http://host:port), or
+// of the cloud's processes at several URLs, comma-separated. The cloud's
+// ID, which every signed request names, is asked of the cloud on first use
+// (GET /v1/checkpoint) unless Expect gives it.
 func NewClient(base string, hc *http.Client) *Client {
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
-	return &Client{base: strings.TrimRight(base, "/"), http: hc}
+	c := &Client{http: hc}
+	for _, b := range strings.Split(base, ",") {
+		if b = strings.TrimRight(strings.TrimSpace(b), "/"); b != "" {
+			c.bases = append(c.bases, b)
+		}
+	}
+	if len(c.bases) == 0 {
+		c.bases = []string{""} // requests fail with a clear error
+	}
+	c.cur = c.bases[0]
+	return c
+}
+
+// Current returns the URL requests go to now: the process that sequences,
+// as last known.
+func (c *Client) Current() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cur
+}
+
+// ErrNoCloud is returned when none of a Client's URLs can be reached.
+var ErrNoCloud = errors.New("no cloud process answers")
+
+// route sends a request to the process that sequences, as last known, and
+// returns its answer's status, body (at most limit bytes) and Retry-After.
+// It follows a not_leader refusal that names another process, and moves
+// on to the next URL when a process refuses the connection (so that the
+// request was not received); other failures are returned, and the next
+// request goes to the next URL.
+func (c *Client) route(ctx context.Context, method, path string, body []byte, limit int64) (int, []byte, time.Duration, error) {
+	base := c.Current()
+	tried := map[string]bool{}
+	var (
+		lastErr  error
+		refused  []byte // a not_leader refusal, returned if nothing better comes
+		attempts = 2*len(c.bases) + 2
+	)
+	for range attempts {
+		tried[base] = true
+		status, b, after, err := c.once(ctx, method, base+path, body, limit)
+		if err != nil {
+			if ctx.Err() != nil {
+				return 0, nil, 0, err
+			}
+			next := c.advance(base)
+			var op *net.OpError
+			if errors.As(err, &op) && op.Op == "dial" && !tried[next] {
+				lastErr, base = err, next // never received: another process may take it
+				continue
+			}
+			if refused != nil {
+				return http.StatusServiceUnavailable, refused, 0, nil
+			}
+			if lastErr != nil {
+				return 0, nil, 0, fmt.Errorf("%w: %w; before that: %w", ErrNoCloud, err, lastErr)
+			}
+			return 0, nil, 0, err
+		}
+		if status == http.StatusServiceUnavailable {
+			var p Problem
+			if codec.UnmarshalLimit(b, 1<<20, &p) == nil && p.Code == CodeNotLeader {
+				refused = b
+				if l := strings.TrimRight(p.Leader, "/"); validBase(l) && !tried[l] {
+					c.follow(l)
+					base = l
+					continue
+				}
+				if next := c.advance(base); !tried[next] && p.Leader == "" {
+					base = next // an election is under way: perhaps another knows
+					continue
+				}
+			}
+		}
+		return status, b, after, nil
+	}
+	if refused != nil {
+		return http.StatusServiceUnavailable, refused, 0, nil
+	}
+	return 0, nil, 0, fmt.Errorf("%w: the cloud's processes keep sending the request elsewhere", ErrNoCloud)
+}
+
+// validBase reports whether a leader URL a process names can be followed.
+func validBase(u string) bool {
+	return strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")
+}
+
+// follow makes requests go to url from now on.
+func (c *Client) follow(url string) {
+	c.mu.Lock()
+	c.cur = url
+	c.mu.Unlock()
+}
+
+// advance makes requests go to the URL after from among the client's, and
+// returns it.
+func (c *Client) advance(from string) string {
+	next := c.bases[0]
+	for i, b := range c.bases {
+		if b == from {
+			next = c.bases[(i+1)%len(c.bases)]
+		}
+	}
+	c.mu.Lock()
+	if c.cur == from {
+		c.cur = next
+	}
+	c.mu.Unlock()
+	return next
 }
 
 // Expect sets the ID of the cloud (as the ledger has it), which signed
@@ -54,22 +171,17 @@ func (c *Client) ID(ctx context.Context) (identity.ID, error) {
 	if id != (identity.ID{}) {
 		return id, nil
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/checkpoint", nil)
+	status, b, _, err := c.route(ctx, http.MethodGet, "/v1/checkpoint", nil, 1<<16)
 	if err != nil {
 		return id, err
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return id, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return id, fmt.Errorf("cloud checkpoint: %s", resp.Status)
+	if status != http.StatusOK {
+		return id, fmt.Errorf("cloud checkpoint: %d %s", status, http.StatusText(status))
 	}
 	var cp struct {
 		Cloud string `json:"cloud"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&cp); err != nil {
+	if err := json.Unmarshal(b, &cp); err != nil {
 		return id, fmt.Errorf("cloud checkpoint: %w", err)
 	}
 	if id, err = identity.ParseID(cp.Cloud); err != nil {
@@ -112,12 +224,13 @@ const (
 	retryMax     = 2 * time.Second
 )
 
-// do sends a request and decodes an answer of at most limit bytes into
-// out, retrying refusals for load.
+// do sends a request (to the process that sequences: route) and decodes
+// an answer of at most limit bytes into out, retrying refusals for load,
+// and not_leader refusals while no process sequences (an election).
 func (c *Client) do(ctx context.Context, method, path string, body []byte, limit int64, out any) error {
 	wait := retryInitial
 	for try := 0; ; try++ {
-		status, b, after, err := c.once(ctx, method, path, body, limit)
+		status, b, after, err := c.route(ctx, method, path, body, limit)
 		if err != nil {
 			return err
 		}
@@ -142,12 +255,13 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, limit
 	}
 }
 
-func (c *Client) once(ctx context.Context, method, path string, body []byte, limit int64) (status int, b []byte, retryAfter time.Duration, err error) {
+// once makes one HTTP request to url.
+func (c *Client) once(ctx context.Context, method, url string, body []byte, limit int64) (status int, b []byte, retryAfter time.Duration, err error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
 		return 0, nil, 0, err
 	}

@@ -1,7 +1,6 @@
 // Package storetest is the conformance suite of cloud.Store drivers: the
 // behaviour the cloud's Service relies on, written once and run by every
-// driver's tests (cloud.MemStore, pebblestore, and a PostgreSQL driver when
-// there is one).
+// driver's tests (cloud.MemStore, pebblestore and pgstore).
 //
 // A driver's test calls Run with a function that opens a new, empty store:
 //

@@ -21,6 +21,7 @@ import (
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud"
 	"github.com/vitalchain/vitalchain/cloud/pebblestore"
+	"github.com/vitalchain/vitalchain/cloud/pgstore"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/cli"
 	"github.com/vitalchain/vitalchain/ledger"
@@ -28,11 +29,14 @@ import (
 )
 
 func runCloud(args []string, stdout, stderr io.Writer) error {
-	fs := cli.NewFlags("vitalchain", "cloud", "cloud --key FILE --data DIR --ledger URL[,URL…] [--listen ADDR]", stderr)
+	fs := cli.NewFlags("vitalchain", "cloud", "cloud --key FILE --store DIR|postgres://… --ledger URL[,URL…] [--listen ADDR] [--advertise URL]", stderr)
 	keyFile := fs.String("key", "", "the cloud's key `file` (role cloud, registered on the ledger)")
-	data := fs.String("data", "", "`directory` of the cloud's store (created)")
+	store := fs.String("store", "", "the cloud's store: a `directory` (Pebble, embedded; created), or a PostgreSQL database, postgres://user@host:port/db?search_path=SCHEMA, which several cloud processes may share, one sequencing at a time")
+	data := fs.String("data", "", "`directory` of the cloud's Pebble store (the same as --store DIR)")
 	ledgers := fs.String("ledger", "http://127.0.0.1:26657", "RPC `URLs` of ledger nodes, comma-separated: its Cluster Head's first")
 	listen := fs.String("listen", "127.0.0.1:8420", "`address` of the HTTP API")
+	advertise := fs.String("advertise", "", "the API's `URL` as clients reach it, given to them by the other processes while this one sequences (PostgreSQL; default: from --listen)")
+	leaseTTL := fs.Duration("lease-ttl", cloud.DefaultLeaseTTL, "with PostgreSQL: how long the sequencer's lease lasts unrenewed; another process takes over about this long after the sequencer dies")
 	blockRecords := fs.Uint64("block-records", 1024, "seal a block once this many `records` wait")
 	blockInterval := fs.Duration("block-interval", 1250*time.Millisecond, "seal a block at least this often when records wait")
 	accessInterval := fs.Duration("access-block-interval", 10*time.Second, "seal a block of the access log at least this often when entries wait")
@@ -45,8 +49,17 @@ func runCloud(args []string, stdout, stderr io.Writer) error {
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
-	if *keyFile == "" || *data == "" || fs.NArg() != 0 || (*tlsCert == "") != (*tlsKey == "") {
-		return fmt.Errorf("%w: cloud needs --key and --data (and --tls-cert with --tls-key)", cli.ErrUsage)
+	if *store == "" {
+		*store = *data
+	} else if *data != "" {
+		return fmt.Errorf("%w: cloud takes --store or --data, not both", cli.ErrUsage)
+	}
+	if *keyFile == "" || *store == "" || fs.NArg() != 0 || (*tlsCert == "") != (*tlsKey == "") {
+		return fmt.Errorf("%w: cloud needs --key and --store (or --data) (and --tls-cert with --tls-key)", cli.ErrUsage)
+	}
+	postgres := pgstore.IsURL(*store)
+	if *leaseTTL < 300*time.Millisecond || *leaseTTL > time.Hour {
+		return fmt.Errorf("%w: --lease-ttl between 300ms and 1h", cli.ErrUsage)
 	}
 	if err := pki.RequireTLS(*listen, *tlsCert != "", *plaintext); err != nil {
 		return fmt.Errorf("%w: %w: give --tls-cert and --tls-key (vitalchain cert issues them), or --insecure-plaintext", cli.ErrUsage, err)
@@ -73,25 +86,52 @@ func runCloud(args []string, stdout, stderr io.Writer) error {
 			c.Close()
 		}
 	}()
-	st, err := pebblestore.Open(*data)
-	if err != nil {
-		return err
+	scheme := "http"
+	if *tlsCert != "" {
+		scheme = "https"
 	}
-	defer st.Close()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	svc, err := cloud.New(ctx, cloud.Config{
-		Key: id.Signing, Store: st, Ledger: cloud.NewChainLedger(clients, id.Signing, *anchorWait),
-		Log: log, Metrics: reg, BlockRecords: *blockRecords, BlockInterval: *blockInterval, AccessBlockInterval: *accessInterval,
-	})
-	if err != nil {
-		return err
-	}
-	defer svc.Close()
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
 	}
+	defer ln.Close()
+	url := *advertise
+	if url == "" {
+		if ta, ok := ln.Addr().(*net.TCPAddr); ok && ta.IP.IsUnspecified() && postgres {
+			return fmt.Errorf("%w: --listen %s names no host that clients could be sent to: give --advertise URL", cli.ErrUsage, *listen)
+		}
+		url = scheme + "://" + ln.Addr().String()
+	}
+	cfg := cloud.Config{
+		Key: id.Signing, Ledger: cloud.NewChainLedger(clients, id.Signing, *anchorWait),
+		Log: log, BlockRecords: *blockRecords, BlockInterval: *blockInterval, AccessBlockInterval: *accessInterval,
+		URL: url, LeaseTTL: *leaseTTL,
+	}
+	if postgres {
+		octx, cancel := context.WithTimeout(ctx, time.Minute)
+		st, err := pgstore.Open(octx, *store)
+		cancel()
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		cfg.Store, cfg.Lease = st, st
+	} else {
+		st, err := pebblestore.Open(*store)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		cfg.Store = st
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cfg.Metrics = reg
+	svc, err := cloud.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
 	srv := svc.NewServer(cloud.DefaultLimits(), reg)
 	go func() {
 		<-ctx.Done()
@@ -99,12 +139,12 @@ func runCloud(args []string, stdout, stderr io.Writer) error {
 		defer cancel()
 		srv.Shutdown(sctx)
 	}()
-	scheme := "http"
-	if *tlsCert != "" {
-		scheme = "https"
+	role := "sequencer"
+	if !svc.Sequencing() {
+		role = "follower of " + svc.Leader()
 	}
-	log.Info("cloud running", "id", svc.ID().String(), "api", scheme+"://"+ln.Addr().String())
-	fmt.Fprintf(stdout, "cloud %s serving %s://%s\n", svc.ID(), scheme, ln.Addr())
+	log.Info("cloud running", "id", svc.ID().String(), "api", url, "store", storeKind(postgres), "role", role)
+	fmt.Fprintf(stdout, "cloud %s serving %s (%s store, %s)\n", svc.ID(), url, storeKind(postgres), role)
 	if *tlsCert != "" {
 		err = srv.ServeTLS(ln, *tlsCert, *tlsKey)
 	} else {
@@ -114,6 +154,13 @@ func runCloud(args []string, stdout, stderr io.Writer) error {
 		err = nil
 	}
 	return err
+}
+
+func storeKind(postgres bool) string {
+	if postgres {
+		return "postgres"
+	}
+	return "pebble"
 }
 
 // dialAll connects to each comma-separated ledger RPC URL.

@@ -123,7 +123,7 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 	fs.Usage = func() { fmt.Fprint(stderr, patientUsage) }
 	keyFile := fs.String("key", "", "the patient's key `file`")
 	ledgerURL := fs.String("ledger", "http://127.0.0.1:26657", "RPC `URL` of a ledger node")
-	cloudURL := fs.String("cloud", "http://127.0.0.1:8420", "`URL` of the cloud")
+	cloudURL := fs.String("cloud", "http://127.0.0.1:8420", "`URL` of the cloud (of each of its processes, comma-separated: writes go to the one that sequences)")
 	trust := cli.AddTrust(fs)
 	provHex := fs.String("provider", "", "the provider's `ID`")
 	scope := fs.String("scope", "", "vital signs, comma-separated (default: all)")

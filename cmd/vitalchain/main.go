@@ -34,9 +34,11 @@ Commands:
     admit --by FILE --key FILE [--cluster N] [--ledger URL]
                         Register an actor on the ledger: a Cluster Head admits
                         patients, providers and clouds; a patient its devices.
-    cloud --key FILE --data DIR --ledger URL[,URL…] [--listen ADDR]
+    cloud --key FILE --store DIR|postgres://… --ledger URL[,URL…] [--listen ADDR]
                         Run the cloud: verified, durable, Merkle-anchored
                         storage of encrypted records, and access-checked reads.
+                        In a directory (Pebble), or in PostgreSQL, where several
+                        processes share the store and one sequences at a time.
     gateway --key FILE --data DIR [--ledger URL] [--cloud URL] [--listen ADDR | --broker URL]
                         Run a patient's gateway: an embedded MQTT broker (or an
                         external one) for the wearables, contract evaluation,
@@ -60,9 +62,10 @@ Commands:
     bench chain [--json] [--duration D]
                         Start 4 authorities in this process, drive signed
                         transactions, and report throughput and latency.
-    bench ingest [--json] [--duration D]
+    bench ingest [--json] [--duration D] [--store postgres://…]
                         Drive signed records into a cloud over its HTTP API,
-                        durable writes on, and report records/s and latency.
+                        durable writes on, and report records/s and latency;
+                        with --store, on PostgreSQL too, beside Pebble.
     bench e2e [--json] [--duration D] [--rate R]
                         Run the whole system at R readings/s (default 1,000)
                         and report alert and anchoring latency, chain bytes

@@ -80,7 +80,7 @@ type providerFlags struct {
 func addProviderFlags(fs *flag.FlagSet) *providerFlags {
 	return &providerFlags{
 		key:    fs.String("key", "", "the provider's key `file` (role provider, registered on the ledger)"),
-		cloud:  fs.String("cloud", "http://127.0.0.1:8420", "`URL` of the cloud's API"),
+		cloud:  fs.String("cloud", "http://127.0.0.1:8420", "`URL` of the cloud's API (of each of its processes, comma-separated)"),
 		ledger: fs.String("ledger", "http://127.0.0.1:26657", "RPC `URL` of a ledger node"),
 		level:  fs.String("log-level", "warn", "log `level`: debug, info, warn or error"),
 		trust:  cli.AddTrust(fs),

@@ -62,10 +62,12 @@ func VerifyRate(d time.Duration) (all, oneCore float64) {
 }
 
 // window is a benchmark's measured period: the load runs before and after
-// it, but only what completes while it is open counts.
+// it, but only what completes while it is open counts. It may be opened
+// several times (measure); its figures then add up.
 type window struct {
 	on         atomic.Bool
-	start, end time.Time
+	start, end time.Time     // of the last measure
+	total      time.Duration // open, over every measure
 
 	mu    sync.Mutex
 	lats  []time.Duration
@@ -98,8 +100,8 @@ func (w *window) latencies() testbed.Percentiles {
 	return testbed.PercentilesOf(w.lats)
 }
 
-// seconds is the window's length.
-func (w *window) seconds() float64 { return w.end.Sub(w.start).Seconds() }
+// seconds is how long the window was open, over every measure.
+func (w *window) seconds() float64 { return w.total.Seconds() }
 
 // measure opens the window for d, writing a CPU profile of it to the file
 // cpuprofile unless that is "".
@@ -120,6 +122,7 @@ func (w *window) measure(ctx context.Context, d time.Duration, cpuprofile string
 	err := sleep(ctx, d)
 	w.on.Store(false)
 	w.end = time.Now()
+	w.total += w.end.Sub(w.start)
 	return err
 }
 

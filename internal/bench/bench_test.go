@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vitalchain/vitalchain/cloud/pgstore"
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/internal/pgtest"
 )
 
 func TestBenchVerifyRate(t *testing.T) {
@@ -66,8 +69,13 @@ func TestBenchIngest(t *testing.T) {
 		t.Skip("starts a chain")
 	}
 	profile := filepath.Join(t.TempDir(), "cpu.pprof")
-	res, err := Ingest(context.Background(), IngestOptions{Duration: 2 * time.Second, Batch: 2, Uploaders: 2, Patients: 3,
-		Dir: t.TempDir(), CPUProfile: profile, Progress: t.Output()})
+	// With PostgreSQL (when it answers), the same run on it too, beside.
+	pg, why := pgtest.Try(t)
+	if pg == "" {
+		t.Logf("Pebble only: %s", why)
+	}
+	res, err := Ingest(context.Background(), IngestOptions{Duration: 2 * time.Second, WarmUp: 500 * time.Millisecond, Batch: 2, Uploaders: 2, Patients: 3,
+		Dir: t.TempDir(), CPUProfile: profile, Progress: t.Output(), Postgres: pg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,9 +93,32 @@ func TestBenchIngest(t *testing.T) {
 	if st, err := os.Stat(profile); err != nil || st.Size() == 0 {
 		t.Errorf("no CPU profile of the measured window: %v", err)
 	}
-	checkJSON(t, res, []string{"duration_s", "records_per_s", "ack_latency_ms", "records", "refused", "ed25519_verify_per_s",
+	fields := []string{"duration_s", "records_per_s", "ack_latency_ms", "records", "refused", "ed25519_verify_per_s",
 		"ed25519_verify_per_s_one_core", "ratio", "batch", "uploaders", "patients", "record_bytes", "durable",
-		"anchored_at_end", "gomaxprocs"})
+		"anchored_at_end", "gomaxprocs"}
+	if pg != "" {
+		p := res.Postgres
+		switch {
+		case p == nil:
+			t.Fatal("no PostgreSQL figures")
+		case p.Store != "postgres" || p.SynchronousCommit != "on":
+			t.Errorf("the PostgreSQL run is not reported as run: %+v", p)
+		case p.Records == 0 || p.Refused != 0 || p.RecordsPerS <= 0 || p.AckLatencyMs.N == 0:
+			t.Errorf("PostgreSQL: %d records stored, %d refused, %v/s, %d acks", p.Records, p.Refused, p.RecordsPerS, p.AckLatencyMs.N)
+		case res.PostgresRatio != round(p.RecordsPerS/res.RecordsPerS, 3):
+			t.Errorf("ratio %v of %v and %v", res.PostgresRatio, p.RecordsPerS, res.RecordsPerS)
+		}
+		fields = append(fields, "postgres", "postgres_ratio")
+	}
+	checkJSON(t, res, fields)
+}
+
+// A database that is not PostgreSQL's is refused before anything runs.
+func TestBenchIngestRefusesAStoreURL(t *testing.T) {
+	_, err := Ingest(context.Background(), IngestOptions{Duration: time.Second, Batch: 1, Uploaders: 1, Patients: 1, Postgres: "mysql://db"})
+	if !errors.Is(err, pgstore.ErrURL) {
+		t.Fatalf("Ingest with a MySQL URL: %v, want pgstore.ErrURL", err)
+	}
 }
 
 // checkJSON checks that res encodes to the fields want (those of the

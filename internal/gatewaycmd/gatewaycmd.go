@@ -29,7 +29,7 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 	keyFile := fs.String("key", "", "the patient's key `file`")
 	data := fs.String("data", "", "`directory` of the gateway's outbox and state (created)")
 	ledgerURL := fs.String("ledger", "http://127.0.0.1:26657", "RPC `URL` of a ledger node")
-	cloudURL := fs.String("cloud", "http://127.0.0.1:8420", "`URL` of the cloud")
+	cloudURL := fs.String("cloud", "http://127.0.0.1:8420", "`URL` of the cloud (of each of its processes, comma-separated: writes go to the one that sequences)")
 	listen := fs.String("listen", "127.0.0.1:8883", "`address` of the embedded MQTT broker (TLS: mqtts://; only the patient's registered wearables connect, each with its key)")
 	broker := fs.String("broker", "", "use this external MQTT broker `URL` (mqtt://host:port) instead of the embedded one")
 	level := fs.String("log-level", "info", "log `level`")

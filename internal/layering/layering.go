@@ -45,8 +45,15 @@ var Rules = []Rule{
 	},
 	{
 		Packages: []string{mod + "/gateway", mod + "/provider"},
-		Deny:     []string{mod + "/cloud", mod + "/cloud/pebblestore", "github.com/cockroachdb/pebble/..."},
-		Why:      "they speak to the cloud through cloudapi; the cloud's service and storage engine are the cloud's",
+		Deny: []string{mod + "/cloud", mod + "/cloud/pebblestore", mod + "/cloud/pgstore", "github.com/cockroachdb/pebble/...",
+			"github.com/jackc/pgx/..."},
+		Why: "they speak to the cloud through cloudapi; the cloud's service and storage engines are the cloud's",
+	},
+	{
+		Packages: []string{mod + "/cloud", mod + "/cloud/cloudapi"},
+		Deny: []string{mod + "/cloud/pebblestore", mod + "/cloud/pgstore", "github.com/cockroachdb/pebble/...",
+			"github.com/jackc/pgx/..."},
+		Why: "the service links no storage engine: its drivers are packages of their own, which only the cloud's command links",
 	},
 	{
 		Packages: []string{mod + "/client"},
@@ -60,7 +67,7 @@ var Rules = []Rule{
 	},
 	{
 		Packages: []string{mod + "/cmd/vitalchain-gateway"},
-		Deny:     []string{"github.com/cometbft/cometbft/...", "github.com/cockroachdb/pebble/...", mod + "/cloud", mod + "/chain"},
+		Deny:     []string{"github.com/cometbft/cometbft/...", "github.com/cockroachdb/pebble/...", "github.com/jackc/pgx/...", mod + "/cloud", mod + "/chain"},
 		Why:      "the gateway runs on the patient's small hardware: CometBFT or Pebble alone would put it over its memory budget",
 	},
 }

@@ -20,6 +20,9 @@ type CloudOptions struct {
 	Key *identity.Identity // the cloud's identity, registered on the chain
 	// Store is the cloud's store; nil: a Pebble store in Dir.
 	Store cloud.Store
+	// Lease, if not nil, is the lease of the processes sharing Store (see
+	// cloud.Config.Lease): the cloud sequences once it holds it.
+	Lease cloud.Lease
 	Dir   string
 	// Ledger nodes, the cloud's own head's first.
 	Clients             []*client.Client
@@ -59,20 +62,21 @@ func StartCloud(ctx context.Context, o CloudOptions) (*Cloud, error) {
 		}
 		c.Store, c.own = st, true
 	}
-	var err error
-	c.Service, err = cloud.New(ctx, cloud.Config{Key: o.Key.Signing, Store: c.Store, Log: o.Log,
-		Ledger:        cloud.NewChainLedger(o.Clients, o.Key.Signing, 5*time.Second),
-		BlockInterval: o.BlockInterval, AccessBlockInterval: o.AccessBlockInterval, BlockRecords: o.BlockRecords})
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		c.Close()
 		return nil, err
 	}
 	c.URL = "http://" + ln.Addr().String()
+	c.Service, err = cloud.New(ctx, cloud.Config{Key: o.Key.Signing, Store: c.Store, Log: o.Log,
+		Ledger:        cloud.NewChainLedger(o.Clients, o.Key.Signing, 5*time.Second),
+		BlockInterval: o.BlockInterval, AccessBlockInterval: o.AccessBlockInterval, BlockRecords: o.BlockRecords,
+		Lease: o.Lease, URL: c.URL})
+	if err != nil {
+		ln.Close()
+		c.Close()
+		return nil, err
+	}
 	if o.Limits == (cloud.Limits{}) {
 		o.Limits = cloud.DefaultLimits()
 	}
