@@ -427,6 +427,9 @@ func TestCommandsAndRevoke(t *testing.T) {
 	if c.Command != command.SamplingInterval || c.Value != 5000 || c.Provider != w.provider.ID() {
 		t.Fatalf("relayed command %+v", c)
 	}
+	// The relay counts a command once the device's send returns, so after
+	// the channel above has been read.
+	waitFor(t, "the relayed command counted", func() bool { return g.Stats().Commands == 1 })
 	if st := g.Stats(); st.Commands != 1 || st.CmdRefuse != 0 {
 		t.Fatalf("stats %+v: want 1 command relayed", st)
 	}
