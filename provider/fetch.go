@@ -50,6 +50,10 @@ type Fetched struct {
 	// anchored, checkpoint: fetch again later to have it anchored.
 	Anchored bool
 	Cloud    identity.ID // the cloud whose anchor matched; zero if not anchored
+	Height   int64       // the block that anchored Checkpoint; 0 if not anchored
+	// Proof is the verified inclusion proof of the record into Checkpoint,
+	// kept so that it can be shown or handed on.
+	Proof merklelog.Proof
 }
 
 // Fetch reads a record with a signed request and verifies it end to end
@@ -113,9 +117,9 @@ func (p *Provider) fetch(ctx context.Context, id [32]byte) (*Fetched, error) {
 	if err := merklelog.VerifyInclusion(id[:], res.Index, res.Checkpoint, res.Proof); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrProof, err)
 	}
-	f := &Fetched{ID: id, Header: h, Index: res.Index, Checkpoint: res.Checkpoint}
+	f := &Fetched{ID: id, Header: h, Index: res.Index, Checkpoint: res.Checkpoint, Proof: res.Proof}
 	if res.Anchored {
-		if f.Cloud, err = p.anchored(ctx, patient, res.Checkpoint); err != nil {
+		if f.Cloud, f.Height, err = p.anchored(ctx, patient, res.Checkpoint); err != nil {
 			return nil, err
 		}
 		f.Anchored = true
@@ -159,11 +163,11 @@ func (p *Provider) fetch(ctx context.Context, id [32]byte) (*Fetched, error) {
 }
 
 // anchored checks that cp is what one of the patient's clouds anchored on
-// the ledger at cp.Size, and returns that cloud.
-func (p *Provider) anchored(ctx context.Context, patient *ledger.Member, cp merklelog.Checkpoint) (identity.ID, error) {
+// the ledger at cp.Size, and returns that cloud and the anchor's height.
+func (p *Provider) anchored(ctx context.Context, patient *ledger.Member, cp merklelog.Checkpoint) (identity.ID, int64, error) {
 	clouds, err := p.clouds(ctx, patient)
 	if err != nil {
-		return identity.ID{}, err
+		return identity.ID{}, 0, err
 	}
 	deadline := time.Now().Add(anchorGrace)
 	for {
@@ -175,24 +179,24 @@ func (p *Provider) anchored(ctx context.Context, patient *ledger.Member, cp merk
 				// saw commit on its own node: it has if it holds a later one.
 				latest, err := p.cfg.Chain.Anchor(ctx, c, ledger.LogRecords)
 				if err != nil && !errors.Is(err, client.ErrNotFound) {
-					return identity.ID{}, fmt.Errorf("ledger: anchor of %s: %w", c, err)
+					return identity.ID{}, 0, fmt.Errorf("ledger: anchor of %s: %w", c, err)
 				}
 				behind = behind || err != nil || latest.Checkpoint.Size < cp.Size
 				continue
 			}
 			if err != nil {
-				return identity.ID{}, fmt.Errorf("ledger: anchor of %s at %d: %w", c, cp.Size, err)
+				return identity.ID{}, 0, fmt.Errorf("ledger: anchor of %s at %d: %w", c, cp.Size, err)
 			}
 			if a.Checkpoint == cp {
-				return c, nil
+				return c, a.Height, nil
 			}
-			return identity.ID{}, fmt.Errorf("%w: the ledger anchored another root for cloud %s at size %d", ErrProof, c, cp.Size)
+			return identity.ID{}, 0, fmt.Errorf("%w: the ledger anchored another root for cloud %s at size %d", ErrProof, c, cp.Size)
 		}
 		if !behind || time.Now().After(deadline) {
-			return identity.ID{}, fmt.Errorf("%w: the cloud says size %d is anchored, the ledger has no such anchor", ErrProof, cp.Size)
+			return identity.ID{}, 0, fmt.Errorf("%w: the cloud says size %d is anchored, the ledger has no such anchor", ErrProof, cp.Size)
 		}
 		if !sleep(ctx, 100*time.Millisecond) {
-			return identity.ID{}, ctx.Err()
+			return identity.ID{}, 0, ctx.Err()
 		}
 	}
 }

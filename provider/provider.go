@@ -220,3 +220,17 @@ func (p *Provider) CloudOf(ctx context.Context, patient identity.ID) (identity.I
 	}
 	return cs[0], nil
 }
+
+// Granted reports whether a patient's grant to this provider is in force
+// now (the Provider's clock against the grant's expiry): what a provider's
+// user interface checks before it shows anything of the patient.
+func (p *Provider) Granted(ctx context.Context, patient identity.ID) (bool, error) {
+	g, err := p.cfg.Chain.Grant(ctx, patient, p.me)
+	if errors.Is(err, client.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("provider: grant of %s: %w", patient, err)
+	}
+	return g.Active(p.cfg.Now().UnixMilli()), nil
+}

@@ -1,0 +1,672 @@
+package portal
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vitalchain/vitalchain/contract"
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/provider"
+	"github.com/vitalchain/vitalchain/vital"
+)
+
+// Clinician is what the provider portal needs of a provider's client
+// (*provider.Provider): its alerts, its verified records, its grants, and
+// its two actions on the ledger.
+type Clinician interface {
+	ID() identity.ID
+	Follow(ctx context.Context, from uint64, handle func(provider.Alert)) error
+	Fetch(ctx context.Context, id [32]byte) (*provider.Fetched, error)
+	Granted(ctx context.Context, patient identity.ID) (bool, error)
+	SendRecord(ctx context.Context, patient identity.ID, kind vital.Kind, plaintext []byte) ([32]byte, error)
+	SetSamplingInterval(ctx context.Context, device identity.ID, iv time.Duration) error
+}
+
+// ProviderConfig configures a provider portal.
+type ProviderConfig struct {
+	Provider Clinician
+	// Secure: the portal is served over TLS (session cookies are Secure).
+	Secure bool
+	Log    *slog.Logger
+	Now    func() time.Time // the clock; time.Now by default
+}
+
+// Limits of the provider portal.
+const (
+	// GrantTTL is how long the portal trusts its last answer to "is this
+	// patient's grant in force?": a revoked patient leaves the portal
+	// within it.
+	GrantTTL = 2 * time.Second
+	// MaxStreams bounds the live (server-sent events) connections.
+	MaxStreams = 64
+	// MaxChartRecords is how many of a patient's newest records a patient
+	// page fetches, decrypts and charts.
+	MaxChartRecords = 60
+	// maxFetched bounds the cache of verified records.
+	maxFetched = 4096
+	// maxForm bounds a posted form.
+	maxForm = 64 << 10
+	// tick re-renders the live list, so that ages stay right and a patient
+	// whose grant ended leaves it; a stream sends the list only when it
+	// changed.
+	tick = GrantTTL
+)
+
+// ProviderPortal is a provider's web portal: the triage list of the
+// patients who granted the provider access, live alerts, verified records
+// with their proofs, a chart per vital sign, and the provider's actions.
+// Records are decrypted in this process, with the provider's key.
+type ProviderPortal struct {
+	cfg    ProviderConfig
+	log    *slog.Logger
+	access *access
+	triage *triage
+	mux    *http.ServeMux
+
+	streams chan struct{} // one token per live stream
+
+	mu      sync.Mutex
+	grants  map[identity.ID]grantAnswer
+	fetched map[[32]byte]*provider.Fetched
+}
+
+type grantAnswer struct {
+	ok bool
+	at time.Time
+}
+
+// NewProvider returns a provider portal; Run feeds it the provider's alerts
+// and Handler serves it.
+func NewProvider(cfg ProviderConfig) (*ProviderPortal, error) {
+	if cfg.Provider == nil {
+		return nil, errors.New("portal: no provider")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	p := &ProviderPortal{cfg: cfg, log: cfg.Log, access: newAccess(cfg.Secure, cfg.Now), triage: newTriage(),
+		streams: make(chan struct{}, MaxStreams), grants: map[identity.ID]grantAnswer{}, fetched: map[[32]byte]*provider.Fetched{}}
+	p.routes()
+	return p, nil
+}
+
+// LoginPath returns a new one-time login link's path (with its token), to
+// be printed where only the portal's operator sees it.
+func (p *ProviderPortal) LoginPath() string { return "/login?token=" + p.access.newLogin() }
+
+// Observe adds an alert the provider received to the triage list.
+func (p *ProviderPortal) Observe(a provider.Alert) { p.triage.add(a) }
+
+// Run follows the provider's alerts from the start of the cloud's log into
+// the triage list, until ctx ends.
+func (p *ProviderPortal) Run(ctx context.Context) error {
+	return p.cfg.Provider.Follow(ctx, 0, p.Observe)
+}
+
+// Handler returns the portal's HTTP handler.
+func (p *ProviderPortal) Handler() http.Handler { return secureHeaders(p.mux) }
+
+func (p *ProviderPortal) routes() {
+	m := http.NewServeMux()
+	m.Handle("GET /static/", staticHandler())
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	m.HandleFunc("GET /login", p.login)
+	m.HandleFunc("POST /logout", p.authed(p.logout))
+	m.HandleFunc("GET /{$}", p.authed(p.home))
+	m.HandleFunc("GET /events", p.authed(p.events))
+	m.HandleFunc("GET /alerts/{id}", p.authed(p.alertPage))
+	m.HandleFunc("GET /alerts/{id}/proof", p.authed(p.proof))
+	m.HandleFunc("POST /alerts/{id}/state", p.authed(p.alertState))
+	m.HandleFunc("GET /patients/{id}", p.authed(p.patientPage))
+	m.HandleFunc("GET /patients/{id}/fhir", p.authed(p.exportFHIR))
+	m.HandleFunc("POST /patients/{id}/records", p.authed(p.sendRecord))
+	m.HandleFunc("POST /patients/{id}/sampling", p.authed(p.sampling))
+	p.mux = m
+}
+
+// authed wraps a handler that needs a session; a state-changing request
+// also needs its session's CSRF token.
+func (p *ProviderPortal) authed(h func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s, err := p.access.session(r)
+		if err != nil {
+			p.fail(w, r, http.StatusUnauthorized, "Not logged in", "Open the login link that the portal printed when it started.")
+			return
+		}
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+			if err := checkCSRF(r, s); err != nil {
+				p.fail(w, r, http.StatusForbidden, "Refused", err.Error())
+				return
+			}
+		}
+		h(w, r, s)
+	}
+}
+
+func (p *ProviderPortal) login(w http.ResponseWriter, r *http.Request) {
+	id, err := p.access.login(r.URL.Query().Get("token"))
+	if err != nil {
+		p.fail(w, r, http.StatusUnauthorized, "Login refused", err.Error()+". Ask for a new link: restart the portal, or run it with --login.")
+		return
+	}
+	p.access.setCookie(w, id)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (p *ProviderPortal) logout(w http.ResponseWriter, r *http.Request, _ *session) {
+	p.access.logout(r)
+	p.fail(w, r, http.StatusOK, "Logged out", "Open a new login link to come back.")
+}
+
+// fail renders an error page (or, for htmx, a fragment) with status.
+func (p *ProviderPortal) fail(w http.ResponseWriter, r *http.Request, status int, title, detail string) {
+	if r.Header.Get("HX-Request") == "true" {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(status)
+		pages.ExecuteTemplate(w, "flash", flash{Error: true, Text: title + ": " + detail})
+		return
+	}
+	p.render(w, status, "error", page{Title: title, Data: detail})
+}
+
+// page is what every template receives.
+type page struct {
+	Title  string
+	Who    string // the provider, short
+	CSRF   string
+	Portal string // "provider" or "patient"
+	Data   any
+}
+
+func (p *ProviderPortal) page(s *session, title string, data any) page {
+	pg := page{Title: title, Who: short(p.cfg.Provider.ID()), Portal: "provider", Data: data}
+	if s != nil {
+		pg.CSRF = s.csrf
+	}
+	return pg
+}
+
+func (p *ProviderPortal) render(w http.ResponseWriter, status int, name string, pg page) {
+	var b bytes.Buffer
+	if err := pages.ExecuteTemplate(&b, name, pg); err != nil {
+		p.log.Error("portal: render", "page", name, "err", err)
+		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(b.Bytes())
+}
+
+// granted answers from the grant cache, asking the ledger when the answer
+// is older than GrantTTL. An error counts as no grant.
+func (p *ProviderPortal) granted(ctx context.Context, patient identity.ID) bool {
+	now := p.cfg.Now()
+	p.mu.Lock()
+	g, ok := p.grants[patient]
+	p.mu.Unlock()
+	if ok && now.Sub(g.at) < GrantTTL {
+		return g.ok
+	}
+	yes, err := p.cfg.Provider.Granted(ctx, patient)
+	if err != nil {
+		p.log.Warn("portal: grant check failed: the patient is hidden", "patient", patient, "err", err)
+		yes = false
+	}
+	p.mu.Lock()
+	if len(p.grants) >= maxPatients {
+		clear(p.grants)
+	}
+	p.grants[patient] = grantAnswer{ok: yes, at: now}
+	p.mu.Unlock()
+	return yes
+}
+
+// rowView is a triage row as the template shows it.
+type rowView struct {
+	Row
+	Short     string
+	Severity  string
+	Age       string // of the oldest open alert
+	Last      string // of the newest record
+	Stale     bool   // no record for longer than staleAfter
+	LatestHex string
+}
+
+// staleAfter: a patient whose newest record is older is shown "no data since".
+const staleAfter = 10 * time.Minute
+
+func (p *ProviderPortal) rowViews(ctx context.Context) []rowView {
+	now := p.cfg.Now()
+	rows := p.triage.rows(now, func(id identity.ID) bool { return p.granted(ctx, id) })
+	out := make([]rowView, len(rows))
+	for i, r := range rows {
+		v := rowView{Row: r, Short: short(r.Patient), LatestHex: hex.EncodeToString(r.Latest[:]), Last: agoMinutes(now, r.LastRecord),
+			Stale: now.Sub(r.LastRecord) > staleAfter}
+		if r.Worst.Valid() {
+			v.Severity = r.Worst.String()
+		}
+		if !r.Oldest.IsZero() {
+			v.Age = agoMinutes(now, r.Oldest)
+		}
+		out[i] = v
+	}
+	return out
+}
+
+func (p *ProviderPortal) home(w http.ResponseWriter, r *http.Request, s *session) {
+	p.render(w, http.StatusOK, "triage", p.page(s, "Triage", p.rowViews(r.Context())))
+}
+
+// events streams the triage list's rows as server-sent events named
+// "triage": at once, then whenever they change (looked at on each change
+// of the alerts and every tick). Unchanged rows are not sent again, so
+// that a screen reader does not read the list out for nothing.
+func (p *ProviderPortal) events(w http.ResponseWriter, r *http.Request, _ *session) {
+	select {
+	case p.streams <- struct{}{}:
+		defer func() { <-p.streams }()
+	default:
+		http.Error(w, "too many live connections", http.StatusServiceUnavailable)
+		return
+	}
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	// An event stream outlives the server's write timeout.
+	rc.SetWriteDeadline(time.Time{})
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	var last []byte
+	for {
+		changed := p.triage.watch()
+		var b bytes.Buffer
+		if err := pages.ExecuteTemplate(&b, "rows", p.rowViews(r.Context())); err != nil {
+			p.log.Error("portal: render rows", "err", err)
+			return
+		}
+		if !bytes.Equal(b.Bytes(), last) {
+			if err := writeEvent(w, "triage", b.Bytes()); err != nil {
+				return
+			}
+			if err := rc.Flush(); err != nil {
+				return
+			}
+			last = b.Bytes()
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-changed:
+		case <-t.C:
+		}
+	}
+}
+
+// writeEvent writes one server-sent event; each line of data is a data
+// field, as the format requires.
+func writeEvent(w http.ResponseWriter, name string, data []byte) error {
+	var b bytes.Buffer
+	b.WriteString("event: " + name + "\n")
+	for _, line := range bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n")) {
+		b.WriteString("data: ")
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	b.WriteByte('\n')
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// recordID parses the {id} of a path: a record's ID in hex.
+func recordID(r *http.Request) ([32]byte, bool) {
+	var id [32]byte
+	b, err := hex.DecodeString(r.PathValue("id"))
+	if err != nil || len(b) != len(id) {
+		return id, false
+	}
+	copy(id[:], b)
+	return id, true
+}
+
+// patientID parses the {id} of a path: a patient's actor ID.
+func patientID(r *http.Request) (identity.ID, bool) {
+	id, err := identity.ParseID(r.PathValue("id"))
+	return id, err == nil
+}
+
+// fetch returns a record verified end to end, from the cache or the cloud.
+func (p *ProviderPortal) fetch(ctx context.Context, id [32]byte) (*provider.Fetched, error) {
+	p.mu.Lock()
+	f := p.fetched[id]
+	p.mu.Unlock()
+	// A record proven into a checkpoint not yet anchored is fetched again,
+	// so that its anchor shows once it is there.
+	if f != nil && f.Anchored {
+		return f, nil
+	}
+	f, err := p.cfg.Provider.Fetch(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	if len(p.fetched) >= maxFetched {
+		clear(p.fetched)
+	}
+	p.fetched[id] = f
+	p.mu.Unlock()
+	return f, nil
+}
+
+// alertView is an alert's page.
+type alertView struct {
+	alertEntry
+	IDHex    string
+	Patient  string
+	PatientS string
+	Kind     string
+	Severity string
+	Age      string
+	Fetched  *provider.Fetched
+	Value    string // the reading, with its unit
+	Device   string
+	FetchErr string
+	ProofErr bool // the record failed verification: shown as such
+}
+
+func (p *ProviderPortal) alertPage(w http.ResponseWriter, r *http.Request, s *session) {
+	id, ok := recordID(r)
+	if !ok {
+		p.fail(w, r, http.StatusNotFound, "No such alert", "An alert's address ends with its record's ID, 64 hexadecimal digits.")
+		return
+	}
+	e, ok := p.triage.alert(id)
+	if !ok || !p.granted(r.Context(), e.Header.Patient) {
+		p.fail(w, r, http.StatusNotFound, "No such alert", "This portal has no alert of that ID, or its patient has no grant in force for this provider.")
+		return
+	}
+	v := alertView{alertEntry: e, IDHex: hex.EncodeToString(id[:]), Patient: e.Header.Patient.Hex(), PatientS: short(e.Header.Patient),
+		Kind: e.Header.Kind.Info().Name, Severity: contract.Severity(e.Header.Severity).String(), Age: ago(p.cfg.Now(), time.UnixMilli(e.Header.Time))}
+	f, err := p.fetch(r.Context(), id)
+	switch {
+	case err == nil:
+		v.Fetched = f
+		v.Value = f.Reading.Value.String() + " " + f.Reading.Unit
+		v.Device = short(f.Reading.Device)
+	case errors.Is(err, provider.ErrProof), errors.Is(err, provider.ErrForged):
+		v.ProofErr, v.FetchErr = true, err.Error()
+	default:
+		v.FetchErr = err.Error()
+	}
+	p.render(w, http.StatusOK, "alert", p.page(s, "Alert: "+v.Kind+" of "+v.PatientS, v))
+}
+
+// proofJSON is the raw proof of a record, for anyone to check again.
+type proofJSON struct {
+	Record     string `json:"record"`
+	Index      uint64 `json:"index"`
+	Checkpoint struct {
+		Size uint64 `json:"size"`
+		Root string `json:"root"`
+	} `json:"checkpoint"`
+	Proof    []string `json:"inclusion_proof"`
+	Anchored bool     `json:"anchored"`
+	Cloud    string   `json:"cloud,omitempty"`
+	Height   int64    `json:"block_height,omitempty"`
+	Hashing  string   `json:"hashing"`
+}
+
+func (p *ProviderPortal) proof(w http.ResponseWriter, r *http.Request, _ *session) {
+	id, ok := recordID(r)
+	e, known := p.triage.alert(id)
+	if !ok || !known || !p.granted(r.Context(), e.Header.Patient) {
+		http.Error(w, "no such record", http.StatusNotFound)
+		return
+	}
+	f, err := p.fetch(r.Context(), id)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	var out proofJSON
+	out.Record = hex.EncodeToString(id[:])
+	out.Index = f.Index
+	out.Checkpoint.Size = f.Checkpoint.Size
+	out.Checkpoint.Root = hex.EncodeToString(f.Checkpoint.Root[:])
+	out.Proof = []string{}
+	for _, h := range f.Proof {
+		out.Proof = append(out.Proof, hex.EncodeToString(h[:]))
+	}
+	out.Anchored = f.Anchored
+	if f.Anchored {
+		out.Cloud, out.Height = f.Cloud.String(), f.Height
+	}
+	out.Hashing = "RFC 9162 (SHA-256); the leaf is the record's ID"
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(out)
+}
+
+// flash is a short message after an action.
+type flash struct {
+	Error bool
+	Text  string
+}
+
+func (p *ProviderPortal) flash(w http.ResponseWriter, status int, f flash) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	pages.ExecuteTemplate(w, "flash", f)
+}
+
+func (p *ProviderPortal) alertState(w http.ResponseWriter, r *http.Request, s *session) {
+	id, ok := recordID(r)
+	e, known := p.triage.alert(id)
+	if !ok || !known || !p.granted(r.Context(), e.Header.Patient) {
+		p.fail(w, r, http.StatusNotFound, "No such alert", "")
+		return
+	}
+	now := p.cfg.Now()
+	who := "provider " + short(p.cfg.Provider.ID())
+	var done bool
+	switch r.PostFormValue("action") {
+	case "acknowledge":
+		done = p.triage.transition(id, Acknowledged, who, now, time.Time{})
+	case "resolve":
+		done = p.triage.transition(id, Resolved, who, now, time.Time{})
+	case "snooze":
+		m, err := strconv.Atoi(r.PostFormValue("minutes"))
+		if err != nil || m < 1 || m > 24*60 {
+			p.fail(w, r, http.StatusBadRequest, "Snooze refused", "snooze for 1 to 1440 minutes")
+			return
+		}
+		done = p.triage.transition(id, e.State, who, now, now.Add(time.Duration(m)*time.Minute))
+	default:
+		p.fail(w, r, http.StatusBadRequest, "Refused", "unknown action")
+		return
+	}
+	if !done {
+		p.fail(w, r, http.StatusConflict, "Not changed", "the alert is already "+e.State.String())
+		return
+	}
+	if r.Header.Get("HX-Request") == "true" {
+		w.Header().Set("HX-Refresh", "true")
+		p.flash(w, http.StatusOK, flash{Text: "Done."})
+		return
+	}
+	http.Redirect(w, r, "/alerts/"+hex.EncodeToString(id[:]), http.StatusSeeOther)
+}
+
+// series is one vital sign's chart: times (Unix seconds) and values.
+type series struct {
+	Kind string    `json:"kind"`
+	Unit string    `json:"unit"`
+	T    []float64 `json:"t"`
+	V    []float64 `json:"v"`
+}
+
+// patientView is a patient's page.
+type patientView struct {
+	Patient  string
+	Short    string
+	Alerts   []alertRow
+	Charts   []chartView
+	Devices  []string
+	Kinds    []string
+	Failures int // records that could not be fetched or verified
+}
+
+type alertRow struct {
+	IDHex, Kind, Severity, State, Age string
+}
+
+type chartView struct {
+	Kind, Unit, ID string
+	Series         *series // as the chart script reads it (JSON)
+	Points         int
+	Min, Max, Last string
+}
+
+func (p *ProviderPortal) patientPage(w http.ResponseWriter, r *http.Request, s *session) {
+	id, ok := patientID(r)
+	if !ok || !p.granted(r.Context(), id) {
+		p.fail(w, r, http.StatusNotFound, "No such patient", "This portal shows only patients whose grant to this provider is in force.")
+		return
+	}
+	alerts, _ := p.triage.patientAlerts(id)
+	now := p.cfg.Now()
+	v := patientView{Patient: id.Hex(), Short: short(id)}
+	for _, k := range vital.Kinds() {
+		v.Kinds = append(v.Kinds, k.String())
+	}
+	for _, e := range alerts {
+		v.Alerts = append(v.Alerts, alertRow{IDHex: hex.EncodeToString(e.ID[:]), Kind: e.Header.Kind.Info().Name,
+			Severity: contract.Severity(e.Header.Severity).String(), State: e.State.String(), Age: ago(now, time.UnixMilli(e.Header.Time))})
+	}
+	byKind := map[vital.Kind]*series{}
+	devices := map[identity.ID]bool{}
+	for i := len(alerts) - 1; i >= 0; i-- {
+		if len(alerts)-i > MaxChartRecords {
+			break
+		}
+		f, err := p.fetch(r.Context(), alerts[i].ID)
+		if err != nil {
+			v.Failures++
+			continue
+		}
+		k := f.Header.Kind
+		sr := byKind[k]
+		if sr == nil {
+			sr = &series{Kind: k.Info().Name, Unit: f.Reading.Unit}
+			byKind[k] = sr
+		}
+		sr.T = append(sr.T, float64(f.Reading.Time)/1000)
+		sr.V = append(sr.V, float64(f.Reading.Value)/1000)
+		devices[f.Reading.Device] = true
+	}
+	for _, k := range slices.Sorted(maps.Keys(byKind)) {
+		sr := byKind[k]
+		c := chartView{Kind: sr.Kind, Unit: sr.Unit, ID: "chart-" + k.String(), Series: sr, Points: len(sr.V)}
+		if n := len(sr.V); n > 0 {
+			c.Min, c.Max, c.Last = num(slices.Min(sr.V)), num(slices.Max(sr.V)), num(sr.V[n-1])
+		}
+		v.Charts = append(v.Charts, c)
+	}
+	for d := range devices {
+		v.Devices = append(v.Devices, d.Hex())
+	}
+	slices.Sort(v.Devices)
+	p.render(w, http.StatusOK, "patient", p.page(s, "Patient "+v.Short, v))
+}
+
+func (p *ProviderPortal) exportFHIR(w http.ResponseWriter, r *http.Request, _ *session) {
+	id, ok := patientID(r)
+	if !ok || !p.granted(r.Context(), id) {
+		http.Error(w, "no such patient", http.StatusNotFound)
+		return
+	}
+	alerts, _ := p.triage.patientAlerts(id)
+	var fs []*provider.Fetched
+	for _, e := range alerts {
+		if f, err := p.fetch(r.Context(), e.ID); err == nil {
+			fs = append(fs, f)
+		}
+	}
+	var b bytes.Buffer
+	if err := provider.Export(&b, fs, provider.FormatBundle); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/fhir+json")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="patient-%s.fhir.json"`, short(id)))
+	w.Write(b.Bytes())
+}
+
+func (p *ProviderPortal) sendRecord(w http.ResponseWriter, r *http.Request, _ *session) {
+	id, ok := patientID(r)
+	if !ok || !p.granted(r.Context(), id) {
+		p.fail(w, r, http.StatusNotFound, "No such patient", "")
+		return
+	}
+	text := strings.TrimSpace(r.PostFormValue("text"))
+	if text == "" {
+		p.flash(w, http.StatusBadRequest, flash{Error: true, Text: "Write the record's text first."})
+		return
+	}
+	var kind vital.Kind
+	if k := r.PostFormValue("kind"); k != "" {
+		var err error
+		if kind, err = vital.ParseKind(k); err != nil {
+			p.flash(w, http.StatusBadRequest, flash{Error: true, Text: err.Error()})
+			return
+		}
+	}
+	rid, err := p.cfg.Provider.SendRecord(r.Context(), id, kind, []byte(text))
+	if err != nil {
+		p.flash(w, http.StatusBadGateway, flash{Error: true, Text: "Not sent: " + err.Error()})
+		return
+	}
+	p.flash(w, http.StatusOK, flash{Text: fmt.Sprintf("Record %x stored, and its key committed on the ledger for the patient.", rid[:8])})
+}
+
+func (p *ProviderPortal) sampling(w http.ResponseWriter, r *http.Request, _ *session) {
+	id, ok := patientID(r)
+	if !ok || !p.granted(r.Context(), id) {
+		p.fail(w, r, http.StatusNotFound, "No such patient", "")
+		return
+	}
+	dev, err := identity.ParseID(r.PostFormValue("device"))
+	if err != nil {
+		p.flash(w, http.StatusBadRequest, flash{Error: true, Text: "Choose a device."})
+		return
+	}
+	secs, err := strconv.ParseFloat(r.PostFormValue("seconds"), 64)
+	if err != nil || secs <= 0 {
+		p.flash(w, http.StatusBadRequest, flash{Error: true, Text: "The interval is a number of seconds."})
+		return
+	}
+	iv := time.Duration(secs*1000) * time.Millisecond
+	if err := p.cfg.Provider.SetSamplingInterval(r.Context(), dev, iv); err != nil {
+		p.flash(w, http.StatusBadGateway, flash{Error: true, Text: "Refused: " + err.Error()})
+		return
+	}
+	p.flash(w, http.StatusOK, flash{Text: fmt.Sprintf("Committed on the ledger: device %s samples every %s from now on.", short(dev), iv)})
+}
