@@ -281,7 +281,7 @@ func TestPatientWithoutGrantIsNeverShown(t *testing.T) {
 	}
 	outAlert := hex.EncodeToString([]byte{2, 1}) + strings.Repeat("00", 30)
 	for _, path := range []string{"/patients/" + out.Hex(), "/alerts/" + outAlert, "/alerts/" + outAlert + "/proof", "/patients/" + out.Hex() + "/fhir"} {
-		if code, body := get(t, c, srv.URL+path); code != http.StatusNotFound || strings.Contains(body, "55") {
+		if code, body := get(t, c, srv.URL+path); code != http.StatusForbidden || strings.Contains(body, "55") {
 			t.Errorf("%s of a patient without a grant: %d", path, code)
 		}
 	}

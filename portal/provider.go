@@ -124,6 +124,9 @@ func (p *ProviderPortal) Handler() http.Handler { return secureHeaders(p.mux) }
 func (p *ProviderPortal) routes() {
 	m := http.NewServeMux()
 	m.Handle("GET /static/", staticHandler())
+	m.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/static/favicon.svg", http.StatusMovedPermanently)
+	})
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	m.HandleFunc("GET /login", p.login)
 	m.HandleFunc("POST /logout", p.authed(p.logout))
@@ -398,12 +401,16 @@ func (p *ProviderPortal) alertPage(w http.ResponseWriter, r *http.Request, s *se
 		return
 	}
 	e, ok := p.triage.alert(id)
-	if !ok || !p.granted(r.Context(), e.Header.Patient) {
-		p.fail(w, r, http.StatusNotFound, "No such alert", "This portal has no alert of that ID, or its patient has no grant in force for this provider.")
+	if !ok {
+		p.fail(w, r, http.StatusNotFound, "No such alert", "This portal has no alert of that ID.")
+		return
+	}
+	if !p.granted(r.Context(), e.Header.Patient) {
+		p.fail(w, r, http.StatusForbidden, "No grant in force", "The patient of this alert has no grant in force for this provider.")
 		return
 	}
 	v := alertView{alertEntry: e, IDHex: hex.EncodeToString(id[:]), Patient: e.Header.Patient.Hex(), PatientS: short(e.Header.Patient),
-		Kind: e.Header.Kind.Info().Name, Severity: contract.Severity(e.Header.Severity).String(), Age: ago(p.cfg.Now(), time.UnixMilli(e.Header.Time))}
+		Kind: e.Header.Kind.Info().Display, Severity: contract.Severity(e.Header.Severity).String(), Age: ago(p.cfg.Now(), time.UnixMilli(e.Header.Time))}
 	f, err := p.fetch(r.Context(), id)
 	switch {
 	case err == nil:
@@ -436,8 +443,12 @@ type proofJSON struct {
 func (p *ProviderPortal) proof(w http.ResponseWriter, r *http.Request, _ *session) {
 	id, ok := recordID(r)
 	e, known := p.triage.alert(id)
-	if !ok || !known || !p.granted(r.Context(), e.Header.Patient) {
+	if !ok || !known {
 		http.Error(w, "no such record", http.StatusNotFound)
+		return
+	}
+	if !p.granted(r.Context(), e.Header.Patient) {
+		http.Error(w, "no grant in force", http.StatusForbidden)
 		return
 	}
 	f, err := p.fetch(r.Context(), id)
@@ -480,8 +491,12 @@ func (p *ProviderPortal) flash(w http.ResponseWriter, status int, f flash) {
 func (p *ProviderPortal) alertState(w http.ResponseWriter, r *http.Request, s *session) {
 	id, ok := recordID(r)
 	e, known := p.triage.alert(id)
-	if !ok || !known || !p.granted(r.Context(), e.Header.Patient) {
+	if !ok || !known {
 		p.fail(w, r, http.StatusNotFound, "No such alert", "")
+		return
+	}
+	if !p.granted(r.Context(), e.Header.Patient) {
+		p.fail(w, r, http.StatusForbidden, "No grant in force", "")
 		return
 	}
 	now := p.cfg.Now()
@@ -547,8 +562,12 @@ type chartView struct {
 
 func (p *ProviderPortal) patientPage(w http.ResponseWriter, r *http.Request, s *session) {
 	id, ok := patientID(r)
-	if !ok || !p.granted(r.Context(), id) {
-		p.fail(w, r, http.StatusNotFound, "No such patient", "This portal shows only patients whose grant to this provider is in force.")
+	if !ok {
+		p.fail(w, r, http.StatusNotFound, "No such patient", "A patient's address ends with their ID, 64 hexadecimal digits.")
+		return
+	}
+	if !p.granted(r.Context(), id) {
+		p.fail(w, r, http.StatusForbidden, "No grant in force", "This portal shows only patients whose grant to this provider is in force.")
 		return
 	}
 	alerts, _ := p.triage.patientAlerts(id)
@@ -558,7 +577,7 @@ func (p *ProviderPortal) patientPage(w http.ResponseWriter, r *http.Request, s *
 		v.Kinds = append(v.Kinds, k.String())
 	}
 	for _, e := range alerts {
-		v.Alerts = append(v.Alerts, alertRow{IDHex: hex.EncodeToString(e.ID[:]), Kind: e.Header.Kind.Info().Name,
+		v.Alerts = append(v.Alerts, alertRow{IDHex: hex.EncodeToString(e.ID[:]), Kind: e.Header.Kind.Info().Display,
 			Severity: contract.Severity(e.Header.Severity).String(), State: e.State.String(), Age: ago(now, time.UnixMilli(e.Header.Time))})
 	}
 	byKind := map[vital.Kind]*series{}
@@ -575,7 +594,7 @@ func (p *ProviderPortal) patientPage(w http.ResponseWriter, r *http.Request, s *
 		k := f.Header.Kind
 		sr := byKind[k]
 		if sr == nil {
-			sr = &series{Kind: k.Info().Name, Unit: f.Reading.Unit}
+			sr = &series{Kind: k.Info().Display, Unit: f.Reading.Unit}
 			byKind[k] = sr
 		}
 		sr.T = append(sr.T, float64(f.Reading.Time)/1000)
@@ -599,8 +618,12 @@ func (p *ProviderPortal) patientPage(w http.ResponseWriter, r *http.Request, s *
 
 func (p *ProviderPortal) exportFHIR(w http.ResponseWriter, r *http.Request, _ *session) {
 	id, ok := patientID(r)
-	if !ok || !p.granted(r.Context(), id) {
+	if !ok {
 		http.Error(w, "no such patient", http.StatusNotFound)
+		return
+	}
+	if !p.granted(r.Context(), id) {
+		http.Error(w, "no grant in force", http.StatusForbidden)
 		return
 	}
 	alerts, _ := p.triage.patientAlerts(id)
@@ -622,8 +645,12 @@ func (p *ProviderPortal) exportFHIR(w http.ResponseWriter, r *http.Request, _ *s
 
 func (p *ProviderPortal) sendRecord(w http.ResponseWriter, r *http.Request, _ *session) {
 	id, ok := patientID(r)
-	if !ok || !p.granted(r.Context(), id) {
+	if !ok {
 		p.fail(w, r, http.StatusNotFound, "No such patient", "")
+		return
+	}
+	if !p.granted(r.Context(), id) {
+		p.fail(w, r, http.StatusForbidden, "No grant in force", "")
 		return
 	}
 	text := strings.TrimSpace(r.PostFormValue("text"))
@@ -649,8 +676,12 @@ func (p *ProviderPortal) sendRecord(w http.ResponseWriter, r *http.Request, _ *s
 
 func (p *ProviderPortal) sampling(w http.ResponseWriter, r *http.Request, _ *session) {
 	id, ok := patientID(r)
-	if !ok || !p.granted(r.Context(), id) {
+	if !ok {
 		p.fail(w, r, http.StatusNotFound, "No such patient", "")
+		return
+	}
+	if !p.granted(r.Context(), id) {
+		p.fail(w, r, http.StatusForbidden, "No grant in force", "")
 		return
 	}
 	dev, err := identity.ParseID(r.PostFormValue("device"))

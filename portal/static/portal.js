@@ -12,7 +12,8 @@
     new uPlot({
       width: width,
       height: 220,
-      scales: { x: { time: true } },
+      // A single point gets ten minutes around it, not years.
+      scales: { x: { time: true, range: function (u, min, max) { return min === max ? [min - 300, max + 300] : [min, max]; } } },
       series: [{}, { label: s.kind + " (" + s.unit + ")", stroke: "#b3261e", width: 2, points: { show: true, size: 6 } }],
       axes: [{}, { label: s.unit }]
     }, [s.t, s.v], el);

@@ -1,0 +1,215 @@
+package portal_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/internal/testbed"
+	"github.com/vitalchain/vitalchain/portal"
+	"github.com/vitalchain/vitalchain/vital"
+)
+
+// browser starts headless Chromium (Debian's chromium, which ./test.sh
+// installs when it is missing) and returns a tab's context and the page's
+// JavaScript errors, collected as they happen: exceptions, console.error
+// and the browser's own error log (a refused script or a CSP violation).
+func browser(t *testing.T) (context.Context, func() []string, context.CancelFunc) {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("the browser tests need Debian's chromium on the PATH (./test.sh installs it): %v", err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1100, 900))
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelT := chromedp.NewContext(actx)
+	// Ended by the test before its servers close, and in any case here.
+	t.Cleanup(func() { cancelT(); cancelA() })
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	var mu sync.Mutex
+	var errs []string
+	messages := chromedp.Console(ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.IsException() {
+				mu.Lock()
+				errs = append(errs, fmt.Sprintf("%s (%s:%d)", m, m.URL, m.Line))
+				mu.Unlock()
+			}
+		}
+	}()
+	return ctx, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), errs...)
+	}, func() { cancelT(); cancelA() }
+}
+
+// screens is where the browser tests save a screenshot of each screen:
+// $VITALCHAIN_SCREENSHOTS, or a temporary folder.
+func screens(t *testing.T) string {
+	if d := os.Getenv("VITALCHAIN_SCREENSHOTS"); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return t.TempDir()
+}
+
+func shot(dir, name string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		b, err := chromedp.FullScreenshot(100)(ctx, t) // quality 100: PNG
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, name+".png"), b, 0o644)
+	})
+}
+
+// TestProviderPortalInBrowser drives the provider portal in Chromium against
+// a real system (chain, cloud, gateway, wearables): log in; see an alert
+// arrive live on the triage list; open it and see its proof verified and
+// anchored; acknowledge it; open the patient's charts; the patient revokes
+// the provider and the portal loses the patient; a new grant brings the
+// patient back. Any JavaScript error fails the test.
+func TestProviderPortalInBrowser(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	s, err := testbed.Start(ctx, testbed.Options{Dir: t.TempDir(), Patients: 1, Providers: 2, Devices: 6, Interval: 100 * time.Millisecond,
+		AbnormalFraction: 0.1, Speedup: 240, BlockInterval: 100 * time.Millisecond, CloudSeal: 500 * time.Millisecond,
+		Suite: identity.SuiteX25519, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	pp, err := portal.NewProvider(portal.ProviderConfig{Provider: s.Providers[0].P})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go pp.Run(ctx)
+	srv := httptest.NewServer(pp.Handler())
+	defer srv.Close()
+	dir := screens(t)
+	bctx, jsErrors, closeBrowser := browser(t)
+	defer closeBrowser() // before the server closes: its live streams end with the tabs
+	bctx, cancelB := context.WithTimeout(bctx, 3*time.Minute)
+	defer cancelB()
+	patient := s.Patients[0]
+	row := fmt.Sprintf(`tr[data-patient="%s"]`, patient.ID.ID().Hex())
+
+	// Log in before any reading: the alert must arrive on the open page.
+	must(t, "log in", chromedp.Do(bctx,
+		chromedp.Navigate(srv.URL+pp.LoginPath()),
+		chromedp.WaitVisible(chromedp.CSS(`#triage-rows`)),
+		shot(dir, "provider-triage-empty")))
+	if err := s.StartWearables(ctx); err != nil {
+		t.Fatal(err)
+	}
+	must(t, "an alert arrives live", chromedp.Do(bctx,
+		chromedp.WaitVisible(chromedp.CSS(row+` a.alert-link`)),
+		shot(dir, "provider-triage")))
+	href, err := chromedp.Run(bctx, chromedp.AttributeValue(chromedp.CSS(row+` a.alert-link`), "href"))
+	must(t, "the alert's link", err)
+
+	// The alert's page: the record decrypted, its proof verified; anchored
+	// within a few seals.
+	verified := false
+	for range 40 {
+		must(t, "open the alert", chromedp.Do(bctx,
+			chromedp.Navigate(srv.URL+href.Value),
+			chromedp.WaitVisible(chromedp.CSS(`#proof`))))
+		n, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll('#proof.verified').length`))
+		must(t, "look at the proof", err)
+		if n == 1 {
+			verified = true
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if !verified {
+		text, _ := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`#proof`)))
+		t.Fatalf("the alert's proof never showed verified and anchored: %q", text)
+	}
+	proofText, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`#proof`)))
+	must(t, "read the proof", err)
+	must(t, "screenshot", chromedp.Do(bctx, shot(dir, "provider-alert")))
+	if !strings.Contains(proofText, "anchored on the ledger at block") {
+		t.Errorf("proof badge: %q", proofText)
+	}
+	must(t, "acknowledge", chromedp.Do(bctx,
+		chromedp.Click(chromedp.CSS(`#acknowledge`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`#acknowledge`)),
+		chromedp.WaitVisible(chromedp.CSS(`#alert-state`))))
+	state, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`#alert-state`)))
+	must(t, "the alert's state", err)
+	if !strings.HasPrefix(state, "acknowledged by provider") {
+		t.Errorf("state after acknowledging: %q", state)
+	}
+
+	// The patient's page: a chart (uPlot draws a canvas) per vital sign.
+	must(t, "patient page", chromedp.Do(bctx,
+		chromedp.Navigate(srv.URL+"/patients/"+patient.ID.ID().Hex()),
+		chromedp.WaitVisible(chromedp.CSS(`.plot canvas`)),
+		shot(dir, "provider-patient")))
+
+	// The patient revokes this provider: the portal loses the patient,
+	// live, on the open triage list.
+	me := s.Providers[0].ID.ID()
+	if err := patient.Gateway.Patient().Revoke(ctx, me); err != nil {
+		t.Fatal(err)
+	}
+	must(t, "the revoked patient leaves the list", chromedp.Do(bctx,
+		chromedp.Navigate(srv.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`#triage-rows`)),
+		chromedp.WaitNotPresent(chromedp.CSS(row))))
+	must(t, "the revoked patient's page", chromedp.Do(bctx,
+		chromedp.Navigate(srv.URL+"/patients/"+patient.ID.ID().Hex())))
+	body, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`main`)))
+	must(t, "the revoked patient's page", err)
+	if !strings.Contains(body, "No grant in force") {
+		t.Errorf("a revoked patient's page shows: %q", body)
+	}
+	// A new grant brings the patient back.
+	must(t, "back to the list", chromedp.Do(bctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`#triage-rows`))))
+	if err := patient.Gateway.Patient().Grant(ctx, me, vital.Kinds(), true, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	must(t, "the patient granted again comes back", chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(row))))
+	// The browser logs the revoked patient's page, refused on purpose, as
+	// a failed load: that one is expected, and nothing else.
+	var errs []string
+	for _, e := range jsErrors() {
+		if !strings.Contains(e, "status of 403") || !strings.Contains(e, "/patients/"+patient.ID.ID().Hex()) {
+			errs = append(errs, e)
+		}
+	}
+	if len(errs) > 0 {
+		t.Errorf("JavaScript errors:\n%s", strings.Join(errs, "\n"))
+	}
+	t.Logf("screenshots in %s", dir)
+}
+
+func must(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
