@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: formatting, vet, and every test with the race
 # detector. It needs Go; anything else the tests need it installs itself
-# (mosquitto-clients and, when no PostgreSQL answers, postgresql, from
-# Debian's packages).
+# (mosquitto-clients, chromium and, when no PostgreSQL answers, postgresql,
+# from Debian's packages).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -12,6 +12,15 @@ if ! command -v mosquitto_sub >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto-clients >/dev/null 2>&1 ||
       { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto-clients >/dev/null; }
+  fi
+fi
+
+# The portals' browser tests drive Debian's Chromium (package chromium).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "== installing chromium"
+  if command -v apt-get >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
   fi
 fi
 

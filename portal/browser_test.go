@@ -126,6 +126,18 @@ func TestProviderPortalInBrowser(t *testing.T) {
 	must(t, "an alert arrives live", chromedp.Do(bctx,
 		chromedp.WaitVisible(chromedp.CSS(row+` a.alert-link`)),
 		shot(dir, "provider-triage")))
+	// On a phone-sized screen the list fits without scrolling sideways.
+	must(t, "a phone-sized screen", chromedp.Do(bctx,
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
+		chromedp.Navigate(srv.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS(row)),
+		shot(dir, "provider-triage-phone")))
+	overflow, err := chromedp.Run(bctx, chromedp.Evaluate[int](`Math.ceil(Math.max(...[...document.querySelectorAll('main *')].map(e => e.getBoundingClientRect().right))) - 390`))
+	must(t, "measure the phone-sized page", err)
+	if overflow > 0 {
+		t.Errorf("on a 390 px wide screen the triage list is %d px too wide", overflow)
+	}
+	must(t, "back to a desktop screen", chromedp.Do(bctx, chromedp.ResetViewport()))
 	href, err := chromedp.Run(bctx, chromedp.AttributeValue(chromedp.CSS(row+` a.alert-link`), "href"))
 	must(t, "the alert's link", err)
 

@@ -165,7 +165,7 @@ func (p *ProviderPortal) authed(h func(http.ResponseWriter, *http.Request, *sess
 func (p *ProviderPortal) login(w http.ResponseWriter, r *http.Request) {
 	id, err := p.access.login(r.URL.Query().Get("token"))
 	if err != nil {
-		p.fail(w, r, http.StatusUnauthorized, "Login refused", err.Error()+". Ask for a new link: restart the portal, or run it with --login.")
+		p.fail(w, r, http.StatusUnauthorized, "Login refused", err.Error()+". Ask the portal's operator for a new link (the portal prints one at start, and another on SIGHUP).")
 		return
 	}
 	p.access.setCookie(w, id)

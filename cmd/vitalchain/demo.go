@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,6 +14,8 @@ import (
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/cli"
 	"github.com/vitalchain/vitalchain/internal/testbed"
+	"github.com/vitalchain/vitalchain/pki"
+	"github.com/vitalchain/vitalchain/portal"
 )
 
 const demoUsage = `Usage: vitalchain demo [--duration D] [--json FILE] [flags]
@@ -48,6 +51,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	suite := fs.String("suite", "mlkem768x25519", "HPKE suite of patients and providers (mlkem768x25519 or x25519)")
 	dir := fs.String("dir", "", "keep the system's state in this `directory` (default: a temporary one, removed)")
 	level := fs.String("log-level", "error", "log `level` (logs go to stderr)")
+	portalAddr := fs.String("portal", "127.0.0.1:8480", "serve the first provider's portal on this loopback `address` (a free port if it is taken; \"off\": none)")
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
@@ -84,6 +88,13 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	defer s.Stop()
 	fmt.Fprintf(stdout, "Ready in %.1fs: %d actors registered, %d contracts deployed, grants given. Streaming readings.\n",
 		time.Since(t0).Seconds(), 2+*providers+*patients*(1+*devices), *patients)
+	if *portalAddr != "off" {
+		stopPortal, err := demoPortal(ctx, s, *portalAddr, stdout, stderr)
+		if err != nil {
+			return err
+		}
+		defer stopPortal()
+	}
 	sum, err := s.Run(ctx, stdout, *duration, true)
 	if err != nil {
 		return err
@@ -97,6 +108,35 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		return cli.ExitError{Code: 1}
 	}
 	return nil
+}
+
+// demoPortal serves the first provider's portal while the demo runs, on
+// addr or, if that is taken, on a free loopback port, and prints its login
+// link.
+func demoPortal(ctx context.Context, s *testbed.System, addr string, stdout, stderr io.Writer) (func(), error) {
+	if !pki.IsLoopback(addr) {
+		return nil, fmt.Errorf("%w: the demo serves its portal on loopback only (it has no TLS)", cli.ErrUsage)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return nil, err
+		}
+	}
+	pp, err := portal.NewProvider(portal.ProviderConfig{Provider: s.Providers[0].P})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		servePortal(ctx, ln, pp.Handler(), "", "", func() {
+			fmt.Fprintf(stdout, "Provider portal (provider %s): http://%s%s\n", s.Providers[0].ID.ID(), ln.Addr(), pp.LoginPath())
+		}, pp.Run, stderr)
+	}()
+	return func() { cancel(); <-done }, nil
 }
 
 func writeJSONFile(path string, stdout io.Writer, v any) error {

@@ -44,6 +44,11 @@ Subcommands:
     command --key FILE --ledger URL --device ID --interval D
                 Set a patient's device's sampling interval (needs a grant
                 that allows commands).
+    serve --key FILE --cloud URL --ledger URL [--listen ADDR] [--tls-cert F --tls-key F]
+                Serve the provider portal: a live triage list, alerts with
+                their verified proofs, charts, and the actions above, in a
+                browser. Prints a one-time login link (another on SIGHUP).
+                Beyond loopback it needs TLS.
 
 Run 'vitalchain provider <subcommand> -h' for its flags.
 `
@@ -51,7 +56,7 @@ Run 'vitalchain provider <subcommand> -h' for its flags.
 func runProvider(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, providerUsage)
-		return fmt.Errorf("%w: provider needs a subcommand: alerts, fetch, export, send or command", cli.ErrUsage)
+		return fmt.Errorf("%w: provider needs a subcommand: alerts, fetch, export, send, command or serve", cli.ErrUsage)
 	}
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
@@ -67,8 +72,10 @@ func runProvider(args []string, stdout, stderr io.Writer) error {
 		return runProviderSend(args[1:], stdout, stderr)
 	case "command":
 		return runProviderCommand(args[1:], stdout, stderr)
+	case "serve":
+		return runProviderServe(args[1:], stdout, stderr)
 	}
-	return fmt.Errorf("%w: unknown provider subcommand %q (want alerts, fetch, export, send or command)", cli.ErrUsage, args[0])
+	return fmt.Errorf("%w: unknown provider subcommand %q (want alerts, fetch, export, send, command or serve)", cli.ErrUsage, args[0])
 }
 
 // providerFlags are the flags every provider subcommand takes.
