@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -25,6 +26,7 @@ import (
 	"github.com/vitalchain/vitalchain/reading"
 	"github.com/vitalchain/vitalchain/record"
 	"github.com/vitalchain/vitalchain/vital"
+	"github.com/vitalchain/vitalchain/webhook"
 )
 
 // fakeClinician stands in for a provider: alerts are given by the test,
@@ -415,5 +417,141 @@ func TestVendoredFilesArePinned(t *testing.T) {
 	}
 	if n != 4 {
 		t.Errorf("%d files pinned, want 4", n)
+	}
+}
+
+// notes records the events a portal hands over.
+type notes struct {
+	mu     sync.Mutex
+	events []webhook.Event
+	seen   map[string]bool
+}
+
+func (n *notes) Enqueue(ev webhook.Event) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.seen[ev.ID] {
+		return webhook.ErrDuplicate
+	}
+	n.seen[ev.ID] = true
+	n.events = append(n.events, ev)
+	return nil
+}
+
+func TestAlertEventsCarryIDsOnly(t *testing.T) {
+	f := &fakeClinician{me: identity.ID{0xaa}, granted: map[identity.ID]bool{{1}: true}}
+	n := &notes{seen: map[string]bool{}}
+	p, err := NewProvider(ProviderConfig{Provider: f, Notify: n, URL: "https://portal.example/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := testAlert(identity.ID{1}, 1, contract.Critical, time.Now())
+	p.Observe(a)
+	p.Observe(a) // a replay after a restart
+	srv := httptest.NewServer(p.Handler())
+	defer srv.Close()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	_, body := get(t, c, srv.URL+p.LoginPath())
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(body)[1]
+	res, err := c.PostForm(srv.URL+"/alerts/"+hex.EncodeToString(a.ID[:])+"/state", url.Values{"csrf": {csrf}, "action": {"acknowledge"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if len(n.events) != 2 || n.events[0].Type != "alert.raised" || n.events[1].Type != "alert.acknowledged" {
+		t.Fatalf("events %+v", n.events)
+	}
+	id := hex.EncodeToString(a.ID[:])
+	for _, ev := range n.events {
+		var m map[string]string
+		if err := json.Unmarshal(ev.Payload, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m["alert"] != id || m["link"] != "https://portal.example/alerts/"+id || len(m) != 4 {
+			t.Errorf("payload %s", ev.Payload)
+		}
+		for _, health := range []string{"glucose", "critical", "severity", "mg/dl"} {
+			if strings.Contains(strings.ToLower(string(ev.Payload)), health) {
+				t.Errorf("payload %s carries %q", ev.Payload, health)
+			}
+		}
+	}
+}
+
+// TestWebhooksSurviveRestart: alerts that reached a portal while the paging
+// system was down are delivered after the portal's process restarts, and
+// the alerts it replays at start are not delivered twice.
+func TestWebhooksSurviveRestart(t *testing.T) {
+	secret := webhook.NewSecret()
+	var mu sync.Mutex
+	down := true
+	var got []string
+	pager := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		if err := secret.Verify(r.Header, body, time.Now(), time.Minute); err != nil {
+			t.Errorf("delivery: %v", err)
+		}
+		if down {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		got = append(got, r.Header.Get("webhook-id"))
+	}))
+	defer pager.Close()
+	path := t.TempDir() + "/webhooks.db"
+	f := &fakeClinician{me: identity.ID{0xaa}, granted: map[identity.ID]bool{}}
+	start := func() (*ProviderPortal, *webhook.Outbox, func()) {
+		out, err := webhook.Open(webhook.Config{Path: path, Endpoints: []webhook.Endpoint{{URL: pager.URL, Secret: secret}},
+			MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := NewProvider(ProviderConfig{Provider: f, Notify: out})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { out.Run(ctx); close(done) }()
+		return p, out, func() { cancel(); <-done; out.Close() }
+	}
+	now := time.Now()
+	a1, a2, a3 := testAlert(identity.ID{1}, 1, contract.Critical, now), testAlert(identity.ID{1}, 2, contract.Warning, now), testAlert(identity.ID{2}, 1, contract.Info, now)
+	p, out, stop := start()
+	p.Observe(a1)
+	p.Observe(a2)
+	waitFor(t, "attempts refused by the pager", func() bool { return out.Stats().Failures >= 2 })
+	stop()
+
+	// The new process replays the alerts from the start of the cloud's log.
+	p, out, stop = start()
+	defer stop()
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	for _, a := range []provider.Alert{a1, a2, a3} {
+		p.Observe(a)
+	}
+	waitFor(t, "three deliveries", func() bool { return out.Stats().Delivered == 3 })
+	if st := out.Stats(); st.Duplicates != 2 || st.Enqueued != 1 || st.Pending != 0 {
+		t.Errorf("after the replay: %+v, want the 2 replayed alerts refused as duplicates", st)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"alert.raised:" + hex.EncodeToString(a1.ID[:]), "alert.raised:" + hex.EncodeToString(a2.ID[:]), "alert.raised:" + hex.EncodeToString(a3.ID[:])}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("delivered %v, want %v", got, want)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("never: %s", what)
+		}
 	}
 }

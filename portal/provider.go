@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/provider"
 	"github.com/vitalchain/vitalchain/vital"
+	"github.com/vitalchain/vitalchain/webhook"
 )
 
 // Clinician is what the provider portal needs of a provider's client
@@ -34,9 +36,23 @@ type Clinician interface {
 	SetSamplingInterval(ctx context.Context, device identity.ID, iv time.Duration) error
 }
 
+// Notifier takes events for delivery beyond the browser: a
+// *webhook.Outbox, which keeps them durably and retries.
+type Notifier interface {
+	Enqueue(webhook.Event) error
+}
+
 // ProviderConfig configures a provider portal.
 type ProviderConfig struct {
 	Provider Clinician
+	// Notify, if set, gets an event for each new alert and each change of
+	// an alert's state: IDs and a link, never health data. An event's ID is
+	// its idempotency key, the same after a restart of the portal, so that
+	// replaying the alerts at start sends nothing twice.
+	Notify Notifier
+	// URL is the portal's address as its users reach it, for the links of
+	// the events (default: none, the links are paths).
+	URL string
 	// Secure: the portal is served over TLS (session cookies are Secure).
 	Secure bool
 	Log    *slog.Logger
@@ -109,8 +125,32 @@ func NewProvider(cfg ProviderConfig) (*ProviderPortal, error) {
 // be printed where only the portal's operator sees it.
 func (p *ProviderPortal) LoginPath() string { return "/login?token=" + p.access.newLogin() }
 
-// Observe adds an alert the provider received to the triage list.
-func (p *ProviderPortal) Observe(a provider.Alert) { p.triage.add(a) }
+// Observe adds an alert the provider received to the triage list, and
+// notifies it if it is new.
+func (p *ProviderPortal) Observe(a provider.Alert) {
+	if p.triage.add(a) {
+		p.notify("alert.raised", a.ID, a.Header.Patient)
+	}
+}
+
+// notify hands an event about an alert to the Notifier. Its ID names the
+// alert and the change, so that the same change is the same event.
+func (p *ProviderPortal) notify(typ string, alert [32]byte, patient identity.ID) {
+	if p.cfg.Notify == nil {
+		return
+	}
+	id := hex.EncodeToString(alert[:])
+	payload, _ := json.Marshal(map[string]string{
+		"alert":    id,
+		"patient":  patient.Hex(),
+		"provider": p.cfg.Provider.ID().Hex(),
+		"link":     strings.TrimSuffix(p.cfg.URL, "/") + "/alerts/" + id,
+	})
+	err := p.cfg.Notify.Enqueue(webhook.Event{ID: typ + ":" + id, Type: typ, Time: p.cfg.Now(), Payload: payload})
+	if err != nil && !errors.Is(err, webhook.ErrDuplicate) {
+		p.log.Error("portal: event not enqueued", "type", typ, "alert", id, "err", err)
+	}
+}
 
 // Run follows the provider's alerts from the start of the cloud's log into
 // the triage list, until ctx ends.
@@ -128,6 +168,7 @@ func (p *ProviderPortal) routes() {
 		http.Redirect(w, r, "/static/favicon.svg", http.StatusMovedPermanently)
 	})
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	m.HandleFunc("GET /metrics", p.metrics)
 	m.HandleFunc("GET /login", p.login)
 	m.HandleFunc("POST /logout", p.authed(p.logout))
 	m.HandleFunc("GET /{$}", p.authed(p.home))
@@ -159,6 +200,23 @@ func (p *ProviderPortal) authed(h func(http.ResponseWriter, *http.Request, *sess
 			}
 		}
 		h(w, r, s)
+	}
+}
+
+// metrics serves the portal's counters, and its Notifier's if it has
+// some, in Prometheus's text format: counts only, nothing of a patient.
+func (p *ProviderPortal) metrics(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	p.triage.mu.Lock()
+	patients, alerts := len(p.triage.patients), len(p.triage.alerts)
+	p.triage.mu.Unlock()
+	fmt.Fprintf(w, "# HELP vitalchain_portal_patients Patients on the triage list, granted or not.\n# TYPE vitalchain_portal_patients gauge\nvitalchain_portal_patients %d\n", patients)
+	fmt.Fprintf(w, "# HELP vitalchain_portal_alerts Alerts the portal keeps.\n# TYPE vitalchain_portal_alerts gauge\nvitalchain_portal_alerts %d\n", alerts)
+	fmt.Fprintf(w, "# HELP vitalchain_portal_streams Live connections.\n# TYPE vitalchain_portal_streams gauge\nvitalchain_portal_streams %d\n", len(p.streams))
+	if m, ok := p.cfg.Notify.(interface {
+		WriteMetrics(io.Writer, string) error
+	}); ok {
+		m.WriteMetrics(w, "vitalchain_portal")
 	}
 }
 
@@ -504,9 +562,13 @@ func (p *ProviderPortal) alertState(w http.ResponseWriter, r *http.Request, s *s
 	var done bool
 	switch r.PostFormValue("action") {
 	case "acknowledge":
-		done = p.triage.transition(id, Acknowledged, who, now, time.Time{})
+		if done = p.triage.transition(id, Acknowledged, who, now, time.Time{}); done {
+			p.notify("alert.acknowledged", id, e.Header.Patient)
+		}
 	case "resolve":
-		done = p.triage.transition(id, Resolved, who, now, time.Time{})
+		if done = p.triage.transition(id, Resolved, who, now, time.Time{}); done {
+			p.notify("alert.resolved", id, e.Header.Patient)
+		}
 	case "snooze":
 		m, err := strconv.Atoi(r.PostFormValue("minutes"))
 		if err != nil || m < 1 || m > 24*60 {

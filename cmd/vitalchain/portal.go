@@ -9,12 +9,15 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/vitalchain/vitalchain/internal/cli"
 	"github.com/vitalchain/vitalchain/pki"
 	"github.com/vitalchain/vitalchain/portal"
+	"github.com/vitalchain/vitalchain/webhook"
 )
 
 func runProviderServe(args []string, stdout, stderr io.Writer) error {
@@ -23,11 +26,18 @@ func runProviderServe(args []string, stdout, stderr io.Writer) error {
 	listen := fs.String("listen", "127.0.0.1:8480", "`address` to serve the portal on")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate `file` (PEM)")
 	tlsKey := fs.String("tls-key", "", "and this key `file` (PEM)")
+	hooks := fs.String("webhook", "", "deliver alert events to these `URLs` (comma-separated), signed as Standard Webhooks do")
+	hookSecret := fs.String("webhook-secret", "", "the webhooks' signing secret: a `file` holding whsec_… (made if missing)")
+	data := fs.String("data", "", "the portal's state `directory` (the webhooks' outbox); needed with --webhook")
+	public := fs.String("url", "", "the portal's `URL` as its users reach it, for the events' links (default: the listening address)")
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 || (*tlsCert == "") != (*tlsKey == "") {
 		return fmt.Errorf("%w: provider serve takes flags only (and --tls-cert with --tls-key)", cli.ErrUsage)
+	}
+	if *hooks != "" && (*data == "" || *hookSecret == "") {
+		return fmt.Errorf("%w: --webhook needs --data and --webhook-secret", cli.ErrUsage)
 	}
 	// Sessions and records never cross a network in clear.
 	if err := pki.RequireTLS(*listen, *tlsCert != "", false); err != nil {
@@ -38,22 +48,69 @@ func runProviderServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer done()
-	pp, err := portal.NewProvider(portal.ProviderConfig{Provider: p, Secure: *tlsCert != ""})
-	if err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
 	}
+	defer ln.Close()
 	scheme := "http"
 	if *tlsCert != "" {
 		scheme = "https"
 	}
 	base := scheme + "://" + ln.Addr().String()
+	if *public == "" {
+		*public = base
+	}
+	cfg := portal.ProviderConfig{Provider: p, Secure: *tlsCert != "", URL: *public}
+	feed := func(ctx context.Context) error { return nil }
+	if *hooks != "" {
+		out, err := openWebhooks(*data, *hooks, *hookSecret)
+		if err != nil {
+			return err
+		}
+		defer out.Close()
+		cfg.Notify = out
+		feed = out.Run
+	}
+	pp, err := portal.NewProvider(cfg)
+	if err != nil {
+		return err
+	}
 	return servePortal(ctx, ln, pp.Handler(), *tlsCert, *tlsKey, func() {
 		fmt.Fprintf(stdout, "Provider portal: %s%s\n", base, pp.LoginPath())
-	}, pp.Run, stderr)
+	}, func(ctx context.Context) error {
+		go feed(ctx)
+		return pp.Run(ctx)
+	}, stderr)
+}
+
+// openWebhooks opens the webhooks' outbox in dir, with the secret of file
+// (a new one written there if the file does not exist).
+func openWebhooks(dir, urls, secretFile string) (*webhook.Outbox, error) {
+	b, err := os.ReadFile(secretFile)
+	if errors.Is(err, os.ErrNotExist) {
+		s := webhook.NewSecret()
+		if err := os.WriteFile(secretFile, []byte(s.String()+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+		b = []byte(s.String())
+	} else if err != nil {
+		return nil, err
+	}
+	secret, err := webhook.ParseSecret(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", secretFile, err)
+	}
+	var eps []webhook.Endpoint
+	for _, u := range strings.Split(urls, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			eps = append(eps, webhook.Endpoint{URL: u, Secret: secret})
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return webhook.Open(webhook.Config{Path: filepath.Join(dir, "webhooks.db"), Endpoints: eps})
 }
 
 // servePortal serves a portal on ln until ctx ends, with the bounds every

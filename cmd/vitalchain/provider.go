@@ -45,10 +45,13 @@ Subcommands:
                 Set a patient's device's sampling interval (needs a grant
                 that allows commands).
     serve --key FILE --cloud URL --ledger URL [--listen ADDR] [--tls-cert F --tls-key F]
+          [--webhook URLS --webhook-secret FILE --data DIR]
                 Serve the provider portal: a live triage list, alerts with
                 their verified proofs, charts, and the actions above, in a
                 browser. Prints a one-time login link (another on SIGHUP).
-                Beyond loopback it needs TLS.
+                Beyond loopback it needs TLS. --webhook delivers alert events
+                (IDs and links only) to paging systems, signed, retried for
+                a day, kept in DIR across restarts.
 
 Run 'vitalchain provider <subcommand> -h' for its flags.
 `
