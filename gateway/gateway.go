@@ -99,6 +99,7 @@ type Gateway struct {
 	stats    Stats
 
 	proveNow   chan struct{} // asks the prover to try now
+	hist       history       // the patient's recent readings, for the patient's portal
 	logRefusal rate.Sometimes
 
 	cancel context.CancelFunc

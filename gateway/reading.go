@@ -173,6 +173,7 @@ func (g *Gateway) handle(ctx context.Context, msg []byte) error {
 		}
 	}
 	g.mu.Unlock()
+	g.hist.add(kind, r.Timestamp(), r.Value, len(jobs) > 0)
 	if g.cfg.OnSealed != nil {
 		for _, id := range ids {
 			g.cfg.OnSealed(r, id)
