@@ -85,9 +85,8 @@ const (
 // with their proofs, a chart per vital sign, and the provider's actions.
 // Records are decrypted in this process, with the provider's key.
 type ProviderPortal struct {
+	site
 	cfg    ProviderConfig
-	log    *slog.Logger
-	access *access
 	triage *triage
 	mux    *http.ServeMux
 
@@ -115,15 +114,11 @@ func NewProvider(cfg ProviderConfig) (*ProviderPortal, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	p := &ProviderPortal{cfg: cfg, log: cfg.Log, access: newAccess(cfg.Secure, cfg.Now), triage: newTriage(),
+	p := &ProviderPortal{site: site{name: "provider", who: short(cfg.Provider.ID()), access: newAccess(cfg.Secure, cfg.Now), log: cfg.Log}, cfg: cfg, triage: newTriage(),
 		streams: make(chan struct{}, MaxStreams), grants: map[identity.ID]grantAnswer{}, fetched: map[[32]byte]*provider.Fetched{}}
 	p.routes()
 	return p, nil
 }
-
-// LoginPath returns a new one-time login link's path (with its token), to
-// be printed where only the portal's operator sees it.
-func (p *ProviderPortal) LoginPath() string { return "/login?token=" + p.access.newLogin() }
 
 // Observe adds an alert the provider received to the triage list, and
 // notifies it if it is new.
@@ -183,26 +178,6 @@ func (p *ProviderPortal) routes() {
 	p.mux = m
 }
 
-// authed wraps a handler that needs a session; a state-changing request
-// also needs its session's CSRF token.
-func (p *ProviderPortal) authed(h func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		s, err := p.access.session(r)
-		if err != nil {
-			p.fail(w, r, http.StatusUnauthorized, "Not logged in", "Open the login link that the portal printed when it started.")
-			return
-		}
-		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-			if err := checkCSRF(r, s); err != nil {
-				p.fail(w, r, http.StatusForbidden, "Refused", err.Error())
-				return
-			}
-		}
-		h(w, r, s)
-	}
-}
-
 // metrics serves the portal's counters, and its Notifier's if it has
 // some, in Prometheus's text format: counts only, nothing of a patient.
 func (p *ProviderPortal) metrics(w http.ResponseWriter, r *http.Request) {
@@ -220,32 +195,6 @@ func (p *ProviderPortal) metrics(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (p *ProviderPortal) login(w http.ResponseWriter, r *http.Request) {
-	id, err := p.access.login(r.URL.Query().Get("token"))
-	if err != nil {
-		p.fail(w, r, http.StatusUnauthorized, "Login refused", err.Error()+". Ask the portal's operator for a new link (the portal prints one at start, and another on SIGHUP).")
-		return
-	}
-	p.access.setCookie(w, id)
-	http.Redirect(w, r, "/", http.StatusSeeOther)
-}
-
-func (p *ProviderPortal) logout(w http.ResponseWriter, r *http.Request, _ *session) {
-	p.access.logout(r)
-	p.fail(w, r, http.StatusOK, "Logged out", "Open a new login link to come back.")
-}
-
-// fail renders an error page (or, for htmx, a fragment) with status.
-func (p *ProviderPortal) fail(w http.ResponseWriter, r *http.Request, status int, title, detail string) {
-	if r.Header.Get("HX-Request") == "true" {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.WriteHeader(status)
-		pages.ExecuteTemplate(w, "flash", flash{Error: true, Text: title + ": " + detail})
-		return
-	}
-	p.render(w, status, "error", page{Title: title, Data: detail})
-}
-
 // page is what every template receives.
 type page struct {
 	Title  string
@@ -253,26 +202,6 @@ type page struct {
 	CSRF   string
 	Portal string // "provider" or "patient"
 	Data   any
-}
-
-func (p *ProviderPortal) page(s *session, title string, data any) page {
-	pg := page{Title: title, Who: short(p.cfg.Provider.ID()), Portal: "provider", Data: data}
-	if s != nil {
-		pg.CSRF = s.csrf
-	}
-	return pg
-}
-
-func (p *ProviderPortal) render(w http.ResponseWriter, status int, name string, pg page) {
-	var b bytes.Buffer
-	if err := pages.ExecuteTemplate(&b, name, pg); err != nil {
-		p.log.Error("portal: render", "page", name, "err", err)
-		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	w.Write(b.Bytes())
 }
 
 // granted answers from the grant cache, asking the ledger when the answer
@@ -538,12 +467,6 @@ func (p *ProviderPortal) proof(w http.ResponseWriter, r *http.Request, _ *sessio
 type flash struct {
 	Error bool
 	Text  string
-}
-
-func (p *ProviderPortal) flash(w http.ResponseWriter, status int, f flash) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	pages.ExecuteTemplate(w, "flash", f)
 }
 
 func (p *ProviderPortal) alertState(w http.ResponseWriter, r *http.Request, s *session) {

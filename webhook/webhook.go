@@ -373,8 +373,8 @@ func (o *Outbox) Resend(eventID string) error {
 	return nil
 }
 
-// Run delivers until ctx ends: each due delivery in the order of its
-// enqueueing, one at a time per endpoint.
+// Run delivers until ctx ends, one delivery at a time, each endpoint's in
+// the order of their enqueueing.
 func (o *Outbox) Run(ctx context.Context) error {
 	for {
 		next, err := o.deliverDue(ctx)
@@ -397,8 +397,8 @@ func (o *Outbox) Run(ctx context.Context) error {
 	}
 }
 
-// deliverDue tries every due delivery once (an endpoint that fails is not
-// tried again in this round), and returns when the next one falls due.
+// deliverDue tries the due deliveries once each, per endpoint in order up
+// to the first that fails, and returns when the next one falls due.
 func (o *Outbox) deliverDue(ctx context.Context) (time.Time, error) {
 	type item struct {
 		key []byte
@@ -407,6 +407,9 @@ func (o *Outbox) deliverDue(ctx context.Context) (time.Time, error) {
 	var due []item
 	var next time.Time
 	now := o.cfg.Now()
+	// Each endpoint gets its deliveries in the order of their enqueueing:
+	// one waiting for its retry holds back the later ones.
+	waiting := map[string]bool{}
 	err := o.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketPending).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -414,7 +417,11 @@ func (o *Outbox) deliverDue(ctx context.Context) (time.Time, error) {
 			if err := json.Unmarshal(v, &d); err != nil {
 				return fmt.Errorf("webhook: delivery %x: %w", k, err)
 			}
+			if waiting[d.Endpoint] {
+				continue
+			}
 			if d.Next.After(now) {
+				waiting[d.Endpoint] = true
 				if next.IsZero() || d.Next.Before(next) {
 					next = d.Next
 				}
@@ -433,10 +440,7 @@ func (o *Outbox) deliverDue(ctx context.Context) (time.Time, error) {
 			return time.Time{}, nil
 		}
 		if failed[it.d.Endpoint] {
-			if next.IsZero() || now.Before(next) {
-				next = now
-			}
-			continue
+			continue // behind a delivery that failed: its retry comes first
 		}
 		ok := o.attempt(ctx, it.d)
 		if ctx.Err() != nil {
