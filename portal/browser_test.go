@@ -14,9 +14,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/internal/gatewaycmd"
 	"github.com/vitalchain/vitalchain/internal/testbed"
 	"github.com/vitalchain/vitalchain/portal"
-	"github.com/vitalchain/vitalchain/vital"
 )
 
 // browser starts headless Chromium (Debian's chromium, which ./test.sh
@@ -40,6 +40,11 @@ func browser(t *testing.T) (context.Context, func() []string, context.CancelFunc
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
+	return ctx, watchConsole(ctx), func() { cancelT(); cancelA() }
+}
+
+// watchConsole collects a tab's JavaScript errors from now on.
+func watchConsole(ctx context.Context) func() []string {
 	var mu sync.Mutex
 	var errs []string
 	messages := chromedp.Console(ctx)
@@ -55,11 +60,11 @@ func browser(t *testing.T) (context.Context, func() []string, context.CancelFunc
 			}
 		}
 	}()
-	return ctx, func() []string {
+	return func() []string {
 		mu.Lock()
 		defer mu.Unlock()
 		return append([]string(nil), errs...)
-	}, func() { cancelT(); cancelA() }
+	}
 }
 
 // screens is where the browser tests save a screenshot of each screen:
@@ -84,13 +89,16 @@ func shot(dir, name string) chromedp.Action[chromedp.Void] {
 	})
 }
 
-// TestProviderPortalInBrowser drives the provider portal in Chromium against
-// a real system (chain, cloud, gateway, wearables): log in; see an alert
-// arrive live on the triage list; open it and see its proof verified and
-// anchored; acknowledge it; open the patient's charts; the patient revokes
-// the provider and the portal loses the patient; a new grant brings the
-// patient back. Any JavaScript error fails the test.
-func TestProviderPortalInBrowser(t *testing.T) {
+// TestPortalsInBrowser drives both portals in Chromium against a real
+// system (chain, cloud, gateway, wearables): the provider logs in, sees an
+// alert arrive live on the triage list, opens it and sees its proof
+// verified and anchored, acknowledges it, opens the patient's charts; the
+// patient logs in to the gateway's portal, sees today's readings and the
+// contract, revokes the provider, and the provider's portal loses the
+// patient; the patient grants again from the form and the patient comes
+// back; the patient's access log shows the provider's reads. Any
+// JavaScript error fails the test.
+func TestPortalsInBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	s, err := testbed.Start(ctx, testbed.Options{Dir: t.TempDir(), Patients: 1, Providers: 2, Devices: 6, Interval: 100 * time.Millisecond,
@@ -182,11 +190,50 @@ func TestProviderPortalInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`.plot canvas`)),
 		shot(dir, "provider-patient")))
 
-	// The patient revokes this provider: the portal loses the patient,
-	// live, on the open triage list.
-	me := s.Providers[0].ID.ID()
-	if err := patient.Gateway.Patient().Revoke(ctx, me); err != nil {
+	// The patient's portal, served with the patient's gateway, in a tab of
+	// its own: today's readings, the contracts, and the care team.
+	pat, err := portal.NewPatient(portal.PatientConfig{Patient: &gatewaycmd.Keeper{GW: patient.Gateway, Key: patient.ID,
+		Chain: s.Chain.Client(0), Cloud: s.Cloud.Client()}})
+	if err != nil {
 		t.Fatal(err)
+	}
+	psrv := httptest.NewServer(pat.Handler())
+	defer psrv.Close()
+	// One tab for both portals: a hidden tab gets no animation frames, on
+	// which chromedp's waits rely. Each portal keeps its own cookie.
+	ptab := bctx
+	must(t, "the patient logs in", chromedp.Do(ptab,
+		chromedp.Navigate(psrv.URL+pat.LoginPath()),
+		chromedp.WaitVisible(chromedp.CSS(`.plot canvas`)),
+		shot(dir, "patient-today")))
+	today, err := chromedp.Run(ptab, chromedp.Text(chromedp.CSS(`main`)))
+	must(t, "read today's page", err)
+	me := s.Providers[0].ID.ID()
+	if !strings.Contains(today, "readings; lowest") || !strings.Contains(today, "Alerts go to") || !strings.Contains(today, me.String()) {
+		t.Errorf("today's page lacks the readings or the contract naming provider %s:\n%s", me, today)
+	}
+
+	// The patient revokes this provider: the provider's portal loses the
+	// patient.
+	revoke := fmt.Sprintf(`tr[data-provider="%s"] button.revoke`, me.Hex())
+	must(t, "open the care team", chromedp.Do(ptab,
+		chromedp.Navigate(psrv.URL+"/sharing"),
+		chromedp.WaitVisible(chromedp.CSS(revoke)),
+		shot(dir, "patient-sharing")))
+	rctx, rcancel := context.WithTimeout(ptab, 30*time.Second)
+	if err := chromedp.Do(rctx, chromedp.Click(chromedp.CSS(revoke)), chromedp.WaitVisible(chromedp.CSS(`#sharing-result .flash`))); err != nil {
+		html, _ := chromedp.Run(ptab, chromedp.OuterHTML(chromedp.CSS(`main`)))
+		t.Fatalf("revoke: %v\nerrors: %v\npage: %s", err, jsErrors(), html)
+	}
+	rcancel()
+	msg, err := chromedp.Run(ptab, chromedp.Text(chromedp.CSS(`#sharing-result .flash`)))
+	must(t, "the revoke's answer", err)
+	if !strings.Contains(msg, "committed on the ledger") {
+		t.Fatalf("after revoking: %q", msg)
+	}
+	must(t, "the revoked grant leaves the list", chromedp.Do(ptab, chromedp.WaitNotPresent(chromedp.CSS(revoke))))
+	if ok, err := s.Providers[0].P.Granted(ctx, patient.ID.ID()); ok || err != nil {
+		t.Fatalf("the ledger still says granted after the revoke: %v %v", ok, err)
 	}
 	must(t, "the revoked patient leaves the list", chromedp.Do(bctx,
 		chromedp.Navigate(srv.URL+"/"),
@@ -199,12 +246,32 @@ func TestProviderPortalInBrowser(t *testing.T) {
 	if !strings.Contains(body, "No grant in force") {
 		t.Errorf("a revoked patient's page shows: %q", body)
 	}
-	// A new grant brings the patient back.
-	must(t, "back to the list", chromedp.Do(bctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`#triage-rows`))))
-	if err := patient.Gateway.Patient().Grant(ctx, me, vital.Kinds(), true, time.Now().Add(time.Hour)); err != nil {
-		t.Fatal(err)
+	// The patient grants again, from the form: the patient comes back, live.
+	must(t, "grant again", chromedp.Do(ptab,
+		chromedp.Navigate(psrv.URL+"/sharing"),
+		chromedp.WaitVisible(chromedp.CSS(`#grant-provider`)),
+		chromedp.SendKeys(chromedp.CSS(`#grant-provider`), me.Hex()),
+		chromedp.Click(chromedp.CSS(`#grant`)),
+		chromedp.WaitVisible(chromedp.CSS(revoke))))
+	msg, err = chromedp.Run(ptab, chromedp.Text(chromedp.CSS(`#sharing-result .flash`)))
+	must(t, "the grant's answer", err)
+	if !strings.HasPrefix(msg, "Granted to provider "+me.String()) {
+		t.Errorf("after granting: %q", msg)
 	}
-	must(t, "the patient granted again comes back", chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(row))))
+	must(t, "the patient granted again comes back", chromedp.Do(bctx,
+		chromedp.Navigate(srv.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS(row))))
+
+	// The access log shows the provider's reads of the patient's records.
+	must(t, "the access log", chromedp.Do(ptab,
+		chromedp.Navigate(psrv.URL+"/access"),
+		chromedp.WaitVisible(chromedp.CSS(`tr.allowed`)),
+		shot(dir, "patient-access")))
+	log, err := chromedp.Run(ptab, chromedp.Text(chromedp.CSS(`main table`)))
+	must(t, "read the access log", err)
+	if !strings.Contains(log, me.String()) {
+		t.Errorf("the access log does not show provider %s's reads:\n%s", me, log)
+	}
 	// The browser logs the revoked patient's page, refused on purpose, as
 	// a failed load: that one is expected, and nothing else.
 	var errs []string

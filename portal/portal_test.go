@@ -218,7 +218,7 @@ func TestLoginLinkWorksOnce(t *testing.T) {
 
 func TestSessionCookieIsHTTPOnlyAndStrict(t *testing.T) {
 	for _, secure := range []bool{false, true} {
-		a := newAccess(secure, time.Now)
+		a := newAccess("provider", secure, time.Now)
 		id, err := a.login(a.newLogin())
 		if err != nil {
 			t.Fatal(err)

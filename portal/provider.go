@@ -114,7 +114,7 @@ func NewProvider(cfg ProviderConfig) (*ProviderPortal, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	p := &ProviderPortal{site: site{name: "provider", who: short(cfg.Provider.ID()), access: newAccess(cfg.Secure, cfg.Now), log: cfg.Log}, cfg: cfg, triage: newTriage(),
+	p := &ProviderPortal{site: site{name: "provider", who: short(cfg.Provider.ID()), access: newAccess("provider", cfg.Secure, cfg.Now), log: cfg.Log}, cfg: cfg, triage: newTriage(),
 		streams: make(chan struct{}, MaxStreams), grants: map[identity.ID]grantAnswer{}, fetched: map[[32]byte]*provider.Fetched{}}
 	p.routes()
 	return p, nil
@@ -543,6 +543,7 @@ type chartView struct {
 	Series         *series // as the chart script reads it (JSON)
 	Points         int
 	Min, Max, Last string
+	Abnormal       int // readings a contract found abnormal (the patient's charts)
 }
 
 func (p *ProviderPortal) patientPage(w http.ResponseWriter, r *http.Request, s *session) {

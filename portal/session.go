@@ -34,9 +34,11 @@ const (
 	maxSessions = 1024
 )
 
-// cookieName is the session cookie's name. On TLS it is "__Host-" prefixed,
-// which browsers accept only with Secure, Path=/ and no Domain.
-const cookieName = "vitalchain_session"
+// cookiePrefix starts the session cookie's name, which ends with the
+// portal's kind: cookies are per host, not per port, and a browser may hold
+// sessions of both portals of one host. On TLS the name is "__Host-"
+// prefixed, which browsers accept only with Secure, Path=/ and no Domain.
+const cookiePrefix = "vitalchain_session_"
 
 // session is one browser's login.
 type session struct {
@@ -49,7 +51,8 @@ type session struct {
 // Jupyter does; following it once opens a session in a secure, HTTP-only,
 // same-site cookie.
 type access struct {
-	secure bool // served over TLS: the cookie is Secure and __Host- prefixed
+	kind   string // "provider" or "patient": the cookie's name ends with it
+	secure bool   // served over TLS: the cookie is Secure and __Host- prefixed
 	now    func() time.Time
 
 	mu       sync.Mutex
@@ -57,8 +60,8 @@ type access struct {
 	sessions map[string]*session  // session ID → session
 }
 
-func newAccess(secure bool, now func() time.Time) *access {
-	return &access{secure: secure, now: now, logins: map[string]time.Time{}, sessions: map[string]*session{}}
+func newAccess(kind string, secure bool, now func() time.Time) *access {
+	return &access{kind: kind, secure: secure, now: now, logins: map[string]time.Time{}, sessions: map[string]*session{}}
 }
 
 func randomToken() string {
@@ -138,9 +141,9 @@ func (a *access) logout(r *http.Request) {
 
 func (a *access) cookie() string {
 	if a.secure {
-		return "__Host-" + cookieName
+		return "__Host-" + cookiePrefix + a.kind
 	}
-	return cookieName
+	return cookiePrefix + a.kind
 }
 
 // setCookie gives the browser its session.

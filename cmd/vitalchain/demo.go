@@ -5,14 +5,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/cli"
+	"github.com/vitalchain/vitalchain/internal/gatewaycmd"
 	"github.com/vitalchain/vitalchain/internal/testbed"
 	"github.com/vitalchain/vitalchain/pki"
 	"github.com/vitalchain/vitalchain/portal"
@@ -51,7 +54,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	suite := fs.String("suite", "mlkem768x25519", "HPKE suite of patients and providers (mlkem768x25519 or x25519)")
 	dir := fs.String("dir", "", "keep the system's state in this `directory` (default: a temporary one, removed)")
 	level := fs.String("log-level", "error", "log `level` (logs go to stderr)")
-	portalAddr := fs.String("portal", "127.0.0.1:8480", "serve the first provider's portal on this loopback `address` (a free port if it is taken; \"off\": none)")
+	portalAddr := fs.String("portal", "127.0.0.1:8480", "serve the first provider's portal on this loopback `address`, and the first patient's on the next port (free ports if they are taken; \"off\": none)")
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
@@ -111,8 +114,8 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 }
 
 // demoPortal serves the first provider's portal while the demo runs, on
-// addr or, if that is taken, on a free loopback port, and prints its login
-// link.
+// addr, and the first patient's on the next port (or, if taken, on free
+// loopback ports), and prints their login links.
 func demoPortal(ctx context.Context, s *testbed.System, addr string, stdout, stderr io.Writer) (func(), error) {
 	if !pki.IsLoopback(addr) {
 		return nil, fmt.Errorf("%w: the demo serves its portal on loopback only (it has no TLS)", cli.ErrUsage)
@@ -136,7 +139,25 @@ func demoPortal(ctx context.Context, s *testbed.System, addr string, stdout, std
 			fmt.Fprintf(stdout, "Provider portal (provider %s): http://%s%s\n", s.Providers[0].ID.ID(), ln.Addr(), pp.LoginPath())
 		}, pp.Run, stderr)
 	}()
-	return func() { cancel(); <-done }, nil
+	// The first patient's portal, served by the patient's gateway.
+	pt := s.Patients[0]
+	k := &gatewaycmd.Keeper{GW: pt.Gateway, Key: pt.ID, Chain: s.Chain.Client(0), Cloud: s.Cloud.Client()}
+	patientAddr := "127.0.0.1:0"
+	if host, port, err := net.SplitHostPort(addr); err == nil {
+		if n, err := strconv.Atoi(port); err == nil && n > 0 {
+			patientAddr = net.JoinHostPort(host, strconv.Itoa(n+1))
+		}
+	}
+	stopPatient, err := gatewaycmd.ServePatientPortal(ctx, patientAddr, "", "", k, stdout, slog.New(slog.DiscardHandler))
+	if err != nil {
+		stopPatient, err = gatewaycmd.ServePatientPortal(ctx, "127.0.0.1:0", "", "", k, stdout, slog.New(slog.DiscardHandler))
+	}
+	if err != nil {
+		cancel()
+		<-done
+		return nil, err
+	}
+	return func() { cancel(); <-done; stopPatient() }, nil
 }
 
 func writeJSONFile(path string, stdout io.Writer, v any) error {

@@ -8,11 +8,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/vitalchain/vitalchain/internal/cli"
 	"github.com/vitalchain/vitalchain/pki"
@@ -113,53 +110,18 @@ func openWebhooks(dir, urls, secretFile string) (*webhook.Outbox, error) {
 	return webhook.Open(webhook.Config{Path: filepath.Join(dir, "webhooks.db"), Endpoints: eps})
 }
 
-// servePortal serves a portal on ln until ctx ends, with the bounds every
-// server of ours has; it prints a login link at start and on each SIGHUP,
-// and runs feed (the portal's source of live data) beside it.
+// servePortal serves a portal on ln until ctx ends; it prints a login link
+// at start and on each SIGHUP, and runs feed (the portal's source of live
+// data) beside it.
 func servePortal(ctx context.Context, ln net.Listener, h http.Handler, certFile, keyFile string, printLogin func(), feed func(context.Context) error, stderr io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// Requests live in ctx: its end ends the live streams, so that
-	// Shutdown does not wait for them.
-	srv := &http.Server{Handler: h, BaseContext: func(net.Listener) context.Context { return ctx },
-		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	go func() {
 		if err := feed(ctx); err != nil && ctx.Err() == nil {
 			fmt.Fprintf(stderr, "portal: live data stopped: %v\n", err)
 		}
 	}()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				printLogin()
-			}
-		}
-	}()
+	cli.OnHangup(ctx, printLogin)
 	printLogin()
-	errc := make(chan error, 1)
-	go func() {
-		if certFile != "" {
-			errc <- srv.ServeTLS(ln, certFile, keyFile)
-		} else {
-			errc <- srv.Serve(ln)
-		}
-	}()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer scancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	return nil
+	return portal.Serve(ctx, ln, h, certFile, keyFile)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/cli"
 	"github.com/vitalchain/vitalchain/mqtt"
+	"github.com/vitalchain/vitalchain/pki"
 )
 
 // Run runs a patient's gateway until SIGINT or SIGTERM; cmd names the
@@ -35,12 +36,21 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 	level := fs.String("log-level", "info", "log `level`")
 	memLimit := fs.Int64("mem-limit", 16, "soft memory limit of the Go heap, in `MB`")
 	metricsAddr := fs.String("metrics", "", "serve /metrics (Prometheus) and /healthz on this `address` (default: none)")
+	uiAddr := fs.String("ui", "", "serve the patient's portal on this `address` (default: none; beyond loopback it needs --ui-tls-cert)")
+	uiCert := fs.String("ui-tls-cert", "", "serve the portal over HTTPS with this certificate `file` (PEM)")
+	uiKey := fs.String("ui-tls-key", "", "and this key `file` (PEM)")
 	trust := cli.AddTrust(fs)
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
-	if *keyFile == "" || *data == "" || fs.NArg() != 0 {
-		return fmt.Errorf("%w: gateway needs --key and --data", cli.ErrUsage)
+	if *keyFile == "" || *data == "" || fs.NArg() != 0 || (*uiCert == "") != (*uiKey == "") {
+		return fmt.Errorf("%w: gateway needs --key and --data (and --ui-tls-cert with --ui-tls-key)", cli.ErrUsage)
+	}
+	if *uiAddr != "" {
+		// The patient's session and readings never cross a network in clear.
+		if err := pki.RequireTLS(*uiAddr, *uiCert != "", false); err != nil {
+			return fmt.Errorf("%w: --ui: %w: give --ui-tls-cert and --ui-tls-key (vitalchain cert issues them)", cli.ErrUsage, err)
+		}
 	}
 	// A gateway runs on small hardware: keep the heap near its live size
 	// (GOMEMLIMIT, if set, decides instead).
@@ -124,6 +134,13 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 		defer stop()
 	}
 	fmt.Fprintf(stdout, "gateway of patient %s: MQTT %s, epoch %d, %d contracts\n", id.ID().Hex(), url, gw.Patient().Epoch(), len(gw.Contracts()))
+	if *uiAddr != "" {
+		stop, err := ServePatientPortal(ctx, *uiAddr, *uiCert, *uiKey, &Keeper{GW: gw, Key: id, Chain: cl, Cloud: cc}, stdout, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	t := time.NewTicker(10 * time.Second)
 	defer t.Stop()
 	for {

@@ -1,0 +1,130 @@
+package gatewaycmd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/vitalchain/vitalchain/client"
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
+	"github.com/vitalchain/vitalchain/gateway"
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/internal/cli"
+	"github.com/vitalchain/vitalchain/portal"
+	"github.com/vitalchain/vitalchain/vital"
+)
+
+// Keeper is the patient's gateway as the patient portal sees it
+// (portal.Keeper): its local history, the patient's contracts and grants
+// from the ledger, the access log from the cloud, and the patient's grants
+// and revokes.
+type Keeper struct {
+	GW    *gateway.Gateway
+	Key   *identity.Identity // the patient's
+	Chain *client.Client
+	Cloud *cloudapi.Client
+}
+
+var _ portal.Keeper = (*Keeper)(nil)
+
+func (k *Keeper) ID() identity.ID { return k.Key.ID() }
+
+func (k *Keeper) Today(kind vital.Kind, since time.Time) []portal.Minute {
+	ms := k.GW.History(kind, since)
+	out := make([]portal.Minute, len(ms))
+	for i, m := range ms {
+		out[i] = portal.Minute{Start: m.Start, Min: m.Min, Max: m.Max, Last: m.Last, N: m.N, Abnormal: m.Abnormal}
+	}
+	return out
+}
+
+func (k *Keeper) Contracts(ctx context.Context) ([]portal.Contract, error) {
+	var out []portal.Contract
+	for _, id := range k.GW.Contracts() {
+		c, err := k.Chain.Contract(ctx, id)
+		if err != nil {
+			return out, err
+		}
+		pc := portal.Contract{ID: id, Name: c.Terms.Name, Providers: c.Terms.Providers}
+		for _, r := range c.Terms.Rules {
+			w := fmt.Sprintf("%s: when %s, a %s alert", r.Kind.Info().Display, r.Expr, r.Severity)
+			if r.Cooldown > 0 {
+				w += fmt.Sprintf(", at most one every %s", time.Duration(r.Cooldown)*time.Second)
+			}
+			pc.Rules = append(pc.Rules, w)
+		}
+		out = append(out, pc)
+	}
+	return out, nil
+}
+
+func (k *Keeper) Grants(ctx context.Context) ([]portal.Grant, error) {
+	gs, err := k.GW.Patient().Grants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UnixMilli()
+	out := make([]portal.Grant, len(gs))
+	for i, g := range gs {
+		out[i] = portal.Grant{Provider: g.Provider, Scope: g.Grant.Scope, Commands: g.Grant.Commands,
+			Expiry: time.UnixMilli(g.Grant.Expiry), Active: g.Grant.Active(now)}
+	}
+	return out, nil
+}
+
+func (k *Keeper) Grant(ctx context.Context, provider identity.ID, scope []vital.Kind, commands bool, expiry time.Time) error {
+	return k.GW.Patient().Grant(ctx, provider, scope, commands, expiry)
+}
+
+func (k *Keeper) Revoke(ctx context.Context, provider identity.ID) error {
+	return k.GW.Patient().Revoke(ctx, provider)
+}
+
+func (k *Keeper) AccessLog(ctx context.Context) ([]portal.Access, error) {
+	es, err := k.Cloud.AccessLog(ctx, k.Key.Signing, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]portal.Access, len(es))
+	for i, e := range es {
+		what := "read"
+		if !e.Allowed {
+			what = "refused: " + e.Reason
+		}
+		out[i] = portal.Access{Time: time.UnixMilli(e.Time), Requester: e.Requester, Record: e.Record, Allowed: e.Allowed, What: what}
+	}
+	return out, nil
+}
+
+// ServePatientPortal serves the patient's portal on addr (TLS with cert and
+// key files if given) until ctx ends or stop is called; it prints a
+// one-time login link to w at start and on each SIGHUP.
+func ServePatientPortal(ctx context.Context, addr, cert, key string, k *Keeper, w io.Writer, log *slog.Logger) (stop func(), err error) {
+	pp, err := portal.NewPatient(portal.PatientConfig{Patient: k, Secure: cert != "", Log: log})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	scheme := "http"
+	if cert != "" {
+		scheme = "https"
+	}
+	printLogin := func() { fmt.Fprintf(w, "Patient portal: %s://%s%s\n", scheme, ln.Addr(), pp.LoginPath()) }
+	ctx, cancel := context.WithCancel(ctx)
+	cli.OnHangup(ctx, printLogin)
+	printLogin()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := portal.Serve(ctx, ln, pp.Handler(), cert, key); err != nil {
+			log.Error("patient portal", "err", err)
+		}
+	}()
+	return func() { cancel(); <-done }, nil
+}
