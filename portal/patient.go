@@ -32,9 +32,9 @@ type Keeper interface {
 
 // Minute is a minute of one vital sign's readings.
 type Minute struct {
-	Start         time.Time
+	Start          time.Time
 	Min, Max, Last vital.Quantity
-	N, Abnormal   int
+	N, Abnormal    int
 }
 
 // Contract is one of the patient's contracts, as the patient reads it.
@@ -183,7 +183,7 @@ type sharingView struct {
 
 type grantView struct {
 	Provider, Short, Scope, Expiry string
-	Commands, Active              bool
+	Commands, Active               bool
 }
 
 type kindOption struct{ Name, Display string }
