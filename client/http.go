@@ -415,3 +415,7 @@ func (n *HTTPNode) readBlocks(ctx context.Context, conn *websocket.Conn, out cha
 		}
 	}
 }
+
+// Genesis returns the node's answer to /genesis (for a root of trust on
+// first use: see GenesisTrust).
+func (n *HTTPNode) Genesis(ctx context.Context) ([]byte, error) { return n.raw(ctx, "genesis", nil) }

@@ -569,3 +569,17 @@ func GenesisTrust(genesisJSON []byte) (*lightclient.Trusted, error) {
 	}
 	return lightclient.TrustGenesis(g)
 }
+
+// Genesis returns the current node's genesis (CometBFT's /genesis), if it
+// serves one over JSON-RPC. Trusting it trusts that node: a client that
+// can, reads the genesis from a file instead.
+func (c *Client) Genesis(ctx context.Context) ([]byte, error) {
+	n, _ := c.nodes.current()
+	g, ok := n.(interface {
+		Genesis(context.Context) ([]byte, error)
+	})
+	if !ok {
+		return nil, errors.New("the node serves no genesis")
+	}
+	return g.Genesis(ctx)
+}
