@@ -10,6 +10,30 @@
 // waiter or subscriber never misses a committed transaction. The package
 // links nothing of CometBFT, so that a small program that uses it (the
 // patient's gateway) stays small.
+//
+// # Verified answers
+//
+// A node's RPC is trusted for nothing. Told what to trust (Trust: the
+// chain's genesis, GenesisTrust, or a header known out of band), a Client
+// verifies every answer to a query of one key (ledger.StateKey) before it
+// returns it: it asks with prove=true, checks that the node's value is the
+// one the proof carries (ErrForged if not), fetches /commit and
+// /validators at the answer's height + 1 and verifies the header with
+// package lightclient (CometBFT's light-client rules: more than 2/3 of the
+// validators signed, reached from the trusted header by adjacent or
+// skipping verification), and checks the proof against the header's app
+// hash (ErrBadProof). The answer of height h needs header h+1, which
+// CometBFT makes right after a block that changed the state; until it
+// comes, the answer checks against header h if block h changed nothing,
+// else the Client waits for it (TrustOptions.Wait). An answer of a state
+// older than a header the Client verified (beyond TrustOptions.MaxLag) or
+// than a block that committed one of its own transactions is ErrStale.
+// A refused answer is counted (Refusals) and the Client asks its next node
+// (Dial of several addresses, NewMulti); the trusted state is kept in a
+// TrustStore across restarts. Listings (grants/, contracts/, record3/,
+// cluster/) are answered unverified: callers re-read an entry they act on
+// by its own key. Events and blocks that the Client follows are not
+// verified either: a party that acts on an event reads the state it names.
 package client
 
 import (
