@@ -74,7 +74,7 @@ func TestLyingNodeRefusedByGatewayProviderCloud(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ch.Net.Stop()
+	defer ch.Stop()
 	// A patient of cluster 1, a cloud in each cluster, two providers, one
 	// of them granted then revoked: the patient is in epoch 2.
 	pat, err := ch.Register(ctx, identity.RolePatient, identity.SuiteX25519, 1)
