@@ -146,6 +146,8 @@ type Client struct {
 	started  bool      // following: the loop runs until Close
 	closed   bool
 	verify   *verifier     // nil: answers are not verified (see Trust)
+	blocks   chan struct{} // closed when a block is delivered (then replaced)
+	flights  map[int64]*flight
 	done     chan struct{} // closed when the loop returns
 	kick     chan struct{} // asks the loop to catch up now
 
@@ -179,7 +181,7 @@ func NewMulti(nodes []Node, log *slog.Logger) *Client {
 	}
 	life, end := context.WithCancel(context.Background())
 	ns := &nodeSet{nodes: nodes}
-	return &Client{node: ns, nodes: ns, log: log, life: life, end: end, waiters: map[[32]byte][]chan *Committed{}, subs: map[int]*subscription{},
+	return &Client{node: ns, nodes: ns, log: log, blocks: make(chan struct{}), flights: map[int64]*flight{}, life: life, end: end, waiters: map[[32]byte][]chan *Committed{}, subs: map[int]*subscription{},
 		done: make(chan struct{}), kick: make(chan struct{}, 1), rebroadcast: 3 * time.Second}
 }
 
@@ -346,6 +348,8 @@ func (c *Client) deliver(b *Block) {
 		return
 	}
 	c.height = b.Height
+	close(c.blocks) // wakes whoever waits for a new block
+	c.blocks = make(chan struct{})
 	subs := make([]*subscription, 0, len(c.subs))
 	for _, s := range c.subs {
 		subs = append(subs, s)

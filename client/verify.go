@@ -337,6 +337,9 @@ func (c *Client) verifyState(ctx context.Context, v *verifier, n Node, h int64, 
 	deadline := v.o.Now().Add(v.o.Wait)
 	delay := 5 * time.Millisecond
 	for {
+		c.mu.Lock()
+		next := c.blocks // a block delivered (if the Client follows the chain) ends the wait
+		c.mu.Unlock()
 		hd, err := c.verifyHeader(ctx, v, pn, h+1)
 		if err == nil {
 			return v.against(hd, check)
@@ -352,11 +355,15 @@ func (c *Client) verifyState(ctx context.Context, v *verifier, n Node, h int64, 
 		if !v.o.Now().Before(deadline) {
 			return fmt.Errorf("%w: no header %d within %v", ErrStale, h+1, v.o.Wait)
 		}
+		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return ctx.Err()
-		case <-time.After(delay):
+		case <-next:
+		case <-t.C:
 		}
+		t.Stop()
 		delay = min(2*delay, 100*time.Millisecond)
 	}
 }
@@ -385,9 +392,44 @@ func (v *verifier) young(t time.Time) error {
 	return nil
 }
 
+// flight is one verification of a header that concurrent callers share.
+type flight struct {
+	done chan struct{}
+	hd   *lightclient.Header
+	err  error
+}
+
 // verifyHeader fetches and verifies header height from node n (errNotYet
 // if the node has no such block yet) and saves the trust now and then.
+// Concurrent calls for one height share one verification.
 func (c *Client) verifyHeader(ctx context.Context, v *verifier, n Prover, height int64) (*lightclient.Header, error) {
+	if hd, ok := v.lc.Header(height); ok {
+		return hd, nil
+	}
+	c.mu.Lock()
+	f, ok := c.flights[height]
+	if !ok {
+		f = &flight{done: make(chan struct{})}
+		c.flights[height] = f
+	}
+	c.mu.Unlock()
+	if ok {
+		select {
+		case <-f.done:
+			return f.hd, f.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	f.hd, f.err = c.verifyHeaderOnce(ctx, v, n, height)
+	c.mu.Lock()
+	delete(c.flights, height)
+	c.mu.Unlock()
+	close(f.done)
+	return f.hd, f.err
+}
+
+func (c *Client) verifyHeaderOnce(ctx context.Context, v *verifier, n Prover, height int64) (*lightclient.Header, error) {
 	fetch := func(h int64) (*lightclient.SignedHeader, *lightclient.ValidatorSet, error) {
 		b, err := n.Commit(ctx, h)
 		if err != nil {
