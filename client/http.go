@@ -196,6 +196,16 @@ func (n *HTTPNode) Query(ctx context.Context, path string) (uint32, []byte, stri
 
 // ProvedQuery implements Prover.
 func (n *HTTPNode) ProvedQuery(ctx context.Context, path string) (*Proved, error) {
+	var r json.RawMessage
+	if err := n.call(ctx, "abci_query", map[string]any{"path": path, "prove": true}, &r); err != nil {
+		return nil, err
+	}
+	return parseProved(r)
+}
+
+// parseProved decodes the result of an abci_query with prove=true: the
+// answer and its one proof op, if any (the Client verifies the rest).
+func parseProved(result []byte) (*Proved, error) {
 	var r struct {
 		Response struct {
 			Code     jsonInt `json:"code"`
@@ -211,8 +221,11 @@ func (n *HTTPNode) ProvedQuery(ctx context.Context, path string) (*Proved, error
 			} `json:"proofOps"`
 		} `json:"response"`
 	}
-	if err := n.call(ctx, "abci_query", map[string]any{"path": path, "prove": true}, &r); err != nil {
-		return nil, err
+	if err := json.Unmarshal(result, &r); err != nil {
+		return nil, fmt.Errorf("abci_query: decode answer: %w", err)
+	}
+	if r.Response.Height < 0 {
+		return nil, fmt.Errorf("%w: abci_query: height %d", ErrBadProof, r.Response.Height)
 	}
 	p := &Proved{Code: uint32(r.Response.Code), Value: r.Response.Value, Log: r.Response.Log, Height: int64(r.Response.Height)}
 	if ops := r.Response.ProofOps; ops != nil {

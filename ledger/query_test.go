@@ -222,3 +222,32 @@ func TestAnswersFromOneKey(t *testing.T) {
 		t.Errorf("head/1 %+v, cluster/1 %+v", head, info.Cluster)
 	}
 }
+
+// Answer makes an answer from a value a node sent with its proof, before
+// the proof is checked: whatever the bytes, it answers or refuses, never
+// panics, and an answer it makes from a value Query would make too.
+func FuzzAnswer(f *testing.F) {
+	X := strings.Repeat("ab", 32)
+	paths := []string{"member/" + X, "seq/" + X, "epoch/" + X, "authorities", "pending", "params", "head/1",
+		"envelope/" + X + "/1/" + X, "grant/" + X + "/" + X, "chain_id", "anchor/" + X + "/0"}
+	for i := range paths {
+		f.Add(uint8(i), []byte{0xa1, 0x01, 0x05})
+		f.Add(uint8(i), []byte{})
+	}
+	f.Fuzz(func(t *testing.T, i uint8, raw []byte) {
+		path := paths[int(i)%len(paths)]
+		k, err := StateKey(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Answer(path, raw)
+		if err != nil {
+			return
+		}
+		st := MemStore{string(k): raw}
+		want, err := Query(st, path)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s: Answer %x, Query %x, %v", path, got, want, err)
+		}
+	})
+}
