@@ -146,6 +146,7 @@ type Client struct {
 	started  bool      // following: the loop runs until Close
 	closed   bool
 	verify   *verifier     // nil: answers are not verified (see Trust)
+	tofu     *TrustOptions // TrustOnFirstUse's, until the first verified query
 	blocks   chan struct{} // closed when a block is delivered (then replaced)
 	flights  map[int64]*flight
 	done     chan struct{} // closed when the loop returns
@@ -588,7 +589,7 @@ func (c *Client) settle(ctx context.Context, w chan *Committed) (*Committed, boo
 // asked; a listing (ledger.ErrNotProvable) is answered unverified.
 func (c *Client) Query(ctx context.Context, path string, v any) error {
 	c.mu.Lock()
-	ver := c.verify
+	ver, tofu := c.verify, c.tofu
 	c.mu.Unlock()
 	var (
 		code  uint32
@@ -597,6 +598,11 @@ func (c *Client) Query(ctx context.Context, path string, v any) error {
 		err   error
 	)
 	key, kerr := ledger.StateKey(path)
+	if ver == nil && tofu != nil && kerr == nil {
+		if ver, err = c.trustNow(ctx, *tofu); err != nil {
+			return fmt.Errorf("query %s: %w", path, err)
+		}
+	}
 	if ver != nil && kerr == nil {
 		code, value, log, err = c.verifiedQuery(ctx, ver, path, key)
 	} else {
@@ -615,11 +621,12 @@ func (c *Client) Query(ctx context.Context, path string, v any) error {
 	return decodeAnswer(path, value, v)
 }
 
-// Verified reports whether the Client verifies answers (Trust, TrustNodeRoots).
+// Verified reports whether the Client verifies answers (Trust,
+// TrustOnFirstUse, TrustNodeRoots).
 func (c *Client) Verified() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.verify != nil
+	return c.verify != nil || c.tofu != nil
 }
 
 // Height returns the latest committed height.

@@ -150,6 +150,42 @@ func (c *Client) Trust(root *lightclient.Trusted, o TrustOptions) error {
 	return nil
 }
 
+// TrustOnFirstUse makes the Client verify answers as Trust does, rooted in
+// the genesis its first node serves when it first needs one (it asks no
+// node before): an honest first contact, then proofs from there on. A
+// client that can read the genesis from a file (Trust) does not depend on
+// its first node's honesty.
+func (c *Client) TrustOnFirstUse(o TrustOptions) {
+	c.mu.Lock()
+	c.tofu = &o
+	c.mu.Unlock()
+}
+
+// trustNow roots the trust on first use.
+func (c *Client) trustNow(ctx context.Context, o TrustOptions) (*verifier, error) {
+	c.log.Warn("trusting the ledger node's genesis on first use")
+	g, err := c.Genesis(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("the chain's genesis: %w", err)
+	}
+	root, err := GenesisTrust(g)
+	if err != nil {
+		return nil, fmt.Errorf("the chain's genesis: %w", err)
+	}
+	c.mu.Lock()
+	v := c.verify
+	c.mu.Unlock()
+	if v != nil {
+		return v, nil // another call did meanwhile
+	}
+	if err := c.Trust(root, o); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.verify, nil
+}
+
 // TrustNodeRoots makes the Client verify answers' proofs against the app
 // hashes its nodes attest themselves (RootAttester): for tests over
 // internal/memchain, which signs no headers. Never for a real node.

@@ -119,6 +119,29 @@ func TestVerifiedAnswers(t *testing.T) {
 	if _, err := again.Member(ctx, p.patient.ID()); err != nil {
 		t.Fatal(err)
 	}
+	// Rooted on first use in the node's own genesis, a client asks for it
+	// only when it first needs it, and verifies from there on.
+	tofu, err := client.Dial(p.url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tofu.Close()
+	tofu.TrustOnFirstUse(client.TrustOptions{})
+	if tofu.TrustedHeight() != 0 || !tofu.Verified() {
+		t.Fatal("trust rooted before first use")
+	}
+	p.proxy.SetRewrite(flipValue(ledger.MemberPath(p.patient.ID())))
+	defer p.proxy.SetRewrite(nil)
+	if _, err := tofu.Member(ctx, p.patient.ID()); !errors.Is(err, client.ErrForged) {
+		t.Fatalf("trusted on first use, a forged member: %v", err)
+	}
+	p.proxy.SetRewrite(nil)
+	if _, err := tofu.Member(ctx, p.patient.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if tofu.TrustedHeight() < 2 {
+		t.Fatalf("trusted height %d after first use", tofu.TrustedHeight())
+	}
 }
 
 // flipValue changes the first byte of a query's value.

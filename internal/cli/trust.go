@@ -1,14 +1,12 @@
 package cli
 
 import (
-	"context"
 	"crypto/tls"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/vitalchain/vitalchain/client"
@@ -81,17 +79,15 @@ func (t *Trust) Ledger(url string, log *slog.Logger) (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	var g []byte
-	if *t.genesis != "" {
-		g, err = os.ReadFile(*t.genesis)
-	} else {
-		if log != nil {
-			log.Warn("no --genesis: trusting the first node's genesis on first use", "node", strings.Split(url, ",")[0])
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		g, err = c.Genesis(ctx)
+	o := client.TrustOptions{}
+	if *t.lightState != "" {
+		o.Store = client.TrustFile(*t.lightState)
 	}
+	if *t.genesis == "" {
+		c.TrustOnFirstUse(o)
+		return c, nil
+	}
+	g, err := os.ReadFile(*t.genesis)
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("the chain's genesis: %w", err)
@@ -99,11 +95,7 @@ func (t *Trust) Ledger(url string, log *slog.Logger) (*client.Client, error) {
 	root, err := client.GenesisTrust(g)
 	if err != nil {
 		c.Close()
-		return nil, fmt.Errorf("the chain's genesis: %w", err)
-	}
-	o := client.TrustOptions{}
-	if *t.lightState != "" {
-		o.Store = client.TrustFile(*t.lightState)
+		return nil, fmt.Errorf("the chain's genesis %s: %w", *t.genesis, err)
 	}
 	if err := c.Trust(root, o); err != nil {
 		c.Close()
