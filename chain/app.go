@@ -12,9 +12,11 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	abci "github.com/cometbft/cometbft/abci/types"
+	cmtcrypto "github.com/cometbft/cometbft/proto/tendermint/crypto"
 	cmtproto "github.com/cometbft/cometbft/proto/tendermint/types"
 
 	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/statetree"
 )
 
 // Query result codes outside the ledger's transaction codes.
@@ -39,6 +41,12 @@ type App struct {
 	// stopping makes the peer filter refuse every connection while the
 	// node shuts down (see Node.Stop).
 	stopping atomic.Bool
+
+	// tree commits the state: its root is the app hash. FinalizeBlock
+	// changes it, Commit writes its new nodes through treeW in the
+	// block's batch (CometBFT calls both on one connection, in turn).
+	tree  *statetree.Tree
+	treeW *statetree.Pending
 
 	mu      sync.Mutex
 	height  int64
@@ -73,6 +81,8 @@ func NewApp(dir string, log *slog.Logger) (*App, error) {
 	} else {
 		copy(a.appHash[:], ah)
 	}
+	a.treeW = statetree.NewPending(treeNodes{db})
+	a.tree = statetree.Open(a.treeW, a.appHash[:])
 	return a, nil
 }
 
@@ -104,7 +114,7 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 	if err != nil {
 		return nil, err
 	}
-	res, err := a.m.InitChain(pebbleStore{a.db}, req.ChainId, g, req.Time)
+	res, err := a.m.InitChain(pebbleStore{a.db}, a.tree, req.ChainId, g, req.Time)
 	if err != nil {
 		return nil, err
 	}
@@ -160,16 +170,13 @@ func (a *App) ProcessProposal(_ context.Context, req *abci.RequestProcessProposa
 
 // FinalizeBlock executes a decided block; Commit makes it durable.
 func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (*abci.ResponseFinalizeBlock, error) {
-	a.mu.Lock()
-	prev := a.appHash
-	a.mu.Unlock()
 	var signers [][]byte
 	for _, v := range req.DecidedLastCommit.Votes {
 		if v.BlockIdFlag == cmtproto.BlockIDFlagCommit {
 			signers = append(signers, v.Validator.Address)
 		}
 	}
-	res, err := a.m.Execute(pebbleStore{a.db}, prev, ledger.Block{Height: req.Height, Time: req.Time, Txs: req.Txs, Signers: signers})
+	res, err := a.m.Execute(pebbleStore{a.db}, a.tree, ledger.Block{Height: req.Height, Time: req.Time, Txs: req.Txs, Signers: signers})
 	if err != nil {
 		return nil, err
 	}
@@ -214,11 +221,23 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 	return &abci.ResponseCommit{}, nil
 }
 
-// commit writes a block's state changes and the new height and app hash in
-// one synced batch.
+// commit writes a block's state changes, the state tree's new nodes, and
+// the new height and app hash in one synced batch.
 func (a *App) commit(height int64, res *ledger.Result) error {
 	b := a.db.NewBatch()
 	defer b.Close()
+	if err := a.tree.Commit(); err != nil {
+		return err
+	}
+	err := a.treeW.Flush(func(k, v []byte) error {
+		if v == nil {
+			return b.Delete(treeKey(k), nil)
+		}
+		return b.Set(treeKey(k), v, nil)
+	})
+	if err != nil {
+		return err
+	}
 	for _, w := range res.Writes {
 		var err error
 		if w.Value == nil {
@@ -245,7 +264,13 @@ func (a *App) commit(height int64, res *ledger.Result) error {
 	return nil
 }
 
-// Query answers the ledger's queries (see ledger.Query) on committed state.
+// Query answers the ledger's queries (see ledger.Query) on committed state:
+// a snapshot, so that the answer, its height and its proof are of one
+// state. With Prove, the answer to a query of one key (ledger.StateKey)
+// carries the proof of that key's value, or of its absence, against the
+// app hash (one ProofOp of type statetree.ProofOpType, Key the state key,
+// Data the proof); the app hash after block Height is in header Height+1.
+// A listing (ledger.ErrNotProvable) comes without a proof.
 func (a *App) Query(_ context.Context, req *abci.RequestQuery) (*abci.ResponseQuery, error) {
 	if strings.HasPrefix(req.Path, "/p2p/filter/") {
 		if a.stopping.Load() {
@@ -253,15 +278,58 @@ func (a *App) Query(_ context.Context, req *abci.RequestQuery) (*abci.ResponseQu
 		}
 		return &abci.ResponseQuery{}, nil
 	}
-	h, _ := a.Height()
-	v, err := ledger.Query(pebbleStore{a.db}, req.Path)
+	snap := a.db.NewSnapshot()
+	defer snap.Close()
+	st := pebbleStore{snap}
+	fail := func(err error) (*abci.ResponseQuery, error) {
+		return &abci.ResponseQuery{Code: QueryFailed, Log: err.Error(), Codespace: ledger.Codespace}, nil
+	}
+	var h int64
+	var appHash []byte
+	if b, err := st.Get(metaHeight); err != nil {
+		return fail(err)
+	} else if len(b) == 8 {
+		h = int64(binary.BigEndian.Uint64(b))
+	}
+	appHash, err := st.Get(metaAppHash)
+	if err != nil {
+		return fail(err)
+	}
+	v, err := ledger.Query(st, req.Path)
+	var out *abci.ResponseQuery
 	switch {
 	case err == nil:
-		return &abci.ResponseQuery{Value: v, Height: h}, nil
+		out = &abci.ResponseQuery{Value: v, Height: h}
 	case errors.Is(err, ledger.ErrNotFound):
-		return &abci.ResponseQuery{Code: QueryNotFound, Log: err.Error(), Height: h, Codespace: ledger.Codespace}, nil
+		out = &abci.ResponseQuery{Code: QueryNotFound, Log: err.Error(), Height: h, Codespace: ledger.Codespace}
 	case errors.Is(err, ledger.ErrBadQuery):
 		return &abci.ResponseQuery{Code: QueryBad, Log: err.Error(), Height: h, Codespace: ledger.Codespace}, nil
+	default:
+		return fail(err)
 	}
-	return &abci.ResponseQuery{Code: QueryFailed, Log: err.Error(), Height: h, Codespace: ledger.Codespace}, nil
+	if !req.Prove {
+		return out, nil
+	}
+	k, err := ledger.StateKey(req.Path)
+	if errors.Is(err, ledger.ErrNotProvable) {
+		return out, nil
+	}
+	if err != nil {
+		return fail(err)
+	}
+	raw, err := st.Get(k)
+	if err != nil {
+		return fail(err)
+	}
+	p, err := statetree.Open(treeNodes{snap}, appHash).Prove(k, raw, raw != nil)
+	if err != nil {
+		return fail(err)
+	}
+	data, err := p.Encode()
+	if err != nil {
+		return fail(err)
+	}
+	out.Key = k
+	out.ProofOps = &cmtcrypto.ProofOps{Ops: []cmtcrypto.ProofOp{{Type: statetree.ProofOpType, Key: k, Data: data}}}
+	return out, nil
 }

@@ -12,4 +12,15 @@
 // CometBFT's round-robin proposer; "each Cluster Head decides whether to keep
 // the hash of a new block or passes it to another" is the proposer policy of
 // PrepareProposal and ProcessProposal (see ledger.Machine.Prepare).
+//
+// The state's sparse Merkle tree (package statetree) lives in the same
+// Pebble database as the state, its nodes under their own prefix, written
+// in the same synced batch as the block's state changes: its root is the
+// app hash. Queries read a Pebble snapshot, so that an answer, its height
+// and its proof are of one state; with prove=true the answer to a query of
+// one key carries one ProofOp of type statetree.ProofOpType (Key: the state
+// key, Data: the proof of its value or absence), which verifies against
+// the app hash in the header of the block after the answer's height. Only
+// the latest state is kept: the tree's nodes that it no longer reaches are
+// deleted at each commit.
 package chain

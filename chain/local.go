@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 
 	abci "github.com/cometbft/cometbft/abci/types"
+	cmtjson "github.com/cometbft/cometbft/libs/json"
+	rpcclient "github.com/cometbft/cometbft/rpc/client"
 	rpclocal "github.com/cometbft/cometbft/rpc/client/local"
 	"github.com/cometbft/cometbft/types"
 
@@ -16,7 +18,7 @@ import (
 // localNode is a client.Node in process: CometBFT's local RPC client.
 type localNode struct{ rpc *rpclocal.Local }
 
-var _ client.Node = localNode{}
+var _ client.Prover = localNode{}
 
 var subscribers atomic.Int64
 
@@ -42,6 +44,38 @@ func (l localNode) Query(ctx context.Context, path string) (uint32, []byte, stri
 		return 0, nil, "", err
 	}
 	return r.Response.Code, r.Response.Value, r.Response.Log, nil
+}
+
+func (l localNode) ProvedQuery(ctx context.Context, path string) (*client.Proved, error) {
+	r, err := l.rpc.ABCIQueryWithOptions(ctx, path, nil, rpcclient.ABCIQueryOptions{Prove: true})
+	if err != nil {
+		return nil, err
+	}
+	q := r.Response
+	p := &client.Proved{Code: q.Code, Value: q.Value, Log: q.Log, Height: q.Height}
+	if q.ProofOps != nil && len(q.ProofOps.Ops) == 1 {
+		p.Key, p.Proof = q.ProofOps.Ops[0].Key, q.ProofOps.Ops[0].Data
+	}
+	return p, nil
+}
+
+// Commit and Validators answer as the node's JSON-RPC does (the result,
+// in CometBFT's JSON), for package lightclient to decode.
+func (l localNode) Commit(ctx context.Context, height int64) ([]byte, error) {
+	r, err := l.rpc.Commit(ctx, &height)
+	if err != nil {
+		return nil, err
+	}
+	return cmtjson.Marshal(r)
+}
+
+func (l localNode) Validators(ctx context.Context, height int64, page int) ([]byte, error) {
+	perPage := 100
+	r, err := l.rpc.Validators(ctx, &height, &page, &perPage)
+	if err != nil {
+		return nil, err
+	}
+	return cmtjson.Marshal(r)
 }
 
 func (l localNode) Block(ctx context.Context, height int64) (*client.Block, error) {

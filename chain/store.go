@@ -11,8 +11,9 @@ import (
 	"github.com/vitalchain/vitalchain/ledger"
 )
 
-// pebbleStore reads the committed ledger state from Pebble.
-type pebbleStore struct{ db *pebble.DB }
+// pebbleStore reads the committed ledger state from Pebble (the database,
+// or a snapshot of it).
+type pebbleStore struct{ db pebble.Reader }
 
 var _ ledger.IterStore = pebbleStore{}
 
@@ -57,7 +58,25 @@ func prefixEnd(prefix []byte) []byte {
 var (
 	metaHeight  = []byte{0, 'h'}
 	metaAppHash = []byte{0, 'a'}
+	// treePrefix prefixes the state tree's nodes (hash → encoding).
+	treePrefix = []byte{0, 't'}
 )
+
+// treeNodes reads the state tree's nodes from Pebble; the tree writes
+// through a statetree.Pending, which the commit's batch flushes.
+type treeNodes struct{ r pebble.Reader }
+
+func treeKey(k []byte) []byte { return append(bytes.Clone(treePrefix), k...) }
+
+func (n treeNodes) Get(k []byte) ([]byte, error) { return pebbleStore{n.r}.Get(treeKey(k)) }
+
+func (n treeNodes) Set([]byte, []byte) error {
+	return errors.New("state tree nodes are written by the commit's batch")
+}
+
+func (n treeNodes) Delete([]byte) error {
+	return errors.New("state tree nodes are written by the commit's batch")
+}
 
 // openStore opens (or creates) the app's Pebble store in dir.
 func openStore(dir string) (*pebble.DB, error) {

@@ -15,8 +15,10 @@ import (
 	"github.com/cometbft/cometbft/privval"
 	"github.com/cometbft/cometbft/types"
 
+	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/lightclient"
 	"github.com/vitalchain/vitalchain/pki"
 )
 
@@ -288,4 +290,17 @@ func pickPorts(host string, base, n int) ([]int, error) {
 		ports[i] = l.Addr().(*net.TCPAddr).Port
 	}
 	return ports, nil
+}
+
+// GenesisFile returns the path of the network's genesis file.
+func (t *Testnet) GenesisFile() string { return filepath.Join(t.Homes[0], "config", "genesis.json") }
+
+// TrustRoot returns a light client's root of trust in the network: its
+// genesis (see client.Client.Trust).
+func (t *Testnet) TrustRoot() (*lightclient.Trusted, error) {
+	b, err := os.ReadFile(t.GenesisFile())
+	if err != nil {
+		return nil, err
+	}
+	return client.GenesisTrust(b)
 }

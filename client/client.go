@@ -10,6 +10,30 @@
 // waiter or subscriber never misses a committed transaction. The package
 // links nothing of CometBFT, so that a small program that uses it (the
 // patient's gateway) stays small.
+//
+// # Verified answers
+//
+// A node's RPC is trusted for nothing. Told what to trust (Trust: the
+// chain's genesis, GenesisTrust, or a header known out of band), a Client
+// verifies every answer to a query of one key (ledger.StateKey) before it
+// returns it: it asks with prove=true, checks that the node's value is the
+// one the proof carries (ErrForged if not), fetches /commit and
+// /validators at the answer's height + 1 and verifies the header with
+// package lightclient (CometBFT's light-client rules: more than 2/3 of the
+// validators signed, reached from the trusted header by adjacent or
+// skipping verification), and checks the proof against the header's app
+// hash (ErrBadProof). The answer of height h needs header h+1, which
+// CometBFT makes right after a block that changed the state; until it
+// comes, the answer checks against header h if block h changed nothing,
+// else the Client waits for it (TrustOptions.Wait). An answer of a state
+// older than a header the Client verified (beyond TrustOptions.MaxLag) or
+// than a block that committed one of its own transactions is ErrStale.
+// A refused answer is counted (Refusals) and the Client asks its next node
+// (Dial of several addresses, NewMulti); the trusted state is kept in a
+// TrustStore across restarts. Listings (grants/, contracts/, record3/,
+// cluster/) are answered unverified: callers re-read an entry they act on
+// by its own key. Events and blocks that the Client follows are not
+// verified either: a party that acts on an event reads the state it names.
 package client
 
 import (
@@ -22,7 +46,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vitalchain/vitalchain/codec"
 	"github.com/vitalchain/vitalchain/ledger"
 )
 
@@ -101,12 +124,16 @@ func (e Event) Has(k, v string) bool {
 	return false
 }
 
-// Client talks to one node.
+// Client talks to the ledger through a node, and turns to the next of its
+// nodes when one fails or answers what does not verify.
 type Client struct {
-	node Node
-	log  *slog.Logger
-	life context.Context // ends at Close
-	end  context.CancelFunc
+	node  Node     // nodes, through the current one
+	nodes *nodeSet // the nodes, the current one first
+	log   *slog.Logger
+
+	refused refusalCounts
+	life    context.Context // ends at Close
+	end     context.CancelFunc
 
 	// c.mu is never held across a call to the node.
 	mu       sync.Mutex
@@ -118,6 +145,10 @@ type Client struct {
 	starting *starting // the attempt to follow the chain under way, if any
 	started  bool      // following: the loop runs until Close
 	closed   bool
+	verify   *verifier     // nil: answers are not verified (see Trust)
+	tofu     *TrustOptions // TrustOnFirstUse's, until the first verified query
+	blocks   chan struct{} // closed when a block is delivered (then replaced)
+	flights  map[int64]*flight
 	done     chan struct{} // closed when the loop returns
 	kick     chan struct{} // asks the loop to catch up now
 
@@ -139,25 +170,42 @@ type subscription struct {
 }
 
 // New returns a client over a node (for example chain.Node.Local's, in
-// process).
-func New(node Node, log *slog.Logger) *Client {
+// process), or several of the same chain (NewMulti).
+func New(node Node, log *slog.Logger) *Client { return NewMulti([]Node{node}, log) }
+
+// NewMulti returns a client over several nodes of one chain: it talks to
+// the first until it fails or answers what does not verify (Trust), then
+// to the next.
+func NewMulti(nodes []Node, log *slog.Logger) *Client {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	life, end := context.WithCancel(context.Background())
-	return &Client{node: node, log: log, life: life, end: end, waiters: map[[32]byte][]chan *Committed{}, subs: map[int]*subscription{},
+	ns := &nodeSet{nodes: nodes}
+	return &Client{node: ns, nodes: ns, log: log, blocks: make(chan struct{}), flights: map[int64]*flight{}, life: life, end: end, waiters: map[[32]byte][]chan *Committed{}, subs: map[int]*subscription{},
 		done: make(chan struct{}), kick: make(chan struct{}, 1), rebroadcast: 3 * time.Second}
 }
 
 // Dial returns a client of a node's RPC address (http://host:port,
-// https://host:port or tcp://host:port) over CometBFT's JSON-RPC on HTTP
-// and a websocket. It contacts the node only when first used.
+// https://host:port or tcp://host:port), or of several separated by
+// commas (see NewMulti), over CometBFT's JSON-RPC on HTTP and a websocket.
+// It contacts a node only when first used.
 func Dial(addr string, log *slog.Logger, opts ...NodeOption) (*Client, error) {
-	n, err := NewHTTPNode(addr, log, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("dial: %w", err)
+	var nodes []Node
+	for _, a := range strings.Split(addr, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		n, err := NewHTTPNode(a, log, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("dial: %w", err)
+		}
+		nodes = append(nodes, n)
 	}
-	return New(n, log), nil
+	if len(nodes) == 0 {
+		return nil, fmt.Errorf("dial: no node address in %q", addr)
+	}
+	return NewMulti(nodes, log), nil
 }
 
 // Close stops following the chain, and ends an attempt to start under
@@ -171,7 +219,7 @@ func (c *Client) Close() error {
 	if started {
 		<-c.done
 	}
-	return nil
+	return c.SaveTrust()
 }
 
 // follow returns once the client follows the chain. The first caller
@@ -301,6 +349,8 @@ func (c *Client) deliver(b *Block) {
 		return
 	}
 	c.height = b.Height
+	close(c.blocks) // wakes whoever waits for a new block
+	c.blocks = make(chan struct{})
 	subs := make([]*subscription, 0, len(c.subs))
 	for _, s := range c.subs {
 		subs = append(subs, s)
@@ -461,7 +511,7 @@ func (c *Client) Submit(ctx context.Context, tx []byte) (*Committed, error) {
 	for {
 		select {
 		case cm := <-w:
-			return outcome(cm)
+			return c.outcome(cm)
 		case <-ctx.Done():
 			forget()
 			return nil, fmt.Errorf("wait for commit of %x: %w", h[:8], ctx.Err())
@@ -476,7 +526,7 @@ func (c *Client) Submit(ctx context.Context, tx []byte) (*Committed, error) {
 			continue // back in the mempool, still there, the node unreachable, or no room yet
 		}
 		if cm, ok := c.settle(ctx, w); ok {
-			return outcome(cm)
+			return c.outcome(cm)
 		}
 		forget()
 		return nil, fmt.Errorf("dropped from the mempool: %w", err)
@@ -488,7 +538,13 @@ func (c *Client) Submit(ctx context.Context, tx []byte) (*Committed, error) {
 func overCap(err error) bool { return errors.Is(err, ledger.Rejected(ledger.CodeOverCap)) }
 
 // outcome is Submit's answer for a commit.
-func outcome(cm *Committed) (*Committed, error) {
+func (c *Client) outcome(cm *Committed) (*Committed, error) {
+	c.mu.Lock()
+	v := c.verify
+	c.mu.Unlock()
+	if v != nil {
+		v.committedAt(cm.Height) // read your writes: older answers are stale
+	}
 	if cm.Code != ledger.CodeOK {
 		return nil, &RejectedError{Height: cm.Height, Err: rejection(cm.Code, cm.Log)}
 	}
@@ -527,9 +583,31 @@ func (c *Client) settle(ctx context.Context, w chan *Committed) (*Committed, boo
 }
 
 // Query runs a ledger query (see ledger.Query) and decodes its CBOR answer
-// into v. A missing key is ErrNotFound.
+// into v. A missing key is ErrNotFound. With Trust, the answer to a query of
+// one key is verified (its absence too), and a node whose answer does not
+// verify is refused (ErrBadProof, ErrForged, ErrStale) and the next one
+// asked; a listing (ledger.ErrNotProvable) is answered unverified.
 func (c *Client) Query(ctx context.Context, path string, v any) error {
-	code, value, log, err := c.node.Query(ctx, path)
+	c.mu.Lock()
+	ver, tofu := c.verify, c.tofu
+	c.mu.Unlock()
+	var (
+		code  uint32
+		value []byte
+		log   string
+		err   error
+	)
+	key, kerr := ledger.StateKey(path)
+	if ver == nil && tofu != nil && kerr == nil {
+		if ver, err = c.trustNow(ctx, *tofu); err != nil {
+			return fmt.Errorf("query %s: %w", path, err)
+		}
+	}
+	if ver != nil && kerr == nil {
+		code, value, log, err = c.verifiedQuery(ctx, ver, path, key)
+	} else {
+		code, value, log, err = c.node.Query(ctx, path)
+	}
 	if err != nil {
 		return fmt.Errorf("query %s: %w", path, err)
 	}
@@ -540,10 +618,15 @@ func (c *Client) Query(ctx context.Context, path string, v any) error {
 	default:
 		return fmt.Errorf("query %s: %s", path, log)
 	}
-	if err := codec.UnmarshalLimit(value, 64<<20, v); err != nil {
-		return fmt.Errorf("query %s: %w", path, err)
-	}
-	return nil
+	return decodeAnswer(path, value, v)
+}
+
+// Verified reports whether the Client verifies answers (Trust,
+// TrustOnFirstUse, TrustNodeRoots).
+func (c *Client) Verified() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.verify != nil || c.tofu != nil
 }
 
 // Height returns the latest committed height.

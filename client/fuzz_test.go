@@ -42,3 +42,38 @@ func TestParseNewBlock(t *testing.T) {
 		t.Fatal("a block with a transaction and no result was accepted")
 	}
 }
+
+const provedSeed = `{"response":{"code":0,"log":"","info":"","index":"0","key":"QQ==","value":"gaMBWCCiUbNKdmU1LxeS/NTKzi10+T+PAVFnCShX/u19Ba/g3gJYIEcdGx+Kdp+Wt/MKD9WY1UzpXFwZIZFVdmKBNtVKxXXIAwo=","proofOps":{"ops":[{"type":"vitalchain/smt/v1","key":"QQ==","data":"pgEBAvUDWEyhAYGjAVggolGzSnZlNS8XkvzUys4tdPk/jwFRZwkoV/7tfQWv4N4CWCBHHRsfinaflrfzCg/VmNVM6VxcGSGRVXZigTbVSsV1yAMKBIJYIH1KKNkkumzmjMTV47m9GxrB+wsjzZksbfZRjwjOGvpsWCBJxylOwL21UFhp9GDJkd5o+4KdmVPkfAqWwcqphHE/7QZBAAcC"}]},"height":"2","codespace":""}}`
+
+// A node's proved answers are decoded by parseProved: whatever the bytes,
+// it returns an answer with at most one proof of our type, or an error,
+// and never panics.
+func FuzzParseProved(f *testing.F) {
+	f.Add([]byte(provedSeed))
+	f.Add([]byte(`{"response":{"code":1,"height":"3"}}`))
+	f.Add([]byte(`{"response":{"proofOps":{"ops":[]}}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := parseProved(b)
+		if err != nil {
+			return
+		}
+		if p.Height < 0 {
+			t.Fatalf("accepted %+v", p)
+		}
+	})
+}
+
+func TestParseProved(t *testing.T) {
+	p, err := parseProved([]byte(provedSeed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Height != 2 || p.Code != 0 || string(p.Key) != "A" || len(p.Proof) == 0 || len(p.Value) == 0 {
+		t.Fatalf("parsed %+v", p)
+	}
+	for _, bad := range []string{`{"response":{"proofOps":{"ops":[{"type":"ics23:iavl"}]}}}`, `{"response":{"height":"-1"}}`, `[`} {
+		if _, err := parseProved([]byte(bad)); err == nil {
+			t.Errorf("parsed %s", bad)
+		}
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/statetree"
 )
 
 // Bounds on what a node may send back.
@@ -193,6 +194,68 @@ func (n *HTTPNode) Query(ctx context.Context, path string) (uint32, []byte, stri
 	return uint32(r.Response.Code), r.Response.Value, r.Response.Log, nil
 }
 
+// ProvedQuery implements Prover.
+func (n *HTTPNode) ProvedQuery(ctx context.Context, path string) (*Proved, error) {
+	var r json.RawMessage
+	if err := n.call(ctx, "abci_query", map[string]any{"path": path, "prove": true}, &r); err != nil {
+		return nil, err
+	}
+	return parseProved(r)
+}
+
+// parseProved decodes the result of an abci_query with prove=true: the
+// answer and its one proof op, if any (the Client verifies the rest).
+func parseProved(result []byte) (*Proved, error) {
+	var r struct {
+		Response struct {
+			Code     jsonInt `json:"code"`
+			Log      string  `json:"log"`
+			Value    []byte  `json:"value"`
+			Height   jsonInt `json:"height"`
+			ProofOps *struct {
+				Ops []struct {
+					Type string `json:"type"`
+					Key  []byte `json:"key"`
+					Data []byte `json:"data"`
+				} `json:"ops"`
+			} `json:"proofOps"`
+		} `json:"response"`
+	}
+	if err := json.Unmarshal(result, &r); err != nil {
+		return nil, fmt.Errorf("abci_query: decode answer: %w", err)
+	}
+	if r.Response.Height < 0 {
+		return nil, fmt.Errorf("%w: abci_query: height %d", ErrBadProof, r.Response.Height)
+	}
+	p := &Proved{Code: uint32(r.Response.Code), Value: r.Response.Value, Log: r.Response.Log, Height: int64(r.Response.Height)}
+	if ops := r.Response.ProofOps; ops != nil {
+		if len(ops.Ops) != 1 || ops.Ops[0].Type != statetree.ProofOpType {
+			return nil, fmt.Errorf("%w: %d proof ops, want one of type %s", ErrBadProof, len(ops.Ops), statetree.ProofOpType)
+		}
+		p.Key, p.Proof = ops.Ops[0].Key, ops.Ops[0].Data
+	}
+	return p, nil
+}
+
+// raw calls method and returns its JSON result as it came.
+func (n *HTTPNode) raw(ctx context.Context, method string, params map[string]any) ([]byte, error) {
+	var out json.RawMessage
+	if err := n.call(ctx, method, params, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Commit implements Prover.
+func (n *HTTPNode) Commit(ctx context.Context, height int64) ([]byte, error) {
+	return n.raw(ctx, "commit", map[string]any{"height": strconv.FormatInt(height, 10)})
+}
+
+// Validators implements Prover.
+func (n *HTTPNode) Validators(ctx context.Context, height int64, page int) ([]byte, error) {
+	return n.raw(ctx, "validators", map[string]any{"height": strconv.FormatInt(height, 10), "page": strconv.Itoa(page), "per_page": "100"})
+}
+
 // The JSON shapes of CometBFT's blocks and results that the Client needs.
 type (
 	jsonBlock struct {
@@ -365,3 +428,7 @@ func (n *HTTPNode) readBlocks(ctx context.Context, conn *websocket.Conn, out cha
 		}
 	}
 }
+
+// Genesis returns the node's answer to /genesis (for a root of trust on
+// first use: see GenesisTrust).
+func (n *HTTPNode) Genesis(ctx context.Context) ([]byte, error) { return n.raw(ctx, "genesis", nil) }

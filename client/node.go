@@ -44,3 +44,40 @@ type TxResult struct {
 // errTxInCache is what CometBFT's mempool answers for a transaction it
 // already holds (mempool.ErrTxInCache).
 const errTxInCache = "tx already exists in cache"
+
+// Proved is a node's answer to a query with its proof: Proof is the
+// statetree proof (the ProofOp of type statetree.ProofOpType) of the value,
+// or absence, of the state key Key, after block Height; the app hash it
+// proves against is in header Height+1. A listing comes without a proof.
+type Proved struct {
+	Code   uint32
+	Value  []byte
+	Log    string
+	Height int64
+	Key    []byte
+	Proof  []byte
+}
+
+// Prover is a Node that proves its answers and serves the signed headers
+// and validator sets to check them against (CometBFT's /commit and
+// /validators, as JSON that package lightclient decodes). Both of Dial's
+// and package chain's nodes are.
+type Prover interface {
+	Node
+	// ProvedQuery runs an ABCI query with prove=true.
+	ProvedQuery(ctx context.Context, path string) (*Proved, error)
+	// Commit returns the answer to /commit?height=H.
+	Commit(ctx context.Context, height int64) ([]byte, error)
+	// Validators returns the answer to /validators?height=H&page=P&per_page=100.
+	Validators(ctx context.Context, height int64, page int) ([]byte, error)
+}
+
+// RootAttester is a Node that vouches for its own app hashes, with no
+// signature: a test double (internal/memchain). A Client checks proofs
+// against its roots only when told to (TrustNodeRoots).
+type RootAttester interface {
+	Node
+	ProvedQuery(ctx context.Context, path string) (*Proved, error)
+	// AppHash returns the app hash after block height, and that block's time.
+	AppHash(ctx context.Context, height int64) ([32]byte, time.Time, error)
+}

@@ -84,3 +84,16 @@ func (c *Client) AnchorAt(ctx context.Context, cloud identity.ID, log uint8, siz
 	var a ledger.AnchorRecord
 	return &a, c.Query(ctx, ledger.AnchorAtPath(cloud, log, size), &a)
 }
+
+// Head returns a cluster alone: its Cluster Head and term (proved, unlike
+// Cluster's lists).
+func (c *Client) Head(ctx context.Context, n uint32) (*ledger.Cluster, error) {
+	var cl ledger.Cluster
+	return &cl, c.Query(ctx, ledger.HeadPath(n), &cl)
+}
+
+// Command returns the latest command sent to a device.
+func (c *Client) Command(ctx context.Context, device identity.ID) (*ledger.DeviceCommandRecord, error) {
+	var r ledger.DeviceCommandRecord
+	return &r, c.Query(ctx, ledger.CommandPath(device), &r)
+}

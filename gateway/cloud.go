@@ -66,9 +66,14 @@ func (g *Gateway) cloudKey(ctx context.Context) (identity.ID, identity.Verifying
 	if !slices.Contains(ci.Clouds, id) {
 		return id, none, fmt.Errorf("%w: cloud %s, home cluster %d", ErrWrongCloud, id, me.Home)
 	}
+	// The cluster's list is a listing, unproved: the cloud's own
+	// registration, proved, must say it too.
 	m, err := g.cfg.Chain.Member(ctx, id)
 	if err != nil {
 		return id, none, err
+	}
+	if m.Role != identity.RoleCloud || m.Home != me.Home {
+		return id, none, fmt.Errorf("%w: %s is a %s of cluster %d, the patient's home is %d", ErrWrongCloud, id, m.Role, m.Home, me.Home)
 	}
 	k, err := m.VerifyingKey()
 	return id, k, err

@@ -59,6 +59,13 @@ func (g *Gateway) relay(ctx context.Context, e client.Event) {
 		refuse("the provider's grant does not allow commands", "provider", prov)
 		return
 	}
+	// The event came with a block, unproved: the ledger's record of the
+	// device's latest command, proved, must be this one.
+	if rec, err := g.cfg.Chain.Command(ctx, dev); err != nil || rec.Height != e.Height || rec.Provider != prov ||
+		rec.Command != e.Attr(ledger.AttrCommand) || rec.Value != value {
+		refuse("the event is not the ledger's latest command for the device", "device", dev, "err", err)
+		return
+	}
 	if g.cfg.Commands == nil {
 		refuse("no command transport", "device", dev)
 		return

@@ -97,6 +97,18 @@ func (p *Patient) Revoke(ctx context.Context, provider identity.ID) error {
 	if !found {
 		return fmt.Errorf("%w: %s", ErrNotGranted, provider)
 	}
+	// The list of grants is a listing, unproved: before the new key is
+	// wrapped to a provider, its grant is read proved, so that a lying
+	// node cannot add a provider of its choosing.
+	for _, id := range keep {
+		g, err := p.chain.Grant(ctx, p.me, id)
+		if err != nil {
+			return fmt.Errorf("grant of %s: %w", id, err)
+		}
+		if !g.Active(now) {
+			return fmt.Errorf("%w: the ledger's list of grants names %s, whose grant is not active", client.ErrForged, id)
+		}
+	}
 	slices.SortFunc(keep, func(a, b identity.ID) int { return slices.Compare(a[:], b[:]) })
 	key, err := envelope.NewSessionKey()
 	if err != nil {

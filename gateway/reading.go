@@ -298,7 +298,9 @@ func (g *Gateway) loadContracts(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if !c.Active {
+		// The list is a listing, unproved; each contract is read proved,
+		// and one that is not this patient's is not its.
+		if !c.Active || c.Terms.Patient != g.me {
 			continue
 		}
 		if m, ok := old[id]; ok {

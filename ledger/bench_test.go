@@ -8,6 +8,7 @@ import (
 	"github.com/vitalchain/vitalchain/codec"
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/statetree"
 	"github.com/vitalchain/vitalchain/vital"
 )
 
@@ -74,7 +75,7 @@ func BenchmarkExecute(b *testing.B) {
 				}
 			}
 			for b.Loop() {
-				res, err := m.Execute(c.st, c.appHash, blk)
+				res, err := m.Execute(c.st, statetree.Open(statetree.NewMemNodes(), nil), blk)
 				if err != nil || res.TxResults[63].Code != CodeOK {
 					b.Fatal(err, res.TxResults[63])
 				}
@@ -84,13 +85,25 @@ func BenchmarkExecute(b *testing.B) {
 	}
 }
 
-// BenchmarkAppHash hashes a block of 256 writes of 100 bytes.
+// BenchmarkAppHash commits a block of 256 writes of 100 bytes to a tree
+// of 10,000 keys.
 func BenchmarkAppHash(b *testing.B) {
+	tree := statetree.NewMemory()
+	for i := range 10000 {
+		if err := tree.Set(fmt.Appendf(nil, "base%d", i), make([]byte, 100)); err != nil {
+			b.Fatal(err)
+		}
+	}
 	ws := make([]Write, 256)
 	for i := range ws {
 		ws[i] = Write{Key: fmt.Appendf(nil, "k%031d", i), Value: make([]byte, 100)}
 	}
+	n := 0
 	for b.Loop() {
-		appHash([32]byte{}, 1, ws)
+		n++
+		ws[0].Value[0] = byte(n)
+		if _, err := commitTo(tree, ws); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

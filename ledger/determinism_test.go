@@ -10,6 +10,7 @@ import (
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/statetree"
 	"github.com/vitalchain/vitalchain/vital"
 )
 
@@ -156,8 +157,19 @@ func TestAppHash(t *testing.T) {
 		}
 		return out
 	}
-	prev := [32]byte{1}
-	variants := map[string][32]byte{"base": appHash(prev, 5, base)}
+	// hash commits ws to a tree that holds "b" and "z" already.
+	hash := func(ws []Write) [32]byte {
+		tree := statetree.NewMemory()
+		if _, err := commitTo(tree, []Write{{Key: []byte("b"), Value: []byte("2")}, {Key: []byte("z"), Value: []byte("9")}}); err != nil {
+			t.Fatal(err)
+		}
+		h, err := commitTo(tree, ws)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	variants := map[string][32]byte{"base": hash(base)}
 	add := func(name string, h [32]byte) {
 		for other, g := range variants {
 			if g == h {
@@ -168,23 +180,21 @@ func TestAppHash(t *testing.T) {
 	}
 	w := clone()
 	w[0].Value[0] ^= 1
-	add("value", appHash(prev, 5, w))
+	add("value", hash(w))
 	w = clone()
 	w[0].Key[0] ^= 1
-	add("key", appHash(prev, 5, w))
+	add("key", hash(w))
 	w = clone()
 	w[1].Value = []byte{}
-	add("delete to empty", appHash(prev, 5, w))
+	add("delete to empty", hash(w))
 	w = clone()
 	w[2].Value = nil
-	add("empty to delete", appHash(prev, 5, w))
-	add("dropped", appHash(prev, 5, clone()[:2]))
-	add("added", appHash(prev, 5, append(clone(), Write{Key: []byte("d"), Value: []byte("4")})))
-	add("boundary", appHash(prev, 5, []Write{{Key: []byte("a1"), Value: []byte{}}, base[1], base[2]}))
-	add("height", appHash(prev, 6, base))
-	add("prev", appHash([32]byte{2}, 5, base))
-	add("none", appHash(prev, 5, nil))
-	if appHash(prev, 5, clone()) != variants["base"] {
+	add("empty to delete", hash(w))
+	add("dropped", hash(clone()[1:]))
+	add("added", hash(append(clone(), Write{Key: []byte("d"), Value: []byte("4")})))
+	add("boundary", hash([]Write{{Key: []byte("a1"), Value: []byte{}}, base[1], base[2]}))
+	add("none", hash(nil))
+	if hash(clone()) != variants["base"] {
 		t.Error("app hash is not a function of its input")
 	}
 }
@@ -214,12 +224,24 @@ func TestAppHashOfExecution(t *testing.T) {
 	if a.appHash == b.appHash {
 		t.Fatal("app hashes converged again")
 	}
-	// The same write at another height gives another hash.
+	// The app hash commits to the state, not to its history: the same
+	// write at another height gives the same state (sequence numbers and
+	// all) and the same hash, and that hash is the root of a tree of the
+	// whole state built afresh.
 	c := startChain(t, tg)
+	c.block()
 	c.block(reg)
 	c.block()
-	c.block()
-	if c.appHash == a.appHash {
-		t.Fatal("the app hash does not commit to history")
+	if c.appHash != a.appHash {
+		t.Fatal("the same state at another height has another app hash")
+	}
+	fresh := statetree.NewMemory()
+	for k, v := range a.st {
+		if err := fresh.Set([]byte(k), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fresh.Root() != a.appHash {
+		t.Fatalf("app hash %x, the state's root %x", a.appHash, fresh.Root())
 	}
 }

@@ -16,6 +16,22 @@
 // transactions give the same app hash on every node. Package chain wires it to
 // CometBFT; package client builds and submits its transactions.
 //
+// # The app hash, and answers with proofs
+//
+// The app hash is the root of a sparse Merkle tree of the whole state
+// (package statetree, over github.com/pokt-network/smt): Execute applies a
+// block's writes to the Tree it is given and returns its root, so the hash
+// commits to the state itself, not to its history, and a block that
+// writes nothing leaves it as it was. Every query but the listings reads
+// one key (StateKey), and its answer is Answer of that key's value or
+// absence: a node proves it with the key's membership or absence proof
+// against the app hash, which CometBFT's header of the next block carries,
+// and a client (package client) checks the proof against a header signed
+// by more than 2/3 of the validators before it acts on the answer. The
+// listings (contracts/, grants/, record3/, cluster/) read many keys and come
+// without a proof (ErrNotProvable): a client that acts on an entry reads it
+// again by its own key (a grant, a contract, a member, head/N).
+//
 // Every transaction is signed by the party it speaks for and carries a
 // per-signer sequence number; a sequence number already used (or too old to
 // tell) is a replay. The signature covers the chain ID that genesis names
@@ -111,4 +127,15 @@
 //   - A contract costs every validator a long compile: package contract's
 //     compile budget, checked before parsing (CodeContract).
 //     contract.TestContractCompileBounded.
+//   - A node's RPC (or whoever sits between it and a client) answers a
+//     query with a value of its choosing: a patient's epoch that makes the
+//     gateway seal with a revoked provider's key, a member's home that sends
+//     the provider to another cloud, a revoked grant shown active to the
+//     cloud; or an old state (a grant before its revoke): every answer a
+//     client acts on carries the proof of its key against the app hash of a
+//     header that the client's light client verified (client.ErrForged,
+//     ErrBadProof; ErrStale for a state older than a header it verified or
+//     its own committed transaction), and the client fails over to another
+//     node. testbed.TestLyingNodeRefusedByGatewayProviderCloud,
+//     client.TestLyingNodeRefused, client.TestStaleAnswerRefused.
 package ledger

@@ -65,6 +65,7 @@ const (
 	QueryAuthorities = "authorities"
 	QueryPending     = "pending"
 	QueryCluster     = "cluster"
+	QueryHead        = "head"
 	QueryParams      = "params"
 	QueryContract    = "contract"
 	QueryContracts   = "contracts"
@@ -90,6 +91,10 @@ func SeqPath(signer identity.ID) string { return QuerySeq + "/" + signer.Hex() }
 
 // ClusterPath is the path of a cluster and its members (ClusterInfo).
 func ClusterPath(n uint32) string { return QueryCluster + "/" + strconv.FormatUint(uint64(n), 10) }
+
+// HeadPath is the path of a cluster alone, its head and term (Cluster):
+// unlike ClusterPath, its answer is proved.
+func HeadPath(n uint32) string { return QueryHead + "/" + strconv.FormatUint(uint64(n), 10) }
 
 // ContractPath is the path of a deployed contract (ContractRecord).
 func ContractPath(id [32]byte) string { return QueryContract + "/" + hexOf(id[:]) }

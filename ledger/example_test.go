@@ -9,6 +9,7 @@ import (
 	"github.com/vitalchain/vitalchain/codec"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/statetree"
 )
 
 // A Cluster Head admits a patient to its cluster. The same transaction a
@@ -28,9 +29,9 @@ func ExampleMachine_Execute() {
 			Name: "ch1", Key: head.Public().Verifying.String(), Consensus: make([]byte, 32), Cluster: 1,
 		}},
 	}
-	m, st := ledger.NewMachine(), ledger.MemStore{}
+	m, st, tree := ledger.NewMachine(), ledger.MemStore{}, statetree.NewMemory()
 	t0 := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
-	res, err := m.InitChain(st, "vitalchain-example", genesis, t0)
+	res, err := m.InitChain(st, tree, "vitalchain-example", genesis, t0)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -44,7 +45,7 @@ func ExampleMachine_Execute() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	res, err = m.Execute(st, res.AppHash, ledger.Block{Height: 1, Time: t0.Add(time.Second), Txs: [][]byte{tx, tx}})
+	res, err = m.Execute(st, tree, ledger.Block{Height: 1, Time: t0.Add(time.Second), Txs: [][]byte{tx, tx}})
 	if err != nil {
 		log.Fatal(err)
 	}

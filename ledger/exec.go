@@ -2,8 +2,6 @@ package ledger
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -146,10 +144,22 @@ func (m *Machine) decodeHashed(h [32]byte, txBytes []byte, take bool) (*Decoded,
 	return Decode(txBytes)
 }
 
-// Execute runs a decided block against the committed state st, whose app
-// hash is prev, and returns its results. It returns an error only if the
-// store fails; a bad transaction is a TxResult with a non-zero code.
-func (m *Machine) Execute(st Store, prev [32]byte, b Block) (*Result, error) {
+// Tree commits the whole state in one hash, the app hash: package
+// statetree's sparse Merkle tree, which proves single keys against it. The
+// state machine sets and deletes in it what a block writes and reads its
+// root; where its nodes are kept is the caller's business.
+type Tree interface {
+	Set(key, value []byte) error
+	Delete(key []byte) error
+	Root() [32]byte
+}
+
+// Execute runs a decided block against the committed state st, which tree
+// commits, and returns its results. It applies the block's writes to tree
+// (the caller commits or drops the tree with the block): the app hash is
+// the tree's root after them. It returns an error only if the store or the
+// tree fails; a bad transaction is a TxResult with a non-zero code.
+func (m *Machine) Execute(st Store, tree Tree, b Block) (*Result, error) {
 	x, err := newExec(st, b.Height, b.Time)
 	if err != nil {
 		return nil, err
@@ -172,40 +182,30 @@ func (m *Machine) Execute(st Store, prev [32]byte, b Block) (*Result, error) {
 	}
 	res.ValidatorUpdates = x.updates
 	res.Writes = x.sortedWrites()
-	res.AppHash = appHash(prev, b.Height, res.Writes)
+	if res.AppHash, err = commitTo(tree, res.Writes); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 
-// appHash chains the previous app hash with the block's sorted writes: it
-// commits to the whole history of the state, hence to the state itself.
-// A block that writes nothing leaves it as it was, so that an idle chain
-// with create_empty_blocks off stops making blocks: CometBFT makes a
-// "proof block" after every block whose app hash changed.
-func appHash(prev [32]byte, height int64, writes []Write) [32]byte {
-	if len(writes) == 0 && height > 0 {
-		return prev
-	}
-	h := sha256.New()
-	h.Write([]byte("vitalchain/apphash/v1\x00"))
-	h.Write(prev[:])
-	h.Write(binary.BigEndian.AppendUint64(nil, uint64(height)))
-	var n [8]byte
+// commitTo applies writes to tree and returns its root: the app hash. The
+// root commits to the state alone (not to its history): a block that
+// writes nothing leaves it as it was, so that an idle chain with
+// create_empty_blocks off stops making blocks (CometBFT makes a "proof
+// block" after every block whose app hash changed).
+func commitTo(tree Tree, writes []Write) ([32]byte, error) {
 	for _, w := range writes {
-		binary.BigEndian.PutUint64(n[:], uint64(len(w.Key)))
-		h.Write(n[:])
-		h.Write(w.Key)
+		var err error
 		if w.Value == nil {
-			h.Write([]byte{0})
-			continue
+			err = tree.Delete(w.Key)
+		} else {
+			err = tree.Set(w.Key, w.Value)
 		}
-		h.Write([]byte{1})
-		binary.BigEndian.PutUint64(n[:], uint64(len(w.Value)))
-		h.Write(n[:])
-		h.Write(w.Value)
+		if err != nil {
+			return [32]byte{}, fmt.Errorf("%w: state tree: %w", errStore, err)
+		}
 	}
-	var out [32]byte
-	h.Sum(out[:0])
-	return out
+	return tree.Root(), nil
 }
 
 // exec is one block's execution: the committed state plus this block's

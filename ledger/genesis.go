@@ -69,9 +69,10 @@ func ParseGenesis(b []byte) (*Genesis, error) {
 }
 
 // InitChain writes the genesis state into an empty store and returns the
-// initial validator set as updates, and the initial app hash. chainID is
+// initial validator set as updates, and the initial app hash: the root of
+// tree (empty before) once the genesis writes are applied to it. chainID is
 // the chain's ID (CometBFT's genesis chain_id): every transaction signs it.
-func (m *Machine) InitChain(st Store, chainID string, g *Genesis, t time.Time) (*Result, error) {
+func (m *Machine) InitChain(st Store, tree Tree, chainID string, g *Genesis, t time.Time) (*Result, error) {
 	if err := checkChainID(chainID); err != nil {
 		return nil, fmt.Errorf("genesis: %w", err)
 	}
@@ -110,6 +111,8 @@ func (m *Machine) InitChain(st Store, chainID string, g *Genesis, t time.Time) (
 	for _, a := range auths {
 		res.ValidatorUpdates = append(res.ValidatorUpdates, ValidatorUpdate{PubKey: a.Consensus, Power: a.Power})
 	}
-	res.AppHash = appHash([32]byte{}, 0, res.Writes)
+	if res.AppHash, err = commitTo(tree, res.Writes); err != nil {
+		return nil, err
+	}
 	return res, nil
 }

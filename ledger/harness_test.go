@@ -13,6 +13,7 @@ import (
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/statetree"
 	"github.com/vitalchain/vitalchain/vital"
 )
 
@@ -55,6 +56,7 @@ type testChain struct {
 	height  int64
 	now     time.Time
 	appHash [32]byte
+	tree    *statetree.Tree // commits st: its root is appHash
 	auths   []*identity.Identity
 	cons    [][]byte // consensus keys of auths
 	seqs    map[identity.ID]uint64
@@ -85,10 +87,10 @@ func newTestChain(t testing.TB, n int) *testChain {
 func startChain(t testing.TB, tg *testGenesis) *testChain {
 	t.Helper()
 	c := &testChain{
-		t: t, m: NewMachine(), st: MemStore{}, now: genesisTime, seqs: map[identity.ID]uint64{},
+		t: t, m: NewMachine(), st: MemStore{}, tree: statetree.NewMemory(), now: genesisTime, seqs: map[identity.ID]uint64{},
 		auths: tg.auths, cons: tg.cons, vals: map[string]int64{},
 	}
-	res, err := c.m.InitChain(c.st, testChainID, tg.g, genesisTime)
+	res, err := c.m.InitChain(c.st, c.tree, testChainID, tg.g, genesisTime)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +150,7 @@ func (c *testChain) blockAt(t time.Time, txs ...[]byte) []TxResult {
 		}
 	}
 	b := Block{Height: c.height, Time: c.now, Txs: txs, Signers: c.signers}
-	res, err := c.m.Execute(c.st, c.appHash, b)
+	res, err := c.m.Execute(c.st, c.tree, b)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -1,12 +1,14 @@
 package ledger
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/statetree"
 )
 
 func TestQueryErrors(t *testing.T) {
@@ -93,10 +95,10 @@ func TestStoreFailures(t *testing.T) {
 	t.Parallel()
 	s := samples(t)
 	m := NewMachine()
-	if _, err := m.Execute(failStore{}, [32]byte{}, Block{Height: 1, Time: genesisTime}); !errors.Is(err, errDisk) {
+	if _, err := m.Execute(failStore{}, statetree.NewMemory(), Block{Height: 1, Time: genesisTime}); !errors.Is(err, errDisk) {
 		t.Errorf("Execute on a failing store: %v", err)
 	}
-	if _, err := m.InitChain(failStore{}, testChainID, newGenesis(t, 1).g, genesisTime); !errors.Is(err, errDisk) {
+	if _, err := m.InitChain(failStore{}, statetree.NewMemory(), testChainID, newGenesis(t, 1).g, genesisTime); !errors.Is(err, errDisk) {
 		t.Errorf("InitChain on a failing store: %v", err)
 	}
 	if _, err := m.Prepare(failStore{}, nil, genesisTime, [][]byte{s.txs[TypeAnchor]}, 1<<20); !errors.Is(err, errDisk) {
@@ -118,7 +120,7 @@ func TestStoreFailures(t *testing.T) {
 	k := c.startEpoch(pat, 1)
 	prov := c.register(identity.RoleProvider, nil)
 	tx := c.tx(pat.Signing, grantBody(t, pat, prov, 1, k, false, c.expiry(time.Hour)))
-	if _, err := c.m.Execute(flakyStore{c.st, key(pMember, idb(prov.ID()))}, c.appHash, Block{Height: c.height + 1, Time: c.now, Txs: [][]byte{tx}}); !errors.Is(err, errDisk) {
+	if _, err := c.m.Execute(flakyStore{c.st, key(pMember, idb(prov.ID()))}, c.tree, Block{Height: c.height + 1, Time: c.now, Txs: [][]byte{tx}}); !errors.Is(err, errDisk) {
 		t.Errorf("Execute with a failing read: %v", err)
 	}
 	// Nor does a corrupt value pass for a rejection.
@@ -127,7 +129,7 @@ func TestStoreFailures(t *testing.T) {
 		corrupt[k] = v
 	}
 	corrupt[string(key(pMember, idb(prov.ID())))] = []byte{0xff}
-	if _, err := c.m.Execute(corrupt, c.appHash, Block{Height: c.height + 1, Time: c.now, Txs: [][]byte{tx}}); !errors.Is(err, errStore) {
+	if _, err := c.m.Execute(corrupt, c.tree, Block{Height: c.height + 1, Time: c.now, Txs: [][]byte{tx}}); !errors.Is(err, errStore) {
 		t.Errorf("Execute with a corrupt value: %v", err)
 	}
 	c.block(tx)
@@ -166,4 +168,86 @@ func TestPathBuilders(t *testing.T) {
 			t.Errorf("Query(%q): %v", p, err)
 		}
 	}
+}
+
+// Every query but the listings reads one key: its answer is Answer of that
+// key's value, which a proof against the app hash proves; a listing says
+// it cannot be proved.
+func TestAnswersFromOneKey(t *testing.T) {
+	t.Parallel()
+	c := newTestChain(t, 1)
+	pat := c.register(identity.RolePatient, nil)
+	P := pat.ID().Hex()
+	X := strings.Repeat("ab", 32)
+	A := c.auths[0].ID().Hex()
+	paths := []string{
+		"member/" + P, "member/" + X, "seq/" + A, "seq/" + X, "epoch/" + P, "authorities", "pending", "params",
+		"head/1", "head/9", "contract/" + X, "envelope/" + P + "/1/" + P, "grant/" + P + "/" + X, "alert/" + P + "/" + X,
+		"anchor/" + X + "/0", "anchor/" + X + "/0/5", "command/" + X, "absent/" + A, "chain_id",
+	}
+	for _, path := range paths {
+		k, err := StateKey(path)
+		if err != nil {
+			t.Fatalf("StateKey(%q): %v", path, err)
+		}
+		raw, _ := c.st.Get(k)
+		got, gerr := Answer(path, raw)
+		want, werr := Query(c.st, path)
+		if !bytes.Equal(got, want) || (gerr == nil) != (werr == nil) || errors.Is(gerr, ErrNotFound) != errors.Is(werr, ErrNotFound) {
+			t.Errorf("%s: Answer %x, %v; Query %x, %v", path, got, gerr, want, werr)
+		}
+		// The proof of that key's value, or absence, verifies under the app hash.
+		p, err := c.tree.Prove(k, raw, raw != nil)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if err := p.Verify(c.appHash, k); err != nil {
+			t.Errorf("%s: %v", path, err)
+		}
+	}
+	for _, path := range []string{"contracts/" + P, "grants/" + P, "record3/" + P, "cluster/1"} {
+		if _, err := StateKey(path); !errors.Is(err, ErrNotProvable) {
+			t.Errorf("StateKey(%q): %v, want ErrNotProvable", path, err)
+		}
+		if _, err := Answer(path, nil); !errors.Is(err, ErrNotProvable) {
+			t.Errorf("Answer(%q): %v, want ErrNotProvable", path, err)
+		}
+	}
+	// head/N answers the cluster that cluster/N lists the members of.
+	var head Cluster
+	c.mustQuery("head/1", &head)
+	var info ClusterInfo
+	c.mustQuery("cluster/1", &info)
+	if head != info.Cluster || head.Head != c.auths[0].ID() {
+		t.Errorf("head/1 %+v, cluster/1 %+v", head, info.Cluster)
+	}
+}
+
+// Answer makes an answer from a value a node sent with its proof, before
+// the proof is checked: whatever the bytes, it answers or refuses, never
+// panics, and an answer it makes from a value Query would make too.
+func FuzzAnswer(f *testing.F) {
+	X := strings.Repeat("ab", 32)
+	paths := []string{"member/" + X, "seq/" + X, "epoch/" + X, "authorities", "pending", "params", "head/1",
+		"envelope/" + X + "/1/" + X, "grant/" + X + "/" + X, "chain_id", "anchor/" + X + "/0"}
+	for i := range paths {
+		f.Add(uint8(i), []byte{0xa1, 0x01, 0x05})
+		f.Add(uint8(i), []byte{})
+	}
+	f.Fuzz(func(t *testing.T, i uint8, raw []byte) {
+		path := paths[int(i)%len(paths)]
+		k, err := StateKey(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Answer(path, raw)
+		if err != nil {
+			return
+		}
+		st := MemStore{string(k): raw}
+		want, err := Query(st, path)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s: Answer %x, Query %x, %v", path, got, want, err)
+		}
+	})
 }

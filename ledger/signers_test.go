@@ -10,6 +10,7 @@ import (
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/statetree"
 	"github.com/vitalchain/vitalchain/vital"
 )
 
@@ -86,7 +87,7 @@ func TestInitChainNeedsAChainID(t *testing.T) {
 	t.Parallel()
 	tg := newGenesis(t, 1)
 	for _, id := range []string{"", string(make([]byte, MaxChainIDLen+1))} {
-		if _, err := NewMachine().InitChain(MemStore{}, id, tg.g, genesisTime); err == nil {
+		if _, err := NewMachine().InitChain(MemStore{}, statetree.NewMemory(), id, tg.g, genesisTime); err == nil {
 			t.Errorf("InitChain with chain ID %q succeeded", id)
 		}
 	}

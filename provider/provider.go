@@ -201,10 +201,22 @@ func (p *Provider) clouds(ctx context.Context, patient *ledger.Member) ([]identi
 	if err != nil {
 		return nil, fmt.Errorf("ledger: cluster %d: %w", patient.Home, err)
 	}
-	if len(ci.Clouds) == 0 {
+	// The cluster's list is a listing, unproved: each cloud's own
+	// registration, proved, must say it is a cloud of that cluster.
+	var out []identity.ID
+	for _, id := range ci.Clouds {
+		m, err := p.member(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if m.Role == identity.RoleCloud && m.Home == patient.Home {
+			out = append(out, id)
+		}
+	}
+	if len(out) == 0 {
 		return nil, fmt.Errorf("cluster %d has no cloud on the ledger", patient.Home)
 	}
-	return ci.Clouds, nil
+	return out, nil
 }
 
 // CloudOf returns the cloud that stores a patient's records: the first

@@ -182,7 +182,7 @@ func startGatewayProcess(ctx context.Context, s *testbed.System, p *testbed.Pati
 	addr := l.Addr().String()
 	l.Close()
 	rpc := strings.Replace(s.Chain.Net.Testnet.RPC[0], "tcp://", "http://", 1)
-	cmd := exec.Command(prog, append(args, "--key", keyFile, "--data", p.Dir, "--ledger", rpc, "--cloud", s.Cloud.URL,
+	cmd := exec.Command(prog, append(args, "--key", keyFile, "--data", p.Dir, "--ledger", rpc, "--genesis", s.Chain.Net.Testnet.GenesisFile(), "--cloud", s.Cloud.URL,
 		"--listen", addr, "--log-level", "error")...)
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()

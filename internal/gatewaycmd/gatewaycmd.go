@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"syscall"
@@ -67,6 +68,7 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	trust.SetLightState(filepath.Join(*data, "ledger-trust"))
 	cl, err := trust.Ledger(*ledgerURL, log)
 	if err != nil {
 		return err

@@ -66,6 +66,11 @@ var Rules = []Rule{
 		Why:      "the gateway verifies the ledger's answers with it: CometBFT's light client, or even its types, put the gateway at 33.0 MB RSS in bench e2e instead of 25.6 (package init); and it is pure: no network, no clock (its tests, which may link CometBFT, hold it equal to CometBFT)",
 	},
 	{
+		Packages: []string{mod + "/statetree"},
+		Deny:     []string{"github.com/cometbft/cometbft/...", "github.com/cockroachdb/pebble/...", "net", "net/http", mod + "/ledger", mod + "/client"},
+		Why:      "the gateway verifies the ledger's proofs with it, and the ledger commits its state in it: pure, small, no storage engine of its own (its caller keeps the nodes)",
+	},
+	{
 		Packages: []string{mod + "/cmd/vitalchain-gateway"},
 		Deny:     []string{"github.com/cometbft/cometbft/...", "github.com/cockroachdb/pebble/...", "github.com/jackc/pgx/...", mod + "/cloud", mod + "/chain"},
 		Why:      "the gateway runs on the patient's small hardware: CometBFT or Pebble alone would put it over its memory budget",

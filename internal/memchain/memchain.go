@@ -19,6 +19,7 @@ import (
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/statetree"
 )
 
 // ErrStopped is returned by a stopped Chain.
@@ -41,14 +42,16 @@ type Chain struct {
 
 	mu      sync.Mutex
 	st      ledger.MemStore
+	tree    *statetree.Tree // commits st, as package chain's does: its root is appHash
 	height  int64
 	appHash [32]byte
 	blocks  []*client.Block // blocks[i] is at height i+1
+	roots   [][32]byte      // roots[h]: the app hash after block h
 	subs    map[chan *client.Block]struct{}
 	stopped bool
 }
 
-var _ client.Node = (*Chain)(nil)
+var _ client.RootAttester = (*Chain)(nil)
 
 // Authority is one of a Chain's genesis authorities: its identity and the
 // cluster it heads.
@@ -79,13 +82,17 @@ func New(n int, params ledger.Params, now func() time.Time) (*Chain, []Authority
 			Key: id.Signing.Public().String(), Consensus: consensus[:], Cluster: uint32(i + 1)})
 		auths = append(auths, Authority{Identity: id, Cluster: uint32(i + 1)})
 	}
-	c := &Chain{m: ledger.NewMachine(), now: now, st: ledger.MemStore{}, subs: map[chan *client.Block]struct{}{}}
-	res, err := c.m.InitChain(c.st, ChainID, g, now())
+	c := &Chain{m: ledger.NewMachine(), now: now, st: ledger.MemStore{}, tree: statetree.NewMemory(), subs: map[chan *client.Block]struct{}{}}
+	res, err := c.m.InitChain(c.st, c.tree, ChainID, g, now())
 	if err != nil {
 		return nil, nil, err
 	}
 	c.st.Apply(res.Writes)
+	if err := c.tree.Commit(); err != nil {
+		return nil, nil, err
+	}
 	c.appHash = res.AppHash
+	c.roots = append(c.roots, res.AppHash)
 	return c, auths, nil
 }
 
@@ -134,12 +141,16 @@ func (c *Chain) BroadcastTx(_ context.Context, tx []byte) (uint32, string, error
 func (c *Chain) commit(txs [][]byte) error {
 	h := c.height + 1
 	t := c.now().UTC().Truncate(time.Millisecond)
-	res, err := c.m.Execute(c.st, c.appHash, ledger.Block{Height: h, Time: t, Txs: txs})
+	res, err := c.m.Execute(c.st, c.tree, ledger.Block{Height: h, Time: t, Txs: txs})
 	if err != nil {
 		return fmt.Errorf("memchain: block %d: %w", h, err)
 	}
 	c.st.Apply(res.Writes)
+	if err := c.tree.Commit(); err != nil {
+		return fmt.Errorf("memchain: block %d: %w", h, err)
+	}
 	c.height, c.appHash = h, res.AppHash
+	c.roots = append(c.roots, res.AppHash)
 	c.m.Committed() // nothing waits: every transaction is committed at once
 	b := &client.Block{Height: h, Time: t, Txs: txs}
 	for _, r := range res.TxResults {
@@ -162,16 +173,69 @@ func (c *Chain) Query(_ context.Context, path string) (uint32, []byte, string, e
 	if c.stopped {
 		return 0, nil, "", ErrStopped
 	}
+	code, value, log := c.query(path)
+	return code, value, log, nil
+}
+
+// query answers path. c.mu is held.
+func (c *Chain) query(path string) (uint32, []byte, string) {
 	v, err := ledger.Query(c.st, path)
 	switch {
 	case err == nil:
-		return 0, v, "", nil
+		return 0, v, ""
 	case errors.Is(err, ledger.ErrNotFound):
-		return queryNotFound, nil, err.Error(), nil
+		return queryNotFound, nil, err.Error()
 	case errors.Is(err, ledger.ErrBadQuery):
-		return queryBad, nil, err.Error(), nil
+		return queryBad, nil, err.Error()
 	}
-	return queryFailed, nil, err.Error(), nil
+	return queryFailed, nil, err.Error()
+}
+
+// ProvedQuery implements client.RootAttester: the answer with the proof
+// of its state key (none for a listing), as package chain answers.
+func (c *Chain) ProvedQuery(_ context.Context, path string) (*client.Proved, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return nil, ErrStopped
+	}
+	code, value, log := c.query(path)
+	p := &client.Proved{Code: code, Value: value, Log: log, Height: c.height}
+	if code == queryBad || code == queryFailed {
+		return p, nil
+	}
+	k, err := ledger.StateKey(path)
+	if errors.Is(err, ledger.ErrNotProvable) {
+		return p, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	raw, _ := c.st.Get(k)
+	proof, err := c.tree.Prove(k, raw, raw != nil)
+	if err != nil {
+		return nil, err
+	}
+	if p.Proof, err = proof.Encode(); err != nil {
+		return nil, err
+	}
+	p.Key = k
+	return p, nil
+}
+
+// AppHash implements client.RootAttester: the root of the state after
+// block height, and the block's time.
+func (c *Chain) AppHash(_ context.Context, height int64) ([32]byte, time.Time, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if height < 0 || height > c.height {
+		return [32]byte{}, time.Time{}, fmt.Errorf("memchain: no block at height %d (height %d)", height, c.height)
+	}
+	var t time.Time
+	if height > 0 {
+		t = c.blocks[height-1].Time
+	}
+	return c.roots[height], t, nil
 }
 
 // Block implements client.Node.

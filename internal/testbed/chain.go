@@ -49,8 +49,19 @@ func StartChain(ctx context.Context, o ChainOptions) (*Chain, error) {
 		return nil, fmt.Errorf("start the chain: %w", err)
 	}
 	c := &Chain{Net: ln, signers: map[identity.ID]*client.Signer{}}
+	root, err := ln.Testnet.TrustRoot()
+	if err != nil {
+		ln.Stop()
+		return nil, err
+	}
 	for _, n := range ln.Nodes {
-		c.clients = append(c.clients, client.New(n.Local(), o.Log))
+		// Every client verifies the answers it gets against the genesis.
+		cl := client.New(n.Local(), o.Log)
+		if err := cl.Trust(root, client.TrustOptions{}); err != nil {
+			ln.Stop()
+			return nil, err
+		}
+		c.clients = append(c.clients, cl)
 	}
 	return c, nil
 }
