@@ -74,7 +74,7 @@ func Open(dir string) (*Store, error) {
 	// cheap; without them each miss reads index blocks from every level.
 	cache := pebble.NewCache(128 << 20)
 	defer cache.Unref()
-	opts := &pebble.Options{MemTableSize: 32 << 20, Logger: quietPebble{}, Cache: cache}
+	opts := &pebble.Options{MemTableSize: 32 << 20, Logger: quietPebble{}, Cache: cache, Cleaner: deletingCleaner{}}
 	opts.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
@@ -129,6 +129,21 @@ func (s *Store) upgrade() error {
 func byPatientKey(patient identity.ID, index uint64) []byte {
 	return binary.BigEndian.AppendUint64(append([]byte{kByPat}, patient[:]...), index)
 }
+
+// deletingCleaner deletes Pebble's obsolete files, as its default cleaner
+// does, and keeps it from recycling write-ahead logs: a recycled log file
+// keeps the writes it held until new ones overwrite them, and an erasure
+// must leave no file holding an erased record. Pebble recycles no log for
+// a cleaner that needs the files' contents, which it tells by an
+// unexported method of ArchiveCleaner: embedded one level down, it lends
+// that method, while DeleteCleaner's Clean, one level up, deletes the
+// files rather than archive them. The price: each new log is a new file.
+type deletingCleaner struct {
+	pebble.DeleteCleaner
+	noRecycling
+}
+
+type noRecycling struct{ pebble.ArchiveCleaner }
 
 type quietPebble struct{}
 
