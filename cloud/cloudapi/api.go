@@ -29,11 +29,12 @@
 // metric label) and a message.
 //
 // A cloud may run as several processes on one PostgreSQL database: one
-// sequences (stores uploads, serves signed reads, which it logs), the
-// others serve the rest from the database (checkpoints, proofs,
-// consistency, access-log listings, alerts) and answer uploads and reads
-// 503 CodeNotLeader with the sequencer's URL in the Problem's Leader. A
-// Client given several URLs follows it.
+// sequences (stores uploads, serves the signed requests: reads, alerts,
+// access-log listings and erasures, each of which it logs), the others
+// serve the rest from the database (checkpoints, proofs, consistency) and
+// answer uploads and signed requests 503 CodeNotLeader with the
+// sequencer's URL in the Problem's Leader. A Client given several URLs
+// follows it.
 package cloudapi
 
 import (
