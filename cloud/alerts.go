@@ -124,6 +124,18 @@ func (h *alertHub) reload(st Store, size uint64) error {
 	return nil
 }
 
+// rebuild empties the hub and fills it again, as reload does, from a
+// store whose records log has size entries: what it held may be stale
+// (records erased since it published them).
+func (h *alertHub) rebuild(st Store, size uint64) error {
+	h.mu.Lock()
+	h.entries, h.end, h.dropped = nil, 0, 0
+	close(h.wake)
+	h.wake = make(chan struct{})
+	h.mu.Unlock()
+	return h.reload(st, size)
+}
+
 // catchUp publishes the records of a store's records log of size entries
 // that the hub has not seen: those another process stored while this one
 // followed it. If more than AlertMemory are missing, the hub starts again

@@ -414,3 +414,30 @@ func TestNoErasureBySomeoneElse(t *testing.T) {
 		t.Fatalf("erasures in the patient's log: %+v", es)
 	}
 }
+
+// A process that followed while its sequencer erased a patient's records
+// had published their alerts; once it sequences, it delivers none of them.
+func TestNoAlertOfAnErasedRecordAfterFailover(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, leased("http://a"))
+	a := e.svc
+	provider := e.member(identity.RoleProvider, 1)
+	e.deploy(true, provider)
+	e.grant(provider, vital.Glucose)
+	b := e.second("http://b", DefaultLeaseTTL)
+	raw, _ := e.record(vital.Glucose)
+	e.ingest(raw)
+	eventually(t, "the follower publishes the alert", func() bool {
+		entries, _, _, _ := b.alertHub.since(0)
+		return len(entries) == 1
+	})
+	if res, err := a.Erase(context.Background(), e.request(e.patient.Signing, cloudapi.OpErase, [32]byte{}, 0)); err != nil || res.Erased != 1 {
+		t.Fatalf("erase: %+v, %v", res, err)
+	}
+	a.Close()
+	eventually(t, "the follower takes over", b.Sequencing)
+	got, err := b.Alerts(context.Background(), e.request(provider.Signing, cloudapi.OpAlerts, [32]byte{}, 0), 0)
+	if err != nil || len(got.Alerts) != 0 {
+		t.Fatalf("alerts from the new sequencer: %+v, %v; want none of the erased record", got, err)
+	}
+}
