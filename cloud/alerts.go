@@ -46,6 +46,7 @@ type alertHub struct {
 
 type hubEntry struct {
 	alert    cloudapi.Alert
+	id       [32]byte // the record's
 	patient  identity.ID
 	contract [32]byte
 	kind     vital.Kind
@@ -71,8 +72,8 @@ func (h *alertHub) publish(recs []StoredRecord, stored int64) {
 			at = recs[i].Received
 		}
 		add = append(add, hubEntry{
-			alert:   cloudapi.Alert{Index: recs[i].Index, Header: r.HeaderBytes, Sig: r.Signature, Stored: at},
-			patient: hd.Patient, contract: hd.Contract, kind: hd.Kind,
+			alert: cloudapi.Alert{Index: recs[i].Index, Header: r.HeaderBytes, Sig: r.Signature, Stored: at},
+			id:    recs[i].ID, patient: hd.Patient, contract: hd.Contract, kind: hd.Kind,
 		})
 	}
 	h.mu.Lock()
@@ -94,6 +95,20 @@ func (h *alertHub) publish(recs []StoredRecord, stored int64) {
 	h.mu.Unlock()
 }
 
+// forget drops the alerts of a patient's records (erased).
+func (h *alertHub) forget(patient identity.ID) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	// Not in place: requests hold slices of the entries they were given.
+	kept := make([]hubEntry, 0, len(h.entries))
+	for _, e := range h.entries {
+		if e.patient != patient {
+			kept = append(kept, e)
+		}
+	}
+	h.entries = kept
+}
+
 // reload fills an empty hub with the last AlertMemory records of a store
 // whose records log has size entries.
 func (h *alertHub) reload(st Store, size uint64) error {
@@ -107,6 +122,18 @@ func (h *alertHub) reload(st Store, size uint64) error {
 	h.mu.Unlock()
 	h.publish(recs, 0)
 	return nil
+}
+
+// rebuild empties the hub and fills it again, as reload does, from a
+// store whose records log has size entries: what it held may be stale
+// (records erased since it published them).
+func (h *alertHub) rebuild(st Store, size uint64) error {
+	h.mu.Lock()
+	h.entries, h.end, h.dropped = nil, 0, 0
+	close(h.wake)
+	h.wake = make(chan struct{})
+	h.mu.Unlock()
+	return h.reload(st, size)
 }
 
 // catchUp publishes the records of a store's records log of size entries
@@ -157,8 +184,15 @@ func (s *Service) AlertWaits() uint64 { return s.alertHub.waits.Load() }
 // record index wanted) for the alerts it is due: those of records whose
 // contract is active and names it, of patients whose grant to it is active
 // and covers the vital sign. It waits up to wait (at most cloudapi.MaxAlertWait)
-// for a first one.
+// for a first one. Every alert it answers is logged first in the access
+// log of its patient (cloudapi.AccessAlert), durably; so only the
+// sequencer serves alerts, and a follower refuses them before it checks
+// the request.
 func (s *Service) Alerts(ctx context.Context, raw []byte, wait time.Duration) (*cloudapi.AlertBatch, error) {
+	if err := s.checkSequencing(); err != nil {
+		s.m.readsRefused.WithLabelValues(readReason(err)).Inc()
+		return nil, err
+	}
 	r, err := cloudapi.ParseRequest(raw)
 	if err == nil && r.Op != cloudapi.OpAlerts {
 		err = fmt.Errorf("%w: not an alerts request", ErrBadRequest)
@@ -185,6 +219,7 @@ func (s *Service) Alerts(ctx context.Context, raw []byte, wait time.Duration) (*
 		gap = gap || dropped
 		b := &cloudapi.AlertBatch{Next: next, Gap: gap}
 		grants := map[identity.ID]*ledger.GrantRecord{}
+		var logged []cloudapi.AccessEntry
 		for _, e := range entries {
 			due, err := s.alertDue(ctx, who.id, e, grants)
 			if err != nil {
@@ -192,6 +227,8 @@ func (s *Service) Alerts(ctx context.Context, raw []byte, wait time.Duration) (*
 			}
 			if due {
 				b.Alerts = append(b.Alerts, e.alert)
+				logged = append(logged, cloudapi.AccessEntry{Time: s.cfg.Now().UnixMilli(), Requester: who.id, Patient: e.patient,
+					Record: e.id, Allowed: true, Op: cloudapi.AccessAlert, Request: raw})
 				if len(b.Alerts) == maxAlertsPerAnswer {
 					b.Next = e.alert.Index + 1
 					break
@@ -199,6 +236,12 @@ func (s *Service) Alerts(ctx context.Context, raw []byte, wait time.Duration) (*
 			}
 		}
 		if len(b.Alerts) > 0 {
+			// No alert goes out that its patient's access log does not hold.
+			if _, err := s.logAccessBatch(ctx, logged); err != nil {
+				err = logRefusal(err)
+				s.m.readsRefused.WithLabelValues(readReason(err)).Inc()
+				return nil, err
+			}
 			s.m.alertsServed.Add(float64(len(b.Alerts)))
 			return b, nil
 		}

@@ -4,14 +4,17 @@
 // append-only Merkle log, and anchors each block's checkpoint on the ledger;
 // it serves a record only to its patient and to providers whose grant on the
 // ledger is active and covers it, with an inclusion proof into an anchored
-// checkpoint; and it logs every read, and every refused read, in a second
-// Merkle log that it anchors too.
+// checkpoint; it logs every access to a patient's data (reads and refused
+// reads, alerts delivered, the patient's listings, erasures) in a second
+// Merkle log that it anchors too, and lists it to the patient with proofs;
+// and it erases a patient's records at the patient's request.
 //
 // The parts:
 //
 //   - Service: ingest (verification, duplicate detection, group commit:
 //     a record is acknowledged only once it is durably written), the
-//     sealer that anchors checkpoints, reads and the access log.
+//     sealer that anchors checkpoints, reads, alerts, the access log and
+//     erasure.
 //   - Store: the durable state behind a narrow interface. Its drivers
 //     live in packages of their own, so that this package does not link
 //     them: pebblestore, embedded, is the default; pgstore keeps it in
@@ -65,9 +68,34 @@
 // sequencer stopped. A record the dead sequencer stored without
 // acknowledging is found as a duplicate when the gateway sends it again.
 //
-// A follower serves what the database holds: checkpoints, proofs,
-// consistency proofs, access-log listings, alerts. It answers uploads and
-// signed reads (a read is logged in the access log before it is served)
-// with 503 and the code not_leader, naming the sequencer's URL;
-// cloudapi.Client, given the processes' URLs, follows it.
+// A follower serves what the database holds and needs no log entry:
+// checkpoints, proofs, consistency proofs. It answers uploads and every
+// signed request (reads, alerts, access-log listings, erasures: each is
+// logged in the access log before it is answered) with 503 and the code
+// not_leader, naming the sequencer's URL, before it checks the request
+// (whose nonce then stays fresh for the sequencer); cloudapi.Client,
+// given the processes' URLs, follows it.
+//
+// # Audit trail and erasure
+//
+// Every access to a patient's data is an entry of the access log
+// (cloudapi.AccessEntry), durable before the access is answered: a read
+// of a record or a refused one, each alert delivered to a provider, the
+// patient's listing of its log, an erasure. An entry keeps the signed
+// request that asked for it, and no health data. The patient lists its
+// entries (Service.AccessLog) with an inclusion proof of each into the
+// access log's checkpoint and the proof that it extends the anchored one;
+// cloudapi.VerifyListing checks them, and each request's signature, on the
+// patient's side. Requests that fail authentication name nobody reliably:
+// they are counted, not logged.
+//
+// A patient's signed erasure request (Service.Erase) deletes the
+// ciphertexts of its records (Store.Erase) and keeps tombstones: the
+// records log's leaves are hashes of the records' IDs, so the log, its
+// anchored checkpoints and every proof still verify. A read of an erased
+// record is refused with ErrErased (API code erased, 410) and the leaf's
+// inclusion proof. A request signed by anyone but the patient is refused,
+// counted, and erases nothing. Copies providers already read, and the
+// anchors on the chain (which reveal nothing), are beyond an erasure:
+// docs/privacy.md says what it cannot undo, per store driver as well.
 package cloud

@@ -306,10 +306,11 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// The patient sees who read what, allowed or not.
-	entries, err := cc.AccessLog(ctx, w.patient.Signing, 0)
+	l, err := cc.AccessLog(ctx, w.patient.Signing, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
+	entries := l.Entries
 	seen := map[string]int{}
 	for _, e := range entries {
 		who := "?"
@@ -336,13 +337,39 @@ func TestEndToEnd(t *testing.T) {
 	// The access log is anchored too.
 	for {
 		a, err := w.clients[0].Anchor(ctx, w.cloudID.ID(), ledger.LogAccess)
-		if err == nil && a.Checkpoint.Size >= uint64(len(entries)) {
+		if err == nil && a.Checkpoint.Size > entries[len(entries)-1].Index {
 			break
 		}
 		select {
 		case <-ctx.Done():
 			t.Fatal("access log never anchored")
 		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	// And the patient's client verifies its whole trail against the
+	// ledger's anchor: every entry in the log, the anchored ones under the
+	// anchor, each attributed by its requester's signature.
+	a, err := w.clients[0].Anchor(ctx, w.cloudID.ID(), ledger.LogAccess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyOf := func(id identity.ID) (identity.VerifyingKey, error) {
+		m, err := w.clients[0].Member(ctx, id)
+		if err != nil {
+			return identity.VerifyingKey{}, err
+		}
+		return m.VerifyingKey()
+	}
+	trail, err := cc.AuditTrail(ctx, w.patient.Signing, 0, a.Checkpoint, keyOf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(trail) <= len(entries) {
+		t.Fatalf("the verified trail has %d entries, the first listing %d (and the trail adds its own listing)", len(trail), len(entries))
+	}
+	for i, v := range trail {
+		if !v.Signed || (i < len(entries) && !v.Anchored) {
+			t.Errorf("trail entry %d: signed %v, anchored %v (anchor at size %d)", v.Index, v.Signed, v.Anchored, a.Checkpoint.Size)
 		}
 	}
 }

@@ -220,8 +220,14 @@ func TestFailoverOnClose(t *testing.T) {
 	if pr, err := b.Proof(id1); err != nil || pr.Index != 0 {
 		t.Fatalf("the follower's proof of record 0: %+v, %v", pr, err)
 	}
-	if es, err := b.AccessLog(context.Background(), e.request(e.patient.Signing, cloudapi.OpAccess, [32]byte{}, 0)); err != nil || len(es) != 0 {
-		t.Fatalf("the follower's access log: %+v, %v", es, err)
+	// Listings and alerts are logged: the follower refuses them too, before
+	// it checks the request (whose nonce stays fresh for the sequencer).
+	listReq := e.request(e.patient.Signing, cloudapi.OpAccess, [32]byte{}, 0)
+	if l, err := b.AccessLog(context.Background(), listReq); !errors.As(err, &nl) || l != nil {
+		t.Fatalf("the follower's access log: %+v, %v; want not_leader", l, err)
+	}
+	if l, err := a.AccessLog(context.Background(), listReq); err != nil || len(l.Entries) != 1 || l.Entries[0].Op != cloudapi.AccessList {
+		t.Fatalf("the sequencer's access log, asked the same request: %+v, %v; want the listing", l, err)
 	}
 
 	// The sequencer closes: the follower takes over.

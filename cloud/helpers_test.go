@@ -406,14 +406,64 @@ func (e *testEnv) request(key *identity.SigningKey, op string, rec [32]byte, fro
 	return b
 }
 
-// accessLog lists the patient's access log.
+// accessLog lists the patient's access log, verifies it as the patient's
+// client does (against the ledger's anchor), and returns its entries but
+// the listings.
 func (e *testEnv) accessLog(patient *identity.Identity) []cloudapi.AccessEntry {
 	e.t.Helper()
-	es, err := e.svc.AccessLog(context.Background(), e.request(patient.Signing, cloudapi.OpAccess, [32]byte{}, 0))
+	return e.accessLogFrom(patient, 0)
+}
+
+// accessLogFrom is accessLog from index from on.
+func (e *testEnv) accessLogFrom(patient *identity.Identity, from uint64) []cloudapi.AccessEntry {
+	e.t.Helper()
+	vs, err := e.verifiedLog(patient, from)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return es
+	var out []cloudapi.AccessEntry
+	for _, v := range vs {
+		if !v.Signed {
+			e.t.Fatalf("access entry %d carries no signed request", v.Index)
+		}
+		if v.Op != cloudapi.AccessList {
+			out = append(out, v.AccessEntry)
+		}
+	}
+	return out
+}
+
+// verifiedLog lists a page of the patient's access log and verifies it
+// against the ledger's anchor.
+func (e *testEnv) verifiedLog(patient *identity.Identity, from uint64) ([]cloudapi.VerifiedEntry, error) {
+	l, err := e.svc.AccessLog(context.Background(), e.request(patient.Signing, cloudapi.OpAccess, [32]byte{}, from))
+	if err != nil {
+		return nil, err
+	}
+	return verifyListing(e, l, patient.ID())
+}
+
+// verifyListing verifies a listing for patient as its client does.
+func verifyListing(e *testEnv, l *cloudapi.AccessListing, patient identity.ID) ([]cloudapi.VerifiedEntry, error) {
+	e.t.Helper()
+	c := cloudapi.ListingCheck{Patient: patient, Cloud: e.svc.ID(), Anchor: e.led.anchoredCP(LogAccess), Key: e.keyOf}
+	if a := c.Anchor; a.Size != 0 && a.Size != l.Checkpoint.Size && (a.Size > l.Checkpoint.Size || l.Anchored != a) {
+		_, _, p, err := e.svc.Consistency(LogAccess, min(a.Size, l.Checkpoint.Size), max(a.Size, l.Checkpoint.Size))
+		if err != nil {
+			return nil, err
+		}
+		c.AnchorProof = p
+	}
+	return cloudapi.VerifyListing(l, c)
+}
+
+// keyOf returns a member's verifying key from the ledger.
+func (e *testEnv) keyOf(id identity.ID) (identity.VerifyingKey, error) {
+	m, err := e.led.Member(context.Background(), id)
+	if err != nil {
+		return identity.VerifyingKey{}, err
+	}
+	return m.VerifyingKey()
 }
 
 // metric returns the value of a counter or gauge in the env's registry

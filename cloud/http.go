@@ -15,6 +15,7 @@ import (
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/codec"
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/merklelog"
 )
 
 // The HTTP API is documented, with its wire types, in package cloudapi.
@@ -25,6 +26,7 @@ func (s *Service) Handler(gatherer prometheus.Gatherer) http.Handler {
 	mux.HandleFunc("POST /v1/records", s.handleUpload)
 	mux.HandleFunc("POST /v1/read", s.handleRead)
 	mux.HandleFunc("POST /v1/access", s.handleAccess)
+	mux.HandleFunc("POST /v1/erase", s.handleErase)
 	mux.HandleFunc("POST /v1/alerts", s.handleAlerts)
 	mux.HandleFunc("GET /v1/checkpoint", s.handleCheckpoint)
 	mux.HandleFunc("GET /v1/proof", s.handleProof)
@@ -57,6 +59,10 @@ func problem(w http.ResponseWriter, status int, code string, err error) {
 	var nl *NotLeaderError
 	if errors.As(err, &nl) {
 		p.Leader = nl.Leader
+	}
+	var ee *ErasedError
+	if errors.As(err, &ee) {
+		p.Erased = ee.Proof
 	}
 	writeCBOR(w, status, p)
 }
@@ -126,6 +132,8 @@ func status(err error) int {
 	switch {
 	case errors.Is(err, ErrRecordAbsent):
 		return http.StatusNotFound
+	case errors.Is(err, ErrErased):
+		return http.StatusGone
 	case errors.Is(err, ErrUnknownSigner), errors.Is(err, ErrBadSignature), errors.Is(err, ErrStale), errors.Is(err, ErrReplay):
 		return http.StatusUnauthorized
 	case errors.Is(err, ErrNoGrant), errors.Is(err, ErrRevoked), errors.Is(err, ErrExpired), errors.Is(err, ErrScope), errors.Is(err, ErrWrongRole), errors.Is(err, ErrWrongCloud):
@@ -158,16 +166,30 @@ func (s *Service) handleAccess(w http.ResponseWriter, r *http.Request) {
 		s.m.readsRefused.WithLabelValues(code).Inc()
 		return
 	}
-	entries, err := s.AccessLog(r.Context(), body)
+	l, err := s.AccessLog(r.Context(), body)
 	if err != nil {
 		s.m.readsRefused.WithLabelValues(readReason(err)).Inc()
 		problem(w, status(err), readReason(err), err)
 		return
 	}
-	if entries == nil {
-		entries = []cloudapi.AccessEntry{}
+	if l.Entries == nil {
+		l.Entries, l.Proofs = []cloudapi.AccessEntry{}, []merklelog.Proof{}
 	}
-	writeCBOR(w, http.StatusOK, entries)
+	writeCBOR(w, http.StatusOK, l)
+}
+
+func (s *Service) handleErase(w http.ResponseWriter, r *http.Request) {
+	body, code := readBody(w, r, cloudapi.MaxRequestSize)
+	if code != "" {
+		s.m.erasures.WithLabelValues(code).Inc()
+		return
+	}
+	res, err := s.Erase(r.Context(), body)
+	if err != nil {
+		problem(w, status(err), readReason(err), err)
+		return
+	}
+	writeCBOR(w, http.StatusOK, res)
 }
 
 // handleAlerts serves a provider's alerts; the query parameter wait (a Go

@@ -182,16 +182,21 @@ func TestHTTPReadAndAccess(t *testing.T) {
 	}
 
 	// The access log, by the patient only.
-	es, err := cc.AccessLog(ctx, e.patient.Signing, 0)
+	l, err := cc.AccessLog(ctx, e.patient.Signing, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(es) != 4 || !es[0].Allowed || es[len(es)-1].Reason != "no_grant" {
+	es := l.Entries
+	if _, err := verifyListing(e, l, e.patient.ID()); err != nil {
+		t.Fatalf("the listing does not verify: %v", err)
+	}
+	// The reads, then the listing itself.
+	if len(es) != 5 || !es[0].Allowed || es[3].Reason != "no_grant" || es[4].Op != cloudapi.AccessList {
 		t.Fatalf("access log: %+v", es)
 	}
 	other := e.member(identity.RolePatient, 1)
-	if es, err := cc.AccessLog(ctx, other.Signing, 0); err != nil || len(es) != 0 {
-		t.Fatalf("an empty access log: %+v %v", es, err)
+	if l, err := cc.AccessLog(ctx, other.Signing, 0); err != nil || len(l.Entries) != 1 || l.Entries[0].Op != cloudapi.AccessList {
+		t.Fatalf("an access log with its listing only: %+v %v", l, err)
 	}
 	_, err = cc.AccessLog(ctx, provider.Signing, 0)
 	var re *cloudapi.RequestError

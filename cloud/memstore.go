@@ -197,6 +197,26 @@ func (s *MemStore) RecordsFrom(from uint64, limit int) ([]StoredRecord, error) {
 	return out, nil
 }
 
+// Erase implements Store.
+func (s *MemStore) Erase(patient identity.ID) ([][32]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errMemStoreClosed
+	}
+	var ids [][32]byte
+	for i := range s.records {
+		r := &s.records[i]
+		if r.Patient != patient || r.Erased {
+			continue
+		}
+		clear(r.Bytes) // the only copy: the store hands out clones
+		r.Bytes, r.Kind, r.Erased = nil, 0, true
+		ids = append(ids, r.ID)
+	}
+	return ids, nil
+}
+
 // Access implements Store.
 func (s *MemStore) Access(patient identity.ID, from uint64, limit int) ([]cloudapi.AccessEntry, error) {
 	s.mu.RLock()

@@ -20,6 +20,7 @@ type metrics struct {
 	httpRefused   *prometheus.CounterVec
 	sequencer     prometheus.Gauge
 	terms         prometheus.Counter
+	erasures      *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -57,11 +58,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "vitalchain_cloud_sequencer", Help: "1 while this process sequences (holds the lease), 0 while it follows."}),
 		terms: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vitalchain_cloud_sequencer_terms_total", Help: "Terms this process began as the sequencer."}),
+		erasures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vitalchain_cloud_erasures_total", Help: "Erasure requests, by outcome: erased, or the refusal's code."}, []string{"outcome"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.accepted, m.duplicates, m.refused, m.reads, m.readsRefused, m.blocks,
 			m.anchors, m.anchorErrors, m.anchorLag, m.logSize, m.commitBatches, m.alertsServed, m.connsRefused, m.httpRefused,
-			m.sequencer, m.terms)
+			m.sequencer, m.terms, m.erasures)
 	}
 	return m
 }

@@ -52,6 +52,8 @@ func readReason(err error) string {
 		return cloudapi.CodeExpired
 	case errors.Is(err, ErrScope):
 		return cloudapi.CodeOutOfScope
+	case errors.Is(err, ErrErased):
+		return cloudapi.CodeErased
 	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrClosed):
 		return cloudapi.CodeUnavailable
 	case errors.Is(err, ErrStore):
@@ -139,12 +141,13 @@ func (s *Service) Read(ctx context.Context, raw []byte) (*cloudapi.ReadResult, e
 		return nil, err
 	}
 	res, patient, err := s.read(ctx, who, r.Record)
-	entry := cloudapi.AccessEntry{Time: s.cfg.Now().UnixMilli(), Requester: who.id, Patient: patient, Record: r.Record, Allowed: err == nil}
+	entry := cloudapi.AccessEntry{Time: s.cfg.Now().UnixMilli(), Requester: who.id, Patient: patient, Record: r.Record, Allowed: err == nil,
+		Op: cloudapi.AccessRead, Request: raw}
 	if err != nil {
 		entry.Reason = readReason(err)
 	}
 	if patient != (identity.ID{}) {
-		if lerr := s.logAccess(ctx, entry); errors.Is(lerr, ErrNotLeader) || errors.Is(lerr, ErrClosed) {
+		if _, lerr := s.logAccess(ctx, entry); errors.Is(lerr, ErrNotLeader) || errors.Is(lerr, ErrClosed) {
 			s.m.readsRefused.WithLabelValues(readReason(lerr)).Inc()
 			return nil, fmt.Errorf("access log: %w", lerr)
 		} else if lerr != nil {
@@ -167,6 +170,11 @@ func (s *Service) read(ctx context.Context, who *memberKey, id [32]byte) (*cloud
 	}
 	if err != nil {
 		return nil, identity.ID{}, fmt.Errorf("%w: %v", ErrStore, err)
+	}
+	if rec.Erased {
+		// Its ciphertext is gone; its leaf stays, and proves that it was
+		// stored. Whoever names it learns that it was erased, no more.
+		return nil, rec.Patient, s.erasedError(rec)
 	}
 	if who.id != rec.Patient && rec.Kind == 0 {
 		// A provider's record for the patient (transaction 3) names no vital
@@ -208,7 +216,7 @@ func (s *Service) prove(rec *StoredRecord) (*cloudapi.ProofResult, error) {
 	ls.mu.Lock()
 	cp := ls.anchored
 	ls.mu.Unlock()
-	res := &cloudapi.ProofResult{Index: rec.Index, Anchored: true}
+	res := &cloudapi.ProofResult{Index: rec.Index, Anchored: true, Erased: rec.Erased}
 	if rec.Index >= cp.Size {
 		cp, res.Anchored = log.Checkpoint(), false
 	}
@@ -255,54 +263,4 @@ func (s *Service) Receipt(acks []cloudapi.Ack) ([]byte, error) {
 	now := s.cfg.Now()
 	r.Stored, r.AnchorBy = now.UnixMilli(), now.Add(s.cfg.ReceiptBound).UnixMilli()
 	return r.Sign(s.cfg.Key)
-}
-
-// logAccess appends an entry to the access log and waits until it is durable.
-func (s *Service) logAccess(ctx context.Context, e cloudapi.AccessEntry) error {
-	done := make(chan ack, 1)
-	s.roleMu.RLock()
-	t := s.term
-	if t == nil {
-		s.roleMu.RUnlock()
-		return s.notLeader()
-	}
-	select {
-	case s.access.queue <- &pending{entry: e, done: done}:
-	case <-ctx.Done():
-		s.roleMu.RUnlock()
-		return ctx.Err()
-	case <-t.ctx.Done():
-		s.roleMu.RUnlock()
-		return t.why()
-	}
-	s.roleMu.RUnlock()
-	a, err := s.await(ctx, done)
-	if err != nil {
-		return err
-	}
-	return a.err
-}
-
-// AccessLog serves a patient's signed request for its access log: who read
-// (or was refused) which of its records, and when.
-func (s *Service) AccessLog(ctx context.Context, raw []byte) ([]cloudapi.AccessEntry, error) {
-	r, err := cloudapi.ParseRequest(raw)
-	if err == nil && r.Op != cloudapi.OpAccess {
-		err = fmt.Errorf("%w: not an access-log request", ErrBadRequest)
-	}
-	if err != nil {
-		return nil, err
-	}
-	who, err := s.authenticate(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	if who.role != identity.RolePatient {
-		return nil, fmt.Errorf("%w: only a patient lists its access log", ErrWrongRole)
-	}
-	entries, err := s.cfg.Store.Access(who.id, r.From, 1000)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrStore, err)
-	}
-	return entries, nil
 }

@@ -221,8 +221,8 @@ func (s *Service) release(epoch uint64) {
 
 // takeOver prepares this process to sequence at epoch: it reopens both
 // logs from the store, fenced at epoch, as the previous sequencer left
-// them, checks them against what the ledger has anchored, and catches up
-// the alerts.
+// them, checks them against what the ledger has anchored, and rebuilds
+// the alerts from the store.
 func (s *Service) takeOver(ctx context.Context, epoch uint64) error {
 	st := s.cfg.Lease.Fenced(epoch)
 	type opened struct {
@@ -266,8 +266,10 @@ func (s *Service) takeOver(ctx context.Context, epoch uint64) error {
 		ls.mu.Unlock()
 		s.m.logSize.WithLabelValues(logName(ls.id)).Set(float64(o.log.Size()))
 	}
-	if err := s.alertHub.catchUp(s.cfg.Store, s.records.log.Load().Size()); err != nil {
-		return fmt.Errorf("catch up alerts: %w", err)
+	// Rebuilt, not caught up: the sequencer may have erased records whose
+	// alerts this process published while it followed.
+	if err := s.alertHub.rebuild(s.cfg.Store, s.records.log.Load().Size()); err != nil {
+		return fmt.Errorf("rebuild alerts: %w", err)
 	}
 	return nil
 }

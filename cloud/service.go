@@ -125,6 +125,7 @@ type Service struct {
 	signers     *limiters // per-requester rate of signed requests (NewServer sets it)
 	contractsMu sync.Mutex
 	contracts   map[[32]byte]cachedContract
+	eraseMu     sync.Mutex // held by an erasure, and by each commit of the records log
 
 	// The sequencer's term: set while this process sequences. Writers
 	// hold roleMu for reading while they hand rows to a committer.
@@ -638,11 +639,18 @@ func (s *Service) commit(ls *logState, batch []*pending) {
 		} else {
 			p.entry.Index = first + uint64(i)
 			ls.store.entries = append(ls.store.entries, p.entry)
-			b, _ := codec.Marshal(&p.entry)
-			leaves[i] = merklelog.HashLeaf(b)
+			leaves[i], _ = p.entry.Leaf()
 		}
 	}
+	if ls.id == LogRecords {
+		// An erasure sees every record committed before it, and none
+		// commits while it runs.
+		s.eraseMu.Lock()
+	}
 	_, err := log.AppendLeafHashes(leaves...)
+	if ls.id == LogRecords {
+		s.eraseMu.Unlock()
+	}
 	ls.store.recs, ls.store.entries = nil, nil
 	if errors.Is(err, ErrNotLeader) {
 		// Deposed: another process sequences now, and this batch is not

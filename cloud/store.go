@@ -27,7 +27,11 @@ type StoredRecord struct {
 	Patient  identity.ID `cbor:"3,keyasint"`
 	Kind     vital.Kind  `cbor:"4,keyasint"`
 	Received int64       `cbor:"5,keyasint"` // Unix ms
-	Bytes    []byte      `cbor:"6,keyasint"` // the record as uploaded (record.Record's encoding)
+	Bytes    []byte      `cbor:"6,keyasint"` // the record as uploaded (record.Record's encoding); nil once erased
+	// Erased: the record was erased at its patient's request (Store.Erase):
+	// a tombstone that keeps the ID (the records log's leaf is its hash),
+	// the position, the patient and the time, and nothing else.
+	Erased bool `cbor:"7,keyasint,omitempty"`
 }
 
 // Store is the cloud's durable state. Each Append is one atomic, durable
@@ -63,6 +67,15 @@ type Store interface {
 	// RecordsFrom returns the records at positions from… of the records
 	// log, in order, at most limit.
 	RecordsFrom(from uint64, limit int) ([]StoredRecord, error)
+	// Erase deletes the bytes of every record of patient that still has
+	// them, durably before it returns, and returns their IDs (none if it
+	// has none left). Each stays as a tombstone: ID, Index, Patient and
+	// Received kept, Kind zeroed, Bytes nil, Erased set; the records log's
+	// nodes are untouched, so the log, its checkpoints and its proofs stay
+	// as they were. Afterwards no method returns the erased bytes, and the
+	// store holds no live copy of them (what a driver's files may keep
+	// until they are compacted or overwritten is the driver's to say).
+	Erase(patient identity.ID) ([][32]byte, error)
 	// Access lists a patient's access entries from index from on, at most limit.
 	Access(patient identity.ID, from uint64, limit int) ([]cloudapi.AccessEntry, error)
 	// Nonce records, durably before it returns, the nonce of a signed

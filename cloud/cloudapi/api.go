@@ -10,7 +10,9 @@
 //	                    answer: CBOR UploadResponse, one Ack per record, once every accepted one is durable,
 //	                    and a signed Receipt of the stored ones
 //	POST /v1/read       body: a signed Request (op OpRead); answer: CBOR ReadResult
-//	POST /v1/access     body: a signed Request (op OpAccess); answer: CBOR []AccessEntry
+//	POST /v1/access     body: a signed Request (op OpAccess); answer: CBOR AccessListing, the
+//	                    patient's entries of the access log with their inclusion proofs (see VerifyListing)
+//	POST /v1/erase      body: a signed Request (op OpErase) of a patient; answer: CBOR EraseResult
 //	POST /v1/alerts?wait=D
 //	                    body: a signed Request (op OpAlerts); answer: CBOR AlertBatch
 //	GET  /v1/proof?id=RECORD
@@ -27,11 +29,12 @@
 // metric label) and a message.
 //
 // A cloud may run as several processes on one PostgreSQL database: one
-// sequences (stores uploads, serves signed reads, which it logs), the
-// others serve the rest from the database (checkpoints, proofs,
-// consistency, access-log listings, alerts) and answer uploads and reads
-// 503 CodeNotLeader with the sequencer's URL in the Problem's Leader. A
-// Client given several URLs follows it.
+// sequences (stores uploads, serves the signed requests: reads, alerts,
+// access-log listings and erasures, each of which it logs), the others
+// serve the rest from the database (checkpoints, proofs, consistency) and
+// answer uploads and signed requests 503 CodeNotLeader with the
+// sequencer's URL in the Problem's Leader. A Client given several URLs
+// follows it.
 package cloudapi
 
 import (
@@ -69,6 +72,10 @@ const (
 	CodeRevoked       = "revoked"
 	CodeExpired       = "expired"
 	CodeOutOfScope    = "out_of_scope"
+	// CodeErased: the record was erased at its patient's request; the
+	// Problem's Erased proves that it was in the records log, whose leaf
+	// (the record's ID) the cloud keeps.
+	CodeErased = "erased"
 	// CodeNotLeader: the cloud runs as several processes on one database
 	// and this one does not sequence; the Problem's Leader names the one
 	// that does, if known (otherwise an election is under way: retry
@@ -120,6 +127,8 @@ type Problem struct {
 	// Leader is the base URL of the process that sequences, with
 	// CodeNotLeader ("": not known).
 	Leader string `cbor:"3,keyasint,omitempty"`
+	// Erased is, with CodeErased, the erased record's inclusion proof.
+	Erased *ProofResult `cbor:"4,keyasint,omitempty"`
 }
 
 // ReadResult is a served record with its proof.
@@ -131,16 +140,42 @@ type ReadResult struct {
 	Proof      merklelog.Proof      `cbor:"5,keyasint"`
 }
 
-// AccessEntry is one read, or refused read, of a record.
+// AccessEntry is one access to a patient's data, allowed or refused: a
+// read of a record, an alert delivered to a provider, a listing of the
+// access log, an erasure. It holds no health data: who, when, what (a
+// record's ID, a hash), and the signed request that asked for it. Its leaf
+// in the access log is merklelog.HashLeaf of its encoding (LeafHash).
+//
+// The fields after Reason are omitted when empty, so that entries logged
+// before they existed (reads, with no request kept) encode, and hash, as
+// they did.
 type AccessEntry struct {
 	Index     uint64      `cbor:"1,keyasint"` // its position in the access log
 	Time      int64       `cbor:"2,keyasint"` // Unix ms
 	Requester identity.ID `cbor:"3,keyasint"`
-	Patient   identity.ID `cbor:"4,keyasint"` // whose record
-	Record    [32]byte    `cbor:"5,keyasint"`
+	Patient   identity.ID `cbor:"4,keyasint"` // whose data
+	Record    [32]byte    `cbor:"5,keyasint"` // the record read or alerted (zero for a listing or an erasure)
 	Allowed   bool        `cbor:"6,keyasint"`
 	Reason    string      `cbor:"7,keyasint"` // why it was refused (a Code); empty if allowed
+	// Op is what was done: AccessRead (also when empty), AccessAlert,
+	// AccessList or AccessErase.
+	Op string `cbor:"8,keyasint,omitempty"`
+	// Request is the signed Request, as the cloud received it, that asked
+	// for this access: anyone with the requester's public key can check
+	// that the requester asked (see VerifyListing).
+	Request []byte `cbor:"9,keyasint,omitempty"`
+	// Erased counts, for an erasure, the records whose ciphertexts it
+	// deleted.
+	Erased uint64 `cbor:"10,keyasint,omitempty"`
 }
+
+// What an AccessEntry records.
+const (
+	AccessRead  = "read"  // a record read, or a refused read
+	AccessAlert = "alert" // an alert delivered to a provider
+	AccessList  = "list"  // the patient listed its access log
+	AccessErase = "erase" // the patient had its records erased
+)
 
 // Alert is a stored patient record's header, pushed to the providers its
 // contract names as soon as the record is durable (ARCHITECTURE §3.6): a

@@ -326,14 +326,72 @@ func (c *Client) ReadRaw(ctx context.Context, req []byte) (*ReadResult, error) {
 	return &r, c.post(ctx, "/v1/read", req, &r)
 }
 
-// AccessLog lists, for the patient whose key signs, who read its records.
-func (c *Client) AccessLog(ctx context.Context, key *identity.SigningKey, from uint64) ([]AccessEntry, error) {
+// AccessLog lists a page of the access log of the patient whose key
+// signs, from index from on, with its proofs (checked for shape only: see
+// VerifyListing and AuditTrail).
+func (c *Client) AccessLog(ctx context.Context, key *identity.SigningKey, from uint64) (*AccessListing, error) {
 	req, err := c.request(ctx, key, OpAccess, [32]byte{}, from)
 	if err != nil {
 		return nil, err
 	}
-	var es []AccessEntry
-	return es, c.post(ctx, "/v1/access", req, &es)
+	var l AccessListing
+	if err := c.do(ctx, http.MethodPost, "/v1/access", req, MaxListingSize, &l); err != nil {
+		return nil, err
+	}
+	if err := l.check(); err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
+// AuditTrail lists the whole access log of the patient whose key signs,
+// from index from on, page by page, and verifies every page
+// (VerifyListing) against anchor, the access log's checkpoint anchored on
+// the ledger, with keyOf giving requesters' keys from the ledger. The
+// consistency proofs it needs beyond the listing's own it asks of the
+// cloud. Each page's listing is itself an entry of the log.
+func (c *Client) AuditTrail(ctx context.Context, key *identity.SigningKey, from uint64, anchor merklelog.Checkpoint,
+	keyOf func(identity.ID) (identity.VerifyingKey, error)) ([]VerifiedEntry, error) {
+	cloud, err := c.ID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []VerifiedEntry
+	for {
+		l, err := c.AccessLog(ctx, key, from)
+		if err != nil {
+			return out, err
+		}
+		chk := ListingCheck{Patient: key.Public().ID(), Cloud: cloud, Anchor: anchor, Key: keyOf}
+		if anchor.Size != 0 && anchor.Size != l.Checkpoint.Size && (anchor.Size > l.Checkpoint.Size || l.Anchored != anchor) {
+			lo, hi := min(anchor.Size, l.Checkpoint.Size), max(anchor.Size, l.Checkpoint.Size)
+			cr, err := c.Consistency(ctx, LogAccess, lo, hi)
+			if err != nil {
+				return out, fmt.Errorf("access log consistency %d..%d: %w", lo, hi, err)
+			}
+			chk.AnchorProof = cr.Proof
+		}
+		vs, err := VerifyListing(l, chk)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, vs...)
+		if !l.More || l.Next <= from {
+			return out, nil
+		}
+		from = l.Next
+	}
+}
+
+// Erase asks the cloud, with a request signed by the patient's key, to
+// erase the ciphertexts of the patient's records.
+func (c *Client) Erase(ctx context.Context, key *identity.SigningKey) (*EraseResult, error) {
+	req, err := c.request(ctx, key, OpErase, [32]byte{}, 0)
+	if err != nil {
+		return nil, err
+	}
+	var r EraseResult
+	return &r, c.post(ctx, "/v1/erase", req, &r)
 }
 
 // Alerts asks, with a request signed by the provider's key, for the alerts

@@ -104,4 +104,7 @@ type ProofResult struct {
 	Checkpoint merklelog.Checkpoint `cbor:"2,keyasint"`
 	Anchored   bool                 `cbor:"3,keyasint"`
 	Proof      merklelog.Proof      `cbor:"4,keyasint"`
+	// Erased: the record's ciphertext was erased at its patient's
+	// request; its leaf, and so this proof, remain.
+	Erased bool `cbor:"5,keyasint,omitempty"`
 }

@@ -14,8 +14,8 @@ import (
 var ErrBadRequest = errors.New("malformed request")
 
 // Request is a signed request to the cloud: a read of one record, a
-// patient's listing of its access log, or a provider's request for its
-// alerts. The requester signs it (context RequestContext) for one cloud,
+// patient's listing of its access log, a provider's request for its
+// alerts, or a patient's erasure of its records. The requester signs it (context RequestContext) for one cloud,
 // with a fresh time, an expiry and a nonce: a cloud refuses a request meant
 // for another, one whose time is off its clock by more than its skew, one
 // that has expired or would live longer than MaxRequestLife, and one whose
@@ -23,7 +23,7 @@ var ErrBadRequest = errors.New("malformed request")
 // captured request does not replay after a restart either).
 type Request struct {
 	Version   uint8       `cbor:"1,keyasint"` // RequestVersion
-	Op        string      `cbor:"2,keyasint"` // OpRead, OpAccess or OpAlerts
+	Op        string      `cbor:"2,keyasint"` // OpRead, OpAccess, OpAlerts or OpErase
 	Requester identity.ID `cbor:"3,keyasint"`
 	Record    [32]byte    `cbor:"4,keyasint"` // read: the record
 	From      uint64      `cbor:"5,keyasint"` // access: the first access-log index wanted; alerts: the first record index
@@ -56,6 +56,8 @@ const (
 	OpRead   = "read"
 	OpAccess = "access"
 	OpAlerts = "alerts"
+	// OpErase: a patient asks the cloud to erase its records' ciphertexts.
+	OpErase = "erase"
 )
 
 // NewRequest signs, by key at time now, a request of op for cloud, valid
@@ -85,7 +87,7 @@ func ParseRequest(b []byte) (*Request, error) {
 	if err := codec.CheckVersion("request", r.Version, RequestVersion); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
-	if r.Op != OpRead && r.Op != OpAccess && r.Op != OpAlerts {
+	if r.Op != OpRead && r.Op != OpAccess && r.Op != OpAlerts && r.Op != OpErase {
 		return nil, fmt.Errorf("%w: unknown operation %q", ErrBadRequest, r.Op)
 	}
 	return &r, nil

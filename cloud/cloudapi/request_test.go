@@ -17,7 +17,7 @@ func TestRequestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, op := range []string{OpRead, OpAccess, OpAlerts} {
+	for _, op := range []string{OpRead, OpAccess, OpAlerts, OpErase} {
 		b, err := NewRequest(key, identity.ID{4}, op, [32]byte{9}, 3, testTime)
 		if err != nil {
 			t.Fatal(err)
@@ -81,7 +81,7 @@ func FuzzParseRequest(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	for _, op := range []string{OpRead, OpAccess, OpAlerts} {
+	for _, op := range []string{OpRead, OpAccess, OpAlerts, OpErase} {
 		b, err := NewRequest(key, identity.ID{4}, op, [32]byte{1, 2, 3}, 7, testTime)
 		if err != nil {
 			f.Fatal(err)
@@ -99,7 +99,7 @@ func FuzzParseRequest(f *testing.F) {
 			}
 			return
 		}
-		if r.Version != RequestVersion || (r.Op != OpRead && r.Op != OpAccess && r.Op != OpAlerts) {
+		if r.Version != RequestVersion || (r.Op != OpRead && r.Op != OpAccess && r.Op != OpAlerts && r.Op != OpErase) {
 			t.Fatalf("accepted %+v", r)
 		}
 		again, err := codec.Marshal(r)

@@ -2,6 +2,7 @@ package pebblestore
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -57,7 +58,14 @@ const (
 	kPatient = 'p' // p patient index(8) → "" (a patient's access entries)
 	kIndex   = 'x' // x index(8) → record id (the records log, in order)
 	kNonce   = 'q' // q requester nonce(16) → expiry(8): signed requests seen
+	kByPat   = 'i' // i patient index(8) → record id (a patient's records, for Erase)
+	kMeta    = 'm' // m name → value: the store's own bookkeeping
 )
+
+// metaLayout names the version of the key layout; layout 2 added kByPat.
+var metaLayout = []byte{kMeta, 'l'}
+
+const layout = 2
 
 // Open opens the store in dir, creating it if dir holds none. Only one
 // process may have it open at a time.
@@ -66,14 +74,76 @@ func Open(dir string) (*Store, error) {
 	// cheap; without them each miss reads index blocks from every level.
 	cache := pebble.NewCache(128 << 20)
 	defer cache.Unref()
-	opts := &pebble.Options{MemTableSize: 32 << 20, Logger: quietPebble{}, Cache: cache}
+	opts := &pebble.Options{MemTableSize: 32 << 20, Logger: quietPebble{}, Cache: cache, Cleaner: deletingCleaner{}}
 	opts.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open cloud store %s: %w", dir, err)
 	}
-	return &Store{db: db}, nil
+	st := &Store{db: db}
+	if err := st.upgrade(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open cloud store %s: %w", dir, err)
+	}
+	return st, nil
 }
+
+// upgrade brings a store written by an older layout to the current one:
+// layout 1 had no index of records by patient, which it builds.
+func (s *Store) upgrade() error {
+	v, err := s.get(metaLayout)
+	switch {
+	case err == nil && len(v) == 1 && v[0] == layout:
+		return nil
+	case err == nil && len(v) == 1 && v[0] > layout:
+		return fmt.Errorf("key layout %d is newer than this binary's (%d)", v[0], layout)
+	case err != nil && !errors.Is(err, cloud.ErrNotFound):
+		return err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kRecord}, UpperBound: []byte{kRecord + 1}})
+	if err != nil {
+		return err
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		var r cloud.StoredRecord
+		if err := codec.UnmarshalLimit(it.Value(), 1<<20, &r); err != nil {
+			it.Close()
+			return fmt.Errorf("index records by patient: corrupt record at %x: %w", it.Key(), err)
+		}
+		if err := b.Set(byPatientKey(r.Patient, r.Index), r.ID[:], nil); err != nil {
+			it.Close()
+			return err
+		}
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	if err := b.Set(metaLayout, []byte{layout}, nil); err != nil {
+		return err
+	}
+	return b.Commit(pebble.Sync)
+}
+
+func byPatientKey(patient identity.ID, index uint64) []byte {
+	return binary.BigEndian.AppendUint64(append([]byte{kByPat}, patient[:]...), index)
+}
+
+// deletingCleaner deletes Pebble's obsolete files, as its default cleaner
+// does, and keeps it from recycling write-ahead logs: a recycled log file
+// keeps the writes it held until new ones overwrite them, and an erasure
+// must leave no file holding an erased record. Pebble recycles no log for
+// a cleaner that needs the files' contents, which it tells by an
+// unexported method of ArchiveCleaner: embedded one level down, it lends
+// that method, while DeleteCleaner's Clean, one level up, deletes the
+// files rather than archive them. The price: each new log is a new file.
+type deletingCleaner struct {
+	pebble.DeleteCleaner
+	noRecycling
+}
+
+type noRecycling struct{ pebble.ArchiveCleaner }
 
 type quietPebble struct{}
 
@@ -194,6 +264,9 @@ func (s *Store) AppendRecords(oldSize, newSize uint64, recs []cloud.StoredRecord
 			if err := b.Set(ik, recs[i].ID[:], nil); err != nil {
 				return err
 			}
+			if err := b.Set(byPatientKey(recs[i].Patient, recs[i].Index), recs[i].ID[:], nil); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -269,6 +342,86 @@ func (s *Store) RecordsFrom(from uint64, limit int) ([]cloud.StoredRecord, error
 		out = append(out, *r)
 	}
 	return out, it.Error()
+}
+
+// Erase implements cloud.Store. The tombstones are written in one synced
+// batch; then the memtable is flushed and the erased records' key range
+// compacted, so that the old values leave Pebble's tables as well (the
+// write-ahead log that held them is then obsolete). That compaction may
+// rewrite much of the records' table, once per erasure.
+func (s *Store) Erase(patient identity.ID) ([][32]byte, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.life.RUnlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lower := append([]byte{kByPat}, patient[:]...)
+	upper := append(append([]byte{kByPat}, patient[:]...), bytes.Repeat([]byte{0xff}, 9)...)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	var ids [][32]byte
+	var lo, hi []byte
+	for ok := it.First(); ok; ok = it.Next() {
+		var id [32]byte
+		if copy(id[:], it.Value()) != len(id) {
+			it.Close()
+			return nil, fmt.Errorf("corrupt patient index at %x", it.Key())
+		}
+		k := append([]byte{kRecord}, id[:]...)
+		v, err := s.get(k)
+		if err != nil {
+			it.Close()
+			return nil, fmt.Errorf("record %x: %w", id[:8], err)
+		}
+		var r cloud.StoredRecord
+		if err := codec.UnmarshalLimit(v, 1<<20, &r); err != nil {
+			it.Close()
+			return nil, fmt.Errorf("corrupt record %x: %w", id[:8], err)
+		}
+		clear(v)
+		if r.Erased {
+			continue
+		}
+		clear(r.Bytes)
+		r.Bytes, r.Kind, r.Erased = nil, 0, true
+		nv, err := codec.Marshal(&r)
+		if err != nil {
+			it.Close()
+			return nil, err
+		}
+		if err := b.Set(k, nv, nil); err != nil {
+			it.Close()
+			return nil, err
+		}
+		if lo == nil || bytes.Compare(k, lo) < 0 {
+			lo = k
+		}
+		if hi == nil || bytes.Compare(k, hi) > 0 {
+			hi = k
+		}
+		ids = append(ids, id)
+	}
+	if err := it.Close(); err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return nil, err
+	}
+	if err := s.db.Flush(); err != nil {
+		return ids, fmt.Errorf("erased, but flushing the erasure: %w", err)
+	}
+	if err := s.db.Compact(context.Background(), lo, append(bytes.Clone(hi), 0), true); err != nil {
+		return ids, fmt.Errorf("erased, but compacting the erased records: %w", err)
+	}
+	return ids, nil
 }
 
 // Access implements cloud.Store.

@@ -22,7 +22,11 @@
 //
 // Records and access entries are stored in columns, not encoded, so that
 // an operator can query them; a record's body is the record as uploaded
-// (its cleartext header and ciphertext).
+// (its cleartext header and ciphertext). Erase empties the bodies of a
+// patient's records and marks them erased (migration 2): no query returns
+// them afterwards, but PostgreSQL keeps old row versions until VACUUM
+// reclaims their space, and its write-ahead log, archives and backups as
+// long as the operator keeps them.
 //
 // Package cloud does not import this package; the cloud's command opens a
 // Store here when --store is a postgres:// URL and hands it to cloud.New.

@@ -300,17 +300,22 @@ func (s *Store) appendAccess(epoch *int64, oldSize, newSize uint64, entries []cl
 		records := make([][]byte, len(entries))
 		allowed := make([]bool, len(entries))
 		reasons := make([]string, len(entries))
+		ops := make([]string, len(entries))
+		requests := make([][]byte, len(entries))
+		erased := make([]int64, len(entries))
 		for i := range entries {
 			e := &entries[i]
-			p, err := pos(e.Index)
-			if err != nil {
+			p, err1 := pos(e.Index)
+			n, err2 := pos(e.Erased)
+			if err := errors.Join(err1, err2); err != nil {
 				return err
 			}
 			idxs[i], at[i], requesters[i], patients[i], records[i], allowed[i], reasons[i] = p, e.Time, e.Requester[:], e.Patient[:], e.Record[:], e.Allowed, e.Reason
+			ops[i], requests[i], erased[i] = e.Op, e.Request, n
 		}
-		b.Queue(`INSERT INTO cloud_access (idx, at, requester, patient, record, allowed, reason)
-			SELECT * FROM unnest($1::int8[], $2::int8[], $3::bytea[], $4::bytea[], $5::bytea[], $6::bool[], $7::text[])`,
-			idxs, at, requesters, patients, records, allowed, reasons)
+		b.Queue(`INSERT INTO cloud_access (idx, at, requester, patient, record, allowed, reason, op, request, erased)
+			SELECT * FROM unnest($1::int8[], $2::int8[], $3::bytea[], $4::bytea[], $5::bytea[], $6::bool[], $7::text[], $8::text[], $9::bytea[], $10::int8[])`,
+			idxs, at, requesters, patients, records, allowed, reasons, ops, requests, erased)
 		return nil
 	})
 }
@@ -334,7 +339,7 @@ func id32(b []byte, what string) ([32]byte, error) {
 	return [32]byte(b), nil
 }
 
-const recordColumns = "id, idx, patient, kind, received, body"
+const recordColumns = "id, idx, patient, kind, received, body, erased"
 
 // scanRecord reads a row of recordColumns.
 func scanRecord(row pgx.Row) (*cloud.StoredRecord, error) {
@@ -344,8 +349,11 @@ func scanRecord(row pgx.Row) (*cloud.StoredRecord, error) {
 		kind        int16
 		r           cloud.StoredRecord
 	)
-	if err := row.Scan(&id, &idx, &patient, &kind, &r.Received, &r.Bytes); err != nil {
+	if err := row.Scan(&id, &idx, &patient, &kind, &r.Received, &r.Bytes, &r.Erased); err != nil {
 		return nil, err
+	}
+	if r.Erased {
+		r.Bytes = nil
 	}
 	var err1, err2 error
 	r.ID, err1 = id32(id, "record ID")
@@ -443,7 +451,7 @@ func (s *Store) Access(patient identity.ID, from uint64, limit int) ([]cloudapi.
 	}
 	ctx, cancel := op()
 	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT idx, at, requester, patient, record, allowed, reason FROM cloud_access
+	rows, err := s.pool.Query(ctx, `SELECT idx, at, requester, patient, record, allowed, reason, op, request, erased FROM cloud_access
 		WHERE patient = $1 AND idx >= $2 ORDER BY idx LIMIT $3`, patient[:], int64(from), limit)
 	if err != nil {
 		return nil, fmt.Errorf("access entries of %s: %w", patient, err)
@@ -453,11 +461,18 @@ func (s *Store) Access(patient identity.ID, from uint64, limit int) ([]cloudapi.
 	for rows.Next() {
 		var (
 			e               cloudapi.AccessEntry
-			idx             int64
+			idx, erased     int64
 			req, pat, recID []byte
 		)
-		if err := rows.Scan(&idx, &e.Time, &req, &pat, &recID, &e.Allowed, &e.Reason); err != nil {
+		if err := rows.Scan(&idx, &e.Time, &req, &pat, &recID, &e.Allowed, &e.Reason, &e.Op, &e.Request, &erased); err != nil {
 			return nil, fmt.Errorf("access entries of %s: %w", patient, err)
+		}
+		if erased < 0 {
+			return nil, fmt.Errorf("access entry %d: corrupt: %d records erased", idx, erased)
+		}
+		e.Erased = uint64(erased)
+		if len(e.Request) == 0 {
+			e.Request = nil
 		}
 		r, err1 := id32(req, "requester ID")
 		p, err2 := id32(pat, "patient ID")
@@ -472,6 +487,34 @@ func (s *Store) Access(patient identity.ID, from uint64, limit int) ([]cloudapi.
 		return nil, fmt.Errorf("access entries of %s: %w", patient, err)
 	}
 	return out, nil
+}
+
+// Erase implements cloud.Store: one UPDATE, committed before it returns.
+// PostgreSQL keeps a deleted value in the table's dead row versions until
+// VACUUM reclaims their space (and new rows overwrite it), and in its
+// write-ahead log, archives and backups as long as those are kept: no
+// query returns it, but the database's files are the operator's to purge.
+func (s *Store) Erase(patient identity.ID) ([][32]byte, error) {
+	ctx, cancel := op()
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `UPDATE cloud_records SET body = ''::bytea, kind = 0, erased = true
+		WHERE patient = $1 AND NOT erased RETURNING id`, patient[:])
+	if err != nil {
+		return nil, fmt.Errorf("erase the records of %s: %w", patient, err)
+	}
+	var (
+		ids [][32]byte
+		id  []byte
+	)
+	_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
+		rid, err := id32(id, "record ID")
+		ids = append(ids, rid)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("erase the records of %s: %w", patient, err)
+	}
+	return ids, nil
 }
 
 func errNegative(idx int64) error {

@@ -70,8 +70,8 @@ func TestReopen(t *testing.T) {
 	t.Parallel()
 	url := pgtest.URL(t)
 	st := open(t, url)
-	if st.SchemaVersion() != 1 {
-		t.Fatalf("schema version %d, want 1", st.SchemaVersion())
+	if st.SchemaVersion() != 2 {
+		t.Fatalf("schema version %d, want 2", st.SchemaVersion())
 	}
 	ls := &storetest.RecordsLog{Store: st}
 	log, err := merklelog.Open(ls)
@@ -107,8 +107,8 @@ func TestReopen(t *testing.T) {
 	}
 	defer c.Close(ctx)
 	var n int
-	if err := c.QueryRow(ctx, "SELECT count(*) FROM cloud_schema_version").Scan(&n); err != nil || n != 1 {
-		t.Fatalf("cloud_schema_version lists %d migrations (%v), want 1", n, err)
+	if err := c.QueryRow(ctx, "SELECT count(*) FROM cloud_schema_version").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("cloud_schema_version lists %d migrations (%v), want 2", n, err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -36,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) cloud.Store) {
 		{"MerkleLog", testMerkleLog},
 		{"Concurrent", testConcurrent},
 		{"Nonces", testNonces},
+		{"Erase", testErase},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := open(t)
@@ -300,24 +302,27 @@ func testAccess(t *testing.T, st cloud.Store) {
 	entries := must[[]cloudapi.AccessEntry](t)(w.appendAccess(
 		cloudapi.AccessEntry{Time: 10, Requester: requester, Patient: patient, Record: recordID(0), Allowed: true},
 		cloudapi.AccessEntry{Time: 11, Requester: requester, Patient: other, Record: recordID(1), Reason: "no_grant"},
-		cloudapi.AccessEntry{Time: 12, Requester: patient, Patient: patient, Record: recordID(2), Allowed: true},
+		cloudapi.AccessEntry{Time: 12, Requester: patient, Patient: patient, Record: recordID(2), Allowed: true,
+			Op: cloudapi.AccessAlert, Request: []byte("a signed request")},
 	))
 	entries = append(entries, must[[]cloudapi.AccessEntry](t)(w.appendAccess(
 		cloudapi.AccessEntry{Time: 13, Requester: other, Patient: other, Record: recordID(1), Allowed: true},
 		cloudapi.AccessEntry{Time: 14, Requester: requester, Patient: patient, Record: recordID(0), Reason: "expired"},
+		cloudapi.AccessEntry{Time: 15, Requester: patient, Patient: patient, Allowed: true, Op: cloudapi.AccessErase,
+			Request: []byte("another signed request"), Erased: 7},
 	))...)
-	checkSizes(t, st, 0, 5)
+	checkSizes(t, st, 0, 6)
 	for _, c := range []struct {
 		who   identity.ID
 		from  uint64
 		limit int
 		want  []uint64
 	}{
-		{patient, 0, 10, []uint64{0, 2, 4}},
-		{patient, 1, 10, []uint64{2, 4}},
-		{patient, 2, 10, []uint64{2, 4}},
-		{patient, 3, 10, []uint64{4}},
-		{patient, 5, 10, []uint64{}},
+		{patient, 0, 10, []uint64{0, 2, 4, 5}},
+		{patient, 1, 10, []uint64{2, 4, 5}},
+		{patient, 2, 10, []uint64{2, 4, 5}},
+		{patient, 3, 10, []uint64{4, 5}},
+		{patient, 6, 10, []uint64{}},
 		{patient, 0, 2, []uint64{0, 2}},
 		{patient, 0, 0, []uint64{}},
 		{other, 0, 10, []uint64{1, 3}},
@@ -334,7 +339,7 @@ func testAccess(t *testing.T, st cloud.Store) {
 			continue
 		}
 		for _, e := range es {
-			if e != entries[e.Index] {
+			if !reflect.DeepEqual(e, entries[e.Index]) {
 				t.Errorf("Access(%x, %d, %d): entry %d is %+v, want %+v", c.who[:1], c.from, c.limit, e.Index, e, entries[e.Index])
 			}
 		}
@@ -657,4 +662,114 @@ func testNonces(t *testing.T, st cloud.Store) {
 	if fresh != 1 {
 		t.Fatalf("%d of 8 concurrent calls with one nonce saw it fresh, want 1", fresh)
 	}
+}
+
+// secret is the ciphertext of test record i in testErase: bytes found
+// nowhere else.
+func secret(i uint64) []byte {
+	return fmt.Appendf(nil, "ciphertext of record %03d: %016x", i, i*0x9e3779b97f4a7c15)
+}
+
+// Erase turns a patient's records into tombstones, and touches nothing
+// else: not another patient's records, not the records log.
+func testErase(t *testing.T, st cloud.Store) {
+	w := newWriter(st)
+	owners := []identity.ID{patient, other, patient, other, patient}
+	for i, p := range owners {
+		// One append of one record each, so that records come in several batches.
+		if _, err := w.appendRecs(withBytes(newRecord(uint64(i), p), secret(uint64(i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := st.RecordsFrom(0, 10)
+	if err != nil || len(before) != len(owners) {
+		t.Fatalf("RecordsFrom: %d records, %v", len(before), err)
+	}
+	ids, err := st.Erase(patient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(ids, func(a, b [32]byte) int { return slices.Compare(a[:], b[:]) })
+	if want := [][32]byte{recordID(0), recordID(2), recordID(4)}; !slices.Equal(ids, want) {
+		t.Fatalf("Erase erased %x, want %x", ids, want)
+	}
+	checkSizes(t, st, uint64(len(owners)), 0)
+	check := func(when string) {
+		t.Helper()
+		all, err := st.RecordsFrom(0, 10)
+		if err != nil || len(all) != len(owners) {
+			t.Fatalf("%s: RecordsFrom: %d records, %v", when, len(all), err)
+		}
+		for i, r := range all {
+			byID, err := st.Record(r.ID)
+			if err != nil {
+				t.Fatalf("%s: Record(%x): %v", when, r.ID[:8], err)
+			}
+			if !reflect.DeepEqual(*byID, r) {
+				t.Errorf("%s: Record(%x) = %+v, RecordsFrom gives %+v", when, r.ID[:8], *byID, r)
+			}
+			want := before[i]
+			if owners[i] == patient {
+				want.Bytes, want.Kind, want.Erased = nil, 0, true
+			}
+			if !reflect.DeepEqual(r, want) {
+				t.Errorf("%s: record %d is %+v, want %+v", when, i, r, want)
+			}
+		}
+		// Nothing the store returns holds an erased ciphertext.
+		for i, p := range owners {
+			if p != patient {
+				continue
+			}
+			for _, r := range all {
+				if bytes.Contains(r.Bytes, secret(uint64(i))) {
+					t.Errorf("%s: the ciphertext of erased record %d is still returned", when, i)
+				}
+			}
+		}
+		// The records log is as it was: every node, the size.
+		var nids []compact.NodeID
+		var hs [][merklelog.HashSize]byte
+		for _, n := range w.all {
+			nids, hs = append(nids, n.ID), append(hs, n.Hash)
+		}
+		if got, err := st.GetNodes(cloud.LogRecords, nids); err != nil || !slices.Equal(got, hs) {
+			t.Errorf("%s: the records log's nodes changed: %v", when, err)
+		}
+	}
+	check("after the erasure")
+	for _, who := range []identity.ID{patient, stranger} {
+		if ids, err := st.Erase(who); err != nil || len(ids) != 0 {
+			t.Errorf("Erase of %x with nothing left to erase: %x, %v", who[:1], ids, err)
+		}
+	}
+	check("after erasing again")
+	// The log goes on; a record stored after the erasure is kept whole.
+	rs, err := w.appendRecs(withBytes(newRecord(uint64(len(owners)), patient), secret(99)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.Record(rs[0].ID); err != nil || !reflect.DeepEqual(*got, rs[0]) {
+		t.Errorf("a record stored after the erasure: %+v, %v; want %+v", got, err, rs[0])
+	}
+}
+
+func withBytes(r cloud.StoredRecord, b []byte) cloud.StoredRecord {
+	r.Bytes = b
+	return r
+}
+
+// appendRecs appends recs, whose positions must follow the log's.
+func (w *writer) appendRecs(recs ...cloud.StoredRecord) ([]cloud.StoredRecord, error) {
+	leaves := make([][merklelog.HashSize]byte, len(recs))
+	for i := range recs {
+		leaves[i] = merklelog.HashLeaf(recs[i].ID[:])
+	}
+	nodes := w.recs.add(leaves...)
+	if err := w.st.AppendRecords(w.nrec, w.nrec+uint64(len(recs)), recs, nodes); err != nil {
+		return nil, fmt.Errorf("append %d records at %d: %w", len(recs), w.nrec, err)
+	}
+	w.nrec += uint64(len(recs))
+	w.all = append(w.all, nodes...)
+	return recs, nil
 }

@@ -109,8 +109,17 @@ A patient's own commands, with the patient's key file:
     patient migrate --key FILE --cluster N [--out DIR] [--ledger URL]
         Move the patient, with the wearables whose key files are in DIR, to cluster N (the
         overlay attached it to that cluster's head).
-    patient access-log --key FILE [--cloud URL] [--from N]
-        List who read (or was refused) the patient's records in the cloud.
+    patient access-log --key FILE [--cloud URL] [--from N] [--ledger URL]
+        The patient's audit trail (an accounting of disclosures): every read
+        of its records, every refusal, every alert delivered to a provider,
+        every listing and erasure, each with who asked (their signed
+        request) and when, verified: each entry's inclusion proof into the
+        cloud's access log, that log's consistency with its checkpoint
+        anchored on the ledger. Fails if anything does not verify.
+    patient erase --key FILE [--cloud URL] [--ledger URL]
+        Have the cloud erase the ciphertexts of all the patient's records
+        (GDPR Art. 17); their leaves stay, so the records log's anchors and
+        proofs still verify. Copies providers already read are beyond it.
 `
 
 func runPatient(args []string, stdout, stderr io.Writer) error {
@@ -134,7 +143,7 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 	provKeys := fs.String("provider-key", "", "the providers' key `files`, comma-separated (contract)")
 	cluster := fs.Uint("cluster", 0, "the `cluster` to move to (migrate)")
 	switch sub {
-	case "contract", "devices", "grant", "revoke", "grants", "access-log", "migrate":
+	case "contract", "devices", "grant", "revoke", "grants", "access-log", "erase", "migrate":
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, patientUsage)
 		return nil
@@ -160,29 +169,21 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if sub == "access-log" {
-		cc, err := trust.Cloud(*cloudURL)
-		if err != nil {
-			return err
-		}
-		es, err := cc.AccessLog(ctx, id.Signing, *from)
-		if err != nil {
-			return err
-		}
-		for _, e := range es {
-			verdict := "allowed"
-			if !e.Allowed {
-				verdict = "refused: " + e.Reason
-			}
-			fmt.Fprintf(stdout, "%d  %s  %s  record %x  %s\n", e.Index, time.UnixMilli(e.Time).UTC().Format(time.RFC3339), e.Requester.Hex(), e.Record[:8], verdict)
-		}
-		return nil
-	}
 	cl, err := trust.Ledger(*ledgerURL, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
+	if sub == "access-log" || sub == "erase" {
+		cc, err := trust.Cloud(*cloudURL)
+		if err != nil {
+			return err
+		}
+		if sub == "erase" {
+			return erase(ctx, stdout, cl, cc, id.Signing)
+		}
+		return printAuditTrail(ctx, stdout, cl, cc, id.Signing, *from)
+	}
 	if sub == "contract" {
 		terms := contract.Terms{Version: contract.Version, Patient: id.ID(), Rules: contract.DefaultRules(), Name: "vital signs"}
 		var provs []*identity.Identity

@@ -46,9 +46,10 @@ Commands:
     device --patient ID --seed N [--broker URL] [--interval D] [--ledger URL]
                         Run a patient's simulated wearables, publishing signed
                         readings over MQTT and obeying signed device commands.
-    patient contract|devices|grant|revoke|grants|access-log --key FILE [flags]
+    patient contract|devices|grant|revoke|grants|access-log|erase --key FILE [flags]
                         A patient's own commands: register the wearables,
-                        grant (transaction 2), revoke (a new epoch), list.
+                        grant (transaction 2), revoke (a new epoch), list;
+                        the verified audit trail; erasure of its records.
     provider alerts|fetch|export|send|command --key FILE [flags]
                         A provider: follow alerts, fetch and verify records,
                         export FHIR R4, send a record (transaction 3), command
