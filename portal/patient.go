@@ -60,7 +60,8 @@ type Access struct {
 	Requester identity.ID
 	Record    [32]byte
 	Allowed   bool
-	What      string // what was done: "read", "refused: …"
+	What      string // what was done: "read", "alert", "list", "erase", and if refused, why
+	Anchored  bool   // proven within the access log's checkpoint anchored on the ledger
 }
 
 // PatientConfig configures a patient portal.
@@ -281,19 +282,19 @@ type accessView struct {
 
 type accessRow struct {
 	Time, Who, Record, What string
-	Allowed                 bool
+	Allowed, Anchored       bool
 }
 
 func (p *PatientPortal) accessLog(w http.ResponseWriter, r *http.Request, s *session) {
 	var v accessView
 	es, err := p.cfg.Patient.AccessLog(r.Context())
 	if err != nil {
-		v.Err = "The access log could not be read from the cloud: " + err.Error()
+		v.Err = "The access log could not be read or verified: " + err.Error()
 	}
 	for i := len(es) - 1; i >= 0; i-- {
 		e := es[i]
 		v.Entries = append(v.Entries, accessRow{Time: e.Time.Format("2006-01-02 15:04:05"), Who: short(e.Requester),
-			Record: fmt.Sprintf("%x", e.Record[:8]), What: e.What, Allowed: e.Allowed})
+			Record: fmt.Sprintf("%x", e.Record[:8]), What: e.What, Allowed: e.Allowed, Anchored: e.Anchored})
 	}
 	p.render(w, http.StatusOK, "access", p.page(s, "Access log", v))
 }

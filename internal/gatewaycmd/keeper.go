@@ -2,6 +2,7 @@ package gatewaycmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,8 @@ import (
 	"github.com/vitalchain/vitalchain/gateway"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/cli"
+	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/merklelog"
 	"github.com/vitalchain/vitalchain/portal"
 	"github.com/vitalchain/vitalchain/vital"
 )
@@ -83,18 +86,46 @@ func (k *Keeper) Revoke(ctx context.Context, provider identity.ID) error {
 	return k.GW.Patient().Revoke(ctx, provider)
 }
 
+// AccessLog returns the patient's access log, verified (cloudapi's
+// AuditTrail): each entry's inclusion proof, the log's consistency with its
+// checkpoint anchored on the ledger, each requester's signed request.
 func (k *Keeper) AccessLog(ctx context.Context) ([]portal.Access, error) {
-	es, err := k.Cloud.AccessLog(ctx, k.Key.Signing, 0)
+	cloudID, err := k.Cloud.ID(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]portal.Access, len(es))
-	for i, e := range es {
-		what := "read"
-		if !e.Allowed {
-			what = "refused: " + e.Reason
+	var anchor merklelog.Checkpoint
+	switch a, err := k.Chain.Anchor(ctx, cloudID, ledger.LogAccess); {
+	case err == nil:
+		anchor = a.Checkpoint
+	case !errors.Is(err, client.ErrNotFound):
+		return nil, fmt.Errorf("the access log's anchor: %w", err)
+	}
+	keyOf := func(id identity.ID) (identity.VerifyingKey, error) {
+		m, err := k.Chain.Member(ctx, id)
+		if err != nil {
+			return identity.VerifyingKey{}, err
 		}
-		out[i] = portal.Access{Time: time.UnixMilli(e.Time), Requester: e.Requester, Record: e.Record, Allowed: e.Allowed, What: what}
+		return m.VerifyingKey()
+	}
+	trail, err := k.Cloud.AuditTrail(ctx, k.Key.Signing, 0, anchor, keyOf)
+	if err != nil {
+		return nil, fmt.Errorf("the access log does not verify: %w", err)
+	}
+	out := make([]portal.Access, len(trail))
+	for i, e := range trail {
+		what := e.Op
+		if what == "" {
+			what = cloudapi.AccessRead
+		}
+		if e.Op == cloudapi.AccessErase {
+			what = fmt.Sprintf("erase (%d records)", e.Erased)
+		}
+		if !e.Allowed {
+			what += ", refused: " + e.Reason
+		}
+		out[i] = portal.Access{Time: time.UnixMilli(e.Time), Requester: e.Requester, Record: e.Record, Allowed: e.Allowed,
+			What: what, Anchored: e.Anchored}
 	}
 	return out, nil
 }
