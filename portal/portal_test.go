@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -379,19 +380,34 @@ func TestEventsStreamNewAlerts(t *testing.T) {
 	if !strings.HasPrefix(first, "event: triage\n") || !strings.Contains(first, "No patient") {
 		t.Fatalf("first event:\n%s", first)
 	}
-	p.Observe(testAlert(pat, 1, contract.Critical, time.Now()))
+	a := testAlert(pat, 1, contract.Critical, time.Now())
+	p.Observe(a)
+	// First the new alert, by ID and reading time; then the rows.
+	for i, want := range []string{fmt.Sprintf("event: alerts\ndata: %x %d\n", a.ID, a.Header.Time), "data-patient=\"" + pat.Hex()} {
+		select {
+		case ev := <-events:
+			if !strings.Contains(ev, want) {
+				t.Fatalf("event %d after an alert, want %q:\n%s", i, want, ev)
+			}
+			for _, l := range strings.Split(strings.TrimSpace(ev), "\n") {
+				if !strings.HasPrefix(l, "event: ") && !strings.HasPrefix(l, "data: ") {
+					t.Errorf("a line that is not a field of the event: %q", l)
+				}
+			}
+		case <-ctx.Done():
+			t.Fatal("no event after an alert")
+		}
+	}
+	// An alert of a patient without a grant is not told.
+	p.Observe(testAlert(identity.ID{7}, 1, contract.Critical, time.Now()))
+	p.Observe(testAlert(pat, 2, contract.Critical, time.Now()))
 	select {
 	case ev := <-events:
-		if !strings.Contains(ev, "data-patient=\""+pat.Hex()) {
-			t.Fatalf("event after an alert:\n%s", ev)
-		}
-		for _, l := range strings.Split(strings.TrimSpace(ev), "\n") {
-			if !strings.HasPrefix(l, "event: ") && !strings.HasPrefix(l, "data: ") {
-				t.Errorf("a line that is not a field of the event: %q", l)
-			}
+		if strings.Contains(ev, "0701") || !strings.Contains(ev, "0102") {
+			t.Errorf("alerts event:\n%s", ev)
 		}
 	case <-ctx.Done():
-		t.Fatal("no event after an alert")
+		t.Fatal("no event after two alerts")
 	}
 }
 

@@ -148,8 +148,11 @@ func (p *ProviderPortal) notify(typ string, alert [32]byte, patient identity.ID)
 }
 
 // Run follows the provider's alerts from the start of the cloud's log into
-// the triage list, until ctx ends.
+// the triage list, and keeps the patients' grants fresh, until ctx ends.
 func (p *ProviderPortal) Run(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { defer close(done); p.refreshGrants(ctx) }()
+	defer func() { <-done }()
 	return p.cfg.Provider.Follow(ctx, 0, p.Observe)
 }
 
@@ -207,16 +210,24 @@ type page struct {
 // granted answers from the grant cache, asking the ledger when the answer
 // is older than GrantTTL. An error counts as no grant.
 func (p *ProviderPortal) granted(ctx context.Context, patient identity.ID) bool {
-	now := p.cfg.Now()
 	p.mu.Lock()
 	g, ok := p.grants[patient]
 	p.mu.Unlock()
-	if ok && now.Sub(g.at) < GrantTTL {
+	if ok && p.cfg.Now().Sub(g.at) < GrantTTL {
 		return g.ok
 	}
+	return p.checkGrant(ctx, patient)
+}
+
+// checkGrant asks the ledger whether a patient's grant is in force, and
+// caches the answer. An error counts as no grant.
+func (p *ProviderPortal) checkGrant(ctx context.Context, patient identity.ID) bool {
+	now := p.cfg.Now()
 	yes, err := p.cfg.Provider.Granted(ctx, patient)
 	if err != nil {
-		p.log.Warn("portal: grant check failed: the patient is hidden", "patient", patient, "err", err)
+		if ctx.Err() == nil {
+			p.log.Warn("portal: grant check failed: the patient is hidden", "patient", patient, "err", err)
+		}
 		yes = false
 	}
 	p.mu.Lock()
@@ -226,6 +237,39 @@ func (p *ProviderPortal) granted(ctx context.Context, patient identity.ID) bool 
 	p.grants[patient] = grantAnswer{ok: yes, at: now}
 	p.mu.Unlock()
 	return yes
+}
+
+// refreshGrants asks the ledger again, every half GrantTTL, about the
+// grants of the patients on the triage list, so that a live stream answers
+// from the cache rather than waiting for the ledger (a verified read can
+// wait for the next block). A change of answer wakes the streams.
+func (p *ProviderPortal) refreshGrants(ctx context.Context) {
+	t := time.NewTicker(GrantTTL / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		p.triage.mu.Lock()
+		ids := slices.Collect(maps.Keys(p.triage.patients))
+		p.triage.mu.Unlock()
+		changed := false
+		for _, id := range ids {
+			p.mu.Lock()
+			before, known := p.grants[id]
+			p.mu.Unlock()
+			if now := p.checkGrant(ctx, id); !known || now != before.ok {
+				changed = true
+			}
+		}
+		if changed {
+			p.triage.mu.Lock()
+			p.triage.bump()
+			p.triage.mu.Unlock()
+		}
+	}
 }
 
 // rowView is a triage row as the template shows it.
@@ -267,7 +311,8 @@ func (p *ProviderPortal) home(w http.ResponseWriter, r *http.Request, s *session
 // events streams the triage list's rows as server-sent events named
 // "triage": at once, then whenever they change (looked at on each change
 // of the alerts and every tick). Unchanged rows are not sent again, so
-// that a screen reader does not read the list out for nothing.
+// that a screen reader does not read the list out for nothing. Before the
+// rows, an event named "alerts" lists the alerts new since the last event.
 func (p *ProviderPortal) events(w http.ResponseWriter, r *http.Request, _ *session) {
 	select {
 	case p.streams <- struct{}{}:
@@ -285,8 +330,25 @@ func (p *ProviderPortal) events(w http.ResponseWriter, r *http.Request, _ *sessi
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	var last []byte
+	_, seen := p.triage.since(0) // the page already shows these
 	for {
 		changed := p.triage.watch()
+		// The new alerts, by ID and reading time (Unix ms), one per line:
+		// what a page or a script can time (bench e2e does). No health
+		// data: the rows that follow show what the clinician sees.
+		news, lastSeq := p.triage.since(seen)
+		seen = lastSeq
+		var ids bytes.Buffer
+		for _, e := range news {
+			if p.granted(r.Context(), e.Header.Patient) {
+				fmt.Fprintf(&ids, "%x %d\n", e.ID, e.Header.Time)
+			}
+		}
+		if ids.Len() > 0 {
+			if err := writeEvent(w, "alerts", ids.Bytes()); err != nil {
+				return
+			}
+		}
 		var b bytes.Buffer
 		if err := pages.ExecuteTemplate(&b, "rows", p.rowViews(r.Context())); err != nil {
 			p.log.Error("portal: render rows", "err", err)
@@ -296,10 +358,10 @@ func (p *ProviderPortal) events(w http.ResponseWriter, r *http.Request, _ *sessi
 			if err := writeEvent(w, "triage", b.Bytes()); err != nil {
 				return
 			}
-			if err := rc.Flush(); err != nil {
-				return
-			}
 			last = b.Bytes()
+		}
+		if err := rc.Flush(); err != nil {
+			return
 		}
 		select {
 		case <-r.Context().Done():

@@ -48,6 +48,7 @@ const maxPatients = 1 << 14
 // alertEntry is one alert and its lifecycle.
 type alertEntry struct {
 	provider.Alert
+	Seq     uint64 // the order in which the portal received it, from 1
 	State   AlertState
 	By      string    // who acknowledged or resolved it
 	Changed time.Time // when State last changed
@@ -70,7 +71,12 @@ type triage struct {
 	alerts   map[[32]byte]*alertEntry
 	changed  chan struct{} // closed at the next change
 	version  uint64
+	seq      uint64        // the last alert's Seq
+	recent   []*alertEntry // the last maxRecent alerts received, in order
 }
+
+// maxRecent bounds the alerts a live stream can be told of at once.
+const maxRecent = 256
 
 func newTriage() *triage {
 	return &triage{patients: map[identity.ID]*patientEntry{}, alerts: map[[32]byte]*alertEntry{}, changed: make(chan struct{})}
@@ -92,7 +98,12 @@ func (t *triage) add(a provider.Alert) bool {
 		p = &patientEntry{ID: a.Header.Patient}
 		t.patients[p.ID] = p
 	}
-	e := &alertEntry{Alert: a, State: Raised, Changed: a.Received}
+	t.seq++
+	e := &alertEntry{Alert: a, Seq: t.seq, State: Raised, Changed: a.Received}
+	t.recent = append(t.recent, e)
+	if len(t.recent) > maxRecent {
+		t.recent = slices.Delete(t.recent, 0, len(t.recent)-maxRecent)
+	}
 	p.alerts = append(p.alerts, e)
 	t.alerts[a.ID] = e
 	if rt := time.UnixMilli(a.Header.Time); rt.After(p.LastRecord) {
@@ -115,6 +126,20 @@ func (t *triage) bump() {
 	t.version++
 	close(t.changed)
 	t.changed = make(chan struct{})
+}
+
+// since returns copies of the alerts received after the one of Seq seq
+// (at most the last maxRecent), and the last Seq.
+func (t *triage) since(seq uint64) ([]alertEntry, uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []alertEntry
+	for _, e := range t.recent {
+		if e.Seq > seq {
+			out = append(out, *e)
+		}
+	}
+	return out, t.seq
 }
 
 // watch returns a channel closed at the next change.

@@ -12,14 +12,17 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/vitalchain/vitalchain/gateway"
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/internal/bench"
 	"github.com/vitalchain/vitalchain/internal/cli"
 	"github.com/vitalchain/vitalchain/internal/testbed"
 	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/portal"
 )
 
 // runBenchE2E runs the whole system at a given load and reports latency,
@@ -82,10 +85,26 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 		}
 		s.Stop()
 	}()
-	sum, err := s.Run(ctx, nil, *duration, false)
+	// The first provider's portal, watched as a browser's page: the
+	// latency from a reading to its alert on a clinician's screen.
+	var browserMu sync.Mutex
+	var browserLat []time.Duration
+	stopPortal, err := watchProviderPortal(ctx, s, func(reading, arrived time.Time) {
+		browserMu.Lock()
+		browserLat = append(browserLat, arrived.Sub(reading))
+		browserMu.Unlock()
+	}, stderr)
 	if err != nil {
 		return err
 	}
+	sum, err := s.Run(ctx, nil, *duration, false)
+	stopPortal()
+	if err != nil {
+		return err
+	}
+	browserMu.Lock()
+	browser := testbed.PercentilesOf(browserLat)
+	browserMu.Unlock()
 	// Every patient has one contract: a record per abnormal reading.
 	if sum.Readings > 0 {
 		sum.Abnormal = sum.RecordsStored
@@ -111,11 +130,15 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 		TargetRate     float64 `json:"target_readings_per_s"`
 		SealIntervalMs int64   `json:"cloud_seal_interval_ms"`
 		GatewayProgram string  `json:"gateway_program,omitempty"`
-	}{sum, gwPeak, gwAnon, *rate, seal.Milliseconds(), gatewayProgram}
+		// BrowserAlertMs: from a reading to its alert's event on the first
+		// provider's portal's live stream (what a browser's page gets).
+		BrowserAlertMs testbed.Percentiles `json:"browser_alert_latency_ms"`
+	}{sum, gwPeak, gwAnon, *rate, seal.Milliseconds(), gatewayProgram, browser}
 	if *asJSON {
 		return writeJSON(stdout, res)
 	}
 	printSummary(stdout, sum)
+	fmt.Fprintf(stdout, "  alerts to a browser p50 %.0f ms, p99 %.0f ms (%d alerts on the first provider's portal's live stream)\n", browser.P50, browser.P99, browser.N)
 	fmt.Fprintf(stdout, "  gateway memory      %.1f MB RSS (peak %.1f MB; %.1f MB anonymous), %d wearables, %s\n", sum.GatewayRSSMB, gwPeak, gwAnon, *devices, gatewayProgram)
 	return nil
 }
@@ -219,4 +242,30 @@ func startGatewayProcess(ctx context.Context, s *testbed.System, p *testbed.Pati
 		return cmd, "", err
 	}
 	return cmd, "mqtts://" + addr, s.GrantProviders(ctx, pt, p)
+}
+
+// watchProviderPortal serves the first provider's portal on a loopback
+// port and follows its live stream as a page does (bench.WatchPortal),
+// until stop.
+func watchProviderPortal(ctx context.Context, s *testbed.System, seen func(reading, arrived time.Time), stderr io.Writer) (stop func(), err error) {
+	pp, err := portal.NewProvider(portal.ProviderConfig{Provider: s.Providers[0].P})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); portal.Serve(ctx, ln, pp.Handler(), "", "") }()
+	go func() { defer wg.Done(); pp.Run(ctx) }()
+	go func() {
+		defer wg.Done()
+		if err := bench.WatchPortal(ctx, "http://"+ln.Addr().String(), pp.LoginPath(), seen); err != nil {
+			fmt.Fprintf(stderr, "bench e2e: the portal's stream: %v\n", err)
+		}
+	}()
+	return func() { cancel(); wg.Wait() }, nil
 }

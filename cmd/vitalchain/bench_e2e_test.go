@@ -24,7 +24,8 @@ func TestBenchE2E(t *testing.T) {
 	}
 	var r struct {
 		testbed.Summary
-		GatewayAnonMB float64 `json:"gateway_rss_anon_mb"`
+		GatewayAnonMB float64             `json:"gateway_rss_anon_mb"`
+		Browser       testbed.Percentiles `json:"browser_alert_latency_ms"`
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
 		t.Fatalf("%v: %s", err, stdout.String())
@@ -45,7 +46,7 @@ func TestBenchE2E(t *testing.T) {
 		t.Errorf("alerts: %d delivered, %d misdelivered", r.AlertsDelivered, r.AlertsMisdelivered)
 	case r.GatewayRSSMB <= 0 || r.GatewayAnonMB <= 0:
 		t.Errorf("the external gateway's memory was not measured: %s", stdout.String())
-	case r.OnchainBytesPerReading <= 0 || r.AlertLatencyMs.N == 0 || r.AnchorLatencyMs.N == 0:
+	case r.OnchainBytesPerReading <= 0 || r.AlertLatencyMs.N == 0 || r.AnchorLatencyMs.N == 0 || r.Browser.N == 0:
 		t.Errorf("figures missing: %s", stdout.String())
 	}
 }
