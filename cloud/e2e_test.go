@@ -137,7 +137,9 @@ func TestEndToEnd(t *testing.T) {
 	provS := w.register(identity.RoleProvider, 1) // grant of another scope
 	w.grant(provA, time.Now().Add(time.Hour), vital.Glucose)
 	w.grant(provB, time.Now().Add(time.Hour), vital.Glucose)
-	w.grant(provE, time.Now().Add(4*time.Second), vital.Glucose)
+	// Long enough to outlast the steps before the revoke, which rewraps
+	// the new key to E, on a loaded machine.
+	w.grant(provE, time.Now().Add(12*time.Second), vital.Glucose)
 	w.grant(provS, time.Now().Add(time.Hour), vital.HeartRate)
 
 	// The cloud, with its store behind a tampering layer.
