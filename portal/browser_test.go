@@ -145,7 +145,7 @@ func TestPortalsInBrowser(t *testing.T) {
 	if overflow > 0 {
 		t.Errorf("on a 390 px wide screen the triage list is %d px too wide", overflow)
 	}
-	must(t, "back to a desktop screen", chromedp.Do(bctx, chromedp.ResetViewport()))
+	must(t, "back to a desktop screen", chromedp.Do(bctx, chromedp.EmulateViewport(1100, 900)))
 	href, err := chromedp.Run(bctx, chromedp.AttributeValue(chromedp.CSS(row+` a.alert-link`), "href"))
 	must(t, "the alert's link", err)
 

@@ -3,6 +3,15 @@
 // that ID: {"kind", "unit", "t": [Unix seconds], "v": [values]}.
 (function () {
   "use strict";
+  // The time axis: the data's span, or ten minutes around a single time
+  // (uPlot would otherwise spread one point over years).
+  function xScale(t) {
+    var lo = Math.min.apply(null, t), hi = Math.max.apply(null, t);
+    if (hi - lo < 60) {
+      return { time: true, auto: false, range: [lo - 300, hi + 300] };
+    }
+    return { time: true };
+  }
   function draw(el) {
     var src = document.getElementById(el.getAttribute("data-chart"));
     if (!src || el.dataset.drawn) { return; }
@@ -12,8 +21,7 @@
     new uPlot({
       width: width,
       height: 220,
-      // A single point gets ten minutes around it, not years.
-      scales: { x: { time: true, range: function (u, min, max) { return min === max ? [min - 300, max + 300] : [min, max]; } } },
+      scales: { x: xScale(s.t) },
       series: [{}, { label: s.kind + " (" + s.unit + ")", stroke: "#b3261e", width: 2, points: { show: true, size: 6 } }],
       axes: [{}, { label: s.unit }]
     }, [s.t, s.v], el);
