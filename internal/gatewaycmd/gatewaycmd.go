@@ -20,6 +20,7 @@ import (
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/cli"
 	"github.com/vitalchain/vitalchain/mqtt"
+	"github.com/vitalchain/vitalchain/pki"
 )
 
 // Run runs a patient's gateway until SIGINT or SIGTERM; cmd names the
@@ -31,7 +32,10 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 	ledgerURL := fs.String("ledger", "http://127.0.0.1:26657", "RPC `URL` of a ledger node")
 	cloudURL := fs.String("cloud", "http://127.0.0.1:8420", "`URL` of the cloud (of each of its processes, comma-separated: writes go to the one that sequences)")
 	listen := fs.String("listen", "127.0.0.1:8883", "`address` of the embedded MQTT broker (TLS: mqtts://; only the patient's registered wearables connect, each with its key)")
-	broker := fs.String("broker", "", "use this external MQTT broker `URL` (mqtt://host:port) instead of the embedded one")
+	broker := fs.String("broker", "", "use this external MQTT broker `URL` (mqtts://host:port) instead of the embedded one; it must authenticate each device and let it use only its own topics (README, Deploying)")
+	brokerCA := fs.String("broker-ca", "", "with --broker mqtts://: the CA certificate `file` the broker's certificate is checked against (default: the system's roots)")
+	brokerCert := fs.String("broker-cert", "", "with --broker: the gateway's client certificate `file` (PEM), which the broker maps to the gateway's user")
+	brokerKey := fs.String("broker-key", "", "with --broker: the key `file` of --broker-cert (PEM)")
 	level := fs.String("log-level", "info", "log `level`")
 	memLimit := fs.Int64("mem-limit", 16, "soft memory limit of the Go heap, in `MB`")
 	metricsAddr := fs.String("metrics", "", "serve /metrics (Prometheus) and /healthz on this `address` (default: none)")
@@ -41,6 +45,9 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 	}
 	if *keyFile == "" || *data == "" || fs.NArg() != 0 {
 		return fmt.Errorf("%w: gateway needs --key and --data", cli.ErrUsage)
+	}
+	if (*brokerCert == "") != (*brokerKey == "") || (*broker == "" && *brokerCA+*brokerCert != "") {
+		return fmt.Errorf("%w: --broker-cert and --broker-key go together, with --broker", cli.ErrUsage)
 	}
 	// A gateway runs on small hardware: keep the heap near its live size
 	// (GOMEMLIMIT, if set, decides instead).
@@ -78,9 +85,13 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 	ready.Add(1)
 	guarded := func(topic string, payload []byte) bool { ready.Wait(); return handle(topic, payload) }
 	if *broker != "" {
+		btls, err := pki.ClientCertConfig(*brokerCA, *brokerCert, *brokerKey)
+		if err != nil {
+			return err
+		}
 		c, err := mqtt.Connect(ctx, mqtt.ClientConfig{Broker: *broker, ClientID: "vitalchain-gateway-" + id.ID().Hex()[:16],
 			Subscriptions: []string{mqtt.ReadingsFilter(id.ID())}, Handler: func(t string, p []byte) { guarded(t, p) },
-			SessionExpiry: time.Hour, Logger: log})
+			SessionExpiry: time.Hour, Logger: log, TLS: btls})
 		if err != nil {
 			return err
 		}
