@@ -15,6 +15,7 @@ import (
 	"github.com/vitalchain/vitalchain/chain"
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/internal/cli"
+	"github.com/vitalchain/vitalchain/internal/health"
 	"github.com/vitalchain/vitalchain/overlay/udp"
 	"github.com/vitalchain/vitalchain/pki"
 )
@@ -28,6 +29,7 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	ovPeers := fs.String("overlay-peers", "", "the overlay neighbours' UDP `addresses`, comma-separated")
 	ovPeriod := fs.Duration("overlay-period", time.Second, "the overlay's HELLO `period`")
 	plaintext := fs.Bool("insecure-plaintext", false, "serve RPC as plain HTTP on a non-loopback address (for a network protected otherwise)")
+	healthAddr := fs.String("health", "", "serve /livez and /readyz (caught up, connected to a peer) on this `address` (default: none)")
 	// Hidden from the usage: 'bench faults' runs a node as if its clock were
 	// off by this much (see chain.WithClockSkew).
 	skew := fs.Duration("clock-skew", 0, "")
@@ -71,6 +73,14 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	if err := n.Start(); err != nil {
 		n.Stop()
 		return err
+	}
+	if *healthAddr != "" {
+		stopHealth, err := health.Serve(*healthAddr, nil, health.Check{Name: "node", Func: n.Ready})
+		if err != nil {
+			n.Stop()
+			return err
+		}
+		defer stopHealth()
 	}
 	log.Info("node running", "authority", n.Authority().ID().String(), "rpc", n.RPCAddress(), "home", *home)
 	fmt.Fprintf(stdout, "node %s running; RPC at %s; Ctrl-C stops it\n", n.Config().Moniker, rpcURL(n.RPCAddress(), c.RPC.IsTLSEnabled()))

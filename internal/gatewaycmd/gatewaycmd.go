@@ -5,13 +5,16 @@ package gatewaycmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -19,6 +22,7 @@ import (
 	"github.com/vitalchain/vitalchain/gateway"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/cli"
+	"github.com/vitalchain/vitalchain/internal/health"
 	"github.com/vitalchain/vitalchain/mqtt"
 	"github.com/vitalchain/vitalchain/pki"
 )
@@ -38,7 +42,8 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 	brokerKey := fs.String("broker-key", "", "with --broker: the key `file` of --broker-cert (PEM)")
 	level := fs.String("log-level", "info", "log `level`")
 	memLimit := fs.Int64("mem-limit", 16, "soft memory limit of the Go heap, in `MB`")
-	metricsAddr := fs.String("metrics", "", "serve /metrics (Prometheus) and /healthz on this `address` (default: none)")
+	metricsAddr := fs.String("metrics", "", "serve /metrics (Prometheus), /livez, /readyz and /healthz on this `address` (default: none)")
+	drain := fs.Duration("drain-timeout", 10*time.Second, "on SIGTERM, how long to keep uploading the outbox's records to the cloud after the wearables are cut off (what is left stays in the outbox for the next start)")
 	trust := cli.AddTrust(fs)
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
@@ -70,9 +75,11 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 	}
 	defer cl.Close()
 	var (
-		gw      *gateway.Gateway
-		publish func(topic string, payload []byte) error
-		url     string
+		gw       *gateway.Gateway
+		publish  func(topic string, payload []byte) error
+		url      string
+		intake   io.Closer                   // the broker, or the connection to the external one
+		brokerUp func(context.Context) error // the broker's readiness
 	)
 	// handle takes a reading, and says whether it may be acknowledged: a
 	// reading the gateway could not take (its outbox full) is not, so
@@ -97,7 +104,13 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 		}
 		defer c.Close()
 		publish = func(t string, p []byte) error { return c.Publish(ctx, t, p) }
-		url = *broker
+		url, intake = *broker, c
+		brokerUp = func(context.Context) error {
+			if !c.Stats().Connected {
+				return errors.New("not connected to the broker")
+			}
+			return nil
+		}
 	} else {
 		srvTLS, err := mqtt.ServerTLS(id.Signing)
 		if err != nil {
@@ -112,13 +125,25 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 		if err := b.SubscribeAck(mqtt.ReadingsFilter(id.ID()), guarded); err != nil {
 			return err
 		}
-		publish, url = b.Publish, b.URL()
+		publish, url, intake = b.Publish, b.URL(), b
+		addr := strings.TrimPrefix(b.URL(), "mqtts://")
+		brokerUp = func(ctx context.Context) error {
+			c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+			if err != nil {
+				return err
+			}
+			return c.Close()
+		}
 	}
 	cc, err := trust.Cloud(*cloudURL)
 	if err != nil {
 		return err
 	}
-	gw, err = gateway.New(ctx, gateway.Config{Patient: id, Chain: cl, Cloud: cc,
+	// The gateway outlives the signal: on SIGTERM it drains its outbox
+	// (below) before it stops.
+	life, endLife := context.WithCancel(context.Background())
+	defer endLife()
+	gw, err = gateway.New(life, gateway.Config{Patient: id, Chain: cl, Cloud: cc,
 		Dir: *data, Log: log, Commands: func(dev identity.ID, payload []byte) error {
 			return publish(mqtt.CommandsTopic(id.ID(), dev), payload)
 		}})
@@ -128,7 +153,15 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 	defer gw.Close()
 	ready.Done()
 	if *metricsAddr != "" {
-		stop, err := serveMetrics(*metricsAddr, gw)
+		stop, err := health.Serve(*metricsAddr, func(mux *http.ServeMux) {
+			mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+				gw.WriteMetrics(w)
+			})
+			mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+		}, health.Check{Name: "broker", Func: brokerUp},
+			health.Check{Name: "ledger", Func: func(ctx context.Context) error { _, err := cl.Height(ctx); return err }},
+			health.Check{Name: "cloud", Func: cc.Ping})
 		if err != nil {
 			return err
 		}
@@ -140,7 +173,7 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return shutdown(log, gw, intake, *drain)
 		case <-t.C:
 			st := gw.Stats()
 			log.Info("gateway", "readings", st.Readings, "abnormal", st.Abnormal, "sealed", st.Sealed,
@@ -149,21 +182,26 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 	}
 }
 
-// serveMetrics serves the gateway's /metrics and /healthz on addr, and
-// returns how to stop.
-func serveMetrics(addr string, gw *gateway.Gateway) (func(), error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
+// shutdown drains the gateway on SIGTERM: it cuts the wearables off (a
+// reading not yet acknowledged is sent again to the next gateway process),
+// uploads what the outbox holds for up to drain, and closes the gateway,
+// which saves its state; records left in the outbox are uploaded at the
+// next start.
+func shutdown(log *slog.Logger, gw *gateway.Gateway, intake io.Closer, drain time.Duration) error {
+	log.Info("stopping: no more readings; draining the outbox", "pending", gw.Stats().Pending, "within", drain)
+	if err := intake.Close(); err != nil {
+		log.Warn("close the broker", "err", err)
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		gw.WriteMetrics(w)
-	})
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second,
-		WriteTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second, MaxHeaderBytes: 8 << 10}
-	go srv.Serve(ln)
-	return func() { srv.Close() }, nil
+	dctx, cancel := context.WithTimeout(context.Background(), drain)
+	err := gw.Flush(dctx)
+	cancel()
+	st := gw.Stats()
+	if err != nil {
+		log.Warn("outbox not drained: the rest is uploaded at the next start", "pending", st.Pending, "err", err)
+	}
+	if err := gw.Close(); err != nil {
+		return fmt.Errorf("close the gateway: %w", err)
+	}
+	log.Info("gateway stopped", "stored", st.Upload.Stored, "pending", st.Pending)
+	return nil
 }
