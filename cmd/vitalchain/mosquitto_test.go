@@ -82,7 +82,8 @@ func TestGatewayThroughMosquitto(t *testing.T) {
 	if err := identity.WriteFile(keyFile, patient); err != nil {
 		t.Fatal(err)
 	}
-	gw := exec.Command("vitalchain-gateway", "--key", keyFile, "--data", filepath.Join(dir, "gw"),
+	probes := freeAddr(t)
+	gw := exec.Command("vitalchain-gateway", "--key", keyFile, "--data", filepath.Join(dir, "gw"), "--metrics", probes,
 		"--ledger", tc.Net.Testnet.RPC[0], "--cloud", cl.URL, "--broker", broker.URL,
 		"--broker-ca", broker.CAFile, "--broker-cert", gwCert, "--broker-key", gwKey, "--log-level", "warn")
 	stdout, _ := gw.StdoutPipe()
@@ -113,6 +114,14 @@ func TestGatewayThroughMosquitto(t *testing.T) {
 		t.Fatalf("the gateway exited: %v\n%s\nmosquitto: %s", gw.ProcessState, b, broker.Log())
 	case <-ctx.Done():
 		t.Fatal("the gateway never connected")
+	}
+
+	// The gateway is live, and ready: its broker, ledger and cloud answer.
+	if code, body := get(t, "http://"+probes+"/livez"); code != 200 {
+		t.Fatalf("/livez: %d %s", code, body)
+	}
+	if code, body := get(t, "http://"+probes+"/readyz"); code != 200 || body != "ok broker\nok ledger\nok cloud\n" {
+		t.Fatalf("/readyz: %d %q", code, body)
 	}
 
 	// A device connects with its own certificate, trusting the CA.
@@ -251,4 +260,13 @@ func TestGatewayThroughMosquitto(t *testing.T) {
 		t.Fatalf("an anonymous client: %v, want a refusal of its missing certificate", err)
 	}
 	t.Logf("an anonymous client: %v", err)
+
+	// Without its cloud the gateway lives but is not ready.
+	cl.Close()
+	if code, body := get(t, "http://"+probes+"/readyz"); code != 503 || !strings.Contains(body, "fail cloud") || !strings.Contains(body, "ok broker") {
+		t.Fatalf("/readyz without the cloud: %d %q", code, body)
+	}
+	if code, _ := get(t, "http://"+probes+"/livez"); code != 200 {
+		t.Fatalf("/livez without the cloud: %d", code)
+	}
 }

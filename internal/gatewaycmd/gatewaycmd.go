@@ -69,6 +69,11 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The gateway outlives the signal: on SIGTERM it stops taking readings,
+	// and a reading it is handling is finished (sealed and acknowledged, or
+	// not acknowledged), then it drains its outbox (shutdown) and stops.
+	life, endLife := context.WithCancel(context.Background())
+	defer endLife()
 	cl, err := trust.Ledger(*ledgerURL, log)
 	if err != nil {
 		return err
@@ -86,7 +91,7 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 	// that the device sends it again.
 	handle := func(topic string, payload []byte) bool {
 		// The gateway counts and logs refusals, at a bounded rate.
-		return !gateway.Retryable(gw.HandleMessage(ctx, topic, payload))
+		return !gateway.Retryable(gw.HandleMessage(life, topic, payload))
 	}
 	var ready sync.WaitGroup // the handler runs only once gw is set
 	ready.Add(1)
@@ -103,7 +108,7 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer c.Close()
-		publish = func(t string, p []byte) error { return c.Publish(ctx, t, p) }
+		publish = func(t string, p []byte) error { return c.Publish(life, t, p) }
 		url, intake = *broker, c
 		brokerUp = func(context.Context) error {
 			if !c.Stats().Connected {
@@ -117,7 +122,7 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		b, err := mqtt.StartBroker(mqtt.BrokerConfig{Addr: *listen, Logger: log, TLS: srvTLS, Patient: id.ID(),
-			Authenticate: func(dev identity.ID) error { ready.Wait(); return gw.Admit(ctx, dev) }})
+			Authenticate: func(dev identity.ID) error { ready.Wait(); return gw.Admit(life, dev) }})
 		if err != nil {
 			return err
 		}
@@ -139,10 +144,6 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// The gateway outlives the signal: on SIGTERM it drains its outbox
-	// (below) before it stops.
-	life, endLife := context.WithCancel(context.Background())
-	defer endLife()
 	gw, err = gateway.New(life, gateway.Config{Patient: id, Chain: cl, Cloud: cc,
 		Dir: *data, Log: log, Commands: func(dev identity.ID, payload []byte) error {
 			return publish(mqtt.CommandsTopic(id.ID(), dev), payload)
