@@ -138,19 +138,26 @@ func runTestnet(args []string, stdout, stderr io.Writer) error {
 	interval := fs.Duration("block-interval", chain.DefaultBlockInterval, "pause after each block (CometBFT timeout_commit)")
 	host := fs.String("host", "127.0.0.1", "`address` the nodes bind and dial")
 	standby := fs.Int("standby", 0, "`number` of standby nodes: full nodes with authority keys, not in genesis, that may be elected Cluster Heads")
+	emptyBlocks := fs.Bool("empty-blocks", false, "make a block every --block-interval even when idle (default: blocks only for transactions, and the proof block CometBFT adds after each)")
+	metrics := fs.Bool("metrics", true, "serve CometBFT's Prometheus metrics, node i on port PORT+2n+i (n nodes in all)")
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if *out == "" || fs.NArg() != 0 || *nodes < 1 || *nodes > 64 {
 		return fmt.Errorf("%w: testnet needs --out and 1 to 64 --nodes", cli.ErrUsage)
 	}
-	tn, err := chain.WriteTestnet(chain.TestnetOptions{Nodes: *nodes, Standby: *standby, Dir: *out, Host: *host, BasePort: *base, BlockInterval: *interval})
+	tn, err := chain.WriteTestnet(chain.TestnetOptions{Nodes: *nodes, Standby: *standby, Dir: *out, Host: *host, BasePort: *base,
+		BlockInterval: *interval, NoEmptyBlocks: !*emptyBlocks, Metrics: *metrics})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %d authorities and %d standby nodes under %s\n\n", *nodes, *standby, *out)
 	for i, h := range tn.Homes {
-		fmt.Fprintf(stdout, "  %s  authority %s  RPC %s\n", h, tn.Authorities[i].ID(), rpcURL(tn.RPC[i], tn.TLS))
+		fmt.Fprintf(stdout, "  %s  authority %s  RPC %s", h, tn.Authorities[i].ID(), rpcURL(tn.RPC[i], tn.TLS))
+		if *metrics {
+			fmt.Fprintf(stdout, "  metrics %s", tn.Metrics[i])
+		}
+		fmt.Fprintln(stdout)
 	}
 	fmt.Fprintf(stdout, "\nThe network's CA is in %s: 'vitalchain cert --ca %s' issues the clouds' certificates", tn.CADir, tn.CADir)
 	if tn.TLS {

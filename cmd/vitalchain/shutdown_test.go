@@ -109,7 +109,10 @@ func TestSIGTERMLosesNothing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	tn, err := chain.WriteTestnet(chain.TestnetOptions{Nodes: 1, Dir: filepath.Join(dir, "chain"), BlockInterval: 100 * time.Millisecond})
+	// The node's home as 'vitalchain testnet' writes it: blocks only for
+	// transactions, CometBFT's Prometheus metrics on.
+	tn, err := chain.WriteTestnet(chain.TestnetOptions{Nodes: 1, Dir: filepath.Join(dir, "chain"), BlockInterval: 100 * time.Millisecond,
+		NoEmptyBlocks: true, Metrics: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +122,10 @@ func TestSIGTERMLosesNothing(t *testing.T) {
 	node.start(t)
 	node.waitReady(t, ctx, "http://"+nodeProbe+"/readyz")
 	rpc := rpcURL(tn.RPC[0], false)
+	// CometBFT's own metrics, scraped as Prometheus does.
+	if code, body := get(t, tn.Metrics[0]); code != 200 || !strings.Contains(body, "cometbft_consensus_height") {
+		t.Fatalf("the node's metrics at %s: %d\n%s", tn.Metrics[0], code, body)
+	}
 
 	c, err := client.Dial(rpc, nil)
 	if err != nil {
