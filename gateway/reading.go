@@ -148,7 +148,7 @@ func (g *Gateway) handle(ctx context.Context, msg []byte) error {
 		}
 	}
 	g.mu.Unlock()
-	ids, err := g.seal(r, kind, msg, jobs)
+	ids, err := g.tracedSeal(ctx, r, kind, msg, jobs)
 	g.mu.Lock()
 	delete(g.inflight, r.Device)
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/cli"
 	"github.com/vitalchain/vitalchain/internal/health"
+	"github.com/vitalchain/vitalchain/internal/tracing"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/pki"
 )
@@ -77,6 +78,18 @@ func runCloud(args []string, stdout, stderr io.Writer) error {
 	if err := id.Role().Want(identity.RoleCloud); err != nil {
 		return err
 	}
+	// OpenTelemetry traces, if OTEL_EXPORTER_OTLP_ENDPOINT asks for them.
+	endTracing, err := tracing.Setup("vitalchain-cloud", log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := endTracing(fctx); err != nil {
+			log.Warn("tracing: spans not exported", "err", err)
+		}
+	}()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	clients, err := dialAll(trust, *ledgers, log)
@@ -136,7 +149,7 @@ func runCloud(args []string, stdout, stderr io.Writer) error {
 	defer svc.Close()
 	srv := svc.NewServer(cloud.DefaultLimits(), reg)
 	// /livez and /readyz, outside the API's request limits.
-	srv.Handler = health.Wrap(srv.Handler, health.Check{Name: "store", Func: svc.Ready},
+	srv.Handler = health.Wrap(tracing.Handler(srv.Handler, "cloud"), health.Check{Name: "store", Func: svc.Ready},
 		health.Check{Name: "ledger", Func: func(ctx context.Context) error { return anyLedger(ctx, clients) }})
 	role := "sequencer"
 	if !svc.Sequencing() {

@@ -23,6 +23,7 @@ import (
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/cli"
 	"github.com/vitalchain/vitalchain/internal/health"
+	"github.com/vitalchain/vitalchain/internal/tracing"
 	"github.com/vitalchain/vitalchain/mqtt"
 	"github.com/vitalchain/vitalchain/pki"
 )
@@ -67,6 +68,12 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// OpenTelemetry traces, if OTEL_EXPORTER_OTLP_ENDPOINT asks for them.
+	endTracing, err := tracing.Setup("vitalchain-gateway", log)
+	if err != nil {
+		return err
+	}
+	defer flushTraces(endTracing, log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// The gateway outlives the signal: on SIGTERM it stops taking readings,
@@ -205,4 +212,13 @@ func shutdown(log *slog.Logger, gw *gateway.Gateway, intake io.Closer, drain tim
 	}
 	log.Info("gateway stopped", "stored", st.Upload.Stored, "pending", st.Pending)
 	return nil
+}
+
+// flushTraces exports the spans still buffered, within a bound.
+func flushTraces(end func(context.Context) error, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := end(ctx); err != nil {
+		log.Warn("tracing: spans not exported", "err", err)
+	}
 }
