@@ -19,7 +19,7 @@ var (
 // with the chain (not block-syncing), and, if it has persistent peers, is
 // connected to at least one. It is the node's /readyz.
 func (n *Node) Ready(ctx context.Context) error {
-	if !n.node.IsRunning() {
+	if !n.node.IsRunning() || n.app.stopping.Load() {
 		return ErrNotRunning
 	}
 	st, err := rpclocal.New(n.node).Status(ctx)

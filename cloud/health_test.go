@@ -23,10 +23,12 @@ func TestReady(t *testing.T) {
 
 func TestReadyWithALease(t *testing.T) {
 	e := newEnv(t, leased("http://a"))
+	eventually(t, "the lone process sequencing", e.svc.Sequencing)
 	if err := e.svc.Ready(context.Background()); err != nil || !e.svc.Sequencing() {
 		t.Fatalf("the sequencer: %v (sequencing %v)", err, e.svc.Sequencing())
 	}
 	f := e.second("http://b", time.Minute)
+	eventually(t, "the follower knowing the sequencer", func() bool { return f.Leader() == "http://a" })
 	if err := f.Ready(context.Background()); err != nil || f.Sequencing() {
 		t.Fatalf("a follower that knows the sequencer: %v (sequencing %v)", err, f.Sequencing())
 	}

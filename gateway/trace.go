@@ -26,22 +26,28 @@ var seals = spancache.New[[32]byte](4096)
 // tracedSeal is seal within a gateway.seal span.
 func (g *Gateway) tracedSeal(ctx context.Context, r reading.Reading, kind vital.Kind, msg []byte, jobs []sealJob) ([][32]byte, error) {
 	if len(jobs) == 0 {
-		return g.seal(r, kind, msg, jobs)
+		return g.seal(ctx, r, kind, msg, jobs)
 	}
-	_, span := tracer.Start(ctx, "gateway.seal", trace.WithAttributes(
+	ctx, span := tracer.Start(ctx, "gateway.seal", trace.WithAttributes(
 		attribute.String("vitalchain.device", r.Device.Hex()), attribute.Int64("vitalchain.reading.seq", int64(r.Seq)),
 		attribute.String("vitalchain.kind", kind.String())))
 	defer span.End()
-	ids, err := g.seal(r, kind, msg, jobs)
+	ids, err := g.seal(ctx, r, kind, msg, jobs)
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
 		return ids, err
 	}
 	span.SetAttributes(attribute.StringSlice("vitalchain.records", hexIDs(ids)))
-	for _, id := range ids {
-		seals.Put(id, span.SpanContext())
-	}
 	return ids, nil
+}
+
+// noteSeal remembers the seal span of ctx (if any) for records ids, so
+// that the upload that carries them links to it.
+func noteSeal(ctx context.Context, ids [][32]byte) {
+	sc := trace.SpanContextFromContext(ctx)
+	for _, id := range ids {
+		seals.Put(id, sc)
+	}
 }
 
 // startUpload starts a gateway.upload span for a batch of records.

@@ -74,14 +74,18 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 		n.Stop()
 		return err
 	}
+	// The probes stop before the node: a probe reads the node's state,
+	// which a stopped node has closed.
+	stopHealth := func() {}
 	if *healthAddr != "" {
-		stopHealth, err := health.Serve(*healthAddr, nil, health.Check{Name: "node", Func: n.Ready})
+		stop, err := health.Serve(*healthAddr, nil, health.Check{Name: "node", Func: n.Ready})
 		if err != nil {
 			n.Stop()
 			return err
 		}
-		defer stopHealth()
+		stopHealth = stop
 	}
+	defer stopHealth()
 	log.Info("node running", "authority", n.Authority().ID().String(), "rpc", n.RPCAddress(), "home", *home)
 	fmt.Fprintf(stdout, "node %s running; RPC at %s; Ctrl-C stops it\n", n.Config().Moniker, rpcURL(n.RPCAddress(), c.RPC.IsTLSEnabled()))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -122,10 +126,12 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 		ostop()
 		ov.Wait()
 		cl.Close()
+		stopHealth()
 		log.Info("stopping node")
 		return n.Stop()
 	}
 	<-ctx.Done()
+	stopHealth()
 	log.Info("stopping node")
 	return n.Stop()
 }
