@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: formatting, vet, and every test with the race
 # detector. It needs Go; anything else the tests need it installs itself
-# (mosquitto-clients, chromium and, when no PostgreSQL answers, postgresql,
-# from Debian's packages).
+# (mosquitto, mosquitto-clients, chromium and, when no PostgreSQL answers,
+# postgresql, from Debian's packages).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -23,6 +23,22 @@ if ! command -v chromium >/dev/null 2>&1; then
       { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
   fi
 fi
+
+# The gateway is tested through a real Mosquitto (TLS, a certificate per
+# device, an ACL), which the test starts itself on a free port: the server
+# must be installed (Debian's mosquitto), and the test then fails, rather
+# than skips, if it is missing.
+if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+  echo "== installing mosquitto"
+  if command -v apt-get >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto >/dev/null; }
+  fi
+  if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+    echo "no mosquitto server, and none could be installed"; exit 1
+  fi
+fi
+export VITALCHAIN_TEST_MOSQUITTO=1
 
 # The cloud's PostgreSQL driver and the failover of cloud processes on it
 # are tested against a real server: $VITALCHAIN_TEST_POSTGRES_URL, by default

@@ -43,7 +43,12 @@ type TestnetOptions struct {
 	EmptyBlocksInterval time.Duration
 	// NoEmptyBlocks makes blocks only when there are transactions.
 	NoEmptyBlocks bool
-	Params        ledger.Params // zero means ledger.DefaultParams()
+	// Metrics turns CometBFT's Prometheus metrics on, node i serving them
+	// on its own port (BasePort+2n+i for n nodes in all, standby ones
+	// included; or a free port). Off for nodes that share a process: their
+	// metrics would collide in Prometheus's default registry.
+	Metrics bool
+	Params  ledger.Params // zero means ledger.DefaultParams()
 }
 
 // DefaultBlockInterval is the block interval of the homes WriteTestnet
@@ -66,8 +71,11 @@ type Testnet struct {
 	RPC   []string // each node's RPC address, tcp://host:port
 	// TLS says the nodes serve RPC over TLS (Host is not a loopback
 	// address), with certificates of the CA in CADir.
-	TLS         bool
-	CADir       string // the network's CA (package pki): clients trust CADir/ca.pem
+	TLS   bool
+	CADir string // the network's CA (package pki): clients trust CADir/ca.pem
+	// Metrics are the URLs of the nodes' Prometheus metrics
+	// (TestnetOptions.Metrics).
+	Metrics     []string
 	Authorities []*identity.Identity
 	Consensus   [][]byte // each node's Ed25519 consensus public key
 }
@@ -92,7 +100,11 @@ func WriteTestnet(o TestnetOptions) (*Testnet, error) {
 		o.Params = ledger.DefaultParams()
 	}
 	total := o.Nodes + o.Standby
-	ports, err := pickPorts(o.Host, o.BasePort, 2*total)
+	nports := 2 * total
+	if o.Metrics {
+		nports = 3 * total
+	}
+	ports, err := pickPorts(o.Host, o.BasePort, nports)
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +135,11 @@ func WriteTestnet(o TestnetOptions) (*Testnet, error) {
 		c.Moniker = "authority" + strconv.Itoa(i)
 		c.P2P.ListenAddress = "tcp://" + net.JoinHostPort(o.Host, strconv.Itoa(ports[2*i]))
 		c.RPC.ListenAddress = "tcp://" + net.JoinHostPort(o.Host, strconv.Itoa(ports[2*i+1]))
+		if o.Metrics {
+			c.Instrumentation.Prometheus = true
+			c.Instrumentation.PrometheusListenAddr = net.JoinHostPort(o.Host, strconv.Itoa(ports[2*total+i]))
+			tn.Metrics = append(tn.Metrics, "http://"+c.Instrumentation.PrometheusListenAddr+"/metrics")
+		}
 		for _, d := range []string{filepath.Join(home, "config"), filepath.Join(home, "data")} {
 			if err := os.MkdirAll(d, 0o700); err != nil {
 				return nil, err

@@ -326,7 +326,9 @@ func (s *Service) ID() identity.ID { return s.id }
 // each, in order, once every accepted one is durable. It verifies the
 // records concurrently.
 func (s *Service) Ingest(ctx context.Context, raws [][]byte) []cloudapi.Ack {
+	ctx, span := startIngest(ctx, len(raws))
 	acks := make([]cloudapi.Ack, len(raws))
+	defer func() { endIngest(span, acks) }()
 	waits := make([]chan ack, len(raws))
 	authors := &authorBudget{seen: map[identity.ID]bool{}}
 	var wg sync.WaitGroup
@@ -795,7 +797,9 @@ func (s *Service) seal(ctx context.Context, ls *logState, anchored merklelog.Che
 	ls.sealed = now
 	ls.mu.Unlock()
 	s.m.blocks.WithLabelValues(logName(ls.id)).Inc()
-	err = s.cfg.Ledger.Anchor(ctx, &ledger.Anchor{Log: ls.id, Checkpoint: cp, Proof: proof, Sealed: now.UnixMilli()})
+	actx, span := startAnchor(ctx, ls.id, anchored.Size, cp.Size)
+	err = s.cfg.Ledger.Anchor(actx, &ledger.Anchor{Log: ls.id, Checkpoint: cp, Proof: proof, Sealed: now.UnixMilli()})
+	endAnchor(span, err)
 	if errors.Is(err, ledger.Rejected(ledger.CodeDuplicate)) || errors.Is(err, ledger.Rejected(ledger.CodeConsistency)) {
 		// Another attempt got there first, or we are behind the ledger:
 		// take the ledger's word for what is anchored.

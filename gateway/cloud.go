@@ -88,6 +88,8 @@ type sender struct{ g *Gateway }
 // acknowledges is an error, and the batch is sent again.
 func (s sender) Send(ctx context.Context, recs [][]byte) ([]outbox.Result, error) {
 	g := s.g
+	ctx, span := startUpload(ctx, recs)
+	defer span.End()
 	cloudID, key, err := g.cloudKey(ctx)
 	if err != nil {
 		return nil, err

@@ -148,7 +148,7 @@ func (g *Gateway) handle(ctx context.Context, msg []byte) error {
 		}
 	}
 	g.mu.Unlock()
-	ids, err := g.seal(r, kind, msg, jobs)
+	ids, err := g.tracedSeal(ctx, r, kind, msg, jobs)
 	g.mu.Lock()
 	delete(g.inflight, r.Device)
 	if err != nil {
@@ -198,7 +198,7 @@ func recordSeq(device identity.ID, seq uint64) uint64 {
 // (record.SealDeterministic): sealed again after a crash forgot the
 // device's last sequence number, it is the same record, which the cloud
 // acknowledges as a duplicate.
-func (g *Gateway) seal(r reading.Reading, kind vital.Kind, msg []byte, jobs []sealJob) ([][32]byte, error) {
+func (g *Gateway) seal(ctx context.Context, r reading.Reading, kind vital.Kind, msg []byte, jobs []sealJob) ([][32]byte, error) {
 	if len(jobs) == 0 {
 		return nil, nil
 	}
@@ -219,6 +219,7 @@ func (g *Gateway) seal(r reading.Reading, kind vital.Kind, msg []byte, jobs []se
 		ids[i] = rec.ID()
 		items[i] = outbox.Item{ID: ids[i], Data: b}
 	}
+	noteSeal(ctx, ids) // before the uploader can see them
 	if err := g.box.PutMarked([]outbox.Mark{seqMarkOf(r.Device, r.Seq)}, items...); err != nil {
 		if errors.Is(err, outbox.ErrFull) {
 			return nil, fmt.Errorf("%w: %w", ErrBackpressure, err)

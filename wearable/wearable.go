@@ -12,6 +12,7 @@ package wearable
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -41,6 +42,11 @@ type Config struct {
 	// ID), and accepts only a server that shows its patient's key
 	// (mqtt.ClientTLS). mqtt:// is for brokers that authenticate nobody.
 	Broker string
+	// TLS, if set, gives each device's TLS configuration instead, for an
+	// external broker (Mosquitto) that authenticates devices by client
+	// certificates of its own CA and shows a certificate of that CA: the
+	// device then trusts the CA, not the patient's key.
+	TLS func(device identity.ID) (*tls.Config, error)
 	// Patient is the patient's verifying key, whose signature every command
 	// must carry. The zero key: the devices take no commands.
 	Patient identity.VerifyingKey
@@ -101,7 +107,13 @@ func Connect(ctx context.Context, cfg Config) (*Wearables, error) {
 	}
 	w.conns = map[identity.ID]*mqtt.Client{}
 	for _, d := range devs {
-		tc, err := mqtt.ClientTLS(d.Identity().Signing, w.patient)
+		var tc *tls.Config
+		var err error
+		if cfg.TLS != nil {
+			tc, err = cfg.TLS(d.ID())
+		} else {
+			tc, err = mqtt.ClientTLS(d.Identity().Signing, w.patient)
+		}
 		if err != nil {
 			w.Close()
 			return nil, err

@@ -24,6 +24,8 @@ import (
 	"github.com/vitalchain/vitalchain/cloud/pgstore"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/cli"
+	"github.com/vitalchain/vitalchain/internal/health"
+	"github.com/vitalchain/vitalchain/internal/tracing"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/pki"
 )
@@ -44,6 +46,7 @@ func runCloud(args []string, stdout, stderr io.Writer) error {
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate `file` (PEM)")
 	tlsKey := fs.String("tls-key", "", "and this key `file` (PEM)")
 	plaintext := fs.Bool("insecure-plaintext", false, "serve plain HTTP on a non-loopback --listen address (for a network protected otherwise)")
+	drain := fs.Duration("drain-timeout", 15*time.Second, "on SIGTERM, how long requests in flight (uploads awaiting their commit) may take to finish before the cloud stops")
 	trust := cli.AddTrust(fs)
 	level := fs.String("log-level", "info", "log `level`")
 	if err := cli.ParseFlags(fs, args); err != nil {
@@ -75,6 +78,18 @@ func runCloud(args []string, stdout, stderr io.Writer) error {
 	if err := id.Role().Want(identity.RoleCloud); err != nil {
 		return err
 	}
+	// OpenTelemetry traces, if OTEL_EXPORTER_OTLP_ENDPOINT asks for them.
+	endTracing, err := tracing.Setup("vitalchain-cloud", log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := endTracing(fctx); err != nil {
+			log.Warn("tracing: spans not exported", "err", err)
+		}
+	}()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	clients, err := dialAll(trust, *ledgers, log)
@@ -133,27 +148,57 @@ func runCloud(args []string, stdout, stderr io.Writer) error {
 	}
 	defer svc.Close()
 	srv := svc.NewServer(cloud.DefaultLimits(), reg)
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}()
+	// /livez and /readyz, outside the API's request limits.
+	srv.Handler = health.Wrap(tracing.Handler(srv.Handler, "cloud"), health.Check{Name: "store", Func: svc.Ready},
+		health.Check{Name: "ledger", Func: func(ctx context.Context) error { return anyLedger(ctx, clients) }})
 	role := "sequencer"
 	if !svc.Sequencing() {
 		role = "follower of " + svc.Leader()
 	}
 	log.Info("cloud running", "id", svc.ID().String(), "api", url, "store", storeKind(postgres), "role", role)
 	fmt.Fprintf(stdout, "cloud %s serving %s (%s store, %s)\n", svc.ID(), url, storeKind(postgres), role)
-	if *tlsCert != "" {
-		err = srv.ServeTLS(ln, *tlsCert, *tlsKey)
-	} else {
-		err = srv.Serve(ln)
+	served := make(chan error, 1)
+	go func() {
+		if *tlsCert != "" {
+			served <- srv.ServeTLS(ln, *tlsCert, *tlsKey)
+		} else {
+			served <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-served:
+		return err // the server failed: not a shutdown
+	case <-ctx.Done():
 	}
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
+	// SIGTERM: stop accepting, let the requests in flight finish (an upload
+	// is answered once its batch is committed), then close the service
+	// (deferred), which seals nothing new and, with PostgreSQL, releases
+	// the sequencer's lease so that another process takes over at once.
+	log.Info("stopping: draining requests in flight", "within", *drain)
+	sctx, cancel := context.WithTimeout(context.Background(), *drain)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("requests still in flight after the drain timeout: closing them", "err", err)
+		srv.Close()
 	}
-	return err
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("cloud stopped")
+	return nil
+}
+
+// anyLedger reports whether one of the ledger nodes answers.
+func anyLedger(ctx context.Context, clients []*client.Client) error {
+	var errs []error
+	for _, c := range clients {
+		if _, err := c.Height(ctx); err == nil {
+			return nil
+		} else {
+			errs = append(errs, err)
+		}
+	}
+	return fmt.Errorf("no ledger node answers: %w", errors.Join(errs...))
 }
 
 func storeKind(postgres bool) string {

@@ -5,12 +5,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -23,6 +25,7 @@ import (
 	"github.com/vitalchain/vitalchain/internal/cli"
 	"github.com/vitalchain/vitalchain/internal/gatewaycmd"
 	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/pki"
 	"github.com/vitalchain/vitalchain/vital"
 	"github.com/vitalchain/vitalchain/wearable"
 )
@@ -37,6 +40,8 @@ func runDevice(args []string, stdout, stderr io.Writer) error {
 	keys := fs.String("keys", "", "the `directory` of the wearables' key files ('patient devices --out'); they keep their boot count and command latches there")
 	seed := fs.Uint64("seed", 1, "the simulated patient's `seed`: physiology, rhythm and episodes")
 	broker := fs.String("broker", "mqtts://127.0.0.1:8883", "`URL` of the patient's gateway's MQTT broker (TLS; each wearable authenticates with its key)")
+	brokerCA := fs.String("broker-ca", "", "for an external broker: the CA certificate `file` its certificate is checked against (instead of pinning the patient's key)")
+	brokerCerts := fs.String("broker-certs", "", "for an external broker: the `directory` of the devices' client certificates, ID.pem and ID-key.pem for each device ID")
 	interval := fs.Duration("interval", 0, "sample every device this often (0: each device's own interval)")
 	abnormal := fs.Float64("abnormal", 0.05, "share of abnormal readings over a long run")
 	speedup := fs.Float64("speedup", 1, "play episodes this many times faster than life")
@@ -62,6 +67,15 @@ func runDevice(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg := wearable.Config{Kit: kit, Broker: *broker, Log: log, State: *keys}
+	if *brokerCA != "" || *brokerCerts != "" {
+		cfg.TLS = func(dev identity.ID) (*tls.Config, error) {
+			var cert, key string
+			if *brokerCerts != "" {
+				cert, key = filepath.Join(*brokerCerts, dev.Hex()+".pem"), filepath.Join(*brokerCerts, dev.Hex()+"-key.pem")
+			}
+			return pki.ClientCertConfig(*brokerCA, cert, key)
+		}
+	}
 	if *ledgerURL != "" {
 		cl, err := trust.Ledger(*ledgerURL, log)
 		if err != nil {

@@ -328,6 +328,21 @@ func TestCloudFailover(t *testing.T) {
 	if role, leader := a.role(ctx); role != "follower" || leader != b.url() {
 		t.Fatalf("the restarted process is a %s naming %q, want a follower naming %s", role, leader, b.url())
 	}
+
+	// SIGTERM to the sequencer: it drains, exits 0 and releases its lease
+	// at once (a lease left to expire would still name it), so that A
+	// takes over without waiting for the lease's TTL.
+	b.stop()
+	if !b.cmd.ProcessState.Success() {
+		t.Fatalf("the sequencer exited with %v on SIGTERM", b.cmd.ProcessState)
+	}
+	if l, err := st.Leader(ctx); err != nil || (l != "" && l != a.url()) {
+		t.Fatalf("after the sequencer's SIGTERM the lease names %q (%v), want nobody or %s", l, err, a.url())
+	}
+	waitFor(t, ctx, "the follower to take over from the stopped sequencer", func() bool {
+		role, _ := a.role(ctx)
+		return role == "sequencer"
+	})
 }
 
 // cloudProc is a `vitalchain cloud` process of the failover test.

@@ -34,6 +34,10 @@ Commands:
     admit --by FILE --key FILE [--cluster N] [--ledger URL]
                         Register an actor on the ledger: a Cluster Head admits
                         patients, providers and clouds; a patient its devices.
+    query PATH [--ledger URL]
+                        Print the answer to a ledger query as JSON (paths:
+                        authorities, member/ID, cluster/N, anchor/CLOUD/LOG…;
+                        'go doc ./ledger Query').
     cloud --key FILE --store DIR|postgres://… --ledger URL[,URL…] [--listen ADDR]
                         Run the cloud: verified, durable, Merkle-anchored
                         storage of encrypted records, and access-checked reads.
@@ -79,7 +83,9 @@ Commands:
                         root; exits non-zero if a scenario fails.
     help                Print this text.
 
-Run 'vitalchain <command> -h' for a command's flags.
+Run 'vitalchain <command> -h' for a command's flags. Every flag may also
+come from a VITALCHAIN_<FLAG> variable or a --config file (the command line
+wins, then the environment, then the file).
 `
 
 func main() {
@@ -107,6 +113,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runCert(rest, stdout, stderr)
 	case "cloud":
 		err = runCloud(rest, stdout, stderr)
+	case "query":
+		err = runQuery(rest, stdout, stderr)
 	case "admit":
 		err = runAdmit(rest, stdout, stderr)
 	case "bench":

@@ -15,6 +15,7 @@ import (
 	"github.com/vitalchain/vitalchain/chain"
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/internal/cli"
+	"github.com/vitalchain/vitalchain/internal/health"
 	"github.com/vitalchain/vitalchain/overlay/udp"
 	"github.com/vitalchain/vitalchain/pki"
 )
@@ -28,6 +29,7 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	ovPeers := fs.String("overlay-peers", "", "the overlay neighbours' UDP `addresses`, comma-separated")
 	ovPeriod := fs.Duration("overlay-period", time.Second, "the overlay's HELLO `period`")
 	plaintext := fs.Bool("insecure-plaintext", false, "serve RPC as plain HTTP on a non-loopback address (for a network protected otherwise)")
+	healthAddr := fs.String("health", "", "serve /livez and /readyz (caught up, connected to a peer) on this `address` (default: none)")
 	// Hidden from the usage: 'bench faults' runs a node as if its clock were
 	// off by this much (see chain.WithClockSkew).
 	skew := fs.Duration("clock-skew", 0, "")
@@ -72,6 +74,18 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 		n.Stop()
 		return err
 	}
+	// The probes stop before the node: a probe reads the node's state,
+	// which a stopped node has closed.
+	stopHealth := func() {}
+	if *healthAddr != "" {
+		stop, err := health.Serve(*healthAddr, nil, health.Check{Name: "node", Func: n.Ready})
+		if err != nil {
+			n.Stop()
+			return err
+		}
+		stopHealth = stop
+	}
+	defer stopHealth()
 	log.Info("node running", "authority", n.Authority().ID().String(), "rpc", n.RPCAddress(), "home", *home)
 	fmt.Fprintf(stdout, "node %s running; RPC at %s; Ctrl-C stops it\n", n.Config().Moniker, rpcURL(n.RPCAddress(), c.RPC.IsTLSEnabled()))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -112,10 +126,12 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 		ostop()
 		ov.Wait()
 		cl.Close()
+		stopHealth()
 		log.Info("stopping node")
 		return n.Stop()
 	}
 	<-ctx.Done()
+	stopHealth()
 	log.Info("stopping node")
 	return n.Stop()
 }
@@ -128,19 +144,26 @@ func runTestnet(args []string, stdout, stderr io.Writer) error {
 	interval := fs.Duration("block-interval", chain.DefaultBlockInterval, "pause after each block (CometBFT timeout_commit)")
 	host := fs.String("host", "127.0.0.1", "`address` the nodes bind and dial")
 	standby := fs.Int("standby", 0, "`number` of standby nodes: full nodes with authority keys, not in genesis, that may be elected Cluster Heads")
+	emptyBlocks := fs.Bool("empty-blocks", false, "make a block every --block-interval even when idle (default: blocks only for transactions, and the proof block CometBFT adds after each)")
+	metrics := fs.Bool("metrics", true, "serve CometBFT's Prometheus metrics, node i on port PORT+2n+i (n nodes in all)")
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if *out == "" || fs.NArg() != 0 || *nodes < 1 || *nodes > 64 {
 		return fmt.Errorf("%w: testnet needs --out and 1 to 64 --nodes", cli.ErrUsage)
 	}
-	tn, err := chain.WriteTestnet(chain.TestnetOptions{Nodes: *nodes, Standby: *standby, Dir: *out, Host: *host, BasePort: *base, BlockInterval: *interval})
+	tn, err := chain.WriteTestnet(chain.TestnetOptions{Nodes: *nodes, Standby: *standby, Dir: *out, Host: *host, BasePort: *base,
+		BlockInterval: *interval, NoEmptyBlocks: !*emptyBlocks, Metrics: *metrics})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %d authorities and %d standby nodes under %s\n\n", *nodes, *standby, *out)
 	for i, h := range tn.Homes {
-		fmt.Fprintf(stdout, "  %s  authority %s  RPC %s\n", h, tn.Authorities[i].ID(), rpcURL(tn.RPC[i], tn.TLS))
+		fmt.Fprintf(stdout, "  %s  authority %s  RPC %s", h, tn.Authorities[i].ID(), rpcURL(tn.RPC[i], tn.TLS))
+		if *metrics {
+			fmt.Fprintf(stdout, "  metrics %s", tn.Metrics[i])
+		}
+		fmt.Fprintln(stdout)
 	}
 	fmt.Fprintf(stdout, "\nThe network's CA is in %s: 'vitalchain cert --ca %s' issues the clouds' certificates", tn.CADir, tn.CADir)
 	if tn.TLS {

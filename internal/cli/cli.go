@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 )
 
 // ErrUsage reports a command line that could not be understood: the
@@ -20,10 +21,12 @@ type ExitError struct{ Code int }
 func (e ExitError) Error() string { return fmt.Sprintf("exit %d", e.Code) }
 
 // NewFlags returns a flag set for prog's command that prints its errors
-// and usage ("Usage: prog synopsis" and the flags) to stderr.
+// and usage ("Usage: prog synopsis" and the flags) to stderr, with
+// --config (see Configure).
 func NewFlags(prog, name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.String(ConfigFlag, "", "read flags not given on the command line nor in "+EnvPrefix+"NAME variables from this `file` of name = value lines (default $"+EnvName(ConfigFlag)+")")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: %s %s\n", prog, synopsis)
 		fs.PrintDefaults()
@@ -31,7 +34,10 @@ func NewFlags(prog, name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// ParseFlags parses args; a flag error (already printed) becomes ExitError{2}.
+// ParseFlags parses args, then takes the flags not given there from the
+// environment and the configuration file (Configure); a flag error
+// (already printed) becomes ExitError{2}, a configuration error wraps
+// ErrConfig.
 func ParseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -39,7 +45,7 @@ func ParseFlags(fs *flag.FlagSet, args []string) error {
 		}
 		return ExitError{Code: 2}
 	}
-	return nil
+	return Configure(fs, os.LookupEnv)
 }
 
 // NewLogger returns a text logger to w at the named level (debug, info,

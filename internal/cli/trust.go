@@ -11,6 +11,7 @@ import (
 
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
+	"github.com/vitalchain/vitalchain/internal/tracing"
 	"github.com/vitalchain/vitalchain/pki"
 )
 
@@ -112,5 +113,7 @@ func (t *Trust) Cloud(url string) (*cloudapi.Client, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = cfg
-	return cloudapi.NewClient(url, &http.Client{Timeout: 30 * time.Second, Transport: tr}), nil
+	// With tracing on, each request carries its trace context (the
+	// gateway's upload continues in the cloud's ingest).
+	return cloudapi.NewClient(url, &http.Client{Timeout: 30 * time.Second, Transport: tracing.Transport(tr)}), nil
 }
