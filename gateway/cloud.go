@@ -169,11 +169,14 @@ func (g *Gateway) proveHeld(ctx context.Context) error {
 			overdue = append(overdue, it)
 		}
 	}
+	// The outbox first, then the counters: whoever sees an alarm counted
+	// finds its record queued again.
+	err = errors.Join(g.box.Release(proven...), g.box.Requeue(overdue...))
 	g.mu.Lock()
 	g.stats.Proven += uint64(len(proven))
 	g.stats.ReceiptAlarms += uint64(len(overdue))
 	g.mu.Unlock()
-	return errors.Join(g.box.Release(proven...), g.box.Requeue(overdue...))
+	return err
 }
 
 // errNotYet: the record is not yet in an anchored checkpoint.
