@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/vitalchain/vitalchain/internal/cli"
+	"github.com/vitalchain/vitalchain/internal/health"
 	"github.com/vitalchain/vitalchain/pki"
 	"github.com/vitalchain/vitalchain/portal"
 	"github.com/vitalchain/vitalchain/webhook"
@@ -73,7 +74,8 @@ func runProviderServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return servePortal(ctx, ln, pp.Handler(), *tlsCert, *tlsKey, func() {
+	// /livez, and /readyz: the ledger and the cloud answer.
+	return servePortal(ctx, ln, health.Wrap(pp.Handler(), pf.checks...), *tlsCert, *tlsKey, func() {
 		fmt.Fprintf(stdout, "Provider portal: %s%s\n", base, pp.LoginPath())
 	}, func(ctx context.Context) error {
 		go feed(ctx)

@@ -17,6 +17,7 @@ import (
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/cli"
+	"github.com/vitalchain/vitalchain/internal/health"
 	"github.com/vitalchain/vitalchain/provider"
 	"github.com/vitalchain/vitalchain/vital"
 )
@@ -85,6 +86,7 @@ func runProvider(args []string, stdout, stderr io.Writer) error {
 type providerFlags struct {
 	key, cloud, ledger, level *string
 	trust                     *cli.Trust
+	checks                    []health.Check // set by open
 }
 
 func addProviderFlags(fs *flag.FlagSet) *providerFlags {
@@ -130,6 +132,11 @@ func (f *providerFlags) open(stderr io.Writer, limit time.Duration) (*provider.P
 	cancel := func() {}
 	if limit > 0 {
 		ctx, cancel = context.WithTimeout(ctx, limit)
+	}
+	// What a server on this provider answers /readyz with.
+	f.checks = []health.Check{
+		{Name: "ledger", Func: func(ctx context.Context) error { _, err := cl.Height(ctx); return err }},
+		{Name: "cloud", Func: cc.Ping},
 	}
 	return p, ctx, func() { cancel(); stop(); cl.Close() }, nil
 }

@@ -171,6 +171,9 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 	}
 	defer gw.Close()
 	ready.Done()
+	probes := []health.Check{{Name: "broker", Func: brokerUp},
+		{Name: "ledger", Func: func(ctx context.Context) error { _, err := cl.Height(ctx); return err }},
+		{Name: "cloud", Func: cc.Ping}}
 	if *metricsAddr != "" {
 		stop, err := health.Serve(*metricsAddr, func(mux *http.ServeMux) {
 			mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
@@ -178,9 +181,7 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 				gw.WriteMetrics(w)
 			})
 			mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-		}, health.Check{Name: "broker", Func: brokerUp},
-			health.Check{Name: "ledger", Func: func(ctx context.Context) error { _, err := cl.Height(ctx); return err }},
-			health.Check{Name: "cloud", Func: cc.Ping})
+		}, probes...)
 		if err != nil {
 			return err
 		}
@@ -188,7 +189,7 @@ func Run(cmd string, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "gateway of patient %s: MQTT %s, epoch %d, %d contracts\n", id.ID().Hex(), url, gw.Patient().Epoch(), len(gw.Contracts()))
 	if *uiAddr != "" {
-		stop, err := ServePatientPortal(ctx, *uiAddr, *uiCert, *uiKey, &Keeper{GW: gw, Key: id, Chain: cl, Cloud: cc}, stdout, log)
+		stop, err := ServePatientPortal(ctx, *uiAddr, *uiCert, *uiKey, &Keeper{GW: gw, Key: id, Chain: cl, Cloud: cc}, stdout, log, probes...)
 		if err != nil {
 			return err
 		}

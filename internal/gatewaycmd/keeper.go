@@ -14,6 +14,7 @@ import (
 	"github.com/vitalchain/vitalchain/gateway"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/cli"
+	"github.com/vitalchain/vitalchain/internal/health"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/merklelog"
 	"github.com/vitalchain/vitalchain/portal"
@@ -131,9 +132,10 @@ func (k *Keeper) AccessLog(ctx context.Context) ([]portal.Access, error) {
 }
 
 // ServePatientPortal serves the patient's portal on addr (TLS with cert and
-// key files if given) until ctx ends or stop is called; it prints a
-// one-time login link to w at start and on each SIGHUP.
-func ServePatientPortal(ctx context.Context, addr, cert, key string, k *Keeper, w io.Writer, log *slog.Logger) (stop func(), err error) {
+// key files if given), with /livez and /readyz (probes), until ctx ends or
+// stop is called; it prints a one-time login link to w at start and on
+// each SIGHUP.
+func ServePatientPortal(ctx context.Context, addr, cert, key string, k *Keeper, w io.Writer, log *slog.Logger, probes ...health.Check) (stop func(), err error) {
 	pp, err := portal.NewPatient(portal.PatientConfig{Patient: k, Secure: cert != "", Log: log})
 	if err != nil {
 		return nil, err
@@ -153,7 +155,7 @@ func ServePatientPortal(ctx context.Context, addr, cert, key string, k *Keeper, 
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := portal.Serve(ctx, ln, pp.Handler(), cert, key); err != nil {
+		if err := portal.Serve(ctx, ln, health.Wrap(pp.Handler(), probes...), cert, key); err != nil {
 			log.Error("patient portal", "err", err)
 		}
 	}()
