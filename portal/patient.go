@@ -102,13 +102,7 @@ func NewPatient(cfg PatientConfig) (*PatientPortal, error) {
 	}
 	p := &PatientPortal{site: site{name: "patient", who: short(cfg.Patient.ID()), access: newAccess("patient", cfg.Secure, cfg.Now), log: cfg.Log}, cfg: cfg}
 	m := http.NewServeMux()
-	m.Handle("GET /static/", staticHandler())
-	m.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/static/favicon.svg", http.StatusMovedPermanently)
-	})
-	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
-	m.HandleFunc("GET /login", p.login)
-	m.HandleFunc("POST /logout", p.authed(p.logout))
+	p.mount(m)
 	m.HandleFunc("GET /{$}", p.authed(p.today))
 	m.HandleFunc("GET /sharing", p.authed(p.sharing))
 	m.HandleFunc("POST /sharing/grant", p.authed(p.grant))

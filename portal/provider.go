@@ -161,14 +161,8 @@ func (p *ProviderPortal) Handler() http.Handler { return secureHeaders(p.mux) }
 
 func (p *ProviderPortal) routes() {
 	m := http.NewServeMux()
-	m.Handle("GET /static/", staticHandler())
-	m.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/static/favicon.svg", http.StatusMovedPermanently)
-	})
-	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	p.mount(m)
 	m.HandleFunc("GET /metrics", p.metrics)
-	m.HandleFunc("GET /login", p.login)
-	m.HandleFunc("POST /logout", p.authed(p.logout))
 	m.HandleFunc("GET /{$}", p.authed(p.home))
 	m.HandleFunc("GET /events", p.authed(p.events))
 	m.HandleFunc("GET /alerts/{id}", p.authed(p.alertPage))

@@ -90,3 +90,15 @@ func (p *site) flash(w http.ResponseWriter, status int, f flash) {
 	w.WriteHeader(status)
 	pages.ExecuteTemplate(w, "flash", f)
 }
+
+// mount adds what both portals serve: their static files, /healthz, and
+// the login and logout.
+func (p *site) mount(m *http.ServeMux) {
+	m.Handle("GET /static/", staticHandler())
+	m.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/static/favicon.svg", http.StatusMovedPermanently)
+	})
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	m.HandleFunc("GET /login", p.login)
+	m.HandleFunc("POST /logout", p.authed(p.logout))
+}
