@@ -344,7 +344,7 @@ func (p *ProviderPortal) events(w http.ResponseWriter, r *http.Request, _ *sessi
 			}
 		}
 		var b bytes.Buffer
-		if err := pages.ExecuteTemplate(&b, "rows", p.rowViews(r.Context())); err != nil {
+		if err := pages().ExecuteTemplate(&b, "rows", p.rowViews(r.Context())); err != nil {
 			p.log.Error("portal: render rows", "err", err)
 			return
 		}

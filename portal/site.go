@@ -59,7 +59,7 @@ func (p *site) fail(w http.ResponseWriter, r *http.Request, status int, title, d
 	if r.Header.Get("HX-Request") == "true" {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(status)
-		pages.ExecuteTemplate(w, "flash", flash{Error: true, Text: title + ": " + detail})
+		pages().ExecuteTemplate(w, "flash", flash{Error: true, Text: title + ": " + detail})
 		return
 	}
 	p.render(w, status, "error", page{Title: title, Data: detail})
@@ -75,7 +75,7 @@ func (p *site) page(s *session, title string, data any) page {
 
 func (p *site) render(w http.ResponseWriter, status int, name string, pg page) {
 	var b bytes.Buffer
-	if err := pages.ExecuteTemplate(&b, name, pg); err != nil {
+	if err := pages().ExecuteTemplate(&b, name, pg); err != nil {
 		p.log.Error("portal: render", "page", name, "err", err)
 		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
 		return
@@ -88,7 +88,7 @@ func (p *site) render(w http.ResponseWriter, status int, name string, pg page) {
 func (p *site) flash(w http.ResponseWriter, status int, f flash) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	pages.ExecuteTemplate(w, "flash", f)
+	pages().ExecuteTemplate(w, "flash", f)
 }
 
 // mount adds what both portals serve: their static files, /healthz, and

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/vitalchain/vitalchain/identity"
@@ -18,11 +19,15 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// pages are the portals' templates, parsed once.
-var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"short":  short,
-	"unixms": func(ms int64) time.Time { return time.UnixMilli(ms) },
-}).ParseFS(templateFS, "templates/*.html"))
+// pages are the portals' templates, parsed at first use: a binary that
+// links the portals without serving one (the gateway without --ui) spends
+// no memory on them.
+var pages = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("").Funcs(template.FuncMap{
+		"short":  short,
+		"unixms": func(ms int64) time.Time { return time.UnixMilli(ms) },
+	}).ParseFS(templateFS, "templates/*.html"))
+})
 
 // staticHandler serves the embedded scripts, styles and their licences.
 // They are versioned with the binary, so browsers may keep them a day.
