@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vitalchain/vitalchain/chain"
+	"github.com/vitalchain/vitalchain/client"
+	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/ledger"
+)
+
+// TestPortalsAsCommands runs the portals as a user does: `vitalchain
+// provider serve` and `vitalchain-gateway --ui`, beside a node and a
+// cloud, each a process of the built binaries. Each prints a login link
+// that opens a session, answers /livez and /readyz, refuses a second use of
+// the link, and stops cleanly on SIGTERM.
+func TestPortalsAsCommands(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a node, a cloud, a gateway and a portal process")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	tn, err := chain.WriteTestnet(chain.TestnetOptions{Nodes: 1, Dir: filepath.Join(dir, "chain"), BlockInterval: 100 * time.Millisecond, NoEmptyBlocks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeProbe := freeAddr(t)
+	node := &proc{name: "node", log: filepath.Join(dir, "node.log"), args: []string{"vitalchain", "node", "--home", tn.Homes[0], "--health", nodeProbe}}
+	node.start(t)
+	node.waitReady(t, ctx, "http://"+nodeProbe+"/readyz")
+	rpc := rpcURL(tn.RPC[0], false)
+	c, err := client.Dial(rpc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	head, err := c.Signer(ctx, tn.Authorities[0].Signing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := func(role identity.Role) (*identity.Identity, string) {
+		id, err := identity.Generate(role, identity.SuiteX25519)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := ledger.NewRegister(id, 1, identity.ID{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := head.Submit(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(dir, role.String()+".key")
+		if err := identity.WriteFile(f, id); err != nil {
+			t.Fatal(err)
+		}
+		return id, f
+	}
+	_, cloudKey := keyFile(identity.RoleCloud)
+	_, patientKey := keyFile(identity.RolePatient)
+	_, providerKey := keyFile(identity.RoleProvider)
+	cloudAddr := freeAddr(t)
+	cld := &proc{name: "cloud", log: filepath.Join(dir, "cloud.log"), args: []string{"vitalchain", "cloud", "--key", cloudKey,
+		"--store", filepath.Join(dir, "store"), "--ledger", rpc, "--listen", cloudAddr, "--block-interval", "300ms"}}
+	cld.start(t)
+	cld.waitReady(t, ctx, "http://"+cloudAddr+"/readyz")
+
+	gwProbe, ui := freeAddr(t), freeAddr(t)
+	gw := &proc{name: "gateway", log: filepath.Join(dir, "gateway.log"), args: []string{"vitalchain-gateway", "--key", patientKey,
+		"--data", filepath.Join(dir, "gw"), "--ledger", rpc, "--cloud", "http://" + cloudAddr, "--listen", freeAddr(t),
+		"--metrics", gwProbe, "--ui", ui}}
+	gw.start(t)
+	gw.waitReady(t, ctx, "http://"+ui+"/readyz")
+	pp := &proc{name: "provider portal", log: filepath.Join(dir, "provider.log"), args: []string{"vitalchain", "provider", "serve",
+		"--key", providerKey, "--ledger", rpc, "--cloud", "http://" + cloudAddr, "--listen", freeAddr(t)}}
+	pp.start(t)
+
+	for _, tc := range []struct {
+		p     *proc
+		line  string // the login link's line
+		title string // what the first page says
+	}{
+		{gw, "Patient portal: ", "<h1>Today</h1>"},
+		{pp, "Provider portal: ", "<h1>Triage</h1>"},
+	} {
+		var link string
+		waitFor(t, ctx, tc.p.name+"'s login link", func() bool {
+			b, _ := os.ReadFile(tc.p.log)
+			m := regexp.MustCompile(regexp.QuoteMeta(tc.line) + `(http://\S+/login\?token=\S+)`).FindSubmatch(b)
+			if m != nil {
+				link = string(m[1])
+			}
+			return m != nil
+		})
+		base := link[:strings.Index(link, "/login")]
+		tc.p.waitReady(t, ctx, base+"/readyz")
+		if code, _ := get(t, base+"/livez"); code != http.StatusOK {
+			t.Errorf("%s /livez: %d", tc.p.name, code)
+		}
+		jar, _ := cookiejar.New(nil)
+		browser := &http.Client{Jar: jar}
+		for i, want := range []int{http.StatusOK, http.StatusUnauthorized} {
+			if i == 1 {
+				browser = &http.Client{} // another browser, with the same link
+			}
+			res, err := browser.Get(link)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != want || (want == http.StatusOK && !strings.Contains(string(body), tc.title)) {
+				t.Errorf("%s: login %d answered %d, want %d:\n%s", tc.p.name, i+1, res.StatusCode, want, body)
+			}
+		}
+		tc.p.term(t, ctx)
+	}
+	cld.term(t, ctx)
+	node.term(t, ctx)
+}
