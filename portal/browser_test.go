@@ -149,6 +149,24 @@ func TestPortalsInBrowser(t *testing.T) {
 	href, err := chromedp.Run(bctx, chromedp.AttributeValue(chromedp.CSS(row+` a.alert-link`), "href"))
 	must(t, "the alert's link", err)
 
+	// With the keyboard alone: Tab reaches the alert's link, Enter opens it.
+	must(t, "the triage list", chromedp.Do(bctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS(row+` a.alert-link`))))
+	reached := false
+	for range 30 {
+		must(t, "Tab", chromedp.Do(bctx, chromedp.KeyEvent("\t")))
+		on, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`document.activeElement !== null && document.activeElement.matches('a.alert-link')`))
+		must(t, "the focused element", err)
+		if on {
+			reached = true
+			break
+		}
+	}
+	if !reached {
+		t.Fatal("Tab never reaches the alert's link")
+	}
+	must(t, "Enter opens the alert", chromedp.Do(bctx, chromedp.KeyEvent("\r"), chromedp.WaitVisible(chromedp.CSS(`#proof`))))
+	labelled(t, bctx, "the alert's page")
+
 	// The alert's page: the record decrypted, its proof verified; anchored
 	// within a few seals.
 	verified := false
@@ -189,6 +207,7 @@ func TestPortalsInBrowser(t *testing.T) {
 		chromedp.Navigate(srv.URL+"/patients/"+patient.ID.ID().Hex()),
 		chromedp.WaitVisible(chromedp.CSS(`.plot canvas`)),
 		shot(dir, "provider-patient")))
+	labelled(t, bctx, "the provider's patient page")
 
 	// The patient's portal, served with the patient's gateway, in a tab of
 	// its own: today's readings, the contracts, and the care team.
@@ -220,6 +239,7 @@ func TestPortalsInBrowser(t *testing.T) {
 		chromedp.Navigate(psrv.URL+"/sharing"),
 		chromedp.WaitVisible(chromedp.CSS(revoke)),
 		shot(dir, "patient-sharing")))
+	labelled(t, ptab, "the patient's care team page")
 	rctx, rcancel := context.WithTimeout(ptab, 30*time.Second)
 	if err := chromedp.Do(rctx, chromedp.Click(chromedp.CSS(revoke)), chromedp.WaitVisible(chromedp.CSS(`#sharing-result .flash`))); err != nil {
 		html, _ := chromedp.Run(ptab, chromedp.OuterHTML(chromedp.CSS(`main`)))
@@ -284,6 +304,20 @@ func TestPortalsInBrowser(t *testing.T) {
 		t.Errorf("JavaScript errors:\n%s", strings.Join(errs, "\n"))
 	}
 	t.Logf("screenshots in %s", dir)
+}
+
+// labelled fails the test if a control of the page has no name a screen
+// reader can say (a label, an aria-label, or a button's text), or a chart
+// no text alternative.
+func labelled(t *testing.T, ctx context.Context, page string) {
+	t.Helper()
+	bad, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('input:not([type=hidden]), select, textarea, button, [role=img]')]
+		.filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !(e.tagName === 'BUTTON' && e.textContent.trim()))
+		.map(e => e.outerHTML.slice(0, 120))`))
+	must(t, "look for unlabelled controls on "+page, err)
+	if len(bad) > 0 {
+		t.Errorf("%s has controls without a name a screen reader can say:\n%s", page, strings.Join(bad, "\n"))
+	}
 }
 
 func must(t *testing.T, what string, err error) {
