@@ -30,11 +30,11 @@ type Access struct {
 	Method      string    `json:"method"`
 	Path        string    `json:"path"`
 	Query       string    `json:"query,omitempty"`
-	Interaction string    `json:"interaction"`         // "read", "search-type", "create", "delete", "operation", "capabilities"
-	Resource    string    `json:"resource,omitempty"`  // the resource type
-	Patients    []string  `json:"patients,omitempty"`  // the patients the request touched (hex)
-	Status      int       `json:"status"`              // the HTTP status answered
-	Remote      string    `json:"remote,omitempty"`    // the client's address
+	Interaction string    `json:"interaction"`        // "read", "search-type", "create", "delete", "operation", "capabilities"
+	Resource    string    `json:"resource,omitempty"` // the resource type
+	Patients    []string  `json:"patients,omitempty"` // the patients the request touched (hex)
+	Status      int       `json:"status"`             // the HTTP status answered
+	Remote      string    `json:"remote,omitempty"`   // the client's address
 }
 
 // accessLog is the durable access log: JSON lines appended and synced

@@ -193,8 +193,8 @@ func provenanceResource(f *provider.Fetched, obsID, proofLink string) obj {
 	}
 	dev := f.Reading.Device.Hex()
 	return obj{"resourceType": "Provenance", "id": rec,
-		"extension": []obj{{"url": ProofExtension, "extension": proof}},
-		"target":    []obj{ref("Observation", obsID)},
+		"extension":        []obj{{"url": ProofExtension, "extension": proof}},
+		"target":           []obj{ref("Observation", obsID)},
 		"occurredDateTime": instant(t),
 		"recorded":         instant(t),
 		"agent": []obj{
