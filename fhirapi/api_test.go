@@ -193,19 +193,21 @@ func TestAPIOnARealSystem(t *testing.T) {
 		}
 	})
 
-	// The system stops making readings: what follows sees a fixed set.
+	// The system stops making readings once there are a few alerts: what
+	// follows sees a fixed set.
+	eventually(t, "alerts", func() bool {
+		s := current.Load()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.patients[pid]) >= 8
+	})
 	sys.StopWearables()
 	if err := sys.Drain(ctx); err != nil {
 		t.Fatalf("drain: %v", err)
 	}
 	var allObs []map[string]any
 	eventually(t, "a stable set of Observations", func() bool {
-		x := c.get("/Observation?_count=1000", all)
-		if x.status != http.StatusOK {
-			t.Logf("search: %d %s; provider %+v", x.status, clip(x.body), prov.P.Stats())
-			return false
-		}
-		a := x.entries(t)
+		a := c.get("/Observation?_count=1000", all).entries(t)
 		time.Sleep(300 * time.Millisecond)
 		b := c.get("/Observation?_count=1000", all).entries(t)
 		allObs = b
