@@ -128,7 +128,11 @@ func (s *Server) serve(rt route) http.HandlerFunc {
 			err = rt.h(c)
 		}
 		if err != nil {
+			retry := rec.h.Get("Retry-After")
 			rec = &recorder{h: http.Header{}}
+			if retry != "" {
+				rec.h.Set("Retry-After", retry)
+			}
 			var he *httpError
 			switch {
 			case errors.As(err, &he):

@@ -125,11 +125,17 @@ func TestTokensAreStoredHashedAndExpire(t *testing.T) {
 	if _, err := other.lookup(tok[:len(tok)-1]+"x", now); !errors.Is(err, ErrToken) {
 		t.Errorf("a changed token: %v", err)
 	}
+	if !other.active("ehr", now) || other.active("ehr", now.Add(2*time.Hour)) || other.active("nobody", now) {
+		t.Error("active: a client holds a token in force until it expires, and only then")
+	}
 	if n, err := toks.Revoke("ehr"); n != 1 || err != nil {
 		t.Fatalf("revoke: %d %v", n, err)
 	}
 	if _, err := other.lookup(tok, now); !errors.Is(err, ErrToken) {
 		t.Errorf("a revoked token: %v", err)
+	}
+	if other.active("ehr", now) {
+		t.Error("a revoked client is still active: its subscriptions would be notified")
 	}
 }
 

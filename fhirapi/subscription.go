@@ -383,7 +383,8 @@ func (s *Server) subDelete(c *call) error {
 // id). An alert whose record cannot be read yet is tried again; after a
 // restart the alerts come again (the provider follows from the start) and
 // the outbox drops the ones it already has (the event's ID names the
-// subscription and the record).
+// subscription and the record). A subscription whose client no longer
+// holds a token in force (revoked, expired) is not notified.
 func (s *Server) Run(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
 	for {
@@ -431,7 +432,7 @@ func (s *Server) notify(ctx context.Context, a provider.Alert) error {
 	var subs []subscription
 	for _, sub := range s.subs.list() {
 		if a.Stored.Before(sub.Created) || (len(sub.Patients) > 0 && !slices.Contains(sub.Patients, p.Hex())) ||
-			(sub.Patient != "" && sub.Patient != p.Hex()) {
+			(sub.Patient != "" && sub.Patient != p.Hex()) || !s.tokens.active(sub.Client, s.cfg.Now()) {
 			continue
 		}
 		subs = append(subs, sub)

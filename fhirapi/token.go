@@ -218,6 +218,22 @@ func (t *Tokens) lookup(tok string, now time.Time) (*grant, error) {
 	return g, nil
 }
 
+// active reports whether a client holds a token in force: a client whose
+// tokens were all revoked or expired gets no more notifications.
+func (t *Tokens) active(client string, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.reload(); err != nil {
+		return false
+	}
+	for _, e := range t.entries {
+		if e.Client == client && now.Before(e.Expires) {
+			return true
+		}
+	}
+	return false
+}
+
 // ParseBearer returns the token of an Authorization header's value
 // ("Bearer <token>", the scheme in any case), or ErrToken.
 func ParseBearer(h string) (string, error) {

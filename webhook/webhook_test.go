@@ -220,7 +220,7 @@ func TestRestartLosesNothingDeliversOnce(t *testing.T) {
 	if err := o.Resend("a2"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the resent delivery", func() bool { return len(r.taken()) == 5 })
+	waitFor(t, "the resent delivery", func() bool { return len(r.taken()) == 5 && o.Stats().Delivered == 5 })
 	if got := r.taken(); got[4] != "a2" {
 		t.Errorf("resent under the ID %q, want a2", got[4])
 	}
