@@ -32,7 +32,9 @@
 //     "Observation?patient=…". Notifications go through the portal's
 //     webhook outbox (package webhook): durable, signed as Standard
 //     Webhooks with the secret the creation returns once (SecretHeader),
-//     retried, kept across restarts and never sent twice under two IDs.
+//     retried, kept across restarts and never sent twice under two IDs;
+//     $status tells a subscription's count of events. A subscription whose
+//     client holds no token in force any more is not notified.
 //   - Bulk $export (system and Patient level) as NDJSON, asynchronously
 //     (kick-off, status, files), as FHIR Bulk Data Access 2.0 describes.
 //   - /metadata: the CapabilityStatement, made from the route table.
