@@ -53,6 +53,9 @@ type ProviderConfig struct {
 	// URL is the portal's address as its users reach it, for the links of
 	// the events (default: none, the links are paths).
 	URL string
+	// OnAlert, if set, gets every alert Run receives as well (another view
+	// of the same feed, such as the FHIR API).
+	OnAlert func(provider.Alert)
 	// Secure: the portal is served over TLS (session cookies are Secure).
 	Secure bool
 	Log    *slog.Logger
@@ -153,7 +156,12 @@ func (p *ProviderPortal) Run(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { defer close(done); p.refreshGrants(ctx) }()
 	defer func() { <-done }()
-	return p.cfg.Provider.Follow(ctx, 0, p.Observe)
+	return p.cfg.Provider.Follow(ctx, 0, func(a provider.Alert) {
+		p.Observe(a)
+		if p.cfg.OnAlert != nil {
+			p.cfg.OnAlert(a)
+		}
+	})
 }
 
 // Handler returns the portal's HTTP handler.

@@ -136,6 +136,10 @@ type Event struct {
 	Type    string // for example "alert.raised"
 	Time    time.Time
 	Payload json.RawMessage
+	// ContentType, if set, makes Payload the body itself, sent with this
+	// Content-Type (a FHIR notification Bundle, application/fhir+json),
+	// rather than wrapped in {type, timestamp, data}.
+	ContentType string
 }
 
 // Config configures an Outbox.
@@ -161,15 +165,19 @@ type Stats struct {
 
 // delivery is one event for one endpoint, as the file keeps it.
 type delivery struct {
-	Event    string    `json:"event"`
-	Type     string    `json:"type"`
-	Endpoint string    `json:"endpoint"` // its URL
-	Body     []byte    `json:"body"`
-	Created  time.Time `json:"created"`
-	Next     time.Time `json:"next"`
-	Attempts int       `json:"attempts"`
-	Done     time.Time `json:"done,omitzero"`    // delivered at
-	Expired  bool      `json:"expired,omitzero"` // given up
+	Event    string `json:"event"`
+	Type     string `json:"type"`
+	Endpoint string `json:"endpoint"` // its URL
+	// Secret signs a delivery to an endpoint given to EnqueueTo rather
+	// than configured (a FHIR subscription's).
+	Secret      []byte    `json:"secret,omitempty"`
+	ContentType string    `json:"content_type,omitempty"` // of Body; application/json if empty
+	Body        []byte    `json:"body"`
+	Created     time.Time `json:"created"`
+	Next        time.Time `json:"next"`
+	Attempts    int       `json:"attempts"`
+	Done        time.Time `json:"done,omitzero"`    // delivered at
+	Expired     bool      `json:"expired,omitzero"` // given up
 }
 
 var (
@@ -264,7 +272,25 @@ func seqKey(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
 
 // Enqueue makes ev durable, one delivery per endpoint, and wakes Run. An
 // ID seen before is ErrDuplicate, and nothing is stored.
-func (o *Outbox) Enqueue(ev Event) error {
+func (o *Outbox) Enqueue(ev Event) error { return o.enqueue(ev, o.cfg.Endpoints, false) }
+
+// EnqueueTo is Enqueue to the given endpoints instead of the configured
+// ones (a FHIR subscription's rest-hook): each delivery keeps its
+// endpoint's secret in the file, so that it is signed and retried after a
+// restart like the others.
+func (o *Outbox) EnqueueTo(ev Event, eps ...Endpoint) error {
+	for _, e := range eps {
+		if !strings.HasPrefix(e.URL, "https://") && !strings.HasPrefix(e.URL, "http://") {
+			return fmt.Errorf("webhook: endpoint %q: want an http(s) URL", e.URL)
+		}
+		if len(e.Secret) < 24 {
+			return fmt.Errorf("webhook: endpoint %s: %w", e.URL, ErrSecret)
+		}
+	}
+	return o.enqueue(ev, eps, true)
+}
+
+func (o *Outbox) enqueue(ev Event, eps []Endpoint, keepSecret bool) error {
 	if ev.ID == "" || ev.Type == "" {
 		return errors.New("webhook: an event needs an ID and a type")
 	}
@@ -278,32 +304,40 @@ func (o *Outbox) Enqueue(ev Event) error {
 	if ev.Time.IsZero() {
 		ev.Time = now
 	}
-	body, err := json.Marshal(struct {
-		Type      string          `json:"type"`
-		Timestamp time.Time       `json:"timestamp"`
-		Data      json.RawMessage `json:"data"`
-	}{ev.Type, ev.Time.UTC(), ev.Payload})
-	if err != nil {
-		return err
+	body := []byte(ev.Payload)
+	if ev.ContentType == "" {
+		b, err := json.Marshal(struct {
+			Type      string          `json:"type"`
+			Timestamp time.Time       `json:"timestamp"`
+			Data      json.RawMessage `json:"data"`
+		}{ev.Type, ev.Time.UTC(), ev.Payload})
+		if err != nil {
+			return err
+		}
+		body = b
 	}
-	err = o.db.Update(func(tx *bolt.Tx) error {
+	err := o.db.Update(func(tx *bolt.Tx) error {
 		seen := tx.Bucket(bucketSeen)
 		if seen.Get([]byte(ev.ID)) != nil {
 			return ErrDuplicate
 		}
 		pend := tx.Bucket(bucketPending)
-		if pend.Stats().KeyN+len(o.cfg.Endpoints) > MaxPending {
+		if pend.Stats().KeyN+len(eps) > MaxPending {
 			return ErrFull
 		}
 		if err := seen.Put([]byte(ev.ID), binary.BigEndian.AppendUint64(nil, uint64(now.UnixMilli()))); err != nil {
 			return err
 		}
-		for _, e := range o.cfg.Endpoints {
+		for _, e := range eps {
 			n, err := pend.NextSequence()
 			if err != nil {
 				return err
 			}
-			d, err := json.Marshal(delivery{Event: ev.ID, Type: ev.Type, Endpoint: e.URL, Body: body, Created: now, Next: now})
+			dl := delivery{Event: ev.ID, Type: ev.Type, Endpoint: e.URL, Body: body, ContentType: ev.ContentType, Created: now, Next: now}
+			if keepSecret {
+				dl.Secret = e.Secret
+			}
+			d, err := json.Marshal(dl)
 			if err != nil {
 				return err
 			}
@@ -320,7 +354,7 @@ func (o *Outbox) Enqueue(ev Event) error {
 	if err != nil {
 		return err
 	}
-	o.count(func(s *Stats) { s.Enqueued++; s.Pending += len(o.cfg.Endpoints) })
+	o.count(func(s *Stats) { s.Enqueued++; s.Pending += len(eps) })
 	o.poke()
 	return nil
 }
@@ -554,8 +588,11 @@ func (o *Outbox) prune(tx *bolt.Tx) error {
 // attempt POSTs one delivery and reports whether the endpoint took it.
 func (o *Outbox) attempt(ctx context.Context, d delivery) bool {
 	var ep *Endpoint
+	if len(d.Secret) > 0 {
+		ep = &Endpoint{URL: d.Endpoint, Secret: d.Secret}
+	}
 	for i := range o.cfg.Endpoints {
-		if o.cfg.Endpoints[i].URL == d.Endpoint {
+		if ep == nil && o.cfg.Endpoints[i].URL == d.Endpoint {
 			ep = &o.cfg.Endpoints[i]
 		}
 	}
@@ -571,7 +608,11 @@ func (o *Outbox) attempt(ctx context.Context, d delivery) bool {
 		return false
 	}
 	ts := o.cfg.Now()
-	req.Header.Set("Content-Type", "application/json")
+	ct := d.ContentType
+	if ct == "" {
+		ct = "application/json"
+	}
+	req.Header.Set("Content-Type", ct)
 	req.Header.Set("webhook-id", d.Event)
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts.Unix(), 10))
 	req.Header.Set("webhook-signature", ep.Secret.Sign(d.Event, ts, d.Body))

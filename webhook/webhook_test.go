@@ -220,7 +220,7 @@ func TestRestartLosesNothingDeliversOnce(t *testing.T) {
 	if err := o.Resend("a2"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the resent delivery", func() bool { return len(r.taken()) == 5 })
+	waitFor(t, "the resent delivery", func() bool { return len(r.taken()) == 5 && o.Stats().Delivered == 5 })
 	if got := r.taken(); got[4] != "a2" {
 		t.Errorf("resent under the ID %q, want a2", got[4])
 	}
@@ -298,5 +298,47 @@ func TestEnqueueRefusals(t *testing.T) {
 	}
 	if _, err := Open(Config{Path: filepath.Join(t.TempDir(), "x.db"), Endpoints: []Endpoint{{URL: "ftp://x", Secret: NewSecret()}}}); err == nil {
 		t.Error("a non-HTTP endpoint was accepted")
+	}
+}
+
+// TestEnqueueToSurvivesRestart: a delivery to an endpoint given with the
+// event (a FHIR subscription's), not configured, is signed with its own
+// secret, carries its body bare with its Content-Type, and survives a
+// restart of an outbox that does not know the endpoint.
+func TestEnqueueToSurvivesRestart(t *testing.T) {
+	r, srv := newReceiver(t)
+	other, osrv := newReceiver(t) // the configured endpoint: gets nothing of it
+	path := filepath.Join(t.TempDir(), "w.db")
+	r.set(true)
+	o := open(t, path, other, osrv.URL)
+	stop := run(o)
+	ev := Event{ID: "sub:1", Type: "fhir.notification", Payload: json.RawMessage(`{"resourceType":"Bundle","type":"history"}`), ContentType: "application/fhir+json"}
+	if err := o.EnqueueTo(ev, Endpoint{URL: srv.URL, Secret: r.secret}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.EnqueueTo(ev, Endpoint{URL: srv.URL, Secret: r.secret}); !errors.Is(err, ErrDuplicate) {
+		t.Errorf("the same event again: %v", err)
+	}
+	if err := o.EnqueueTo(Event{ID: "sub:2", Type: "t", Payload: json.RawMessage(`{}`)}, Endpoint{URL: srv.URL, Secret: Secret("short")}); !errors.Is(err, ErrSecret) {
+		t.Errorf("a short secret: %v", err)
+	}
+	waitFor(t, "a failed attempt", func() bool { return o.Stats().Failures >= 1 })
+	stop()
+	o.Close()
+
+	o, err := Open(Config{Path: path, MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	r.set(false)
+	stop = run(o)
+	defer stop()
+	waitFor(t, "the delivery after the restart", func() bool { return len(r.taken()) == 1 })
+	if got := string(r.bodies[0]); got != string(ev.Payload) {
+		t.Errorf("body %s, want the payload bare", got)
+	}
+	if n := len(other.taken()); n != 0 {
+		t.Errorf("the configured endpoint got %d deliveries of an event for another", n)
 	}
 }

@@ -7,12 +7,16 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/vitalchain/vitalchain/fhirapi"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/cli"
 	"github.com/vitalchain/vitalchain/internal/gatewaycmd"
@@ -92,7 +96,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "Ready in %.1fs: %d actors registered, %d contracts deployed, grants given. Streaming readings.\n",
 		time.Since(t0).Seconds(), 2+*providers+*patients*(1+*devices), *patients)
 	if *portalAddr != "off" {
-		stopPortal, err := demoPortal(ctx, s, *portalAddr, stdout, stderr)
+		stopPortal, err := demoPortal(ctx, s, *portalAddr, filepath.Join(*dir, "portal"), stdout, stderr)
 		if err != nil {
 			return err
 		}
@@ -114,9 +118,10 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 }
 
 // demoPortal serves the first provider's portal while the demo runs, on
-// addr, and the first patient's on the next port (or, if taken, on free
-// loopback ports), and prints their login links.
-func demoPortal(ctx context.Context, s *testbed.System, addr string, stdout, stderr io.Writer) (func(), error) {
+// addr, with its FHIR API under /fhir/ (its state in dir), and the first
+// patient's on the next port (or, if taken, on free loopback ports), and
+// prints their login links and a token of the FHIR API.
+func demoPortal(ctx context.Context, s *testbed.System, addr, dir string, stdout, stderr io.Writer) (func(), error) {
 	if !pki.IsLoopback(addr) {
 		return nil, fmt.Errorf("%w: the demo serves its portal on loopback only (it has no TLS)", cli.ErrUsage)
 	}
@@ -126,18 +131,53 @@ func demoPortal(ctx context.Context, s *testbed.System, addr string, stdout, std
 			return nil, err
 		}
 	}
-	pp, err := portal.NewProvider(portal.ProviderConfig{Provider: s.Providers[0].P})
+	// The FHIR API beside the portal, as provider serve --fhir serves it.
+	out, err := openWebhooks(dir, "", "")
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
+	api, err := fhirapi.New(fhirapi.Config{Provider: s.Providers[0].P, Ledger: s.Chain.Client(0), Dir: dir, Outbox: out, URL: "http://" + ln.Addr().String()})
+	if err != nil {
+		out.Close()
+		ln.Close()
+		return nil, err
+	}
+	pp, err := portal.NewProvider(portal.ProviderConfig{Provider: s.Providers[0].P, OnAlert: api.Observe})
+	if err != nil {
+		api.Close()
+		out.Close()
+		ln.Close()
+		return nil, err
+	}
+	toks, err := fhirapi.OpenTokens(dir)
+	if err != nil {
+		return nil, err
+	}
+	token, err := toks.Issue("demo", "patient/*.rs user/Subscription.crds", nil, 24*time.Hour, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(fhirapi.Prefix+"/", api.Handler())
+	mux.Handle("/", pp.Handler())
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		servePortal(ctx, ln, pp.Handler(), "", "", func() {
+		defer out.Close()
+		defer api.Close()
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		servePortal(ctx, ln, mux, "", "", func() {
 			fmt.Fprintf(stdout, "Provider portal (provider %s): http://%s%s\n", s.Providers[0].ID.ID(), ln.Addr(), pp.LoginPath())
-		}, pp.Run, stderr)
+			fmt.Fprintf(stdout, "FHIR API: %s/metadata (Authorization: Bearer %s)\n", api.Base(), token)
+		}, func(ctx context.Context) error {
+			wg.Add(2)
+			go func() { defer wg.Done(); out.Run(ctx) }()
+			go func() { defer wg.Done(); api.Run(ctx) }()
+			return pp.Run(ctx)
+		}, stderr)
 	}()
 	// The first patient's portal, served by the patient's gateway.
 	pt := s.Patients[0]

@@ -10,7 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/vitalchain/vitalchain/fhirapi"
+	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/cli"
 	"github.com/vitalchain/vitalchain/internal/health"
 	"github.com/vitalchain/vitalchain/pki"
@@ -28,6 +31,7 @@ func runProviderServe(args []string, stdout, stderr io.Writer) error {
 	hookSecret := fs.String("webhook-secret", "", "the webhooks' signing secret: a `file` holding whsec_… (made if missing)")
 	data := fs.String("data", "", "the portal's state `directory` (the webhooks' outbox); needed with --webhook")
 	public := fs.String("url", "", "the portal's `URL` as its users reach it, for the events' links (default: the listening address)")
+	fhirOn := fs.Bool("fhir", false, "serve the FHIR R4 API under /fhir/ too (tokens: vitalchain provider token; needs --data)")
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
@@ -36,6 +40,9 @@ func runProviderServe(args []string, stdout, stderr io.Writer) error {
 	}
 	if *hooks != "" && (*data == "" || *hookSecret == "") {
 		return fmt.Errorf("%w: --webhook needs --data and --webhook-secret", cli.ErrUsage)
+	}
+	if *fhirOn && *data == "" {
+		return fmt.Errorf("%w: --fhir needs --data", cli.ErrUsage)
 	}
 	// Sessions and records never cross a network in clear.
 	if err := pki.RequireTLS(*listen, *tlsCert != "", false); err != nil {
@@ -61,24 +68,50 @@ func runProviderServe(args []string, stdout, stderr io.Writer) error {
 	}
 	cfg := portal.ProviderConfig{Provider: p, Secure: *tlsCert != "", URL: *public}
 	feed := func(ctx context.Context) error { return nil }
-	if *hooks != "" {
-		out, err := openWebhooks(*data, *hooks, *hookSecret)
+	var out *webhook.Outbox
+	if *hooks != "" || *fhirOn {
+		// One outbox for the portal's webhooks and the FHIR subscriptions.
+		out, err = openWebhooks(*data, *hooks, *hookSecret)
 		if err != nil {
 			return err
 		}
 		defer out.Close()
-		cfg.Notify = out
 		feed = out.Run
+	}
+	if *hooks != "" {
+		cfg.Notify = out
+	}
+	var api *fhirapi.Server
+	if *fhirOn {
+		api, err = fhirapi.New(fhirapi.Config{Provider: p, Ledger: pf.chain, Dir: *data, Outbox: out, URL: *public})
+		if err != nil {
+			return err
+		}
+		defer api.Close()
+		cfg.OnAlert = api.Observe // one alerts feed for both
 	}
 	pp, err := portal.NewProvider(cfg)
 	if err != nil {
 		return err
 	}
+	h := pp.Handler()
+	if api != nil {
+		mux := http.NewServeMux()
+		mux.Handle(fhirapi.Prefix+"/", api.Handler())
+		mux.Handle("/", pp.Handler())
+		h = mux
+	}
 	// /livez, and /readyz: the ledger and the cloud answer.
-	return servePortal(ctx, ln, health.Wrap(pp.Handler(), pf.checks...), *tlsCert, *tlsKey, func() {
+	return servePortal(ctx, ln, health.Wrap(h, pf.checks...), *tlsCert, *tlsKey, func() {
 		fmt.Fprintf(stdout, "Provider portal: %s%s\n", base, pp.LoginPath())
+		if api != nil {
+			fmt.Fprintf(stdout, "FHIR API: %s (tokens: vitalchain provider token --data %s)\n", api.Base(), *data)
+		}
 	}, func(ctx context.Context) error {
 		go feed(ctx)
+		if api != nil {
+			go api.Run(ctx)
+		}
 		return pp.Run(ctx)
 	}, stderr)
 }
@@ -86,6 +119,12 @@ func runProviderServe(args []string, stdout, stderr io.Writer) error {
 // openWebhooks opens the webhooks' outbox in dir, with the secret of file
 // (a new one written there if the file does not exist).
 func openWebhooks(dir, urls, secretFile string) (*webhook.Outbox, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if urls == "" { // the FHIR subscriptions' outbox only
+		return webhook.Open(webhook.Config{Path: filepath.Join(dir, "webhooks.db")})
+	}
 	b, err := os.ReadFile(secretFile)
 	if errors.Is(err, os.ErrNotExist) {
 		s := webhook.NewSecret()
@@ -126,4 +165,47 @@ func servePortal(ctx context.Context, ln net.Listener, h http.Handler, certFile,
 	cli.OnHangup(ctx, printLogin)
 	printLogin()
 	return portal.Serve(ctx, ln, h, certFile, keyFile)
+}
+
+func runProviderToken(args []string, stdout, stderr io.Writer) error {
+	fs := cli.NewFlags("vitalchain", "provider token", "provider token --data DIR --client NAME --scope SCOPES [--patient ID] [--ttl D] | --data DIR --revoke NAME", stderr)
+	data := fs.String("data", "", "the portal's state `directory` (as given to provider serve)")
+	clientName := fs.String("client", "", "the client's `name`, as the access log will name it")
+	scope := fs.String("scope", "", "SMART `scopes`, space-separated: patient/Observation.rs, patient/*.rs…")
+	patient := fs.String("patient", "", "bind the token to this patient's `ID` (hex)")
+	ttl := fs.Duration("ttl", 30*24*time.Hour, "how long the token is valid")
+	revoke := fs.String("revoke", "", "remove every token of this client `name` instead")
+	if err := cli.ParseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 || *data == "" || (*revoke == "" && (*clientName == "" || *scope == "")) {
+		return fmt.Errorf("%w: provider token needs --data, and --client with --scope, or --revoke", cli.ErrUsage)
+	}
+	toks, err := fhirapi.OpenTokens(*data)
+	if err != nil {
+		return err
+	}
+	if *revoke != "" {
+		n, err := toks.Revoke(*revoke)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "revoked %d token(s) of %s\n", n, *revoke)
+		return nil
+	}
+	var bound *identity.ID
+	if *patient != "" {
+		id, err := providerParseID("--patient", *patient)
+		if err != nil {
+			return err
+		}
+		pid := identity.ID(id)
+		bound = &pid
+	}
+	tok, err := toks.Issue(*clientName, *scope, bound, *ttl, time.Now())
+	if err != nil {
+		return fmt.Errorf("%w: %w", cli.ErrUsage, err)
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/command"
 	"github.com/vitalchain/vitalchain/contract"
@@ -52,7 +53,14 @@ Subcommands:
                 browser. Prints a one-time login link (another on SIGHUP).
                 Beyond loopback it needs TLS. --webhook delivers alert events
                 (IDs and links only) to paging systems, signed, retried for
-                a day, kept in DIR across restarts.
+                a day, kept in DIR across restarts. --fhir also serves the
+                FHIR R4 API under /fhir/ (needs --data DIR).
+    token --data DIR --client NAME --scope SCOPES [--patient ID] [--ttl D]
+    token --data DIR --revoke NAME
+                Issue a bearer token of the FHIR API for a client the
+                provider trusts, with SMART scopes ("patient/Observation.rs
+                patient/Patient.rs", "patient/*.rs"); it is printed once and
+                stored hashed in DIR. --revoke removes a client's tokens.
 
 Run 'vitalchain provider <subcommand> -h' for its flags.
 `
@@ -60,7 +68,7 @@ Run 'vitalchain provider <subcommand> -h' for its flags.
 func runProvider(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, providerUsage)
-		return fmt.Errorf("%w: provider needs a subcommand: alerts, fetch, export, send, command or serve", cli.ErrUsage)
+		return fmt.Errorf("%w: provider needs a subcommand: alerts, fetch, export, send, command, serve or token", cli.ErrUsage)
 	}
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
@@ -78,6 +86,8 @@ func runProvider(args []string, stdout, stderr io.Writer) error {
 		return runProviderCommand(args[1:], stdout, stderr)
 	case "serve":
 		return runProviderServe(args[1:], stdout, stderr)
+	case "token":
+		return runProviderToken(args[1:], stdout, stderr)
 	}
 	return fmt.Errorf("%w: unknown provider subcommand %q (want alerts, fetch, export, send, command or serve)", cli.ErrUsage, args[0])
 }
@@ -87,6 +97,7 @@ type providerFlags struct {
 	key, cloud, ledger, level *string
 	trust                     *cli.Trust
 	checks                    []health.Check // set by open
+	chain                     *client.Client // the ledger's client, once open
 }
 
 func addProviderFlags(fs *flag.FlagSet) *providerFlags {
@@ -128,6 +139,7 @@ func (f *providerFlags) open(stderr io.Writer, limit time.Duration) (*provider.P
 		cl.Close()
 		return nil, nil, nil, err
 	}
+	f.chain = cl
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	cancel := func() {}
 	if limit > 0 {

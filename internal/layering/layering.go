@@ -71,6 +71,17 @@ var Rules = []Rule{
 		Why:      "the gateway verifies the ledger's proofs with it, and the ledger commits its state in it: pure, small, no storage engine of its own (its caller keeps the nodes)",
 	},
 	{
+		Packages: []string{mod + "/..."},
+		Deny:     []string{"github.com/google/fhir/..."},
+		Why:      "the R4 validator (and its protobuf model of all of FHIR) is a test dependency: the tests of fhir and fhirapi validate what we emit, the binaries do not carry it",
+	},
+	{
+		Packages: []string{mod + "/fhirapi"},
+		Deny: []string{mod + "/cloud", mod + "/cloud/pebblestore", mod + "/cloud/pgstore", mod + "/chain", "github.com/cockroachdb/pebble/...",
+			"github.com/jackc/pgx/..."},
+		Why: "the FHIR API serves what the provider's client verified: it reads through provider and the ledger's client, never the cloud's service or a store",
+	},
+	{
 		Packages: []string{mod + "/cmd/vitalchain-gateway"},
 		Deny:     []string{"github.com/cometbft/cometbft/...", "github.com/cockroachdb/pebble/...", "github.com/jackc/pgx/...", mod + "/cloud", mod + "/chain"},
 		Why:      "the gateway runs on the patient's small hardware: CometBFT or Pebble alone would put it over its memory budget",
