@@ -12,7 +12,13 @@ import (
 )
 
 func runBenchChain(args []string, stdout, stderr io.Writer) error {
-	fs := cli.NewFlags("vitalchain", "bench chain", "bench chain [--json] [--duration D] [--patients N] [--in-flight N]", stderr)
+	const synopsis = "bench chain [--json] [--baseline] [--duration D] [--patients N] [--in-flight N]"
+	fs := cli.NewFlags("vitalchain", "bench chain", synopsis, stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: vitalchain %s\n", synopsis)
+		fs.PrintDefaults()
+		fmt.Fprint(stderr, benchChainFields)
+	}
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	o := bench.ChainOptions{Progress: stderr}
 	fs.DurationVar(&o.Duration, "duration", 20*time.Second, "how long to drive load (after a 3 s warm-up)")
@@ -20,7 +26,8 @@ func runBenchChain(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.InFlight, "in-flight", 32, "grants each patient keeps in flight (at most 63)")
 	fs.DurationVar(&o.BlockInterval, "block-interval", 200*time.Millisecond, "CometBFT timeout_commit")
 	suiteName := fs.String("suite", identity.DefaultSuite.String(), "providers' HPKE `suite`, which sets the size of a grant's key envelope: mlkem768x25519 (1,168 B) or x25519 (80 B)")
-	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the measured period to `file`")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the measured period (the ledger's run) to `file`")
+	fs.BoolVar(&o.Baseline, "baseline", false, "then drive the same load through a minimal ABCI application that only verifies each transaction's signature, on the same 4-validator CometBFT setup, and report ratio = tx/s ÷ its tx/s")
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
@@ -44,5 +51,37 @@ func runBenchChain(args []string, stdout, stderr io.Writer) error {
 		res.CommitLatencyMs.P50, res.CommitLatencyMs.P99, res.BlockIntervalMs.P50, res.TxPerBlock)
 	fmt.Fprintf(stdout, "Ed25519 verify: %.0f/s on all cores (%.0f/s on one); verification share %.0f%%\n",
 		res.Ed25519VerifyPerS, res.Ed25519VerifyCore, 100*res.VerifyShare)
+	if b := res.Baseline; b != nil {
+		fmt.Fprintf(stdout, "baseline (%s, same load, same run): %.0f tx/s, commit latency p50 %.0f ms, p99 %.0f ms; %.0f tx per block; %d refused\n",
+			b.App, b.TxPerS, b.CommitLatencyMs.P50, b.CommitLatencyMs.P99, b.TxPerBlock, b.Refused)
+		fmt.Fprintf(stdout, "ratio %.3f (ledger tx/s ÷ baseline tx/s)\n", res.Ratio)
+	}
 	return nil
 }
+
+// benchChainFields documents the fields of 'bench chain --json'.
+const benchChainFields = `
+JSON fields (--json):
+  validators            authorities (CometBFT validators), all in this process
+  duration_s            the measured window, after a 3 s warm-up
+  tx_per_s              transactions committed per second in the window (grants and anchors)
+  commit_latency_ms     broadcast to commit, as the submitting client saw it: p50, p99, max, mean, n
+  block_interval_ms     between node 0's blocks in the window: p50, p99, max, mean, n
+  blocks, tx_per_block  blocks in the window, transactions per block
+  committed             transactions committed in the window: anchors + grants
+  anchors, grants       of which anchors (one per cloud in flight) and grants
+  refused               transactions refused in the window (should be 0)
+  ed25519_verify_per_s  raw Ed25519 verifications per second on all cores
+  ed25519_verify_per_s_one_core  the same on one core
+  verify_share          tx_per_s × validators ÷ ed25519_verify_per_s: the verification capacity used
+  in_flight             grants in flight in all (patients × in-flight)
+  suite                 the HPKE suite of the grants' key envelopes
+  tx_bytes_mean         mean size of a grant, in bytes
+  timeout_commit        CometBFT's timeout_commit
+  gomaxprocs            GOMAXPROCS of the run
+  baseline              (--baseline) the same load through package nullapp's application, after
+                        the ledger's run in the same process: app, duration_s, tx_per_s,
+                        commit_latency_ms, block_interval_ms, blocks, tx_per_block, committed,
+                        anchors, grants, refused, tx_bytes_mean, verify_share, as above
+  ratio                 (--baseline) tx_per_s ÷ baseline.tx_per_s
+`

@@ -15,6 +15,7 @@ import (
 	"github.com/cometbft/cometbft/privval"
 	"github.com/cometbft/cometbft/proxy"
 	rpclocal "github.com/cometbft/cometbft/rpc/client/local"
+	"github.com/cometbft/cometbft/types"
 
 	"github.com/vitalchain/vitalchain/chain"
 	"github.com/vitalchain/vitalchain/client"
@@ -141,4 +142,13 @@ func (n *Net) Stop() error {
 	}
 	n.dbs = nil
 	return errors.Join(errs...)
+}
+
+// ChainID returns the network's chain ID, from its genesis.
+func (n *Net) ChainID() (string, error) {
+	doc, err := types.GenesisDocFromFile(n.Testnet.GenesisFile())
+	if err != nil {
+		return "", fmt.Errorf("nullapp: %w", err)
+	}
+	return doc.ChainID, nil
 }
