@@ -28,7 +28,7 @@ import (
 // runBenchE2E runs the whole system at a given load and reports latency,
 // chain growth and the gateway's memory.
 func runBenchE2E(args []string, stdout, stderr io.Writer) error {
-	fs := cli.NewFlags("vitalchain", "bench e2e", "bench e2e [--json] [--duration D] [--rate R]", stderr)
+	fs := cli.NewFlags("vitalchain", "bench e2e", "bench e2e [--json] [--duration D] [--rate R] [--baseline none|per-record|per-reading]", stderr)
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	duration := fs.Duration("duration", 30*time.Second, "how long to stream readings")
 	rate := fs.Float64("rate", 1000, "readings per second, all wearables together")
@@ -37,9 +37,17 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 	abnormal := fs.Float64("abnormal", 0.05, "share of abnormal readings over a long run")
 	seal := fs.Duration("seal", 1250*time.Millisecond, "the cloud seals and anchors a block this often")
 	passAfter := fs.Duration("anchor-pass-after", time.Duration(ledger.DefaultParams().AnchorPassAfterMs)*time.Millisecond, "the ledger's AnchorPassAfterMs: how long a proposer passes on another cluster's anchor")
-	external := fs.Bool("external-gateway", true, "run patient 0's gateway as a separate process and measure its memory")
+	external := fs.Bool("external-gateway", true, "run patient 0's gateway as a separate process and measure its memory (off with --baseline)")
+	baselineName := fs.String("baseline", "none", "`design` to measure besides the paper's: per-record (every abnormal record's hash as its own ledger transaction) or per-reading (every reading's hash, as peer systems do); each hash is an alert header (ledger transaction 'alert') posted by a notary of the patient's cluster, and the cloud still anchors")
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
+	}
+	baseline, err := testbed.ParseBaseline(*baselineName)
+	if err != nil {
+		return fmt.Errorf("%w: %v", cli.ErrUsage, err)
+	}
+	if baseline != testbed.BaselineNone {
+		*external = false // the hashes are taken from in-process gateways
 	}
 	if fs.NArg() != 0 || *rate <= 0 || *patients < 1 || *devices < 6 {
 		return fmt.Errorf("%w: bench e2e takes flags only; --devices at least 6", cli.ErrUsage)
@@ -62,7 +70,7 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 	var gwProc *exec.Cmd
 	o := testbed.Options{Dir: dir, Patients: *patients, Providers: 3, Devices: *devices, Interval: interval,
 		AbnormalFraction: *abnormal, Speedup: 120, BlockInterval: 100 * time.Millisecond, CloudSeal: *seal,
-		Suite: identity.SuiteMLKEM768X25519, Seed: 7, FetchEvery: 2, Log: log}
+		Suite: identity.SuiteMLKEM768X25519, Seed: 7, FetchEvery: 2, Log: log, Baseline: baseline}
 	o.Params = ledger.DefaultParams()
 	o.Params.AnchorPassAfterMs = passAfter.Milliseconds()
 	if *external {
@@ -138,6 +146,11 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 		return writeJSON(stdout, res)
 	}
 	printSummary(stdout, sum)
+	fmt.Fprintf(stdout, "  transactions        %d on the chain while streaming = %.4f per reading\n", sum.ChainTxs, sum.TxsPerReading)
+	if sum.Baseline != "" {
+		fmt.Fprintf(stdout, "  baseline %-11s %d hashes committed one transaction each (%d refused); reading to commit p50 %.0f ms, p99 %.0f ms\n",
+			sum.Baseline, sum.BaselineTxs, sum.BaselineRefused, sum.BaselineLatencyMs.P50, sum.BaselineLatencyMs.P99)
+	}
 	fmt.Fprintf(stdout, "  alerts to a browser p50 %.0f ms, p99 %.0f ms (%d alerts on the first provider's portal's live stream)\n", browser.P50, browser.P99, browser.N)
 	fmt.Fprintf(stdout, "  gateway memory      %.1f MB RSS (peak %.1f MB; %.1f MB anonymous), %d wearables, %s\n", sum.GatewayRSSMB, gwPeak, gwAnon, *devices, gatewayProgram)
 	return nil
