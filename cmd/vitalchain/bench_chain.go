@@ -8,11 +8,12 @@ import (
 
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/bench"
+	"github.com/vitalchain/vitalchain/internal/benchplot"
 	"github.com/vitalchain/vitalchain/internal/cli"
 )
 
 func runBenchChain(args []string, stdout, stderr io.Writer) error {
-	const synopsis = "bench chain [--json] [--baseline] [--duration D] [--patients N] [--in-flight N]"
+	const synopsis = "bench chain [--json] [--baseline] [--plot DIR] [--duration D] [--patients N] [--in-flight N]"
 	fs := cli.NewFlags("vitalchain", "bench chain", synopsis, stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: vitalchain %s\n", synopsis)
@@ -28,8 +29,13 @@ func runBenchChain(args []string, stdout, stderr io.Writer) error {
 	suiteName := fs.String("suite", identity.DefaultSuite.String(), "providers' HPKE `suite`, which sets the size of a grant's key envelope: mlkem768x25519 (1,168 B) or x25519 (80 B)")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the measured period (the ledger's run) to `file`")
 	fs.BoolVar(&o.Baseline, "baseline", false, "then drive the same load through a minimal ABCI application that only verifies each transaction's signature, on the same 4-validator CometBFT setup, and report ratio = tx/s ÷ its tx/s")
+	plotDir := fs.String("plot", "", "write charts (throughput, commit latency; against the baseline with --baseline) into `dir`")
+	plotFormat := fs.String("plot-format", "png", "chart format: png or svg")
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
+	}
+	if *plotFormat != "png" && *plotFormat != "svg" {
+		return fmt.Errorf("%w: --plot-format must be png or svg", cli.ErrUsage)
 	}
 	if o.InFlight < 1 || o.InFlight > 63 || o.Patients < 1 {
 		return fmt.Errorf("%w: --in-flight must be 1..63 and --patients positive", cli.ErrUsage)
@@ -41,6 +47,15 @@ func runBenchChain(args []string, stdout, stderr io.Writer) error {
 	res, err := bench.Chain(context.Background(), o)
 	if err != nil {
 		return err
+	}
+	if *plotDir != "" {
+		files, err := benchplot.Chain(*plotDir, *plotFormat, res)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			fmt.Fprintf(stderr, "wrote %s\n", f)
+		}
 	}
 	if *asJSON {
 		return writeJSON(stdout, res)
