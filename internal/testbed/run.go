@@ -13,54 +13,54 @@ import (
 // Summary is what a run did: the figures and the invariants that
 // `vitalchain demo --json` and `vitalchain bench e2e --json` write.
 type Summary struct {
-	DurationS               float64     `json:"duration_s"`
-	Patients                int         `json:"patients"`
-	Providers               int         `json:"providers"`
-	Devices                 int         `json:"devices"`
-	Readings                uint64      `json:"readings"`
-	ReadingsPerS            float64     `json:"readings_per_s"`
-	Abnormal                uint64      `json:"abnormal"`
-	Alerts                  uint64      `json:"alerts_raised"` // abnormal readings past their rule's cool-down
-	AbnormalFraction        float64     `json:"abnormal_fraction"`
-	RecordsStored           uint64      `json:"records_stored"`
-	RecordsAnchored         uint64      `json:"records_anchored"`
-	AlertsDelivered         uint64      `json:"alerts_delivered"`
-	AlertsMisdelivered      uint64      `json:"alerts_misdelivered"`
-	ReadsAfterRevokeAllowed uint64      `json:"reads_after_revoke_allowed"`
-	ReadsAfterRevokeRefused uint64      `json:"reads_after_revoke_refused"`
-	ProofsVerified          uint64      `json:"proofs_verified"`
-	ProofsFailed            uint64      `json:"proofs_failed"`
-	ForgedRefused           uint64      `json:"forged_refused"`
-	ForgedAccepted          uint64      `json:"forged_accepted"`
-	ProviderRecords         uint64      `json:"provider_records_opened"`
-	CommandsApplied         uint64      `json:"device_commands_applied"`
-	AlertLatencyMs          Percentiles `json:"alert_latency_ms"`
-	AnchorLatencyMs         Percentiles `json:"anchor_latency_ms"`
-	ChainHeight             int64       `json:"chain_height"`
-	ChainBytes              int64       `json:"chain_bytes"`
-	ChainBytesFromHeight    int64       `json:"chain_bytes_from_height"`
-	ChainBlocks             int         `json:"chain_blocks"`
-	ChainBlocksWithTxs      int         `json:"chain_blocks_with_txs"`
-	ChainTxs                int         `json:"chain_txs"`
-	OnchainBytesPerReading  float64     `json:"onchain_bytes_per_reading"`
-	TxsPerReading           float64     `json:"transactions_per_reading"` // chain_txs ÷ readings
+	DurationS               float64         `json:"duration_s"`
+	Patients                int             `json:"patients"`
+	Providers               int             `json:"providers"`
+	Devices                 int             `json:"devices"`
+	Readings                uint64          `json:"readings"`
+	ReadingsPerS            float64         `json:"readings_per_s"`
+	Abnormal                uint64          `json:"abnormal"`
+	Alerts                  uint64          `json:"alerts_raised"` // abnormal readings past their rule's cool-down
+	AbnormalFraction        float64         `json:"abnormal_fraction"`
+	RecordsStored           uint64          `json:"records_stored"`
+	RecordsAnchored         uint64          `json:"records_anchored"`
+	AlertsDelivered         uint64          `json:"alerts_delivered"`
+	AlertsMisdelivered      uint64          `json:"alerts_misdelivered"`
+	ReadsAfterRevokeAllowed uint64          `json:"reads_after_revoke_allowed"`
+	ReadsAfterRevokeRefused uint64          `json:"reads_after_revoke_refused"`
+	ProofsVerified          uint64          `json:"proofs_verified"`
+	ProofsFailed            uint64          `json:"proofs_failed"`
+	ForgedRefused           uint64          `json:"forged_refused"`
+	ForgedAccepted          uint64          `json:"forged_accepted"`
+	ProviderRecords         uint64          `json:"provider_records_opened"`
+	CommandsApplied         uint64          `json:"device_commands_applied"`
+	AlertLatencyMs          Percentiles     `json:"alert_latency_ms"`
+	AnchorLatencyMs         Percentiles     `json:"anchor_latency_ms"`
+	ChainHeight             int64           `json:"chain_height"`
+	ChainBytes              int64           `json:"chain_bytes"`
+	ChainBytesFromHeight    int64           `json:"chain_bytes_from_height"`
+	ChainBlocks             int             `json:"chain_blocks"`
+	ChainBlocksWithTxs      int             `json:"chain_blocks_with_txs"`
+	ChainTxs                int             `json:"chain_txs"`
+	OnchainBytesPerReading  float64         `json:"onchain_bytes_per_reading"`
+	TxsPerReading           float64         `json:"transactions_per_reading"` // chain_txs ÷ readings
+	UnanchoredAfterDrain    uint64          `json:"unanchored_after_drain"`
+	RecordsProven           uint64          `json:"records_proven"` // let go by in-process gateways once proven anchored
+	ReceiptAlarms           uint64          `json:"receipt_alarms"` // cloud receipts not honoured by their deadline
+	Reelections             int             `json:"reelections"`
+	Migrations              int             `json:"migrations"` // members moved to their overlay head's cluster on the ledger
+	ReelectionMs            []int64         `json:"reelection_ms,omitempty"`
+	ChainStalledMsMax       int64           `json:"chain_stalled_ms_max"`
+	GatewayRSSMB            float64         `json:"gateway_rss_mb,omitempty"`
+	Invariants              map[string]bool `json:"invariants"`
+	Failures                []string        `json:"failures,omitempty"`
 	// Options.Baseline's: the design, the hashes committed one transaction
 	// each and refused, and the latency from a reading (per-record) or its
 	// arrival at the gateway (per-reading) to its hash's commit.
-	Baseline             string          `json:"baseline,omitempty"`
-	BaselineTxs          int64           `json:"baseline_txs,omitempty"`
-	BaselineRefused      int64           `json:"baseline_refused,omitempty"`
-	BaselineLatencyMs    Percentiles     `json:"baseline_commit_latency_ms,omitzero"`
-	UnanchoredAfterDrain uint64          `json:"unanchored_after_drain"`
-	RecordsProven        uint64          `json:"records_proven"` // let go by in-process gateways once proven anchored
-	ReceiptAlarms        uint64          `json:"receipt_alarms"` // cloud receipts not honoured by their deadline
-	Reelections          int             `json:"reelections"`
-	Migrations           int             `json:"migrations"` // members moved to their overlay head's cluster on the ledger
-	ReelectionMs         []int64         `json:"reelection_ms,omitempty"`
-	ChainStalledMsMax    int64           `json:"chain_stalled_ms_max"`
-	GatewayRSSMB         float64         `json:"gateway_rss_mb,omitempty"`
-	Invariants           map[string]bool `json:"invariants"`
-	Failures             []string        `json:"failures,omitempty"`
+	Baseline          string      `json:"baseline,omitempty"`
+	BaselineTxs       int64       `json:"baseline_txs,omitempty"`
+	BaselineRefused   int64       `json:"baseline_refused,omitempty"`
+	BaselineLatencyMs Percentiles `json:"baseline_commit_latency_ms,omitzero"`
 }
 
 // Percentiles are latency figures in milliseconds.
