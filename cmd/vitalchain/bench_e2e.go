@@ -19,6 +19,7 @@ import (
 	"github.com/vitalchain/vitalchain/gateway"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/bench"
+	"github.com/vitalchain/vitalchain/internal/benchplot"
 	"github.com/vitalchain/vitalchain/internal/cli"
 	"github.com/vitalchain/vitalchain/internal/testbed"
 	"github.com/vitalchain/vitalchain/ledger"
@@ -28,8 +29,8 @@ import (
 // runBenchE2E runs the whole system at a given load and reports latency,
 // chain growth and the gateway's memory.
 func runBenchE2E(args []string, stdout, stderr io.Writer) error {
-	fs := cli.NewFlags("vitalchain", "bench e2e", "bench e2e [--json] [--duration D] [--rate R]", stderr)
-	asJSON := fs.Bool("json", false, "print the result as JSON")
+	fs := cli.NewFlags("vitalchain", "bench e2e", "bench e2e [--json] [--duration D] [--rate R] [--baseline none,per-record,per-reading] [--plot DIR]", stderr)
+	asJSON := fs.Bool("json", false, "print the result as JSON (an array of results when --baseline names several designs)")
 	duration := fs.Duration("duration", 30*time.Second, "how long to stream readings")
 	rate := fs.Float64("rate", 1000, "readings per second, all wearables together")
 	patients := fs.Int("patients", 20, "patients (gateways)")
@@ -37,9 +38,23 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 	abnormal := fs.Float64("abnormal", 0.05, "share of abnormal readings over a long run")
 	seal := fs.Duration("seal", 1250*time.Millisecond, "the cloud seals and anchors a block this often")
 	passAfter := fs.Duration("anchor-pass-after", time.Duration(ledger.DefaultParams().AnchorPassAfterMs)*time.Millisecond, "the ledger's AnchorPassAfterMs: how long a proposer passes on another cluster's anchor")
-	external := fs.Bool("external-gateway", true, "run patient 0's gateway as a separate process and measure its memory")
+	external := fs.Bool("external-gateway", true, "run patient 0's gateway as a separate process and measure its memory (not in a baseline's run)")
+	baselines := fs.String("baseline", "none", "`designs` to run, one after the other in this process, comma-separated: none (the paper's: Merkle roots of many records per transaction), per-record (also every abnormal record's hash as its own ledger transaction) or per-reading (also every reading's hash, as peer systems do); each hash is an alert header (ledger transaction 'alert') posted by a notary of the patient's cluster")
+	plotDir := fs.String("plot", "", "write charts (bytes and transactions per reading, p99 latencies, per design) into `dir`")
+	plotFormat := fs.String("plot-format", "png", "chart format: png or svg")
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
+	}
+	var designs []testbed.Baseline
+	for _, name := range strings.Split(*baselines, ",") {
+		d, err := testbed.ParseBaseline(strings.TrimSpace(name))
+		if err != nil {
+			return fmt.Errorf("%w: %v", cli.ErrUsage, err)
+		}
+		designs = append(designs, d)
+	}
+	if *plotFormat != "png" && *plotFormat != "svg" {
+		return fmt.Errorf("%w: --plot-format must be png or svg", cli.ErrUsage)
 	}
 	if fs.NArg() != 0 || *rate <= 0 || *patients < 1 || *devices < 6 {
 		return fmt.Errorf("%w: bench e2e takes flags only; --devices at least 6", cli.ErrUsage)
@@ -59,24 +74,91 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log, _ := cli.NewLogger(stderr, "error")
+	var results []*e2eResult
+	for i, d := range designs {
+		o := testbed.Options{Dir: filepath.Join(dir, strconv.Itoa(i)), Patients: *patients, Providers: 3, Devices: *devices, Interval: interval,
+			AbnormalFraction: *abnormal, Speedup: 120, BlockInterval: 100 * time.Millisecond, CloudSeal: *seal,
+			Suite: identity.SuiteMLKEM768X25519, Seed: 7, FetchEvery: 2, Log: log, Baseline: d}
+		o.Params = ledger.DefaultParams()
+		o.Params.AnchorPassAfterMs = passAfter.Milliseconds()
+		fmt.Fprintf(stderr, "bench e2e (design %s): %d patients × %d wearables, sampling every %v (%.0f readings/s), %.0f%% abnormal, for %v\n",
+			d, *patients, *devices, interval, *rate, 100**abnormal, *duration)
+		// A baseline's hashes are taken from in-process gateways.
+		res, err := benchE2EOnce(ctx, o, *duration, *external && d == testbed.BaselineNone, stderr)
+		if err != nil {
+			return fmt.Errorf("design %s: %w", d, err)
+		}
+		res.TargetRate, res.SealIntervalMs = *rate, seal.Milliseconds()
+		results = append(results, res)
+	}
+	if *plotDir != "" {
+		sums := make([]*testbed.Summary, len(results))
+		for i, r := range results {
+			sums[i] = r.Summary
+		}
+		files, err := benchplot.E2E(*plotDir, *plotFormat, sums)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			fmt.Fprintf(stderr, "wrote %s\n", f)
+		}
+	}
+	if *asJSON {
+		if len(results) == 1 {
+			return writeJSON(stdout, results[0])
+		}
+		return writeJSON(stdout, results)
+	}
+	for _, res := range results {
+		sum := res.Summary
+		if len(results) > 1 {
+			fmt.Fprintf(stdout, "\nDesign %s\n", designs[0])
+			designs = designs[1:]
+		}
+		printSummary(stdout, sum)
+		fmt.Fprintf(stdout, "  transactions        %d on the chain while streaming = %.4f per reading\n", sum.ChainTxs, sum.TxsPerReading)
+		if sum.Baseline != "" {
+			fmt.Fprintf(stdout, "  baseline %-11s %d hashes committed one transaction each (%d refused); reading to commit p50 %.0f ms, p99 %.0f ms\n",
+				sum.Baseline, sum.BaselineTxs, sum.BaselineRefused, sum.BaselineLatencyMs.P50, sum.BaselineLatencyMs.P99)
+		}
+		fmt.Fprintf(stdout, "  alerts to a browser p50 %.0f ms, p99 %.0f ms (%d alerts on the first provider's portal's live stream)\n", res.BrowserAlertMs.P50, res.BrowserAlertMs.P99, res.BrowserAlertMs.N)
+		if res.GatewayProgram != "" {
+			fmt.Fprintf(stdout, "  gateway memory      %.1f MB RSS (peak %.1f MB; %.1f MB anonymous), %d wearables, %s\n", sum.GatewayRSSMB, res.GatewayPeakRSSMB, res.GatewayAnonMB, *devices, res.GatewayProgram)
+		}
+	}
+	return nil
+}
+
+// e2eResult is one run of bench e2e ('--json').
+type e2eResult struct {
+	*testbed.Summary
+	GatewayPeakRSSMB float64 `json:"gateway_peak_rss_mb,omitempty"`
+	// The RSS is mostly clean pages of the binary (shared by every
+	// process running it); RssAnon is the gateway's own memory.
+	GatewayAnonMB  float64 `json:"gateway_rss_anon_mb,omitempty"`
+	TargetRate     float64 `json:"target_readings_per_s"`
+	SealIntervalMs int64   `json:"cloud_seal_interval_ms"`
+	GatewayProgram string  `json:"gateway_program,omitempty"`
+	// BrowserAlertMs: from a reading to its alert's event on the first
+	// provider's portal's live stream (what a browser's page gets).
+	BrowserAlertMs testbed.Percentiles `json:"browser_alert_latency_ms"`
+}
+
+// benchE2EOnce starts the system of o, with patient 0's gateway in a
+// process of its own if external, runs it for d and stops it.
+func benchE2EOnce(ctx context.Context, o testbed.Options, d time.Duration, external bool, stderr io.Writer) (*e2eResult, error) {
 	var gwProc *exec.Cmd
-	o := testbed.Options{Dir: dir, Patients: *patients, Providers: 3, Devices: *devices, Interval: interval,
-		AbnormalFraction: *abnormal, Speedup: 120, BlockInterval: 100 * time.Millisecond, CloudSeal: *seal,
-		Suite: identity.SuiteMLKEM768X25519, Seed: 7, FetchEvery: 2, Log: log}
-	o.Params = ledger.DefaultParams()
-	o.Params.AnchorPassAfterMs = passAfter.Milliseconds()
-	if *external {
+	if external {
 		o.ExternalGateway = func(ctx context.Context, s *testbed.System, p *testbed.Patient) (string, error) {
 			cmd, url, err := startGatewayProcess(ctx, s, p, stderr)
 			gwProc = cmd
 			return url, err
 		}
 	}
-	fmt.Fprintf(stderr, "bench e2e: %d patients × %d wearables, sampling every %v (%.0f readings/s), %.0f%% abnormal, for %v\n",
-		*patients, *devices, interval, *rate, 100**abnormal, *duration)
 	s, err := testbed.Start(ctx, o)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer func() {
 		if gwProc != nil {
@@ -95,12 +177,12 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 		browserMu.Unlock()
 	}, stderr)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	sum, err := s.Run(ctx, nil, *duration, false)
+	sum, err := s.Run(ctx, nil, d, false)
 	stopPortal()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	browserMu.Lock()
 	browser := testbed.PercentilesOf(browserLat)
@@ -110,37 +192,17 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 		sum.Abnormal = sum.RecordsStored
 		sum.AbnormalFraction = float64(sum.RecordsStored) / float64(sum.Readings)
 	}
-	var gwPeak, gwAnon float64
-	var gatewayProgram string // the external gateway's program and command
+	res := &e2eResult{Summary: sum, BrowserAlertMs: browser}
 	if gwProc != nil {
 		sum.GatewayRSSMB = rssMB(gwProc.Process.Pid, "VmRSS")
-		gwPeak = rssMB(gwProc.Process.Pid, "VmHWM")
-		gwAnon = rssMB(gwProc.Process.Pid, "RssAnon")
-		gatewayProgram = filepath.Base(gwProc.Path)
+		res.GatewayPeakRSSMB = rssMB(gwProc.Process.Pid, "VmHWM")
+		res.GatewayAnonMB = rssMB(gwProc.Process.Pid, "RssAnon")
+		res.GatewayProgram = filepath.Base(gwProc.Path)
 		if gwProc.Args[1] == "gateway" { // this binary's gateway command
-			gatewayProgram += " gateway"
+			res.GatewayProgram += " gateway"
 		}
 	}
-	res := struct {
-		*testbed.Summary
-		GatewayPeakRSSMB float64 `json:"gateway_peak_rss_mb,omitempty"`
-		// The RSS is mostly clean pages of the binary (shared by every
-		// process running it); RssAnon is the gateway's own memory.
-		GatewayAnonMB  float64 `json:"gateway_rss_anon_mb,omitempty"`
-		TargetRate     float64 `json:"target_readings_per_s"`
-		SealIntervalMs int64   `json:"cloud_seal_interval_ms"`
-		GatewayProgram string  `json:"gateway_program,omitempty"`
-		// BrowserAlertMs: from a reading to its alert's event on the first
-		// provider's portal's live stream (what a browser's page gets).
-		BrowserAlertMs testbed.Percentiles `json:"browser_alert_latency_ms"`
-	}{sum, gwPeak, gwAnon, *rate, seal.Milliseconds(), gatewayProgram, browser}
-	if *asJSON {
-		return writeJSON(stdout, res)
-	}
-	printSummary(stdout, sum)
-	fmt.Fprintf(stdout, "  alerts to a browser p50 %.0f ms, p99 %.0f ms (%d alerts on the first provider's portal's live stream)\n", browser.P50, browser.P99, browser.N)
-	fmt.Fprintf(stdout, "  gateway memory      %.1f MB RSS (peak %.1f MB; %.1f MB anonymous), %d wearables, %s\n", sum.GatewayRSSMB, gwPeak, gwAnon, *devices, gatewayProgram)
-	return nil
+	return res, nil
 }
 
 // selfBinary is the vitalchain binary that runs the external gateway

@@ -64,17 +64,20 @@ Commands:
     sim overlay --nodes N [--seed S] [--json] [--plot DIR]
                         Simulate the overlay's clusters and Cluster Head
                         election on a random geometric graph.
-    bench chain [--json] [--duration D]
+    bench chain [--json] [--duration D] [--baseline] [--plot DIR]
                         Start 4 authorities in this process, drive signed
-                        transactions, and report throughput and latency.
+                        transactions, and report throughput and latency;
+                        with --baseline, the same load through a
+                        signature-only ABCI app too, and their ratio.
     bench ingest [--json] [--duration D] [--store postgres://…]
                         Drive signed records into a cloud over its HTTP API,
                         durable writes on, and report records/s and latency;
                         with --store, on PostgreSQL too, beside Pebble.
-    bench e2e [--json] [--duration D] [--rate R]
+    bench e2e [--json] [--duration D] [--rate R] [--baseline none,per-record,per-reading] [--plot DIR]
                         Run the whole system at R readings/s (default 1,000)
                         and report alert and anchoring latency, chain bytes
-                        per reading and the gateway's memory.
+                        and transactions per reading and the gateway's memory;
+                        --baseline runs the all-on-chain designs too.
     bench faults [--json] [--scenarios NAME,…]
                         Run each authority as its own process in a network
                         namespace and break things: partitions, loss, delay,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -38,11 +39,26 @@ func TestBenchChain(t *testing.T) {
 		t.Skip("starts a chain")
 	}
 	res, err := Chain(context.Background(), ChainOptions{Duration: 2 * time.Second, Patients: 4, InFlight: 4,
-		BlockInterval: 100 * time.Millisecond, Suite: identity.SuiteX25519, Dir: t.TempDir(), Progress: t.Output()})
+		BlockInterval: 100 * time.Millisecond, Suite: identity.SuiteX25519, Dir: t.TempDir(), Progress: t.Output(), Baseline: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%+v", *res)
+	if b := res.Baseline; b == nil {
+		t.Error("no baseline run")
+	} else {
+		t.Logf("baseline %+v", *b)
+		switch {
+		case b.App != "nullapp" || b.Grants == 0 || b.Anchors == 0 || b.Refused != 0:
+			t.Errorf("baseline: %d grants, %d anchors, %d refused on %q; want grants and anchors, none refused", b.Grants, b.Anchors, b.Refused, b.App)
+		case b.Committed != b.Grants+b.Anchors || b.CommitLatencyMs.N != int(b.Committed):
+			t.Errorf("baseline: committed %d, grants + anchors %d, latencies %d", b.Committed, b.Grants+b.Anchors, b.CommitLatencyMs.N)
+		case math.Abs(b.TxBytesMean-res.TxBytesMean) > 0.01*res.TxBytesMean:
+			t.Errorf("baseline grants of %.1f bytes, the ledger's %.1f: not the same load", b.TxBytesMean, res.TxBytesMean)
+		case res.Ratio != round(res.TxPerS/b.TxPerS, 3):
+			t.Errorf("ratio %v, want %v ÷ %v", res.Ratio, res.TxPerS, b.TxPerS)
+		}
+	}
 	switch {
 	case res.Grants == 0 || res.Anchors == 0:
 		t.Errorf("%d grants and %d anchors committed; want both", res.Grants, res.Anchors)
@@ -61,7 +77,7 @@ func TestBenchChain(t *testing.T) {
 	}
 	checkJSON(t, res, []string{"validators", "duration_s", "tx_per_s", "commit_latency_ms", "block_interval_ms", "blocks",
 		"tx_per_block", "committed", "anchors", "grants", "refused", "ed25519_verify_per_s", "ed25519_verify_per_s_one_core",
-		"verify_share", "in_flight", "suite", "tx_bytes_mean", "timeout_commit", "gomaxprocs"})
+		"verify_share", "in_flight", "suite", "tx_bytes_mean", "timeout_commit", "gomaxprocs", "baseline", "ratio"})
 }
 
 func TestBenchIngest(t *testing.T) {

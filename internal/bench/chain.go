@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -13,9 +14,11 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/vitalchain/vitalchain/chain"
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/internal/bench/nullapp"
 	"github.com/vitalchain/vitalchain/internal/testbed"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/merklelog"
@@ -40,8 +43,11 @@ type ChainOptions struct {
 	BlockInterval time.Duration // CometBFT's timeout_commit
 	// Suite is the patients' and providers' HPKE suite, which sets the size
 	// of a grant's key envelope (zero: identity.DefaultSuite).
-	Suite      identity.Suite
-	Dir        string    // the nodes' homes ("": a temporary directory, removed at the end)
+	Suite identity.Suite
+	Dir   string // the nodes' homes ("": a temporary directory, removed at the end)
+	// Baseline also drives the same load through package nullapp's
+	// application and reports the ratio of the two throughputs.
+	Baseline   bool
 	CPUProfile string    // a file for a CPU profile of the measured window ("": none)
 	Progress   io.Writer // progress lines (nil: none)
 }
@@ -70,13 +76,38 @@ type ChainResult struct {
 	TxBytesMean   float64 `json:"tx_bytes_mean"`
 	TimeoutCommit string  `json:"timeout_commit"`
 	GoMaxProcs    int     `json:"gomaxprocs"`
+	// Baseline is the same load through package nullapp's application,
+	// measured after the ledger's run in the same process (ChainOptions.Baseline).
+	Baseline *ChainRun `json:"baseline,omitempty"`
+	// Ratio is TxPerS ÷ Baseline.TxPerS: the share of CometBFT's
+	// throughput, on this setup, that the ledger keeps.
+	Ratio float64 `json:"ratio,omitempty"`
+}
+
+// ChainRun is one network's figures under the chain benchmark's load.
+type ChainRun struct {
+	App             string              `json:"app"`
+	DurationS       float64             `json:"duration_s"`
+	TxPerS          float64             `json:"tx_per_s"`
+	CommitLatencyMs testbed.Percentiles `json:"commit_latency_ms"`
+	BlockIntervalMs testbed.Percentiles `json:"block_interval_ms"`
+	Blocks          int                 `json:"blocks"`
+	TxPerBlock      float64             `json:"tx_per_block"`
+	Committed       int64               `json:"committed"`
+	Anchors         int64               `json:"anchors"`
+	Grants          int64               `json:"grants"`
+	Refused         int64               `json:"refused"`
+	TxBytesMean     float64             `json:"tx_bytes_mean"`
+	VerifyShare     float64             `json:"verify_share"`
 }
 
 // Chain starts 4 authorities in this process, registers the world, and
 // drives it: every patient keeps o.InFlight grants in flight and every
 // cloud anchors a new checkpoint as soon as its last one committed, each
 // through the node of its cluster. It reports throughput, commit latency
-// and block intervals over the measured window.
+// and block intervals over the measured window. With o.Baseline it then
+// drives the same load, built alike, through 4 validators of package
+// nullapp on the same CometBFT configuration, and reports the ratio.
 func Chain(ctx context.Context, o ChainOptions) (*ChainResult, error) {
 	if o.Duration <= 0 || o.BlockInterval <= 0 || o.Patients < 1 || o.InFlight < 1 || o.InFlight > 63 {
 		return nil, errors.New("bench chain: the duration and block interval must be positive, patients at least 1 and in-flight 1 to 63")
@@ -94,24 +125,86 @@ func Chain(ctx context.Context, o ChainOptions) (*ChainResult, error) {
 	say("measuring the raw Ed25519 verification rate…")
 	all, one := VerifyRate(time.Second)
 
+	run, err := chainLedger(ctx, o, filepath.Join(dir, "ledger"), all)
+	if err != nil {
+		return nil, fmt.Errorf("bench chain: %w", err)
+	}
+	res := &ChainResult{
+		Validators: chainNodes, DurationS: run.DurationS, TxPerS: run.TxPerS,
+		CommitLatencyMs: run.CommitLatencyMs, BlockIntervalMs: run.BlockIntervalMs,
+		Blocks: run.Blocks, TxPerBlock: run.TxPerBlock, Committed: run.Committed,
+		Anchors: run.Anchors, Grants: run.Grants, Refused: run.Refused,
+		Ed25519VerifyPerS: all, Ed25519VerifyCore: one, VerifyShare: run.VerifyShare,
+		InFlight: o.Patients * o.InFlight, Suite: o.Suite.String(), TxBytesMean: run.TxBytesMean,
+		TimeoutCommit: o.BlockInterval.String(), GoMaxProcs: runtime.GOMAXPROCS(0),
+	}
+	if !o.Baseline {
+		return res, nil
+	}
+	if res.Baseline, err = chainBaseline(ctx, o, filepath.Join(dir, "baseline"), all); err != nil {
+		return nil, fmt.Errorf("bench chain: baseline: %w", err)
+	}
+	if res.Baseline.TxPerS > 0 {
+		res.Ratio = round(res.TxPerS/res.Baseline.TxPerS, 3)
+	}
+	return res, nil
+}
+
+// chainLedger runs the load on 4 authorities.
+func chainLedger(ctx context.Context, o ChainOptions, dir string, verifyRate float64) (*ChainRun, error) {
+	say := progress(o.Progress)
 	say("starting %d authorities in this process…", chainNodes)
 	ch, err := testbed.StartChain(ctx, testbed.ChainOptions{Nodes: chainNodes, Dir: dir, BlockInterval: o.BlockInterval})
 	if err != nil {
-		return nil, fmt.Errorf("bench chain: %w", err)
+		return nil, err
 	}
 	defer ch.Stop()
 	say("registering %d patients, %d providers and %d clouds…", o.Patients, chainProviders, chainNodes)
 	w, err := newWorld(ctx, ch, o.Patients, chainProviders, o.Suite)
 	if err != nil {
-		return nil, fmt.Errorf("bench chain: %w", err)
+		return nil, err
 	}
+	app := ch.Net.Nodes[0].App()
+	height := func() int64 { h, _ := app.Height(); return h }
+	return drive(ctx, o, "vitalchain", ch.Clients(0, chainNodes), height, w, verifyRate)
+}
 
-	blocks, err := watchBlocks(ctx, ch)
+// chainBaseline runs the load on 4 validators of package nullapp.
+func chainBaseline(ctx context.Context, o ChainOptions, dir string, verifyRate float64) (*ChainRun, error) {
+	say := progress(o.Progress)
+	say("baseline: starting %d validators of the null application…", chainNodes)
+	n, err := nullapp.Start(ctx, chain.TestnetOptions{Nodes: chainNodes, Dir: dir, BlockInterval: o.BlockInterval})
 	if err != nil {
-		return nil, fmt.Errorf("bench chain: %w", err)
+		return nil, err
+	}
+	defer n.Stop()
+	clients := make([]*client.Client, chainNodes)
+	for i := range clients {
+		clients[i] = n.Client(i)
+		defer clients[i].Close()
+	}
+	chainID, err := n.ChainID()
+	if err != nil {
+		return nil, err
+	}
+	say("baseline: making %d patients, %d providers and %d clouds (nothing to register)…", o.Patients, chainProviders, chainNodes)
+	w, err := offlineWorld(chainID, o.Patients, chainProviders, chainNodes, o.Suite)
+	if err != nil {
+		return nil, err
+	}
+	return drive(ctx, o, "nullapp", clients, n.Apps[0].Height, w, verifyRate)
+}
+
+// drive runs the load on w through clients (one per node) for the warm-up
+// and o.Duration, watching node 0's blocks through height.
+func drive(ctx context.Context, o ChainOptions, name string, clients []*client.Client, height func() int64, w *world, verifyRate float64) (*ChainRun, error) {
+	say := progress(o.Progress)
+	blocks, err := watchBlocks(ctx, clients[0], height)
+	if err != nil {
+		return nil, err
 	}
 	defer blocks.stop()
-	l := &chainLoad{clients: ch.Clients(0, chainNodes), inFlight: o.InFlight}
+	l := &chainLoad{clients: clients, inFlight: o.InFlight}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	loadCtx, stopLoad := context.WithCancel(ctx)
@@ -123,13 +216,17 @@ func Chain(ctx context.Context, o ChainOptions) (*ChainResult, error) {
 		wg.Go(func() { l.anchors(loadCtx, ctx, i, c) })
 	}
 
-	say("warming up for 3 s…")
+	say("%s: warming up for 3 s…", name)
 	if err := sleep(ctx, chainWarmUp); err != nil {
-		return nil, fmt.Errorf("bench chain: %w", err)
+		return nil, err
 	}
-	say("driving load for %s…", o.Duration)
-	if err := l.w.measure(ctx, o.Duration, o.CPUProfile); err != nil {
-		return nil, fmt.Errorf("bench chain: %w", err)
+	say("%s: driving load for %s…", name, o.Duration)
+	profile := o.CPUProfile
+	if profile != "" && name != "vitalchain" {
+		profile = ""
+	}
+	if err := l.w.measure(ctx, o.Duration, profile); err != nil {
+		return nil, err
 	}
 	times := blocks.between(l.w.start, l.w.end)
 	stopLoad()
@@ -142,15 +239,13 @@ func Chain(ctx context.Context, o ChainOptions) (*ChainResult, error) {
 	}
 
 	elapsed := l.w.seconds()
-	res := &ChainResult{
-		Validators: chainNodes, DurationS: round(elapsed, 2),
+	res := &ChainRun{
+		App: name, DurationS: round(elapsed, 2),
 		TxPerS:          round(float64(n)/elapsed, 1),
 		CommitLatencyMs: l.w.latencies(),
 		BlockIntervalMs: testbed.PercentilesOf(intervals),
 		Blocks:          len(times),
 		Committed:       n, Anchors: l.anchored.Load(), Grants: l.granted.Load(), Refused: l.refused.Load(),
-		Ed25519VerifyPerS: all, Ed25519VerifyCore: one,
-		InFlight: o.Patients * o.InFlight, Suite: o.Suite.String(), TimeoutCommit: o.BlockInterval.String(), GoMaxProcs: runtime.GOMAXPROCS(0),
 	}
 	if c := l.txCount.Load(); c > 0 {
 		res.TxBytesMean = round(float64(l.txBytes.Load())/float64(c), 1)
@@ -158,11 +253,11 @@ func Chain(ctx context.Context, o ChainOptions) (*ChainResult, error) {
 	if res.Blocks > 0 {
 		res.TxPerBlock = round(float64(n)/float64(res.Blocks), 1)
 	}
-	if all > 0 {
-		res.VerifyShare = round(res.TxPerS*chainNodes/all, 3)
+	if verifyRate > 0 {
+		res.VerifyShare = round(res.TxPerS*chainNodes/verifyRate, 3)
 	}
 	if e := l.w.firstError(); e != "" {
-		say("first refusal: %s", e)
+		say("%s: first refusal: %s", name, e)
 	}
 	return res, nil
 }
@@ -174,16 +269,22 @@ type world struct {
 	clouds    []*anchorer // one per cluster
 }
 
+// txSigner signs transactions for one key, numbering them: a
+// client.Signer, or an offlineSigner where there is no ledger to ask.
+type txSigner interface {
+	Sign(body ledger.Body) ([]byte, error)
+}
+
 // patient is a patient with its first session key wrapped to every
 // provider.
 type patient struct {
-	signer    *client.Signer
+	signer    txSigner
 	envelopes [][]byte // epoch 1's key wrapped to each provider, in world.providers' order
 }
 
 // anchorer is a cloud that appends to its log and anchors it.
 type anchorer struct {
-	signer *client.Signer
+	signer txSigner
 	log    *merklelog.Log
 }
 
@@ -362,12 +463,12 @@ type blockClock struct {
 	times []time.Time
 }
 
-// watchBlocks records node 0's blocks until ctx ends or stop. Node 0's
-// client also carries a subscription (that takes no event), as a
-// provider's would.
-func watchBlocks(ctx context.Context, ch *testbed.Chain) (*blockClock, error) {
+// watchBlocks records node 0's blocks, as height tells them, until ctx
+// ends or stop. Node 0's client c also carries a subscription (that takes
+// no event), as a provider's would.
+func watchBlocks(ctx context.Context, c *client.Client, height func() int64) (*blockClock, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	evs, err := ch.Client(0).Subscribe(ctx, func(client.Event) bool { return false })
+	evs, err := c.Subscribe(ctx, func(client.Event) bool { return false })
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("subscribe: %w", err)
@@ -378,7 +479,6 @@ func watchBlocks(ctx context.Context, ch *testbed.Chain) (*blockClock, error) {
 		for range evs {
 		}
 	})
-	app := ch.Net.Nodes[0].App()
 	wg.Go(func() {
 		last := int64(0)
 		t := time.NewTicker(5 * time.Millisecond)
@@ -388,7 +488,7 @@ func watchBlocks(ctx context.Context, ch *testbed.Chain) (*blockClock, error) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if h, _ := app.Height(); h != last {
+				if h := height(); h != last {
 					last = h
 					b.mu.Lock()
 					b.times = append(b.times, time.Now())

@@ -43,6 +43,7 @@ type Summary struct {
 	ChainBlocksWithTxs      int             `json:"chain_blocks_with_txs"`
 	ChainTxs                int             `json:"chain_txs"`
 	OnchainBytesPerReading  float64         `json:"onchain_bytes_per_reading"`
+	TxsPerReading           float64         `json:"transactions_per_reading"` // chain_txs ÷ readings
 	UnanchoredAfterDrain    uint64          `json:"unanchored_after_drain"`
 	RecordsProven           uint64          `json:"records_proven"` // let go by in-process gateways once proven anchored
 	ReceiptAlarms           uint64          `json:"receipt_alarms"` // cloud receipts not honoured by their deadline
@@ -53,6 +54,13 @@ type Summary struct {
 	GatewayRSSMB            float64         `json:"gateway_rss_mb,omitempty"`
 	Invariants              map[string]bool `json:"invariants"`
 	Failures                []string        `json:"failures,omitempty"`
+	// Options.Baseline's: the design, the hashes committed one transaction
+	// each and refused, and the latency from a reading (per-record) or its
+	// arrival at the gateway (per-reading) to its hash's commit.
+	Baseline          string      `json:"baseline,omitempty"`
+	BaselineTxs       int64       `json:"baseline_txs,omitempty"`
+	BaselineRefused   int64       `json:"baseline_refused,omitempty"`
+	BaselineLatencyMs Percentiles `json:"baseline_commit_latency_ms,omitzero"`
 }
 
 // Percentiles are latency figures in milliseconds.
@@ -173,7 +181,16 @@ loop:
 	} else if err := s.waitAlerts(dctx); err != nil {
 		sum.Failures = append(sum.Failures, err.Error())
 	}
+	if s.poster != nil {
+		if err := s.poster.drain(dctx); err != nil {
+			sum.Failures = append(sum.Failures, err.Error())
+		}
+	}
 	s.fill(dctx, sum, elapsed, h0)
+	if s.poster != nil {
+		sum.Baseline = s.opts.Baseline.String()
+		s.poster.fill(sum)
+	}
 	sum.Invariants = map[string]bool{
 		"no_alert_misdelivered":    sum.AlertsMisdelivered == 0,
 		"no_read_after_revoke":     sum.ReadsAfterRevokeAllowed == 0,
@@ -264,6 +281,7 @@ func (s *System) fill(ctx context.Context, sum *Summary, elapsed time.Duration, 
 		sum.ChainBlocks, sum.ChainBlocksWithTxs, sum.ChainTxs = b.Blocks, b.WithTxs, b.Txs
 		if sum.Readings > 0 {
 			sum.OnchainBytesPerReading = float64(b.Bytes) / float64(sum.Readings)
+			sum.TxsPerReading = float64(b.Txs) / float64(sum.Readings)
 		}
 	}
 }

@@ -57,6 +57,9 @@ type Options struct {
 	// benchmark runs it as a process of its own to measure its memory),
 	// grants its providers, and returns the gateway's MQTT URL.
 	ExternalGateway func(ctx context.Context, s *System, p *Patient) (string, error)
+	// Baseline also puts hashes on the chain one transaction each, from
+	// the in-process gateways only (see Baseline).
+	Baseline Baseline
 }
 
 // OverlayCluster is the cluster whose head the scenario stops; its head is
@@ -84,6 +87,7 @@ type System struct {
 
 	stats   *counters
 	stopped atomic.Bool
+	poster  *hashPoster // Options.Baseline's, or nil
 }
 
 // Patient is a patient of the System with its gateway and wearables.
@@ -173,6 +177,11 @@ func Start(ctx context.Context, o Options) (*System, error) {
 	}
 	if err := s.register(ctx); err != nil {
 		return nil, err
+	}
+	if o.Baseline != BaselineNone {
+		if s.poster, err = newHashPoster(ctx, s); err != nil {
+			return nil, err
+		}
 	}
 	// Nodes 0 to 2: the cloud's own head's first, never the one the scenario stops.
 	s.Cloud, err = StartCloud(ctx, CloudOptions{Key: s.Cloud.ID, Dir: filepath.Join(o.Dir, "cloud"), Clients: s.Chain.Clients(0, 3),
@@ -368,6 +377,9 @@ func (s *System) startGateway(ctx context.Context, p *Patient) error {
 			s.stats.mu.Lock()
 			s.stats.pendingAnchor[id] = r.Time
 			s.stats.mu.Unlock()
+			if s.opts.Baseline == BaselinePerRecord {
+				s.poster.record(p.ID.ID(), r, id)
+			}
 		},
 		Log: s.log.With("part", "gateway", "patient", p.ID.ID().String())})
 	if err != nil {
@@ -379,6 +391,8 @@ func (s *System) startGateway(ctx context.Context, p *Patient) error {
 		err := gw.HandleMessage(s.ctx, topic, payload)
 		if err != nil {
 			s.log.Debug("reading refused", "err", err)
+		} else if s.opts.Baseline == BaselinePerReading {
+			s.poster.reading(p.ID.ID(), payload)
 		}
 		return !gateway.Retryable(err)
 	})
