@@ -220,12 +220,12 @@ func TestNetwork(t *testing.T) {
 		defer func() { n.t = parent }()
 		terms := contract.Terms{Version: contract.Version, Patient: patient.ID(), Providers: []identity.ID{provider.ID()},
 			Rules: []contract.Rule{{Kind: vital.Glucose, Expr: "value > 180.0 || value < 70.0", Severity: contract.Warning}}, Name: "glucose"}
-		acc, err := ledger.Accept(provider.Signing, &terms)
+		dc, err := ledger.NewDeployContract(patient, terms, provider)
 		if err != nil {
 			t.Fatal(err)
 		}
-		n.ok(0, ps, &ledger.DeployContract{Terms: terms, Acceptances: []ledger.Acceptance{acc}})
-		cid, _ := terms.Hash()
+		n.ok(0, ps, dc)
+		cid := dc.ID()
 
 		key, _ := envelope.NewSessionKey()
 		self, _ := envelope.SelfEnvelope(patient, 1, key)

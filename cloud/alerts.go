@@ -269,7 +269,7 @@ func (s *Service) alertDue(ctx context.Context, provider identity.ID, e hubEntry
 	if err != nil {
 		return false, fmt.Errorf("%w: contract: %v", ErrUnavailable, err)
 	}
-	if !c.Active || c.Terms.Patient != e.patient || !slices.Contains(c.Terms.Providers, provider) {
+	if !c.Active || c.Patient != e.patient || !slices.Contains(c.Providers, provider) {
 		return false, nil
 	}
 	g, ok := grants[e.patient]

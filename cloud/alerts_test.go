@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
-	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/record"
@@ -17,12 +16,12 @@ import (
 
 // deploy records the env's contract on the fake ledger, naming providers.
 func (e *testEnv) deploy(active bool, providers ...*identity.Identity) {
-	terms := contract.Terms{Patient: e.patient.ID(), Name: "test"}
+	var ps []identity.ID
 	for _, p := range providers {
-		terms.Providers = append(terms.Providers, p.ID())
+		ps = append(ps, p.ID())
 	}
 	e.led.set(func(l *fakeLedger) {
-		l.contracts[e.contract] = &ledger.ContractRecord{Terms: terms, Active: active, Height: 1}
+		l.contracts[e.contract] = &ledger.ContractRecord{Patient: e.patient.ID(), Providers: ps, Active: active, Height: 1}
 	})
 }
 

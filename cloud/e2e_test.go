@@ -128,9 +128,12 @@ func TestEndToEnd(t *testing.T) {
 	provA := w.register(identity.RoleProvider, 1)
 	terms := contract.Terms{Version: contract.Version, Patient: w.patient.ID(), Providers: []identity.ID{provA.ID()},
 		Rules: []contract.Rule{{Kind: vital.Glucose, Expr: "value > 180.0", Severity: contract.Warning}}, Name: "t"}
-	acc, _ := ledger.Accept(provA.Signing, &terms)
-	w.ok(w.patient, &ledger.DeployContract{Terms: terms, Acceptances: []ledger.Acceptance{acc}})
-	w.contract, _ = terms.Hash()
+	dc, err := ledger.NewDeployContract(w.patient, terms, provA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.ok(w.patient, dc)
+	w.contract = dc.ID()
 	provB := w.register(identity.RoleProvider, 1) // granted, then revoked
 	provC := w.register(identity.RoleProvider, 1) // never granted
 	provE := w.register(identity.RoleProvider, 1) // grant expires

@@ -141,7 +141,7 @@ func (a *Alert) apply(x *exec, d *Decoded) error {
 	if !ok {
 		return errorf(CodeNotFound, "contract %x does not exist", a.Contract[:8])
 	}
-	if !c.Active || c.Terms.Patient != a.Patient {
+	if !c.Active || c.Patient != a.Patient {
 		return errorf(CodeInvalid, "contract %x is not an active contract of patient %s", a.Contract[:8], a.Patient)
 	}
 	k := key(pAlert, a.Patient[:], a.RecordID[:])
@@ -157,7 +157,7 @@ func (a *Alert) apply(x *exec, d *Decoded) error {
 	}
 	attrs := []Attr{{AttrPatient, a.Patient.Hex()}, {AttrRecord, hexOf(a.RecordID[:])},
 		{AttrContract, hexOf(a.Contract[:])}, {AttrKind, a.Kind.String()}, {AttrSeverity, itoa(int64(a.Severity))}}
-	for _, p := range c.Terms.Providers {
+	for _, p := range c.Providers {
 		attrs = append(attrs, Attr{AttrProvider, p.Hex()})
 	}
 	x.emit(EventAlert, attrs...)

@@ -57,8 +57,8 @@ func BenchmarkExecute(b *testing.B) {
 	prov := c.register(identity.RoleProvider, nil)
 	cloud := c.register(identity.RoleCloud, nil)
 	tm := terms(pat.ID(), []contract.Rule{glucoseRule}, prov.ID())
-	c.ok(pat.Signing, deployBody(b, tm, prov))
-	cid, _ := tm.Hash()
+	c.ok(pat.Signing, deployBody(b, pat, tm, prov))
+	cid := contractID(b, tm)
 	var txs [][]byte
 	for i := range 64 {
 		txs = append(txs, c.tx(cloud.Signing, &Alert{Patient: pat.ID(), Contract: cid, RecordID: [32]byte{byte(i), 1}, Kind: vital.Glucose, Severity: 2, Time: 1}))

@@ -35,15 +35,12 @@ func scenario(c *testChain) {
 	dev := mustIdentity(t, identity.RoleDevice)
 
 	tm := terms(pat.ID(), contract.DefaultRules(), a.ID(), b.ID())
-	cid, err := tm.Hash()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cid := contractID(t, tm)
 	k1, k2 := newSessionKey(t), newSessionKey(t)
 	exp := c.now.Add(time.Hour).UnixMilli()
 	c.block(
 		c.tx(pat.Signing, c.registerBody(dev, 0, pat.ID(), dev.Signing)),
-		c.tx(pat.Signing, deployBody(t, tm, a, b)),
+		c.tx(pat.Signing, deployBody(t, pat, tm, a, b)),
 		c.tx(pat.Signing, sessionKeyBody(t, pat, 1, k1)),
 		c.tx(pat.Signing, grantBody(t, pat, a, 1, k1, true, exp)),
 		c.tx(pat.Signing, grantBody(t, pat, b, 1, k1, false, exp)),

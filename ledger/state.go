@@ -185,13 +185,16 @@ func (c *Cluster) HandoverTo(newHead identity.ID) HandoverStatement {
 	return HandoverStatement{Cluster: c.ID, OldHead: c.Head, NewHead: newHead, Term: c.Term}
 }
 
-// ContractRecord is a deployed alert contract.
+// ContractRecord is a deployed alert contract: its parties and its terms
+// sealed for them (Sealed.Open reads them, for a party).
 type ContractRecord struct {
-	Terms      contract.Terms `cbor:"1,keyasint"`
-	Active     bool           `cbor:"2,keyasint"`
-	Height     int64          `cbor:"3,keyasint"` // deployed at
-	EndHeight  int64          `cbor:"4,keyasint,omitempty"`
-	TerminedBy []byte         `cbor:"5,keyasint,omitempty"`
+	Patient    identity.ID     `cbor:"1,keyasint"`
+	Providers  []identity.ID   `cbor:"2,keyasint"`
+	Sealed     contract.Sealed `cbor:"3,keyasint"`
+	Active     bool            `cbor:"4,keyasint"`
+	Height     int64           `cbor:"5,keyasint"` // deployed at
+	EndHeight  int64           `cbor:"6,keyasint,omitempty"`
+	TerminedBy []byte          `cbor:"7,keyasint,omitempty"`
 }
 
 // PatientState is a patient's key epoch.

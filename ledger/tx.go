@@ -10,8 +10,8 @@ import (
 )
 
 // TxVersion is the version of the transaction format. Version 2 signs the
-// chain ID.
-const TxVersion = 2
+// chain ID; version 3 seals contracts' terms (DeployContract).
+const TxVersion = 3
 
 // MaxTxSize bounds an encoded transaction, in bytes.
 const MaxTxSize = 64 << 10
@@ -65,7 +65,7 @@ func (t Type) String() string {
 
 // Tx is a signed transaction. Body is the canonical CBOR encoding of the
 // body struct of its Type; Sig is the signer's Ed25519 signature, in context
-// "tx/v2", over the canonical encoding of the Tx with Sig empty, so over
+// "tx/v3", over the canonical encoding of the Tx with Sig empty, so over
 // ChainID too: a transaction signed for one chain (a test network) is
 // refused by every other (CodeWrongChain), though the same keys sign on both.
 type Tx struct {
@@ -78,7 +78,7 @@ type Tx struct {
 	ChainID string `cbor:"7,keyasint"` // the chain's ID, as its genesis names it
 }
 
-const txContext = "tx/v2"
+const txContext = "tx/v3"
 
 // MaxChainIDLen bounds a chain ID, as CometBFT does.
 const MaxChainIDLen = 50

@@ -54,10 +54,7 @@ func newSample(t testing.TB) *sample {
 		t.Fatal(err)
 	}
 	tm := terms(s.patient.ID(), []contract.Rule{glucoseRule}, s.provider.ID())
-	cid, err := tm.Hash()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cid := contractID(t, tm)
 	k1, k2 := newSessionKey(t), newSessionKey(t)
 	rec := [32]byte{1, 2, 3}
 	pr, err := envelope.ProviderRecordEnvelope(s.provider, s.patient.Public(), rec, k1)
@@ -76,7 +73,7 @@ func newSample(t testing.TB) *sample {
 		s.txs[b.TxType()] = tx
 	}
 	add(s.auth, reg)
-	add(s.patient, deployBody(t, tm, s.provider))
+	add(s.patient, deployBody(t, s.patient, tm, s.provider))
 	add(s.provider, &TerminateContract{ID: cid})
 	add(s.patient, sessionKeyBody(t, s.patient, 1, k1))
 	add(s.patient, grantBody(t, s.patient, s.provider, 1, k1, true, genesisTime.Add(24*3600e9).UnixMilli()))
@@ -213,7 +210,8 @@ func TestDecodeRejects(t *testing.T) {
 		{"unknown field", unknownField(t, vote), CodeMalformed, codec.ErrUnknownField},
 		{"version 0", signTx(t, key, Tx{Version: 0, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 1, Body: voteBody, ChainID: testChainID}), CodeUnknownVersion, codec.ErrUnknownVersion},
 		{"version 1, which signed no chain ID", signTx(t, key, Tx{Version: 1, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 1, Body: voteBody}), CodeUnknownVersion, codec.ErrUnknownVersion},
-		{"version 3", signTx(t, key, Tx{Version: 3, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 1, Body: voteBody, ChainID: testChainID}), CodeUnknownVersion, codec.ErrUnknownVersion},
+		{"version 2, whose contracts were in cleartext", signTx(t, key, Tx{Version: 2, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 1, Body: voteBody, ChainID: testChainID}), CodeUnknownVersion, codec.ErrUnknownVersion},
+		{"version 4", signTx(t, key, Tx{Version: 4, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 1, Body: voteBody, ChainID: testChainID}), CodeUnknownVersion, codec.ErrUnknownVersion},
 		{"no chain ID", signTx(t, key, Tx{Version: TxVersion, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 1, Body: voteBody}), CodeMalformed, nil},
 		{"chain ID too long", signTx(t, key, Tx{Version: TxVersion, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 1, Body: voteBody, ChainID: strings.Repeat("c", MaxChainIDLen+1)}), CodeMalformed, nil},
 		{"type 0", rawTx(t, key, 0, voteBody), CodeUnknownType, nil},
@@ -266,7 +264,7 @@ func unknownField(t testing.TB, b []byte) []byte {
 	return out
 }
 
-// otherContext signs tx in the registration context instead of "tx/v2".
+// otherContext signs tx in the registration context instead of "tx/v3".
 func otherContext(t testing.TB, key *identity.SigningKey, tx Tx) []byte {
 	t.Helper()
 	tx.Sig = nil
@@ -308,7 +306,7 @@ func TestDecodeBodyChecks(t *testing.T) {
 	badProof.Proof = bytes.Clone(badProof.Proof)
 	badProof.Proof[0] ^= 1
 	tm := terms(pat.ID(), []contract.Rule{glucoseRule}, prov.ID())
-	goodDeploy := deployBody(t, tm, prov)
+	goodDeploy := deployBody(t, pat, tm, prov)
 	pr := s.bodies[TypeProviderRecord].(*ProviderRecord)
 	att := s.bodies[TypeHandover].(*Handover).Attestations[0]
 	att2, err := Attest(s.patient.Signing, HandoverStatement{Cluster: 1, OldHead: s.auth.ID(), NewHead: s.auth2.ID()})
@@ -346,11 +344,10 @@ func TestDecodeBodyChecks(t *testing.T) {
 			return r
 		}(), CodeBadSignature},
 
-		{"deploy: bad terms", pat.Signing, &DeployContract{Terms: contract.Terms{Version: 2}}, CodeMalformed},
-		{"deploy: by another patient", otherPatient.Signing, goodDeploy, CodeUnauthorized},
-		{"deploy: no acceptance", pat.Signing, &DeployContract{Terms: tm}, CodeUnauthorized},
-		{"deploy: acceptance from someone else", pat.Signing, &DeployContract{Terms: tm, Acceptances: []Acceptance{{Provider: pat.ID(), Sig: goodDeploy.Acceptances[0].Sig}}}, CodeMalformed},
-		{"deploy: rule does not compile", pat.Signing, deployBody(t, terms(pat.ID(), []contract.Rule{{Kind: vital.Glucose, Expr: "value >", Severity: contract.Warning}}, prov.ID()), prov), CodeContract},
+		{"deploy: no providers", pat.Signing, &DeployContract{Sealed: goodDeploy.Sealed}, CodeMalformed},
+		{"deploy: by another patient", otherPatient.Signing, goodDeploy, CodeEnvelope},
+		{"deploy: no acceptance", pat.Signing, &DeployContract{Providers: tm.Providers, Sealed: goodDeploy.Sealed}, CodeUnauthorized},
+		{"deploy: acceptance from someone else", pat.Signing, &DeployContract{Providers: tm.Providers, Sealed: goodDeploy.Sealed, Acceptances: []Acceptance{{Provider: pat.ID(), Sig: goodDeploy.Acceptances[0].Sig}}}, CodeMalformed},
 
 		{"grant: empty scope", pat.Signing, grant(func(g *Grant) { g.Scope = nil }), CodeMalformed},
 		{"grant: unknown kind", pat.Signing, grant(func(g *Grant) { g.Scope = []vital.Kind{vital.Glucose, 200} }), CodeMalformed},

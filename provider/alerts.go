@@ -262,7 +262,7 @@ func (p *Provider) contractNamesMe(ctx context.Context, id [32]byte, patient ide
 	if err != nil {
 		return false, fmt.Errorf("ledger: contract %x: %w", id[:8], err)
 	}
-	mine = c.Terms.Patient == patient && slices.Contains(c.Terms.Providers, p.me)
+	mine = c.Patient == patient && slices.Contains(c.Providers, p.me)
 	p.mu.Lock()
 	if len(p.contracts) >= maxCache {
 		clear(p.contracts)

@@ -177,19 +177,15 @@ func (w *world) newPatient(t *testing.T, providers ...*identity.Identity) *patie
 	}
 	terms := contract.Terms{Version: contract.Version, Patient: p.id.ID(), Name: "test",
 		Rules: []contract.Rule{{Kind: vital.Glucose, Expr: "value > 180.0", Severity: contract.Warning}}}
-	var accs []ledger.Acceptance
 	for _, pr := range providers {
 		terms.Providers = append(terms.Providers, pr.ID())
 	}
-	for _, pr := range providers {
-		acc, err := ledger.Accept(pr.Signing, &terms)
-		if err != nil {
-			t.Fatal(err)
-		}
-		accs = append(accs, acc)
+	dc, err := ledger.NewDeployContract(p.id, terms, providers...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	w.ok(t, p.id.Signing, &ledger.DeployContract{Terms: terms, Acceptances: accs})
-	p.contract, _ = terms.Hash()
+	w.ok(t, p.id.Signing, dc)
+	p.contract = dc.ID()
 	return p
 }
 

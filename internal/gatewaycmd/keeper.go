@@ -47,12 +47,12 @@ func (k *Keeper) Today(kind vital.Kind, since time.Time) []portal.Minute {
 func (k *Keeper) Contracts(ctx context.Context) ([]portal.Contract, error) {
 	var out []portal.Contract
 	for _, id := range k.GW.Contracts() {
-		c, err := k.Chain.Contract(ctx, id)
-		if err != nil {
-			return out, err
+		c, ok := k.GW.Terms(id) // the ledger holds them sealed; the gateway opened them
+		if !ok {
+			continue
 		}
-		pc := portal.Contract{ID: id, Name: c.Terms.Name, Providers: c.Terms.Providers}
-		for _, r := range c.Terms.Rules {
+		pc := portal.Contract{ID: id, Name: c.Name, Providers: c.Providers}
+		for _, r := range c.Rules {
 			w := fmt.Sprintf("%s: when %s, a %s alert", r.Kind.Info().Display, r.Expr, r.Severity)
 			if r.Cooldown > 0 {
 				w += fmt.Sprintf(", at most one every %s", time.Duration(r.Cooldown)*time.Second)

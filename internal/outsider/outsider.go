@@ -189,12 +189,6 @@ func (s *scanner) body(h int64, i int, where string, body []byte) {
 func (s *scanner) typed(h int64, i int, d *ledger.Decoded) {
 	signer := d.Tx.SignerID()
 	switch b := d.Body.(type) {
-	case *ledger.DeployContract:
-		for _, r := range b.Terms.Rules {
-			s.add(VitalSign, h, i, "deploy_contract: a rule for %s", r.Kind)
-			s.add(Threshold, h, i, "deploy_contract: %q", r.Expr)
-			s.add(Severity, h, i, "deploy_contract: %s", r.Severity)
-		}
 	case *ledger.Grant:
 		for _, k := range b.Scope {
 			s.add(VitalSign, h, i, "grant: scope %s", k)
