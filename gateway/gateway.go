@@ -32,12 +32,17 @@ var (
 	ErrBackpressure  = errors.New("outbox full")
 	ErrOutbox        = errors.New("outbox write failed")
 	ErrClosed        = errors.New("gateway closed")
+	// ErrErased: the patient's data was erased and its epoch key
+	// destroyed; the gateway seals nothing more.
+	ErrErased = errors.New("the patient's data was erased")
 )
 
 func reason(err error) string {
 	switch {
 	case errors.Is(err, ErrUnknownDevice):
 		return "unknown_device"
+	case errors.Is(err, ErrErased):
+		return "erased"
 	case errors.Is(err, ErrBadSignature):
 		return "bad_signature"
 	case errors.Is(err, ErrOtherPatient):

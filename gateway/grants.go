@@ -49,6 +49,9 @@ func (p *Patient) Grant(ctx context.Context, provider identity.ID, scope []vital
 	slices.Sort(scope)
 	scope = slices.Compact(scope)
 	epoch, key := p.current()
+	if key.IsZero() {
+		return ErrErased
+	}
 	e, err := envelope.GrantEnvelope(p.id, pub, epoch, key)
 	if err != nil {
 		return err

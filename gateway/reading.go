@@ -204,6 +204,9 @@ func (g *Gateway) seal(r reading.Reading, kind vital.Kind, msg []byte, jobs []se
 		return nil, nil
 	}
 	epoch, key := g.patient.current()
+	if key.IsZero() {
+		return nil, ErrErased
+	}
 	items := make([]outbox.Item, len(jobs))
 	ids := make([][32]byte, len(jobs))
 	for i, j := range jobs {

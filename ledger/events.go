@@ -16,6 +16,7 @@ const (
 	EventSessionKey         = "session_key"         // AttrPatient, AttrEpoch
 	EventGrant              = "grant"               // AttrPatient, AttrProvider, AttrEpoch, AttrExpiry
 	EventRevoke             = "revoke"              // AttrPatient, AttrProvider, AttrEpoch (the new one)
+	EventErase              = "erase"               // AttrPatient
 	EventProviderRecord     = "provider_record"     // AttrPatient, AttrProvider, AttrRecord
 	EventAnchor             = "anchor"              // AttrCloud, AttrLog, AttrSize, AttrRoot, AttrPrevSize
 	EventAlert              = "alert"               // AttrPatient, AttrRecord, AttrContract, AttrKind, AttrSeverity, AttrProvider (each)

@@ -33,6 +33,9 @@ func (s *SessionKey) apply(x *exec, d *Decoded) error {
 	if err != nil {
 		return err
 	}
+	if ps.Erased != 0 {
+		return errorf(CodeErased, "patient %s's data was erased at height %d: no new keys", me, ps.Erased)
+	}
 	if s.Epoch != ps.Epoch+1 {
 		return errorf(CodeInvalid, "session key for epoch %d, but the next epoch is %d", s.Epoch, ps.Epoch+1)
 	}
@@ -103,6 +106,9 @@ func (g *Grant) apply(x *exec, d *Decoded) error {
 	ps, err := x.patient(me)
 	if err != nil {
 		return err
+	}
+	if ps.Erased != 0 {
+		return errorf(CodeErased, "patient %s's data was erased at height %d: no new grants", me, ps.Erased)
 	}
 	if ps.Epoch == 0 || g.Epoch != ps.Epoch {
 		return errorf(CodeInvalid, "grant for epoch %d, but the current epoch is %d", g.Epoch, ps.Epoch)

@@ -197,9 +197,10 @@ type ContractRecord struct {
 	TerminedBy []byte          `cbor:"7,keyasint,omitempty"`
 }
 
-// PatientState is a patient's key epoch.
+// PatientState is a patient's key epoch, and whether its data was erased.
 type PatientState struct {
-	Epoch uint64 `cbor:"1,keyasint"` // the current epoch; 0 before the first session key
+	Epoch  uint64 `cbor:"1,keyasint"`           // the current epoch; 0 before the first session key
+	Erased int64  `cbor:"2,keyasint,omitempty"` // the height of the patient's erasure; 0: not erased
 }
 
 // GrantRecord is a patient's grant to a provider.

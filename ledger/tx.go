@@ -34,6 +34,7 @@ const (
 	TypeVote              Type = 11 // an authority's vote to add or remove an authority
 	TypeHandover          Type = 12 // a cluster's new Cluster Head takes over from the old
 	TypeMigrate           Type = 13 // a member moves to another cluster
+	TypeErase             Type = 14 // a patient's data erased: its grants end, no new keys or grants
 )
 
 var typeNames = [...]string{
@@ -50,6 +51,7 @@ var typeNames = [...]string{
 	TypeVote:              "vote",
 	TypeHandover:          "handover",
 	TypeMigrate:           "migrate",
+	TypeErase:             "erase",
 }
 
 // Valid reports whether t is a known type.
@@ -213,6 +215,8 @@ func newBody(t Type) Body {
 		return new(Handover)
 	case TypeMigrate:
 		return new(Migrate)
+	case TypeErase:
+		return new(Erase)
 	}
 	panic(fmt.Sprintf("ledger: newBody of invalid type %d", t))
 }

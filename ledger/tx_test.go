@@ -85,6 +85,7 @@ func newSample(t testing.TB) *sample {
 	add(s.auth, &Vote{Candidate: s.auth2.ID(), Add: true})
 	add(s.auth2, &Handover{Cluster: 1, NewHead: s.auth2.ID(), Attestations: []Attestation{att}})
 	add(s.patient, &Migrate{Cluster: 2, Devices: []identity.ID{s.device.ID()}})
+	add(s.patient, &Erase{})
 	return s
 }
 
@@ -150,8 +151,8 @@ func TestDecodeEveryType(t *testing.T) {
 	if got := TypeHandover.String(); got != "handover" {
 		t.Errorf("TypeHandover.String() = %q", got)
 	}
-	if Type(14).Valid() || Type(0).Valid() {
-		t.Error("types 0 and 14 are valid")
+	if Type(15).Valid() || Type(0).Valid() {
+		t.Error("types 0 and 15 are valid")
 	}
 }
 
@@ -215,7 +216,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"no chain ID", signTx(t, key, Tx{Version: TxVersion, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 1, Body: voteBody}), CodeMalformed, nil},
 		{"chain ID too long", signTx(t, key, Tx{Version: TxVersion, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 1, Body: voteBody, ChainID: strings.Repeat("c", MaxChainIDLen+1)}), CodeMalformed, nil},
 		{"type 0", rawTx(t, key, 0, voteBody), CodeUnknownType, nil},
-		{"type 14", rawTx(t, key, 14, voteBody), CodeUnknownType, nil},
+		{"type 15", rawTx(t, key, 15, voteBody), CodeUnknownType, nil},
 		{"type 255", rawTx(t, key, 255, voteBody), CodeUnknownType, nil},
 		{"seq 0", signTx(t, key, Tx{Version: TxVersion, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 0, Body: voteBody, ChainID: testChainID}), CodeMalformed, nil},
 		{"unsigned", enc(unsigned), CodeUnsigned, nil},

@@ -188,6 +188,7 @@ Summary (%.0fs of readings)
   forgeries           %d refused, %d accepted
   transaction 3       %d provider records opened by their patient
   device commands     %d applied
+  erasure             %d records erased, %d of their proofs verified after the erasure
   chain               height %d; %d bytes while streaming = %.2f bytes per reading
   re-elections        %d; longest time between two blocks %d ms
   migrations          %d members moved to their overlay head's cluster on the ledger
@@ -195,7 +196,7 @@ Summary (%.0fs of readings)
 		s.AlertsDelivered, s.AlertsMisdelivered, s.AlertLatencyMs.P50, s.AlertLatencyMs.P99,
 		s.AnchorLatencyMs.P50, s.AnchorLatencyMs.P99, s.ProofsVerified, s.ProofsFailed,
 		s.ReadsAfterRevokeRefused, s.ReadsAfterRevokeAllowed, s.ForgedRefused, s.ForgedAccepted, s.ProviderRecords,
-		s.CommandsApplied, s.ChainHeight, s.ChainBytes, s.OnchainBytesPerReading, s.Reelections, s.ChainStalledMsMax, s.Migrations)
+		s.CommandsApplied, s.ErasedRecords, s.ProofsAfterErasure, s.ChainHeight, s.ChainBytes, s.OnchainBytesPerReading, s.Reelections, s.ChainStalledMsMax, s.Migrations)
 	if len(s.Failures) == 0 {
 		fmt.Fprintln(w, "  invariants          all hold")
 	} else {

@@ -34,6 +34,8 @@ type Summary struct {
 	ForgedAccepted          uint64          `json:"forged_accepted"`
 	ProviderRecords         uint64          `json:"provider_records_opened"`
 	CommandsApplied         uint64          `json:"device_commands_applied"`
+	ErasedRecords           uint64          `json:"erased_records"`                // the scenario's erasure, after the drain
+	ProofsAfterErasure      uint64          `json:"proofs_after_erasure_verified"` // erased records still proved in the anchored log
 	AlertLatencyMs          Percentiles     `json:"alert_latency_ms"`
 	AnchorLatencyMs         Percentiles     `json:"anchor_latency_ms"`
 	ChainHeight             int64           `json:"chain_height"`
@@ -173,6 +175,13 @@ loop:
 	} else if err := s.waitAlerts(dctx); err != nil {
 		sum.Failures = append(sum.Failures, err.Error())
 	}
+	var eraseErr error
+	if scenario && drainErr == nil {
+		if eraseErr = s.stepErase(dctx, sum, w); eraseErr != nil {
+			sum.Failures = append(sum.Failures, "erasure: "+eraseErr.Error())
+			fmt.Fprintf(w, "  ✗ erasure: %v\n", eraseErr)
+		}
+	}
 	s.fill(dctx, sum, elapsed, h0)
 	sum.Invariants = map[string]bool{
 		"no_alert_misdelivered":    sum.AlertsMisdelivered == 0,
@@ -182,6 +191,9 @@ loop:
 		"every_forgery_refused":    sum.ForgedAccepted == 0,
 		"every_record_stored_once": sum.RecordsStored >= sum.Abnormal,
 		"every_receipt_honoured":   sum.ReceiptAlarms == 0,
+	}
+	if scenario {
+		sum.Invariants["erased_records_still_proven"] = eraseErr == nil && sum.ErasedRecords > 0 && sum.ProofsAfterErasure >= sum.ErasedRecords
 	}
 	if s.overlay != nil && scenario {
 		sum.Invariants["head_reelected"] = sum.Reelections >= 1
