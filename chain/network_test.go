@@ -234,7 +234,8 @@ func TestNetwork(t *testing.T) {
 		for _, prov := range []*identity.Identity{provider, other} {
 			g, _ := envelope.GrantEnvelope(patient, prov.Public(), 1, key)
 			gb, _ := g.Marshal()
-			n.ok(0, ps, &ledger.Grant{Provider: prov.ID(), Scope: []vital.Kind{vital.Glucose}, Commands: prov == provider,
+			keys, _ := envelope.SealScope(key, patient.ID(), prov.ID(), 1, []vital.Kind{vital.Glucose})
+			n.ok(0, ps, &ledger.Grant{Provider: prov.ID(), Keys: keys, Commands: prov == provider,
 				Expiry: time.Now().Add(time.Hour).UnixMilli(), Epoch: 1, Envelope: gb})
 		}
 
@@ -283,7 +284,8 @@ func TestNetwork(t *testing.T) {
 		self2B, _ := self2.Marshal()
 		rw, _ := envelope.GrantEnvelope(patient, provider.Public(), 2, key2)
 		rwB, _ := rw.Marshal()
-		rv := n.ok(0, ps, &ledger.Revoke{Provider: other.ID(), NewEpoch: 2, SelfEnvelope: self2B, Rewraps: []ledger.Rewrap{{Provider: provider.ID(), Envelope: rwB}}})
+		rwKeys, _ := envelope.SealScope(key2, patient.ID(), provider.ID(), 2, []vital.Kind{vital.Glucose})
+		rv := n.ok(0, ps, &ledger.Revoke{Provider: other.ID(), NewEpoch: 2, SelfEnvelope: self2B, Rewraps: []ledger.Rewrap{{Provider: provider.ID(), Envelope: rwB, Keys: rwKeys}}})
 		n.synced(rv.Height)
 		var g ledger.GrantRecord
 		if err := n.clients[3].Query(ctx(t), "grant/"+patient.ID().Hex()+"/"+other.ID().Hex(), &g); err != nil || g.Revoked == 0 {

@@ -70,7 +70,8 @@ func TestErase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.Submit(ctx, &ledger.Grant{Provider: w.provider.ID(), Scope: []vital.Kind{vital.Glucose},
+	keys, _ := envelope.SealScope(key, w.patient.ID(), w.provider.ID(), g.Patient().Epoch(), []vital.Kind{vital.Glucose})
+	_, err = s.Submit(ctx, &ledger.Grant{Provider: w.provider.ID(), Keys: keys,
 		Expiry: time.Now().Add(time.Hour).UnixMilli(), Epoch: g.Patient().Epoch(), Envelope: eb})
 	if !errors.Is(err, ledger.Rejected(ledger.CodeErased)) {
 		t.Fatalf("a grant after the erasure: %v, want the ledger's CodeErased", err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/contract"
+	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/mqtt"
 	"github.com/vitalchain/vitalchain/outbox"
@@ -212,7 +213,9 @@ func (g *Gateway) seal(r reading.Reading, kind vital.Kind, msg []byte, jobs []se
 	for i, j := range jobs {
 		h := record.Header{Patient: g.me, Author: g.me, Epoch: epoch, Contract: j.m.id, Kind: kind,
 			Severity: uint8(j.severity), Time: r.Time, Seq: recordSeq(r.Device, r.Seq)}
-		rec, err := record.SealDeterministic(h, key, msg, g.cfg.Patient.Signing)
+		// The vital sign's key of the epoch: a grant gives a provider the
+		// keys of its scope only.
+		rec, err := record.SealDeterministic(h, envelope.KindKey(key, g.me, epoch, kind), msg, g.cfg.Patient.Signing)
 		if err != nil {
 			return nil, fmt.Errorf("seal: %w", err)
 		}

@@ -262,7 +262,7 @@ func TestDeviceCommand(t *testing.T) {
 	// A revoked grant no longer allows commands.
 	k2 := newSessionKey(t)
 	c.ok(pat.Signing, &Revoke{Provider: a.ID(), NewEpoch: 2, SelfEnvelope: sessionKeyBody(t, pat, 2, k2).Envelope,
-		Rewraps: []Rewrap{{Provider: b.ID(), Envelope: grantEnv(t, pat, b, 2, k2)}}})
+		Rewraps: []Rewrap{{Provider: b.ID(), Envelope: grantEnv(t, pat, b, 2, k2), Keys: scopeKeysOf(t)}}})
 	c.fails(a.Signing, cmd(1000), CodeUnauthorized)
 	c.mustQuery("command/"+dev.ID().Hex(), &rec)
 	if rec.Value != 5000 {

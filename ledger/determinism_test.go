@@ -64,7 +64,7 @@ func scenario(c *testChain) {
 	c.block(
 		c.tx(cloud.Signing, lg.anchor(LogRecords, 5, c.now.UnixMilli())),
 		c.tx(pat.Signing, &Revoke{Provider: b.ID(), NewEpoch: 2, SelfEnvelope: sessionKeyBody(t, pat, 2, k2).Envelope,
-			Rewraps: []Rewrap{{Provider: a.ID(), Envelope: grantEnv(t, pat, a, 2, k2)}}}),
+			Rewraps: []Rewrap{{Provider: a.ID(), Envelope: grantEnv(t, pat, a, 2, k2), Keys: scopeKeysOf(t)}}}),
 		c.tx(b.Signing, &TerminateContract{ID: cid}),
 	)
 	n := c.register(identity.RoleAuthority, nil)

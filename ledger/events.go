@@ -72,6 +72,7 @@ const (
 	QueryContracts   = "contracts"
 	QueryEpoch       = "epoch"
 	QueryEnvelope    = "envelope"
+	QueryScope       = "scope"
 	QueryGrant       = "grant"
 	QueryGrants      = "grants"
 	QueryAnchor      = "anchor"
@@ -110,6 +111,12 @@ func EpochPath(patient identity.ID) string { return QueryEpoch + "/" + patient.H
 // recipient ([]byte).
 func EnvelopePath(patient identity.ID, epoch uint64, recipient identity.ID) string {
 	return QueryEnvelope + "/" + patient.Hex() + "/" + strconv.FormatUint(epoch, 10) + "/" + recipient.Hex()
+}
+
+// ScopePath is the path of the sealed keys of a patient's epoch for a
+// provider's scope ([]byte, envelope.OpenScope opens them).
+func ScopePath(patient identity.ID, epoch uint64, provider identity.ID) string {
+	return QueryScope + "/" + patient.Hex() + "/" + strconv.FormatUint(epoch, 10) + "/" + provider.Hex()
 }
 
 // GrantPath is the path of a patient's grant to a provider (GrantRecord).

@@ -347,9 +347,20 @@ func grantBody(t testing.TB, patient, provider *identity.Identity, epoch uint64,
 	t.Helper()
 	e, err := envelope.GrantEnvelope(patient, provider.Public(), epoch, key)
 	return &Grant{
-		Provider: provider.ID(), Scope: []vital.Kind{vital.Glucose, vital.HeartRate}, Commands: commands,
-		Expiry: expiry, Epoch: epoch, Envelope: envBytes(t, e, err),
+		Provider: provider.ID(), Commands: commands,
+		Expiry: expiry, Epoch: epoch, Envelope: envBytes(t, e, err), Keys: scopeKeysOf(t),
 	}
+}
+
+// scopeKeysOf returns sealed scope keys (glucose and heart rate of a
+// random epoch key): the ledger checks only their size.
+func scopeKeysOf(t testing.TB) []byte {
+	t.Helper()
+	b, err := envelope.SealScope(newSessionKey(t), identity.ID{1}, identity.ID{2}, 1, []vital.Kind{vital.Glucose, vital.HeartRate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // --- contracts ---

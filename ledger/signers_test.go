@@ -114,7 +114,7 @@ func TestProviderRecordNeedsAGrant(t *testing.T) {
 	c.ok(other.Signing, grantBody(t, other, elsewhere, 1, ko, false, c.expiry(time.Hour)))
 	k2 := newSessionKey(t)
 	c.ok(pat.Signing, &Revoke{Provider: revoked.ID(), NewEpoch: 2, SelfEnvelope: sessionKeyBody(t, pat, 2, k2).Envelope,
-		Rewraps: []Rewrap{{Provider: granted.ID(), Envelope: grantEnv(t, pat, granted, 2, k2)}}}) // short's grant has expired by now
+		Rewraps: []Rewrap{{Provider: granted.ID(), Envelope: grantEnv(t, pat, granted, 2, k2), Keys: scopeKeysOf(t)}}}) // short's grant has expired by now
 
 	rk := newSessionKey(t)
 	record := func(prov *identity.Identity, n byte) *ProviderRecord {

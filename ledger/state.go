@@ -44,6 +44,7 @@ const (
 	pPatientK    = 'K' // K patient contract → "" (a patient's contracts)
 	pPatient     = 'e' // e patient → PatientState
 	pEnvelope    = 'E' // E patient epoch(8) recipient → envelope bytes
+	pScope       = 'S' // S patient epoch(8) provider → sealed scope keys
 	pGrant       = 'g' // g patient provider → GrantRecord
 	pGrantIdx    = 'G' // G patient → grantIndex
 	pAnchor      = 'x' // x cloud log(1) → AnchorRecord (latest)
@@ -203,28 +204,18 @@ type PatientState struct {
 	Erased int64  `cbor:"2,keyasint,omitempty"` // the height of the patient's erasure; 0: not erased
 }
 
-// GrantRecord is a patient's grant to a provider.
+// GrantRecord is a patient's grant to a provider. Its scope is not on the
+// ledger: the provider holds the keys of its vital signs only (ScopePath).
 type GrantRecord struct {
-	Scope    []vital.Kind `cbor:"1,keyasint"`           // the vital signs it covers, ascending
-	Commands bool         `cbor:"2,keyasint"`           // the provider may command the patient's devices
-	Expiry   int64        `cbor:"3,keyasint"`           // block time (Unix ms) at which it ends
-	Epoch    uint64       `cbor:"4,keyasint"`           // the epoch whose key it carries
-	Height   int64        `cbor:"5,keyasint"`           // granted at
-	Revoked  int64        `cbor:"6,keyasint,omitempty"` // revoked at this height; 0 while not revoked
+	Commands bool   `cbor:"2,keyasint"`           // the provider may command the patient's devices
+	Expiry   int64  `cbor:"3,keyasint"`           // block time (Unix ms) at which it ends
+	Epoch    uint64 `cbor:"4,keyasint"`           // the epoch whose keys it carries
+	Height   int64  `cbor:"5,keyasint"`           // granted at
+	Revoked  int64  `cbor:"6,keyasint,omitempty"` // revoked at this height; 0 while not revoked
 }
 
 // Active reports whether the grant is in force at block time now (Unix ms).
 func (g *GrantRecord) Active(now int64) bool { return g.Revoked == 0 && now < g.Expiry }
-
-// Covers reports whether the grant's scope includes kind.
-func (g *GrantRecord) Covers(kind vital.Kind) bool {
-	for _, k := range g.Scope {
-		if k == kind {
-			return true
-		}
-	}
-	return false
-}
 
 // grantIndex lists the providers a patient has ever granted, ascending.
 type grantIndex struct {

@@ -350,10 +350,8 @@ func TestDecodeBodyChecks(t *testing.T) {
 		{"deploy: no acceptance", pat.Signing, &DeployContract{Providers: tm.Providers, Sealed: goodDeploy.Sealed}, CodeUnauthorized},
 		{"deploy: acceptance from someone else", pat.Signing, &DeployContract{Providers: tm.Providers, Sealed: goodDeploy.Sealed, Acceptances: []Acceptance{{Provider: pat.ID(), Sig: goodDeploy.Acceptances[0].Sig}}}, CodeMalformed},
 
-		{"grant: empty scope", pat.Signing, grant(func(g *Grant) { g.Scope = nil }), CodeMalformed},
-		{"grant: unknown kind", pat.Signing, grant(func(g *Grant) { g.Scope = []vital.Kind{vital.Glucose, 200} }), CodeMalformed},
-		{"grant: repeated kind", pat.Signing, grant(func(g *Grant) { g.Scope = []vital.Kind{vital.Glucose, vital.Glucose} }), CodeMalformed},
-		{"grant: descending scope", pat.Signing, grant(func(g *Grant) { g.Scope = []vital.Kind{vital.HeartRate, vital.Glucose} }), CodeMalformed},
+		{"grant: no scope keys", pat.Signing, grant(func(g *Grant) { g.Keys = nil }), CodeMalformed},
+		{"grant: scope keys of another size", pat.Signing, grant(func(g *Grant) { g.Keys = g.Keys[1:] }), CodeMalformed},
 		{"grant: no expiry", pat.Signing, grant(func(g *Grant) { g.Expiry = 0 }), CodeMalformed},
 		{"grant: to itself", pat.Signing, grant(func(g *Grant) { g.Provider = pat.ID() }), CodeInvalid},
 		{"grant: garbage envelope", pat.Signing, grant(func(g *Grant) { g.Envelope = []byte{1, 2, 3} }), CodeMalformed},
@@ -367,7 +365,7 @@ func TestDecodeBodyChecks(t *testing.T) {
 		{"session key: grant envelope", pat.Signing, &SessionKey{Epoch: 1, Envelope: s.bodies[TypeGrant].(*Grant).Envelope}, CodeEnvelope},
 
 		{"revoke: rewrap to the revoked", pat.Signing, &Revoke{Provider: prov.ID(), NewEpoch: 2, SelfEnvelope: s.bodies[TypeRevoke].(*Revoke).SelfEnvelope,
-			Rewraps: []Rewrap{{Provider: prov.ID(), Envelope: grantEnv(t, pat, prov, 2, k)}}}, CodeInvalid},
+			Rewraps: []Rewrap{{Provider: prov.ID(), Envelope: grantEnv(t, pat, prov, 2, k), Keys: scopeKeysOf(t)}}}, CodeInvalid},
 		{"revoke: self envelope of the old epoch", pat.Signing, &Revoke{Provider: prov.ID(), NewEpoch: 2, SelfEnvelope: s.bodies[TypeSessionKey].(*SessionKey).Envelope}, CodeEnvelope},
 
 		{"provider record: another record", prov.Signing, &ProviderRecord{Patient: pr.Patient, RecordID: [32]byte{9}, Envelope: pr.Envelope}, CodeEnvelope},

@@ -277,7 +277,13 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 			case !g.Grant.Active(now):
 				state = "expired"
 			}
-			fmt.Fprintf(stdout, "%s  epoch %d  scope %v  commands %v  until %s  %s\n", g.Provider.Hex(), g.Grant.Epoch, g.Grant.Scope,
+			// The scope is sealed on the ledger: the patient's key opens it
+			// (the current epoch's grants only).
+			scope, err := p.Scope(ctx, g.Provider)
+			if err != nil || g.Grant.Epoch != p.Epoch() {
+				scope = nil
+			}
+			fmt.Fprintf(stdout, "%s  epoch %d  scope %v  commands %v  until %s  %s\n", g.Provider.Hex(), g.Grant.Epoch, scope,
 				g.Grant.Commands, time.UnixMilli(g.Grant.Expiry).UTC().Format(time.RFC3339), state)
 		}
 		return nil

@@ -72,7 +72,9 @@ func (k *Keeper) Grants(ctx context.Context) ([]portal.Grant, error) {
 	now := time.Now().UnixMilli()
 	out := make([]portal.Grant, len(gs))
 	for i, g := range gs {
-		out[i] = portal.Grant{Provider: g.Provider, Scope: g.Grant.Scope, Commands: g.Grant.Commands,
+		// The scope is sealed on the ledger; the patient's key opens it.
+		scope, _ := k.GW.Patient().Scope(ctx, g.Provider)
+		out[i] = portal.Grant{Provider: g.Provider, Scope: scope, Commands: g.Grant.Commands,
 			Expiry: time.UnixMilli(g.Grant.Expiry), Active: g.Grant.Active(now)}
 	}
 	return out, nil

@@ -190,9 +190,6 @@ func (s *scanner) typed(h int64, i int, d *ledger.Decoded) {
 	signer := d.Tx.SignerID()
 	switch b := d.Body.(type) {
 	case *ledger.Grant:
-		for _, k := range b.Scope {
-			s.add(VitalSign, h, i, "grant: scope %s", k)
-		}
 		s.grantee(b.Provider, signer)
 	case *ledger.Revoke:
 		s.grantee(b.Provider, signer)
