@@ -262,7 +262,7 @@ func TestNetwork(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n.ok(0, cs, &ledger.Alert{Patient: patient.ID(), Contract: cid, RecordID: [32]byte{1}, Kind: vital.Glucose, Severity: 2, Time: time.Now().UnixMilli()})
+		n.ok(0, cs, &ledger.Alert{Patient: patient.ID(), Contract: cid, RecordID: [32]byte{1}, Time: time.Now().UnixMilli()})
 		select {
 		case ev := <-sub:
 			if ev.Attr("patient") != patient.ID().Hex() {

@@ -11,7 +11,6 @@ import (
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/statetree"
-	"github.com/vitalchain/vitalchain/vital"
 )
 
 // scenario runs a bit of everything on c, several transactions to a block,
@@ -53,7 +52,7 @@ func scenario(c *testChain) {
 	pr, err := envelope.ProviderRecordEnvelope(a, pat.Public(), [32]byte{5}, k2)
 	c.block(
 		c.tx(cloud.Signing, lg.anchor(LogRecords, 0, c.now.UnixMilli())),
-		c.tx(cloud.Signing, &Alert{Patient: pat.ID(), Contract: cid, RecordID: [32]byte{5}, Kind: vital.Glucose, Severity: 2, Time: 1}),
+		c.tx(cloud.Signing, &Alert{Patient: pat.ID(), Contract: cid, RecordID: [32]byte{5}, Time: 1}),
 		c.tx(a.Signing, &DeviceCommand{Device: dev.ID(), Command: "sampling_interval_ms", Value: 2000}),
 		c.tx(b.Signing, &DeviceCommand{Device: dev.ID(), Command: "sampling_interval_ms", Value: 2000}), // refused
 		c.tx(a.Signing, &ProviderRecord{Patient: pat.ID(), RecordID: [32]byte{5}, Envelope: envBytes(t, pr, err)}),

@@ -19,7 +19,7 @@ const (
 	EventErase              = "erase"               // AttrPatient
 	EventProviderRecord     = "provider_record"     // AttrPatient, AttrProvider, AttrRecord
 	EventAnchor             = "anchor"              // AttrCloud, AttrLog, AttrSize, AttrRoot, AttrPrevSize
-	EventAlert              = "alert"               // AttrPatient, AttrRecord, AttrContract, AttrKind, AttrSeverity, AttrProvider (each)
+	EventAlert              = "alert"               // AttrPatient, AttrRecord, AttrContract, AttrProvider (each)
 	EventDeviceCommand      = "device_command"      // AttrPatient, AttrDevice, AttrProvider, AttrCommand, AttrValue
 	EventVote               = "vote"                // AttrCandidate, AttrAdd, AttrVoter, AttrVotes, AttrAuthorities
 	EventAuthorityChange    = "authority_change"    // AttrID, AttrAdd

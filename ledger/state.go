@@ -12,7 +12,6 @@ import (
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/merklelog"
-	"github.com/vitalchain/vitalchain/vital"
 )
 
 // Store is the committed state as the state machine reads it. Get returns
@@ -232,12 +231,10 @@ type AnchorRecord struct {
 
 // AlertRecord is an alert's header as the ledger keeps it.
 type AlertRecord struct {
-	Contract [32]byte   `cbor:"1,keyasint"`
-	Kind     vital.Kind `cbor:"2,keyasint"`
-	Severity uint8      `cbor:"3,keyasint"`
-	Time     int64      `cbor:"4,keyasint"`
-	Height   int64      `cbor:"5,keyasint"`
-	Cloud    []byte     `cbor:"6,keyasint,omitempty"` // the cloud that stores the record
+	Contract [32]byte `cbor:"1,keyasint"`
+	Time     int64    `cbor:"4,keyasint"`
+	Height   int64    `cbor:"5,keyasint"`
+	Cloud    []byte   `cbor:"6,keyasint,omitempty"` // the cloud that stores the record
 }
 
 // ProviderRecordEntry is a provider's record for a patient (transaction 3).

@@ -12,7 +12,6 @@ import (
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/merklelog"
-	"github.com/vitalchain/vitalchain/vital"
 )
 
 // sample is a set of actors and one statelessly valid transaction of every
@@ -80,7 +79,7 @@ func newSample(t testing.TB) *sample {
 	add(s.patient, &Revoke{Provider: s.provider.ID(), NewEpoch: 2, SelfEnvelope: envBytes(t, rev, rerr)})
 	add(s.provider, &ProviderRecord{Patient: s.patient.ID(), RecordID: rec, Envelope: envBytes(t, pr, err)})
 	add(s.cloud, &Anchor{Log: LogRecords, Checkpoint: merklelog.Checkpoint{Size: 1, Root: merklelog.HashLeaf([]byte("r"))}, Sealed: 1})
-	add(s.cloud, &Alert{Patient: s.patient.ID(), Contract: cid, RecordID: rec, Kind: vital.Glucose, Severity: uint8(contract.Warning), Time: 1})
+	add(s.cloud, &Alert{Patient: s.patient.ID(), Contract: cid, RecordID: rec, Time: 1})
 	add(s.provider, &DeviceCommand{Device: s.device.ID(), Command: "sampling_interval_ms", Value: 60_000})
 	add(s.auth, &Vote{Candidate: s.auth2.ID(), Add: true})
 	add(s.auth2, &Handover{Cluster: 1, NewHead: s.auth2.ID(), Attestations: []Attestation{att}})
@@ -374,9 +373,6 @@ func TestDecodeBodyChecks(t *testing.T) {
 		{"anchor: unknown log", s.cloud.Signing, &Anchor{Log: 2, Checkpoint: merklelog.Checkpoint{Size: 1}}, CodeMalformed},
 		{"anchor: empty log", s.cloud.Signing, &Anchor{Log: LogRecords}, CodeMalformed},
 		{"anchor: long proof", s.cloud.Signing, &Anchor{Log: LogRecords, Checkpoint: merklelog.Checkpoint{Size: 1}, Proof: make(merklelog.Proof, MaxProofHashes+1)}, CodeTooLarge},
-		{"alert: unknown kind", s.cloud.Signing, &Alert{Patient: pat.ID(), Kind: 0, Severity: 1}, CodeMalformed},
-		{"alert: unknown severity", s.cloud.Signing, &Alert{Patient: pat.ID(), Kind: vital.Glucose, Severity: 0}, CodeMalformed},
-		{"alert: severity 4", s.cloud.Signing, &Alert{Patient: pat.ID(), Kind: vital.Glucose, Severity: 4}, CodeMalformed},
 		{"command: unknown", prov.Signing, &DeviceCommand{Device: s.device.ID(), Command: "reboot", Value: 1}, CodeMalformed},
 		{"command: interval too short", prov.Signing, &DeviceCommand{Device: s.device.ID(), Command: "sampling_interval_ms", Value: 99}, CodeMalformed},
 		{"command: interval too long", prov.Signing, &DeviceCommand{Device: s.device.ID(), Command: "sampling_interval_ms", Value: 86_400_001}, CodeMalformed},

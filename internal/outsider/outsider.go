@@ -193,13 +193,6 @@ func (s *scanner) typed(h int64, i int, d *ledger.Decoded) {
 		s.grantee(b.Provider, signer)
 	case *ledger.Revoke:
 		s.grantee(b.Provider, signer)
-	case *ledger.Alert:
-		if b.Kind != 0 {
-			s.add(VitalSign, h, i, "alert: %s", b.Kind)
-		}
-		if b.Severity != 0 {
-			s.add(Severity, h, i, "alert: severity %d", b.Severity)
-		}
 	}
 }
 
