@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/provider"
 	"github.com/vitalchain/vitalchain/record"
@@ -75,5 +76,25 @@ func TestScopeEnforcedByKeys(t *testing.T) {
 	// The patient's own key of glucose does: the record is sound.
 	if _, err := rec.Open(envelope.KindKey(p.key, p.id.ID(), p.epoch, vital.Glucose)); err != nil {
 		t.Fatalf("the patient's glucose key: %v", err)
+	}
+}
+
+// A provider reads the terms of its contract off the ledger, where they are
+// sealed, and they are the terms the patient deployed.
+func TestContractTerms(t *testing.T) {
+	w := getWorld(t)
+	ctx := timeout(t, 30*time.Second)
+	aID, a := w.newProvider(t)
+	_, b := w.newProvider(t)
+	p := w.newPatient(t, aID)
+	tm, err := a.ContractTerms(ctx, p.contract)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tm.Patient != p.id.ID() || len(tm.Rules) != 1 || tm.Rules[0].Kind != vital.Glucose || tm.Name != "test" {
+		t.Fatalf("terms %+v", tm)
+	}
+	if _, err := b.ContractTerms(ctx, p.contract); !errors.Is(err, contract.ErrNotAParty) {
+		t.Fatalf("a provider not party to the contract: %v, want contract.ErrNotAParty", err)
 	}
 }
