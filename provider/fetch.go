@@ -294,3 +294,26 @@ func (p *Provider) scopeKeys(ctx context.Context, pkey identity.VerifyingKey, ep
 	}
 	return keys, nil
 }
+
+// Scope returns the vital signs that this provider's grant from patient
+// covers: the kinds whose keys of the grant's epoch it holds (the ledger
+// does not hold the scope, only these keys sealed to the provider). A
+// provider without a grant gets ErrNoKey.
+func (p *Provider) Scope(ctx context.Context, patient identity.ID) ([]vital.Kind, error) {
+	g, err := p.cfg.Chain.Grant(ctx, patient, p.me)
+	if errors.Is(err, client.ErrNotFound) {
+		return nil, fmt.Errorf("%w: no grant from patient %s", ErrNoKey, patient)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ledger: grant: %w", err)
+	}
+	pkey, _, err := p.patientKey(ctx, patient)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := p.scopeKeys(ctx, pkey, g.Epoch)
+	if err != nil {
+		return nil, err
+	}
+	return envelope.Scope(keys), nil
+}

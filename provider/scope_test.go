@@ -24,6 +24,9 @@ func TestScopeEnforcedByKeys(t *testing.T) {
 	p.grant(aID, false, vital.HeartRate)
 	ids, _ := w.upload(t, p.abnormal(vital.HeartRate, 150*vital.Unit), p.abnormal(vital.Glucose, 250*vital.Unit))
 
+	if scope, err := a.Scope(ctx, p.id.ID()); err != nil || len(scope) != 1 || scope[0] != vital.HeartRate {
+		t.Fatalf("the provider's own view of its scope: %v, %v", scope, err)
+	}
 	if f, err := a.Fetch(ctx, ids[0]); err != nil || f.Reading.Value != 150*vital.Unit {
 		t.Fatalf("the heart rate record, in scope: %v", err)
 	}
