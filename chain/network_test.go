@@ -220,12 +220,12 @@ func TestNetwork(t *testing.T) {
 		defer func() { n.t = parent }()
 		terms := contract.Terms{Version: contract.Version, Patient: patient.ID(), Providers: []identity.ID{provider.ID()},
 			Rules: []contract.Rule{{Kind: vital.Glucose, Expr: "value > 180.0 || value < 70.0", Severity: contract.Warning}}, Name: "glucose"}
-		acc, err := ledger.Accept(provider.Signing, &terms)
+		dc, err := ledger.NewDeployContract(patient, terms, provider)
 		if err != nil {
 			t.Fatal(err)
 		}
-		n.ok(0, ps, &ledger.DeployContract{Terms: terms, Acceptances: []ledger.Acceptance{acc}})
-		cid, _ := terms.Hash()
+		n.ok(0, ps, dc)
+		cid := dc.ID()
 
 		key, _ := envelope.NewSessionKey()
 		self, _ := envelope.SelfEnvelope(patient, 1, key)
@@ -234,7 +234,8 @@ func TestNetwork(t *testing.T) {
 		for _, prov := range []*identity.Identity{provider, other} {
 			g, _ := envelope.GrantEnvelope(patient, prov.Public(), 1, key)
 			gb, _ := g.Marshal()
-			n.ok(0, ps, &ledger.Grant{Provider: prov.ID(), Scope: []vital.Kind{vital.Glucose}, Commands: prov == provider,
+			keys, _ := envelope.SealScope(key, patient.ID(), prov.ID(), 1, []vital.Kind{vital.Glucose})
+			n.ok(0, ps, &ledger.Grant{Provider: prov.ID(), Keys: keys, Commands: prov == provider,
 				Expiry: time.Now().Add(time.Hour).UnixMilli(), Epoch: 1, Envelope: gb})
 		}
 
@@ -261,7 +262,7 @@ func TestNetwork(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n.ok(0, cs, &ledger.Alert{Patient: patient.ID(), Contract: cid, RecordID: [32]byte{1}, Kind: vital.Glucose, Severity: 2, Time: time.Now().UnixMilli()})
+		n.ok(0, cs, &ledger.Alert{Patient: patient.ID(), Contract: cid, RecordID: [32]byte{1}, Time: time.Now().UnixMilli()})
 		select {
 		case ev := <-sub:
 			if ev.Attr("patient") != patient.ID().Hex() {
@@ -283,7 +284,8 @@ func TestNetwork(t *testing.T) {
 		self2B, _ := self2.Marshal()
 		rw, _ := envelope.GrantEnvelope(patient, provider.Public(), 2, key2)
 		rwB, _ := rw.Marshal()
-		rv := n.ok(0, ps, &ledger.Revoke{Provider: other.ID(), NewEpoch: 2, SelfEnvelope: self2B, Rewraps: []ledger.Rewrap{{Provider: provider.ID(), Envelope: rwB}}})
+		rwKeys, _ := envelope.SealScope(key2, patient.ID(), provider.ID(), 2, []vital.Kind{vital.Glucose})
+		rv := n.ok(0, ps, &ledger.Revoke{Provider: other.ID(), NewEpoch: 2, SelfEnvelope: self2B, Rewraps: []ledger.Rewrap{{Provider: provider.ID(), Envelope: rwB, Keys: rwKeys}}})
 		n.synced(rv.Height)
 		var g ledger.GrantRecord
 		if err := n.clients[3].Query(ctx(t), "grant/"+patient.ID().Hex()+"/"+other.ID().Hex(), &g); err != nil || g.Revoked == 0 {

@@ -60,6 +60,13 @@ func (c *Client) Envelope(ctx context.Context, patient identity.ID, epoch uint64
 	return b, c.Query(ctx, ledger.EnvelopePath(patient, epoch, recipient), &b)
 }
 
+// ScopeKeys returns the sealed keys of a provider's scope in a patient's
+// epoch (envelope.OpenScope opens them with the grant's key).
+func (c *Client) ScopeKeys(ctx context.Context, patient identity.ID, epoch uint64, provider identity.ID) ([]byte, error) {
+	var b []byte
+	return b, c.Query(ctx, ledger.ScopePath(patient, epoch, provider), &b)
+}
+
 // Grant returns a patient's grant to a provider.
 func (c *Client) Grant(ctx context.Context, patient, provider identity.ID) (*ledger.GrantRecord, error) {
 	var g ledger.GrantRecord

@@ -269,7 +269,7 @@ func (s *Service) alertDue(ctx context.Context, provider identity.ID, e hubEntry
 	if err != nil {
 		return false, fmt.Errorf("%w: contract: %v", ErrUnavailable, err)
 	}
-	if !c.Active || c.Terms.Patient != e.patient || !slices.Contains(c.Terms.Providers, provider) {
+	if !c.Active || c.Patient != e.patient || !slices.Contains(c.Providers, provider) {
 		return false, nil
 	}
 	g, ok := grants[e.patient]
@@ -283,7 +283,9 @@ func (s *Service) alertDue(ctx context.Context, provider identity.ID, e hubEntry
 		}
 		grants[e.patient] = g
 	}
-	return g != nil && g.Active(s.cfg.Now().UnixMilli()) && g.Covers(e.kind), nil
+	// The scope is not on the ledger: a provider whose grant does not
+	// cover the vital sign is alerted and cannot decrypt the record.
+	return g != nil && g.Active(s.cfg.Now().UnixMilli()), nil
 }
 
 type cachedContract struct {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
-	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/record"
@@ -17,12 +16,12 @@ import (
 
 // deploy records the env's contract on the fake ledger, naming providers.
 func (e *testEnv) deploy(active bool, providers ...*identity.Identity) {
-	terms := contract.Terms{Patient: e.patient.ID(), Name: "test"}
+	var ps []identity.ID
 	for _, p := range providers {
-		terms.Providers = append(terms.Providers, p.ID())
+		ps = append(ps, p.ID())
 	}
 	e.led.set(func(l *fakeLedger) {
-		l.contracts[e.contract] = &ledger.ContractRecord{Terms: terms, Active: active, Height: 1}
+		l.contracts[e.contract] = &ledger.ContractRecord{Patient: e.patient.ID(), Providers: ps, Active: active, Height: 1}
 	})
 }
 
@@ -37,12 +36,14 @@ func (e *testEnv) alerts(provider *identity.Identity, from uint64, wait time.Dur
 }
 
 // The alerts of a record go to the providers its contract names, with an
-// active grant that covers its vital sign; to nobody else.
+// active grant; to nobody else. The grant's scope is not the cloud's to
+// know: a provider whose grant does not cover the vital sign is alerted,
+// and its keys do not open the record.
 func TestAlertsGoToTheContractsProviders(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	named := e.member(identity.RoleProvider, 1)
-	narrow := e.member(identity.RoleProvider, 1)  // named, but its grant does not cover glucose
+	narrow := e.member(identity.RoleProvider, 1)  // named, its grant does not cover glucose: alerted all the same
 	revoked := e.member(identity.RoleProvider, 1) // named, grant revoked
 	other := e.member(identity.RoleProvider, 1)   // granted, not named
 	e.deploy(true, named, narrow, revoked)
@@ -72,7 +73,10 @@ func TestAlertsGoToTheContractsProviders(t *testing.T) {
 	if b := e.alerts(named, 2, 0); len(b.Alerts) != 0 || b.Next != 2 {
 		t.Fatalf("from 2: %d alerts, next %d", len(b.Alerts), b.Next)
 	}
-	for _, p := range []*identity.Identity{narrow, revoked, other} {
+	if b := e.alerts(narrow, 0, 0); len(b.Alerts) != 2 {
+		t.Fatalf("a provider of another scope got %d alerts, want 2", len(b.Alerts))
+	}
+	for _, p := range []*identity.Identity{revoked, other} {
 		if b := e.alerts(p, 0, 0); len(b.Alerts) != 0 || b.Next != 2 {
 			t.Fatalf("provider not due got %d alerts (next %d)", len(b.Alerts), b.Next)
 		}
@@ -110,7 +114,8 @@ func TestAlertsLongPoll(t *testing.T) {
 		return func() bool { return e.svc.alertHub.waits.Load() >= n }
 	}
 	eventually(t, "the request waits for an alert", waits(1))
-	e.ingest(e.mustRecord(vital.HeartRate)) // not in the grant's scope: keeps waiting
+	other, _ := e.resign(e.mustRecord(vital.Glucose), e.patient.Signing, func(h *record.Header) { h.Contract = [32]byte{9} })
+	e.ingest(other) // of a contract that does not name p: keeps waiting
 	eventually(t, "the request, woken by a record not due to it, waits again", waits(2))
 	raw, _ := e.record(vital.Glucose)
 	start := time.Now()

@@ -302,9 +302,10 @@ func TestIngestContextCanceled(t *testing.T) {
 	}
 }
 
-// grant is a helper for read tests: an active grant of kinds for an hour.
+// grant is a helper for read tests: an active grant for an hour (kinds,
+// its scope, are the keys', which the cloud does not see).
 func (e *testEnv) grant(provider *identity.Identity, kinds ...vital.Kind) *ledger.GrantRecord {
-	g := &ledger.GrantRecord{Scope: kinds, Expiry: e.clock.Now().Add(time.Hour).UnixMilli(), Epoch: 1, Height: 1}
+	g := &ledger.GrantRecord{Expiry: e.clock.Now().Add(time.Hour).UnixMilli(), Epoch: 1, Height: 1}
 	e.led.setGrant(e.patient.ID(), provider.ID(), g)
 	return g
 }

@@ -5,10 +5,15 @@
 // providers: its Terms list, per vital sign, Rules written as CEL expressions
 // over the reading (for glucose in mg/dL: `value > 180.0 || value < 70.0`),
 // each with a Severity and a cool-down. The patient signs the terms and every
-// provider accepts exactly them by signing Terms.Hash. The ledger validates
-// and compiles them inside consensus (Terms.Validate, Compile) and stores
-// them; the patient's gateway compiles them too and evaluates them on every
-// reading (Program.Eval, or a Monitor that also applies the cool-downs).
+// provider accepts exactly them by signing their commitment (Terms.Commit,
+// a hash of the terms with a random salt, which is the contract's ID). The
+// ledger stores the commitment and the terms sealed for the parties (Seal,
+// Sealed: encrypted under a key of the contract alone, wrapped to each party
+// in an envelope of kind Contract), so that nothing on the chain names a
+// vital sign, a threshold, a severity or a label; it cannot read them. The
+// patient's gateway opens them (Sealed.Open, which checks the commitment),
+// compiles them and evaluates them on every reading (Program.Eval, or a
+// Monitor that also applies the cool-downs).
 //
 // # The rule language
 //
@@ -30,18 +35,18 @@
 // since both sides are the correctly rounded double of the same decimal.
 //
 // Compile checks a rule list once: first, without parsing, that it is
-// within the compile budget, since every validator compiles every contract
+// within the compile budget, since every party compiles every contract
 // deployed: at most MaxRules rules, MaxExprLen bytes and MaxExprTokens
 // tokens per expression, brackets nested at most MaxNesting deep, and
 // MaxRulesTokens tokens and MaxRulesLen bytes in all (ErrTooLong,
-// ErrTooComplex); so no contract, accepted or refused, costs a validator
+// ErrTooComplex); so no contract, accepted or refused, costs a gateway
 // more than a few milliseconds (BenchmarkCompileWorst,
 // BenchmarkCompileRejectWorst). Then length (ErrTooLong), vital sign
 // (vital.ErrUnknownKind), syntax and types (ErrCompile), result type
 // (ErrNotBool) and estimated worst-case cost (ErrCostLimit, limit MaxCost; the
 // same limit is also enforced at run time). Its verdict and its error text
-// depend only on the rules, never on the node or the run, because the ledger
-// runs it inside consensus.
+// depend only on the rules, never on the node or the run, so that every
+// party to a contract reaches the same verdict.
 //
 // # Cool-down
 //

@@ -21,7 +21,7 @@ const (
 	MaxExprLen   = 256 // bytes of one rule's expression
 	MaxNameLen   = 64  // bytes of a contract's name
 
-	// The compile budget: every validator compiles a deployed contract, so
+	// The compile budget: every gateway compiles its contracts, so
 	// Compile bounds its work before it parses anything, with a scan that
 	// costs a few nanoseconds a byte (see the package documentation).
 	MaxRulesLen    = 2048 // bytes of all a contract's expressions together

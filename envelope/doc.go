@@ -18,13 +18,17 @@
 //	Self            tx 1   patient   patient    >= 1   zero
 //	Grant           tx 2   patient   provider   >= 1   zero
 //	ProviderRecord  tx 3   provider  patient    0      the record's ID
+//	Contract        –      patient   a party    0      the contract's commitment
 //
 // Self publishes the epoch's key to the patient itself, so that any of the
 // patient's nodes can recover it from the chain; Grant gives it to a
 // provider; ProviderRecord wraps the fresh key of one provider record (see
 // package record, whose ProviderRecord seals the record and makes this
 // envelope) to the patient, and names the record by its ID in Subject since
-// such a key belongs to no epoch.
+// such a key belongs to no epoch. Contract wraps the fresh key that
+// encrypts one contract's terms (package contract's Seal) to each party, the
+// patient and every provider, so that the ledger holds the terms without
+// being able to read them.
 //
 // # Binding
 //

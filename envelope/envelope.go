@@ -56,10 +56,11 @@ const (
 	KindSelf           Kind = 1 // transaction 1: an epoch key wrapped to the patient itself
 	KindGrant          Kind = 2 // transaction 2: an epoch key wrapped to a provider
 	KindProviderRecord Kind = 3 // transaction 3: a provider record's fresh key wrapped to the patient
+	KindContract       Kind = 4 // a contract's terms key wrapped by the patient to a party (itself or a provider)
 )
 
 // Valid reports whether k is a known kind.
-func (k Kind) Valid() bool { return k >= KindSelf && k <= KindProviderRecord }
+func (k Kind) Valid() bool { return k >= KindSelf && k <= KindContract }
 
 // String returns the kind's name.
 func (k Kind) String() string {
@@ -70,17 +71,30 @@ func (k Kind) String() string {
 		return "grant"
 	case KindProviderRecord:
 		return "provider-record"
+	case KindContract:
+		return "contract"
 	}
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
 
 // RecipientRole returns the role the recipient of an envelope of kind k must
-// have: patient for Self and ProviderRecord, provider for Grant.
+// have: patient for Self and ProviderRecord, provider for Grant. A Contract
+// envelope goes to either (see RecipientRoleOK); RecipientRole says patient.
 func (k Kind) RecipientRole() identity.Role {
 	if k == KindGrant {
 		return identity.RoleProvider
 	}
 	return identity.RolePatient
+}
+
+// RecipientRoleOK reports whether a recipient of role r may receive an
+// envelope of kind k: the contract's patient or one of its providers for
+// Contract, RecipientRole for the others.
+func (k Kind) RecipientRoleOK(r identity.Role) bool {
+	if k == KindContract {
+		return r == identity.RolePatient || r == identity.RoleProvider
+	}
+	return r == k.RecipientRole()
 }
 
 // SenderRole returns the role the sender of an envelope of kind k must have:
@@ -102,7 +116,8 @@ type Context struct {
 	// ProviderRecord, whose key belongs to one record and no epoch.
 	Epoch uint64 `cbor:"4,keyasint"`
 	// Subject is the ID of the record (record.Record.ID) for
-	// ProviderRecord, and zero otherwise.
+	// ProviderRecord, the contract's commitment (its ID) for Contract, and
+	// zero otherwise.
 	Subject   [32]byte       `cbor:"5,keyasint"`
 	Sender    identity.ID    `cbor:"6,keyasint"` // the patient for Self and Grant, the provider for ProviderRecord
 	Recipient identity.ID    `cbor:"7,keyasint"` // whose encryption key the key is wrapped to
@@ -126,6 +141,14 @@ func GrantContext(patient, provider identity.ID, epoch uint64, suite identity.Su
 // suite.
 func ProviderRecordContext(patient, provider identity.ID, recordID [32]byte, suite identity.Suite) Context {
 	return Context{Kind: KindProviderRecord, Patient: patient, Subject: recordID, Sender: provider, Recipient: patient, Suite: suite}
+}
+
+// ContractContext returns the context of a contract's terms key, wrapped by
+// patient to recipient (the patient itself or one of the contract's
+// providers), whose encryption key is of suite; commitment is the
+// contract's commitment to its terms, its ID.
+func ContractContext(patient, recipient identity.ID, commitment [32]byte, suite identity.Suite) Context {
+	return Context{Kind: KindContract, Patient: patient, Subject: commitment, Sender: patient, Recipient: recipient, Suite: suite}
 }
 
 // Validate checks that c is well formed: a known kind (ErrUnknownKind) and
@@ -177,6 +200,16 @@ func (c Context) Validate() error {
 		}
 		if c.Sender == c.Patient {
 			return fmt.Errorf("envelope: %w: provider-record envelope sent by the patient", ErrInvalidContext)
+		}
+	case KindContract:
+		if c.Subject == [32]byte{} {
+			return fmt.Errorf("envelope: %w: subject (contract commitment)", codec.ErrMissingField)
+		}
+		if c.Epoch != 0 {
+			return fmt.Errorf("envelope: %w: contract envelope with epoch %d", ErrInvalidContext, c.Epoch)
+		}
+		if c.Sender != c.Patient {
+			return fmt.Errorf("envelope: %w: contract envelope sent by %s, not by patient %s", ErrInvalidContext, c.Sender, c.Patient)
 		}
 	}
 	return nil
@@ -262,8 +295,8 @@ func Wrap(ctx Context, key SessionKey, to identity.EncryptionKey) (*Envelope, er
 	if to.IsZero() {
 		return nil, fmt.Errorf("envelope: wrap: %w: no encryption key", identity.ErrBadKey)
 	}
-	if err := to.Role().Want(ctx.Kind.RecipientRole()); err != nil {
-		return nil, fmt.Errorf("envelope: wrap %s envelope: recipient: %w", ctx.Kind, err)
+	if !ctx.Kind.RecipientRoleOK(to.Role()) {
+		return nil, fmt.Errorf("envelope: wrap %s envelope: recipient: %w: a %s's key", ctx.Kind, identity.ErrWrongRole, to.Role())
 	}
 	if to.Suite() != ctx.Suite {
 		return nil, fmt.Errorf("envelope: wrap: %w: %s key for a %s context", ErrWrongSuite, to.Suite(), ctx.Suite)
@@ -332,8 +365,8 @@ func (e *Envelope) Unwrap(want Context, dk *identity.DecryptionKey, sender ident
 	if dk.Suite() != e.Suite {
 		return SessionKey{}, fmt.Errorf("envelope: unwrap: %w: %s key for a %s envelope", ErrWrongSuite, dk.Suite(), e.Suite)
 	}
-	if err := dk.Role().Want(e.Kind.RecipientRole()); err != nil {
-		return SessionKey{}, fmt.Errorf("envelope: unwrap %s envelope: %w", e.Kind, err)
+	if !e.Kind.RecipientRoleOK(dk.Role()) {
+		return SessionKey{}, fmt.Errorf("envelope: unwrap %s envelope: %w: a %s's key", e.Kind, identity.ErrWrongRole, dk.Role())
 	}
 	if err := e.VerifySender(sender); err != nil {
 		return SessionKey{}, err

@@ -386,6 +386,7 @@ func TestContextValidate(t *testing.T) {
 	)
 	with := func(c envelope.Context, f func(*envelope.Context)) envelope.Context { f(&c); return c }
 	self, grant, prec := envelope.SelfContext(p, 1, s), envelope.GrantContext(p, q, 1, s), envelope.ProviderRecordContext(p, q, rid, s)
+	ctr := envelope.ContractContext(p, q, rid, s)
 	tests := []struct {
 		name string
 		c    envelope.Context
@@ -395,7 +396,12 @@ func TestContextValidate(t *testing.T) {
 		{"grant", grant, nil},
 		{"provider-record", prec, nil},
 		{"kind-0", with(self, func(c *envelope.Context) { c.Kind = 0 }), envelope.ErrUnknownKind},
-		{"kind-4", with(self, func(c *envelope.Context) { c.Kind = 4 }), envelope.ErrUnknownKind},
+		{"contract", ctr, nil},
+		{"contract-to-patient", envelope.ContractContext(p, p, rid, s), nil},
+		{"contract-no-subject", with(ctr, func(c *envelope.Context) { c.Subject = [32]byte{} }), codec.ErrMissingField},
+		{"contract-epoch", with(ctr, func(c *envelope.Context) { c.Epoch = 1 }), envelope.ErrInvalidContext},
+		{"contract-by-other", with(ctr, func(c *envelope.Context) { c.Sender = q }), envelope.ErrInvalidContext},
+		{"kind-5", with(self, func(c *envelope.Context) { c.Kind = 5 }), envelope.ErrUnknownKind},
 		{"suite-0", with(self, func(c *envelope.Context) { c.Suite = 0 }), identity.ErrUnknownSuite},
 		{"suite-p256", with(self, func(c *envelope.Context) { c.Suite = 0x10 }), identity.ErrUnknownSuite},
 		{"no-patient", with(grant, func(c *envelope.Context) { c.Patient = identity.ID{} }), codec.ErrMissingField},
@@ -513,14 +519,19 @@ func TestKind(t *testing.T) {
 		{envelope.KindSelf, "self", identity.RolePatient, identity.RolePatient},
 		{envelope.KindGrant, "grant", identity.RolePatient, identity.RoleProvider},
 		{envelope.KindProviderRecord, "provider-record", identity.RoleProvider, identity.RolePatient},
+		{envelope.KindContract, "contract", identity.RolePatient, identity.RolePatient},
 	}
 	for _, tt := range tests {
 		if tt.k.String() != tt.name || tt.k.SenderRole() != tt.sender || tt.k.RecipientRole() != tt.recipient || !tt.k.Valid() {
 			t.Errorf("kind %d: %s, sender %s, recipient %s", tt.k, tt.k, tt.k.SenderRole(), tt.k.RecipientRole())
 		}
 	}
-	if envelope.Kind(0).Valid() || envelope.Kind(4).Valid() || envelope.Kind(4).String() != "kind(4)" {
-		t.Error("kinds 0 and 4 are not kinds")
+	if envelope.Kind(0).Valid() || envelope.Kind(5).Valid() || envelope.Kind(5).String() != "kind(5)" {
+		t.Error("kinds 0 and 5 are not kinds")
+	}
+	if !envelope.KindContract.RecipientRoleOK(identity.RoleProvider) || envelope.KindContract.RecipientRoleOK(identity.RoleCloud) ||
+		envelope.KindGrant.RecipientRoleOK(identity.RolePatient) {
+		t.Error("RecipientRoleOK: a contract's key goes to its patient or a provider, a grant's to a provider only")
 	}
 }
 
@@ -570,6 +581,40 @@ func TestSenderSignature(t *testing.T) {
 		// Signed by its sender, but checked against another's key.
 		if _, err := x.env.Unwrap(x.want, x.dk, a.patient2.Signing.Public()); !errors.Is(err, envelope.ErrSender) {
 			t.Fatalf("%s: checked against another key: %v", s, err)
+		}
+	}
+}
+
+// A contract's terms key opens for the patient and for the provider it is
+// wrapped to, and for nobody else or in another contract.
+func TestContractEnvelope(t *testing.T) {
+	for _, s := range suites {
+		a := testActors(t, s)
+		key, _ := envelope.NewSessionKey()
+		c := recordID(7)
+		for _, to := range []*identity.Identity{a.patient, a.provider} {
+			e, err := envelope.ContractEnvelope(a.patient, to.Public(), c, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := envelope.ContractContext(a.patient.ID(), to.ID(), c, to.Decryption.Suite())
+			got, err := e.Unwrap(want, to.Decryption, a.patient.Signing.Public())
+			if err != nil || got != key {
+				t.Fatalf("%s: unwrap: %v", to.Role(), err)
+			}
+			other := want
+			other.Subject = recordID(8)
+			if _, err := e.Unwrap(other, to.Decryption, a.patient.Signing.Public()); !errors.Is(err, envelope.ErrContextMismatch) {
+				t.Fatalf("%s: another contract: got %v, want ErrContextMismatch", to.Role(), err)
+			}
+		}
+		e, _ := envelope.ContractEnvelope(a.patient, a.provider.Public(), c, key)
+		want := envelope.ContractContext(a.patient.ID(), a.provider.ID(), c, s)
+		if _, err := e.Unwrap(want, a.provider2.Decryption, a.patient.Signing.Public()); !errors.Is(err, envelope.ErrDecrypt) {
+			t.Fatalf("another provider's key: got %v, want ErrDecrypt", err)
+		}
+		if _, err := envelope.ContractEnvelope(a.provider, a.patient.Public(), c, key); !errors.Is(err, identity.ErrWrongRole) {
+			t.Fatalf("sent by a provider: got %v, want identity.ErrWrongRole", err)
 		}
 	}
 }

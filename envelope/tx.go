@@ -54,6 +54,20 @@ func ProviderRecordEnvelope(provider *identity.Identity, patient identity.Public
 	return signed(Wrap(ctx, key, patient.Encryption))(provider)
 }
 
+// ContractEnvelope wraps a contract's terms key (see package contract's
+// Seal) to one of its parties: the patient itself or a provider;
+// commitment is the contract's ID.
+func ContractEnvelope(patient *identity.Identity, to identity.Public, commitment [32]byte, key SessionKey) (*Envelope, error) {
+	if err := checkSender(patient, KindContract); err != nil {
+		return nil, err
+	}
+	if err := checkRecipient(to, KindContract); err != nil {
+		return nil, err
+	}
+	ctx := ContractContext(patient.ID(), to.Verifying.ID(), commitment, to.Encryption.Suite())
+	return signed(Wrap(ctx, key, to.Encryption))(patient)
+}
+
 func checkSender(id *identity.Identity, k Kind) error {
 	if id == nil || id.Signing == nil {
 		return fmt.Errorf("envelope: %s envelope: %w: no sender identity", k, identity.ErrBadKey)
@@ -68,11 +82,10 @@ func checkSender(id *identity.Identity, k Kind) error {
 }
 
 func checkRecipient(p identity.Public, k Kind) error {
-	want := k.RecipientRole()
-	if err := p.Role.Want(want); err != nil {
-		return fmt.Errorf("envelope: %s envelope: recipient: %w", k, err)
+	if !k.RecipientRoleOK(p.Role) {
+		return fmt.Errorf("envelope: %s envelope: recipient: %w: a %s", k, identity.ErrWrongRole, p.Role)
 	}
-	if err := p.Verifying.Role().Want(want); err != nil {
+	if err := p.Verifying.Role().Want(p.Role); err != nil {
 		return fmt.Errorf("envelope: %s envelope: recipient signing key: %w", k, err)
 	}
 	if p.Encryption.IsZero() {

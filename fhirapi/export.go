@@ -149,7 +149,12 @@ func (s *Server) runExport(ctx context.Context, j *exportJob, since time.Time) {
 				fail(err)
 				return
 			}
-			add("Consent", consentResource(p, s.me, gr, gr.Active(s.cfg.Now().UnixMilli())))
+			scope, err := s.cfg.Provider.Scope(ctx, p)
+			if err != nil {
+				fail(err)
+				return
+			}
+			add("Consent", consentResource(p, s.me, gr, scope, gr.Active(s.cfg.Now().UnixMilli())))
 		}
 	}
 	j.mu.Lock()

@@ -532,7 +532,11 @@ func (s *Server) consentSearch(c *call) error {
 		if err != nil {
 			return fmt.Errorf("grant of %s: %w", p, err)
 		}
-		es = append(es, entry{"Consent", p.Hex(), mustJSON(consentResource(p, s.me, g, g.Active(s.cfg.Now().UnixMilli())))})
+		scope, err := s.cfg.Provider.Scope(c.r.Context(), p)
+		if err != nil {
+			return fmt.Errorf("scope of %s: %w", p, err)
+		}
+		es = append(es, entry{"Consent", p.Hex(), mustJSON(consentResource(p, s.me, g, scope, g.Active(s.cfg.Now().UnixMilli())))})
 	}
 	return s.answer(c, es)
 }

@@ -132,14 +132,14 @@ func wearableResource(device, patient identity.ID, kinds []vital.Kind) obj {
 	return d
 }
 
-// consentResource is a patient's grant to this provider.
-func consentResource(patient, me identity.ID, g *ledger.GrantRecord, active bool) obj {
+// consentResource is a patient's grant to this provider, covering scope.
+func consentResource(patient, me identity.ID, g *ledger.GrantRecord, scope []vital.Kind, active bool) obj {
 	status := "active"
 	if !active {
 		status = "inactive"
 	}
 	var codes []obj
-	for _, k := range g.Scope {
+	for _, k := range scope {
 		if k.Valid() {
 			codes = append(codes, obj{"coding": []obj{coding("http://loinc.org", k.Info().LOINC, k.Info().Display)}})
 		}

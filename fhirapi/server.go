@@ -55,6 +55,9 @@ type Clinician interface {
 	ID() identity.ID
 	Fetch(ctx context.Context, id [32]byte) (*provider.Fetched, error)
 	Granted(ctx context.Context, patient identity.ID) (bool, error)
+	// Scope returns the vital signs a patient's grant covers: the ledger
+	// keeps them only sealed, for the provider's key.
+	Scope(ctx context.Context, patient identity.ID) ([]vital.Kind, error)
 }
 
 // Ledger reads a patient's grant to a provider (*client.Client), for

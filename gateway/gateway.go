@@ -32,12 +32,17 @@ var (
 	ErrBackpressure  = errors.New("outbox full")
 	ErrOutbox        = errors.New("outbox write failed")
 	ErrClosed        = errors.New("gateway closed")
+	// ErrErased: the patient's data was erased and its epoch key
+	// destroyed; the gateway seals nothing more.
+	ErrErased = errors.New("the patient's data was erased")
 )
 
 func reason(err error) string {
 	switch {
 	case errors.Is(err, ErrUnknownDevice):
 		return "unknown_device"
+	case errors.Is(err, ErrErased):
+		return "erased"
 	case errors.Is(err, ErrBadSignature):
 		return "bad_signature"
 	case errors.Is(err, ErrOtherPatient):
@@ -78,6 +83,10 @@ type Config struct {
 	Now      func() time.Time
 	Uploader outbox.UploaderOptions
 	Outbox   outbox.Options // the outbox's bounds (zero: its defaults)
+	// ExpiryCheck is how often the gateway looks for an expired grant that
+	// holds the current epoch's keys, to start a new epoch
+	// (Patient.RekeyExpired); zero: every 10 s.
+	ExpiryCheck time.Duration
 }
 
 // Gateway is a patient's running gateway.
@@ -176,8 +185,9 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 	g.up = outbox.NewUploader(g.box, sender{g}, cfg.Uploader)
 	g.proveNow = make(chan struct{}, 1)
-	g.wg.Add(4)
+	g.wg.Add(5)
 	go g.prove(rctx)
+	go g.expiries(rctx)
 	go func() {
 		defer g.wg.Done()
 		if err := g.up.Run(rctx); err != nil && rctx.Err() == nil {
@@ -187,6 +197,27 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	go g.follow(rctx, events)
 	go g.saveLoop(rctx)
 	return g, nil
+}
+
+// expiries treats expired grants like revokes: new keys from then on.
+func (g *Gateway) expiries(ctx context.Context) {
+	defer g.wg.Done()
+	every := g.cfg.ExpiryCheck
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := g.patient.RekeyExpired(ctx); err != nil && ctx.Err() == nil {
+				g.log.Warn("new epoch after an expired grant", "err", err)
+			}
+		}
+	}
 }
 
 // Patient returns the patient whose gateway this is: its keys and its

@@ -135,12 +135,12 @@ func newMemWorldCooldown(t *testing.T, cooldown uint32) *memWorld {
 	w.device = w.admit(w.patient, identity.RoleDevice, w.patient.ID()).Signing
 	terms := contract.Terms{Version: contract.Version, Patient: w.patient.ID(), Providers: []identity.ID{w.provider.ID()},
 		Rules: []contract.Rule{{Kind: vital.Glucose, Expr: "value > 180.0 || value < 70.0", Severity: contract.Warning, Cooldown: cooldown}}, Name: "glucose"}
-	acc, err := ledger.Accept(w.provider.Signing, &terms)
+	dc, err := ledger.NewDeployContract(w.patient, terms, w.provider)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.submit(w.patient.Signing, &ledger.DeployContract{Terms: terms, Acceptances: []ledger.Acceptance{acc}})
-	w.contract, _ = terms.Hash()
+	w.submit(w.patient.Signing, dc)
+	w.contract = dc.ID()
 	return w
 }
 

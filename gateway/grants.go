@@ -37,27 +37,74 @@ func (p *Patient) provider(ctx context.Context, id identity.ID) (identity.Public
 	return identity.Public{Role: m.Role, Verifying: v, Encryption: e}, nil
 }
 
-// Grant performs transaction 2: it gives provider the current epoch's
-// session key for the vital signs in scope until expiry, allowing device
-// commands if commands is set. It returns once the grant is committed.
+// Grant performs transaction 2: it gives provider the current epoch's keys
+// of the vital signs in scope until expiry, allowing device commands if
+// commands is set. It returns once the grant is committed. The scope is not
+// on the ledger: the envelope wraps the grant's own key, which opens the
+// scope's keys sealed beside it (envelope.SealScope), so the provider can
+// decrypt the records of those vital signs and no other.
 func (p *Patient) Grant(ctx context.Context, provider identity.ID, scope []vital.Kind, commands bool, expiry time.Time) error {
+	scope = slices.Clone(scope)
+	slices.Sort(scope)
+	scope = slices.Compact(scope)
+	if len(scope) == 0 {
+		return errors.New("grant with an empty scope")
+	}
 	pub, err := p.provider(ctx, provider)
 	if err != nil {
 		return err
 	}
-	scope = slices.Clone(scope)
-	slices.Sort(scope)
-	scope = slices.Compact(scope)
 	epoch, key := p.current()
-	e, err := envelope.GrantEnvelope(p.id, pub, epoch, key)
+	if key.IsZero() {
+		return ErrErased
+	}
+	g, err := p.grantOf(pub, epoch, key, scope)
 	if err != nil {
 		return err
+	}
+	return p.submit(ctx, &ledger.Grant{Provider: provider, Commands: commands, Expiry: expiry.UnixMilli(), Epoch: epoch, Envelope: g.Envelope, Keys: g.Keys})
+}
+
+// grantOf returns the envelope and sealed scope keys of a grant of epoch
+// (whose key is key) to provider.
+func (p *Patient) grantOf(provider identity.Public, epoch uint64, key envelope.SessionKey, scope []vital.Kind) (ledger.Rewrap, error) {
+	id := provider.Verifying.ID()
+	e, err := envelope.GrantEnvelope(p.id, provider, epoch, envelope.GrantKey(key, p.me, id, epoch))
+	if err != nil {
+		return ledger.Rewrap{}, err
 	}
 	b, err := e.Marshal()
 	if err != nil {
-		return err
+		return ledger.Rewrap{}, err
 	}
-	return p.submit(ctx, &ledger.Grant{Provider: provider, Scope: scope, Commands: commands, Expiry: expiry.UnixMilli(), Epoch: epoch, Envelope: b})
+	keys, err := envelope.SealScope(key, p.me, id, epoch, scope)
+	if err != nil {
+		return ledger.Rewrap{}, err
+	}
+	return ledger.Rewrap{Provider: id, Envelope: b, Keys: keys}, nil
+}
+
+// Scope returns the vital signs of provider's grant in the current epoch,
+// read from the ledger and opened with the patient's key (the ledger holds
+// them sealed). A grant that holds no key of the current epoch (expired or
+// revoked before it began) has an empty scope.
+func (p *Patient) Scope(ctx context.Context, provider identity.ID) ([]vital.Kind, error) {
+	epoch, key := p.current()
+	if key.IsZero() {
+		return nil, ErrErased
+	}
+	b, err := p.chain.ScopeKeys(ctx, p.me, epoch, provider)
+	if errors.Is(err, client.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	keys, err := envelope.OpenScope(envelope.GrantKey(key, p.me, provider, epoch), p.me, provider, epoch, b)
+	if err != nil {
+		return nil, err
+	}
+	return envelope.Scope(keys), nil
 }
 
 // Grants lists the patient's grants as the ledger holds them.
@@ -70,10 +117,41 @@ func (p *Patient) Grants(ctx context.Context) ([]ledger.GrantEntry, error) {
 }
 
 // Revoke ends provider's grant and starts a new epoch in the same
-// transaction: the new session key is wrapped to the patient and to every
-// other provider whose grant is active. Records sealed after Revoke
-// returns use the new key.
+// transaction: the new epoch's key is wrapped to the patient, and every
+// other provider whose grant is active gets the new epoch's keys of its
+// scope. Records sealed after Revoke returns use the new keys.
 func (p *Patient) Revoke(ctx context.Context, provider identity.ID) error {
+	return p.revoke(ctx, provider, false)
+}
+
+// RekeyExpired treats an expired grant like a revoke: if a grant that holds
+// the current epoch's keys has expired, it starts a new epoch (revoking
+// that grant on the ledger), so that the provider gets no key of the
+// records sealed from then on. It reports whether it did. The gateway runs
+// it every ExpiryCheck.
+func (p *Patient) RekeyExpired(ctx context.Context) (bool, error) {
+	grants, err := p.Grants(ctx)
+	if err != nil {
+		return false, err
+	}
+	epoch, key := p.current()
+	if key.IsZero() {
+		return false, nil
+	}
+	now := p.now().UnixMilli()
+	for _, e := range grants {
+		if e.Grant.Revoked == 0 && e.Grant.Expiry <= now && e.Grant.Epoch == epoch {
+			if err := p.revoke(ctx, e.Provider, true); err != nil {
+				return false, err
+			}
+			p.log.Info("grant expired; new epoch", "provider", e.Provider, "epoch", p.Epoch())
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (p *Patient) revoke(ctx context.Context, provider identity.ID, expired bool) error {
 	// One revoke at a time, so that two do not start the same epoch.
 	p.revokeMu.Lock()
 	defer p.revokeMu.Unlock()
@@ -85,12 +163,11 @@ func (p *Patient) Revoke(ctx context.Context, provider identity.ID) error {
 	var keep []identity.ID
 	found := false
 	for _, e := range grants {
-		if !e.Grant.Active(now) {
+		if e.Provider == provider && e.Grant.Revoked == 0 && (expired || e.Grant.Active(now)) {
+			found = true
 			continue
 		}
-		if e.Provider == provider {
-			found = true
-		} else {
+		if e.Grant.Active(now) {
 			keep = append(keep, e.Provider)
 		}
 	}
@@ -129,15 +206,17 @@ func (p *Patient) Revoke(ctx context.Context, provider identity.ID) error {
 		if err != nil {
 			return err
 		}
-		e, err := envelope.GrantEnvelope(p.id, pub, next, key)
+		// The same scope in the new epoch: the patient reads it from the
+		// current epoch's sealed keys.
+		scope, err := p.Scope(ctx, id)
+		if err != nil {
+			return fmt.Errorf("scope of %s: %w", id, err)
+		}
+		w, err := p.grantOf(pub, next, key, scope)
 		if err != nil {
 			return err
 		}
-		b, err := e.Marshal()
-		if err != nil {
-			return err
-		}
-		rv.Rewraps = append(rv.Rewraps, ledger.Rewrap{Provider: id, Envelope: b})
+		rv.Rewraps = append(rv.Rewraps, w)
 	}
 	if err := p.submit(ctx, rv); err != nil {
 		return fmt.Errorf("revoke %s: %w", provider, err)

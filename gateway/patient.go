@@ -27,7 +27,7 @@ type Patient struct {
 
 	keyMu sync.RWMutex
 	epoch uint64
-	key   envelope.SessionKey
+	key   envelope.SessionKey // zero once the patient's data is erased
 
 	txMu     sync.Mutex // one patient transaction at a time
 	revokeMu sync.Mutex

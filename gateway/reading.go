@@ -6,10 +6,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/contract"
+	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/mqtt"
 	"github.com/vitalchain/vitalchain/outbox"
@@ -203,12 +205,17 @@ func (g *Gateway) seal(ctx context.Context, r reading.Reading, kind vital.Kind, 
 		return nil, nil
 	}
 	epoch, key := g.patient.current()
+	if key.IsZero() {
+		return nil, ErrErased
+	}
 	items := make([]outbox.Item, len(jobs))
 	ids := make([][32]byte, len(jobs))
 	for i, j := range jobs {
 		h := record.Header{Patient: g.me, Author: g.me, Epoch: epoch, Contract: j.m.id, Kind: kind,
 			Severity: uint8(j.severity), Time: r.Time, Seq: recordSeq(r.Device, r.Seq)}
-		rec, err := record.SealDeterministic(h, key, msg, g.cfg.Patient.Signing)
+		// The vital sign's key of the epoch: a grant gives a provider the
+		// keys of its scope only.
+		rec, err := record.SealDeterministic(h, envelope.KindKey(key, g.me, epoch, kind), msg, g.cfg.Patient.Signing)
 		if err != nil {
 			return nil, fmt.Errorf("seal: %w", err)
 		}
@@ -274,9 +281,10 @@ func (g *Gateway) device(ctx context.Context, id identity.ID) (identity.Verifyin
 }
 
 type monitor struct {
-	id  [32]byte
-	m   *contract.Monitor
-	kin map[vital.Kind]bool
+	id    [32]byte
+	terms contract.Terms // opened and checked against the commitment
+	m     *contract.Monitor
+	kin   map[vital.Kind]bool
 }
 
 // loadContracts (re)builds a monitor for each of the patient's active
@@ -301,20 +309,31 @@ func (g *Gateway) loadContracts(ctx context.Context) error {
 		}
 		// The list is a listing, unproved; each contract is read proved,
 		// and one that is not this patient's is not its.
-		if !c.Active || c.Terms.Patient != g.me {
+		if !c.Active || c.Patient != g.me {
 			continue
 		}
 		if m, ok := old[id]; ok {
 			ms = append(ms, m)
 			continue
 		}
-		p, err := contract.Compile(c.Terms.Rules)
+		// The ledger holds the terms sealed: the gateway opens them with
+		// the patient's key and checks them against the commitment, the
+		// contract's ID, and that they name the parties the ledger lists.
+		terms, err := c.Sealed.Open(g.cfg.Patient, g.cfg.Patient.Signing.Public())
+		if err == nil && (c.Sealed.Commitment != id || !slices.Equal(terms.Providers, c.Providers)) {
+			err = fmt.Errorf("%w: the terms' providers or ID are not the ledger's", contract.ErrCommitment)
+		}
+		if err != nil {
+			g.log.Warn("contract does not open", "contract", fmt.Sprintf("%x", id[:8]), "err", err)
+			continue
+		}
+		p, err := contract.Compile(terms.Rules)
 		if err != nil {
 			g.log.Warn("contract does not compile", "contract", fmt.Sprintf("%x", id[:8]), "err", err)
 			continue
 		}
-		m := &monitor{id: id, m: contract.NewMonitor(p), kin: map[vital.Kind]bool{}}
-		for _, r := range c.Terms.Rules {
+		m := &monitor{id: id, terms: terms, m: contract.NewMonitor(p), kin: map[vital.Kind]bool{}}
+		for _, r := range terms.Rules {
 			m.kin[r.Kind] = true
 		}
 		ms = append(ms, m)
@@ -323,6 +342,20 @@ func (g *Gateway) loadContracts(ctx context.Context) error {
 	g.monitors = ms
 	g.mu.Unlock()
 	return nil
+}
+
+// Terms returns the terms of a contract the gateway evaluates, as it opened
+// them from the ledger and checked them against the contract's commitment
+// (the ledger holds them sealed), and whether it evaluates that contract.
+func (g *Gateway) Terms(id [32]byte) (contract.Terms, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, m := range g.monitors {
+		if m.id == id {
+			return m.terms, true
+		}
+	}
+	return contract.Terms{}, false
 }
 
 // Contracts returns the IDs of the contracts the gateway evaluates.

@@ -2,10 +2,8 @@ package ledger
 
 import (
 	"github.com/vitalchain/vitalchain/command"
-	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/merklelog"
-	"github.com/vitalchain/vitalchain/vital"
 )
 
 // Logs a cloud anchors.
@@ -84,31 +82,23 @@ func (a *Anchor) apply(x *exec, d *Decoded) error {
 	return nil
 }
 
-// Alert records an alert's header (never health data) and notifies the
+// Alert records that a stored record raised an alert, and notifies the
 // contract's providers: the cloud posts it for a stored record. Only the
 // cloud that keeps the patient's records, a cloud of the patient's home
-// cluster, posts a patient's alerts (or the patient itself).
+// cluster, posts a patient's alerts (or the patient itself). It names no
+// vital sign and no severity: those are for the providers, who decrypt the
+// record.
 type Alert struct {
 	Patient  identity.ID `cbor:"1,keyasint"`
 	Contract [32]byte    `cbor:"2,keyasint"`
 	RecordID [32]byte    `cbor:"3,keyasint"`
-	Kind     vital.Kind  `cbor:"4,keyasint"`
-	Severity uint8       `cbor:"5,keyasint"` // a contract.Severity
 	Time     int64       `cbor:"6,keyasint"` // the reading's time, Unix ms
 }
 
 // TxType implements Body.
 func (*Alert) TxType() Type { return TypeAlert }
 
-func (a *Alert) check(*Decoded) error {
-	if !a.Kind.Valid() {
-		return errorf(CodeMalformed, "alert: %v", vital.ErrUnknownKind)
-	}
-	if !contract.Severity(a.Severity).Valid() {
-		return errorf(CodeMalformed, "alert: %v %d", contract.ErrBadSeverity, a.Severity)
-	}
-	return nil
-}
+func (a *Alert) check(*Decoded) error { return nil }
 
 func (a *Alert) apply(x *exec, d *Decoded) error {
 	m, err := x.signer(d, identity.RoleCloud, identity.RolePatient)
@@ -141,7 +131,7 @@ func (a *Alert) apply(x *exec, d *Decoded) error {
 	if !ok {
 		return errorf(CodeNotFound, "contract %x does not exist", a.Contract[:8])
 	}
-	if !c.Active || c.Terms.Patient != a.Patient {
+	if !c.Active || c.Patient != a.Patient {
 		return errorf(CodeInvalid, "contract %x is not an active contract of patient %s", a.Contract[:8], a.Patient)
 	}
 	k := key(pAlert, a.Patient[:], a.RecordID[:])
@@ -151,13 +141,13 @@ func (a *Alert) apply(x *exec, d *Decoded) error {
 		}
 		return err
 	}
-	rec := AlertRecord{Contract: a.Contract, Kind: a.Kind, Severity: a.Severity, Time: a.Time, Height: x.height}
+	rec := AlertRecord{Contract: a.Contract, Time: a.Time, Height: x.height}
 	if err := x.put(k, &rec); err != nil {
 		return err
 	}
 	attrs := []Attr{{AttrPatient, a.Patient.Hex()}, {AttrRecord, hexOf(a.RecordID[:])},
-		{AttrContract, hexOf(a.Contract[:])}, {AttrKind, a.Kind.String()}, {AttrSeverity, itoa(int64(a.Severity))}}
-	for _, p := range c.Terms.Providers {
+		{AttrContract, hexOf(a.Contract[:])}}
+	for _, p := range c.Providers {
 		attrs = append(attrs, Attr{AttrProvider, p.Hex()})
 	}
 	x.emit(EventAlert, attrs...)

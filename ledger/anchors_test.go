@@ -7,10 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/merklelog"
-	"github.com/vitalchain/vitalchain/vital"
 )
 
 // testLog is a cloud's Merkle log.
@@ -176,7 +174,7 @@ func TestAlert(t *testing.T) {
 	c.ok(b.Signing, &TerminateContract{ID: ended})
 
 	alert := func(patient identity.ID, cid [32]byte, rec byte) *Alert {
-		return &Alert{Patient: patient, Contract: cid, RecordID: [32]byte{rec}, Kind: vital.Glucose, Severity: uint8(contract.Critical), Time: 12345}
+		return &Alert{Patient: patient, Contract: cid, RecordID: [32]byte{rec}, Time: 12345}
 	}
 	r := c.ok(cloud.Signing, alert(pat.ID(), id, 1))
 	provs := attrs(r.Events, "alert", "provider")
@@ -189,13 +187,13 @@ func TestAlert(t *testing.T) {
 	if got := attrs(r.Events, "alert", "patient"); len(got) != 1 || got[0] != pat.ID().Hex() {
 		t.Errorf("alert patient %v", got)
 	}
-	if got := attrs(r.Events, "alert", "kind"); len(got) != 1 || got[0] != "glucose" {
-		t.Errorf("alert kind %v", got)
+	if got := attrs(r.Events, "alert", "kind"); len(got) != 0 {
+		t.Errorf("the alert event names a vital sign: %v", got)
 	}
 	var rec AlertRecord
 	rid := [32]byte{1}
 	c.mustQuery("alert/"+pat.ID().Hex()+"/"+hexOf(rid[:]), &rec)
-	if rec.Contract != id || rec.Kind != vital.Glucose || rec.Severity != uint8(contract.Critical) || rec.Time != 12345 || rec.Height != c.height {
+	if rec.Contract != id || rec.Time != 12345 || rec.Height != c.height {
 		t.Errorf("alert record %+v", rec)
 	}
 	// The patient may post its own.
@@ -262,7 +260,7 @@ func TestDeviceCommand(t *testing.T) {
 	// A revoked grant no longer allows commands.
 	k2 := newSessionKey(t)
 	c.ok(pat.Signing, &Revoke{Provider: a.ID(), NewEpoch: 2, SelfEnvelope: sessionKeyBody(t, pat, 2, k2).Envelope,
-		Rewraps: []Rewrap{{Provider: b.ID(), Envelope: grantEnv(t, pat, b, 2, k2)}}})
+		Rewraps: []Rewrap{{Provider: b.ID(), Envelope: grantEnv(t, pat, b, 2, k2), Keys: scopeKeysOf(t)}}})
 	c.fails(a.Signing, cmd(1000), CodeUnauthorized)
 	c.mustQuery("command/"+dev.ID().Hex(), &rec)
 	if rec.Value != 5000 {

@@ -9,7 +9,6 @@ import (
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/statetree"
-	"github.com/vitalchain/vitalchain/vital"
 )
 
 // BenchmarkVerifyBaseline is the primitive Decode wraps: one Ed25519
@@ -57,11 +56,11 @@ func BenchmarkExecute(b *testing.B) {
 	prov := c.register(identity.RoleProvider, nil)
 	cloud := c.register(identity.RoleCloud, nil)
 	tm := terms(pat.ID(), []contract.Rule{glucoseRule}, prov.ID())
-	c.ok(pat.Signing, deployBody(b, tm, prov))
-	cid, _ := tm.Hash()
+	c.ok(pat.Signing, deployBody(b, pat, tm, prov))
+	cid := contractID(b, tm)
 	var txs [][]byte
 	for i := range 64 {
-		txs = append(txs, c.tx(cloud.Signing, &Alert{Patient: pat.ID(), Contract: cid, RecordID: [32]byte{byte(i), 1}, Kind: vital.Glucose, Severity: 2, Time: 1}))
+		txs = append(txs, c.tx(cloud.Signing, &Alert{Patient: pat.ID(), Contract: cid, RecordID: [32]byte{byte(i), 1}, Time: 1}))
 	}
 	blk := Block{Height: c.height + 1, Time: c.now.Add(time.Second), Txs: txs}
 	for _, warm := range []bool{false, true} {

@@ -11,7 +11,6 @@ import (
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/statetree"
-	"github.com/vitalchain/vitalchain/vital"
 )
 
 // scenario runs a bit of everything on c, several transactions to a block,
@@ -35,15 +34,12 @@ func scenario(c *testChain) {
 	dev := mustIdentity(t, identity.RoleDevice)
 
 	tm := terms(pat.ID(), contract.DefaultRules(), a.ID(), b.ID())
-	cid, err := tm.Hash()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cid := contractID(t, tm)
 	k1, k2 := newSessionKey(t), newSessionKey(t)
 	exp := c.now.Add(time.Hour).UnixMilli()
 	c.block(
 		c.tx(pat.Signing, c.registerBody(dev, 0, pat.ID(), dev.Signing)),
-		c.tx(pat.Signing, deployBody(t, tm, a, b)),
+		c.tx(pat.Signing, deployBody(t, pat, tm, a, b)),
 		c.tx(pat.Signing, sessionKeyBody(t, pat, 1, k1)),
 		c.tx(pat.Signing, grantBody(t, pat, a, 1, k1, true, exp)),
 		c.tx(pat.Signing, grantBody(t, pat, b, 1, k1, false, exp)),
@@ -56,7 +52,7 @@ func scenario(c *testChain) {
 	pr, err := envelope.ProviderRecordEnvelope(a, pat.Public(), [32]byte{5}, k2)
 	c.block(
 		c.tx(cloud.Signing, lg.anchor(LogRecords, 0, c.now.UnixMilli())),
-		c.tx(cloud.Signing, &Alert{Patient: pat.ID(), Contract: cid, RecordID: [32]byte{5}, Kind: vital.Glucose, Severity: 2, Time: 1}),
+		c.tx(cloud.Signing, &Alert{Patient: pat.ID(), Contract: cid, RecordID: [32]byte{5}, Time: 1}),
 		c.tx(a.Signing, &DeviceCommand{Device: dev.ID(), Command: "sampling_interval_ms", Value: 2000}),
 		c.tx(b.Signing, &DeviceCommand{Device: dev.ID(), Command: "sampling_interval_ms", Value: 2000}), // refused
 		c.tx(a.Signing, &ProviderRecord{Patient: pat.ID(), RecordID: [32]byte{5}, Envelope: envBytes(t, pr, err)}),
@@ -67,7 +63,7 @@ func scenario(c *testChain) {
 	c.block(
 		c.tx(cloud.Signing, lg.anchor(LogRecords, 5, c.now.UnixMilli())),
 		c.tx(pat.Signing, &Revoke{Provider: b.ID(), NewEpoch: 2, SelfEnvelope: sessionKeyBody(t, pat, 2, k2).Envelope,
-			Rewraps: []Rewrap{{Provider: a.ID(), Envelope: grantEnv(t, pat, a, 2, k2)}}}),
+			Rewraps: []Rewrap{{Provider: a.ID(), Envelope: grantEnv(t, pat, a, 2, k2), Keys: scopeKeysOf(t)}}}),
 		c.tx(b.Signing, &TerminateContract{ID: cid}),
 	)
 	n := c.register(identity.RoleAuthority, nil)

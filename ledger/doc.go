@@ -124,9 +124,14 @@
 //     signature covers the chain ID (CodeWrongChain, before the signature is
 //     verified; it uses up nothing; a proposal holding it is rejected).
 //     TestForeignChainTxRefused.
-//   - A contract costs every validator a long compile: package contract's
-//     compile budget, checked before parsing (CodeContract).
-//     contract.TestContractCompileBounded.
+//   - A contract costs every validator a long compile: the ledger holds
+//     contracts' terms sealed (contract.Sealed) and never compiles them;
+//     the gateway does, within package contract's compile budget, checked
+//     before parsing. contract.TestContractCompileBounded.
+//   - A chain observer reads a patient's conditions from the contracts'
+//     rules: the chain holds a salted commitment to the terms and the
+//     terms encrypted to the parties, nothing of the rules or the name.
+//     outsider.TestChainRevealsNoHealthData.
 //   - A node's RPC (or whoever sits between it and a client) answers a
 //     query with a value of its choosing: a patient's epoch that makes the
 //     gateway seal with a revoked provider's key, a member's home that sends

@@ -33,6 +33,7 @@ const (
 	CodePolicy         Code = 18 // a proposal that breaks the proposer policy
 	CodeWrongChain     Code = 19 // a transaction signed for another chain
 	CodeOverCap        Code = 20 // over its signer's share of a block or of the mempool: retry later
+	CodeErased         Code = 21 // new keys or grants for a patient whose data was erased
 )
 
 var codeNames = map[Code]string{
@@ -43,7 +44,7 @@ var codeNames = map[Code]string{
 	CodeNotFound: "not found", CodeDuplicate: "duplicate", CodeInvalid: "invalid",
 	CodeContract: "contract", CodeConsistency: "consistency", CodeExpired: "expired",
 	CodeEnvelope: "envelope", CodePolicy: "policy", CodeWrongChain: "wrong chain",
-	CodeOverCap: "over cap",
+	CodeOverCap: "over cap", CodeErased: "erased",
 }
 
 // String returns the code's name.

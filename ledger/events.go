@@ -16,9 +16,10 @@ const (
 	EventSessionKey         = "session_key"         // AttrPatient, AttrEpoch
 	EventGrant              = "grant"               // AttrPatient, AttrProvider, AttrEpoch, AttrExpiry
 	EventRevoke             = "revoke"              // AttrPatient, AttrProvider, AttrEpoch (the new one)
+	EventErase              = "erase"               // AttrPatient
 	EventProviderRecord     = "provider_record"     // AttrPatient, AttrProvider, AttrRecord
 	EventAnchor             = "anchor"              // AttrCloud, AttrLog, AttrSize, AttrRoot, AttrPrevSize
-	EventAlert              = "alert"               // AttrPatient, AttrRecord, AttrContract, AttrKind, AttrSeverity, AttrProvider (each)
+	EventAlert              = "alert"               // AttrPatient, AttrRecord, AttrContract, AttrProvider (each)
 	EventDeviceCommand      = "device_command"      // AttrPatient, AttrDevice, AttrProvider, AttrCommand, AttrValue
 	EventVote               = "vote"                // AttrCandidate, AttrAdd, AttrVoter, AttrVotes, AttrAuthorities
 	EventAuthorityChange    = "authority_change"    // AttrID, AttrAdd
@@ -71,6 +72,7 @@ const (
 	QueryContracts   = "contracts"
 	QueryEpoch       = "epoch"
 	QueryEnvelope    = "envelope"
+	QueryScope       = "scope"
 	QueryGrant       = "grant"
 	QueryGrants      = "grants"
 	QueryAnchor      = "anchor"
@@ -109,6 +111,12 @@ func EpochPath(patient identity.ID) string { return QueryEpoch + "/" + patient.H
 // recipient ([]byte).
 func EnvelopePath(patient identity.ID, epoch uint64, recipient identity.ID) string {
 	return QueryEnvelope + "/" + patient.Hex() + "/" + strconv.FormatUint(epoch, 10) + "/" + recipient.Hex()
+}
+
+// ScopePath is the path of the sealed keys of a patient's epoch for a
+// provider's scope ([]byte, envelope.OpenScope opens them).
+func ScopePath(patient identity.ID, epoch uint64, provider identity.ID) string {
+	return QueryScope + "/" + patient.Hex() + "/" + strconv.FormatUint(epoch, 10) + "/" + provider.Hex()
 }
 
 // GrantPath is the path of a patient's grant to a provider (GrantRecord).

@@ -347,9 +347,20 @@ func grantBody(t testing.TB, patient, provider *identity.Identity, epoch uint64,
 	t.Helper()
 	e, err := envelope.GrantEnvelope(patient, provider.Public(), epoch, key)
 	return &Grant{
-		Provider: provider.ID(), Scope: []vital.Kind{vital.Glucose, vital.HeartRate}, Commands: commands,
-		Expiry: expiry, Epoch: epoch, Envelope: envBytes(t, e, err),
+		Provider: provider.ID(), Commands: commands,
+		Expiry: expiry, Epoch: epoch, Envelope: envBytes(t, e, err), Keys: scopeKeysOf(t),
 	}
+}
+
+// scopeKeysOf returns sealed scope keys (glucose and heart rate of a
+// random epoch key): the ledger checks only their size.
+func scopeKeysOf(t testing.TB) []byte {
+	t.Helper()
+	b, err := envelope.SealScope(newSessionKey(t), identity.ID{1}, identity.ID{2}, 1, []vital.Kind{vital.Glucose, vital.HeartRate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // --- contracts ---
@@ -363,16 +374,42 @@ func terms(patient identity.ID, rules []contract.Rule, providers ...identity.ID)
 	return contract.Terms{Version: contract.Version, Patient: patient, Providers: ps, Rules: rules, Name: "test"}
 }
 
-// deployBody returns the deployment of tm, accepted by signers (any order).
-func deployBody(t testing.TB, tm contract.Terms, signers ...*identity.Identity) *DeployContract {
+// testSalt is the salt of tm in tests: its hash, so that a test knows a
+// contract's ID before it deploys it.
+func testSalt(tm contract.Terms) [contract.SaltSize]byte {
+	h, _ := tm.Hash()
+	return h
+}
+
+// contractID returns the ID of tm as deployBody deploys it.
+func contractID(t testing.TB, tm contract.Terms) [32]byte {
 	t.Helper()
-	d := &DeployContract{Terms: tm}
+	id, err := tm.Commit(testSalt(tm))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// deployBody returns the deployment of tm by patient, sealed with
+// testSalt, accepted by signers (any order).
+func deployBody(t testing.TB, patient *identity.Identity, tm contract.Terms, signers ...*identity.Identity) *DeployContract {
+	t.Helper()
+	pubs := make([]identity.Public, len(signers))
+	for i, s := range signers {
+		pubs[i] = s.Public()
+	}
+	sealed, err := contract.SealWith(patient, pubs, tm, testSalt(tm))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &DeployContract{Providers: tm.Providers, Sealed: *sealed}
 	for _, p := range tm.Providers {
 		i := slices.IndexFunc(signers, func(s *identity.Identity) bool { return s.ID() == p })
 		if i < 0 {
 			t.Fatalf("no signer for provider %s", p)
 		}
-		a, err := Accept(signers[i].Signing, &tm)
+		a, err := Accept(signers[i].Signing, &tm, testSalt(tm))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -389,8 +426,8 @@ func (c *testChain) deploy(patient *identity.Identity, providers ...*identity.Id
 		ids[i] = p.ID()
 	}
 	tm := terms(patient.ID(), []contract.Rule{glucoseRule}, ids...)
-	c.ok(patient.Signing, deployBody(c.t, tm, providers...))
-	h, err := tm.Hash()
+	c.ok(patient.Signing, deployBody(c.t, patient, tm, providers...))
+	h, err := tm.Commit(testSalt(tm))
 	if err != nil {
 		c.t.Fatal(err)
 	}

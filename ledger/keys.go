@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"slices"
 
+	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
-	"github.com/vitalchain/vitalchain/vital"
 )
 
 // SessionKey is transaction 1: the patient starts epoch Epoch (the current
@@ -33,6 +33,9 @@ func (s *SessionKey) apply(x *exec, d *Decoded) error {
 	if err != nil {
 		return err
 	}
+	if ps.Erased != 0 {
+		return errorf(CodeErased, "patient %s's data was erased at height %d: no new keys", me, ps.Erased)
+	}
 	if s.Epoch != ps.Epoch+1 {
 		return errorf(CodeInvalid, "session key for epoch %d, but the next epoch is %d", s.Epoch, ps.Epoch+1)
 	}
@@ -48,32 +51,28 @@ func (s *SessionKey) apply(x *exec, d *Decoded) error {
 	return nil
 }
 
-// Grant is transaction 2: the patient gives a provider the current epoch's
-// session key, for the vital signs in Scope, until Expiry (block time, Unix
-// ms). A grant to a provider who has one replaces it.
+// Grant is transaction 2: the patient gives a provider the keys of the
+// current epoch for the vital signs of its scope, until Expiry (block time,
+// Unix ms). A grant to a provider who has one replaces it. The scope is not
+// on the chain: Envelope wraps the grant's own key (envelope.GrantKey),
+// which opens Keys, the scope's keys sealed and padded to every vital sign
+// (envelope.SealScope); the provider can decrypt the records of those vital
+// signs only, and the ledger cannot tell which they are.
 type Grant struct {
-	Provider identity.ID  `cbor:"1,keyasint"`
-	Scope    []vital.Kind `cbor:"2,keyasint"` // ascending, no repeats, at least one
-	Commands bool         `cbor:"3,keyasint"` // the provider may command the patient's devices
-	Expiry   int64        `cbor:"4,keyasint"`
-	Epoch    uint64       `cbor:"5,keyasint"`
-	Envelope []byte       `cbor:"6,keyasint"` // an envelope.Envelope of kind Grant
+	Provider identity.ID `cbor:"1,keyasint"`
+	Commands bool        `cbor:"3,keyasint"` // the provider may command the patient's devices
+	Expiry   int64       `cbor:"4,keyasint"`
+	Epoch    uint64      `cbor:"5,keyasint"`
+	Envelope []byte      `cbor:"6,keyasint"` // an envelope.Envelope of kind Grant
+	Keys     []byte      `cbor:"7,keyasint"` // envelope.SealScope's output
 }
 
 // TxType implements Body.
 func (*Grant) TxType() Type { return TypeGrant }
 
 func (g *Grant) check(d *Decoded) error {
-	if len(g.Scope) == 0 {
-		return errorf(CodeMalformed, "grant with an empty scope")
-	}
-	for i, k := range g.Scope {
-		if !k.Valid() {
-			return errorf(CodeMalformed, "grant scope: %v", vital.ErrUnknownKind)
-		}
-		if i > 0 && g.Scope[i-1] >= k {
-			return errorf(CodeMalformed, "grant scope must be ascending with no repeats")
-		}
+	if err := checkScopeKeys(g.Keys); err != nil {
+		return err
 	}
 	if g.Expiry <= 0 {
 		return errorf(CodeMalformed, "grant without an expiry")
@@ -104,6 +103,9 @@ func (g *Grant) apply(x *exec, d *Decoded) error {
 	if err != nil {
 		return err
 	}
+	if ps.Erased != 0 {
+		return errorf(CodeErased, "patient %s's data was erased at height %d: no new grants", me, ps.Erased)
+	}
 	if ps.Epoch == 0 || g.Epoch != ps.Epoch {
 		return errorf(CodeInvalid, "grant for epoch %d, but the current epoch is %d", g.Epoch, ps.Epoch)
 	}
@@ -120,20 +122,32 @@ func (g *Grant) apply(x *exec, d *Decoded) error {
 			return err
 		}
 	}
-	rec := GrantRecord{Scope: g.Scope, Commands: g.Commands, Expiry: g.Expiry, Epoch: g.Epoch, Height: x.height}
+	rec := GrantRecord{Commands: g.Commands, Expiry: g.Expiry, Epoch: g.Epoch, Height: x.height}
 	if err := x.put(key(pGrant, me[:], g.Provider[:]), &rec); err != nil {
 		return err
 	}
 	x.putRaw(key(pEnvelope, me[:], be64(g.Epoch), g.Provider[:]), g.Envelope)
+	x.putRaw(key(pScope, me[:], be64(g.Epoch), g.Provider[:]), g.Keys)
 	x.emit(EventGrant, Attr{AttrPatient, me.Hex()}, Attr{AttrProvider, g.Provider.Hex()},
 		Attr{AttrEpoch, itoa(int64(g.Epoch))}, Attr{AttrExpiry, itoa(g.Expiry)})
 	return nil
 }
 
-// Rewrap is the new epoch's session key wrapped to a provider who keeps its grant.
+// Rewrap gives a provider who keeps its grant the new epoch's keys of its
+// scope, as a Grant does.
 type Rewrap struct {
 	Provider identity.ID `cbor:"1,keyasint"`
 	Envelope []byte      `cbor:"2,keyasint"`
+	Keys     []byte      `cbor:"3,keyasint"` // envelope.SealScope's output
+}
+
+// checkScopeKeys checks sealed scope keys' size, which is the same for
+// every scope.
+func checkScopeKeys(b []byte) error {
+	if len(b) != envelope.SealedScopeSize {
+		return errorf(CodeMalformed, "sealed scope keys of %d bytes, want %d", len(b), envelope.SealedScopeSize)
+	}
+	return nil
 }
 
 // Revoke ends a provider's grant and, in the same transaction, starts a new
@@ -164,6 +178,9 @@ func (r *Revoke) check(d *Decoded) error {
 			return errorf(CodeInvalid, "revoke re-wraps the new key to the revoked provider")
 		}
 		if err := checkEnvelope(w.Envelope, envGrant, me, r.NewEpoch, me, w.Provider, [32]byte{}); err != nil {
+			return err
+		}
+		if err := checkScopeKeys(w.Keys); err != nil {
 			return err
 		}
 	}
@@ -239,6 +256,7 @@ func (r *Revoke) apply(x *exec, d *Decoded) error {
 			return err
 		}
 		x.putRaw(key(pEnvelope, me[:], be64(r.NewEpoch), w.Provider[:]), w.Envelope)
+		x.putRaw(key(pScope, me[:], be64(r.NewEpoch), w.Provider[:]), w.Keys)
 	}
 	x.emit(EventRevoke, Attr{AttrPatient, me.Hex()}, Attr{AttrProvider, r.Provider.Hex()}, Attr{AttrEpoch, itoa(int64(r.NewEpoch))})
 	return nil

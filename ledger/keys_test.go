@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"errors"
 	"slices"
 	"strconv"
@@ -9,7 +10,6 @@ import (
 
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
-	"github.com/vitalchain/vitalchain/vital"
 )
 
 // envelopeOf queries the envelope of patient's key of epoch for recipient.
@@ -135,11 +135,16 @@ func TestGrant(t *testing.T) {
 	}
 	var rec GrantRecord
 	c.mustQuery("grant/"+pat.ID().Hex()+"/"+a.ID().Hex(), &rec)
-	if !slices.Equal(rec.Scope, g.Scope) || rec.Commands || rec.Expiry != exp || rec.Epoch != 1 || rec.Height != c.height || rec.Revoked != 0 {
+	if rec.Commands || rec.Expiry != exp || rec.Epoch != 1 || rec.Height != c.height || rec.Revoked != 0 {
 		t.Errorf("grant record %+v", rec)
 	}
-	if !rec.Active(c.now.UnixMilli()) || rec.Active(exp) || !rec.Covers(vital.Glucose) || rec.Covers(vital.SpO2) {
-		t.Errorf("grant record Active/Covers")
+	if !rec.Active(c.now.UnixMilli()) || rec.Active(exp) {
+		t.Errorf("grant record Active")
+	}
+	var sk []byte
+	c.mustQuery(ScopePath(pat.ID(), 1, a.ID()), &sk)
+	if !bytes.Equal(sk, g.Keys) {
+		t.Errorf("the grant's scope keys are not stored")
 	}
 	c.unwrapsTo(pat, 1, a, k1)
 
@@ -156,12 +161,12 @@ func TestGrant(t *testing.T) {
 		{"wrong epoch", pat.Signing, grantBody(t, pat, b, 2, k1, false, exp), CodeInvalid},
 		{"expired", pat.Signing, grantBody(t, pat, b, 1, k1, false, c.now.UnixMilli()), CodeExpired},
 		{"expires at the block time", pat.Signing, grantBody(t, pat, b, 1, k1, false, c.now.Add(time.Second).UnixMilli()), CodeExpired},
-		{"to a patient", pat.Signing, &Grant{Provider: other.ID(), Scope: []vital.Kind{vital.Glucose}, Expiry: exp, Epoch: 1,
+		{"to a patient", pat.Signing, &Grant{Provider: other.ID(), Keys: scopeKeysOf(t), Expiry: exp, Epoch: 1,
 			Envelope: wrapAs(t, envelope.GrantContext(pat.ID(), other.ID(), 1, x25519), k1, b.Decryption.Public(), pat)}, CodeWrongRole},
-		{"to a cloud", pat.Signing, &Grant{Provider: cloud.ID(), Scope: []vital.Kind{vital.Glucose}, Expiry: exp, Epoch: 1,
+		{"to a cloud", pat.Signing, &Grant{Provider: cloud.ID(), Keys: scopeKeysOf(t), Expiry: exp, Epoch: 1,
 			Envelope: wrapAs(t, envelope.GrantContext(pat.ID(), cloud.ID(), 1, x25519), k1, b.Decryption.Public(), pat)}, CodeWrongRole},
 		{"to an unregistered provider", pat.Signing, grantBody(t, pat, unregistered, 1, k1, false, exp), CodeNotFound},
-		{"by a provider", a.Signing, &Grant{Provider: b.ID(), Scope: []vital.Kind{vital.Glucose}, Expiry: exp, Epoch: 1,
+		{"by a provider", a.Signing, &Grant{Provider: b.ID(), Keys: scopeKeysOf(t), Expiry: exp, Epoch: 1,
 			Envelope: wrapAs(t, envelope.GrantContext(a.ID(), b.ID(), 1, x25519), k1, b.Decryption.Public(), a)}, CodeWrongRole},
 		{"envelope for another provider", pat.Signing, func() *Grant {
 			g := grantBody(t, pat, b, 1, k1, false, exp)
@@ -194,7 +199,7 @@ func TestGrant(t *testing.T) {
 	}
 
 	// A new grant to a provider replaces the old one.
-	c.ok(pat.Signing, &Grant{Provider: a.ID(), Scope: []vital.Kind{vital.SpO2}, Commands: true, Expiry: exp + 1, Epoch: 1, Envelope: g.Envelope})
+	c.ok(pat.Signing, &Grant{Provider: a.ID(), Keys: g.Keys, Commands: true, Expiry: exp + 1, Epoch: 1, Envelope: g.Envelope})
 	var list []GrantEntry
 	c.mustQuery("grants/"+pat.ID().Hex(), &list)
 	if len(list) != 2 {
@@ -206,7 +211,7 @@ func TestGrant(t *testing.T) {
 		}
 		switch e.Provider {
 		case a.ID():
-			if !e.Grant.Commands || e.Grant.Expiry != exp+1 || !slices.Equal(e.Grant.Scope, []vital.Kind{vital.SpO2}) {
+			if !e.Grant.Commands || e.Grant.Expiry != exp+1 {
 				t.Errorf("replaced grant %+v", e.Grant)
 			}
 		case hyb.ID():
@@ -244,7 +249,7 @@ func TestRevoke(t *testing.T) {
 	rewrap := func(epoch uint64, key envelope.SessionKey, provs ...*identity.Identity) []Rewrap {
 		var out []Rewrap
 		for _, p := range provs {
-			out = append(out, Rewrap{Provider: p.ID(), Envelope: grantEnv(t, pat, p, epoch, key)})
+			out = append(out, Rewrap{Provider: p.ID(), Envelope: grantEnv(t, pat, p, epoch, key), Keys: scopeKeysOf(t)})
 		}
 		slices.SortFunc(out, func(x, y Rewrap) int { return cmpID(x.Provider, y.Provider) })
 		return out
@@ -273,9 +278,10 @@ func TestRevoke(t *testing.T) {
 		{"wrong new epoch", wrongEpoch, CodeInvalid},
 		{"unknown grant", revoke(never, rewrap(2, k2, a, b, d)), CodeNotFound},
 		{"rewrap of another suite", revoke(a, []Rewrap{
-			{Provider: b.ID(), Envelope: grantEnv(t, pat, withDecryption(t, b, identity.SuiteMLKEM768X25519), 2, k2)},
-			{Provider: d.ID(), Envelope: grantEnv(t, pat, d, 2, k2)},
+			{Provider: b.ID(), Envelope: grantEnv(t, pat, withDecryption(t, b, identity.SuiteMLKEM768X25519), 2, k2), Keys: scopeKeysOf(t)},
+			{Provider: d.ID(), Envelope: grantEnv(t, pat, d, 2, k2), Keys: scopeKeysOf(t)},
 		}), CodeEnvelope},
+		{"rewrap without scope keys", revoke(a, func() []Rewrap { r := rewrap(2, k2, b, d); r[0].Keys = nil; return r }()), CodeMalformed},
 	}
 	slices.SortFunc(tests[len(tests)-1].body.Rewraps, func(x, y Rewrap) int { return cmpID(x.Provider, y.Provider) })
 	for _, tc := range tests {

@@ -35,6 +35,7 @@ var (
 //	contracts/PATIENT              [][32]byte: the patient's contracts (a listing: not provable)
 //	epoch/PATIENT                  PatientState
 //	envelope/PATIENT/EPOCH/ID      []byte: the envelope of that epoch's key for ID
+//	scope/PATIENT/EPOCH/ID         []byte: the sealed keys of the scope of ID's grant in that epoch
 //	grant/PATIENT/PROVIDER         GrantRecord
 //	grants/PATIENT                 []GrantEntry (a listing: not provable)
 //	anchor/CLOUD/LOG               AnchorRecord: the latest
@@ -138,7 +139,7 @@ func parseQuery(path string) (*parsedQuery, error) {
 		}
 		q.key = key(pCluster, be32(uint32(n)))
 		q.listing = q.head == QueryCluster
-	case QueryEnvelope:
+	case QueryEnvelope, QueryScope:
 		if err := want(4); err != nil {
 			return nil, err
 		}
@@ -154,7 +155,7 @@ func parseQuery(path string) (*parsedQuery, error) {
 		if err != nil {
 			return nil, err
 		}
-		q.key = key(pEnvelope, p, be64(epoch), r)
+		q.key = key(map[string]byte{QueryEnvelope: pEnvelope, QueryScope: pScope}[q.head], p, be64(epoch), r)
 	case QueryGrant, QueryAlert:
 		if err := want(3); err != nil {
 			return nil, err
@@ -256,7 +257,7 @@ func (q *parsedQuery) answer(raw []byte) ([]byte, error) {
 			}
 		}
 		return codec.Marshal(&ps)
-	case QueryEnvelope:
+	case QueryEnvelope, QueryScope:
 		if raw == nil {
 			return notFound()
 		}

@@ -7,11 +7,9 @@ import (
 	"time"
 
 	"github.com/vitalchain/vitalchain/codec"
-	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/statetree"
-	"github.com/vitalchain/vitalchain/vital"
 )
 
 // TestForeignChainTxRefused: a transaction signed for another chain (a test
@@ -114,7 +112,7 @@ func TestProviderRecordNeedsAGrant(t *testing.T) {
 	c.ok(other.Signing, grantBody(t, other, elsewhere, 1, ko, false, c.expiry(time.Hour)))
 	k2 := newSessionKey(t)
 	c.ok(pat.Signing, &Revoke{Provider: revoked.ID(), NewEpoch: 2, SelfEnvelope: sessionKeyBody(t, pat, 2, k2).Envelope,
-		Rewraps: []Rewrap{{Provider: granted.ID(), Envelope: grantEnv(t, pat, granted, 2, k2)}}}) // short's grant has expired by now
+		Rewraps: []Rewrap{{Provider: granted.ID(), Envelope: grantEnv(t, pat, granted, 2, k2), Keys: scopeKeysOf(t)}}}) // short's grant has expired by now
 
 	rk := newSessionKey(t)
 	record := func(prov *identity.Identity, n byte) *ProviderRecord {
@@ -162,12 +160,12 @@ func TestAlertOnlyFromTheHomeCloud(t *testing.T) {
 	n := byte(0)
 	alert := func() *Alert {
 		n++
-		return &Alert{Patient: pat.ID(), Contract: cid, RecordID: [32]byte{n}, Kind: vital.Glucose, Severity: uint8(contract.Warning), Time: 1}
+		return &Alert{Patient: pat.ID(), Contract: cid, RecordID: [32]byte{n}, Time: 1}
 	}
 	c.fails(away.Signing, alert(), CodeUnauthorized)
 	c.ok(home.Signing, alert())
 	c.ok(pat.Signing, alert())
-	c.fails(away.Signing, &Alert{Patient: prov.ID(), Contract: cid, RecordID: [32]byte{99}, Kind: vital.Glucose, Severity: 1}, CodeWrongRole)
+	c.fails(away.Signing, &Alert{Patient: prov.ID(), Contract: cid, RecordID: [32]byte{99}}, CodeWrongRole)
 
 	// The patient moves to cluster 2: its records stay in the custody of
 	// its home cluster's cloud, and so do its alerts.

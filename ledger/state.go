@@ -12,7 +12,6 @@ import (
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/merklelog"
-	"github.com/vitalchain/vitalchain/vital"
 )
 
 // Store is the committed state as the state machine reads it. Get returns
@@ -44,6 +43,7 @@ const (
 	pPatientK    = 'K' // K patient contract → "" (a patient's contracts)
 	pPatient     = 'e' // e patient → PatientState
 	pEnvelope    = 'E' // E patient epoch(8) recipient → envelope bytes
+	pScope       = 'S' // S patient epoch(8) provider → sealed scope keys
 	pGrant       = 'g' // g patient provider → GrantRecord
 	pGrantIdx    = 'G' // G patient → grantIndex
 	pAnchor      = 'x' // x cloud log(1) → AnchorRecord (latest)
@@ -185,42 +185,36 @@ func (c *Cluster) HandoverTo(newHead identity.ID) HandoverStatement {
 	return HandoverStatement{Cluster: c.ID, OldHead: c.Head, NewHead: newHead, Term: c.Term}
 }
 
-// ContractRecord is a deployed alert contract.
+// ContractRecord is a deployed alert contract: its parties and its terms
+// sealed for them (Sealed.Open reads them, for a party).
 type ContractRecord struct {
-	Terms      contract.Terms `cbor:"1,keyasint"`
-	Active     bool           `cbor:"2,keyasint"`
-	Height     int64          `cbor:"3,keyasint"` // deployed at
-	EndHeight  int64          `cbor:"4,keyasint,omitempty"`
-	TerminedBy []byte         `cbor:"5,keyasint,omitempty"`
+	Patient    identity.ID     `cbor:"1,keyasint"`
+	Providers  []identity.ID   `cbor:"2,keyasint"`
+	Sealed     contract.Sealed `cbor:"3,keyasint"`
+	Active     bool            `cbor:"4,keyasint"`
+	Height     int64           `cbor:"5,keyasint"` // deployed at
+	EndHeight  int64           `cbor:"6,keyasint,omitempty"`
+	TerminedBy []byte          `cbor:"7,keyasint,omitempty"`
 }
 
-// PatientState is a patient's key epoch.
+// PatientState is a patient's key epoch, and whether its data was erased.
 type PatientState struct {
-	Epoch uint64 `cbor:"1,keyasint"` // the current epoch; 0 before the first session key
+	Epoch  uint64 `cbor:"1,keyasint"`           // the current epoch; 0 before the first session key
+	Erased int64  `cbor:"2,keyasint,omitempty"` // the height of the patient's erasure; 0: not erased
 }
 
-// GrantRecord is a patient's grant to a provider.
+// GrantRecord is a patient's grant to a provider. Its scope is not on the
+// ledger: the provider holds the keys of its vital signs only (ScopePath).
 type GrantRecord struct {
-	Scope    []vital.Kind `cbor:"1,keyasint"`           // the vital signs it covers, ascending
-	Commands bool         `cbor:"2,keyasint"`           // the provider may command the patient's devices
-	Expiry   int64        `cbor:"3,keyasint"`           // block time (Unix ms) at which it ends
-	Epoch    uint64       `cbor:"4,keyasint"`           // the epoch whose key it carries
-	Height   int64        `cbor:"5,keyasint"`           // granted at
-	Revoked  int64        `cbor:"6,keyasint,omitempty"` // revoked at this height; 0 while not revoked
+	Commands bool   `cbor:"2,keyasint"`           // the provider may command the patient's devices
+	Expiry   int64  `cbor:"3,keyasint"`           // block time (Unix ms) at which it ends
+	Epoch    uint64 `cbor:"4,keyasint"`           // the epoch whose keys it carries
+	Height   int64  `cbor:"5,keyasint"`           // granted at
+	Revoked  int64  `cbor:"6,keyasint,omitempty"` // revoked at this height; 0 while not revoked
 }
 
 // Active reports whether the grant is in force at block time now (Unix ms).
 func (g *GrantRecord) Active(now int64) bool { return g.Revoked == 0 && now < g.Expiry }
-
-// Covers reports whether the grant's scope includes kind.
-func (g *GrantRecord) Covers(kind vital.Kind) bool {
-	for _, k := range g.Scope {
-		if k == kind {
-			return true
-		}
-	}
-	return false
-}
 
 // grantIndex lists the providers a patient has ever granted, ascending.
 type grantIndex struct {
@@ -237,12 +231,10 @@ type AnchorRecord struct {
 
 // AlertRecord is an alert's header as the ledger keeps it.
 type AlertRecord struct {
-	Contract [32]byte   `cbor:"1,keyasint"`
-	Kind     vital.Kind `cbor:"2,keyasint"`
-	Severity uint8      `cbor:"3,keyasint"`
-	Time     int64      `cbor:"4,keyasint"`
-	Height   int64      `cbor:"5,keyasint"`
-	Cloud    []byte     `cbor:"6,keyasint,omitempty"` // the cloud that stores the record
+	Contract [32]byte `cbor:"1,keyasint"`
+	Time     int64    `cbor:"4,keyasint"`
+	Height   int64    `cbor:"5,keyasint"`
+	Cloud    []byte   `cbor:"6,keyasint,omitempty"` // the cloud that stores the record
 }
 
 // ProviderRecordEntry is a provider's record for a patient (transaction 3).

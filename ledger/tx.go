@@ -10,8 +10,8 @@ import (
 )
 
 // TxVersion is the version of the transaction format. Version 2 signs the
-// chain ID.
-const TxVersion = 2
+// chain ID; version 3 seals contracts' terms (DeployContract).
+const TxVersion = 3
 
 // MaxTxSize bounds an encoded transaction, in bytes.
 const MaxTxSize = 64 << 10
@@ -34,6 +34,7 @@ const (
 	TypeVote              Type = 11 // an authority's vote to add or remove an authority
 	TypeHandover          Type = 12 // a cluster's new Cluster Head takes over from the old
 	TypeMigrate           Type = 13 // a member moves to another cluster
+	TypeErase             Type = 14 // a patient's data erased: its grants end, no new keys or grants
 )
 
 var typeNames = [...]string{
@@ -50,6 +51,7 @@ var typeNames = [...]string{
 	TypeVote:              "vote",
 	TypeHandover:          "handover",
 	TypeMigrate:           "migrate",
+	TypeErase:             "erase",
 }
 
 // Valid reports whether t is a known type.
@@ -65,7 +67,7 @@ func (t Type) String() string {
 
 // Tx is a signed transaction. Body is the canonical CBOR encoding of the
 // body struct of its Type; Sig is the signer's Ed25519 signature, in context
-// "tx/v2", over the canonical encoding of the Tx with Sig empty, so over
+// "tx/v3", over the canonical encoding of the Tx with Sig empty, so over
 // ChainID too: a transaction signed for one chain (a test network) is
 // refused by every other (CodeWrongChain), though the same keys sign on both.
 type Tx struct {
@@ -78,7 +80,7 @@ type Tx struct {
 	ChainID string `cbor:"7,keyasint"` // the chain's ID, as its genesis names it
 }
 
-const txContext = "tx/v2"
+const txContext = "tx/v3"
 
 // MaxChainIDLen bounds a chain ID, as CometBFT does.
 const MaxChainIDLen = 50
@@ -213,6 +215,8 @@ func newBody(t Type) Body {
 		return new(Handover)
 	case TypeMigrate:
 		return new(Migrate)
+	case TypeErase:
+		return new(Erase)
 	}
 	panic(fmt.Sprintf("ledger: newBody of invalid type %d", t))
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/merklelog"
-	"github.com/vitalchain/vitalchain/vital"
 )
 
 // sample is a set of actors and one statelessly valid transaction of every
@@ -54,10 +53,7 @@ func newSample(t testing.TB) *sample {
 		t.Fatal(err)
 	}
 	tm := terms(s.patient.ID(), []contract.Rule{glucoseRule}, s.provider.ID())
-	cid, err := tm.Hash()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cid := contractID(t, tm)
 	k1, k2 := newSessionKey(t), newSessionKey(t)
 	rec := [32]byte{1, 2, 3}
 	pr, err := envelope.ProviderRecordEnvelope(s.provider, s.patient.Public(), rec, k1)
@@ -76,18 +72,19 @@ func newSample(t testing.TB) *sample {
 		s.txs[b.TxType()] = tx
 	}
 	add(s.auth, reg)
-	add(s.patient, deployBody(t, tm, s.provider))
+	add(s.patient, deployBody(t, s.patient, tm, s.provider))
 	add(s.provider, &TerminateContract{ID: cid})
 	add(s.patient, sessionKeyBody(t, s.patient, 1, k1))
 	add(s.patient, grantBody(t, s.patient, s.provider, 1, k1, true, genesisTime.Add(24*3600e9).UnixMilli()))
 	add(s.patient, &Revoke{Provider: s.provider.ID(), NewEpoch: 2, SelfEnvelope: envBytes(t, rev, rerr)})
 	add(s.provider, &ProviderRecord{Patient: s.patient.ID(), RecordID: rec, Envelope: envBytes(t, pr, err)})
 	add(s.cloud, &Anchor{Log: LogRecords, Checkpoint: merklelog.Checkpoint{Size: 1, Root: merklelog.HashLeaf([]byte("r"))}, Sealed: 1})
-	add(s.cloud, &Alert{Patient: s.patient.ID(), Contract: cid, RecordID: rec, Kind: vital.Glucose, Severity: uint8(contract.Warning), Time: 1})
+	add(s.cloud, &Alert{Patient: s.patient.ID(), Contract: cid, RecordID: rec, Time: 1})
 	add(s.provider, &DeviceCommand{Device: s.device.ID(), Command: "sampling_interval_ms", Value: 60_000})
 	add(s.auth, &Vote{Candidate: s.auth2.ID(), Add: true})
 	add(s.auth2, &Handover{Cluster: 1, NewHead: s.auth2.ID(), Attestations: []Attestation{att}})
 	add(s.patient, &Migrate{Cluster: 2, Devices: []identity.ID{s.device.ID()}})
+	add(s.patient, &Erase{})
 	return s
 }
 
@@ -153,8 +150,8 @@ func TestDecodeEveryType(t *testing.T) {
 	if got := TypeHandover.String(); got != "handover" {
 		t.Errorf("TypeHandover.String() = %q", got)
 	}
-	if Type(14).Valid() || Type(0).Valid() {
-		t.Error("types 0 and 14 are valid")
+	if Type(15).Valid() || Type(0).Valid() {
+		t.Error("types 0 and 15 are valid")
 	}
 }
 
@@ -213,11 +210,12 @@ func TestDecodeRejects(t *testing.T) {
 		{"unknown field", unknownField(t, vote), CodeMalformed, codec.ErrUnknownField},
 		{"version 0", signTx(t, key, Tx{Version: 0, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 1, Body: voteBody, ChainID: testChainID}), CodeUnknownVersion, codec.ErrUnknownVersion},
 		{"version 1, which signed no chain ID", signTx(t, key, Tx{Version: 1, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 1, Body: voteBody}), CodeUnknownVersion, codec.ErrUnknownVersion},
-		{"version 3", signTx(t, key, Tx{Version: 3, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 1, Body: voteBody, ChainID: testChainID}), CodeUnknownVersion, codec.ErrUnknownVersion},
+		{"version 2, whose contracts were in cleartext", signTx(t, key, Tx{Version: 2, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 1, Body: voteBody, ChainID: testChainID}), CodeUnknownVersion, codec.ErrUnknownVersion},
+		{"version 4", signTx(t, key, Tx{Version: 4, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 1, Body: voteBody, ChainID: testChainID}), CodeUnknownVersion, codec.ErrUnknownVersion},
 		{"no chain ID", signTx(t, key, Tx{Version: TxVersion, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 1, Body: voteBody}), CodeMalformed, nil},
 		{"chain ID too long", signTx(t, key, Tx{Version: TxVersion, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 1, Body: voteBody, ChainID: strings.Repeat("c", MaxChainIDLen+1)}), CodeMalformed, nil},
 		{"type 0", rawTx(t, key, 0, voteBody), CodeUnknownType, nil},
-		{"type 14", rawTx(t, key, 14, voteBody), CodeUnknownType, nil},
+		{"type 15", rawTx(t, key, 15, voteBody), CodeUnknownType, nil},
 		{"type 255", rawTx(t, key, 255, voteBody), CodeUnknownType, nil},
 		{"seq 0", signTx(t, key, Tx{Version: TxVersion, Type: TypeVote, Signer: key.Public().Bytes(), Seq: 0, Body: voteBody, ChainID: testChainID}), CodeMalformed, nil},
 		{"unsigned", enc(unsigned), CodeUnsigned, nil},
@@ -266,7 +264,7 @@ func unknownField(t testing.TB, b []byte) []byte {
 	return out
 }
 
-// otherContext signs tx in the registration context instead of "tx/v2".
+// otherContext signs tx in the registration context instead of "tx/v3".
 func otherContext(t testing.TB, key *identity.SigningKey, tx Tx) []byte {
 	t.Helper()
 	tx.Sig = nil
@@ -308,7 +306,7 @@ func TestDecodeBodyChecks(t *testing.T) {
 	badProof.Proof = bytes.Clone(badProof.Proof)
 	badProof.Proof[0] ^= 1
 	tm := terms(pat.ID(), []contract.Rule{glucoseRule}, prov.ID())
-	goodDeploy := deployBody(t, tm, prov)
+	goodDeploy := deployBody(t, pat, tm, prov)
 	pr := s.bodies[TypeProviderRecord].(*ProviderRecord)
 	att := s.bodies[TypeHandover].(*Handover).Attestations[0]
 	att2, err := Attest(s.patient.Signing, HandoverStatement{Cluster: 1, OldHead: s.auth.ID(), NewHead: s.auth2.ID()})
@@ -346,16 +344,13 @@ func TestDecodeBodyChecks(t *testing.T) {
 			return r
 		}(), CodeBadSignature},
 
-		{"deploy: bad terms", pat.Signing, &DeployContract{Terms: contract.Terms{Version: 2}}, CodeMalformed},
-		{"deploy: by another patient", otherPatient.Signing, goodDeploy, CodeUnauthorized},
-		{"deploy: no acceptance", pat.Signing, &DeployContract{Terms: tm}, CodeUnauthorized},
-		{"deploy: acceptance from someone else", pat.Signing, &DeployContract{Terms: tm, Acceptances: []Acceptance{{Provider: pat.ID(), Sig: goodDeploy.Acceptances[0].Sig}}}, CodeMalformed},
-		{"deploy: rule does not compile", pat.Signing, deployBody(t, terms(pat.ID(), []contract.Rule{{Kind: vital.Glucose, Expr: "value >", Severity: contract.Warning}}, prov.ID()), prov), CodeContract},
+		{"deploy: no providers", pat.Signing, &DeployContract{Sealed: goodDeploy.Sealed}, CodeMalformed},
+		{"deploy: by another patient", otherPatient.Signing, goodDeploy, CodeEnvelope},
+		{"deploy: no acceptance", pat.Signing, &DeployContract{Providers: tm.Providers, Sealed: goodDeploy.Sealed}, CodeUnauthorized},
+		{"deploy: acceptance from someone else", pat.Signing, &DeployContract{Providers: tm.Providers, Sealed: goodDeploy.Sealed, Acceptances: []Acceptance{{Provider: pat.ID(), Sig: goodDeploy.Acceptances[0].Sig}}}, CodeMalformed},
 
-		{"grant: empty scope", pat.Signing, grant(func(g *Grant) { g.Scope = nil }), CodeMalformed},
-		{"grant: unknown kind", pat.Signing, grant(func(g *Grant) { g.Scope = []vital.Kind{vital.Glucose, 200} }), CodeMalformed},
-		{"grant: repeated kind", pat.Signing, grant(func(g *Grant) { g.Scope = []vital.Kind{vital.Glucose, vital.Glucose} }), CodeMalformed},
-		{"grant: descending scope", pat.Signing, grant(func(g *Grant) { g.Scope = []vital.Kind{vital.HeartRate, vital.Glucose} }), CodeMalformed},
+		{"grant: no scope keys", pat.Signing, grant(func(g *Grant) { g.Keys = nil }), CodeMalformed},
+		{"grant: scope keys of another size", pat.Signing, grant(func(g *Grant) { g.Keys = g.Keys[1:] }), CodeMalformed},
 		{"grant: no expiry", pat.Signing, grant(func(g *Grant) { g.Expiry = 0 }), CodeMalformed},
 		{"grant: to itself", pat.Signing, grant(func(g *Grant) { g.Provider = pat.ID() }), CodeInvalid},
 		{"grant: garbage envelope", pat.Signing, grant(func(g *Grant) { g.Envelope = []byte{1, 2, 3} }), CodeMalformed},
@@ -369,7 +364,7 @@ func TestDecodeBodyChecks(t *testing.T) {
 		{"session key: grant envelope", pat.Signing, &SessionKey{Epoch: 1, Envelope: s.bodies[TypeGrant].(*Grant).Envelope}, CodeEnvelope},
 
 		{"revoke: rewrap to the revoked", pat.Signing, &Revoke{Provider: prov.ID(), NewEpoch: 2, SelfEnvelope: s.bodies[TypeRevoke].(*Revoke).SelfEnvelope,
-			Rewraps: []Rewrap{{Provider: prov.ID(), Envelope: grantEnv(t, pat, prov, 2, k)}}}, CodeInvalid},
+			Rewraps: []Rewrap{{Provider: prov.ID(), Envelope: grantEnv(t, pat, prov, 2, k), Keys: scopeKeysOf(t)}}}, CodeInvalid},
 		{"revoke: self envelope of the old epoch", pat.Signing, &Revoke{Provider: prov.ID(), NewEpoch: 2, SelfEnvelope: s.bodies[TypeSessionKey].(*SessionKey).Envelope}, CodeEnvelope},
 
 		{"provider record: another record", prov.Signing, &ProviderRecord{Patient: pr.Patient, RecordID: [32]byte{9}, Envelope: pr.Envelope}, CodeEnvelope},
@@ -378,9 +373,6 @@ func TestDecodeBodyChecks(t *testing.T) {
 		{"anchor: unknown log", s.cloud.Signing, &Anchor{Log: 2, Checkpoint: merklelog.Checkpoint{Size: 1}}, CodeMalformed},
 		{"anchor: empty log", s.cloud.Signing, &Anchor{Log: LogRecords}, CodeMalformed},
 		{"anchor: long proof", s.cloud.Signing, &Anchor{Log: LogRecords, Checkpoint: merklelog.Checkpoint{Size: 1}, Proof: make(merklelog.Proof, MaxProofHashes+1)}, CodeTooLarge},
-		{"alert: unknown kind", s.cloud.Signing, &Alert{Patient: pat.ID(), Kind: 0, Severity: 1}, CodeMalformed},
-		{"alert: unknown severity", s.cloud.Signing, &Alert{Patient: pat.ID(), Kind: vital.Glucose, Severity: 0}, CodeMalformed},
-		{"alert: severity 4", s.cloud.Signing, &Alert{Patient: pat.ID(), Kind: vital.Glucose, Severity: 4}, CodeMalformed},
 		{"command: unknown", prov.Signing, &DeviceCommand{Device: s.device.ID(), Command: "reboot", Value: 1}, CodeMalformed},
 		{"command: interval too short", prov.Signing, &DeviceCommand{Device: s.device.ID(), Command: "sampling_interval_ms", Value: 99}, CodeMalformed},
 		{"command: interval too long", prov.Signing, &DeviceCommand{Device: s.device.ID(), Command: "sampling_interval_ms", Value: 86_400_001}, CodeMalformed},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
+	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/record"
@@ -262,7 +263,7 @@ func (p *Provider) contractNamesMe(ctx context.Context, id [32]byte, patient ide
 	if err != nil {
 		return false, fmt.Errorf("ledger: contract %x: %w", id[:8], err)
 	}
-	mine = c.Terms.Patient == patient && slices.Contains(c.Terms.Providers, p.me)
+	mine = c.Patient == patient && slices.Contains(c.Providers, p.me)
 	p.mu.Lock()
 	if len(p.contracts) >= maxCache {
 		clear(p.contracts)
@@ -270,4 +271,27 @@ func (p *Provider) contractNamesMe(ctx context.Context, id [32]byte, patient ide
 	p.contracts[id] = mine
 	p.mu.Unlock()
 	return mine, nil
+}
+
+// ContractTerms reads a contract this provider is party to from the ledger,
+// where its terms are sealed, opens them with the provider's key and checks
+// them against the contract's commitment (its ID) and the parties the
+// ledger lists (contract.ErrCommitment).
+func (p *Provider) ContractTerms(ctx context.Context, id [32]byte) (contract.Terms, error) {
+	c, err := p.cfg.Chain.Contract(ctx, id)
+	if err != nil {
+		return contract.Terms{}, fmt.Errorf("ledger: contract %x: %w", id[:8], err)
+	}
+	pkey, _, err := p.patientKey(ctx, c.Patient)
+	if err != nil {
+		return contract.Terms{}, err
+	}
+	t, err := c.Sealed.Open(p.cfg.Key, pkey)
+	if err != nil {
+		return contract.Terms{}, err
+	}
+	if c.Sealed.Commitment != id || !slices.Equal(t.Providers, c.Providers) {
+		return contract.Terms{}, fmt.Errorf("contract %x: %w: the terms' ID or providers are not the ledger's", id[:8], contract.ErrCommitment)
+	}
+	return t, nil
 }

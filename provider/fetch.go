@@ -15,6 +15,7 @@ import (
 	"github.com/vitalchain/vitalchain/merklelog"
 	"github.com/vitalchain/vitalchain/reading"
 	"github.com/vitalchain/vitalchain/record"
+	"github.com/vitalchain/vitalchain/vital"
 )
 
 // Errors of Fetch (and of alerts, for ErrForged), wrapped with detail.
@@ -32,6 +33,10 @@ var (
 	// ErrNoKey: the ledger holds no envelope of the record's epoch key for
 	// this provider: it was never granted that epoch.
 	ErrNoKey = errors.New("no session key for the record's epoch")
+	// ErrOutOfScope (with ErrNoKey): the grant gives this provider no key
+	// of the record's vital sign. The cloud serves such a record (it does
+	// not know the grant's scope); the keys keep it closed.
+	ErrOutOfScope = errors.New("the grant gives no key of this vital sign")
 	// ErrNotReading: the record is not a patient's reading (it is a
 	// provider's record, transaction 3, whose key only its patient holds).
 	ErrNotReading = errors.New("not a patient's reading")
@@ -125,7 +130,7 @@ func (p *Provider) fetch(ctx context.Context, id [32]byte) (*Fetched, error) {
 		f.Anchored = true
 	}
 	p.count(func(s *Stats) { s.ProofsVerified++ })
-	key, err := p.sessionKey(ctx, pkey, h.Epoch)
+	key, err := p.kindKey(ctx, pkey, h.Epoch, h.Kind)
 	if err != nil {
 		return nil, err
 	}
@@ -227,38 +232,88 @@ func (p *Provider) deviceKey(ctx context.Context, device, patient identity.ID) (
 	return k, nil
 }
 
-// sessionKey returns the patient's session key of epoch, unwrapped from its
-// grant envelope to this provider on the ledger, cached.
-func (p *Provider) sessionKey(ctx context.Context, pkey identity.VerifyingKey, epoch uint64) (envelope.SessionKey, error) {
+// kindKey returns the key of kind in the patient's epoch, from the keys
+// of this provider's scope on the ledger: the envelope wraps the grant's
+// key, which opens the scope's keys (cached). A vital sign out of the
+// grant's scope has no key here (ErrOutOfScope).
+func (p *Provider) kindKey(ctx context.Context, pkey identity.VerifyingKey, epoch uint64, kind vital.Kind) (envelope.SessionKey, error) {
 	patient := pkey.ID()
 	k := epochKey{patient, epoch}
 	p.mu.Lock()
-	key, ok := p.keys[k]
+	keys, ok := p.keys[k]
 	p.mu.Unlock()
-	if ok {
-		return key, nil
+	if !ok {
+		var err error
+		if keys, err = p.scopeKeys(ctx, pkey, epoch); err != nil {
+			return envelope.SessionKey{}, err
+		}
+		p.mu.Lock()
+		if len(p.keys) >= maxCache {
+			clear(p.keys)
+		}
+		p.keys[k] = keys
+		p.mu.Unlock()
 	}
+	key, ok := keys[kind]
+	if !ok {
+		return envelope.SessionKey{}, fmt.Errorf("%w: %w: %s of patient %s in epoch %d", ErrNoKey, ErrOutOfScope, kind, patient, epoch)
+	}
+	return key, nil
+}
+
+// scopeKeys reads and opens the keys of this provider's scope in the
+// patient's epoch.
+func (p *Provider) scopeKeys(ctx context.Context, pkey identity.VerifyingKey, epoch uint64) (map[vital.Kind]envelope.SessionKey, error) {
+	patient := pkey.ID()
 	b, err := p.cfg.Chain.Envelope(ctx, patient, epoch, p.me)
 	if errors.Is(err, client.ErrNotFound) {
-		return envelope.SessionKey{}, fmt.Errorf("%w: epoch %d of patient %s", ErrNoKey, epoch, patient)
+		return nil, fmt.Errorf("%w: epoch %d of patient %s", ErrNoKey, epoch, patient)
 	}
 	if err != nil {
-		return envelope.SessionKey{}, fmt.Errorf("ledger: envelope: %w", err)
+		return nil, fmt.Errorf("ledger: envelope: %w", err)
 	}
 	env, err := envelope.ParseEnvelope(b)
 	if err != nil {
-		return envelope.SessionKey{}, fmt.Errorf("%w: envelope on the ledger: %w", ErrNoKey, err)
+		return nil, fmt.Errorf("%w: envelope on the ledger: %w", ErrNoKey, err)
 	}
 	dk := p.cfg.Key.Decryption
-	key, err = env.Unwrap(envelope.GrantContext(patient, p.me, epoch, dk.Suite()), dk, pkey)
+	gk, err := env.Unwrap(envelope.GrantContext(patient, p.me, epoch, dk.Suite()), dk, pkey)
 	if err != nil {
-		return envelope.SessionKey{}, fmt.Errorf("%w: %w", ErrNoKey, err)
+		return nil, fmt.Errorf("%w: %w", ErrNoKey, err)
 	}
-	p.mu.Lock()
-	if len(p.keys) >= maxCache {
-		clear(p.keys)
+	sealed, err := p.cfg.Chain.ScopeKeys(ctx, patient, epoch, p.me)
+	if errors.Is(err, client.ErrNotFound) {
+		return nil, fmt.Errorf("%w: no scope keys in epoch %d of patient %s", ErrNoKey, epoch, patient)
 	}
-	p.keys[k] = key
-	p.mu.Unlock()
-	return key, nil
+	if err != nil {
+		return nil, fmt.Errorf("ledger: scope keys: %w", err)
+	}
+	keys, err := envelope.OpenScope(gk, patient, p.me, epoch, sealed)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoKey, err)
+	}
+	return keys, nil
+}
+
+// Scope returns the vital signs that this provider's grant from patient
+// covers: the kinds whose keys of the grant's epoch it holds (the ledger
+// does not hold the scope, only these keys sealed to the provider). A
+// provider without a grant gets ErrNoKey.
+func (p *Provider) Scope(ctx context.Context, patient identity.ID) ([]vital.Kind, error) {
+	g, err := p.cfg.Chain.Grant(ctx, patient, p.me)
+	if errors.Is(err, client.ErrNotFound) {
+		return nil, fmt.Errorf("%w: no grant from patient %s", ErrNoKey, patient)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ledger: grant: %w", err)
+	}
+	pkey, _, err := p.patientKey(ctx, patient)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := p.scopeKeys(ctx, pkey, g.Epoch)
+	if err != nil {
+		return nil, err
+	}
+	return envelope.Scope(keys), nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/vital"
 )
 
 // Config configures a Provider.
@@ -43,8 +44,8 @@ type Provider struct {
 
 	mu        sync.Mutex
 	members   map[identity.ID]cachedMember
-	keys      map[epochKey]envelope.SessionKey
-	contracts map[[32]byte]bool // whether a contract names this provider
+	keys      map[epochKey]map[vital.Kind]envelope.SessionKey // the keys of this provider's scope
+	contracts map[[32]byte]bool                               // whether a contract names this provider
 	signer    *client.Signer
 	lastSeq   uint64 // the Seq of the last record sent
 
@@ -85,7 +86,7 @@ func New(cfg Config) (*Provider, error) {
 	cfg.PollWait = min(cfg.PollWait, cloudapi.MaxAlertWait)
 	return &Provider{
 		cfg: cfg, me: cfg.Key.ID(), log: cfg.Log,
-		members: map[identity.ID]cachedMember{}, keys: map[epochKey]envelope.SessionKey{}, contracts: map[[32]byte]bool{},
+		members: map[identity.ID]cachedMember{}, keys: map[epochKey]map[vital.Kind]envelope.SessionKey{}, contracts: map[[32]byte]bool{},
 		stats: Stats{FetchRefused: map[string]uint64{}},
 	}, nil
 }

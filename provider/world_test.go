@@ -177,31 +177,33 @@ func (w *world) newPatient(t *testing.T, providers ...*identity.Identity) *patie
 	}
 	terms := contract.Terms{Version: contract.Version, Patient: p.id.ID(), Name: "test",
 		Rules: []contract.Rule{{Kind: vital.Glucose, Expr: "value > 180.0", Severity: contract.Warning}}}
-	var accs []ledger.Acceptance
 	for _, pr := range providers {
 		terms.Providers = append(terms.Providers, pr.ID())
 	}
-	for _, pr := range providers {
-		acc, err := ledger.Accept(pr.Signing, &terms)
-		if err != nil {
-			t.Fatal(err)
-		}
-		accs = append(accs, acc)
+	dc, err := ledger.NewDeployContract(p.id, terms, providers...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	w.ok(t, p.id.Signing, &ledger.DeployContract{Terms: terms, Acceptances: accs})
-	p.contract, _ = terms.Hash()
+	w.ok(t, p.id.Signing, dc)
+	p.contract = dc.ID()
 	return p
 }
 
 // grant gives a provider the current epoch's key for kinds for an hour.
 func (p *patient) grant(to *identity.Identity, commands bool, kinds ...vital.Kind) {
 	p.t.Helper()
-	e, err := envelope.GrantEnvelope(p.id, to.Public(), p.epoch, p.key)
+	// As the gateway does: the envelope wraps the grant's key, which
+	// opens the keys of the scope's vital signs.
+	e, err := envelope.GrantEnvelope(p.id, to.Public(), p.epoch, envelope.GrantKey(p.key, p.id.ID(), to.ID(), p.epoch))
 	if err != nil {
 		p.t.Fatal(err)
 	}
 	b, _ := e.Marshal()
-	p.w.ok(p.t, p.id.Signing, &ledger.Grant{Provider: to.ID(), Scope: kinds, Commands: commands,
+	keys, err := envelope.SealScope(p.key, p.id.ID(), to.ID(), p.epoch, kinds)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.w.ok(p.t, p.id.Signing, &ledger.Grant{Provider: to.ID(), Keys: keys, Commands: commands,
 		Expiry: time.Now().Add(time.Hour).UnixMilli(), Epoch: p.epoch, Envelope: b})
 }
 
@@ -222,7 +224,7 @@ func (p *patient) seal(kind vital.Kind, at time.Time, plaintext []byte) *record.
 	p.seq++
 	h := record.Header{Patient: p.id.ID(), Epoch: p.epoch, Contract: p.contract, Kind: kind,
 		Severity: uint8(contract.Warning), Time: at.UnixMilli(), Seq: p.seq}
-	r, err := record.Seal(h, p.key, plaintext, p.id.Signing)
+	r, err := record.Seal(h, envelope.KindKey(p.key, p.id.ID(), p.epoch, kind), plaintext, p.id.Signing)
 	if err != nil {
 		p.t.Fatal(err)
 	}

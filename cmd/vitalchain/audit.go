@@ -121,6 +121,16 @@ func erase(ctx context.Context, stdout io.Writer, cl *client.Client, cc *cloudap
 	if _, err := patientCloud(ctx, cl, cc, key.Public().ID()); err != nil {
 		return err
 	}
+	// The ledger first: it ends the patient's grants and refuses new keys
+	// and grants from then on.
+	s, err := cl.Signer(ctx, key)
+	if err != nil {
+		return err
+	}
+	if _, err := s.Submit(ctx, &ledger.Erase{}); err != nil && !errors.Is(err, ledger.Rejected(ledger.CodeDuplicate)) {
+		return fmt.Errorf("erasure on the ledger: %w", err)
+	}
+	fmt.Fprintln(stdout, "the ledger records the erasure: the patient's grants are ended, and no new key or grant will be accepted")
 	res, err := cc.Erase(ctx, key)
 	if err != nil {
 		return err

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -228,6 +231,8 @@ Summary (%.0fs of readings)
   forgeries           %d refused, %d accepted
   transaction 3       %d provider records opened by their patient
   device commands     %d applied
+  erasure             %d records erased, %d of their proofs verified after the erasure
+  chain privacy       an outsider reading every block finds: %v
   chain               height %d; %d bytes while streaming = %.2f bytes per reading
   re-elections        %d; longest time between two blocks %d ms
   migrations          %d members moved to their overlay head's cluster on the ledger
@@ -235,7 +240,7 @@ Summary (%.0fs of readings)
 		s.AlertsDelivered, s.AlertsMisdelivered, s.AlertLatencyMs.P50, s.AlertLatencyMs.P99,
 		s.AnchorLatencyMs.P50, s.AnchorLatencyMs.P99, s.ProofsVerified, s.ProofsFailed,
 		s.ReadsAfterRevokeRefused, s.ReadsAfterRevokeAllowed, s.ForgedRefused, s.ForgedAccepted, s.ProviderRecords,
-		s.CommandsApplied, s.ChainHeight, s.ChainBytes, s.OnchainBytesPerReading, s.Reelections, s.ChainStalledMsMax, s.Migrations)
+		s.CommandsApplied, s.ErasedRecords, s.ProofsAfterErasure, findings(s.ChainFindings), s.ChainHeight, s.ChainBytes, s.OnchainBytesPerReading, s.Reelections, s.ChainStalledMsMax, s.Migrations)
 	if len(s.Failures) == 0 {
 		fmt.Fprintln(w, "  invariants          all hold")
 	} else {
@@ -243,4 +248,16 @@ Summary (%.0fs of readings)
 			fmt.Fprintf(w, "  BROKEN              %s\n", f)
 		}
 	}
+}
+
+// findings describes an outsider's findings on the chain.
+func findings(m map[string]int) string {
+	if len(m) == 0 {
+		return "nothing"
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%d %s", m[k], k))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -215,16 +215,14 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%w: patient contract needs --provider-key", cli.ErrUsage)
 		}
 		slices.SortFunc(provs, func(a, b *identity.Identity) int { x, y := a.ID(), b.ID(); return slices.Compare(x[:], y[:]) })
-		dc := &ledger.DeployContract{Terms: terms}
 		for _, pk := range provs {
-			dc.Terms.Providers = append(dc.Terms.Providers, pk.ID())
+			terms.Providers = append(terms.Providers, pk.ID())
 		}
-		for _, pk := range provs {
-			acc, err := ledger.Accept(pk.Signing, &dc.Terms)
-			if err != nil {
-				return err
-			}
-			dc.Acceptances = append(dc.Acceptances, acc)
+		// Sealed: the ledger gets a commitment and the terms encrypted to
+		// the parties; each provider accepts the commitment it computes.
+		dc, err := ledger.NewDeployContract(id, terms, provs...)
+		if err != nil {
+			return err
 		}
 		s, err := cl.Signer(ctx, id.Signing)
 		if err != nil {
@@ -234,7 +232,7 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		h, _ := dc.Terms.Hash()
+		h := dc.ID()
 		fmt.Fprintf(stdout, "contract %x deployed at height %d with %d providers\n", h, cm.Height, len(provs))
 		return nil
 	}
@@ -293,7 +291,13 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 			case !g.Grant.Active(now):
 				state = "expired"
 			}
-			fmt.Fprintf(stdout, "%s  epoch %d  scope %v  commands %v  until %s  %s\n", g.Provider.Hex(), g.Grant.Epoch, g.Grant.Scope,
+			// The scope is sealed on the ledger: the patient's key opens it
+			// (the current epoch's grants only).
+			scope, err := p.Scope(ctx, g.Provider)
+			if err != nil || g.Grant.Epoch != p.Epoch() {
+				scope = nil
+			}
+			fmt.Fprintf(stdout, "%s  epoch %d  scope %v  commands %v  until %s  %s\n", g.Provider.Hex(), g.Grant.Epoch, scope,
 				g.Grant.Commands, time.UnixMilli(g.Grant.Expiry).UTC().Format(time.RFC3339), state)
 		}
 		return nil

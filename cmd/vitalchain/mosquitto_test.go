@@ -66,8 +66,11 @@ func TestGatewayThroughMosquitto(t *testing.T) {
 	}
 	terms := contract.Terms{Version: contract.Version, Patient: patient.ID(), Providers: []identity.ID{prov.ID()},
 		Rules: []contract.Rule{{Kind: vital.Glucose, Expr: "value > 180.0 || value < 70.0", Severity: contract.Warning}}, Name: "glucose"}
-	acc, _ := ledger.Accept(prov.Signing, &terms)
-	if _, err := tc.Submit(ctx, patient.Signing, &ledger.DeployContract{Terms: terms, Acceptances: []ledger.Acceptance{acc}}); err != nil {
+	dc, err := ledger.NewDeployContract(patient, terms, prov)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tc.Submit(ctx, patient.Signing, dc); err != nil {
 		t.Fatal(err)
 	}
 	cl, err := testbed.StartCloud(ctx, testbed.CloudOptions{Key: cloudID, Dir: filepath.Join(dir, "cloud"), Clients: tc.Clients(0, 1)})

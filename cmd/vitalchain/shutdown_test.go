@@ -165,8 +165,11 @@ func TestSIGTERMLosesNothing(t *testing.T) {
 	}
 	terms := contract.Terms{Version: contract.Version, Patient: patient.ID(), Providers: []identity.ID{prov.ID()},
 		Rules: []contract.Rule{{Kind: vital.Glucose, Expr: "value > 180.0", Severity: contract.Warning}}, Name: "glucose"}
-	acc, _ := ledger.Accept(prov.Signing, &terms)
-	submit(patient.Signing, &ledger.DeployContract{Terms: terms, Acceptances: []ledger.Acceptance{acc}})
+	dc, err := ledger.NewDeployContract(patient, terms, prov)
+	if err != nil {
+		t.Fatal(err)
+	}
+	submit(patient.Signing, dc)
 
 	keyFile := func(name string, id *identity.Identity) string {
 		f := filepath.Join(dir, name+".key")

@@ -391,10 +391,21 @@ func (l *chainLoad) grants(load, ctx context.Context, i int, p *patient, provide
 	sem := make(chan struct{}, l.inFlight)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	epochKey, err := envelope.NewSessionKey()
+	if err != nil {
+		l.w.fail(err)
+		return
+	}
+	// The ledger checks only their size: one set of sealed scope keys serves.
+	keys, err := envelope.SealScope(epochKey, identity.ID{1}, identity.ID{2}, 1, []vital.Kind{vital.Glucose, vital.HeartRate})
+	if err != nil {
+		l.w.fail(err)
+		return
+	}
 	for n := 0; load.Err() == nil; n++ {
 		sem <- struct{}{}
 		g := &ledger.Grant{
-			Provider: providers[n%len(providers)].ID(), Scope: []vital.Kind{vital.Glucose, vital.HeartRate},
+			Provider: providers[n%len(providers)].ID(), Keys: keys,
 			Expiry: time.Now().Add(24*time.Hour).UnixMilli() + int64(n), Epoch: 1,
 			Envelope: p.envelopes[n%len(providers)],
 		}

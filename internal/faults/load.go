@@ -246,11 +246,22 @@ func (l *load) anchors(ctx context.Context) {
 
 func (l *load) grants(ctx context.Context, p *granter) {
 	n := 0
+	epochKey, err := envelope.NewSessionKey()
+	if err != nil {
+		l.fail(err)
+		return
+	}
+	// The ledger checks only their size: one set of sealed scope keys serves.
+	keys, err := envelope.SealScope(epochKey, identity.ID{1}, identity.ID{2}, 1, []vital.Kind{vital.Glucose, vital.HeartRate})
+	if err != nil {
+		l.fail(err)
+		return
+	}
 	every(ctx, grantEvery, func() {
 		k := n % len(p.providers)
 		n++
 		tx, err := p.signer.Sign(&ledger.Grant{
-			Provider: p.providers[k], Scope: []vital.Kind{vital.Glucose, vital.HeartRate},
+			Provider: p.providers[k], Keys: keys,
 			Expiry: time.Now().Add(24*time.Hour).UnixMilli() + int64(n), Epoch: 1, Envelope: p.envelopes[k],
 		})
 		if err != nil {

@@ -48,12 +48,12 @@ func (k *Keeper) Today(kind vital.Kind, since time.Time) []portal.Minute {
 func (k *Keeper) Contracts(ctx context.Context) ([]portal.Contract, error) {
 	var out []portal.Contract
 	for _, id := range k.GW.Contracts() {
-		c, err := k.Chain.Contract(ctx, id)
-		if err != nil {
-			return out, err
+		c, ok := k.GW.Terms(id) // the ledger holds them sealed; the gateway opened them
+		if !ok {
+			continue
 		}
-		pc := portal.Contract{ID: id, Name: c.Terms.Name, Providers: c.Terms.Providers}
-		for _, r := range c.Terms.Rules {
+		pc := portal.Contract{ID: id, Name: c.Name, Providers: c.Providers}
+		for _, r := range c.Rules {
 			w := fmt.Sprintf("%s: when %s, a %s alert", r.Kind.Info().Display, r.Expr, r.Severity)
 			if r.Cooldown > 0 {
 				w += fmt.Sprintf(", at most one every %s", time.Duration(r.Cooldown)*time.Second)
@@ -73,7 +73,9 @@ func (k *Keeper) Grants(ctx context.Context) ([]portal.Grant, error) {
 	now := time.Now().UnixMilli()
 	out := make([]portal.Grant, len(gs))
 	for i, g := range gs {
-		out[i] = portal.Grant{Provider: g.Provider, Scope: g.Grant.Scope, Commands: g.Grant.Commands,
+		// The scope is sealed on the ledger; the patient's key opens it.
+		scope, _ := k.GW.Patient().Scope(ctx, g.Provider)
+		out[i] = portal.Grant{Provider: g.Provider, Scope: scope, Commands: g.Grant.Commands,
 			Expiry: time.UnixMilli(g.Grant.Expiry), Active: g.Grant.Active(now)}
 	}
 	return out, nil

@@ -12,7 +12,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vitalchain/vitalchain/client"
-	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/reading"
@@ -163,7 +162,7 @@ func (h *hashPoster) run(ctx context.Context, n *notary) {
 			sctx, cancel := context.WithTimeout(ctx, time.Minute)
 			defer cancel()
 			_, err := n.signer.Submit(sctx, &ledger.Alert{Patient: n.patient, Contract: n.contract, RecordID: p.id,
-				Kind: p.kind, Severity: uint8(contract.Info), Time: p.start.UnixMilli()})
+				Time: p.start.UnixMilli()})
 			h.done(time.Since(p.start), err)
 		})
 	}

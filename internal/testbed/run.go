@@ -2,58 +2,68 @@ package testbed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"math"
 	"slices"
 	"time"
+
+	"github.com/vitalchain/vitalchain/client"
+	"github.com/vitalchain/vitalchain/internal/outsider"
 )
 
 // Summary is what a run did: the figures and the invariants that
 // `vitalchain demo --json` and `vitalchain bench e2e --json` write.
 type Summary struct {
-	DurationS               float64         `json:"duration_s"`
-	Patients                int             `json:"patients"`
-	Providers               int             `json:"providers"`
-	Devices                 int             `json:"devices"`
-	Readings                uint64          `json:"readings"`
-	ReadingsPerS            float64         `json:"readings_per_s"`
-	Abnormal                uint64          `json:"abnormal"`
-	Alerts                  uint64          `json:"alerts_raised"` // abnormal readings past their rule's cool-down
-	AbnormalFraction        float64         `json:"abnormal_fraction"`
-	RecordsStored           uint64          `json:"records_stored"`
-	RecordsAnchored         uint64          `json:"records_anchored"`
-	AlertsDelivered         uint64          `json:"alerts_delivered"`
-	AlertsMisdelivered      uint64          `json:"alerts_misdelivered"`
-	ReadsAfterRevokeAllowed uint64          `json:"reads_after_revoke_allowed"`
-	ReadsAfterRevokeRefused uint64          `json:"reads_after_revoke_refused"`
-	ProofsVerified          uint64          `json:"proofs_verified"`
-	ProofsFailed            uint64          `json:"proofs_failed"`
-	ForgedRefused           uint64          `json:"forged_refused"`
-	ForgedAccepted          uint64          `json:"forged_accepted"`
-	ProviderRecords         uint64          `json:"provider_records_opened"`
-	CommandsApplied         uint64          `json:"device_commands_applied"`
-	AlertLatencyMs          Percentiles     `json:"alert_latency_ms"`
-	AnchorLatencyMs         Percentiles     `json:"anchor_latency_ms"`
-	ChainHeight             int64           `json:"chain_height"`
-	ChainBytes              int64           `json:"chain_bytes"`
-	ChainBytesFromHeight    int64           `json:"chain_bytes_from_height"`
-	ChainBlocks             int             `json:"chain_blocks"`
-	ChainBlocksWithTxs      int             `json:"chain_blocks_with_txs"`
-	ChainTxs                int             `json:"chain_txs"`
-	OnchainBytesPerReading  float64         `json:"onchain_bytes_per_reading"`
-	TxsPerReading           float64         `json:"transactions_per_reading"` // chain_txs ÷ readings
-	UnanchoredAfterDrain    uint64          `json:"unanchored_after_drain"`
-	RecordsProven           uint64          `json:"records_proven"` // let go by in-process gateways once proven anchored
-	ReceiptAlarms           uint64          `json:"receipt_alarms"` // cloud receipts not honoured by their deadline
-	Reelections             int             `json:"reelections"`
-	Migrations              int             `json:"migrations"` // members moved to their overlay head's cluster on the ledger
-	ReelectionMs            []int64         `json:"reelection_ms,omitempty"`
-	ChainStalledMsMax       int64           `json:"chain_stalled_ms_max"`
-	GatewayRSSMB            float64         `json:"gateway_rss_mb,omitempty"`
-	Invariants              map[string]bool `json:"invariants"`
-	Failures                []string        `json:"failures,omitempty"`
+	DurationS               float64 `json:"duration_s"`
+	Patients                int     `json:"patients"`
+	Providers               int     `json:"providers"`
+	Devices                 int     `json:"devices"`
+	Readings                uint64  `json:"readings"`
+	ReadingsPerS            float64 `json:"readings_per_s"`
+	Abnormal                uint64  `json:"abnormal"`
+	Alerts                  uint64  `json:"alerts_raised"` // abnormal readings past their rule's cool-down
+	AbnormalFraction        float64 `json:"abnormal_fraction"`
+	RecordsStored           uint64  `json:"records_stored"`
+	RecordsAnchored         uint64  `json:"records_anchored"`
+	AlertsDelivered         uint64  `json:"alerts_delivered"`
+	AlertsMisdelivered      uint64  `json:"alerts_misdelivered"`
+	ReadsAfterRevokeAllowed uint64  `json:"reads_after_revoke_allowed"`
+	ReadsAfterRevokeRefused uint64  `json:"reads_after_revoke_refused"`
+	ProofsVerified          uint64  `json:"proofs_verified"`
+	ProofsFailed            uint64  `json:"proofs_failed"`
+	ForgedRefused           uint64  `json:"forged_refused"`
+	ForgedAccepted          uint64  `json:"forged_accepted"`
+	ProviderRecords         uint64  `json:"provider_records_opened"`
+	CommandsApplied         uint64  `json:"device_commands_applied"`
+	ErasedRecords           uint64  `json:"erased_records"`                // the scenario's erasure, after the drain
+	ProofsAfterErasure      uint64  `json:"proofs_after_erasure_verified"` // erased records still proved in the anchored log
+	// ChainFindings counts, by category, what an outsider reading every
+	// block through CometBFT's RPC finds (package outsider); the invariant
+	// chain_reveals_no_health_data holds when none is health data.
+	ChainFindings          map[string]int  `json:"chain_findings"`
+	AlertLatencyMs         Percentiles     `json:"alert_latency_ms"`
+	AnchorLatencyMs        Percentiles     `json:"anchor_latency_ms"`
+	ChainHeight            int64           `json:"chain_height"`
+	ChainBytes             int64           `json:"chain_bytes"`
+	ChainBytesFromHeight   int64           `json:"chain_bytes_from_height"`
+	ChainBlocks            int             `json:"chain_blocks"`
+	ChainBlocksWithTxs     int             `json:"chain_blocks_with_txs"`
+	ChainTxs               int             `json:"chain_txs"`
+	OnchainBytesPerReading float64         `json:"onchain_bytes_per_reading"`
+	TxsPerReading          float64         `json:"transactions_per_reading"` // chain_txs ÷ readings
+	UnanchoredAfterDrain   uint64          `json:"unanchored_after_drain"`
+	RecordsProven          uint64          `json:"records_proven"` // let go by in-process gateways once proven anchored
+	ReceiptAlarms          uint64          `json:"receipt_alarms"` // cloud receipts not honoured by their deadline
+	Reelections            int             `json:"reelections"`
+	Migrations             int             `json:"migrations"` // members moved to their overlay head's cluster on the ledger
+	ReelectionMs           []int64         `json:"reelection_ms,omitempty"`
+	ChainStalledMsMax      int64           `json:"chain_stalled_ms_max"`
+	GatewayRSSMB           float64         `json:"gateway_rss_mb,omitempty"`
+	Invariants             map[string]bool `json:"invariants"`
+	Failures               []string        `json:"failures,omitempty"`
 	// Options.Baseline's: the design, the hashes committed one transaction
 	// each and refused, and the latency from a reading (per-record) or its
 	// arrival at the gateway (per-reading) to its hash's commit.
@@ -186,19 +196,34 @@ loop:
 			sum.Failures = append(sum.Failures, err.Error())
 		}
 	}
+	var eraseErr error
+	if scenario && drainErr == nil {
+		if eraseErr = s.stepErase(dctx, sum, w); eraseErr != nil {
+			sum.Failures = append(sum.Failures, "erasure: "+eraseErr.Error())
+			fmt.Fprintf(w, "  ✗ erasure: %v\n", eraseErr)
+		}
+	}
 	s.fill(dctx, sum, elapsed, h0)
 	if s.poster != nil {
 		sum.Baseline = s.opts.Baseline.String()
 		s.poster.fill(sum)
 	}
+	healthData, scanErr := s.scanChain(dctx, sum)
+	if scanErr != nil {
+		sum.Failures = append(sum.Failures, "outsider's scan: "+scanErr.Error())
+	}
 	sum.Invariants = map[string]bool{
-		"no_alert_misdelivered":    sum.AlertsMisdelivered == 0,
-		"no_read_after_revoke":     sum.ReadsAfterRevokeAllowed == 0,
-		"every_proof_verified":     sum.ProofsFailed == 0,
-		"every_record_anchored":    sum.UnanchoredAfterDrain == 0 && drainErr == nil,
-		"every_forgery_refused":    sum.ForgedAccepted == 0,
-		"every_record_stored_once": sum.RecordsStored >= sum.Abnormal,
-		"every_receipt_honoured":   sum.ReceiptAlarms == 0,
+		"chain_reveals_no_health_data": scanErr == nil && healthData == 0,
+		"no_alert_misdelivered":        sum.AlertsMisdelivered == 0,
+		"no_read_after_revoke":         sum.ReadsAfterRevokeAllowed == 0,
+		"every_proof_verified":         sum.ProofsFailed == 0,
+		"every_record_anchored":        sum.UnanchoredAfterDrain == 0 && drainErr == nil,
+		"every_forgery_refused":        sum.ForgedAccepted == 0,
+		"every_record_stored_once":     sum.RecordsStored >= sum.Abnormal,
+		"every_receipt_honoured":       sum.ReceiptAlarms == 0,
+	}
+	if scenario {
+		sum.Invariants["erased_records_still_proven"] = eraseErr == nil && sum.ErasedRecords > 0 && sum.ProofsAfterErasure >= sum.ErasedRecords
 	}
 	if s.overlay != nil && scenario {
 		sum.Invariants["head_reelected"] = sum.Reelections >= 1
@@ -214,6 +239,35 @@ loop:
 		}
 	}
 	return sum, nil
+}
+
+// scanChain reads the whole chain as an outsider (package outsider) and
+// counts its findings; it returns how many are health data: every category
+// but linked providers (a provider's key shared between patients' grants,
+// which names no condition; see docs/privacy.md).
+func (s *System) scanChain(ctx context.Context, sum *Summary) (int, error) {
+	running := s.Chain.Net.Running()
+	if running == nil {
+		return 0, errors.New("no node runs")
+	}
+	node, err := client.NewHTTPNode(running.RPCAddress(), nil)
+	if err != nil {
+		return 0, err
+	}
+	r, err := outsider.Scan(ctx, node, 0)
+	if err != nil {
+		return 0, err
+	}
+	sum.ChainFindings = map[string]int{}
+	health := 0
+	for _, f := range r.Findings {
+		sum.ChainFindings[string(f.Category)]++
+		if f.Category != outsider.LinkedProvider {
+			health++
+			s.log.Error("the chain reveals health data", "finding", f.String())
+		}
+	}
+	return health, nil
 }
 
 // waitAlerts waits until every provider has polled past the last stored

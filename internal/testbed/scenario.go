@@ -11,6 +11,7 @@ import (
 
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/envelope"
+	"github.com/vitalchain/vitalchain/gateway"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/mqtt"
@@ -248,5 +249,58 @@ func (s *System) stepHeadFailure(ctx context.Context, _ *Summary, w io.Writer) e
 		}
 	}
 	fmt.Fprintf(w, "  ✓ re-election: %s now heads cluster %d and is a validator in place of the stopped head\n", standby, OverlayCluster)
+	return nil
+}
+
+// stepErase, after the drain: the last patient with records has its data
+// erased (the ledger records it and ends its grants, its gateway destroys
+// its epoch key, the cloud deletes the ciphertexts); then every one of its
+// records still proves its place in the anchored records log, a provider's
+// read is refused as erased with that proof, and the patient's gateway
+// refuses to grant.
+func (s *System) stepErase(ctx context.Context, sum *Summary, w io.Writer) error {
+	var p *Patient
+	for _, q := range slices.Backward(s.Patients) {
+		if q.Gateway != nil && len(q.Sealed()) > 0 && len(q.Providers) > 0 {
+			p = q
+			break
+		}
+	}
+	if p == nil {
+		return errors.New("no patient has records to erase")
+	}
+	ids := p.Sealed()
+	res, err := p.Gateway.Patient().Erase(ctx, s.Cloud.Client())
+	if err != nil {
+		return err
+	}
+	sum.ErasedRecords = res.Erased
+	cc := s.Cloud.Client()
+	chain := s.Chain.Client(0)
+	for _, id := range ids {
+		pr, err := cc.Proof(ctx, id) // verifies the inclusion proof
+		if err != nil {
+			return fmt.Errorf("proof of erased record %x: %w", id[:8], err)
+		}
+		a, err := chain.AnchorAt(ctx, s.Cloud.ID.ID(), ledger.LogRecords, pr.Checkpoint.Size)
+		if err != nil {
+			return fmt.Errorf("erased record %x: its checkpoint of size %d on the ledger: %w", id[:8], pr.Checkpoint.Size, err)
+		}
+		if !pr.Erased || a.Checkpoint != pr.Checkpoint {
+			return fmt.Errorf("erased record %x: erased %v, checkpoint anchored %v", id[:8], pr.Erased, a.Checkpoint == pr.Checkpoint)
+		}
+		sum.ProofsAfterErasure++
+	}
+	pv := s.Providers[p.Providers[0]]
+	_, err = pv.P.Fetch(ctx, ids[0])
+	var re *cloudapi.RequestError
+	if !errors.As(err, &re) || re.Code != cloudapi.CodeErased && re.Code != cloudapi.CodeRevoked {
+		return fmt.Errorf("a provider's read of an erased record: %v, want refused", err)
+	}
+	if err := p.Gateway.Patient().Grant(ctx, pv.ID.ID(), []vital.Kind{vital.HeartRate}, false, time.Now().Add(time.Hour)); !errors.Is(err, gateway.ErrErased) {
+		return fmt.Errorf("a grant after the erasure: %v, want refused", err)
+	}
+	fmt.Fprintf(w, "  ✓ erasure: patient %s's %d records erased (ledger, gateway key, cloud); %d proofs still verify against the anchors; a provider's read refused: %s\n",
+		p.ID.ID(), res.Erased, sum.ProofsAfterErasure, re.Code)
 	return nil
 }

@@ -284,26 +284,21 @@ func (s *System) register(ctx context.Context) error {
 // deployContract deploys p's contract with its providers, each accepting it.
 func (s *System) deployContract(ctx context.Context, p *Patient) error {
 	terms := contract.Terms{Version: contract.Version, Patient: p.ID.ID(), Rules: scaledRules(s.opts.Speedup), Name: "vital signs"}
-	provs := make([]*Provider, 0, len(p.Providers))
+	provs := make([]*identity.Identity, 0, len(p.Providers))
 	for _, j := range p.Providers {
-		provs = append(provs, s.Providers[j])
+		provs = append(provs, s.Providers[j].ID)
 	}
-	slices.SortFunc(provs, func(a, b *Provider) int { x, y := a.ID.ID(), b.ID.ID(); return slices.Compare(x[:], y[:]) })
+	slices.SortFunc(provs, func(a, b *identity.Identity) int { x, y := a.ID(), b.ID(); return slices.Compare(x[:], y[:]) })
 	for _, pr := range provs {
-		terms.Providers = append(terms.Providers, pr.ID.ID())
+		terms.Providers = append(terms.Providers, pr.ID())
 	}
-	dc := &ledger.DeployContract{Terms: terms}
-	for _, pr := range provs {
-		acc, err := ledger.Accept(pr.ID.Signing, &terms)
-		if err != nil {
-			return err
-		}
-		dc.Acceptances = append(dc.Acceptances, acc)
-	}
-	var err error
-	if p.Contract, err = terms.Hash(); err != nil {
+	// Sealed for the parties, each provider accepting the commitment it
+	// computed from the terms and the salt.
+	dc, err := ledger.NewDeployContract(p.ID, terms, provs...)
+	if err != nil {
 		return err
 	}
+	p.Contract = dc.ID()
 	_, err = s.Chain.Submit(ctx, p.ID.Signing, dc)
 	return err
 }

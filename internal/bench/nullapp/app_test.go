@@ -37,8 +37,12 @@ func grantTx(t *testing.T, chainID string, seq uint64) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
+	keys, err := envelope.SealScope(key, patient.ID(), prov.ID(), 1, []vital.Kind{vital.Glucose})
+	if err != nil {
+		t.Fatal(err)
+	}
 	tx, err := ledger.NewTx(chainID, patient.Signing, seq, &ledger.Grant{
-		Provider: prov.ID(), Scope: []vital.Kind{vital.Glucose}, Expiry: time.Now().Add(time.Hour).UnixMilli(), Epoch: 1, Envelope: b,
+		Provider: prov.ID(), Keys: keys, Expiry: time.Now().Add(time.Hour).UnixMilli(), Epoch: 1, Envelope: b,
 	})
 	if err != nil {
 		t.Fatal(err)
