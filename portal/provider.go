@@ -406,6 +406,22 @@ func patientID(r *http.Request) (identity.ID, bool) {
 	return id, err == nil
 }
 
+// grantedPatient parses the {id} of a patient's path and checks that the
+// patient's grant to this provider is in force; otherwise it answers 404
+// or 403 and reports false.
+func (p *ProviderPortal) grantedPatient(w http.ResponseWriter, r *http.Request) (identity.ID, bool) {
+	id, ok := patientID(r)
+	if !ok {
+		p.fail(w, r, http.StatusNotFound, "No such patient", "A patient's address ends with their ID, 64 hexadecimal digits.")
+		return id, false
+	}
+	if !p.granted(r.Context(), id) {
+		p.fail(w, r, http.StatusForbidden, "No grant in force", "This portal shows only patients whose grant to this provider is in force.")
+		return id, false
+	}
+	return id, true
+}
+
 // fetch returns a record verified end to end, from the cache or the cloud.
 func (p *ProviderPortal) fetch(ctx context.Context, id [32]byte) (*provider.Fetched, error) {
 	p.mu.Lock()
@@ -611,13 +627,8 @@ type chartView struct {
 }
 
 func (p *ProviderPortal) patientPage(w http.ResponseWriter, r *http.Request, s *session) {
-	id, ok := patientID(r)
+	id, ok := p.grantedPatient(w, r)
 	if !ok {
-		p.fail(w, r, http.StatusNotFound, "No such patient", "A patient's address ends with their ID, 64 hexadecimal digits.")
-		return
-	}
-	if !p.granted(r.Context(), id) {
-		p.fail(w, r, http.StatusForbidden, "No grant in force", "This portal shows only patients whose grant to this provider is in force.")
 		return
 	}
 	alerts, _ := p.triage.patientAlerts(id)
@@ -667,13 +678,8 @@ func (p *ProviderPortal) patientPage(w http.ResponseWriter, r *http.Request, s *
 }
 
 func (p *ProviderPortal) exportFHIR(w http.ResponseWriter, r *http.Request, _ *session) {
-	id, ok := patientID(r)
+	id, ok := p.grantedPatient(w, r)
 	if !ok {
-		http.Error(w, "no such patient", http.StatusNotFound)
-		return
-	}
-	if !p.granted(r.Context(), id) {
-		http.Error(w, "no grant in force", http.StatusForbidden)
 		return
 	}
 	alerts, _ := p.triage.patientAlerts(id)
@@ -694,13 +700,8 @@ func (p *ProviderPortal) exportFHIR(w http.ResponseWriter, r *http.Request, _ *s
 }
 
 func (p *ProviderPortal) sendRecord(w http.ResponseWriter, r *http.Request, _ *session) {
-	id, ok := patientID(r)
+	id, ok := p.grantedPatient(w, r)
 	if !ok {
-		p.fail(w, r, http.StatusNotFound, "No such patient", "")
-		return
-	}
-	if !p.granted(r.Context(), id) {
-		p.fail(w, r, http.StatusForbidden, "No grant in force", "")
 		return
 	}
 	text := strings.TrimSpace(r.PostFormValue("text"))
@@ -725,13 +726,10 @@ func (p *ProviderPortal) sendRecord(w http.ResponseWriter, r *http.Request, _ *s
 }
 
 func (p *ProviderPortal) sampling(w http.ResponseWriter, r *http.Request, _ *session) {
-	id, ok := patientID(r)
+	// The ledger checks that the device's patient granted this provider
+	// commands; the page's patient is checked here as every page's is.
+	_, ok := p.grantedPatient(w, r)
 	if !ok {
-		p.fail(w, r, http.StatusNotFound, "No such patient", "")
-		return
-	}
-	if !p.granted(r.Context(), id) {
-		p.fail(w, r, http.StatusForbidden, "No grant in force", "")
 		return
 	}
 	dev, err := identity.ParseID(r.PostFormValue("device"))
