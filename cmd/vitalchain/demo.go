@@ -48,6 +48,9 @@ Flags:
 `
 
 func runDemo(args []string, stdout, stderr io.Writer) error {
+	// The run's progress and the portals' login links are written from
+	// several goroutines: one line at a time.
+	stdout = &lineWriter{w: stdout}
 	fs := cli.NewFlags("vitalchain", "demo", "demo [flags]", stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, demoUsage); fs.PrintDefaults() }
 	duration := fs.Duration("duration", 60*time.Second, "how long to stream readings (0: until Ctrl-C)")
@@ -260,4 +263,17 @@ func findings(m map[string]int) string {
 		parts = append(parts, fmt.Sprintf("%d %s", m[k], k))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// lineWriter serializes writes to w, so that goroutines writing whole lines
+// neither race nor interleave.
+type lineWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
