@@ -188,10 +188,11 @@ var (
 
 // Outbox holds the deliveries and runs them.
 type Outbox struct {
-	cfg  Config
-	db   *bolt.DB
-	log  *slog.Logger
-	wake chan struct{}
+	cfg    Config
+	db     *bolt.DB
+	log    *slog.Logger
+	pruned time.Time // the last prune (Run's goroutine only)
+	wake   chan struct{}
 
 	mu    sync.Mutex
 	stats Stats
@@ -555,9 +556,18 @@ func (o *Outbox) settle(key []byte, d delivery, done bool) error {
 	})
 }
 
-// prune forgets sent deliveries and event IDs older than SeenFor.
+// pruneEvery spaces the prunes: each scans every remembered event ID.
+const pruneEvery = time.Hour
+
+// prune forgets sent deliveries and event IDs older than SeenFor, at most
+// once every pruneEvery.
 func (o *Outbox) prune(tx *bolt.Tx) error {
-	cut := o.cfg.Now().Add(-SeenFor)
+	now := o.cfg.Now()
+	if now.Sub(o.pruned) < pruneEvery {
+		return nil
+	}
+	o.pruned = now // only Run's goroutine settles, and so prunes
+	cut := now.Add(-SeenFor)
 	sent := tx.Bucket(bucketSent)
 	c := sent.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.First() {
