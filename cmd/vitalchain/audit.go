@@ -13,6 +13,7 @@ import (
 
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
+	"github.com/vitalchain/vitalchain/fhirapi"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
 )
@@ -44,7 +45,7 @@ func patientCloud(ctx context.Context, cl *client.Client, cc *cloudapi.Client, p
 // with the access log's checkpoint anchored on the ledger, each request's
 // signature with its requester's key from the ledger. It fails if any of
 // it does not verify.
-func printAuditTrail(ctx context.Context, stdout io.Writer, cl *client.Client, cc *cloudapi.Client, key *identity.SigningKey, from uint64) error {
+func printAuditTrail(ctx context.Context, stdout io.Writer, cl *client.Client, cc *cloudapi.Client, key *identity.SigningKey, from uint64, asFHIR bool) error {
 	patient := key.Public().ID()
 	cloudID, err := patientCloud(ctx, cl, cc, patient)
 	if err != nil {
@@ -69,6 +70,13 @@ func printAuditTrail(ctx context.Context, stdout io.Writer, cl *client.Client, c
 	trail, err := cc.AuditTrail(ctx, key, from, anchor.Checkpoint, keyOf)
 	if err != nil {
 		return fmt.Errorf("the access log does not verify: %w", err)
+	}
+	if asFHIR {
+		b := fhirapi.TrailBundle(trail, cloudID, anchor.Height, func(id identity.ID) fhirapi.Party {
+			return fhirapi.Party{ID: id, Role: roles[id]}
+		})
+		_, err := fmt.Fprintf(stdout, "%s\n", b)
+		return err
 	}
 	anchored := 0
 	for _, v := range trail {
