@@ -27,7 +27,7 @@ func runBenchChain(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.InFlight, "in-flight", 32, "grants each patient keeps in flight (at most 63)")
 	fs.DurationVar(&o.BlockInterval, "block-interval", 200*time.Millisecond, "CometBFT timeout_commit")
 	suiteName := fs.String("suite", identity.DefaultSuite.String(), "providers' HPKE `suite`, which sets the size of a grant's key envelope: mlkem768x25519 (1,168 B) or x25519 (80 B)")
-	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the measured period (the ledger's run) to `file`")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the measured period (the ledger's run) to `file`, and the baseline's to file.nullapp")
 	fs.BoolVar(&o.Baseline, "baseline", false, "then drive the same load through a minimal ABCI application that only verifies each transaction's signature, on the same 4-validator CometBFT setup, and report ratio = tx/s ÷ its tx/s")
 	plotDir := fs.String("plot", "", "write charts (throughput, commit latency; against the baseline with --baseline) into `dir`")
 	plotFormat := fs.String("plot-format", "png", "chart format: png or svg")

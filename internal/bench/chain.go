@@ -47,8 +47,10 @@ type ChainOptions struct {
 	Dir   string // the nodes' homes ("": a temporary directory, removed at the end)
 	// Baseline also drives the same load through package nullapp's
 	// application and reports the ratio of the two throughputs.
-	Baseline   bool
-	CPUProfile string    // a file for a CPU profile of the measured window ("": none)
+	Baseline bool
+	// CPUProfile is a file for a CPU profile of the ledger's measured window
+	// ("": none); the baseline's goes to CPUProfile + ".nullapp".
+	CPUProfile string
 	Progress   io.Writer // progress lines (nil: none)
 }
 
@@ -223,7 +225,7 @@ func drive(ctx context.Context, o ChainOptions, name string, clients []*client.C
 	say("%s: driving load for %s…", name, o.Duration)
 	profile := o.CPUProfile
 	if profile != "" && name != "vitalchain" {
-		profile = ""
+		profile += "." + name // the baseline's run, beside the ledger's
 	}
 	if err := l.w.measure(ctx, o.Duration, profile); err != nil {
 		return nil, err
