@@ -89,6 +89,9 @@ JSON fields (--json):
   ed25519_verify_per_s  raw Ed25519 verifications per second on all cores
   ed25519_verify_per_s_one_core  the same on one core
   verify_share          tx_per_s × validators ÷ ed25519_verify_per_s: the verification capacity used
+  cpu_ms_per_tx         CPU time of the whole process (4 nodes and the load) in the window ÷ committed
+  cpu_bound_tx_per_s    gomaxprocs ÷ cpu_ms_per_tx: the rate if CPU were the only bound
+  cpu_share             CPU time ÷ (window × gomaxprocs): near 1 CPU-bound, far below waiting or shared
   in_flight             grants in flight in all (patients × in-flight)
   suite                 the HPKE suite of the grants' key envelopes
   tx_bytes_mean         mean size of a grant, in bytes
@@ -97,6 +100,7 @@ JSON fields (--json):
   baseline              (--baseline) the same load through package nullapp's application, after
                         the ledger's run in the same process: app, duration_s, tx_per_s,
                         commit_latency_ms, block_interval_ms, blocks, tx_per_block, committed,
-                        anchors, grants, refused, tx_bytes_mean, verify_share, as above
+                        anchors, grants, refused, tx_bytes_mean, verify_share, cpu_ms_per_tx,
+                        cpu_bound_tx_per_s, cpu_share, as above
   ratio                 (--baseline) tx_per_s ÷ baseline.tx_per_s
 `
