@@ -61,9 +61,10 @@ type Config struct {
 	// Successors is the length of a head's successor list; negative for
 	// none. PolicyLowestID has none.
 	Successors int
-	// Moving (PolicyDensity): a node that lost a neighbour, or met a new
-	// one after its first HelloRounds+1 periods, counts itself as moving
-	// for this many periods (negative: never). A moving member re-affiliates
+	// Moving (PolicyDensity): a node that lost a neighbour, or, after its
+	// first HelloRounds+2 periods, met a new one or heard a neighbour's
+	// list change, counts itself as moving for this many periods
+	// (negative: never). A moving member re-affiliates
 	// after one missed heartbeat of its head instead of MissedHeartbeats,
 	// when another head is in reach; joins the nearest head in reach (the
 	// one it shares most neighbours with) rather than the largest cluster;
