@@ -110,7 +110,14 @@ func (m *Machine) CheckTx(st Store, txBytes []byte) (*Decoded, error) {
 			return nil, err
 		}
 	}
+	m.remember(d)
+	return d, nil
+}
+
+// remember caches d for the block that will carry it.
+func (m *Machine) remember(d *Decoded) {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	if _, ok := m.cache[d.Hash]; !ok {
 		if len(m.order) >= maxCache {
 			delete(m.cache, m.order[0])
@@ -119,8 +126,6 @@ func (m *Machine) CheckTx(st Store, txBytes []byte) (*Decoded, error) {
 		m.cache[d.Hash] = d
 		m.order = append(m.order, d.Hash)
 	}
-	m.mu.Unlock()
-	return d, nil
 }
 
 // decode returns the decoded transaction from the cache or decodes it. A

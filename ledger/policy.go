@@ -91,6 +91,9 @@ func (m *Machine) Process(st Store, proposer []byte, t time.Time, txs [][]byte) 
 		if err != nil {
 			return errorf(CodeMalformed, "proposal tx %d: %v", i, err)
 		}
+		// A transaction this node had not checked is verified here, once:
+		// FinalizeBlock takes it from the cache.
+		m.remember(d)
 		if err := wrongChain(&d.Tx, p.x.chainID); err != nil {
 			return errorf(CodePolicy, "proposal tx %d: %v", i, err) // no mempool admits it
 		}

@@ -173,3 +173,36 @@ func TestPolicyHeadlessCluster(t *testing.T) {
 	}
 	wantCodes(t, c.blockAt(next, got...), CodeOK, CodeUnknownSigner)
 }
+
+// TestProcessVerifiesOnce: a proposal's transaction that this node never
+// checked (it was not gossiped here first) is verified in ProcessProposal
+// and FinalizeBlock takes it from the cache instead of verifying it again.
+func TestProcessVerifiesOnce(t *testing.T) {
+	t.Parallel()
+	c := newPolicyChain(t)
+	next := c.now.Add(time.Second)
+	p := mustIdentity(t, identity.RolePatient)
+	tx := c.tx(c.auths[0].Signing, c.registerBody(p, 1, identity.ID{}, p.Signing))
+	h := Hash(tx)
+	cached := func() bool {
+		c.m.mu.Lock()
+		defer c.m.mu.Unlock()
+		_, ok := c.m.cache[h]
+		return ok
+	}
+	if cached() {
+		t.Fatal("the transaction is cached before anything saw it")
+	}
+	if err := c.m.Process(c.st, c.proposer(0), next, [][]byte{tx}); err != nil {
+		t.Fatal(err)
+	}
+	if !cached() {
+		t.Fatal("ProcessProposal verified the transaction but did not keep the result for FinalizeBlock")
+	}
+	if res := c.blockAt(next, tx); res[0].Code != CodeOK {
+		t.Fatalf("the block refused it: %+v", res[0])
+	}
+	if cached() {
+		t.Error("the transaction stays cached after its block")
+	}
+}

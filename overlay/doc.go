@@ -28,6 +28,14 @@
 // a node that is not eligible joins any head in reach, or reports itself
 // unclustered.
 //
+// Under mobility (Config.Moving): a node that sees its neighbourhood change
+// after start (a neighbour lost or new, or a neighbour's list changed)
+// counts itself as moving for a while. A moving member joins another head
+// in reach after one missed heartbeat of its own, prefers the nearest head
+// (the one it shares most neighbours with) to the largest cluster, and
+// moves before its head's link breaks to a head that shares Config.Closer
+// more neighbours with it. A static network never triggers these rules.
+//
 // The package is pure, in the style of go.etcd.io/raft: no I/O, goroutines
 // or clock. The caller feeds a Node the messages it receives (Step) and one
 // Tick per HELLO period, and collects what to broadcast and the decisions

@@ -6,6 +6,14 @@ import (
 	"slices"
 )
 
+// fastSilent is the head's silence, in periods, after which a moving member
+// joins another head in reach.
+var fastSilent = 2
+
+// settle is how many periods after HelloRounds a node still learns its
+// neighbourhood at start (a few HELLOs lost) without counting as moving.
+const settle = 2
+
 // MissedHeartbeats is how many HELLO periods without a message make a
 // neighbour expire and a member suspect its head.
 const MissedHeartbeats = 3
@@ -18,6 +26,8 @@ const (
 	DefaultHysteresis  = 2
 	DefaultStability   = 3
 	DefaultSuccessors  = 3
+	DefaultMoving      = 30
+	DefaultCloser      = 2
 )
 
 // Config configures a Node. Zero numbers take the defaults above.
@@ -51,6 +61,19 @@ type Config struct {
 	// Successors is the length of a head's successor list; negative for
 	// none. PolicyLowestID has none.
 	Successors int
+	// Moving (PolicyDensity): a node that lost a neighbour, or, after its
+	// first HelloRounds+2 periods, met a new one or heard a neighbour's
+	// list change, counts itself as moving for this many periods
+	// (negative: never). A moving member re-affiliates
+	// after one missed heartbeat of its head instead of MissedHeartbeats,
+	// when another head is in reach; joins the nearest head in reach (the
+	// one it shares most neighbours with) rather than the largest cluster;
+	// and moves to a head that shares at least Closer more neighbours with
+	// it than its own head does, before its head's link breaks. A static
+	// network never sees a neighbour come or go after its start, so it
+	// keeps the election described in the package comment.
+	Moving int
+	Closer int
 }
 
 func (c *Config) setDefaults() {
@@ -65,6 +88,11 @@ func (c *Config) setDefaults() {
 	def(&c.Hysteresis, DefaultHysteresis)
 	def(&c.Stability, DefaultStability)
 	def(&c.Successors, DefaultSuccessors)
+	def(&c.Moving, DefaultMoving)
+	def(&c.Closer, DefaultCloser)
+	if c.Moving < 0 || c.Policy == PolicyLowestID {
+		c.Moving = 0
+	}
 	if c.Successors < 0 || c.Policy == PolicyLowestID {
 		c.Successors = 0
 	}
@@ -141,6 +169,9 @@ type Node struct {
 	cluster ClusterID
 	epoch   uint64
 	since   int // tick at which the current membership or headship began
+	// moved is the tick at which the node last lost a neighbour or met a
+	// new one after its start (0: never).
+	moved int
 
 	// As a member: what it heard of its head.
 	headSilent int
@@ -245,6 +276,9 @@ func (n *Node) Step(m Message) error {
 		}
 		n.peers = slices.Insert(n.peers, i, &peer{id: m.From})
 		n.topology, n.dirty = true, true
+		if n.ticks > n.cfg.HelloRounds+settle {
+			n.moved = n.ticks
+		}
 	}
 	p := n.peers[i]
 	n.stats.Received++
@@ -254,6 +288,9 @@ func (n *Node) Step(m Message) error {
 	}
 	if m.Kind == KindHello && m.Seq > p.nbrSeq {
 		if !slices.Equal(p.nbrs, m.Neighbours) {
+			if ok && n.ticks > n.cfg.HelloRounds+settle {
+				n.moved = n.ticks // a neighbour's neighbourhood changed
+			}
 			p.nbrs = append(p.nbrs[:0], m.Neighbours...)
 			n.topology, n.dirty = true, true
 		}
@@ -304,6 +341,7 @@ func (n *Node) Tick() {
 	}
 	if len(kept) != len(n.peers) {
 		n.topology = true
+		n.moved = n.ticks
 	}
 	clear(n.peers[len(kept):])
 	n.peers = kept
@@ -353,6 +391,10 @@ func (n *Node) common(ids []ID) int {
 // reach had a cluster larger than this member's by Hysteresis.
 func (n *Node) countMigration() {
 	if n.cfg.Policy != PolicyDensity {
+		return
+	}
+	if n.moving() {
+		n.migrate = 0 // a moving member keeps to the nearest head instead
 		return
 	}
 	h := n.peer(n.head)
@@ -423,6 +465,16 @@ func commonBy[T any](a []ID, b []T, id func(T) ID) int {
 	}
 	return c
 }
+
+// moving reports whether the node has seen its neighbourhood change in the
+// last Moving periods.
+func (n *Node) moving() bool {
+	return n.cfg.Moving > 0 && n.moved > 0 && n.ticks-n.moved < n.cfg.Moving
+}
+
+// shared counts the neighbours the node shares with p: in a radio network,
+// the closer two nodes are, the more neighbours they share.
+func (n *Node) shared(p *peer) int { return n.common(p.nbrs) }
 
 func (n *Node) isMember(p *peer) bool {
 	return p.role == RoleMember && p.head == n.cfg.ID && p.cluster == n.cluster
@@ -502,12 +554,23 @@ func (n *Node) evaluate() {
 // highest key (under PolicyLowestID, the lowest ID).
 func (n *Node) bestHead(minSize int, except ID) *peer {
 	var best *peer
+	near, bestShared := n.moving(), 0
 	for _, p := range n.peers {
 		if !p.isHead() || p.id == except || p.size < minSize {
 			continue
 		}
+		sh := 0
+		if near {
+			sh = n.shared(p)
+		}
 		if best == nil {
-			best = p
+			best, bestShared = p, sh
+			continue
+		}
+		if near && sh != bestShared {
+			if sh > bestShared {
+				best, bestShared = p, sh
+			}
 			continue
 		}
 		if n.cfg.Policy == PolicyDensity && p.size != best.size {
@@ -618,6 +681,21 @@ func (n *Node) claim() *peer {
 
 func (n *Node) evalMember() {
 	h := n.peer(n.head)
+	if n.moving() {
+		// A moving member's head that misses a heartbeat has most likely
+		// moved out of reach: join the nearest other head, if any. One
+		// that is still in reach but nearer another head moves there
+		// before the link breaks.
+		b := n.bestHead(0, n.head)
+		if b != nil && n.headSilent >= fastSilent {
+			n.join(b)
+			return
+		}
+		if b != nil && h != nil && h.isHead() && h.cluster == n.cluster && n.shared(b) >= n.shared(h)+n.cfg.Closer {
+			n.join(b)
+			return
+		}
+	}
 	if h != nil && n.headSilent <= MissedHeartbeats {
 		if !h.isHead() {
 			n.lose() // it resigned

@@ -292,3 +292,56 @@ func TestStaleMessages(t *testing.T) {
 		t.Errorf("stats %+v: want one stale", n.Stats())
 	}
 }
+
+// TestMovingMemberReaffiliates: member m of a's cluster, in reach of head b
+// too, loses its link to a. Once m has seen its neighbourhood change (here a
+// phone comes into reach), it joins b after one missed heartbeat of a; a
+// member with the mobility rules off (Config.Moving < 0) stays with its
+// silent head until MissedHeartbeats have passed.
+func TestMovingMemberReaffiliates(t *testing.T) {
+	names := []string{"a", "a1", "a2", "a3", "a4", "b", "b1", "b2", "b3", "m", "n"}
+	edges := [][2]string{{"a", "a1"}, {"a", "a2"}, {"a", "a3"}, {"a", "a4"}, {"b", "b1"}, {"b", "b2"}, {"b", "b3"}, {"m", "a"}, {"m", "b"}}
+	for _, tc := range []struct {
+		name   string
+		moving int
+		after  int // rounds after the cut at which m is in b's cluster
+	}{
+		{"mobility rules", 0, 2},
+		{"mobility rules off", -1, overlay.MissedHeartbeats + 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newLockstep(t, names, edges, []string{"n"}, overlay.PolicyDensity)
+			n, err := overlay.New(overlay.Config{ID: l.ids["m"], Eligible: true, Incarnation: 1, Moving: tc.moving})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.nodes["m"] = n
+			l.rounds(overlay.DefaultHelloRounds + 3)
+			if got := l.heads(); !slices.Equal(got, []string{"a", "b"}) || l.headOf("m") != "a" {
+				t.Fatalf("heads %v, m in %q's cluster: want [a b], a", got, l.headOf("m"))
+			}
+			link := func(u, v string) {
+				l.adj[u] = append(l.adj[u], v)
+				l.adj[v] = append(l.adj[v], u)
+			}
+			cut := func(u, v string) {
+				l.adj[u] = slices.DeleteFunc(l.adj[u], func(x string) bool { return x == v })
+				l.adj[v] = slices.DeleteFunc(l.adj[v], func(x string) bool { return x == u })
+			}
+			link("m", "n") // a phone comes into reach: m's neighbourhood moves
+			l.rounds(1)
+			cut("m", "a")
+			for r := 1; r <= tc.after; r++ {
+				l.rounds(1)
+				want := "a"
+				if r == tc.after {
+					want = "b"
+				}
+				if got := l.headOf("m"); got != want {
+					t.Fatalf("%d rounds after the cut m is in %q's cluster, want %q", r, got, want)
+				}
+			}
+			l.checkInvariants()
+		})
+	}
+}

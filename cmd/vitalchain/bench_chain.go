@@ -27,7 +27,7 @@ func runBenchChain(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.InFlight, "in-flight", 32, "grants each patient keeps in flight (at most 63)")
 	fs.DurationVar(&o.BlockInterval, "block-interval", 200*time.Millisecond, "CometBFT timeout_commit")
 	suiteName := fs.String("suite", identity.DefaultSuite.String(), "providers' HPKE `suite`, which sets the size of a grant's key envelope: mlkem768x25519 (1,168 B) or x25519 (80 B)")
-	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the measured period (the ledger's run) to `file`")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the measured period (the ledger's run) to `file`, and the baseline's to file.nullapp")
 	fs.BoolVar(&o.Baseline, "baseline", false, "then drive the same load through a minimal ABCI application that only verifies each transaction's signature, on the same 4-validator CometBFT setup, and report ratio = tx/s ÷ its tx/s")
 	plotDir := fs.String("plot", "", "write charts (throughput, commit latency; against the baseline with --baseline) into `dir`")
 	plotFormat := fs.String("plot-format", "png", "chart format: png or svg")
@@ -89,6 +89,9 @@ JSON fields (--json):
   ed25519_verify_per_s  raw Ed25519 verifications per second on all cores
   ed25519_verify_per_s_one_core  the same on one core
   verify_share          tx_per_s × validators ÷ ed25519_verify_per_s: the verification capacity used
+  cpu_ms_per_tx         CPU time of the whole process (4 nodes and the load) in the window ÷ committed
+  cpu_bound_tx_per_s    gomaxprocs ÷ cpu_ms_per_tx: the rate if CPU were the only bound
+  cpu_share             CPU time ÷ (window × gomaxprocs): near 1 CPU-bound, far below waiting or shared
   in_flight             grants in flight in all (patients × in-flight)
   suite                 the HPKE suite of the grants' key envelopes
   tx_bytes_mean         mean size of a grant, in bytes
@@ -97,6 +100,7 @@ JSON fields (--json):
   baseline              (--baseline) the same load through package nullapp's application, after
                         the ledger's run in the same process: app, duration_s, tx_per_s,
                         commit_latency_ms, block_interval_ms, blocks, tx_per_block, committed,
-                        anchors, grants, refused, tx_bytes_mean, verify_share, as above
+                        anchors, grants, refused, tx_bytes_mean, verify_share, cpu_ms_per_tx,
+                        cpu_bound_tx_per_s, cpu_share, as above
   ratio                 (--baseline) tx_per_s ÷ baseline.tx_per_s
 `

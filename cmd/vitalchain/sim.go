@@ -32,6 +32,7 @@ func runSim(args []string, stdout, stderr io.Writer) error {
 	plotDir := fs.String("plot", "", "write charts (clusters, overhead against size) into `dir`")
 	plotFormat := fs.String("plot-format", "png", "chart format: png or svg")
 	sweep := fs.String("sweep", "100,300,1000,3000", "network sizes of the overhead chart (with --plot)")
+	speeds := fs.String("speeds", "", "top speeds in m/s to sweep the election under mobility at, comma-separated (e.g. 0.5,1,2,5,10; with --plot, a chart of the orphans)")
 	rng := fs.Float64("range", d.Range, "radio range in metres")
 	degree := fs.Float64("degree", d.Degree, "target mean degree (sets the area unless --side is given)")
 	side := fs.Float64("side", 0, "side of the square area in metres (0: from --degree)")
@@ -63,6 +64,12 @@ func runSim(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var vs []float64
+	if *speeds != "" {
+		if vs, err = parseSpeeds(*speeds); err != nil {
+			return err
+		}
+	}
 	cfg := sim.Config{
 		Nodes: *nodes, Seed: *seed, Range: *rng, Degree: *degree, Side: *side, Eligible: *eligible,
 		Loss: *loss, DelayMin: *delayMin, DelayMax: *delayMax, Period: *period, Duration: *duration,
@@ -73,6 +80,11 @@ func runSim(args []string, stdout, stderr io.Writer) error {
 	rep, err := sim.Compare(cfg, *baseline)
 	if err != nil {
 		return fmt.Errorf("%w: %w", cli.ErrUsage, err)
+	}
+	if len(vs) > 0 {
+		if rep.Speeds, err = sim.SpeedSweep(cfg, vs); err != nil {
+			return fmt.Errorf("%w: %w", cli.ErrUsage, err)
+		}
 	}
 	if *plotDir != "" {
 		if err := os.MkdirAll(*plotDir, 0o755); err != nil {
@@ -90,6 +102,12 @@ func runSim(args []string, stdout, stderr io.Writer) error {
 		}{
 			{"clusters", func(p string) error { return sim.PlotClusters(p, rep.Layout, title(&rep.Result)) }},
 			{"overhead", func(p string) error { return sim.PlotOverhead(p, rep.Sweep) }},
+		}
+		if len(rep.Speeds) > 0 {
+			charts = append(charts, struct {
+				name string
+				draw func(path string) error
+			}{"orphans-speed", func(p string) error { return sim.PlotSpeeds(p, rep.Speeds) }})
 		}
 		if rep.Baseline != nil {
 			charts = append(charts, struct {
@@ -122,4 +140,16 @@ func parseSizes(s string) ([]int, error) {
 		sizes = append(sizes, n)
 	}
 	return sizes, nil
+}
+
+func parseSpeeds(s string) ([]float64, error) {
+	var vs []float64
+	for f := range strings.SplitSeq(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || v < 0 || v > 1000 || math.IsNaN(v) {
+			return nil, fmt.Errorf("%w: --speeds wants speeds in m/s from 0 to 1000, comma-separated: %q", cli.ErrUsage, f)
+		}
+		vs = append(vs, v)
+	}
+	return vs, nil
 }

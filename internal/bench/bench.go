@@ -18,6 +18,7 @@ import (
 	"runtime/pprof"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/vitalchain/vitalchain/envelope"
@@ -68,6 +69,7 @@ type window struct {
 	on         atomic.Bool
 	start, end time.Time     // of the last measure
 	total      time.Duration // open, over every measure
+	cpu        time.Duration // the process's CPU time while open, over every measure
 
 	mu    sync.Mutex
 	lats  []time.Duration
@@ -117,13 +119,25 @@ func (w *window) measure(ctx context.Context, d time.Duration, cpuprofile string
 		}
 		defer pprof.StopCPUProfile()
 	}
+	cpu0 := processCPU()
 	w.start = time.Now()
 	w.on.Store(true)
 	err := sleep(ctx, d)
 	w.on.Store(false)
 	w.end = time.Now()
 	w.total += w.end.Sub(w.start)
+	w.cpu += processCPU() - cpu0
 	return err
+}
+
+// processCPU returns the CPU time (user and system) this process has used,
+// or 0 where the system does not tell.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // sleep waits for d or until ctx ends.

@@ -38,12 +38,25 @@ func TestBenchChain(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a chain")
 	}
+	profile := filepath.Join(t.TempDir(), "cpu.prof")
 	res, err := Chain(context.Background(), ChainOptions{Duration: 2 * time.Second, Patients: 4, InFlight: 4,
-		BlockInterval: 100 * time.Millisecond, Suite: identity.SuiteX25519, Dir: t.TempDir(), Progress: t.Output(), Baseline: true})
+		BlockInterval: 100 * time.Millisecond, Suite: identity.SuiteX25519, Dir: t.TempDir(), Progress: t.Output(), Baseline: true,
+		CPUProfile: profile})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%+v", *res)
+	// A profile of each run: the ledger's and the baseline's.
+	for _, f := range []string{profile, profile + ".nullapp"} {
+		if st, err := os.Stat(f); err != nil || st.Size() == 0 {
+			t.Errorf("CPU profile %s: %v", f, err)
+		}
+	}
+	// The CPU time per transaction and the rate it bounds agree.
+	if procs := float64(res.GoMaxProcs); res.CPUMsPerTx <= 0 || res.CPUShare <= 0 ||
+		math.Abs(res.CPUBoundTxPerS-procs*1000/res.CPUMsPerTx) > 0.01*res.CPUBoundTxPerS {
+		t.Errorf("%g CPU ms per tx, %g tx/s bound on %g cores, CPU share %g: want positive and consistent",
+			res.CPUMsPerTx, res.CPUBoundTxPerS, procs, res.CPUShare)
+	}
 	if b := res.Baseline; b == nil {
 		t.Error("no baseline run")
 	} else {
@@ -55,6 +68,8 @@ func TestBenchChain(t *testing.T) {
 			t.Errorf("baseline: committed %d, grants + anchors %d, latencies %d", b.Committed, b.Grants+b.Anchors, b.CommitLatencyMs.N)
 		case math.Abs(b.TxBytesMean-res.TxBytesMean) > 0.01*res.TxBytesMean:
 			t.Errorf("baseline grants of %.1f bytes, the ledger's %.1f: not the same load", b.TxBytesMean, res.TxBytesMean)
+		case b.CPUMsPerTx <= 0 || b.CPUShare <= 0 || b.CPUBoundTxPerS <= 0:
+			t.Errorf("baseline: CPU figures missing: %+v", b)
 		case res.Ratio != round(res.TxPerS/b.TxPerS, 3):
 			t.Errorf("ratio %v, want %v ÷ %v", res.Ratio, res.TxPerS, b.TxPerS)
 		}
@@ -77,7 +92,8 @@ func TestBenchChain(t *testing.T) {
 	}
 	checkJSON(t, res, []string{"validators", "duration_s", "tx_per_s", "commit_latency_ms", "block_interval_ms", "blocks",
 		"tx_per_block", "committed", "anchors", "grants", "refused", "ed25519_verify_per_s", "ed25519_verify_per_s_one_core",
-		"verify_share", "in_flight", "suite", "tx_bytes_mean", "timeout_commit", "gomaxprocs", "baseline", "ratio"})
+		"verify_share", "in_flight", "suite", "tx_bytes_mean", "timeout_commit", "gomaxprocs", "baseline", "ratio",
+		"cpu_ms_per_tx", "cpu_bound_tx_per_s", "cpu_share"})
 }
 
 func TestBenchIngest(t *testing.T) {

@@ -47,8 +47,10 @@ type ChainOptions struct {
 	Dir   string // the nodes' homes ("": a temporary directory, removed at the end)
 	// Baseline also drives the same load through package nullapp's
 	// application and reports the ratio of the two throughputs.
-	Baseline   bool
-	CPUProfile string    // a file for a CPU profile of the measured window ("": none)
+	Baseline bool
+	// CPUProfile is a file for a CPU profile of the ledger's measured window
+	// ("": none); the baseline's goes to CPUProfile + ".nullapp".
+	CPUProfile string
 	Progress   io.Writer // progress lines (nil: none)
 }
 
@@ -70,12 +72,16 @@ type ChainResult struct {
 	// VerifyShare is the fraction of the machine's verification capacity the
 	// committed rate needs, counting one signature check per transaction on
 	// each of the validators (CheckTx; FinalizeBlock reuses its result).
-	VerifyShare   float64 `json:"verify_share"`
-	InFlight      int     `json:"in_flight"`
-	Suite         string  `json:"suite"`
-	TxBytesMean   float64 `json:"tx_bytes_mean"`
-	TimeoutCommit string  `json:"timeout_commit"`
-	GoMaxProcs    int     `json:"gomaxprocs"`
+	VerifyShare float64 `json:"verify_share"`
+	// The CPU time per transaction, as in ChainRun.
+	CPUMsPerTx     float64 `json:"cpu_ms_per_tx"`
+	CPUBoundTxPerS float64 `json:"cpu_bound_tx_per_s"`
+	CPUShare       float64 `json:"cpu_share"`
+	InFlight       int     `json:"in_flight"`
+	Suite          string  `json:"suite"`
+	TxBytesMean    float64 `json:"tx_bytes_mean"`
+	TimeoutCommit  string  `json:"timeout_commit"`
+	GoMaxProcs     int     `json:"gomaxprocs"`
 	// Baseline is the same load through package nullapp's application,
 	// measured after the ledger's run in the same process (ChainOptions.Baseline).
 	Baseline *ChainRun `json:"baseline,omitempty"`
@@ -99,6 +105,15 @@ type ChainRun struct {
 	Refused         int64               `json:"refused"`
 	TxBytesMean     float64             `json:"tx_bytes_mean"`
 	VerifyShare     float64             `json:"verify_share"`
+	// CPUMsPerTx is the CPU time the whole process (the 4 nodes and the
+	// load) used in the window per transaction committed in it, and
+	// CPUBoundTxPerS the rate at which that cost fills GOMAXPROCS cores:
+	// what the run would reach if CPU were its only bound. CPUShare is the
+	// CPU time used over the window's time on GOMAXPROCS cores (near 1:
+	// CPU-bound; far below: waiting, or a machine shared with others).
+	CPUMsPerTx     float64 `json:"cpu_ms_per_tx"`
+	CPUBoundTxPerS float64 `json:"cpu_bound_tx_per_s"`
+	CPUShare       float64 `json:"cpu_share"`
 }
 
 // Chain starts 4 authorities in this process, registers the world, and
@@ -135,6 +150,7 @@ func Chain(ctx context.Context, o ChainOptions) (*ChainResult, error) {
 		Blocks: run.Blocks, TxPerBlock: run.TxPerBlock, Committed: run.Committed,
 		Anchors: run.Anchors, Grants: run.Grants, Refused: run.Refused,
 		Ed25519VerifyPerS: all, Ed25519VerifyCore: one, VerifyShare: run.VerifyShare,
+		CPUMsPerTx: run.CPUMsPerTx, CPUBoundTxPerS: run.CPUBoundTxPerS, CPUShare: run.CPUShare,
 		InFlight: o.Patients * o.InFlight, Suite: o.Suite.String(), TxBytesMean: run.TxBytesMean,
 		TimeoutCommit: o.BlockInterval.String(), GoMaxProcs: runtime.GOMAXPROCS(0),
 	}
@@ -223,7 +239,7 @@ func drive(ctx context.Context, o ChainOptions, name string, clients []*client.C
 	say("%s: driving load for %s…", name, o.Duration)
 	profile := o.CPUProfile
 	if profile != "" && name != "vitalchain" {
-		profile = ""
+		profile += "." + name // the baseline's run, beside the ledger's
 	}
 	if err := l.w.measure(ctx, o.Duration, profile); err != nil {
 		return nil, err
@@ -255,6 +271,14 @@ func drive(ctx context.Context, o ChainOptions, name string, clients []*client.C
 	}
 	if verifyRate > 0 {
 		res.VerifyShare = round(res.TxPerS*chainNodes/verifyRate, 3)
+	}
+	if cpu := l.w.cpu.Seconds(); cpu > 0 && elapsed > 0 {
+		procs := float64(runtime.GOMAXPROCS(0))
+		res.CPUShare = round(cpu/(elapsed*procs), 3)
+		if n > 0 {
+			res.CPUMsPerTx = round(cpu*1000/float64(n), 3)
+			res.CPUBoundTxPerS = round(procs*float64(n)/cpu, 1)
+		}
 	}
 	if e := l.w.firstError(); e != "" {
 		say("%s: first refusal: %s", name, e)

@@ -23,10 +23,25 @@ import (
 // path, then to the provider (1 message). Two heads neighbour in the head
 // graph when their clusters touch (Voronoi cells of the nodes' nearest
 // heads), at the shortest distance through the touching link.
+//
+// Gateways: as Clustered, but the alert leaves the patient's head on the
+// same route through the heads as a source route, and every node on it
+// forwards it to the furthest node of the route that is its neighbour (its
+// own neighbour table tells it), so that the gateways between adjacent
+// clusters pass it on directly instead of through their heads. The hash
+// flood is Clustered's.
+//
+// MinHopsToProvider is the shortest route that passes through the
+// patient's head, as every clustered route must (the head records the
+// alert): one hop to the head and the shortest path from it to the
+// provider. It is at least the flat shortest path and at most two more.
 type Overhead struct {
 	Alerts    int  `json:"alerts"`
 	Clustered Cost `json:"clustered"`
+	Gateways  Cost `json:"gateways"`
 	Flat      Cost `json:"flat"`
+	// MinHopsToProvider: the bound above, averaged over the alerts.
+	MinHopsToProvider float64 `json:"min_hops_to_provider"`
 	// Ratio is clustered messages over flat messages.
 	Ratio float64 `json:"ratio"`
 }
@@ -47,6 +62,8 @@ type Cost struct {
 type hedge struct {
 	to int32
 	w  int32
+	// The link between the two cells: a in this head's, b in to's.
+	a, b int32
 }
 
 func measureOverhead(lay *Layout, alerts int, rnd *rand.Rand) Overhead {
@@ -55,6 +72,7 @@ func measureOverhead(lay *Layout, alerts int, rnd *rand.Rand) Overhead {
 	// Nearest head of every node, by multi-source BFS.
 	owner := make([]int32, n)
 	dist := make([]int32, n)
+	up := make([]int32, n) // the next node towards the owner
 	queue := make([]int32, 0, n)
 	for i := range n {
 		owner[i] = -1
@@ -67,30 +85,34 @@ func measureOverhead(lay *Layout, alerts int, rnd *rand.Rand) Overhead {
 		u := queue[k]
 		for _, v := range lay.Adj[u] {
 			if owner[v] < 0 {
-				owner[v], dist[v] = owner[u], dist[u]+1
+				owner[v], dist[v], up[v] = owner[u], dist[u]+1, u
 				queue = append(queue, v)
 			}
 		}
 	}
 	// Head graph.
 	hg := map[int32][]hedge{}
-	best := map[[2]int32]int32{}
+	type link struct{ w, u, v int32 } // u in the lower head's cell
+	best := map[[2]int32]link{}
 	for u := range n {
 		for _, v := range lay.Adj[u] {
 			a, b := owner[u], owner[v]
 			if int(v) <= u || a < 0 || b < 0 || a == b {
 				continue
 			}
-			w := dist[u] + dist[v] + 1
+			l := link{dist[u] + dist[v] + 1, int32(u), v}
+			if a > b {
+				l.u, l.v = v, int32(u)
+			}
 			key := [2]int32{min(a, b), max(a, b)}
-			if old, ok := best[key]; !ok || w < old {
-				best[key] = w
+			if old, ok := best[key]; !ok || l.w < old.w {
+				best[key] = l
 			}
 		}
 	}
-	for key, w := range best {
-		hg[key[0]] = append(hg[key[0]], hedge{key[1], w})
-		hg[key[1]] = append(hg[key[1]], hedge{key[0], w})
+	for key, l := range best {
+		hg[key[0]] = append(hg[key[0]], hedge{key[1], l.w, l.u, l.v})
+		hg[key[1]] = append(hg[key[1]], hedge{key[0], l.w, l.v, l.u})
 	}
 	for _, es := range hg {
 		slices.SortFunc(es, func(a, b hedge) int { return int(a.to - b.to) })
@@ -134,8 +156,11 @@ func measureOverhead(lay *Layout, alerts int, rnd *rand.Rand) Overhead {
 			flood += len(lay.Adj[i]) - 1
 		}
 	}
+	upOf := func(v int32) int32 { return up[v] }
 	hops := make([]int32, n)
 	hd := newHeadDist(n)
+	hopsQ := make([]int32, n)
+	var route []int32
 	for range alerts {
 		p := patients[rnd.IntN(len(patients))]
 		q := p
@@ -168,9 +193,24 @@ func measureOverhead(lay *Layout, alerts int, rnd *rand.Rand) Overhead {
 		o.Clustered.Messages += float64(toProvider + hashMsgs)
 		o.Clustered.HopsToProvider += float64(toProvider)
 		o.Clustered.HopsToAuthorities += float64(up + farH)
+		// Gateways: the same route, shortened by its own nodes.
+		route = hd.route(route[:0], hq, func(u int32) []int32 { return chain(u, owner, upOf) })
+		if q != hq {
+			route = append(route, q)
+		}
+		short := up + shortcut(lay.Adj, route)
+		o.Gateways.ToProvider += float64(short)
+		o.Gateways.ToAuthorities += float64(hashMsgs)
+		o.Gateways.Messages += float64(short + hashMsgs)
+		o.Gateways.HopsToProvider += float64(short)
+		o.Gateways.HopsToAuthorities += float64(up + farH)
+		// The bound: through the patient's head by a shortest path.
+		bfs(lay.Adj, hp, hopsQ, queue)
+		o.MinHopsToProvider += float64(up + hopsQ[q])
 	}
 	a := float64(o.Alerts)
-	for _, c := range []*Cost{&o.Clustered, &o.Flat} {
+	o.MinHopsToProvider = round3(o.MinHopsToProvider / a)
+	for _, c := range []*Cost{&o.Clustered, &o.Gateways, &o.Flat} {
 		c.Messages = round3(c.Messages / a)
 		c.ToProvider = round3(c.ToProvider / a)
 		c.ToAuthorities = round3(c.ToAuthorities / a)
@@ -200,16 +240,87 @@ func bfs(adj [][]int32, s int32, hops []int32, queue []int32) {
 	}
 }
 
+// chain returns the nodes from u to its owner head, both included.
+func chain(u int32, owner []int32, up func(int32) int32) []int32 {
+	out := []int32{u}
+	for u != owner[u] {
+		u = up(u)
+		out = append(out, u)
+	}
+	return out
+}
+
+// shortcut returns the hops of route (a walk from route[0]) when each node
+// on it forwards to the furthest node of the route that it reaches: in one
+// hop when that node is its neighbour, or in two through a neighbour that
+// is the other's (the neighbour lists of its neighbours' HELLOs tell it),
+// when that gets further than one hop plus one.
+func shortcut(adj [][]int32, route []int32) int32 {
+	linked := func(u, v int32) bool { return u == v || slices.Contains(adj[u], v) }
+	hops := int32(0)
+	for i := 0; i < len(route)-1; {
+		one := i + 1
+		for j := len(route) - 1; j > i+1; j-- {
+			if linked(route[i], route[j]) {
+				one = j
+				break
+			}
+		}
+		two := -1
+		for _, x := range adj[route[i]] {
+			for j := len(route) - 1; j > max(one+1, two); j-- {
+				if linked(x, route[j]) {
+					two = j
+					break
+				}
+			}
+		}
+		switch {
+		case two > one+1:
+			hops += 2
+			i = two
+		default:
+			if route[one] != route[i] {
+				hops++
+			}
+			i = one
+		}
+	}
+	return hops
+}
+
+// route appends to dst the nodes of the shortest head path from the source
+// of the last flood to head t, through each hop's touching link: from each
+// head down to its cell's end of the link, across, and up to the next
+// head. cell returns a node's chain to its cell's head.
+func (h *headDist) route(dst []int32, t int32, cell func(int32) []int32) []int32 {
+	var heads []int32
+	for v := t; v >= 0; v = h.parent[v] {
+		heads = append(heads, v)
+	}
+	slices.Reverse(heads)
+	dst = append(dst, heads[0])
+	for k := 1; k < len(heads); k++ {
+		l := h.via[heads[k]]
+		down := cell(l.a) // a .. heads[k-1]
+		slices.Reverse(down)
+		dst = append(dst, down[1:]...)
+		dst = append(dst, cell(l.b)...) // b .. heads[k]
+	}
+	return dst
+}
+
 // headDist runs Dijkstra on the head graph.
 type headDist struct {
 	d      []int32 // -1: not reached
 	parent []int32
+	via    []hedge // the edge from parent, for each head reached
 	seen   []int32
 	pq     distHeap
 }
 
 func newHeadDist(n int) *headDist {
-	h := &headDist{d: make([]int32, n), parent: make([]int32, n)}
+	h := &headDist{d: make([]int32, n), parent: make([]int32, n), via: make([]hedge, n)}
 	for i := range h.d {
 		h.d[i] = -1
 	}
@@ -245,7 +356,7 @@ func (h *headDist) flood(hg map[int32][]hedge, s int32) (msgs, far int32) {
 				if h.d[e.to] < 0 {
 					h.seen = append(h.seen, e.to)
 				}
-				h.d[e.to], h.parent[e.to] = nd, it.v
+				h.d[e.to], h.parent[e.to], h.via[e.to] = nd, it.v, e
 				heap.Push(&h.pq, distItem{e.to, nd})
 			}
 		}

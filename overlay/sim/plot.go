@@ -181,3 +181,42 @@ func PlotOverhead(path string, pts []SweepPoint) error {
 	p.Add(plotter.NewGrid())
 	return p.Save(16*vg.Centimeter, 11*vg.Centimeter, path)
 }
+
+// PlotSpeeds draws the mean orphans against the top speed of mobility, for
+// the density election and the lowest-ID baseline.
+func PlotSpeeds(path string, pts []SpeedPoint) error {
+	if len(pts) == 0 {
+		return errors.New("no speed points to plot")
+	}
+	p := plot.New()
+	p.Title.Text = "Nodes in no cluster although a head is in reach, under mobility"
+	p.X.Label.Text = "top speed (m/s), random waypoint"
+	p.Y.Label.Text = "orphans, mean over the run"
+	series := []struct {
+		name  string
+		get   func(SpeedPoint) float64
+		col   color.Color
+		shape draw.GlyphDrawer
+	}{
+		{"lowest-ID heads", func(s SpeedPoint) float64 { return s.BaselineOrphans }, palette[1], draw.TriangleGlyph{}},
+		{"density heads", func(s SpeedPoint) float64 { return s.Orphans }, palette[0], draw.CircleGlyph{}},
+	}
+	for _, s := range series {
+		xys := make(plotter.XYs, len(pts))
+		for i, pt := range pts {
+			xys[i] = plotter.XY{X: pt.Speed, Y: s.get(pt)}
+		}
+		l, sc, err := plotter.NewLinePoints(xys)
+		if err != nil {
+			return err
+		}
+		l.Color = s.col
+		sc.GlyphStyle = draw.GlyphStyle{Color: s.col, Radius: vg.Points(3), Shape: s.shape}
+		p.Add(l, sc)
+		p.Legend.Add(s.name, l, sc)
+	}
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Add(plotter.NewGrid())
+	return p.Save(16*vg.Centimeter, 11*vg.Centimeter, path)
+}

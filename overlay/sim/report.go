@@ -16,6 +16,9 @@ type Report struct {
 	Baseline *Result `json:"baseline,omitempty"`
 	// Sweep is the overhead against network size, when asked for.
 	Sweep []SweepPoint `json:"sweep,omitempty"`
+	// Speeds is the election under mobility against the top speed, when
+	// asked for.
+	Speeds []SpeedPoint `json:"speeds,omitempty"`
 	// ElapsedS is the wall time of the runs, in seconds.
 	ElapsedS float64 `json:"elapsed_s"`
 }
@@ -28,6 +31,41 @@ type SweepPoint struct {
 	Flat      float64 `json:"flat_messages"`
 	Baseline  float64 `json:"baseline_clustered_messages"`
 	Ratio     float64 `json:"ratio"`
+}
+
+// SpeedPoint is the election's behaviour under random-waypoint mobility at
+// one top speed: the averages over the run of Result's OrphansMean,
+// HeadsAdjacentMean and HeadChurnPerMin, for the density election and the
+// lowest-ID baseline on the same network and moves.
+type SpeedPoint struct {
+	Speed            float64 `json:"speed_m_per_s"`
+	Orphans          float64 `json:"orphans_mean"`
+	BaselineOrphans  float64 `json:"baseline_orphans_mean"`
+	Adjacent         float64 `json:"heads_adjacent_mean"`
+	BaselineAdjacent float64 `json:"baseline_heads_adjacent_mean"`
+	Churn            float64 `json:"head_churn_per_min"`
+	BaselineChurn    float64 `json:"baseline_head_churn_per_min"`
+}
+
+// SpeedSweep runs cfg with each top speed (random waypoint, cfg.Pause at
+// each waypoint), the other parameters unchanged, with both elections.
+func SpeedSweep(cfg Config, speeds []float64) ([]SpeedPoint, error) {
+	var pts []SpeedPoint
+	for _, v := range speeds {
+		c := cfg
+		c.Speed = v
+		rep, err := Compare(c, true)
+		if err != nil {
+			return nil, fmt.Errorf("sweep at %g m/s: %w", v, err)
+		}
+		b := rep.Baseline
+		pts = append(pts, SpeedPoint{
+			Speed: v, Orphans: rep.OrphansMean, BaselineOrphans: b.OrphansMean,
+			Adjacent: rep.HeadsAdjacentMean, BaselineAdjacent: b.HeadsAdjacentMean,
+			Churn: round3(rep.HeadChurnPerMin), BaselineChurn: round3(b.HeadChurnPerMin),
+		})
+	}
+	return pts, nil
 }
 
 // Compare runs cfg with the density election and, when baseline is set,
@@ -92,6 +130,8 @@ func WriteSummary(w io.Writer, rep Report) error {
 		p("%-10s alert overhead: clustered %.1f msgs (%.1f hops to provider, %.1f to all authorities), flat %.1f msgs (%.1f, %.1f), ratio %.3f\n",
 			"", o.Clustered.Messages, o.Clustered.HopsToProvider, o.Clustered.HopsToAuthorities,
 			o.Flat.Messages, o.Flat.HopsToProvider, o.Flat.HopsToAuthorities, o.Ratio)
+		p("%-10s hops to provider: %.1f through the heads, %.1f through the gateways, at least %.1f through the patient's head, %.1f flat\n",
+			"", o.Clustered.HopsToProvider, o.Gateways.HopsToProvider, o.MinHopsToProvider, o.Flat.HopsToProvider)
 		if r.OrphansMean > 0 || r.HeadsAdjacentMean > 0 {
 			p("%-10s while moving or failing: %.2f orphans and %.2f adjacent head pairs on average\n", "", r.OrphansMean, r.HeadsAdjacentMean)
 		}
@@ -106,6 +146,10 @@ func WriteSummary(w io.Writer, rep Report) error {
 	}
 	for _, s := range rep.Sweep {
 		p("sweep: %5d nodes: clustered %.1f, flat %.1f msgs per alert (ratio %.3f)\n", s.Nodes, s.Clustered, s.Flat, s.Ratio)
+	}
+	for _, s := range rep.Speeds {
+		p("speed %5.1f m/s: orphans %.2f (lowest-id %.2f), adjacent heads %.2f (%.2f), head churn %.0f/min (%.0f/min)\n",
+			s.Speed, s.Orphans, s.BaselineOrphans, s.Adjacent, s.BaselineAdjacent, s.Churn, s.BaselineChurn)
 	}
 	p("elapsed %.1f s\n", rep.ElapsedS)
 	return nil

@@ -145,6 +145,61 @@ func TestMobility(t *testing.T) {
 	}
 }
 
+// TestMobilityOrphans is the election under random-waypoint mobility, the
+// lowest-ID baseline on the same network and moves: at every speed of the
+// sweep, fewer nodes sit in no cluster (on average over the run) with the
+// density election, and switching its mobility rules off (Node.Moving < 0)
+// gives the orphans back.
+func TestMobilityOrphans(t *testing.T) {
+	c := sim.DefaultConfig(400)
+	c.Seed, c.Duration, c.Alerts = 3, 40*time.Second, 1
+	speeds := []float64{0.5, 1, 2, 5, 10}
+	if testing.Short() {
+		speeds = []float64{2}
+	}
+	pts, err := sim.SpeedSweep(c, speeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pts {
+		if p.Orphans >= p.BaselineOrphans {
+			t.Errorf("%g m/s: %.2f orphans on average, lowest-ID %.2f: want fewer", p.Speed, p.Orphans, p.BaselineOrphans)
+		}
+	}
+	c.Speed = 2
+	off := c
+	off.Node.Moving = -1
+	on, _, err := sim.Run(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	without, _, err := sim.Run(off)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if on.OrphansMean >= without.OrphansMean {
+		t.Errorf("2 m/s: %.2f orphans with the mobility rules, %.2f without: want fewer with", on.OrphansMean, without.OrphansMean)
+	}
+}
+
+// TestStaticUnmoved: in a network that does not move, the mobility rules
+// never apply: the same clusters and messages with them as without.
+func TestStaticUnmoved(t *testing.T) {
+	c := small(300, 4)
+	a, _, err := sim.Run(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Node.Moving = -1
+	b, _, err := sim.Run(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(a.Layout.Head, b.Layout.Head) || a.MessagesPerNode != b.MessagesPerNode || a.ConvergeRounds != b.ConvergeRounds {
+		t.Errorf("static run differs with the mobility rules: %d/%d rounds, %g/%g msgs per node", a.ConvergeRounds, b.ConvergeRounds, a.MessagesPerNode, b.MessagesPerNode)
+	}
+}
+
 func TestDeterministic(t *testing.T) {
 	c := small(120, 5)
 	c.Speed, c.Fail = 3, 0.1
@@ -185,6 +240,17 @@ func TestOverhead(t *testing.T) {
 	}
 	if o.Clustered.HopsToProvider < o.Flat.HopsToProvider {
 		t.Errorf("clustered path %g hops shorter than the shortest path %g", o.Clustered.HopsToProvider, o.Flat.HopsToProvider)
+	}
+	// Every clustered route passes through the patient's head: at least the
+	// shortest such route, which is at least the flat shortest path; the
+	// gateways' shortcuts keep a route no longer than through the heads.
+	if !(o.Flat.HopsToProvider <= o.MinHopsToProvider && o.MinHopsToProvider <= o.Gateways.HopsToProvider &&
+		o.Gateways.HopsToProvider < o.Clustered.HopsToProvider) {
+		t.Errorf("hops to the provider: flat %g, bound %g, gateways %g, through the heads %g: want them in that order, the last two apart",
+			o.Flat.HopsToProvider, o.MinHopsToProvider, o.Gateways.HopsToProvider, o.Clustered.HopsToProvider)
+	}
+	if o.Gateways.ToAuthorities != o.Clustered.ToAuthorities || o.Gateways.Messages >= o.Clustered.Messages {
+		t.Errorf("gateways %+v against through the heads %+v: want the same hash flood and fewer messages", o.Gateways, o.Clustered)
 	}
 	if rep.Baseline == nil || rep.Baseline.Policy != "lowest-id" || rep.Baseline.Overhead.Flat.Messages != o.Flat.Messages {
 		t.Errorf("baseline %+v: want the lowest-ID run on the same network", rep.Baseline)
