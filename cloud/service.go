@@ -122,6 +122,7 @@ type Service struct {
 	epochs  map[identity.ID]uint64 // the highest epoch seen on the ledger, per patient
 
 	alertHub    *alertHub
+	life        *lifecycleState // alerts' states (lifecycle.go)
 	signers     *limiters // per-requester rate of signed requests (NewServer sets it)
 	contractsMu sync.Mutex
 	contracts   map[[32]byte]cachedContract
@@ -203,7 +204,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		cfg.LeaseTTL = DefaultLeaseTTL
 	}
 	s := &Service{cfg: cfg, id: cfg.Key.Public().ID(), log: cfg.Log, m: newMetrics(cfg.Metrics), epochs: map[identity.ID]uint64{}, done: make(chan struct{}),
-		alertHub: newAlertHub(), contracts: map[[32]byte]cachedContract{}, fenced: make(chan struct{}, 1), holder: newHolderID()}
+		alertHub: newAlertHub(), life: newLifecycleState(), contracts: map[[32]byte]cachedContract{}, fenced: make(chan struct{}, 1), holder: newHolderID()}
 	s.leader.Store(new(string))
 	me, err := cfg.Ledger.Member(ctx, s.id)
 	if err != nil {
