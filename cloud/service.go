@@ -123,7 +123,7 @@ type Service struct {
 
 	alertHub    *alertHub
 	life        *lifecycleState // alerts' states (lifecycle.go)
-	signers     *limiters // per-requester rate of signed requests (NewServer sets it)
+	signers     *limiters       // per-requester rate of signed requests (NewServer sets it)
 	contractsMu sync.Mutex
 	contracts   map[[32]byte]cachedContract
 	eraseMu     sync.Mutex // held by an erasure, and by each commit of the records log
