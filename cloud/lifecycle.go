@@ -317,7 +317,7 @@ func (s *Service) raiseNoData(ctx context.Context, who *memberKey, r *cloudapi.R
 	if _, err := s.activeContract(ctx, who.id, r.Record); err != nil {
 		return lifecycle.Status{}, err
 	}
-	if since := int64(r.From); since > now.UnixMilli() {
+	if since := int64(r.From); since > now.Add(s.cfg.ClockSkew).UnixMilli() {
 		return lifecycle.Status{}, fmt.Errorf("%w: silent since %d, after now", ErrBadRequest, since)
 	}
 	st := noDataStatus(who.id, device, r.Record, int64(r.From), now.UnixMilli())
@@ -523,13 +523,21 @@ func (s *Service) CheckSilence(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// silenceTick is how often the sequencer looks for silent gateways.
+// silenceTick is how often the sequencer looks for silent gateways, by
+// default (Config.SilenceTick).
 const silenceTick = 250 * time.Millisecond
 
-// watchSilence calls CheckSilence every silenceTick until ctx ends.
+// watchSilence calls CheckSilence every Config.SilenceTick until ctx ends.
 func (s *Service) watchSilence(ctx context.Context, wg *sync.WaitGroup) {
 	defer wg.Done()
-	t := time.NewTicker(silenceTick)
+	every := s.cfg.SilenceTick
+	if every < 0 {
+		return
+	}
+	if every == 0 {
+		every = silenceTick
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {

@@ -93,6 +93,11 @@ type Config struct {
 	// Now is the clock (tests); time.Now by default.
 	Now func() time.Time
 
+	// SilenceTick is how often the sequencer looks for gateways whose
+	// heartbeats stopped past their bound (default 250 ms); negative:
+	// never by itself (tests call CheckSilence on their clock).
+	SilenceTick time.Duration
+
 	// Lease, if not nil, makes this process one of several that share
 	// Store (see Lease): it sequences (appends, seals, anchors) only while
 	// it holds the lease; otherwise it follows the store, serves what can
