@@ -80,8 +80,8 @@ type triage struct {
 	alerts   map[[32]byte]*alertEntry
 	changed  chan struct{} // closed at the next change
 	version  uint64
-	seq      uint64        // the last alert's Seq
-	recent   []*alertEntry // the last maxRecent alerts received, in order
+	seq      uint64                        // the last alert's Seq
+	recent   []*alertEntry                 // the last maxRecent alerts received, in order
 	states   map[[32]byte]lifecycle.Status // states the cloud gave for alerts not received yet
 }
 
