@@ -2,6 +2,7 @@ package portal_test
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -16,7 +17,9 @@ import (
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/gatewaycmd"
 	"github.com/vitalchain/vitalchain/internal/testbed"
+	"github.com/vitalchain/vitalchain/lifecycle"
 	"github.com/vitalchain/vitalchain/portal"
+	"github.com/vitalchain/vitalchain/provider"
 )
 
 // browser starts headless Chromium (Debian's chromium, which ./test.sh
@@ -108,7 +111,7 @@ func TestPortalsInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Stop()
-	pp, err := portal.NewProvider(portal.ProviderConfig{Provider: s.Providers[0].P})
+	pp, err := portal.NewProvider(portal.ProviderConfig{Provider: s.Providers[0].P, Lifecycle: s.Providers[0].P})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,6 +204,61 @@ func TestPortalsInBrowser(t *testing.T) {
 	if !strings.HasPrefix(state, "acknowledged by provider") {
 		t.Errorf("state after acknowledging: %q", state)
 	}
+
+	// The acknowledgement is the cloud's, signed by the provider: the other
+	// provider of the contract reads it as the command line does
+	// (vitalchain provider alerts states), and a portal started afresh
+	// (the provider's portal restarted) shows it.
+	alertHex := strings.TrimPrefix(href.Value, "/alerts/")
+	me0 := s.Providers[0].ID.ID()
+	states, _, err := s.Providers[1].P.AlertStates(ctx, 0)
+	must(t, "the other provider reads the alerts' states", err)
+	seen := false
+	for _, st := range states {
+		if hex.EncodeToString(st.Alert[:]) == alertHex {
+			seen = st.State == lifecycle.Acknowledged && st.By == me0
+		}
+	}
+	if !seen {
+		t.Errorf("the other provider does not read alert %s acknowledged by %s: %+v", alertHex[:16], me0, states)
+	}
+	arrived := make(chan struct{})
+	var once sync.Once
+	restarted, err := portal.NewProvider(portal.ProviderConfig{Provider: s.Providers[0].P, Lifecycle: s.Providers[0].P,
+		OnAlert: func(a provider.Alert) {
+			if hex.EncodeToString(a.ID[:]) == alertHex {
+				once.Do(func() { close(arrived) })
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx0, stopRestarted := context.WithCancel(ctx)
+	defer stopRestarted()
+	go restarted.Run(rctx0)
+	rsrv := httptest.NewServer(restarted.Handler())
+	defer rsrv.Close()
+	must(t, "log in to the restarted portal", chromedp.Do(bctx,
+		chromedp.Navigate(rsrv.URL+restarted.LoginPath()),
+		chromedp.WaitVisible(chromedp.CSS(`#triage-rows`))))
+	select { // its page is not found before (and a 404 is a console error)
+	case <-arrived:
+	case <-ctx.Done():
+		t.Fatal("the restarted portal never received the alert")
+	}
+	var after string
+	for range 40 {
+		must(t, "the alert in the restarted portal", chromedp.Do(bctx, chromedp.Navigate(rsrv.URL+href.Value)))
+		after, _ = chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`main`)))
+		if strings.Contains(after, "acknowledged by provider "+me0.String()) {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if !strings.Contains(after, "acknowledged by provider "+me0.String()) {
+		t.Errorf("the restarted portal does not show the acknowledgement:\n%s", after)
+	}
+	must(t, "screenshot", chromedp.Do(bctx, shot(dir, "provider-alert-acknowledged-after-restart")))
 
 	// The patient's page: a chart (uPlot draws a canvas) per vital sign.
 	must(t, "patient page", chromedp.Do(bctx,
