@@ -102,7 +102,7 @@ func shot(dir, name string) chromedp.Action[chromedp.Void] {
 // back; the patient's access log shows the provider's reads. Any
 // JavaScript error fails the test.
 func TestPortalsInBrowser(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	s, err := testbed.Start(ctx, testbed.Options{Dir: t.TempDir(), Patients: 1, Providers: 2, Devices: 6, Interval: 100 * time.Millisecond,
 		AbnormalFraction: 0.1, Speedup: 240, BlockInterval: 100 * time.Millisecond, CloudSeal: 500 * time.Millisecond,
@@ -121,7 +121,7 @@ func TestPortalsInBrowser(t *testing.T) {
 	dir := screens(t)
 	bctx, jsErrors, closeBrowser := browser(t)
 	defer closeBrowser() // before the server closes: its live streams end with the tabs
-	bctx, cancelB := context.WithTimeout(bctx, 3*time.Minute)
+	bctx, cancelB := context.WithTimeout(bctx, 5*time.Minute)
 	defer cancelB()
 	patient := s.Patients[0]
 	row := fmt.Sprintf(`tr[data-patient="%s"]`, patient.ID.ID().Hex())
