@@ -289,6 +289,10 @@ func TestPortalsInBrowser(t *testing.T) {
 	if !strings.Contains(today, "readings; lowest") || !strings.Contains(today, "Alerts go to") || !strings.Contains(today, me.String()) {
 		t.Errorf("today's page lacks the readings or the contract naming provider %s:\n%s", me, today)
 	}
+	// The patient reads the acknowledgement made in the provider's portal.
+	if !strings.Contains(today, "acknowledged by provider "+me.String()) {
+		t.Errorf("the patient's page does not show the alert acknowledged by provider %s:\n%s", me, today)
+	}
 
 	// The patient revokes this provider: the provider's portal loses the
 	// patient.
