@@ -259,6 +259,12 @@ func TestPortalsInBrowser(t *testing.T) {
 		t.Errorf("the restarted portal does not show the acknowledgement:\n%s", after)
 	}
 	must(t, "screenshot", chromedp.Do(bctx, shot(dir, "provider-alert-acknowledged-after-restart")))
+	// Both portals keep their session in a cookie of one name on one host:
+	// back to the first portal with a new login link.
+	stopRestarted()
+	must(t, "log in to the first portal again", chromedp.Do(bctx,
+		chromedp.Navigate(srv.URL+pp.LoginPath()),
+		chromedp.WaitVisible(chromedp.CSS(`#triage-rows`))))
 
 	// The patient's page: a chart (uPlot draws a canvas) per vital sign.
 	must(t, "patient page", chromedp.Do(bctx,
