@@ -2,6 +2,7 @@ package cloud
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -186,7 +187,7 @@ func (lc *lifecycleState) evict() {
 			resolved = append(resolved, a)
 		}
 	}
-	slices.SortFunc(resolved, func(a, b *lifecycle.Status) int { return int(a.Seq - b.Seq) })
+	slices.SortFunc(resolved, func(a, b *lifecycle.Status) int { return cmp.Compare(a.Seq, b.Seq) })
 	for _, a := range resolved[:min(len(resolved), maxLifecycleAlerts/4)] {
 		delete(lc.alerts, a.Alert)
 	}
@@ -383,7 +384,7 @@ func (s *Service) AlertStates(ctx context.Context, raw []byte) (*cloudapi.AlertS
 	}
 	seq := lc.seq
 	lc.mu.Unlock()
-	slices.SortFunc(cands, func(a, b lifecycle.Status) int { return int(a.Seq) - int(b.Seq) })
+	slices.SortFunc(cands, func(a, b lifecycle.Status) int { return cmp.Compare(a.Seq, b.Seq) })
 	out := &cloudapi.AlertStates{States: []lifecycle.Status{}, Seq: max(seq, r.From)}
 	cared := map[[2][32]byte]bool{}
 	for _, a := range cands {
