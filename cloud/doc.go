@@ -7,7 +7,10 @@
 // checkpoint; it logs every access to a patient's data (reads and refused
 // reads, alerts delivered, the patient's listings, erasures) in a second
 // Merkle log that it anchors too, and lists it to the patient with proofs;
-// and it erases a patient's records at the patient's request.
+// it erases a patient's records at the patient's request; and it keeps
+// the alerts' lifecycle (lifecycle.go: signed state changes, logged in
+// the access log; gateways' heartbeats, and no-data alerts of silent
+// gateways).
 //
 // The parts:
 //

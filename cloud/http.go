@@ -28,6 +28,9 @@ func (s *Service) Handler(gatherer prometheus.Gatherer) http.Handler {
 	mux.HandleFunc("POST /v1/access", s.handleAccess)
 	mux.HandleFunc("POST /v1/erase", s.handleErase)
 	mux.HandleFunc("POST /v1/alerts", s.handleAlerts)
+	mux.HandleFunc("POST /v1/alert-state", s.handleAlertState)
+	mux.HandleFunc("POST /v1/alert-states", s.handleAlertStates)
+	mux.HandleFunc("POST /v1/heartbeat", s.handleHeartbeat)
 	mux.HandleFunc("GET /v1/checkpoint", s.handleCheckpoint)
 	mux.HandleFunc("GET /v1/proof", s.handleProof)
 	mux.HandleFunc("GET /v1/consistency", s.handleConsistency)
@@ -130,8 +133,10 @@ func (s *Service) handleUpload(w http.ResponseWriter, r *http.Request) {
 
 func status(err error) int {
 	switch {
-	case errors.Is(err, ErrRecordAbsent):
+	case errors.Is(err, ErrRecordAbsent), errors.Is(err, ErrUnknownAlert):
 		return http.StatusNotFound
+	case errors.Is(err, ErrIllegalTransition):
+		return http.StatusConflict
 	case errors.Is(err, ErrErased):
 		return http.StatusGone
 	case errors.Is(err, ErrUnknownSigner), errors.Is(err, ErrBadSignature), errors.Is(err, ErrStale), errors.Is(err, ErrReplay):
@@ -273,4 +278,47 @@ func (s *Service) handleProof(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeCBOR(w, http.StatusOK, p)
+}
+
+func (s *Service) handleAlertState(w http.ResponseWriter, r *http.Request) {
+	body, code := readBody(w, r, cloudapi.MaxRequestSize)
+	if code != "" {
+		s.m.alertChanges.WithLabelValues(code).Inc()
+		return
+	}
+	st, err := s.ChangeAlert(r.Context(), body)
+	if err != nil {
+		problem(w, status(err), lifecycleReason(err), err)
+		return
+	}
+	writeCBOR(w, http.StatusOK, st)
+}
+
+func (s *Service) handleAlertStates(w http.ResponseWriter, r *http.Request) {
+	body, code := readBody(w, r, cloudapi.MaxRequestSize)
+	if code != "" {
+		s.m.readsRefused.WithLabelValues(code).Inc()
+		return
+	}
+	st, err := s.AlertStates(r.Context(), body)
+	if err != nil {
+		s.m.readsRefused.WithLabelValues(readReason(err)).Inc()
+		problem(w, status(err), readReason(err), err)
+		return
+	}
+	writeCBOR(w, http.StatusOK, st)
+}
+
+func (s *Service) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
+	body, code := readBody(w, r, cloudapi.MaxRequestSize)
+	if code != "" {
+		s.m.heartbeats.WithLabelValues(code).Inc()
+		return
+	}
+	res, err := s.Heartbeat(r.Context(), body)
+	if err != nil {
+		problem(w, status(err), lifecycleReason(err), err)
+		return
+	}
+	writeCBOR(w, http.StatusOK, res)
 }

@@ -21,6 +21,8 @@ type metrics struct {
 	sequencer     prometheus.Gauge
 	terms         prometheus.Counter
 	erasures      *prometheus.CounterVec
+	alertChanges  *prometheus.CounterVec
+	heartbeats    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -60,11 +62,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "vitalchain_cloud_sequencer_terms_total", Help: "Terms this process began as the sequencer."}),
 		erasures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vitalchain_cloud_erasures_total", Help: "Erasure requests, by outcome: erased, or the refusal's code."}, []string{"outcome"}),
+		alertChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vitalchain_cloud_alert_changes_total", Help: "Changes of alerts' states, by outcome: the operation applied (ack, resolve, snooze, escalate, no_data, no_data_gateway), or the refusal's code."}, []string{"outcome"}),
+		heartbeats: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vitalchain_cloud_heartbeats_total", Help: "Gateways' heartbeats, by outcome: ok, or the refusal's code."}, []string{"outcome"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.accepted, m.duplicates, m.refused, m.reads, m.readsRefused, m.blocks,
 			m.anchors, m.anchorErrors, m.anchorLag, m.logSize, m.commitBatches, m.alertsServed, m.connsRefused, m.httpRefused,
-			m.sequencer, m.terms, m.erasures)
+			m.sequencer, m.terms, m.erasures, m.alertChanges, m.heartbeats)
 	}
 	return m
 }

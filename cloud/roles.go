@@ -97,6 +97,11 @@ func newHolderID() string {
 func (s *Service) startTerm(parent context.Context, epoch uint64) {
 	t := &term{epoch: epoch}
 	t.ctx, t.cancel = context.WithCancel(parent)
+	// The alerts' states as the journal has them (another process may
+	// have sequenced since this one last did), before any change is taken.
+	if err := s.reloadLifecycle(); err != nil {
+		s.log.Error("alerts' states not reloaded from the journal", "err", err)
+	}
 	s.roleMu.Lock()
 	s.term = t
 	s.roleMu.Unlock()
@@ -110,6 +115,8 @@ func (s *Service) startTerm(parent context.Context, epoch uint64) {
 		go s.commitLoop(t.ctx, ls, &t.wg)
 		go s.sealLoop(t.ctx, ls, &t.wg)
 	}
+	t.wg.Add(1)
+	go s.watchSilence(t.ctx, &t.wg)
 }
 
 // endTerm stops sequencing: writes are refused from now on, the

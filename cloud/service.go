@@ -93,6 +93,11 @@ type Config struct {
 	// Now is the clock (tests); time.Now by default.
 	Now func() time.Time
 
+	// SilenceTick is how often the sequencer looks for gateways whose
+	// heartbeats stopped past their bound (default 250 ms); negative:
+	// never by itself (tests call CheckSilence on their clock).
+	SilenceTick time.Duration
+
 	// Lease, if not nil, makes this process one of several that share
 	// Store (see Lease): it sequences (appends, seals, anchors) only while
 	// it holds the lease; otherwise it follows the store, serves what can
@@ -122,7 +127,8 @@ type Service struct {
 	epochs  map[identity.ID]uint64 // the highest epoch seen on the ledger, per patient
 
 	alertHub    *alertHub
-	signers     *limiters // per-requester rate of signed requests (NewServer sets it)
+	life        *lifecycleState // alerts' states (lifecycle.go)
+	signers     *limiters       // per-requester rate of signed requests (NewServer sets it)
 	contractsMu sync.Mutex
 	contracts   map[[32]byte]cachedContract
 	eraseMu     sync.Mutex // held by an erasure, and by each commit of the records log
@@ -203,7 +209,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		cfg.LeaseTTL = DefaultLeaseTTL
 	}
 	s := &Service{cfg: cfg, id: cfg.Key.Public().ID(), log: cfg.Log, m: newMetrics(cfg.Metrics), epochs: map[identity.ID]uint64{}, done: make(chan struct{}),
-		alertHub: newAlertHub(), contracts: map[[32]byte]cachedContract{}, fenced: make(chan struct{}, 1), holder: newHolderID()}
+		alertHub: newAlertHub(), life: newLifecycleState(), contracts: map[[32]byte]cachedContract{}, fenced: make(chan struct{}, 1), holder: newHolderID()}
 	s.leader.Store(new(string))
 	me, err := cfg.Ledger.Member(ctx, s.id)
 	if err != nil {

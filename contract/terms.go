@@ -85,7 +85,22 @@ type Terms struct {
 	Providers []identity.ID `cbor:"3,keyasint"` // ascending, unique, 1 to MaxProviders
 	Rules     []Rule        `cbor:"4,keyasint"` // 1 to MaxRules, evaluated in order
 	Name      string        `cbor:"5,keyasint"` // a human label, at most MaxNameLen bytes; may be empty
+	// Escalation is how long, in seconds, an alert may stay
+	// unacknowledged before it goes to the next provider of Providers
+	// (the first is on call; package lifecycle); 0: never. NoData is how
+	// long, in seconds, the patient's gateway or one of its devices may
+	// be silent before a "no data" alert is raised; 0: never. Both are
+	// omitted from the encoding when 0, so that terms made before they
+	// existed encode, hash and commit as they did.
+	Escalation uint32 `cbor:"6,keyasint,omitempty"`
+	NoData     uint32 `cbor:"7,keyasint,omitempty"`
 }
+
+// MaxBound bounds Terms.Escalation and Terms.NoData: a week, in seconds.
+const MaxBound = 7 * 24 * 3600
+
+// ErrBound: an escalation or no-data time over MaxBound.
+var ErrBound = errors.New("bound out of range")
 
 // Hash returns the SHA-256 hash of t's encoding: what the parties sign to
 // agree to exactly these terms.
@@ -145,6 +160,9 @@ func (t *Terms) Validate() error {
 	}
 	if err := checkRuleCount(len(t.Rules)); err != nil {
 		return err
+	}
+	if t.Escalation > MaxBound || t.NoData > MaxBound {
+		return fmt.Errorf("contract: %w: escalation %d s, no data %d s, at most %d s", ErrBound, t.Escalation, t.NoData, MaxBound)
 	}
 	for i := range t.Rules {
 		if err := t.Rules[i].Validate(); err != nil {

@@ -75,6 +75,8 @@ func TestTermsValidate(t *testing.T) {
 		{"expression too long", func(t *Terms) { t.Rules[1].Expr = longExpr(MaxExprLen + 1) }, ErrTooLong},
 		{"name too long", func(t *Terms) { t.Name = strings.Repeat("x", MaxNameLen+1) }, ErrTooLong},
 		{"name not utf-8", func(t *Terms) { t.Name = "\xff" }, ErrBadName},
+		{"escalation over a week", func(t *Terms) { t.Escalation = MaxBound + 1 }, ErrBound},
+		{"no-data bound over a week", func(t *Terms) { t.NoData = MaxBound + 1 }, ErrBound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -117,6 +119,7 @@ func TestMaxTermsSize(t *testing.T) {
 		tm.Rules[i] = Rule{Kind: 255, Expr: strings.Repeat("x", MaxExprLen), Severity: 255, Cooldown: ^uint32(0)}
 	}
 	tm.Name = strings.Repeat("x", MaxNameLen)
+	tm.Escalation, tm.NoData = MaxBound, MaxBound
 	b, err := codec.Marshal(&tm)
 	if err != nil {
 		t.Fatal(err)
@@ -252,7 +255,9 @@ func TestParseTerms(t *testing.T) {
 		{"patient too short", raw(1, 1, 2, pat[:31], 3, provs, 4, cbor.RawMessage(rules), 5, ""), codec.ErrNotCanonical},
 		{"patient too long", raw(1, 1, 2, append(pat, 0), 3, provs, 4, cbor.RawMessage(rules), 5, ""), codec.ErrNotCanonical},
 		{"duplicate key", raw(1, 1, 1, 1, 2, pat, 3, provs, 4, cbor.RawMessage(rules)), codec.ErrDuplicateKey},
-		{"unknown field", raw(1, 1, 2, pat, 3, provs, 4, cbor.RawMessage(rules), 5, "", 6, 0), codec.ErrUnknownField},
+		{"unknown field", raw(1, 1, 2, pat, 3, provs, 4, cbor.RawMessage(rules), 5, "", 8, 0), codec.ErrUnknownField},
+		// A bound of 0 is left out of the encoding, never written.
+		{"a bound of 0 written", raw(1, 1, 2, pat, 3, provs, 4, cbor.RawMessage(rules), 5, "", 6, 0), codec.ErrNotCanonical},
 		{"missing field", raw(1, 1, 2, pat, 3, provs, 4, cbor.RawMessage(rules)), codec.ErrNotCanonical},
 		{"keys out of order", raw(2, pat, 1, 1, 3, provs, 4, cbor.RawMessage(rules), 5, ""), codec.ErrNotCanonical},
 		{"unknown version", bad(&withVersion), codec.ErrUnknownVersion},
@@ -262,6 +267,9 @@ func TestParseTerms(t *testing.T) {
 	}
 	if _, err := ParseTerms(raw(1, 1, 2, pat, 3, provs, 4, cbor.RawMessage(rules), 5, "")); err != nil {
 		t.Fatalf("raw terms: %v", err)
+	}
+	if tm, err := ParseTerms(raw(1, 1, 2, pat, 3, provs, 4, cbor.RawMessage(rules), 5, "", 6, 60, 7, 600)); err != nil || tm.Escalation != 60 || tm.NoData != 600 {
+		t.Fatalf("raw terms with bounds: %+v %v", tm, err)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -87,6 +87,10 @@ type Config struct {
 	// holds the current epoch's keys, to start a new epoch
 	// (Patient.RekeyExpired); zero: every 10 s.
 	ExpiryCheck time.Duration
+	// LifecycleTick is how often the gateway does a round of its alerts'
+	// lifecycle (CheckLifecycle: heartbeats, no-data alerts of silent
+	// devices, escalations); zero: every second; negative: never by itself.
+	LifecycleTick time.Duration
 }
 
 // Gateway is a patient's running gateway.
@@ -109,6 +113,7 @@ type Gateway struct {
 
 	proveNow   chan struct{} // asks the prover to try now
 	hist       history       // the patient's recent readings, for the patient's portal
+	watch      alertWatch    // the alerts' lifecycle (lifecycle.go)
 	logRefusal rate.Sometimes
 
 	cancel context.CancelFunc
@@ -152,7 +157,8 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 	p.now = cfg.Now
 	g := &Gateway{patient: p, me: p.me, log: p.log, cfg: cfg, devices: map[identity.ID]identity.VerifyingKey{},
-		unknown: map[identity.ID]time.Time{}, seqs: map[identity.ID]uint64{}, inflight: map[identity.ID]uint64{}, dirty: map[identity.ID]bool{}}
+		unknown: map[identity.ID]time.Time{}, seqs: map[identity.ID]uint64{}, inflight: map[identity.ID]uint64{}, dirty: map[identity.ID]bool{},
+		watch: newAlertWatch()}
 	g.stats.Refused = map[string]uint64{}
 	g.logRefusal = rate.Sometimes{First: 10, Interval: time.Second}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
@@ -185,7 +191,8 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 	g.up = outbox.NewUploader(g.box, sender{g}, cfg.Uploader)
 	g.proveNow = make(chan struct{}, 1)
-	g.wg.Add(5)
+	g.wg.Add(6)
+	go g.runLifecycle(rctx)
 	go g.prove(rctx)
 	go g.expiries(rctx)
 	go func() {

@@ -162,10 +162,14 @@ func (g *Gateway) handle(ctx context.Context, msg []byte) error {
 		g.dirty[r.Device] = true // an abnormal reading's was written with its records
 	}
 	g.stats.Readings++
+	g.noteHeard(r.Device, g.cfg.Now())
 	alert := false
-	for _, j := range jobs {
+	for i, j := range jobs {
 		j.m.m.Record(r.Time, j.verdict)
 		alert = alert || j.verdict.Alert
+		if j.severity > 0 && i < len(ids) && j.m.terms.Escalation > 0 && len(j.m.terms.Providers) > 1 {
+			g.noteAlert(ids[i], j.m.id, g.cfg.Now())
+		}
 	}
 	if len(jobs) > 0 {
 		g.stats.Abnormal++

@@ -2,6 +2,7 @@ package portal_test
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -16,7 +17,9 @@ import (
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/gatewaycmd"
 	"github.com/vitalchain/vitalchain/internal/testbed"
+	"github.com/vitalchain/vitalchain/lifecycle"
 	"github.com/vitalchain/vitalchain/portal"
+	"github.com/vitalchain/vitalchain/provider"
 )
 
 // browser starts headless Chromium (Debian's chromium, which ./test.sh
@@ -99,7 +102,7 @@ func shot(dir, name string) chromedp.Action[chromedp.Void] {
 // back; the patient's access log shows the provider's reads. Any
 // JavaScript error fails the test.
 func TestPortalsInBrowser(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	s, err := testbed.Start(ctx, testbed.Options{Dir: t.TempDir(), Patients: 1, Providers: 2, Devices: 6, Interval: 100 * time.Millisecond,
 		AbnormalFraction: 0.1, Speedup: 240, BlockInterval: 100 * time.Millisecond, CloudSeal: 500 * time.Millisecond,
@@ -108,7 +111,7 @@ func TestPortalsInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Stop()
-	pp, err := portal.NewProvider(portal.ProviderConfig{Provider: s.Providers[0].P})
+	pp, err := portal.NewProvider(portal.ProviderConfig{Provider: s.Providers[0].P, Lifecycle: s.Providers[0].P})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +121,7 @@ func TestPortalsInBrowser(t *testing.T) {
 	dir := screens(t)
 	bctx, jsErrors, closeBrowser := browser(t)
 	defer closeBrowser() // before the server closes: its live streams end with the tabs
-	bctx, cancelB := context.WithTimeout(bctx, 3*time.Minute)
+	bctx, cancelB := context.WithTimeout(bctx, 5*time.Minute)
 	defer cancelB()
 	patient := s.Patients[0]
 	row := fmt.Sprintf(`tr[data-patient="%s"]`, patient.ID.ID().Hex())
@@ -202,6 +205,67 @@ func TestPortalsInBrowser(t *testing.T) {
 		t.Errorf("state after acknowledging: %q", state)
 	}
 
+	// The acknowledgement is the cloud's, signed by the provider: the other
+	// provider of the contract reads it as the command line does
+	// (vitalchain provider alerts states), and a portal started afresh
+	// (the provider's portal restarted) shows it.
+	alertHex := strings.TrimPrefix(href.Value, "/alerts/")
+	me0 := s.Providers[0].ID.ID()
+	states, _, err := s.Providers[1].P.AlertStates(ctx, 0)
+	must(t, "the other provider reads the alerts' states", err)
+	seen := false
+	for _, st := range states {
+		if hex.EncodeToString(st.Alert[:]) == alertHex {
+			seen = st.State == lifecycle.Acknowledged && st.By == me0
+		}
+	}
+	if !seen {
+		t.Errorf("the other provider does not read alert %s acknowledged by %s: %+v", alertHex[:16], me0, states)
+	}
+	arrived := make(chan struct{})
+	var once sync.Once
+	restarted, err := portal.NewProvider(portal.ProviderConfig{Provider: s.Providers[0].P, Lifecycle: s.Providers[0].P,
+		OnAlert: func(a provider.Alert) {
+			if hex.EncodeToString(a.ID[:]) == alertHex {
+				once.Do(func() { close(arrived) })
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx0, stopRestarted := context.WithCancel(ctx)
+	defer stopRestarted()
+	go restarted.Run(rctx0)
+	rsrv := httptest.NewServer(restarted.Handler())
+	defer rsrv.Close()
+	must(t, "log in to the restarted portal", chromedp.Do(bctx,
+		chromedp.Navigate(rsrv.URL+restarted.LoginPath()),
+		chromedp.WaitVisible(chromedp.CSS(`#triage-rows`))))
+	select { // its page is not found before (and a 404 is a console error)
+	case <-arrived:
+	case <-ctx.Done():
+		t.Fatal("the restarted portal never received the alert")
+	}
+	var after string
+	for range 40 {
+		must(t, "the alert in the restarted portal", chromedp.Do(bctx, chromedp.Navigate(rsrv.URL+href.Value)))
+		after, _ = chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`main`)))
+		if strings.Contains(after, "acknowledged by provider "+me0.String()) {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if !strings.Contains(after, "acknowledged by provider "+me0.String()) {
+		t.Errorf("the restarted portal does not show the acknowledgement:\n%s", after)
+	}
+	must(t, "screenshot", chromedp.Do(bctx, shot(dir, "provider-alert-acknowledged-after-restart")))
+	// Both portals keep their session in a cookie of one name on one host:
+	// back to the first portal with a new login link.
+	stopRestarted()
+	must(t, "log in to the first portal again", chromedp.Do(bctx,
+		chromedp.Navigate(srv.URL+pp.LoginPath()),
+		chromedp.WaitVisible(chromedp.CSS(`#triage-rows`))))
+
 	// The patient's page: a chart (uPlot draws a canvas) per vital sign.
 	must(t, "patient page", chromedp.Do(bctx,
 		chromedp.Navigate(srv.URL+"/patients/"+patient.ID.ID().Hex()),
@@ -230,6 +294,10 @@ func TestPortalsInBrowser(t *testing.T) {
 	me := s.Providers[0].ID.ID()
 	if !strings.Contains(today, "readings; lowest") || !strings.Contains(today, "Alerts go to") || !strings.Contains(today, me.String()) {
 		t.Errorf("today's page lacks the readings or the contract naming provider %s:\n%s", me, today)
+	}
+	// The patient reads the acknowledgement made in the provider's portal.
+	if !strings.Contains(today, "acknowledged by provider "+me.String()) {
+		t.Errorf("the patient's page does not show the alert acknowledged by provider %s:\n%s", me, today)
 	}
 
 	// The patient revokes this provider: the provider's portal loses the

@@ -13,7 +13,10 @@
 // patient page charts each vital sign, sends the patient a record
 // (transaction 3), changes a device's sampling rate on the ledger, and
 // exports FHIR R4. An alert is raised, acknowledged (by whom) and
-// resolved, or snoozed.
+// resolved, or snoozed; with ProviderConfig.Lifecycle these are signed
+// changes kept by the cloud (package lifecycle), which every provider of
+// the contract, the patient's portal and the command line read, and the
+// triage list shows the no-data alerts and escalations too.
 //
 // Access. The portal prints a one-time login link where it starts (as
 // Jupyter does); following it opens a session held in an HTTP-only,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/lifecycle"
 	"github.com/vitalchain/vitalchain/vital"
 )
 
@@ -119,7 +120,51 @@ func (p *PatientPortal) Handler() http.Handler { return secureHeaders(p.mux) }
 type todayView struct {
 	Charts    []chartView
 	Contracts []contractView
+	Alerts    []patientAlertView // the alerts someone changed, and the no-data ones, as the cloud keeps them
 	Err       string
+}
+
+// AlertKeeper is what a Keeper may also do: read the patient's alerts'
+// states at the cloud (package lifecycle), which the patient's portal
+// shows beside the contracts.
+type AlertKeeper interface {
+	AlertStates(ctx context.Context) ([]lifecycle.Status, error)
+}
+
+// patientAlertView is one alert's state on the patient's Today page.
+type patientAlertView struct {
+	IDHex, What, State, Escalated string
+}
+
+// patientAlerts returns the patient's alerts' states, open ones first.
+func patientAlerts(states []lifecycle.Status) []patientAlertView {
+	slices.SortFunc(states, func(a, b lifecycle.Status) int {
+		if a.State.Open() != b.State.Open() {
+			if a.State.Open() {
+				return -1
+			}
+			return 1
+		}
+		return int(b.Seq) - int(a.Seq)
+	})
+	var out []patientAlertView
+	for _, s := range states {
+		v := patientAlertView{IDHex: fmt.Sprintf("%x", s.Alert[:8]), What: "an abnormal reading", State: s.State.String()}
+		if s.NoData {
+			v.What = "no data from your gateway since " + time.UnixMilli(s.Since).Format("Jan 2 15:04")
+			if s.Device != (identity.ID{}) {
+				v.What = "no data from device " + short(s.Device) + " since " + time.UnixMilli(s.Since).Format("Jan 2 15:04")
+			}
+		}
+		if s.By != (identity.ID{}) {
+			v.State += " by provider " + short(s.By)
+		}
+		if s.Assigned != (identity.ID{}) {
+			v.Escalated = "provider " + short(s.Assigned)
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 type contractView struct {
@@ -165,6 +210,13 @@ func (p *PatientPortal) today(w http.ResponseWriter, r *http.Request, s *session
 			cv.Providers = append(cv.Providers, short(id))
 		}
 		v.Contracts = append(v.Contracts, cv)
+	}
+	if ak, ok := p.cfg.Patient.(AlertKeeper); ok {
+		states, err := ak.AlertStates(r.Context())
+		if err != nil {
+			v.Err = "Your alerts' states could not be read from the cloud: " + err.Error()
+		}
+		v.Alerts = patientAlerts(states)
 	}
 	p.render(w, http.StatusOK, "today", p.page(s, "Today", v))
 }

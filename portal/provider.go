@@ -19,6 +19,7 @@ import (
 
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/lifecycle"
 	"github.com/vitalchain/vitalchain/provider"
 	"github.com/vitalchain/vitalchain/vital"
 	"github.com/vitalchain/vitalchain/webhook"
@@ -56,6 +57,11 @@ type ProviderConfig struct {
 	// OnAlert, if set, gets every alert Run receives as well (another view
 	// of the same feed, such as the FHIR API).
 	OnAlert func(provider.Alert)
+	// Lifecycle, if set, keeps the alerts' states at the cloud, shared by
+	// every provider of a contract, the patient and the command line: the
+	// portal's actions go there, and the states shown come from there.
+	// Nil: the states live in this portal's memory alone.
+	Lifecycle Lifecycle
 	// Secure: the portal is served over TLS (session cookies are Secure).
 	Secure bool
 	Log    *slog.Logger
@@ -156,6 +162,11 @@ func (p *ProviderPortal) Run(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { defer close(done); p.refreshGrants(ctx) }()
 	defer func() { <-done }()
+	if p.cfg.Lifecycle != nil {
+		synced := make(chan struct{})
+		go func() { defer close(synced); p.syncStates(ctx) }()
+		defer func() { <-synced }()
+	}
 	return p.cfg.Provider.Follow(ctx, 0, func(a provider.Alert) {
 		p.Observe(a)
 		if p.cfg.OnAlert != nil {
@@ -295,6 +306,11 @@ func (p *ProviderPortal) rowViews(ctx context.Context) []rowView {
 	for i, r := range rows {
 		v := rowView{Row: r, Short: short(r.Patient), LatestHex: hex.EncodeToString(r.Latest[:]), Last: agoMinutes(now, r.LastRecord),
 			Stale: now.Sub(r.LastRecord) > staleAfter}
+		if since, ok := p.triage.noDataSince(r.Patient); ok {
+			// A no-data alert raised by the patient's gateway (a silent
+			// device) or by the cloud (a silent gateway).
+			v.Stale, v.Row.LastRecord = true, since
+		}
 		if r.Worst.Valid() {
 			v.Severity = r.Worst.String()
 		}
@@ -459,6 +475,10 @@ type alertView struct {
 	Device   string
 	FetchErr string
 	ProofErr bool // the record failed verification: shown as such
+	// Escalated names the provider the alert was escalated to, if any;
+	// Silent, for a no-data alert, what went silent.
+	Escalated string
+	Silent    string
 }
 
 func (p *ProviderPortal) alertPage(w http.ResponseWriter, r *http.Request, s *session) {
@@ -477,7 +497,25 @@ func (p *ProviderPortal) alertPage(w http.ResponseWriter, r *http.Request, s *se
 		return
 	}
 	v := alertView{alertEntry: e, IDHex: hex.EncodeToString(id[:]), Patient: e.Header.Patient.Hex(), PatientS: short(e.Header.Patient),
-		Kind: e.Header.Kind.Info().Display, Severity: contract.Severity(e.Header.Severity).String(), Age: ago(p.cfg.Now(), time.UnixMilli(e.Header.Time))}
+		Age: ago(p.cfg.Now(), time.UnixMilli(e.Header.Time))}
+	if !e.NoData {
+		v.Kind, v.Severity = e.Header.Kind.Info().Display, contract.Severity(e.Header.Severity).String()
+	}
+	if e.Assigned != (identity.ID{}) {
+		v.Escalated = "provider " + short(e.Assigned)
+		if e.Assigned == p.cfg.Provider.ID() {
+			v.Escalated += " (you)"
+		}
+	}
+	if e.NoData {
+		v.Kind, v.Severity = "No data", "warning"
+		v.Silent = "the patient's gateway"
+		if e.Device != (identity.ID{}) {
+			v.Silent = "device " + short(e.Device)
+		}
+		p.render(w, http.StatusOK, "alert", p.page(s, "Alert: no data from patient "+v.PatientS, v))
+		return
+	}
 	f, err := p.fetch(r.Context(), id)
 	switch {
 	case err == nil:
@@ -563,6 +601,10 @@ func (p *ProviderPortal) alertState(w http.ResponseWriter, r *http.Request, s *s
 	now := p.cfg.Now()
 	who := "provider " + short(p.cfg.Provider.ID())
 	var done bool
+	if p.cfg.Lifecycle != nil {
+		p.alertStateAtCloud(w, r, id)
+		return
+	}
 	switch r.PostFormValue("action") {
 	case "acknowledge":
 		if done = p.triage.transition(id, Acknowledged, who, now, time.Time{}); done {
@@ -590,6 +632,38 @@ func (p *ProviderPortal) alertState(w http.ResponseWriter, r *http.Request, s *s
 	if r.Header.Get("HX-Request") == "true" {
 		w.Header().Set("HX-Refresh", "true")
 		p.flash(w, http.StatusOK, flash{Text: "Done."})
+		return
+	}
+	http.Redirect(w, r, "/alerts/"+hex.EncodeToString(id[:]), http.StatusSeeOther)
+}
+
+// alertStateAtCloud changes an alert's state at the cloud.
+func (p *ProviderPortal) alertStateAtCloud(w http.ResponseWriter, r *http.Request, id [32]byte) {
+	var action lifecycle.Action
+	var until time.Time
+	switch r.PostFormValue("action") {
+	case "acknowledge":
+		action = lifecycle.Ack
+	case "resolve":
+		action = lifecycle.Resolve
+	case "snooze":
+		m, err := strconv.Atoi(r.PostFormValue("minutes"))
+		if err != nil || m < 1 || m > 24*60 {
+			p.fail(w, r, http.StatusBadRequest, "Snooze refused", "snooze for 1 to 1440 minutes")
+			return
+		}
+		action, until = lifecycle.Snooze, p.cfg.Now().Add(time.Duration(m)*time.Minute)
+	default:
+		p.fail(w, r, http.StatusBadRequest, "Refused", "unknown action")
+		return
+	}
+	if code, msg := p.changeAtCloud(r.Context(), id, action, until); code != http.StatusOK {
+		p.fail(w, r, code, "Not changed", msg)
+		return
+	}
+	if r.Header.Get("HX-Request") == "true" {
+		w.Header().Set("HX-Refresh", "true")
+		p.flash(w, http.StatusOK, flash{Text: "Done: signed, and kept by the cloud for every provider of the contract."})
 		return
 	}
 	http.Redirect(w, r, "/alerts/"+hex.EncodeToString(id[:]), http.StatusSeeOther)
@@ -638,9 +712,15 @@ func (p *ProviderPortal) patientPage(w http.ResponseWriter, r *http.Request, s *
 		v.Kinds = append(v.Kinds, k.String())
 	}
 	for _, e := range alerts {
-		v.Alerts = append(v.Alerts, alertRow{IDHex: hex.EncodeToString(e.ID[:]), Kind: e.Header.Kind.Info().Display,
-			Severity: contract.Severity(e.Header.Severity).String(), State: e.State.String(), Age: ago(now, time.UnixMilli(e.Header.Time))})
+		row := alertRow{IDHex: hex.EncodeToString(e.ID[:]), State: e.State.String(), Age: ago(now, time.UnixMilli(e.Header.Time))}
+		if e.NoData {
+			row.Kind, row.Severity = "No data", "warning"
+		} else {
+			row.Kind, row.Severity = e.Header.Kind.Info().Display, contract.Severity(e.Header.Severity).String()
+		}
+		v.Alerts = append(v.Alerts, row)
 	}
+	alerts = slices.DeleteFunc(alerts, func(e alertEntry) bool { return e.NoData }) // no record to chart
 	byKind := map[vital.Kind]*series{}
 	devices := map[identity.ID]bool{}
 	for i := len(alerts) - 1; i >= 0; i-- {
@@ -685,6 +765,9 @@ func (p *ProviderPortal) exportFHIR(w http.ResponseWriter, r *http.Request, _ *s
 	alerts, _ := p.triage.patientAlerts(id)
 	var fs []*provider.Fetched
 	for _, e := range alerts {
+		if e.NoData {
+			continue
+		}
 		if f, err := p.fetch(r.Context(), e.ID); err == nil {
 			fs = append(fs, f)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/lifecycle"
 	"github.com/vitalchain/vitalchain/provider"
 )
 
@@ -53,6 +54,14 @@ type alertEntry struct {
 	By      string    // who acknowledged or resolved it
 	Changed time.Time // when State last changed
 	Snoozed time.Time // hidden from the top of the list until then
+	// The cloud's lifecycle (lifecycle.go): a no-data alert (its device,
+	// zero for the gateway; Header.Time is when data stopped), the
+	// escalations, and whether the state is the cloud's.
+	NoData   bool
+	Device   identity.ID
+	Level    uint8
+	Assigned identity.ID
+	Synced   bool
 }
 
 // patientEntry is what the triage list knows of one patient.
@@ -71,8 +80,9 @@ type triage struct {
 	alerts   map[[32]byte]*alertEntry
 	changed  chan struct{} // closed at the next change
 	version  uint64
-	seq      uint64        // the last alert's Seq
-	recent   []*alertEntry // the last maxRecent alerts received, in order
+	seq      uint64                        // the last alert's Seq
+	recent   []*alertEntry                 // the last maxRecent alerts received, in order
+	states   map[[32]byte]lifecycle.Status // states the cloud gave for alerts not received yet
 }
 
 // maxRecent bounds the alerts a live stream can be told of at once.
@@ -106,6 +116,7 @@ func (t *triage) add(a provider.Alert) bool {
 	}
 	p.alerts = append(p.alerts, e)
 	t.alerts[a.ID] = e
+	t.pendingState(e)
 	if rt := time.UnixMilli(a.Header.Time); rt.After(p.LastRecord) {
 		p.LastRecord = rt
 	}

@@ -114,6 +114,10 @@ type Stats struct {
 	ProofsVerified uint64
 	ProofsFailed   uint64
 
+	// StatesForged: alerts' states from the cloud whose signed changes
+	// did not verify, left out.
+	StatesForged uint64
+
 	RecordsSent uint64 // transaction 3
 	Commands    uint64 // device commands committed
 }

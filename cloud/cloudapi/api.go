@@ -15,6 +15,9 @@
 //	POST /v1/erase      body: a signed Request (op OpErase) of a patient; answer: CBOR EraseResult
 //	POST /v1/alerts?wait=D
 //	                    body: a signed Request (op OpAlerts); answer: CBOR AlertBatch
+//	POST /v1/alert-state, /v1/alert-states, /v1/heartbeat
+//	                    an alert's lifecycle: signed state changes, the states, a
+//	                    gateway's heartbeats (see lifecycle.go)
 //	GET  /v1/proof?id=RECORD
 //	                    answer: CBOR ProofResult, the record's inclusion proof (no content)
 //	GET  /v1/checkpoint answer: JSON of each log's current and anchored checkpoint

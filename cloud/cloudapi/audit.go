@@ -212,12 +212,18 @@ func checkEntryRequest(e *AccessEntry, c ListingCheck) error {
 	if err != nil {
 		return err
 	}
+	stateEntry := e.Op == AccessState || e.Op == AccessHeartbeat
+	if stateEntry {
+		if err := checkStateEntry(e, r); err != nil {
+			return err
+		}
+	}
 	switch {
 	case r.Requester != e.Requester:
 		return fmt.Errorf("the request is %s's, the entry names %s", r.Requester, e.Requester)
 	case r.Cloud != c.Cloud:
 		return fmt.Errorf("the request is meant for cloud %s", r.Cloud)
-	case entryOps[e.Op] != r.Op:
+	case !stateEntry && entryOps[e.Op] != r.Op:
 		return fmt.Errorf("a %q request logged as %q", r.Op, e.Op)
 	case r.Op == OpRead && r.Record != e.Record:
 		return fmt.Errorf("the request reads %x, the entry names %x", r.Record[:8], e.Record[:8])

@@ -32,6 +32,11 @@ type Request struct {
 	Sig       []byte      `cbor:"8,keyasint"`
 	Cloud     identity.ID `cbor:"9,keyasint"`  // the cloud it is meant for
 	Expires   int64       `cbor:"10,keyasint"` // Unix ms after which it is refused
+	// Subject is, for an alert's state change, the provider an escalation
+	// goes to or the device a no-data alert names (32 bytes); empty
+	// otherwise, and then absent from the encoding, so that requests
+	// signed before it existed encode as they did.
+	Subject []byte `cbor:"11,keyasint,omitempty"`
 }
 
 // RequestVersion is the version of Request this package writes and reads.
@@ -63,8 +68,17 @@ const (
 // NewRequest signs, by key at time now, a request of op for cloud, valid
 // for RequestLife.
 func NewRequest(key *identity.SigningKey, cloud identity.ID, op string, rec [32]byte, from uint64, now time.Time) ([]byte, error) {
+	return NewSubjectRequest(key, cloud, op, rec, from, nil, now)
+}
+
+// NewSubjectRequest is NewRequest with a Subject (an alert's state
+// changes: see lifecycle.go).
+func NewSubjectRequest(key *identity.SigningKey, cloud identity.ID, op string, rec [32]byte, from uint64, subject *identity.ID, now time.Time) ([]byte, error) {
 	r := Request{Version: RequestVersion, Op: op, Requester: key.Public().ID(), Record: rec, From: from,
 		Time: now.UnixMilli(), Expires: now.Add(RequestLife).UnixMilli(), Cloud: cloud}
+	if subject != nil {
+		r.Subject = subject[:]
+	}
 	if _, err := rand.Read(r.Nonce[:]); err != nil {
 		return nil, err
 	}
@@ -87,8 +101,11 @@ func ParseRequest(b []byte) (*Request, error) {
 	if err := codec.CheckVersion("request", r.Version, RequestVersion); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
-	if r.Op != OpRead && r.Op != OpAccess && r.Op != OpAlerts && r.Op != OpErase {
+	if r.Op != OpRead && r.Op != OpAccess && r.Op != OpAlerts && r.Op != OpErase && !lifecycleOps[r.Op] {
 		return nil, fmt.Errorf("%w: unknown operation %q", ErrBadRequest, r.Op)
+	}
+	if len(r.Subject) != 0 && (len(r.Subject) != len(identity.ID{}) || !lifecycleOps[r.Op]) {
+		return nil, fmt.Errorf("%w: a subject of %d bytes in a %q request", ErrBadRequest, len(r.Subject), r.Op)
 	}
 	return &r, nil
 }

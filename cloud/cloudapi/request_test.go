@@ -89,6 +89,14 @@ func FuzzParseRequest(f *testing.F) {
 		f.Add(b)
 		f.Add(b[:len(b)-1])
 	}
+	subject := identity.ID{9}
+	for _, op := range []string{OpAck, OpResolve, OpSnooze, OpEscalate, OpNoData, OpHeartbeat, OpStates} {
+		b, err := NewSubjectRequest(key, identity.ID{4}, op, [32]byte{1, 2, 3}, 7, &subject, testTime)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Add([]byte{0xa0})
 	f.Add([]byte{0xa1, 0x01, 0x01})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -99,7 +107,8 @@ func FuzzParseRequest(f *testing.F) {
 			}
 			return
 		}
-		if r.Version != RequestVersion || (r.Op != OpRead && r.Op != OpAccess && r.Op != OpAlerts && r.Op != OpErase) {
+		known := r.Op == OpRead || r.Op == OpAccess || r.Op == OpAlerts || r.Op == OpErase || lifecycleOps[r.Op]
+		if r.Version != RequestVersion || !known || (len(r.Subject) != 0 && (len(r.Subject) != 32 || !lifecycleOps[r.Op])) {
 			t.Fatalf("accepted %+v", r)
 		}
 		again, err := codec.Marshal(r)
@@ -110,4 +119,37 @@ func FuzzParseRequest(f *testing.F) {
 			t.Fatalf("accepted a non-canonical encoding %x (canonical %x)", b, again)
 		}
 	})
+}
+
+// A subject belongs to the lifecycle's requests only, and is an ID.
+func TestRequestSubject(t *testing.T) {
+	key, err := identity.GenerateSigningKey(identity.RoleProvider)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject := identity.ID{9}
+	for _, tc := range []struct {
+		op      string
+		subject *identity.ID
+		ok      bool
+	}{
+		{OpEscalate, &subject, true},
+		{OpNoData, &subject, true},
+		{OpAck, nil, true},
+		{OpRead, &subject, false},
+		{OpAlerts, &subject, false},
+		{"delete", nil, false},
+	} {
+		b, err := NewSubjectRequest(key, identity.ID{4}, tc.op, [32]byte{1}, 0, tc.subject, testTime)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := ParseRequest(b)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s with subject %v: %v", tc.op, tc.subject != nil, err)
+		}
+		if err == nil && tc.subject != nil && identity.ID(r.Subject) != subject {
+			t.Errorf("%s: subject %x", tc.op, r.Subject)
+		}
+	}
 }

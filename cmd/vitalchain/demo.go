@@ -149,7 +149,7 @@ func demoPortal(ctx context.Context, s *testbed.System, addr, dir string, stdout
 		ln.Close()
 		return nil, err
 	}
-	pp, err := portal.NewProvider(portal.ProviderConfig{Provider: s.Providers[0].P, OnAlert: api.Observe})
+	pp, err := portal.NewProvider(portal.ProviderConfig{Provider: s.Providers[0].P, Lifecycle: s.Providers[0].P, OnAlert: api.Observe})
 	if err != nil {
 		api.Close()
 		out.Close()

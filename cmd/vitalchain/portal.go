@@ -66,7 +66,7 @@ func runProviderServe(args []string, stdout, stderr io.Writer) error {
 	if *public == "" {
 		*public = base
 	}
-	cfg := portal.ProviderConfig{Provider: p, Secure: *tlsCert != "", URL: *public}
+	cfg := portal.ProviderConfig{Provider: p, Lifecycle: p, Secure: *tlsCert != "", URL: *public}
 	feed := func(ctx context.Context) error { return nil }
 	var out *webhook.Outbox
 	if *hooks != "" || *fhirOn {

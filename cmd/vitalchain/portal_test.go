@@ -14,8 +14,12 @@ import (
 
 	"github.com/vitalchain/vitalchain/chain"
 	"github.com/vitalchain/vitalchain/client"
+	"github.com/vitalchain/vitalchain/cloud/cloudapi"
+	"github.com/vitalchain/vitalchain/contract"
+	"github.com/vitalchain/vitalchain/gateway"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/vital"
 )
 
 // TestPortalsAsCommands runs the portals as a user does: `vitalchain
@@ -67,8 +71,8 @@ func TestPortalsAsCommands(t *testing.T) {
 		return id, f
 	}
 	_, cloudKey := keyFile(identity.RoleCloud)
-	_, patientKey := keyFile(identity.RolePatient)
-	_, providerKey := keyFile(identity.RoleProvider)
+	patientID, patientKey := keyFile(identity.RolePatient)
+	providerID, providerKey := keyFile(identity.RoleProvider)
 	cloudAddr := freeAddr(t)
 	cld := &proc{name: "cloud", log: filepath.Join(dir, "cloud.log"), args: []string{"vitalchain", "cloud", "--key", cloudKey,
 		"--store", filepath.Join(dir, "store"), "--ledger", rpc, "--listen", cloudAddr, "--block-interval", "300ms"}}
@@ -125,6 +129,77 @@ func TestPortalsAsCommands(t *testing.T) {
 		}
 		tc.p.term(t, ctx)
 	}
+	alertLifecycleByCommands(t, ctx, c, patientID, providerID, "http://"+cloudAddr, rpc, providerKey)
 	cld.term(t, ctx)
 	node.term(t, ctx)
+}
+
+// alertLifecycleByCommands drives an alert's lifecycle with `vitalchain
+// provider alerts`: the patient's contract allows 2 s without data and
+// the gateway is down, so its heartbeat stops and the cloud raises a
+// no-data alert; the provider lists it, acknowledges it (once: a second
+// time is refused), snoozes it, resolves it; an unknown alert and a bad
+// snooze are refused.
+func alertLifecycleByCommands(t *testing.T, ctx context.Context, c *client.Client, patient, prov *identity.Identity, cloudURL, rpc, providerKey string) {
+	t.Helper()
+	terms := contract.Terms{Version: contract.Version, Patient: patient.ID(), Providers: []identity.ID{prov.ID()},
+		Rules: []contract.Rule{{Kind: vital.Glucose, Expr: "value > 180.0", Severity: contract.Warning}}, NoData: 2, Name: "no data"}
+	dc, err := ledger.NewDeployContract(patient, terms, prov)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := c.Signer(ctx, patient.Signing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ps.Submit(ctx, dc); err != nil {
+		t.Fatal(err)
+	}
+	pt, err := gateway.OpenPatient(ctx, patient, c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pt.Grant(ctx, prov.ID(), vital.Kinds(), false, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	// The gateway's last heartbeat, then silence.
+	if _, err := cloudapi.NewClient(cloudURL, nil).Heartbeat(ctx, patient.Signing, dc.ID(), 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	flags := []string{"--key", providerKey, "--cloud", cloudURL, "--ledger", rpc}
+	cmd := func(args ...string) (string, string, int) {
+		var out, errb strings.Builder
+		all := append(append([]string{"provider", "alerts", args[0]}, flags...), args[1:]...)
+		code := run(all, &out, &errb)
+		return out.String(), errb.String(), code
+	}
+	var alert string
+	waitFor(t, ctx, "the no-data alert of the silent gateway", func() bool {
+		out, _, code := cmd("states")
+		m := regexp.MustCompile(`alert ([0-9a-f]{64}) .* raised .*no data from the gateway since`).FindStringSubmatch(out)
+		if code == 0 && m != nil {
+			alert = m[1]
+		}
+		return alert != ""
+	})
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string // in stdout, or in stderr for a failure
+	}{
+		{[]string{"ack", alert}, 0, "acknowledged by " + prov.ID().String()},
+		{[]string{"ack", alert}, 1, "illegal_transition"},
+		{[]string{"snooze", "--for", "10m", alert}, 0, "snoozed until"},
+		{[]string{"snooze", "--for", "25h", alert}, 2, "--for"},
+		{[]string{"resolve", alert}, 0, "resolved by " + prov.ID().String()},
+		{[]string{"ack", strings.Repeat("ab", 32)}, 1, "unknown_alert"},
+	} {
+		out, errs, code := cmd(tc.args...)
+		if code != tc.code || !strings.Contains(out+errs, tc.want) {
+			t.Errorf("provider alerts %s: exit %d, want %d and %q:\n%s%s", strings.Join(tc.args, " "), code, tc.code, tc.want, out, errs)
+		}
+	}
+	if out, _, _ := cmd("states", "--open"); strings.Contains(out, alert) {
+		t.Errorf("the resolved alert is listed open:\n%s", out)
+	}
 }

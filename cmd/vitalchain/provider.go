@@ -34,6 +34,18 @@ Subcommands:
                 the reading, patient, vital sign, severity, record ID, latency.
                 --fetch also reads and verifies each record. Without --follow,
                 print what is there now and exit.
+    alerts ack|resolve --key FILE --cloud URL --ledger URL ALERT_ID
+    alerts snooze --for D --key FILE --cloud URL --ledger URL ALERT_ID
+                Acknowledge, resolve or snooze (for D, at most 24h) an alert:
+                a change signed with the provider's key and kept by the cloud
+                beside the alert, for every provider of the contract, the
+                patient's portal and this command alike. Needs a live grant
+                from the alert's patient. Prints the alert's state after it.
+    alerts states --key FILE --cloud URL --ledger URL [--open]
+                Print the state of each alert of this provider's patients that
+                someone changed, and the no-data alerts: one line each, with
+                who acknowledged or resolved it and where it was escalated.
+                Each change's signature is checked. --open: open ones only.
     fetch --key FILE --cloud URL --ledger URL RECORD_ID
                 Read one record, verify it end to end, print the reading and
                 its proof.
@@ -75,6 +87,14 @@ func runProvider(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stdout, providerUsage)
 		return nil
 	case "alerts":
+		if len(args) > 1 {
+			switch args[1] {
+			case "ack", "resolve", "snooze":
+				return runProviderAlertChange(args[1], args[2:], stdout, stderr)
+			case "states":
+				return runProviderAlertStates(args[2:], stdout, stderr)
+			}
+		}
 		return runProviderAlerts(args[1:], stdout, stderr)
 	case "fetch":
 		return runProviderFetch(args[1:], stdout, stderr)

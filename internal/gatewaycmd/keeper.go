@@ -16,6 +16,7 @@ import (
 	"github.com/vitalchain/vitalchain/internal/cli"
 	"github.com/vitalchain/vitalchain/internal/health"
 	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/lifecycle"
 	"github.com/vitalchain/vitalchain/merklelog"
 	"github.com/vitalchain/vitalchain/portal"
 	"github.com/vitalchain/vitalchain/vital"
@@ -35,6 +36,25 @@ type Keeper struct {
 var _ portal.Keeper = (*Keeper)(nil)
 
 func (k *Keeper) ID() identity.ID { return k.Key.ID() }
+
+var _ portal.AlertKeeper = (*Keeper)(nil)
+
+// AlertStates returns the states the cloud keeps of the patient's alerts
+// that someone changed, and of its no-data alerts.
+func (k *Keeper) AlertStates(ctx context.Context) ([]lifecycle.Status, error) {
+	var out []lifecycle.Status
+	for from := uint64(0); ; {
+		res, err := k.Cloud.AlertStates(ctx, k.Key.Signing, from)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, res.States...)
+		if !res.More {
+			return out, nil
+		}
+		from = res.Seq
+	}
+}
 
 func (k *Keeper) Today(kind vital.Kind, since time.Time) []portal.Minute {
 	ms := k.GW.History(kind, since)
