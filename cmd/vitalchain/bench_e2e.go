@@ -327,7 +327,6 @@ func benchE2EOnce(ctx context.Context, o testbed.Options, d time.Duration, exter
 	res.CloudStore = pebblestore.Metrics{SyncedBatches: st1.SyncedBatches - st0.SyncedBatches, WALBytes: st1.WALBytes - st0.WALBytes,
 		TableBytesFlushed: st1.TableBytesFlushed - st0.TableBytesFlushed, TableBytesCompacted: st1.TableBytesCompacted - st0.TableBytesCompacted,
 		Compactions: st1.Compactions - st0.Compactions, DiskBytes: st1.DiskBytes}
-	res.Units = unitsOf(res, gw1.CPUS-gw0.CPUS, gwProc != nil)
 	if gwProc != nil {
 		sum.GatewayRSSMB = rssMB(gwProc.Process.Pid, "VmRSS")
 		res.GatewayPeakRSSMB = rssMB(gwProc.Process.Pid, "VmHWM")
@@ -337,6 +336,7 @@ func benchE2EOnce(ctx context.Context, o testbed.Options, d time.Duration, exter
 			res.GatewayProgram += " gateway"
 		}
 	}
+	res.Units = unitsOf(res, gw1.CPUS-gw0.CPUS, gwProc != nil)
 	return res, nil
 }
 
