@@ -51,7 +51,7 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 	plotDir := fs.String("plot", "", "write charts (bytes and transactions per reading, p99 latencies, per design; the sweep's curves; the soak's series) into `dir`")
 	sweepFlag := fs.String("sweep", "", "run the paper's design once per value of one setting, each on a fresh system: rate=R1,R2,… (readings/s), patients=N1,N2,… or seal=D1,D2,… (the cloud's seal interval); with --plot, the curves")
 	sample := fs.Duration("sample", 0, "a soak: sample every process's memory, open files, disk use per part and the p99 latencies every `interval` while streaming, and report the slopes (0: off; a --duration of 5m or more samples every 30s)")
-	cpuProfile := fs.String("cpuprofile", "", "write the CPU profile of the (last) run to `file`, every sample labelled with its part (go tool pprof -tagfocus component=cloud)")
+	cpuProfile := fs.String("cpuprofile", "", "write the CPU profile of the run to `file` (of several runs: file-DESIGN or file-SWEEPi before its extension), every sample labelled with its part (go tool pprof -tagfocus component=cloud)")
 	plotFormat := fs.String("plot-format", "png", "chart format: png or svg")
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
@@ -102,7 +102,9 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 			case "rate":
 				pt.rate = v
 			case "patients":
+				// Each patient at the same rate: the load grows with them.
 				pt.patients = int(v)
+				pt.rate = *rate * v / float64(*patients)
 			case "seal":
 				pt.seal = time.Duration(v * float64(time.Millisecond))
 			}
@@ -140,9 +142,15 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "bench e2e (design %s): %d patients × %d wearables, sampling every %v (%.0f readings/s), %.0f%% abnormal, seal every %v, for %v\n",
 			d, pt.patients, *devices, interval, pt.rate, 100**abnormal, pt.seal, *duration)
 		// A baseline's hashes are taken from in-process gateways.
-		prof := ""
-		if i == len(points)-1 {
-			prof = *cpuProfile
+		prof := *cpuProfile
+		if prof != "" && len(points) > 1 {
+			// One profile per run: FILE-<design>.prof, FILE-<i>.prof.
+			tag := d.String()
+			if sw.name != "" {
+				tag = sw.name + strconv.Itoa(i)
+			}
+			ext := filepath.Ext(prof)
+			prof = strings.TrimSuffix(prof, ext) + "-" + tag + ext
 		}
 		res, err := benchE2EOnce(ctx, o, *duration, *external && d == testbed.BaselineNone, *sample, prof, stderr)
 		if err != nil {

@@ -336,3 +336,12 @@ func writeLines(dir, format string, charts []lineChart) ([]string, error) {
 	}
 	return out, nil
 }
+
+// Peers writes the charts of chains measured side by side (`bench
+// peers`): throughput, and commit latency in seconds.
+func Peers(dir, format string, names []string, txPerS, p50S, p99S []float64) ([]string, error) {
+	return write(dir, format, []chart{
+		{"peers-throughput", "the chains side by side, one machine, one session", "transactions committed per second", names, []Series{{"tx/s", txPerS}}},
+		{"peers-latency", "the chains side by side: submission to commit", "seconds", names, []Series{{"p50", p50S}, {"p99", p99S}}},
+	})
+}
