@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -184,7 +184,7 @@ type soakSample struct {
 	T               float64             `json:"t_s"`
 	Readings        uint64              `json:"readings"`
 	Main            rusage.Proc         `json:"main"`
-	MainHeapMB      float64             `json:"main_heap_mb"`
+	MainHeapMB      float64             `json:"main_heap_live_mb"` // the Go heap live after the last collection
 	Gateway         rusage.Proc         `json:"gateway"`
 	DiskMB          map[string]float64  `json:"disk_mb"` // by part: authority, cloud, gateway
 	CloudStore      pebblestore.Metrics `json:"cloud_store"`
@@ -226,10 +226,16 @@ func startSoak(ctx context.Context, s *testbed.System, gwPid int, every time.Dur
 
 func (ss *soakSampler) take() {
 	alert, anchor := ss.s.Latencies()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
+	// The heap that the last collection left live (not HeapAlloc, which
+	// swings with the garbage not yet collected).
+	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(live)
+	var liveMB float64
+	if live[0].Value.Kind() == metrics.KindUint64 {
+		liveMB = float64(live[0].Value.Uint64()) / (1 << 20)
+	}
 	main, _ := rusage.ReadProc(os.Getpid())
-	smp := soakSample{T: time.Since(ss.start).Seconds(), Readings: ss.s.Readings(), Main: main, MainHeapMB: float64(ms.HeapAlloc) / (1 << 20),
+	smp := soakSample{T: time.Since(ss.start).Seconds(), Readings: ss.s.Readings(), Main: main, MainHeapMB: liveMB,
 		DiskMB: map[string]float64{}, CloudStore: cloudStoreMetrics(ss.s), alertN: len(alert), anchorN: len(anchor)}
 	if ss.gwPid != 0 {
 		smp.Gateway, _ = rusage.ReadProc(ss.gwPid)
@@ -272,7 +278,7 @@ func (ss *soakSampler) stop(d time.Duration) *soak {
 		v    func(soakSample) float64
 	}{
 		{"main process RSS", func(x soakSample) float64 { return x.Main.RSSMB }},
-		{"main process Go heap", func(x soakSample) float64 { return x.MainHeapMB }},
+		{"main process Go heap (live)", func(x soakSample) float64 { return x.MainHeapMB }},
 		{"gateway process RSS", func(x soakSample) float64 { return x.Gateway.RSSMB }},
 		{"gateway process anonymous RSS", func(x soakSample) float64 { return x.Gateway.AnonMB }},
 	}
@@ -345,7 +351,7 @@ invariants, …), and:
     records_per_reading, chain_bytes_per_reading, chain_bytes_per_block, txs_per_block
   soak                (--sample) sample_every_s, warmup_s, samples (t_s, readings, main and
                       gateway: rss_mb, rss_anon_mb, peak_rss_mb, open_files, cpu_s;
-                      main_heap_mb, disk_mb by part, cloud_store, alert_p99_ms and
+                      main_heap_live_mb, disk_mb by part, cloud_store, alert_p99_ms and
                       anchor_p99_ms of the window), memory_slopes (MB/hour after warm-up),
                       alert_p99_ms_halves, anchor_p99_ms_halves (first and second half)
 `

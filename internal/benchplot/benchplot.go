@@ -301,7 +301,7 @@ func Soak(dir, format string, s SoakSeries) ([]string, error) {
 	warm := []Mark{{"end of warm-up", s.WarmupMin, math.NaN()}}
 	return writeLines(dir, format, []lineChart{
 		{"soak-memory", "bench e2e --sample: memory over time", "minutes", "MB", []Line{
-			{"main process RSS", m, s.MainRSSMB}, {"main process Go heap", m, s.MainHeapMB},
+			{"main process RSS", m, s.MainRSSMB}, {"main process Go heap, live after GC", m, s.MainHeapMB},
 			{"gateway process RSS", m, s.GatewayRSSMB}, {"gateway process RssAnon", m, s.GatewayAnonMB}}, warm},
 		{"soak-files", "bench e2e --sample: open files", "minutes", "open file descriptors", []Line{
 			{"main process", m, s.MainFiles}, {"gateway process", m, s.GatewayFiles}}, warm},
