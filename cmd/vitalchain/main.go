@@ -81,6 +81,10 @@ Commands:
                         each part's CPU per unit; --baseline runs the
                         all-on-chain designs too, --sweep a setting's curve,
                         --sample a soak (memory, files, disk, p99 over time).
+    bench peers --chain FILE [--clique FILE,…] [--e2e FILE] [--json] [--plot DIR]
+                        Set bench chain's result (and bench e2e's anchoring)
+                        beside the go-ethereum Clique harness's runs
+                        (../shared/peers/clique), in a table and charts.
     plan --patients N [--wearables W] [--interval I] [--abnormal F] [--json] [--units FILE]
                         Turn the measured per-unit costs (bench e2e's units)
                         into a deployment's resources: authorities, cloud
