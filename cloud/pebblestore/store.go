@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -31,6 +32,30 @@ type Store struct {
 	// gets ErrClosed instead of Pebble's panic on a closed database.
 	life   sync.RWMutex
 	closed bool
+	synced atomic.Uint64 // batches committed with fsync
+}
+
+// Metrics are the store's writes, for the benchmarks' units and the soak.
+type Metrics struct {
+	SyncedBatches       uint64 `json:"synced_batches"`        // batches committed with fsync by the logs' appends
+	WALBytes            uint64 `json:"wal_bytes"`             // bytes written to the write-ahead log
+	TableBytesFlushed   uint64 `json:"table_bytes_flushed"`   // memtables written as tables
+	TableBytesCompacted uint64 `json:"table_bytes_compacted"` // tables rewritten by compactions
+	Compactions         int64  `json:"compactions"`
+	DiskBytes           uint64 `json:"disk_bytes"` // every file of the store, the WAL included
+}
+
+// Metrics returns the store's writes since it was opened.
+func (s *Store) Metrics() Metrics {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.closed {
+		return Metrics{}
+	}
+	m := s.db.Metrics()
+	t := m.Total()
+	return Metrics{SyncedBatches: s.synced.Load(), WALBytes: m.WAL.BytesWritten, TableBytesFlushed: t.TableBytesFlushed,
+		TableBytesCompacted: t.TableBytesCompacted, Compactions: m.Compact.Count, DiskBytes: m.DiskSpaceUsage()}
 }
 
 // ErrClosed: the store was closed.
@@ -242,6 +267,7 @@ func (s *Store) append(log uint8, oldSize, newSize uint64, nodes []merklelog.Nod
 	if err := b.Set([]byte{kSize, log}, binary.BigEndian.AppendUint64(nil, newSize), nil); err != nil {
 		return err
 	}
+	s.synced.Add(1)
 	return b.Commit(pebble.Sync)
 }
 

@@ -10,7 +10,7 @@ import (
 
 func runBench(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: bench needs a subject: chain, ingest, e2e or faults", cli.ErrUsage)
+		return fmt.Errorf("%w: bench needs a subject: chain, ingest, e2e, faults or peers", cli.ErrUsage)
 	}
 	switch args[0] {
 	case "chain":
@@ -21,8 +21,10 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return runBenchE2E(args[1:], stdout, stderr)
 	case "faults":
 		return runBenchFaults(args[1:], stdout, stderr)
+	case "peers":
+		return runBenchPeers(args[1:], stdout, stderr)
 	}
-	return fmt.Errorf("%w: unknown bench subject %q (want chain, ingest, e2e or faults)", cli.ErrUsage, args[0])
+	return fmt.Errorf("%w: unknown bench subject %q (want chain, ingest, e2e, faults or peers)", cli.ErrUsage, args[0])
 }
 
 func writeJSON(w io.Writer, v any) error {

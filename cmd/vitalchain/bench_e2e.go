@@ -16,12 +16,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vitalchain/vitalchain/cloud/pebblestore"
 	"github.com/vitalchain/vitalchain/gateway"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/bench"
 	"github.com/vitalchain/vitalchain/internal/benchplot"
 	"github.com/vitalchain/vitalchain/internal/cli"
 	"github.com/vitalchain/vitalchain/internal/testbed"
+	rusage "github.com/vitalchain/vitalchain/internal/usage"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/portal"
 )
@@ -29,7 +31,13 @@ import (
 // runBenchE2E runs the whole system at a given load and reports latency,
 // chain growth and the gateway's memory.
 func runBenchE2E(args []string, stdout, stderr io.Writer) error {
-	fs := cli.NewFlags("vitalchain", "bench e2e", "bench e2e [--json] [--duration D] [--rate R] [--baseline none,per-record,per-reading] [--plot DIR]", stderr)
+	const synopsis = "bench e2e [--json] [--duration D] [--rate R] [--baseline none,per-record,per-reading] [--sweep rate|patients|seal=V,...] [--sample D] [--cpuprofile FILE] [--plot DIR]"
+	fs := cli.NewFlags("vitalchain", "bench e2e", synopsis, stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: vitalchain %s\n", synopsis)
+		fs.PrintDefaults()
+		fmt.Fprint(stderr, benchE2EFields)
+	}
 	asJSON := fs.Bool("json", false, "print the result as JSON (an array of results when --baseline names several designs)")
 	duration := fs.Duration("duration", 30*time.Second, "how long to stream readings")
 	rate := fs.Float64("rate", 1000, "readings per second, all wearables together")
@@ -40,7 +48,10 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 	passAfter := fs.Duration("anchor-pass-after", time.Duration(ledger.DefaultParams().AnchorPassAfterMs)*time.Millisecond, "the ledger's AnchorPassAfterMs: how long a proposer passes on another cluster's anchor")
 	external := fs.Bool("external-gateway", true, "run patient 0's gateway as a separate process and measure its memory (not in a baseline's run)")
 	baselines := fs.String("baseline", "none", "`designs` to run, one after the other in this process, comma-separated: none (the paper's: Merkle roots of many records per transaction), per-record (also every abnormal record's hash as its own ledger transaction) or per-reading (also every reading's hash, as peer systems do); each hash is an alert header (ledger transaction 'alert') posted by a notary of the patient's cluster")
-	plotDir := fs.String("plot", "", "write charts (bytes and transactions per reading, p99 latencies, per design) into `dir`")
+	plotDir := fs.String("plot", "", "write charts (bytes and transactions per reading, p99 latencies, per design; the sweep's curves; the soak's series) into `dir`")
+	sweepFlag := fs.String("sweep", "", "run the paper's design once per value of one setting, each on a fresh system: rate=R1,R2,… (readings/s), patients=N1,N2,… or seal=D1,D2,… (the cloud's seal interval); with --plot, the curves")
+	sample := fs.Duration("sample", 0, "a soak: sample every process's memory, open files, disk use per part and the p99 latencies every `interval` while streaming, and report the slopes (0: off; a --duration of 5m or more samples every 30s)")
+	cpuProfile := fs.String("cpuprofile", "", "write the CPU profile of the run to `file` (of several runs: file-DESIGN or file-SWEEPi before its extension), every sample labelled with its part (go tool pprof -tagfocus component=cloud)")
 	plotFormat := fs.String("plot-format", "png", "chart format: png or svg")
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
@@ -59,12 +70,57 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() != 0 || *rate <= 0 || *patients < 1 || *devices < 6 {
 		return fmt.Errorf("%w: bench e2e takes flags only; --devices at least 6", cli.ErrUsage)
 	}
+	sw, err := parseSweep(*sweepFlag)
+	if err != nil {
+		return fmt.Errorf("%w: %v", cli.ErrUsage, err)
+	}
+	if sw.name != "" && len(designs) > 1 {
+		return fmt.Errorf("%w: --sweep runs one design; name one --baseline", cli.ErrUsage)
+	}
+	if *sample == 0 && *duration >= 5*time.Minute {
+		*sample = 30 * time.Second
+	}
+	if *sample < 0 || (*sample > 0 && *sample > *duration/4) {
+		return fmt.Errorf("%w: --sample must be at most a quarter of --duration", cli.ErrUsage)
+	}
+	// The points to run: the designs, or the sweep's values of one design.
+	type point struct {
+		design   testbed.Baseline
+		rate     float64
+		patients int
+		seal     time.Duration
+	}
+	var points []point
+	for _, d := range designs {
+		points = append(points, point{d, *rate, *patients, *seal})
+	}
+	if sw.name != "" {
+		points = nil
+		for _, v := range sw.values {
+			pt := point{designs[0], *rate, *patients, *seal}
+			switch sw.name {
+			case "rate":
+				pt.rate = v
+			case "patients":
+				// Each patient at the same rate: the load grows with them.
+				pt.patients = int(v)
+				pt.rate = *rate * v / float64(*patients)
+			case "seal":
+				pt.seal = time.Duration(v * float64(time.Millisecond))
+			}
+			points = append(points, pt)
+		}
+	}
 	// Readings per sampling round of one patient: the standard six
 	// wearables measure 9 vital signs, each extra pulse-oximeter 2.
 	perRound := 9 + 2*(*devices-6)
-	interval := time.Duration(float64(time.Second) * float64(*patients*perRound) / *rate)
-	if interval < 100*time.Millisecond {
-		return fmt.Errorf("%w: %v readings/s needs more patients (sampling interval %v < 100ms)", cli.ErrUsage, *rate, interval)
+	intervalOf := func(pt point) time.Duration {
+		return time.Duration(float64(time.Second) * float64(pt.patients*perRound) / pt.rate)
+	}
+	for _, pt := range points {
+		if iv := intervalOf(pt); iv < 100*time.Millisecond {
+			return fmt.Errorf("%w: %v readings/s needs more patients than %d (sampling interval %v < 100ms)", cli.ErrUsage, pt.rate, pt.patients, iv)
+		}
 	}
 	dir, err := os.MkdirTemp("", "vitalchain-bench-")
 	if err != nil {
@@ -75,23 +131,55 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	log, _ := cli.NewLogger(stderr, "error")
 	var results []*e2eResult
-	for i, d := range designs {
-		o := testbed.Options{Dir: filepath.Join(dir, strconv.Itoa(i)), Patients: *patients, Providers: 3, Devices: *devices, Interval: interval,
-			AbnormalFraction: *abnormal, Speedup: 120, BlockInterval: 100 * time.Millisecond, CloudSeal: *seal,
+	for i, pt := range points {
+		d := pt.design
+		interval := intervalOf(pt)
+		o := testbed.Options{Dir: filepath.Join(dir, strconv.Itoa(i)), Patients: pt.patients, Providers: 3, Devices: *devices, Interval: interval,
+			AbnormalFraction: *abnormal, Speedup: 120, BlockInterval: 100 * time.Millisecond, CloudSeal: pt.seal,
 			Suite: identity.SuiteMLKEM768X25519, Seed: 7, FetchEvery: 2, Log: log, Baseline: d}
 		o.Params = ledger.DefaultParams()
 		o.Params.AnchorPassAfterMs = passAfter.Milliseconds()
-		fmt.Fprintf(stderr, "bench e2e (design %s): %d patients × %d wearables, sampling every %v (%.0f readings/s), %.0f%% abnormal, for %v\n",
-			d, *patients, *devices, interval, *rate, 100**abnormal, *duration)
+		fmt.Fprintf(stderr, "bench e2e (design %s): %d patients × %d wearables, sampling every %v (%.0f readings/s), %.0f%% abnormal, seal every %v, for %v\n",
+			d, pt.patients, *devices, interval, pt.rate, 100**abnormal, pt.seal, *duration)
 		// A baseline's hashes are taken from in-process gateways.
-		res, err := benchE2EOnce(ctx, o, *duration, *external && d == testbed.BaselineNone, stderr)
+		prof := *cpuProfile
+		if prof != "" && len(points) > 1 {
+			// One profile per run: FILE-<design>.prof, FILE-<i>.prof.
+			tag := d.String()
+			if sw.name != "" {
+				tag = sw.name + strconv.Itoa(i)
+			}
+			ext := filepath.Ext(prof)
+			prof = strings.TrimSuffix(prof, ext) + "-" + tag + ext
+		}
+		res, err := benchE2EOnce(ctx, o, *duration, *external && d == testbed.BaselineNone, *sample, prof, stderr)
 		if err != nil {
 			return fmt.Errorf("design %s: %w", d, err)
 		}
-		res.TargetRate, res.SealIntervalMs = *rate, seal.Milliseconds()
+		res.TargetRate, res.SealIntervalMs = pt.rate, pt.seal.Milliseconds()
 		results = append(results, res)
 	}
-	if *plotDir != "" {
+	if *plotDir != "" && sw.name != "" {
+		files, err := benchplot.Sweep(*plotDir, *plotFormat, sw.name, sweepPoints(results), seal.Milliseconds())
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			fmt.Fprintf(stderr, "wrote %s\n", f)
+		}
+	}
+	if *plotDir != "" && *sample > 0 {
+		for _, r := range results {
+			files, err := benchplot.Soak(*plotDir, *plotFormat, r.Soak.plotSeries())
+			if err != nil {
+				return err
+			}
+			for _, f := range files {
+				fmt.Fprintf(stderr, "wrote %s\n", f)
+			}
+		}
+	}
+	if *plotDir != "" && sw.name == "" && *sample == 0 {
 		sums := make([]*testbed.Summary, len(results))
 		for i, r := range results {
 			sums[i] = r.Summary
@@ -105,7 +193,7 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if *asJSON {
-		if len(results) == 1 {
+		if len(results) == 1 && sw.name == "" {
 			return writeJSON(stdout, results[0])
 		}
 		return writeJSON(stdout, results)
@@ -126,6 +214,16 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 		if res.GatewayProgram != "" {
 			fmt.Fprintf(stdout, "  gateway memory      %.1f MB RSS (peak %.1f MB; %.1f MB anonymous), %d wearables, %s\n", sum.GatewayRSSMB, res.GatewayPeakRSSMB, res.GatewayAnonMB, *devices, res.GatewayProgram)
 		}
+		u := res.Units
+		fmt.Fprintf(stdout, "  CPU per unit        gateway %.3g s/reading, cloud %.3g s/record, authority %.3g s/transaction (%.3g s/reading); %.2f synced DB batches per record\n",
+			u.GatewayCPUSPerReading, u.CloudCPUSPerRecord, u.AuthorityCPUSPerTx, u.AuthorityCPUSPerReading, u.DBBatchesPerRecord)
+		if res.Soak != nil {
+			for _, sl := range res.Soak.Slopes {
+				fmt.Fprintf(stdout, "  soak: %-28s %+.2f MB/hour after %.0f s of warm-up\n", sl.Series, sl.MBPerHour, res.Soak.WarmupS)
+			}
+			fmt.Fprintf(stdout, "  soak: alert p99 %.0f → %.0f ms, anchor p99 %.0f → %.0f ms (first half → second half after warm-up)\n",
+				res.Soak.AlertP99Ms[0], res.Soak.AlertP99Ms[1], res.Soak.AnchorP99Ms[0], res.Soak.AnchorP99Ms[1])
+		}
 	}
 	return nil
 }
@@ -140,6 +238,15 @@ type e2eResult struct {
 	TargetRate     float64 `json:"target_readings_per_s"`
 	SealIntervalMs int64   `json:"cloud_seal_interval_ms"`
 	GatewayProgram string  `json:"gateway_program,omitempty"`
+	// Units are the per-unit costs that `vitalchain plan` turns into a
+	// deployment's resources.
+	Units e2eUnits `json:"units"`
+	// CPU is the run's CPU time by part (streaming and drain).
+	CPU rusage.CPU `json:"cpu"`
+	// Cloud is what the cloud's store wrote during the run.
+	CloudStore pebblestore.Metrics `json:"cloud_store"`
+	// Soak is the series of a run with --sample.
+	Soak *soak `json:"soak,omitempty"`
 	// BrowserAlertMs: from a reading to its alert's event on the first
 	// provider's portal's live stream (what a browser's page gets).
 	BrowserAlertMs testbed.Percentiles `json:"browser_alert_latency_ms"`
@@ -147,7 +254,7 @@ type e2eResult struct {
 
 // benchE2EOnce starts the system of o, with patient 0's gateway in a
 // process of its own if external, runs it for d and stops it.
-func benchE2EOnce(ctx context.Context, o testbed.Options, d time.Duration, external bool, stderr io.Writer) (*e2eResult, error) {
+func benchE2EOnce(ctx context.Context, o testbed.Options, d time.Duration, external bool, sampleEvery time.Duration, cpuProfile string, stderr io.Writer) (*e2eResult, error) {
 	var gwProc *exec.Cmd
 	if external {
 		o.ExternalGateway = func(ctx context.Context, s *testbed.System, p *testbed.Patient) (string, error) {
@@ -179,11 +286,43 @@ func benchE2EOnce(ctx context.Context, o testbed.Options, d time.Duration, exter
 	if err != nil {
 		return nil, err
 	}
+	var gwPid int
+	if gwProc != nil {
+		gwPid = gwProc.Process.Pid
+	}
+	gw0, _ := rusage.ReadProc(gwPid)
+	st0 := cloudStoreMetrics(s)
+	var sampler *soakSampler
+	if sampleEvery > 0 {
+		sampler = startSoak(ctx, s, gwPid, sampleEvery)
+	}
+	prof, err := rusage.StartProfile()
+	if err != nil {
+		return nil, err
+	}
+	restore := rusage.Label(ctx, "bench")
 	sum, err := s.Run(ctx, nil, d, false)
+	restore()
+	profData := prof.Stop()
+	var sk *soak
+	if sampler != nil {
+		sk = sampler.stop(d)
+	}
 	stopPortal()
 	if err != nil {
 		return nil, err
 	}
+	cpu, err := rusage.ComponentCPU(profData)
+	if err != nil {
+		return nil, err
+	}
+	if cpuProfile != "" {
+		if err := os.WriteFile(cpuProfile, profData, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	gw1, _ := rusage.ReadProc(gwPid)
+	st1 := cloudStoreMetrics(s)
 	browserMu.Lock()
 	browser := testbed.PercentilesOf(browserLat)
 	browserMu.Unlock()
@@ -192,7 +331,10 @@ func benchE2EOnce(ctx context.Context, o testbed.Options, d time.Duration, exter
 		sum.Abnormal = sum.RecordsStored
 		sum.AbnormalFraction = float64(sum.RecordsStored) / float64(sum.Readings)
 	}
-	res := &e2eResult{Summary: sum, BrowserAlertMs: browser}
+	res := &e2eResult{Summary: sum, BrowserAlertMs: browser, CPU: cpu, Soak: sk}
+	res.CloudStore = pebblestore.Metrics{SyncedBatches: st1.SyncedBatches - st0.SyncedBatches, WALBytes: st1.WALBytes - st0.WALBytes,
+		TableBytesFlushed: st1.TableBytesFlushed - st0.TableBytesFlushed, TableBytesCompacted: st1.TableBytesCompacted - st0.TableBytesCompacted,
+		Compactions: st1.Compactions - st0.Compactions, DiskBytes: st1.DiskBytes}
 	if gwProc != nil {
 		sum.GatewayRSSMB = rssMB(gwProc.Process.Pid, "VmRSS")
 		res.GatewayPeakRSSMB = rssMB(gwProc.Process.Pid, "VmHWM")
@@ -202,6 +344,7 @@ func benchE2EOnce(ctx context.Context, o testbed.Options, d time.Duration, exter
 			res.GatewayProgram += " gateway"
 		}
 	}
+	res.Units = unitsOf(res, gw1.CPUS-gw0.CPUS, gwProc != nil)
 	return res, nil
 }
 

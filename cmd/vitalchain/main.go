@@ -74,10 +74,22 @@ Commands:
                         durable writes on, and report records/s and latency;
                         with --store, on PostgreSQL too, beside Pebble.
     bench e2e [--json] [--duration D] [--rate R] [--baseline none,per-record,per-reading] [--plot DIR]
+              [--sweep rate|patients|seal=V,…] [--sample D] [--cpuprofile FILE]
                         Run the whole system at R readings/s (default 1,000)
                         and report alert and anchoring latency, chain bytes
-                        and transactions per reading and the gateway's memory;
-                        --baseline runs the all-on-chain designs too.
+                        and transactions per reading, the gateway's memory and
+                        each part's CPU per unit; --baseline runs the
+                        all-on-chain designs too, --sweep a setting's curve,
+                        --sample a soak (memory, files, disk, p99 over time).
+    bench peers --chain FILE [--clique FILE,…] [--e2e FILE] [--json] [--plot DIR]
+                        Set bench chain's result (and bench e2e's anchoring)
+                        beside the go-ethereum Clique harness's runs
+                        (../shared/peers/clique), in a table and charts.
+    plan --patients N [--wearables W] [--interval I] [--abnormal F] [--json] [--units FILE]
+                        Turn the measured per-unit costs (bench e2e's units)
+                        into a deployment's resources: authorities, cloud
+                        sequencers and cores, database writes, chain growth,
+                        gateway hardware; and say what saturates first.
     bench faults [--json] [--scenarios NAME,…]
                         Run each authority as its own process in a network
                         namespace and break things: partitions, loss, delay,
@@ -134,6 +146,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runProvider(rest, stdout, stderr)
 	case "sim":
 		err = runSim(rest, stdout, stderr)
+	case "plan":
+		err = runPlan(rest, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "vitalchain: unknown command %q\n\n%s", cmd, usage)
 		return 2

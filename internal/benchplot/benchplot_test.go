@@ -81,3 +81,52 @@ func TestCharts(t *testing.T) {
 		t.Errorf("E2E of no runs: %v, want ErrNothing", err)
 	}
 }
+
+func TestLineCharts(t *testing.T) {
+	pts := []SweepPoint{
+		{TargetRate: 250, ReadingsPerS: 260, Patients: 5, SealMs: 500, RecordsPerS: 12, AlertP99Ms: 40, AnchorP99Ms: 500, BytesPerReading: 6, CloudCores: 0.02, GatewayProcMB: 10},
+		{TargetRate: 500, ReadingsPerS: 510, Patients: 10, SealMs: 1250, RecordsPerS: 25, AlertP99Ms: 45, AnchorP99Ms: 900, BytesPerReading: 3, CloudCores: 0.03, GatewayProcMB: 11},
+	}
+	soak := SoakSeries{WarmupMin: 1, Minutes: []float64{0, 1, 2}, MainRSSMB: []float64{100, 110, 111}, MainHeapMB: []float64{50, 55, 54},
+		GatewayRSSMB: []float64{30, 30, 30}, GatewayAnonMB: []float64{10, 10, 10}, MainFiles: []float64{50, 50, 51}, GatewayFiles: []float64{20, 20, 20},
+		AuthorityDiskMB: []float64{1, 2, 3}, CloudDiskMB: []float64{0, 1, 2}, GatewayDiskMB: []float64{0, 0.1, 0.2}, CloudCompactedMB: []float64{0, 0, 0},
+		AlertP99Ms: []float64{40, 50, 45}, AnchorP99Ms: []float64{800, 900, 850}}
+	dir := t.TempDir()
+	var files []string
+	for _, setting := range []string{"rate", "patients", "seal"} {
+		f, err := Sweep(dir, "png", setting, pts, 1250)
+		if err != nil {
+			t.Fatalf("sweep %s: %v", setting, err)
+		}
+		files = append(files, f...)
+	}
+	f, err := Soak(dir, "svg", soak)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, f...)
+	f, err = Peers(dir, "png", []string{"ledger", "clique"}, []float64{1000, 400}, []float64{1, 1.4}, []float64{2, 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, f...)
+	if len(files) != 12 {
+		t.Errorf("%d charts, want 12: %v", len(files), files)
+	}
+	for _, f := range files {
+		if !isImage(t, f) {
+			t.Errorf("%s is not a chart", f)
+		}
+	}
+	for name, err := range map[string]error{
+		"unknown setting": func() error { _, err := Sweep(dir, "png", "speed", pts, 1250); return err }(),
+		"no points":       func() error { _, err := Sweep(dir, "png", "rate", nil, 1250); return err }(),
+		"no samples":      func() error { _, err := Soak(dir, "png", SoakSeries{}); return err }(),
+		"uneven line":     Lines(filepath.Join(dir, "x.png"), "t", "x", "y", []Line{{"a", []float64{1, 2}, []float64{1}}}),
+		"empty lines":     Lines(filepath.Join(dir, "x.png"), "t", "x", "y", []Line{{"a", nil, nil}}),
+	} {
+		if err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}

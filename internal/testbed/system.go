@@ -18,6 +18,7 @@ import (
 	"github.com/vitalchain/vitalchain/device"
 	"github.com/vitalchain/vitalchain/gateway"
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/internal/usage"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/mqtt"
 	"github.com/vitalchain/vitalchain/provider"
@@ -165,6 +166,9 @@ func Start(ctx context.Context, o Options) (*System, error) {
 			s.Stop()
 		}
 	}()
+	// The CPU profile of a benchmark counts each part's time apart
+	// (package usage): the goroutines each part starts inherit its label.
+	defer usage.Label(ctx, "authority")()
 	standby := 0
 	if o.Overlay {
 		standby = 1
@@ -175,26 +179,32 @@ func Start(ctx context.Context, o Options) (*System, error) {
 	if err != nil {
 		return nil, err
 	}
+	usage.Label(ctx, "setup")
 	if err := s.register(ctx); err != nil {
 		return nil, err
 	}
+	usage.Label(ctx, "baseline")
 	if o.Baseline != BaselineNone {
 		if s.poster, err = newHashPoster(ctx, s); err != nil {
 			return nil, err
 		}
 	}
 	// Nodes 0 to 2: the cloud's own head's first, never the one the scenario stops.
+	usage.Label(ctx, "cloud")
 	s.Cloud, err = StartCloud(ctx, CloudOptions{Key: s.Cloud.ID, Dir: filepath.Join(o.Dir, "cloud"), Clients: s.Chain.Clients(0, 3),
 		BlockInterval: o.CloudSeal, AccessBlockInterval: 10 * time.Second, Log: s.log.With("part", "cloud")})
 	if err != nil {
 		return nil, err
 	}
+	usage.Label(ctx, "gateway")
 	if err := s.startGateways(ctx); err != nil {
 		return nil, err
 	}
+	usage.Label(ctx, "provider")
 	if err := s.startProviders(); err != nil {
 		return nil, err
 	}
+	usage.Label(ctx, "overlay")
 	if o.Overlay {
 		if err := s.startOverlay(ctx); err != nil {
 			return nil, err
@@ -490,6 +500,7 @@ func (s *System) verifyFetch(ctx context.Context, pn *Provider, id [32]byte) {
 func (s *System) StartWearables(ctx context.Context) error {
 	s.wearMu.Lock()
 	defer s.wearMu.Unlock()
+	defer usage.Label(ctx, "wearables")()
 	wctx, cancel := context.WithCancel(s.ctx)
 	s.wearCancel = cancel
 	for _, p := range s.Patients {
@@ -596,4 +607,23 @@ func (s *System) Stop() {
 	if s.Chain != nil {
 		s.Chain.Stop()
 	}
+}
+
+// Latencies returns copies of the alert latencies (reading to provider) and
+// the anchoring latencies (reading to its Merkle root committed) measured
+// so far, in the order they were measured.
+func (s *System) Latencies() (alert, anchor []time.Duration) {
+	s.stats.mu.Lock()
+	defer s.stats.mu.Unlock()
+	return slices.Clone(s.stats.alertLat), slices.Clone(s.stats.anchorLat)
+}
+
+// Dirs returns the directories of the parts' state: "authority" (every
+// node's), "cloud" (its store) and "gateway" (every patient's).
+func (s *System) Dirs() map[string][]string {
+	d := map[string][]string{"authority": {filepath.Join(s.opts.Dir, "chain")}, "cloud": {filepath.Join(s.opts.Dir, "cloud")}}
+	for _, p := range s.Patients {
+		d["gateway"] = append(d["gateway"], p.Dir)
+	}
+	return d
 }

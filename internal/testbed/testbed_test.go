@@ -2,6 +2,7 @@ package testbed
 
 import (
 	"context"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -46,6 +47,26 @@ func TestSystemRunsAndStops(t *testing.T) {
 	if err != nil {
 		s.Stop()
 		t.Fatal(err)
+	}
+	// The latencies measured are the summary's, and every part's state
+	// is under the directories Dirs names.
+	alert, anchor := s.Latencies()
+	if len(alert) != sum.AlertLatencyMs.N || len(anchor) != sum.AnchorLatencyMs.N {
+		t.Errorf("Latencies: %d alerts, %d anchors; the summary has %d, %d", len(alert), len(anchor), sum.AlertLatencyMs.N, sum.AnchorLatencyMs.N)
+	}
+	dirs := s.Dirs()
+	for _, part := range []string{"authority", "cloud", "gateway"} {
+		if len(dirs[part]) == 0 {
+			t.Errorf("Dirs names no directory of the %s", part)
+		}
+		for _, d := range dirs[part] {
+			if _, err := os.Stat(d); err != nil {
+				t.Errorf("the %s's directory: %v", part, err)
+			}
+		}
+	}
+	if len(dirs["gateway"]) != 2 {
+		t.Errorf("Dirs: %d gateways' directories for 2 patients", len(dirs["gateway"]))
 	}
 	s.Stop()
 	if len(sum.Failures) > 0 {
