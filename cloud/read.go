@@ -176,11 +176,19 @@ func (s *Service) read(ctx context.Context, who *memberKey, id [32]byte) (*cloud
 		// stored. Whoever names it learns that it was erased, no more.
 		return nil, rec.Patient, s.erasedError(rec)
 	}
-	if who.id != rec.Patient && rec.Kind == 0 {
-		// A provider's record for the patient (transaction 3) names no vital
-		// sign: its key is wrapped to the patient alone, and no grant covers
-		// it. Its author may read it back; nobody else.
-		if r, perr := record.ParseRecord(rec.Bytes); perr != nil || r.HeaderAuthor() != who.id {
+	author := rec.Patient
+	if who.id != rec.Patient {
+		r, perr := record.ParseRecord(rec.Bytes)
+		if perr != nil {
+			return nil, rec.Patient, fmt.Errorf("%w: stored record %x: %v", ErrStore, id[:8], perr)
+		}
+		author = r.HeaderAuthor()
+	}
+	if who.id != rec.Patient && author != rec.Patient {
+		// A provider's record for the patient (transaction 3): its key is
+		// wrapped to the patient alone, and no grant covers it. Its author
+		// may read it back; nobody else.
+		if author != who.id {
 			return nil, rec.Patient, fmt.Errorf("%w: a provider's record is for its patient and its author only", ErrScope)
 		}
 	} else if who.id != rec.Patient {

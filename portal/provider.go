@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/provider"
 	"github.com/vitalchain/vitalchain/vital"
@@ -477,7 +476,7 @@ func (p *ProviderPortal) alertPage(w http.ResponseWriter, r *http.Request, s *se
 		return
 	}
 	v := alertView{alertEntry: e, IDHex: hex.EncodeToString(id[:]), Patient: e.Header.Patient.Hex(), PatientS: short(e.Header.Patient),
-		Kind: e.Header.Kind.Info().Display, Severity: contract.Severity(e.Header.Severity).String(), Age: ago(p.cfg.Now(), time.UnixMilli(e.Header.Time))}
+		Kind: e.Kind.Info().Display, Severity: e.Severity.String(), Age: ago(p.cfg.Now(), time.UnixMilli(e.Header.Time))}
 	f, err := p.fetch(r.Context(), id)
 	switch {
 	case err == nil:
@@ -638,8 +637,8 @@ func (p *ProviderPortal) patientPage(w http.ResponseWriter, r *http.Request, s *
 		v.Kinds = append(v.Kinds, k.String())
 	}
 	for _, e := range alerts {
-		v.Alerts = append(v.Alerts, alertRow{IDHex: hex.EncodeToString(e.ID[:]), Kind: e.Header.Kind.Info().Display,
-			Severity: contract.Severity(e.Header.Severity).String(), State: e.State.String(), Age: ago(now, time.UnixMilli(e.Header.Time))})
+		v.Alerts = append(v.Alerts, alertRow{IDHex: hex.EncodeToString(e.ID[:]), Kind: e.Kind.Info().Display,
+			Severity: e.Severity.String(), State: e.State.String(), Age: ago(now, time.UnixMilli(e.Header.Time))})
 	}
 	byKind := map[vital.Kind]*series{}
 	devices := map[identity.ID]bool{}
@@ -652,7 +651,7 @@ func (p *ProviderPortal) patientPage(w http.ResponseWriter, r *http.Request, s *
 			v.Failures++
 			continue
 		}
-		k := f.Header.Kind
+		k := f.Kind
 		sr := byKind[k]
 		if sr == nil {
 			sr = &series{Kind: k.Info().Display, Unit: f.Reading.Unit}
