@@ -21,13 +21,13 @@ var ErrNotFound = errors.New("not found")
 
 // StoredRecord is a record as the cloud keeps it.
 type StoredRecord struct {
-	ID       [32]byte    `cbor:"1,keyasint"`
-	Index    uint64      `cbor:"2,keyasint"` // its position in the records log
-	Patient  identity.ID `cbor:"3,keyasint"`
+	ID      [32]byte    `cbor:"1,keyasint"`
+	Index   uint64      `cbor:"2,keyasint"` // its position in the records log
+	Patient identity.ID `cbor:"3,keyasint"`
 	// Key 4 was the record's vital sign, while record headers named it
 	// (record format version 1): the cloud no longer learns it.
-	Received int64 `cbor:"5,keyasint"` // Unix ms
-	Bytes    []byte      `cbor:"6,keyasint"` // the record as uploaded (record.Record's encoding); nil once erased
+	Received int64  `cbor:"5,keyasint"` // Unix ms
+	Bytes    []byte `cbor:"6,keyasint"` // the record as uploaded (record.Record's encoding); nil once erased
 	// Erased: the record was erased at its patient's request (Store.Erase):
 	// a tombstone that keeps the ID (the records log's leaf is its hash),
 	// the position, the patient and the time, and nothing else.
