@@ -116,8 +116,9 @@ type memberKey struct {
 }
 
 // Read serves a signed read request: to the record's patient, or to a
-// provider whose grant on the ledger is active now and covers the record's
-// vital sign. Every read and every refused one is logged, durably, in the
+// provider whose grant on the ledger is active now (the cloud knows neither
+// the grant's scope nor the record's vital sign: the keys enforce the
+// scope), or, for a provider's record, to its author. Every read and every refused one is logged, durably, in the
 // access log before the answer goes out; so a process that does not
 // sequence refuses reads with ErrNotLeader, before it checks the request
 // (whose nonce is then still fresh for the sequencer).
