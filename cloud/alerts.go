@@ -14,7 +14,6 @@ import (
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/record"
-	"github.com/vitalchain/vitalchain/vital"
 )
 
 // AlertMemory is how many recent records a cloud keeps in memory for its
@@ -49,7 +48,6 @@ type hubEntry struct {
 	id       [32]byte // the record's
 	patient  identity.ID
 	contract [32]byte
-	kind     vital.Kind
 }
 
 func newAlertHub() *alertHub { return &alertHub{wake: make(chan struct{})} }
@@ -64,7 +62,7 @@ func (h *alertHub) publish(recs []StoredRecord, stored int64) {
 			continue // it was verified before it was stored: cannot happen
 		}
 		hd, err := r.Header()
-		if err != nil || hd.Contract == ([32]byte{}) || hd.Author != hd.Patient || hd.Severity == 0 {
+		if err != nil || hd.Contract == ([32]byte{}) || hd.Author != hd.Patient || !hd.Alert {
 			continue // a provider's record (transaction 3), or an abnormal reading whose alert the contract's cool-down withheld
 		}
 		at := stored
@@ -72,8 +70,8 @@ func (h *alertHub) publish(recs []StoredRecord, stored int64) {
 			at = recs[i].Received
 		}
 		add = append(add, hubEntry{
-			alert: cloudapi.Alert{Index: recs[i].Index, Header: r.HeaderBytes, Sig: r.Signature, Stored: at},
-			id:    recs[i].ID, patient: hd.Patient, contract: hd.Contract, kind: hd.Kind,
+			alert: cloudapi.Alert{Index: recs[i].Index, Header: r.HeaderBytes, Sig: r.Signature, Stored: at, Ciphertext: r.Ciphertext},
+			id:    recs[i].ID, patient: hd.Patient, contract: hd.Contract,
 		})
 	}
 	h.mu.Lock()
@@ -182,8 +180,10 @@ func (s *Service) AlertWaits() uint64 { return s.alertHub.waits.Load() }
 
 // Alerts serves a provider's signed request (op cloudapi.OpAlerts, From the first
 // record index wanted) for the alerts it is due: those of records whose
-// contract is active and names it, of patients whose grant to it is active
-// and covers the vital sign. It waits up to wait (at most cloudapi.MaxAlertWait)
+// contract is active and names it, of patients whose grant to it is
+// active. The cloud does not know a record's vital sign, nor a grant's
+// scope: a provider whose scope lacks the vital sign is alerted too, and
+// cannot open the alert (its client counts it and shows nothing). It waits up to wait (at most cloudapi.MaxAlertWait)
 // for a first one. Every alert it answers is logged first in the access
 // log of its patient (cloudapi.AccessAlert), durably; so only the
 // sequencer serves alerts, and a follower refuses them before it checks
@@ -283,7 +283,8 @@ func (s *Service) alertDue(ctx context.Context, provider identity.ID, e hubEntry
 		}
 		grants[e.patient] = g
 	}
-	// The scope is not on the ledger: a provider whose grant does not
+	// Neither the scope (sealed on the ledger) nor the vital sign (sealed in
+	// the record) is the cloud's to know: a provider whose grant does not
 	// cover the vital sign is alerted and cannot decrypt the record.
 	return g != nil && g.Active(s.cfg.Now().UnixMilli()), nil
 }

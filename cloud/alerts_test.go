@@ -1,6 +1,7 @@
 package cloud
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http/httptest"
@@ -36,9 +37,11 @@ func (e *testEnv) alerts(provider *identity.Identity, from uint64, wait time.Dur
 }
 
 // The alerts of a record go to the providers its contract names, with an
-// active grant; to nobody else. The grant's scope is not the cloud's to
-// know: a provider whose grant does not cover the vital sign is alerted,
-// and its keys do not open the record.
+// active grant; to nobody else, with the record's ciphertext (the provider
+// learns the vital sign and severity by opening it). Neither the grant's
+// scope nor the record's vital sign is the cloud's to know: a provider
+// whose grant does not cover the vital sign is alerted, and its keys do not
+// open the record.
 func TestAlertsGoToTheContractsProviders(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -53,7 +56,7 @@ func TestAlertsGoToTheContractsProviders(t *testing.T) {
 	e.grant(other, vital.Glucose)
 
 	raw1, id1 := e.record(vital.Glucose)
-	raw2, id2 := e.record(vital.Glucose)
+	raw2, id2 := e.record(vital.SpO2)
 	e.ingest(raw1, raw2)
 
 	b := e.alerts(named, 0, 0)
@@ -65,6 +68,9 @@ func TestAlertsGoToTheContractsProviders(t *testing.T) {
 		r := record.Record{HeaderBytes: a.Header}
 		if r.ID() != want || a.Index != uint64(i) {
 			t.Fatalf("alert %d is record %x at %d, want %x at %d", i, r.ID(), a.Index, want, i)
+		}
+		if !bytes.Equal(a.Ciphertext, ciphertext(t, [][]byte{raw1, raw2}[i])) {
+			t.Fatalf("alert %d does not carry its record's ciphertext", i)
 		}
 		if err := e.patient.Signing.Public().VerifyContext(record.SignContext, a.Header, a.Sig); err != nil {
 			t.Fatalf("alert %d: the gateway's signature does not verify: %v", i, err)
@@ -235,8 +241,8 @@ func TestAlertsSurviveRestart(t *testing.T) {
 	}
 }
 
-// A record whose alert the contract's cool-down withheld (severity 0) is
-// stored and readable, but nobody is alerted.
+// A record whose alert the contract's cool-down withheld (its header's
+// Alert false) is stored and readable, but nobody is alerted.
 func TestWithheldAlertsAreNotPushed(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -244,7 +250,7 @@ func TestWithheldAlertsAreNotPushed(t *testing.T) {
 	e.deploy(true, p)
 	e.grant(p, vital.Glucose)
 	h := e.header()
-	h.Severity = 0
+	h.Alert = false
 	withheld, id := e.sealBy(e.patient, h)
 	e.ingest(withheld, e.mustRecord(vital.Glucose))
 	b := e.alerts(p, 0, 0)
@@ -256,7 +262,7 @@ func TestWithheldAlertsAreNotPushed(t *testing.T) {
 	}
 }
 
-// A record whose alert its contract's cool-down withheld (severity 0) is no
+// A record whose alert its contract's cool-down withheld (no Alert) is no
 // alert, but the answer's Next moves past it: a provider's cursor reaches
 // the end of the log, and a provider resuming from it asks for nothing old.
 func TestAlertsNextPassesWithheldRecords(t *testing.T) {
@@ -266,9 +272,8 @@ func TestAlertsNextPassesWithheldRecords(t *testing.T) {
 	e.deploy(true, p)
 	e.grant(p, vital.Glucose)
 	h := e.header()
-	h.Kind = vital.Glucose
 	alert, _ := e.sealBy(e.patient, h)
-	h.Seq, h.Severity = h.Seq+1, 0
+	h.Seq, h.Alert = h.Seq+1, false
 	withheld, _ := e.sealBy(e.patient, h)
 	e.ingest(alert, withheld)
 	if b := e.alerts(p, 0, 0); len(b.Alerts) != 1 || b.Next != 2 {

@@ -93,9 +93,9 @@ func (w *world) grant(provider *identity.Identity, expiry time.Time, kinds ...vi
 // seal makes one of the patient's records.
 func (w *world) seal(seq uint64, kind vital.Kind, plaintext string) *record.Record {
 	w.t.Helper()
-	h := record.Header{Patient: w.patient.ID(), Epoch: 1, Contract: w.contract, Kind: kind, Severity: uint8(contract.Warning),
+	h := record.Header{Patient: w.patient.ID(), Epoch: 1, Contract: w.contract, Alert: true,
 		Time: time.Now().UnixMilli(), Seq: seq}
-	r, err := record.Seal(h, w.key, []byte(plaintext), w.patient.Signing)
+	r, err := record.Seal(h, w.key, record.Payload{Kind: kind, Severity: uint8(contract.Warning), Body: []byte(plaintext)}, w.patient.Signing)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -229,8 +229,8 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	pt, err := got.Open(key)
-	if err != nil || string(pt) != "reading 5" {
-		t.Fatalf("decrypt: %v %q", err, pt)
+	if err != nil || string(pt.Body) != "reading 5" {
+		t.Fatalf("decrypt: %v %q", err, pt.Body)
 	}
 	// The patient reads its own record.
 	if _, err := cc.Read(ctx, w.patient.Signing, ids[0]); err != nil {

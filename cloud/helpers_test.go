@@ -324,14 +324,20 @@ func (e *testEnv) member(role identity.Role, cluster uint32) *identity.Identity 
 
 // header is a valid header of one of the patient's records.
 func (e *testEnv) header() record.Header {
-	return record.Header{Patient: e.patient.ID(), Epoch: 1, Contract: e.contract, Kind: vital.Glucose,
-		Severity: 1, Time: e.clock.Now().UnixMilli(), Seq: e.seq.Add(1)}
+	return record.Header{Patient: e.patient.ID(), Epoch: 1, Contract: e.contract, Alert: true,
+		Time: e.clock.Now().UnixMilli(), Seq: e.seq.Add(1)}
 }
 
-// sealBy seals a record by author (a patient or provider) with h.
+// sealBy seals a glucose record by author (a patient or provider) with h.
 func (e *testEnv) sealBy(author *identity.Identity, h record.Header) ([]byte, [32]byte) {
 	e.t.Helper()
-	r, err := record.Seal(h, e.key, []byte("reading"), author.Signing)
+	return e.sealKind(author, h, vital.Glucose)
+}
+
+// sealKind seals a record of kind by author with h.
+func (e *testEnv) sealKind(author *identity.Identity, h record.Header, kind vital.Kind) ([]byte, [32]byte) {
+	e.t.Helper()
+	r, err := record.Seal(h, e.key, record.Payload{Kind: kind, Severity: 1, Body: []byte("reading")}, author.Signing)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -344,9 +350,7 @@ func (e *testEnv) sealBy(author *identity.Identity, h record.Header) ([]byte, [3
 
 // record seals a new record of the patient, of kind.
 func (e *testEnv) record(kind vital.Kind) ([]byte, [32]byte) {
-	h := e.header()
-	h.Kind = kind
-	return e.sealBy(e.patient, h)
+	return e.sealKind(e.patient, e.header(), kind)
 }
 
 // resign rewrites a sealed record's header with mod and signs it with

@@ -211,7 +211,7 @@ func (s *MemStore) Erase(patient identity.ID) ([][32]byte, error) {
 			continue
 		}
 		clear(r.Bytes) // the only copy: the store hands out clones
-		r.Bytes, r.Kind, r.Erased = nil, 0, true
+		r.Bytes, r.Erased = nil, true
 		ids = append(ids, r.ID)
 	}
 	return ids, nil

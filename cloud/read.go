@@ -116,8 +116,9 @@ type memberKey struct {
 }
 
 // Read serves a signed read request: to the record's patient, or to a
-// provider whose grant on the ledger is active now and covers the record's
-// vital sign. Every read and every refused one is logged, durably, in the
+// provider whose grant on the ledger is active now (the cloud knows neither
+// the grant's scope nor the record's vital sign: the keys enforce the
+// scope), or, for a provider's record, to its author. Every read and every refused one is logged, durably, in the
 // access log before the answer goes out; so a process that does not
 // sequence refuses reads with ErrNotLeader, before it checks the request
 // (whose nonce is then still fresh for the sequencer).
@@ -176,11 +177,19 @@ func (s *Service) read(ctx context.Context, who *memberKey, id [32]byte) (*cloud
 		// stored. Whoever names it learns that it was erased, no more.
 		return nil, rec.Patient, s.erasedError(rec)
 	}
-	if who.id != rec.Patient && rec.Kind == 0 {
-		// A provider's record for the patient (transaction 3) names no vital
-		// sign: its key is wrapped to the patient alone, and no grant covers
-		// it. Its author may read it back; nobody else.
-		if r, perr := record.ParseRecord(rec.Bytes); perr != nil || r.HeaderAuthor() != who.id {
+	author := rec.Patient
+	if who.id != rec.Patient {
+		r, perr := record.ParseRecord(rec.Bytes)
+		if perr != nil {
+			return nil, rec.Patient, fmt.Errorf("%w: stored record %x: %v", ErrStore, id[:8], perr)
+		}
+		author = r.HeaderAuthor()
+	}
+	if who.id != rec.Patient && author != rec.Patient {
+		// A provider's record for the patient (transaction 3): its key is
+		// wrapped to the patient alone, and no grant covers it. Its author
+		// may read it back; nobody else.
+		if author != who.id {
 			return nil, rec.Patient, fmt.Errorf("%w: a provider's record is for its patient and its author only", ErrScope)
 		}
 	} else if who.id != rec.Patient {

@@ -478,7 +478,7 @@ func (s *Service) parse(ctx context.Context, raw []byte, authors *authorBudget) 
 	if err != nil {
 		return nil, nil, nil, none, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	rec := &StoredRecord{ID: r.ID(), Patient: h.Patient, Kind: h.Kind, Bytes: raw}
+	rec := &StoredRecord{ID: r.ID(), Patient: h.Patient, Bytes: raw}
 	if !authors.allow(h.Author) {
 		return nil, rec, nil, none, fmt.Errorf("%w: author %s: more than %d authors in one upload", ErrUnknownSigner, h.Author, MaxUploadAuthors)
 	}

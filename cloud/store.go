@@ -8,7 +8,6 @@ import (
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/merklelog"
-	"github.com/vitalchain/vitalchain/vital"
 )
 
 // The two logs a cloud keeps, numbered as the ledger numbers them.
@@ -22,12 +21,13 @@ var ErrNotFound = errors.New("not found")
 
 // StoredRecord is a record as the cloud keeps it.
 type StoredRecord struct {
-	ID       [32]byte    `cbor:"1,keyasint"`
-	Index    uint64      `cbor:"2,keyasint"` // its position in the records log
-	Patient  identity.ID `cbor:"3,keyasint"`
-	Kind     vital.Kind  `cbor:"4,keyasint"`
-	Received int64       `cbor:"5,keyasint"` // Unix ms
-	Bytes    []byte      `cbor:"6,keyasint"` // the record as uploaded (record.Record's encoding); nil once erased
+	ID      [32]byte    `cbor:"1,keyasint"`
+	Index   uint64      `cbor:"2,keyasint"` // its position in the records log
+	Patient identity.ID `cbor:"3,keyasint"`
+	// Key 4 was the record's vital sign, while record headers named it
+	// (record format version 1): the cloud no longer learns it.
+	Received int64  `cbor:"5,keyasint"` // Unix ms
+	Bytes    []byte `cbor:"6,keyasint"` // the record as uploaded (record.Record's encoding); nil once erased
 	// Erased: the record was erased at its patient's request (Store.Erase):
 	// a tombstone that keeps the ID (the records log's leaf is its hash),
 	// the position, the patient and the time, and nothing else.
@@ -70,7 +70,7 @@ type Store interface {
 	// Erase deletes the bytes of every record of patient that still has
 	// them, durably before it returns, and returns their IDs (none if it
 	// has none left). Each stays as a tombstone: ID, Index, Patient and
-	// Received kept, Kind zeroed, Bytes nil, Erased set; the records log's
+	// Received kept, Bytes nil, Erased set; the records log's
 	// nodes are untouched, so the log, its checkpoints and its proofs stay
 	// as they were. Afterwards no method returns the erased bytes, and the
 	// store holds no live copy of them (what a driver's files may keep

@@ -25,11 +25,12 @@
 // A good reading is evaluated by every active contract of the patient (a
 // contract.Monitor each). A normal one goes no further. An abnormal one
 // becomes one record per contract that found it abnormal: the signed
-// reading, exactly as the device sent it, sealed (package record) under the
-// current epoch's session key, with the contract, vital sign and severity
-// in the cleartext header. The severity is 0 when the matching rule's
-// cool-down withheld the alert: the cloud stores the record but alerts
-// nobody. The record is durably in the outbox (package
+// reading, exactly as the device sent it, with its vital sign and the
+// rule's severity, sealed (package record) under the current epoch's key
+// of that vital sign (envelope.KindKey), with the contract in the cleartext
+// header and no vital sign or severity. The header's Alert bit is false
+// when the matching rule's cool-down withheld the alert: the cloud stores
+// the record but alerts nobody. The record is durably in the outbox (package
 // outbox) before HandleReading returns, so an MQTT transport that
 // acknowledges after the handler returns loses nothing; an uploader sends
 // the outbox to the cloud and retries while the cloud is down.

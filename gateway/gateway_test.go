@@ -89,16 +89,8 @@ func (c *memCloud) Proof(_ context.Context, id [32]byte) (*cloudapi.ProofResult,
 // headers returns the stored records' headers, in log order.
 func (c *memCloud) headers(t *testing.T) []record.Header {
 	t.Helper()
-	recs, err := c.store.RecordsFrom(0, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var hs []record.Header
-	for _, sr := range recs {
-		r, err := record.ParseRecord(sr.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, r := range c.records(t) {
 		h, err := r.Header()
 		if err != nil {
 			t.Fatal(err)
@@ -106,6 +98,24 @@ func (c *memCloud) headers(t *testing.T) []record.Header {
 		hs = append(hs, h)
 	}
 	return hs
+}
+
+// records returns the records the cloud stored, in order.
+func (c *memCloud) records(t *testing.T) []*record.Record {
+	t.Helper()
+	recs, err := c.store.RecordsFrom(0, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rs []*record.Record
+	for _, sr := range recs {
+		r, err := record.ParseRecord(sr.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, r)
+	}
+	return rs
 }
 
 func newMemWorld(t *testing.T) *memWorld { return newMemWorldCooldown(t, 0) }
@@ -238,9 +248,20 @@ func TestReadingPath(t *testing.T) {
 	if st.Readings != 5 || st.Abnormal != 2 || st.Sealed != 2 || st.Upload.Stored != 2 {
 		t.Fatalf("stats %+v: want 5 readings, 2 abnormal, 2 sealed and stored", st)
 	}
-	for _, h := range w.cloud.headers(t) {
-		if h.Patient != w.patient.ID() || h.Author != w.patient.ID() || h.Contract != w.contract || h.Kind != vital.Glucose || h.Epoch != 1 {
+	epoch, key := g.Patient().EpochKey()
+	for _, r := range w.cloud.records(t) {
+		h, err := r.Header()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Patient != w.patient.ID() || h.Author != w.patient.ID() || h.Contract != w.contract || !h.Alert || h.Epoch != 1 || epoch != 1 {
 			t.Fatalf("record header %+v", h)
+		}
+		// The vital sign and the severity are in the payload, under the
+		// glucose key of the epoch.
+		p, err := r.OpenWith(map[vital.Kind]envelope.SessionKey{vital.Glucose: envelope.KindKey(key, w.patient.ID(), epoch, vital.Glucose)})
+		if err != nil || p.Kind != vital.Glucose || contract.Severity(p.Severity) != contract.Warning {
+			t.Fatalf("payload %+v, %v", p, err)
 		}
 	}
 
@@ -567,7 +588,7 @@ func TestBackpressureLosesNoReading(t *testing.T) {
 		t.Fatal(err)
 	}
 	hs := w.cloud.headers(t)
-	if len(hs) != 2 || hs[0].Severity == 0 || hs[1].Severity == 0 {
+	if len(hs) != 2 || !hs[0].Alert || !hs[1].Alert {
 		t.Fatalf("stored %+v: want two records, both alerts (the retry's alert was not lost to the first one's cool-down)", hs)
 	}
 	if err := g.HandleReading(ctx, second); !errors.Is(err, gateway.ErrReplay) || gateway.Retryable(err) {

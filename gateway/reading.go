@@ -141,12 +141,8 @@ func (g *Gateway) handle(ctx context.Context, msg []byte) error {
 		}
 		if v.Abnormal {
 			// A match the rule's cool-down withheld is stored, as every
-			// abnormal reading is, but with severity 0: no alert.
-			sev := v.Severity
-			if !v.Alert {
-				sev = 0
-			}
-			jobs = append(jobs, sealJob{m: m, verdict: v, severity: sev})
+			// abnormal reading is, but raises no alert.
+			jobs = append(jobs, sealJob{m: m, verdict: v, severity: v.Severity})
 		}
 	}
 	g.mu.Unlock()
@@ -215,11 +211,14 @@ func (g *Gateway) seal(ctx context.Context, r reading.Reading, kind vital.Kind, 
 	items := make([]outbox.Item, len(jobs))
 	ids := make([][32]byte, len(jobs))
 	for i, j := range jobs {
-		h := record.Header{Patient: g.me, Author: g.me, Epoch: epoch, Contract: j.m.id, Kind: kind,
-			Severity: uint8(j.severity), Time: r.Time, Seq: recordSeq(r.Device, r.Seq)}
-		// The vital sign's key of the epoch: a grant gives a provider the
-		// keys of its scope only.
-		rec, err := record.SealDeterministic(h, envelope.KindKey(key, g.me, epoch, kind), msg, g.cfg.Patient.Signing)
+		// The header tells the cloud whether to alert, not of what: the
+		// vital sign and the severity are sealed in the payload, under the
+		// vital sign's key of the epoch (a grant gives a provider the keys
+		// of its scope only).
+		h := record.Header{Patient: g.me, Author: g.me, Epoch: epoch, Contract: j.m.id, Alert: j.verdict.Alert,
+			Time: r.Time, Seq: recordSeq(r.Device, r.Seq)}
+		p := record.Payload{Kind: kind, Severity: uint8(j.severity), Body: msg}
+		rec, err := record.SealDeterministic(h, envelope.KindKey(key, g.me, epoch, kind), p, g.cfg.Patient.Signing)
 		if err != nil {
 			return nil, fmt.Errorf("seal: %w", err)
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/record"
+	"github.com/vitalchain/vitalchain/vital"
 )
 
 // ProviderRecord is a record a provider sent the patient (transaction 3),
@@ -17,8 +18,9 @@ import (
 type ProviderRecord struct {
 	ID        [32]byte
 	Header    record.Header
-	Plaintext []byte
-	Height    int64 // the block that committed its envelope
+	Kind      vital.Kind // the vital sign it is about, or 0 (from the decrypted payload)
+	Plaintext []byte     // the payload's body: what the provider sent
+	Height    int64      // the block that committed its envelope
 }
 
 // ProviderRecords fetches, verifies and decrypts the records providers
@@ -58,7 +60,7 @@ func (p *Patient) ProviderRecords(ctx context.Context, cc *cloudapi.Client) ([]P
 		if err != nil {
 			return out, fmt.Errorf("record %x: %w", l.Record[:8], err)
 		}
-		out = append(out, ProviderRecord{ID: l.Record, Header: h, Plaintext: pt, Height: l.Entry.Height})
+		out = append(out, ProviderRecord{ID: l.Record, Header: h, Kind: pt.Kind, Plaintext: pt.Body, Height: l.Entry.Height})
 	}
 	return out, nil
 }

@@ -54,7 +54,8 @@ func (f *fakeClinician) Fetch(ctx context.Context, id [32]byte) (*provider.Fetch
 		return nil, provider.ErrProof
 	}
 	r := reading.New(identity.ID{1}, identity.ID{9}, 1, time.UnixMilli(1_700_000_000_000), vital.Glucose, 55_000)
-	return &provider.Fetched{ID: id, Header: record.Header{Patient: identity.ID{1}, Kind: vital.Glucose, Severity: 3, Time: r.Time},
+	return &provider.Fetched{ID: id, Header: record.Header{Patient: identity.ID{1}, Alert: true, Time: r.Time},
+		Kind: vital.Glucose, Severity: contract.Critical,
 		Reading: r, Index: 7, Checkpoint: merklelog.Checkpoint{Size: 9}, Anchored: true, Height: 42, Proof: merklelog.Proof{{1}, {2}}}, nil
 }
 func (f *fakeClinician) Granted(ctx context.Context, patient identity.ID) (bool, error) {
@@ -80,8 +81,8 @@ func (f *fakeClinician) setGrant(p identity.ID, ok bool) {
 
 // testAlert is an alert of patient p, with severity sev, at reading time t.
 func testAlert(p identity.ID, n byte, sev contract.Severity, t time.Time) provider.Alert {
-	h := record.Header{Patient: p, Author: p, Epoch: 1, Contract: [32]byte{1}, Kind: vital.Glucose, Severity: uint8(sev), Time: t.UnixMilli()}
-	return provider.Alert{ID: [32]byte{p[0], n}, Header: h, Received: t}
+	h := record.Header{Patient: p, Author: p, Epoch: 1, Contract: [32]byte{1}, Alert: true, Time: t.UnixMilli()}
+	return provider.Alert{ID: [32]byte{p[0], n}, Header: h, Kind: vital.Glucose, Severity: sev, Received: t}
 }
 
 func TestTriageOrder(t *testing.T) {

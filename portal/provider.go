@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/lifecycle"
 	"github.com/vitalchain/vitalchain/provider"
@@ -499,7 +498,7 @@ func (p *ProviderPortal) alertPage(w http.ResponseWriter, r *http.Request, s *se
 	v := alertView{alertEntry: e, IDHex: hex.EncodeToString(id[:]), Patient: e.Header.Patient.Hex(), PatientS: short(e.Header.Patient),
 		Age: ago(p.cfg.Now(), time.UnixMilli(e.Header.Time))}
 	if !e.NoData {
-		v.Kind, v.Severity = e.Header.Kind.Info().Display, contract.Severity(e.Header.Severity).String()
+		v.Kind, v.Severity = e.Kind.Info().Display, e.Severity.String()
 	}
 	if e.Assigned != (identity.ID{}) {
 		v.Escalated = "provider " + short(e.Assigned)
@@ -716,7 +715,7 @@ func (p *ProviderPortal) patientPage(w http.ResponseWriter, r *http.Request, s *
 		if e.NoData {
 			row.Kind, row.Severity = "No data", "warning"
 		} else {
-			row.Kind, row.Severity = e.Header.Kind.Info().Display, contract.Severity(e.Header.Severity).String()
+			row.Kind, row.Severity = e.Kind.Info().Display, e.Severity.String()
 		}
 		v.Alerts = append(v.Alerts, row)
 	}
@@ -732,7 +731,7 @@ func (p *ProviderPortal) patientPage(w http.ResponseWriter, r *http.Request, s *
 			v.Failures++
 			continue
 		}
-		k := f.Header.Kind
+		k := f.Kind
 		sr := byKind[k]
 		if sr == nil {
 			sr = &series{Kind: k.Info().Display, Unit: f.Reading.Unit}

@@ -241,7 +241,7 @@ func (t *triage) rows(now time.Time, allowed func(identity.ID) bool) []Row {
 				continue
 			}
 			awake++
-			sev := contract.Severity(e.Header.Severity)
+			sev := e.Severity
 			rt := time.UnixMilli(e.Header.Time)
 			r.Worst = max(r.Worst, sev)
 			if r.Oldest.IsZero() || rt.Before(r.Oldest) {

@@ -15,15 +15,21 @@ import (
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/record"
+	"github.com/vitalchain/vitalchain/vital"
 )
 
-// Alert is an alert whose header the patient's key verified.
+// Alert is an alert whose record the patient's key verified and that this
+// provider's key of its vital sign opened. The vital sign and the severity
+// come from the decrypted payload: the header, all the cloud sees, names
+// neither.
 type Alert struct {
-	ID       [32]byte      // the record's ID, SHA-256 of its header: what Fetch takes
-	Index    uint64        // the record's position in the cloud's records log
-	Header   record.Header // verified: the patient signed it
-	Stored   time.Time     // when the cloud made the record durable (the cloud's clock)
-	Received time.Time     // when this provider received the alert (Config.Now)
+	ID       [32]byte          // the record's ID, SHA-256 of its header: what Fetch takes
+	Index    uint64            // the record's position in the cloud's records log
+	Header   record.Header     // verified: the patient signed it
+	Kind     vital.Kind        // the vital sign (decrypted)
+	Severity contract.Severity // the severity of the contract's rule that fired (decrypted)
+	Stored   time.Time         // when the cloud made the record durable (the cloud's clock)
+	Received time.Time         // when this provider received the alert (Config.Now)
 }
 
 // Latency returns how long the alert took from the reading (the header's
@@ -45,9 +51,13 @@ const (
 // index from on, waiting up to wait for a first one. It returns the
 // verified alerts in log order and the index to poll from next. An alert
 // that fails verification is counted (Stats.AlertsForged), logged and left
-// out; a gap the cloud reports is counted (Stats.Gaps) and logged. If the
-// cloud or the ledger cannot be reached, it returns an error and no alert,
-// and next is from: polling again from there loses nothing.
+// out; an alert of a vital sign outside this provider's scope (the cloud
+// cannot tell, and alerts every provider of the contract) is counted
+// (Stats.AlertsOutOfScope) and left out without a word; a gap the cloud
+// reports is counted (Stats.Gaps) and logged. If the cloud or the ledger
+// cannot be reached, or the ledger has not yet shown this provider the keys
+// of an alert's epoch, it returns an error and no alert, and next is from:
+// polling again from there loses nothing.
 func (p *Provider) Poll(ctx context.Context, from uint64, wait time.Duration) (alerts []Alert, next uint64, err error) {
 	b, err := p.cfg.Cloud.Alerts(ctx, p.cfg.Key.Signing, from, wait)
 	if err != nil {
@@ -56,7 +66,7 @@ func (p *Provider) Poll(ctx context.Context, from uint64, wait time.Duration) (a
 	}
 	received := p.cfg.Now()
 	next = max(b.Next, from)
-	var forged, misrouted uint64
+	var forged, misrouted, unopened uint64
 	prev := int64(from) - 1
 	for _, a := range b.Alerts {
 		if int64(a.Index) <= prev {
@@ -72,6 +82,15 @@ func (p *Provider) Poll(ctx context.Context, from uint64, wait time.Duration) (a
 		if errors.Is(err, ErrNotMine) {
 			misrouted++
 			p.log.Warn("alert refused", "index", a.Index, "err", err)
+			continue
+		}
+		if errors.Is(err, ErrNoKey) {
+			// Of a vital sign outside the grant's scope, or of an epoch
+			// this provider holds no keys of: expected, as the cloud
+			// cannot tell; counted, not shown.
+			unopened++
+			p.log.Debug("alert of a vital sign outside this provider's keys", "index", a.Index, "err", err)
+			prev = int64(a.Index)
 			continue
 		}
 		if err != nil {
@@ -91,6 +110,7 @@ func (p *Provider) Poll(ctx context.Context, from uint64, wait time.Duration) (a
 		s.AlertsVerified += uint64(len(alerts))
 		s.AlertsForged += forged
 		s.AlertsMisrouted += misrouted
+		s.AlertsOutOfScope += unopened
 		if b.Gap {
 			s.Gaps++
 		}
@@ -98,11 +118,14 @@ func (p *Provider) Poll(ctx context.Context, from uint64, wait time.Duration) (a
 	return alerts, next, nil
 }
 
-// verifyAlert checks an alert's header and its signature by the patient
-// whose record it is. A failure is ErrForged; an error of the ledger is
-// returned as it is.
+// verifyAlert checks an alert's record (its header, its signature by the
+// patient whose record it is, its ciphertext's hash) and opens it with the
+// key of this provider's scope that its key tag names. A failure is
+// ErrForged; a record that none of its keys opens, ErrNoKey (with
+// ErrOutOfScope if it holds keys of the epoch); an error of the ledger is
+// returned as it is, and so is ErrKeysBehind.
 func (p *Provider) verifyAlert(ctx context.Context, a cloudapi.Alert, received time.Time) (Alert, error) {
-	r := record.Record{HeaderBytes: a.Header}
+	r := &record.Record{HeaderBytes: a.Header, Ciphertext: a.Ciphertext, Signature: a.Sig}
 	h, err := r.Header()
 	if err != nil {
 		return Alert{}, fmt.Errorf("%w: alert %d: %w", ErrForged, a.Index, err)
@@ -110,8 +133,8 @@ func (p *Provider) verifyAlert(ctx context.Context, a cloudapi.Alert, received t
 	switch {
 	case h.Author != h.Patient:
 		return Alert{}, fmt.Errorf("%w: alert %d: a record by %s, not by its patient %s", ErrForged, a.Index, h.Author, h.Patient)
-	case h.Epoch == 0 || h.Contract == [32]byte{} || !h.Kind.Valid():
-		return Alert{}, fmt.Errorf("%w: alert %d: a patient's record without epoch, contract or vital sign", ErrForged, a.Index)
+	case h.Epoch == 0 || h.Contract == [32]byte{} || !h.Alert:
+		return Alert{}, fmt.Errorf("%w: alert %d: a patient's record without epoch or contract, or that raises no alert", ErrForged, a.Index)
 	}
 	key, _, err := p.patientKey(ctx, h.Patient)
 	if errors.Is(err, errUnregistered) || errors.Is(err, identity.ErrWrongRole) {
@@ -120,7 +143,7 @@ func (p *Provider) verifyAlert(ctx context.Context, a cloudapi.Alert, received t
 	if err != nil {
 		return Alert{}, err
 	}
-	if err := key.VerifyContext(record.SignContext, a.Header, a.Sig); err != nil {
+	if _, err := r.Verify(key); err != nil {
 		return Alert{}, fmt.Errorf("%w: alert %d of patient %s: %w", ErrForged, a.Index, h.Patient, err)
 	}
 	mine, err := p.contractNamesMe(ctx, h.Contract, h.Patient)
@@ -130,7 +153,48 @@ func (p *Provider) verifyAlert(ctx context.Context, a cloudapi.Alert, received t
 	if !mine {
 		return Alert{}, fmt.Errorf("%w: alert %d: contract %x does not name this provider", ErrNotMine, a.Index, h.Contract[:8])
 	}
-	return Alert{ID: sha256.Sum256(a.Header), Index: a.Index, Header: h, Stored: time.UnixMilli(a.Stored), Received: received}, nil
+	pl, err := p.open(ctx, key, r, h)
+	if errors.Is(err, ErrNoKey) && !errors.Is(err, ErrOutOfScope) {
+		// No keys of this epoch: either this provider was never given
+		// them, or its ledger node has not yet seen the block that did
+		// (a fresh alert of a new epoch may outrun it): that, it waits for
+		// a while, then gives up.
+		if behind, berr := p.keysBehind(ctx, h.Patient, h.Epoch); berr != nil {
+			return Alert{}, berr
+		} else if behind && received.Sub(time.UnixMilli(a.Stored)) < keysGrace {
+			return Alert{}, fmt.Errorf("alert %d: %w: epoch %d of patient %s", a.Index, ErrKeysBehind, h.Epoch, h.Patient)
+		}
+	}
+	if err != nil {
+		return Alert{}, fmt.Errorf("alert %d: %w", a.Index, err)
+	}
+	return Alert{ID: sha256.Sum256(a.Header), Index: a.Index, Header: h, Kind: pl.Kind, Severity: contract.Severity(pl.Severity),
+		Stored: time.UnixMilli(a.Stored), Received: received}, nil
+}
+
+// ErrKeysBehind: an alert of an epoch newer than the one this provider's
+// grant carries on its ledger node: the node has not yet seen the block
+// that gave it the epoch's keys. Poll returns it, and polling again later
+// opens the alert.
+var ErrKeysBehind = errors.New("the ledger has not yet given this provider the keys of the alert's epoch")
+
+// keysGrace is how long after the cloud stored an alert's record this
+// provider waits for its ledger node to show it the keys of the record's
+// epoch, before it counts the alert as one it cannot open.
+const keysGrace = 10 * time.Second
+
+// keysBehind reports whether this provider's grant from patient, as its
+// ledger node shows it, is in force with an epoch older than epoch, or is
+// not there yet: the keys may be on their way.
+func (p *Provider) keysBehind(ctx context.Context, patient identity.ID, epoch uint64) (bool, error) {
+	g, err := p.cfg.Chain.Grant(ctx, patient, p.me)
+	if errors.Is(err, client.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("ledger: grant: %w", err)
+	}
+	return g.Active(p.cfg.Now().UnixMilli()) && g.Epoch < epoch, nil
 }
 
 // permanent reports whether the cloud refused the provider itself (not

@@ -9,21 +9,27 @@
 // The provider trusts the ledger, and only the ledger. Everything the cloud
 // hands it is checked against keys and checkpoints read from the chain:
 //
-//   - An alert is a record's header with the patient's signature
-//     (record.SignContext), checked with the patient's key from the ledger.
-//     An alert that fails is counted (Stats.AlertsForged) and never handled.
+//   - An alert is a record (header, ciphertext, the patient's signature,
+//     record.SignContext) checked with the patient's key from the ledger,
+//     and opened with the key of the provider's scope that its header's key
+//     tag names: the vital sign and the severity are in the sealed payload,
+//     not in the header the cloud sees. An alert that fails is counted
+//     (Stats.AlertsForged) and never handled; one of a vital sign outside
+//     the grant's scope (the cloud cannot tell, and alerts every provider
+//     of the contract) is counted (Stats.AlertsOutOfScope) and dropped
+//     quietly.
 //   - A fetched record must be the one asked for (its ID is SHA-256 of its
-//     header), carry the patient's valid signature, decrypt under the
-//     session key of its epoch (unwrapped from the patient's grant envelope
-//     on the ledger), and hold a COSE_Sign1 reading signed by a device
-//     registered on the ledger to that patient, of the vital sign, patient
-//     and time the header names. Otherwise ErrForged.
+//     header), carry the patient's valid signature, decrypt under the key
+//     of its vital sign in its epoch (from the scope keys that the grant on
+//     the ledger seals to this provider; none: ErrOutOfScope), and hold a
+//     payload of that vital sign with a COSE_Sign1 reading signed by a
+//     device registered on the ledger to that patient, of the payload's
+//     vital sign and the header's patient and time. Otherwise ErrForged.
 //   - Its inclusion proof must lead to the checkpoint the cloud served, and
 //     a checkpoint the cloud says is anchored must be the very one the
 //     ledger anchored for that cloud at that size. Otherwise ErrProof.
 //
-// A refusal by the cloud (a revoked or expired grant, a vital sign out of
-// the grant's scope…) is returned wrapped as the cloud's
+// A refusal by the cloud (no grant, a revoked or expired one…) is returned wrapped as the cloud's
 // *cloudapi.RequestError, whose Code names it, and counted by that code in
 // Stats.FetchRefused.
 //

@@ -18,6 +18,7 @@ import (
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/codec"
 	"github.com/vitalchain/vitalchain/command"
+	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
@@ -73,18 +74,18 @@ func TestAlertToVerifiedReading(t *testing.T) {
 	uploaded := time.Now()
 	ids, idx := w.upload(t,
 		p.abnormal(vital.Glucose, 250*vital.Unit),
-		p.abnormal(vital.HeartRate, 150*vital.Unit), // outside the grant's scope: alerted (the cloud does not know the scope), not readable
+		p.abnormal(vital.HeartRate, 150*vital.Unit), // outside the grant's scope: alerted (the cloud knows neither the scope nor the vital sign), not opened
 		p.abnormal(vital.Glucose, 42500),
 	)
-	for _, want := range []int{0, 1, 2} {
+	for _, want := range []int{0, 2} {
 		select {
 		case al := <-got:
 			t.Logf("alert %d: received %v after the upload began, %v after the cloud stored it", al.Index, al.Received.Sub(uploaded), al.Received.Sub(al.Stored))
 			if al.ID != ids[want] || al.Index != idx[want] {
 				t.Fatalf("alert %x at %d, want record %x at %d", al.ID[:8], al.Index, ids[want][:8], idx[want])
 			}
-			if al.Header.Patient != p.id.ID() || al.Header.Contract != p.contract {
-				t.Fatalf("alert header %+v", al.Header)
+			if al.Header.Patient != p.id.ID() || al.Header.Contract != p.contract || al.Kind != vital.Glucose || al.Severity != contract.Warning {
+				t.Fatalf("alert %+v", al)
 			}
 			if al.Stored.IsZero() || al.Received.Before(uploaded) || al.Latency() <= 0 {
 				t.Fatalf("alert times: stored %v received %v latency %v", al.Stored, al.Received, al.Latency())
@@ -93,12 +94,16 @@ func TestAlertToVerifiedReading(t *testing.T) {
 			t.Fatalf("no alert for record %d within 10 s", want)
 		}
 	}
+	// The heart-rate alert came, and was counted, not handed on.
+	if st := a.Stats(); st.AlertsOutOfScope != 1 || st.AlertsForged != 0 || st.AlertsVerified != 2 {
+		t.Fatalf("stats %+v: want 2 alerts verified, 1 out of scope, none forged", st)
+	}
 
 	f, err := a.Fetch(ctx, ids[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Reading.Value != 250*vital.Unit || f.Reading.Device != p.dev.ID() || f.Reading.Patient != p.id.ID() || f.Header.Kind != vital.Glucose {
+	if f.Reading.Value != 250*vital.Unit || f.Reading.Device != p.dev.ID() || f.Reading.Patient != p.id.ID() || f.Kind != vital.Glucose || f.Severity != contract.Warning {
 		t.Fatalf("fetched %+v", f.Reading)
 	}
 	if r, err := reading.Parse(f.Signed); err != nil || r.KeyID() != p.dev.ID() {
@@ -163,7 +168,7 @@ func TestAlertToVerifiedReading(t *testing.T) {
 		t.Fatalf("Follow returned %v after its context ended", err)
 	}
 	s := a.Stats()
-	if s.AlertsVerified != 3 || s.AlertsForged != 0 || s.Fetches < 2 {
+	if s.AlertsVerified != 2 || s.AlertsOutOfScope != 1 || s.AlertsForged != 0 || s.Fetches < 2 {
 		t.Fatalf("stats %+v", s)
 	}
 }
@@ -206,10 +211,23 @@ func TestForgedAlertsAreCountedNotHandled(t *testing.T) {
 	aID, _ := w.newProvider(t)
 	p := w.newPatient(t, aID)
 	q := w.member(t, identity.RolePatient) // another registered patient
+	p.grant(aID, false, vital.Glucose)
 
 	good := p.abnormal(vital.Glucose, 250*vital.Unit)
 	alertOf := func(r *record.Record) cloudapi.Alert {
-		return cloudapi.Alert{Index: 7, Header: bytes.Clone(r.HeaderBytes), Sig: bytes.Clone(r.Signature), Stored: time.Now().UnixMilli()}
+		return cloudapi.Alert{Index: 7, Header: bytes.Clone(r.HeaderBytes), Sig: bytes.Clone(r.Signature), Stored: time.Now().UnixMilli(),
+			Ciphertext: bytes.Clone(r.Ciphertext)}
+	}
+	otherCiphertext := alertOf(good)
+	otherCiphertext.Ciphertext = bytes.Clone(p.abnormal(vital.Glucose, 300*vital.Unit).Ciphertext)
+	noCiphertext := alertOf(good)
+	noCiphertext.Ciphertext = nil
+	// Signed by the patient: a heart-rate payload under the glucose key.
+	lh := record.Header{Patient: p.id.ID(), Epoch: p.epoch, Contract: p.contract, Alert: true, Time: time.Now().UnixMilli(), Seq: 1 << 50}
+	lying, err := record.Seal(lh, envelope.KindKey(p.key, p.id.ID(), p.epoch, vital.Glucose),
+		record.Payload{Kind: vital.HeartRate, Severity: 1, Body: []byte("x")}, p.id.Signing)
+	if err != nil {
+		t.Fatal(err)
 	}
 	flipped := alertOf(good)
 	flipped.Sig[3] ^= 1
@@ -218,7 +236,7 @@ func TestForgedAlertsAreCountedNotHandled(t *testing.T) {
 	stranger, _ := identity.Generate(identity.RolePatient, identity.SuiteX25519)
 	sp := &patient{w: w, t: t, id: stranger, epoch: 1, contract: p.contract, key: p.key}
 	fromStranger := alertOf(sp.seal(vital.Glucose, time.Now(), []byte("x")))
-	prRec, _, err := record.ProviderRecord(aID, p.id.Public(), record.Header{Time: time.Now().UnixMilli(), Seq: 1}, []byte("x"))
+	prRec, _, err := record.ProviderRecord(aID, p.id.Public(), record.Header{Time: time.Now().UnixMilli(), Seq: 1}, record.Payload{Body: []byte("x")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,6 +256,9 @@ func TestForgedAlertsAreCountedNotHandled(t *testing.T) {
 		{"unregistered patient", fromStranger, false},
 		{"a provider's record", alertOf(prRec), false},
 		{"header not a header", garbage, false},
+		{"ciphertext of another record", otherCiphertext, false},
+		{"no ciphertext", noCiphertext, false},
+		{"payload of another vital sign than its key", alertOf(lying), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.alert.Index = uint64(10 + i)
@@ -497,7 +518,7 @@ func TestSendRecord(t *testing.T) {
 		t.Fatalf("a record without a grant: %v", err)
 	}
 	p.grant(aID, false, vital.Glucose)
-	id, err := a.SendRecord(ctx, p.id.ID(), 0, text)
+	id, err := a.SendRecord(ctx, p.id.ID(), vital.Glucose, text) // the vital sign travels in the payload
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -521,8 +542,8 @@ func TestSendRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, pt, err := record.OpenProviderRecord(rec, env, p.id, aID.Signing.Public())
-	if err != nil || !bytes.Equal(pt, text) || h.Author != aID.ID() {
-		t.Fatalf("the patient opens it: %v %q %+v", err, pt, h)
+	if err != nil || !bytes.Equal(pt.Body, text) || pt.Kind != vital.Glucose || h.Author != aID.ID() {
+		t.Fatalf("the patient opens it: %v %+v %+v", err, pt, h)
 	}
 	// It is not a reading: its author cannot fetch it as one.
 	if _, err := a.Fetch(ctx, id); !errors.Is(err, provider.ErrNotReading) {

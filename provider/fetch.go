@@ -9,6 +9,7 @@ import (
 
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
+	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
@@ -34,8 +35,10 @@ var (
 	// this provider: it was never granted that epoch.
 	ErrNoKey = errors.New("no session key for the record's epoch")
 	// ErrOutOfScope (with ErrNoKey): the grant gives this provider no key
-	// of the record's vital sign. The cloud serves such a record (it does
-	// not know the grant's scope); the keys keep it closed.
+	// of the record's vital sign. The cloud serves such a record (it knows
+	// neither the grant's scope nor the record's vital sign); the keys keep
+	// it closed, and the provider learns only that the record is of none
+	// of the vital signs of its scope.
 	ErrOutOfScope = errors.New("the grant gives no key of this vital sign")
 	// ErrNotReading: the record is not a patient's reading (it is a
 	// provider's record, transaction 3, whose key only its patient holds).
@@ -44,8 +47,13 @@ var (
 
 // Fetched is a record read from the cloud and verified end to end.
 type Fetched struct {
-	ID         [32]byte
-	Header     record.Header   // signed by the patient
+	ID     [32]byte
+	Header record.Header // signed by the patient
+	Kind   vital.Kind    // the vital sign, from the decrypted payload (the reading's own)
+	// Severity is the severity of the contract's rule that found the
+	// reading abnormal (from the decrypted payload), whether or not its
+	// cool-down withheld the alert (Header.Alert).
+	Severity   contract.Severity
 	Reading    reading.Reading // signed by a device of the patient
 	Signed     []byte          // the device's COSE_Sign1 message, the record's plaintext
 	Index      uint64          // the record's position in the cloud's records log
@@ -130,16 +138,11 @@ func (p *Provider) fetch(ctx context.Context, id [32]byte) (*Fetched, error) {
 		f.Anchored = true
 	}
 	p.count(func(s *Stats) { s.ProofsVerified++ })
-	key, err := p.kindKey(ctx, pkey, h.Epoch, h.Kind)
+	pl, err := p.open(ctx, pkey, rec, h)
 	if err != nil {
 		return nil, err
 	}
-	pt, err := rec.Open(key)
-	if err != nil {
-		// The patient signed this ciphertext under a header whose epoch
-		// key does not open it.
-		return nil, fmt.Errorf("%w: %w", ErrForged, err)
-	}
+	pt := pl.Body
 	signed, err := reading.Parse(pt)
 	if err != nil {
 		return nil, fmt.Errorf("%w: plaintext is not a signed reading: %w", ErrForged, err)
@@ -156,14 +159,14 @@ func (p *Provider) fetch(ctx context.Context, id [32]byte) (*Fetched, error) {
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("%w: %w", ErrForged, err)
-	case kind != h.Kind:
-		return nil, fmt.Errorf("%w: a %s reading under a %s header", ErrForged, kind, h.Kind)
+	case kind != pl.Kind:
+		return nil, fmt.Errorf("%w: a %s reading in a %s payload", ErrForged, kind, pl.Kind)
 	case r.Patient != h.Patient:
 		return nil, fmt.Errorf("%w: a reading of patient %s under a header of %s", ErrForged, r.Patient, h.Patient)
 	case r.Time != h.Time:
 		return nil, fmt.Errorf("%w: a reading of time %d under a header of time %d", ErrForged, r.Time, h.Time)
 	}
-	f.Reading, f.Signed = r, pt
+	f.Kind, f.Severity, f.Reading, f.Signed = pl.Kind, contract.Severity(pl.Severity), r, pt
 	return f, nil
 }
 
@@ -232,33 +235,49 @@ func (p *Provider) deviceKey(ctx context.Context, device, patient identity.ID) (
 	return k, nil
 }
 
-// kindKey returns the key of kind in the patient's epoch, from the keys
-// of this provider's scope on the ledger: the envelope wraps the grant's
-// key, which opens the scope's keys (cached). A vital sign out of the
-// grant's scope has no key here (ErrOutOfScope).
-func (p *Provider) kindKey(ctx context.Context, pkey identity.VerifyingKey, epoch uint64, kind vital.Kind) (envelope.SessionKey, error) {
-	patient := pkey.ID()
-	k := epochKey{patient, epoch}
+// open decrypts a patient's record whose signature has been verified (h is
+// its header) with the key of this provider's scope that the header's key
+// tag names (record.Record.OpenWith). None of them: ErrOutOfScope (with
+// ErrNoKey), having learnt only that the record is of none of the vital
+// signs of the scope. A record that the named key does not open, or whose
+// payload contradicts it, was signed by the patient so: ErrForged.
+func (p *Provider) open(ctx context.Context, pkey identity.VerifyingKey, rec *record.Record, h record.Header) (record.Payload, error) {
+	keys, err := p.epochKeys(ctx, pkey, h.Epoch)
+	if err != nil {
+		return record.Payload{}, err
+	}
+	pl, err := rec.OpenWith(keys)
+	if errors.Is(err, record.ErrWrongKey) {
+		return record.Payload{}, fmt.Errorf("%w: %w: a record of patient %s in epoch %d of a vital sign out of the %d of the grant", ErrNoKey, ErrOutOfScope, h.Patient, h.Epoch, len(keys))
+	}
+	if err != nil {
+		return record.Payload{}, fmt.Errorf("%w: %w", ErrForged, err)
+	}
+	return pl, nil
+}
+
+// epochKeys returns the keys of this provider's scope in the patient's
+// epoch, by vital sign, from the ledger: the envelope wraps the grant's
+// key, which opens the scope's keys (cached).
+func (p *Provider) epochKeys(ctx context.Context, pkey identity.VerifyingKey, epoch uint64) (map[vital.Kind]envelope.SessionKey, error) {
+	k := epochKey{pkey.ID(), epoch}
 	p.mu.Lock()
 	keys, ok := p.keys[k]
 	p.mu.Unlock()
-	if !ok {
-		var err error
-		if keys, err = p.scopeKeys(ctx, pkey, epoch); err != nil {
-			return envelope.SessionKey{}, err
-		}
-		p.mu.Lock()
-		if len(p.keys) >= maxCache {
-			clear(p.keys)
-		}
-		p.keys[k] = keys
-		p.mu.Unlock()
+	if ok {
+		return keys, nil
 	}
-	key, ok := keys[kind]
-	if !ok {
-		return envelope.SessionKey{}, fmt.Errorf("%w: %w: %s of patient %s in epoch %d", ErrNoKey, ErrOutOfScope, kind, patient, epoch)
+	keys, err := p.scopeKeys(ctx, pkey, epoch)
+	if err != nil {
+		return nil, err
 	}
-	return key, nil
+	p.mu.Lock()
+	if len(p.keys) >= maxCache {
+		clear(p.keys)
+	}
+	p.keys[k] = keys
+	p.mu.Unlock()
+	return keys, nil
 }
 
 // scopeKeys reads and opens the keys of this provider's scope in the

@@ -101,8 +101,13 @@ type Stats struct {
 	// AlertsMisrouted: genuine alerts of contracts that do not name this
 	// provider, skipped.
 	AlertsMisrouted uint64
-	Gaps            uint64 // answers in which the cloud reported dropped alerts
-	PollErrors      uint64 // alerts requests that failed (then retried)
+	// AlertsOutOfScope: genuine alerts of a vital sign whose key this
+	// provider does not hold (outside its grant's scope, or of an epoch it
+	// was not given), skipped quietly: the cloud does not know a record's
+	// vital sign, and alerts every provider of the contract.
+	AlertsOutOfScope uint64
+	Gaps             uint64 // answers in which the cloud reported dropped alerts
+	PollErrors       uint64 // alerts requests that failed (then retried)
 	// Cursor is the record index Follow polls from next: every alert of a
 	// record below it has been handled or skipped.
 	Cursor uint64

@@ -101,3 +101,80 @@ func TestContractTerms(t *testing.T) {
 		t.Fatalf("a provider not party to the contract: %v, want contract.ErrNotAParty", err)
 	}
 }
+
+// A provider that holds no key of a record's vital sign learns neither the
+// vital sign nor the severity of the record, whether it gets it as an alert
+// (the cloud alerts every provider of the contract: it cannot tell) or
+// fetches it: a glucose record of severity warning and an SpO2 record of
+// severity critical, both outside its heart-rate grant, reach it as headers
+// of the same fields and sizes and ciphertexts of the same size, none of its
+// keys opens either (ErrWrongKey, before any decryption), and its client
+// counts both alerts as out of scope and hands on neither.
+func TestOutOfScopeLearnsNothing(t *testing.T) {
+	w := getWorld(t)
+	ctx := timeout(t, 60*time.Second)
+	aID, a := w.newProvider(t)
+	p := w.newPatient(t, aID)
+	p.grant(aID, false, vital.HeartRate)
+	at := time.Now()
+	glucose := p.seal(vital.Glucose, at, p.reading(vital.Glucose, 250*vital.Unit, at))
+	spo2, err := record.Seal(record.Header{Patient: p.id.ID(), Epoch: p.epoch, Contract: p.contract, Alert: true, Time: at.UnixMilli(), Seq: p.seq + 1},
+		envelope.KindKey(p.key, p.id.ID(), p.epoch, vital.SpO2),
+		record.Payload{Kind: vital.SpO2, Severity: uint8(contract.Critical), Body: p.reading(vital.SpO2, 80*vital.Unit, at)}, p.id.Signing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, idx := w.upload(t, glucose, spo2)
+
+	// As alerts: verified, counted, not handed on.
+	before := a.Stats()
+	alerts, next, err := a.Poll(ctx, idx[0], time.Second)
+	for err == nil && next <= idx[1] {
+		var more []provider.Alert
+		more, next, err = a.Poll(ctx, next, time.Second)
+		alerts = append(alerts, more...)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := a.Stats()
+	if len(alerts) != 0 || after.AlertsOutOfScope-before.AlertsOutOfScope != 2 || after.AlertsForged != before.AlertsForged {
+		t.Fatalf("%d alerts handed on, stats %+v", len(alerts), after)
+	}
+
+	// Fetched: the same refusal for both.
+	for _, id := range ids {
+		if _, err := a.Fetch(ctx, id); !errors.Is(err, provider.ErrOutOfScope) {
+			t.Fatalf("fetch %x: %v, want ErrOutOfScope", id[:8], err)
+		}
+	}
+
+	// What it holds: the two records' bytes and its heart-rate key.
+	keys := map[vital.Kind]envelope.SessionKey{vital.HeartRate: envelope.KindKey(p.key, p.id.ID(), p.epoch, vital.HeartRate)}
+	var shapes [][2]int
+	for _, r := range []*record.Record{glucose, spo2} {
+		if _, err := r.OpenWith(keys); !errors.Is(err, record.ErrWrongKey) {
+			t.Fatalf("its heart-rate key on record %x: %v, want ErrWrongKey", r.ID(), err)
+		}
+		shapes = append(shapes, [2]int{len(r.HeaderBytes), len(r.Ciphertext)})
+	}
+	if shapes[0] != shapes[1] {
+		t.Fatalf("a glucose and an SpO2 record differ in size (header, ciphertext): %v", shapes)
+	}
+	// Their headers name no vital sign and no severity: the same fields,
+	// only the patient's seq, tags, nonces and hashes differ.
+	g, s := mustHeaderOf(t, glucose), mustHeaderOf(t, spo2)
+	g.Seq, g.KeyTag, g.Nonce, g.CiphertextHash = s.Seq, s.KeyTag, s.Nonce, s.CiphertextHash
+	if g != s {
+		t.Fatalf("headers differ beyond seq, tag, nonce and hash:\n%+v\n%+v", g, s)
+	}
+}
+
+func mustHeaderOf(t *testing.T, r *record.Record) record.Header {
+	t.Helper()
+	h, err := r.Header()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}

@@ -37,8 +37,9 @@ func (p *Provider) SendRecord(ctx context.Context, patient identity.ID, kind vit
 		return [32]byte{}, fmt.Errorf("provider: send record: patient %s: %w", patient, err)
 	}
 	now := p.cfg.Now()
-	h := record.Header{Kind: kind, Time: now.UnixMilli(), Seq: p.nextSeq(now)}
-	rec, env, err := record.ProviderRecord(p.cfg.Key, identity.Public{Role: identity.RolePatient, Verifying: vk, Encryption: ek}, h, plaintext)
+	h := record.Header{Time: now.UnixMilli(), Seq: p.nextSeq(now)}
+	pl := record.Payload{Kind: kind, Body: plaintext}
+	rec, env, err := record.ProviderRecord(p.cfg.Key, identity.Public{Role: identity.RolePatient, Verifying: vk, Encryption: ek}, h, pl)
 	if err != nil {
 		return [32]byte{}, fmt.Errorf("provider: send record: %w", err)
 	}

@@ -222,9 +222,9 @@ func (p *patient) reading(kind vital.Kind, v vital.Quantity, at time.Time) []byt
 func (p *patient) seal(kind vital.Kind, at time.Time, plaintext []byte) *record.Record {
 	p.t.Helper()
 	p.seq++
-	h := record.Header{Patient: p.id.ID(), Epoch: p.epoch, Contract: p.contract, Kind: kind,
-		Severity: uint8(contract.Warning), Time: at.UnixMilli(), Seq: p.seq}
-	r, err := record.Seal(h, envelope.KindKey(p.key, p.id.ID(), p.epoch, kind), plaintext, p.id.Signing)
+	h := record.Header{Patient: p.id.ID(), Epoch: p.epoch, Contract: p.contract, Alert: true, Time: at.UnixMilli(), Seq: p.seq}
+	pl := record.Payload{Kind: kind, Severity: uint8(contract.Warning), Body: plaintext}
+	r, err := record.Seal(h, envelope.KindKey(p.key, p.id.ID(), p.epoch, kind), pl, p.id.Signing)
 	if err != nil {
 		p.t.Fatal(err)
 	}

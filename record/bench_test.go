@@ -58,7 +58,7 @@ func BenchmarkSeal(b *testing.B) {
 	h := gatewayHeader(e.a.patient.ID(), 1)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := record.Seal(h, key, e.pt, e.sk); err != nil {
+		if _, err := record.Seal(h, key, pl(e.pt), e.sk); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,23 +1,42 @@
 // Package record is VitalChain's sealed record: what a patient's gateway
 // uploads to the cloud for each abnormal reading, and what a provider sends a
 // patient in the paper's transaction 3. A record is a cleartext Header, the
-// plaintext encrypted with a session key (package envelope), and the
-// author's signature.
+// Payload (the vital sign, the severity and the body) encrypted with a
+// session key (package envelope), and the author's signature.
 //
 // # Header
 //
-// The Header carries no health data, only what the cloud and the alerting
-// need without decrypting: the patient's pseudonym (actor ID), the author,
-// the key epoch, the alert contract, the vital sign (so that the cloud can
-// check a grant's scope), a severity, the time of the underlying reading, the
-// author's sequence number (Author and Seq make retries idempotent: one
-// (Author, Seq) is one record), the AES-GCM nonce and the SHA-256 of the
-// ciphertext. It is a CBOR map with integer keys 1 to 11 in core
-// deterministic encoding (package codec), about 190 bytes.
+// The Header carries no health data, only what the cloud needs to store a
+// record, check it and route its alert without decrypting: the patient's
+// pseudonym (actor ID), the author, the key epoch, the alert contract, a key
+// tag, one bit that says whether to raise an alert, the time of the
+// underlying reading, the author's sequence number (Author and Seq make
+// retries idempotent: one (Author, Seq) is one record), the AES-GCM nonce
+// and the SHA-256 of the ciphertext. It is a CBOR map with integer keys 1 to
+// 11 in core deterministic encoding (package codec), about 205 bytes.
+//
+// The vital sign and the severity are not in the header (format version 1
+// had them there, so the cloud learnt which vital sign each abnormal
+// reading was, and how bad): they are in the Payload, under the key of that
+// vital sign. Every field of a patient's header has the same encoded size
+// whatever the vital sign and severity (the key tag is 16 bytes, the alert
+// bit a CBOR true or false), and the padded payload makes every gateway
+// record's ciphertext the same size too.
+//
+// The key tag (KeyTag) lets whoever holds the record's key find it among
+// the keys it holds (a provider holds one per vital sign of its grant's
+// scope) without decrypting, and without anyone else learning anything:
+// without the key the tag looks random and differs from record to record.
+// We chose a tag over trial decryption (try each key until AES-GCM
+// accepts): a holder tells "not a vital sign of my scope" (no tag matches:
+// ErrWrongKey, counted quietly) apart from a forged or damaged record (the
+// tag matches and decryption fails: ErrDecrypt), and an HMAC commits to its
+// key, so a record opens under one vital sign's key only. It costs 16 bytes
+// of header and an HMAC per key tried.
 //
 // # Sealing
 //
-// Seal encrypts the plaintext with AES-256-GCM under the session key, with a
+// Seal encrypts the encoded payload with AES-256-GCM under the session key, with a
 // 96-bit nonce (random, or derived: see below) and, as associated data, the header's canonical
 // encoding with CiphertextHash set to 32 zero bytes. The hash is zeroed
 // because it cannot be known before encrypting, and it needs no AEAD
@@ -45,24 +64,31 @@
 // reveals only that the two are one record. The gateway seals this way, so
 // that retries are idempotent.
 //
-// # Plaintext
+// # Payload
 //
-// A record treats its plaintext as opaque bytes of at most MaxPlaintextSize.
-// For a gateway's record it is the device's signed reading exactly as the
-// device sent it (package reading, a COSE_Sign1 of about 216 bytes), so that
-// a provider who decrypts it can check the device's own signature end to
-// end, not only the gateway's. For transaction 3 it is whatever the provider
-// sends (a clinical document, a prescription…).
+// What a record encrypts is a Payload: the vital sign, the severity of the
+// rule that fired, and the body, encoded in a fixed layout (a version byte,
+// the kind, the severity, the body's length in 2 bytes, the body) padded
+// with zeros to a multiple of PadSize (256) bytes; ParsePayload accepts
+// exactly that. For a gateway's record the body is the device's signed
+// reading exactly as the device sent it (package reading, a COSE_Sign1 of
+// about 216 bytes), so that a provider who decrypts it can check the
+// device's own signature end to end, not only the gateway's. For
+// transaction 3 it is whatever the provider sends (a clinical document, a
+// prescription…).
 //
 // # Authors
 //
 // A record is authored by a patient (its gateway, with the patient's own
-// key: Author = Patient, Epoch >= 1, a Contract and a vital sign Kind) or by
-// a provider (transaction 3: Author is the provider, Epoch 0 and no Contract,
-// since the key is a fresh one for this record alone, wrapped to the patient
-// in an envelope of kind ProviderRecord whose Subject is the record's ID;
-// Kind may be 0 when the record is not about one vital sign). Record.Verify
-// enforces these rules for the verifying key's role.
+// key: Author = Patient, Epoch >= 1, a Contract, a key tag, and a payload
+// of one vital sign sealed under that vital sign's key of the epoch,
+// envelope.KindKey) or by a provider (transaction 3: Author is the
+// provider, Epoch 0, no Contract, no key tag and no alert, since the key is
+// a fresh one for this record alone, wrapped to the patient in an envelope
+// of kind ProviderRecord whose Subject is the record's ID; the payload's
+// Kind may be 0 when the record is not about one vital sign).
+// Record.Verify enforces the header's rules for the verifying key's role,
+// Record.Open the payload's.
 //
 // # Identity and the Merkle log
 //
@@ -81,8 +107,9 @@
 // of a 216-byte reading is 481 bytes. ParseRecord refuses larger input
 // (codec.ErrTooLarge), CBOR that is not the canonical encoding, an absent
 // key included (codec's errors), an empty (codec.ErrMissingField) or
-// oversized header, a ciphertext shorter than the GCM tag plus one byte
-// (codec.ErrMalformed) or longer than MaxPlaintextSize plus the tag, a
+// oversized header, a ciphertext that is not the GCM tag plus a multiple of
+// PadSize (codec.ErrMalformed) or is longer than MaxPlaintextSize plus the
+// tag, a
 // signature that is not 64 bytes (identity.ErrBadSignature), and a header
 // that does not decode (codec's errors, canonical encoding only) or
 // validate (Header.Validate). Record.Verify then checks the record against

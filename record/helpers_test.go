@@ -71,8 +71,7 @@ func gatewayHeader(patient identity.ID, seq uint64) record.Header {
 		Patient:  patient,
 		Epoch:    2,
 		Contract: testContract,
-		Kind:     vital.Glucose,
-		Severity: 2,
+		Alert:    true,
 		Time:     testTime.UnixMilli(),
 		Seq:      seq,
 	}
@@ -81,7 +80,7 @@ func gatewayHeader(patient identity.ID, seq uint64) record.Header {
 // providerHeader is the header of a provider's record (transaction 3) for
 // patient; ProviderRecord also accepts a zero patient, which it fills in.
 func providerHeader(patient identity.ID, seq uint64) record.Header {
-	return record.Header{Patient: patient, Time: testTime.UnixMilli(), Seq: seq, Severity: 1}
+	return record.Header{Patient: patient, Time: testTime.UnixMilli(), Seq: seq}
 }
 
 // signedReading is the plaintext of a gateway's record: the device's signed
@@ -96,9 +95,15 @@ func signedReading(t testing.TB, a *actors) []byte {
 	return msg
 }
 
-func mustSeal(t testing.TB, h record.Header, key envelope.SessionKey, pt []byte, sk *identity.SigningKey) *record.Record {
+// pl is the payload of a glucose reading of severity 2 with body b.
+func pl(b []byte) record.Payload {
+	return record.Payload{Kind: vital.Glucose, Severity: 2, Body: b}
+}
+
+// mustSeal seals pl(body).
+func mustSeal(t testing.TB, h record.Header, key envelope.SessionKey, body []byte, sk *identity.SigningKey) *record.Record {
 	t.Helper()
-	r, err := record.Seal(h, key, pt, sk)
+	r, err := record.Seal(h, key, pl(body), sk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,8 +165,8 @@ func recordPairs(r *record.Record) []kv {
 
 func headerPairs(h record.Header) []kv {
 	return []kv{
-		{1, h.Version}, {2, h.Patient}, {3, h.Author}, {4, h.Epoch}, {5, h.Contract}, {6, h.Kind},
-		{7, h.Severity}, {8, h.Time}, {9, h.Seq}, {10, h.Nonce}, {11, h.CiphertextHash},
+		{1, h.Version}, {2, h.Patient}, {3, h.Author}, {4, h.Epoch}, {5, h.Contract}, {6, h.KeyTag},
+		{7, h.Alert}, {8, h.Time}, {9, h.Seq}, {10, h.Nonce}, {11, h.CiphertextHash},
 	}
 }
 

@@ -25,7 +25,7 @@ func TestAssociatedData(t *testing.T) {
 	id := sk.Public().ID()
 	key := envelope.SessionKey{7}
 	pt := []byte("a signed reading")
-	r, err := Seal(Header{Patient: id, Epoch: 1, Contract: [32]byte{1}, Kind: vital.SpO2, Time: 1, Seq: 1}, key, pt, sk)
+	r, err := Seal(Header{Patient: id, Epoch: 1, Contract: [32]byte{1}, Alert: true, Time: 1, Seq: 1}, key, Payload{Kind: vital.SpO2, Severity: 1, Body: pt}, sk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestAssociatedData(t *testing.T) {
 	block, _ := aes.NewCipher(key[:])
 	gcm, _ := cipher.NewGCM(block)
 	out, err := gcm.Open(nil, h.Nonce[:], r.Ciphertext, want)
-	if err != nil || !bytes.Equal(out, pt) {
+	if err != nil || len(out) != PadSize || !bytes.Equal(out[payloadHead:payloadHead+len(pt)], pt) {
 		t.Fatalf("raw AES-GCM open: %v", err)
 	}
 	if h.CiphertextHash != sha256.Sum256(r.Ciphertext) {
@@ -72,7 +72,7 @@ func TestHeaderCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := envelope.SessionKey{7}
-	sealed, err := Seal(Header{Patient: identity.ID{9}, Time: 5, Seq: 3}, key, []byte("x"), sk)
+	sealed, err := Seal(Header{Patient: identity.ID{9}, Time: 5, Seq: 3}, key, Payload{Body: []byte("x")}, sk)
 	if err != nil {
 		t.Fatal(err)
 	}

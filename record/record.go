@@ -19,14 +19,17 @@ import (
 )
 
 // Version is the only Header format version this package reads and writes.
-const Version uint8 = 1
+// Version 1 carried the vital sign and the severity in the header; version
+// 2 seals them in the payload, and the header carries a key tag and an
+// alert bit instead.
+const Version uint8 = 2
 
 // Size limits.
 const (
 	// MaxRecordSize bounds an encoded Record.
 	MaxRecordSize = 64 << 10
 	// MaxHeaderSize bounds a Record's header bytes (a header is at most
-	// 194 bytes).
+	// 208 bytes).
 	MaxHeaderSize = 256
 	// MaxPlaintextSize bounds the plaintext of a record, so that any record
 	// Seal makes fits in MaxRecordSize.
@@ -34,6 +37,8 @@ const (
 	// NonceSize and TagSize are those of AES-256-GCM.
 	NonceSize = 12
 	TagSize   = 16
+	// KeyTagSize is the size of a header's key tag.
+	KeyTagSize = 16
 )
 
 // SignContext is the identity signing context of a record's header.
@@ -52,22 +57,35 @@ var (
 	// ErrInvalidHeader: header fields that contradict each other or the
 	// author's role, such as a provider's record with an epoch.
 	ErrInvalidHeader = errors.New("invalid record header")
+	// ErrWrongKey: the record's key tag is not the given key's: the record
+	// is sealed under another key (another vital sign's, another epoch's),
+	// or none of the given keys opens it.
+	ErrWrongKey = errors.New("not the record's key")
 )
 
-// Header is a record's cleartext, signed header. It holds no health data.
+// Header is a record's cleartext, signed header: what the cloud needs to
+// store a record, check it and route its alert, and no more. It holds no
+// health data, and names neither the vital sign nor the severity (they are
+// in the Payload, under the vital sign's key).
 type Header struct {
 	Version uint8       `cbor:"1,keyasint"` // always Version
 	Patient identity.ID `cbor:"2,keyasint"` // the patient's pseudonym: its actor ID
 	Author  identity.ID `cbor:"3,keyasint"` // who signs: the patient (its gateway), or a provider
-	// Epoch is the patient's key epoch (from 1) whose session key
+	// Epoch is the patient's key epoch (from 1) whose vital sign's key
 	// encrypts a patient's record; 0 for a provider's record, whose key is
 	// in an envelope of kind ProviderRecord for this record's ID.
-	Epoch    uint64     `cbor:"4,keyasint"`
-	Contract [32]byte   `cbor:"5,keyasint"` // the alert contract that fired; zero for a provider's record
-	Kind     vital.Kind `cbor:"6,keyasint"` // the vital sign; may be 0 for a provider's record
-	Severity uint8      `cbor:"7,keyasint"` // the alert's severity, as the contract defines it; 0: no alert (a cool-down withheld it)
-	Time     int64      `cbor:"8,keyasint"` // Unix ms of the underlying reading (or of a provider's record)
-	Seq      uint64     `cbor:"9,keyasint"` // author-local, from 1, strictly increasing
+	Epoch    uint64   `cbor:"4,keyasint"`
+	Contract [32]byte `cbor:"5,keyasint"` // the alert contract that fired; zero for a provider's record
+	// KeyTag tells a holder of the record's key that it is this key (see
+	// KeyTag): set by Seal for a patient's record, zero for a provider's.
+	// Without the key it is indistinguishable from random bytes.
+	KeyTag [KeyTagSize]byte `cbor:"6,keyasint"`
+	// Alert: the cloud is to alert the contract's providers. False for a
+	// reading whose alert the rule's cool-down withheld, and for a
+	// provider's record.
+	Alert bool   `cbor:"7,keyasint"`
+	Time  int64  `cbor:"8,keyasint"` // Unix ms of the underlying reading (or of a provider's record)
+	Seq   uint64 `cbor:"9,keyasint"` // author-local, from 1, strictly increasing
 	// Nonce is the AES-GCM nonce: random, or derived (SealDeterministic).
 	Nonce [NonceSize]byte `cbor:"10,keyasint"`
 	// CiphertextHash is SHA-256 of the ciphertext. It must stay the last
@@ -77,9 +95,9 @@ type Header struct {
 
 // Validate checks what a header must satisfy whoever wrote it: the version
 // (codec.ErrUnknownVersion); Patient, Author, Time, Seq, Nonce and
-// CiphertextHash present (codec.ErrMissingField); a known vital sign or
-// none (vital.ErrUnknownKind); a time after 1970 (ErrInvalidHeader). The
-// rules that depend on the author's role are checked by Record.Verify.
+// CiphertextHash present (codec.ErrMissingField); a time after 1970
+// (ErrInvalidHeader). The rules that depend on the author's role are
+// checked by Record.Verify.
 func (h Header) Validate() error {
 	if err := codec.CheckVersion("record header", h.Version, Version); err != nil {
 		return err
@@ -102,9 +120,6 @@ func (h Header) Validate() error {
 	if h.Time < 0 {
 		return fmt.Errorf("record: %w: time %d before 1970", ErrInvalidHeader, h.Time)
 	}
-	if h.Kind != 0 && !h.Kind.Valid() {
-		return fmt.Errorf("record: %w: %d", vital.ErrUnknownKind, h.Kind)
-	}
 	return nil
 }
 
@@ -119,8 +134,8 @@ func (h Header) checkRole(role identity.Role) error {
 			return fmt.Errorf("record: %w: epoch (epochs start at 1)", codec.ErrMissingField)
 		case h.Contract == [32]byte{}:
 			return fmt.Errorf("record: %w: contract", codec.ErrMissingField)
-		case h.Kind == 0:
-			return fmt.Errorf("record: %w: kind", codec.ErrMissingField)
+		case h.KeyTag == [KeyTagSize]byte{}:
+			return fmt.Errorf("record: %w: key tag", codec.ErrMissingField)
 		}
 	case identity.RoleProvider:
 		switch {
@@ -130,6 +145,10 @@ func (h Header) checkRole(role identity.Role) error {
 			return fmt.Errorf("record: %w: provider record with epoch %d (its key is its own)", ErrInvalidHeader, h.Epoch)
 		case h.Contract != [32]byte{}:
 			return fmt.Errorf("record: %w: provider record with a contract", ErrInvalidHeader)
+		case h.KeyTag != [KeyTagSize]byte{}:
+			return fmt.Errorf("record: %w: provider record with a key tag (its key is in its envelope)", ErrInvalidHeader)
+		case h.Alert:
+			return fmt.Errorf("record: %w: provider record that raises an alert", ErrInvalidHeader)
 		}
 	default:
 		return authorRole(role)
@@ -206,10 +225,10 @@ func (r *Record) checkForm() error {
 		return fmt.Errorf("record: header: %w: %d bytes, limit %d", codec.ErrTooLarge, len(r.HeaderBytes), MaxHeaderSize)
 	case len(r.Ciphertext) == 0:
 		return fmt.Errorf("record: %w: ciphertext", codec.ErrMissingField)
-	case len(r.Ciphertext) < TagSize+1:
-		return fmt.Errorf("record: %w: ciphertext of %d bytes holds no plaintext", codec.ErrMalformed, len(r.Ciphertext))
 	case len(r.Ciphertext) > MaxPlaintextSize+TagSize:
 		return fmt.Errorf("record: ciphertext: %w: %d bytes, limit %d", codec.ErrTooLarge, len(r.Ciphertext), MaxPlaintextSize+TagSize)
+	case len(r.Ciphertext) < TagSize+PadSize || (len(r.Ciphertext)-TagSize)%PadSize != 0:
+		return fmt.Errorf("record: %w: ciphertext of %d bytes does not hold a padded payload", codec.ErrMalformed, len(r.Ciphertext))
 	case len(r.Signature) != ed25519.SignatureSize:
 		return fmt.Errorf("record: %w: signature of %d bytes", identity.ErrBadSignature, len(r.Signature))
 	}
@@ -339,33 +358,66 @@ func Verify(b []byte, lookup func(identity.ID) (identity.VerifyingKey, error)) (
 	return r, h, nil
 }
 
-// Seal encrypts plaintext under key and signs the record with author's key,
+// Seal encodes the payload (Payload.Marshal: padded to a multiple of
+// PadSize), encrypts it under key and signs the record with author's key,
 // whose role must be patient or provider (identity.ErrWrongRole). It fills
-// in h's Version, Nonce and CiphertextHash, and Author if it is zero (if
-// set, it must be author's ID: ErrAuthorMismatch); the other fields are the
-// caller's and must pass Record.Verify's checks for author's role. The
-// plaintext must be 1 to MaxPlaintextSize bytes (codec.ErrTooLarge).
-func Seal(h Header, key envelope.SessionKey, plaintext []byte, author *identity.SigningKey) (*Record, error) {
-	return seal(h, key, plaintext, author, false)
+// in h's Version, KeyTag (a patient's record only), Nonce and
+// CiphertextHash, and Author if it is zero (if set, it must be author's
+// ID: ErrAuthorMismatch); the other fields are the caller's and must pass
+// Record.Verify's checks for author's role. A patient's record seals the
+// payload of one vital sign (p.Kind) under that vital sign's key of the
+// epoch (envelope.KindKey). The body must be 1 to MaxBodySize bytes
+// (codec.ErrTooLarge).
+func Seal(h Header, key envelope.SessionKey, p Payload, author *identity.SigningKey) (*Record, error) {
+	return seal(h, key, p, author, false)
 }
 
 // SealDeterministic is Seal with a nonce derived from the key, the header
 // and the plaintext (HMAC-SHA256, truncated to 96 bits) instead of a random
-// one: sealing the same plaintext under the same header and key again gives
+// one: sealing the same payload under the same header and key again gives
 // the very same record, byte for byte (Ed25519 signatures are
 // deterministic too), so that a gateway that seals a reading twice (a
 // redelivery after a crash) uploads a duplicate the cloud recognises, not a
 // second record. A nonce repeats only for the same header and plaintext,
 // which then give the same ciphertext: what it reveals is that two records
 // are one (the construction of SIV modes, RFC 5297).
-func SealDeterministic(h Header, key envelope.SessionKey, plaintext []byte, author *identity.SigningKey) (*Record, error) {
-	return seal(h, key, plaintext, author, true)
+func SealDeterministic(h Header, key envelope.SessionKey, p Payload, author *identity.SigningKey) (*Record, error) {
+	return seal(h, key, p, author, true)
 }
 
-// nonceLabel prefixes the input of a derived nonce.
-const nonceLabel = "vitalchain/record-nonce/v1\x00"
+// Labels of the HMACs under a record's key.
+const (
+	nonceLabel  = "vitalchain/record-nonce/v1\x00"
+	keyTagLabel = "vitalchain/record-key-tag/v2\x00"
+)
 
-func seal(h Header, key envelope.SessionKey, plaintext []byte, author *identity.SigningKey, derived bool) (*Record, error) {
+// KeyTag returns the key tag of a patient's record whose header is h and
+// whose key is key: HMAC-SHA256 under the key of a label and the header's
+// patient, author, epoch, contract, time and seq, truncated to KeyTagSize
+// bytes. Whoever holds the key recomputes it and so knows, before any
+// decryption, that the record is sealed under this key (a provider holds
+// one key per vital sign of its scope: the tag says which opens the record,
+// or that none does). Without the key it is a pseudo-random value that
+// differs from record to record, so it tells the cloud nothing of the vital
+// sign, not even whether two records share one. Since HMAC commits to its
+// key, a record's tag matches one key only: a record cannot be made to open
+// as one vital sign's record for some readers and another's for others, as
+// a bare AES-GCM ciphertext could (GCM is not key-committing).
+func KeyTag(key envelope.SessionKey, h Header) [KeyTagSize]byte {
+	mac := hmac.New(sha256.New, key[:])
+	mac.Write([]byte(keyTagLabel))
+	mac.Write(h.Patient[:])
+	mac.Write(h.Author[:])
+	binary.Write(mac, binary.BigEndian, h.Epoch)
+	mac.Write(h.Contract[:])
+	binary.Write(mac, binary.BigEndian, h.Time)
+	binary.Write(mac, binary.BigEndian, h.Seq)
+	var t [KeyTagSize]byte
+	copy(t[:], mac.Sum(nil))
+	return t
+}
+
+func seal(h Header, key envelope.SessionKey, p Payload, author *identity.SigningKey, derived bool) (*Record, error) {
 	if author == nil {
 		return nil, fmt.Errorf("record: seal: %w: no signing key", identity.ErrBadKey)
 	}
@@ -376,11 +428,12 @@ func seal(h Header, key envelope.SessionKey, plaintext []byte, author *identity.
 	if key.IsZero() {
 		return nil, fmt.Errorf("record: seal: %w", envelope.ErrZeroKey)
 	}
-	switch {
-	case len(plaintext) == 0:
-		return nil, fmt.Errorf("record: seal: %w: plaintext", codec.ErrMissingField)
-	case len(plaintext) > MaxPlaintextSize:
-		return nil, fmt.Errorf("record: seal: plaintext: %w: %d bytes, limit %d", codec.ErrTooLarge, len(plaintext), MaxPlaintextSize)
+	if role == identity.RolePatient && p.Kind == 0 {
+		return nil, fmt.Errorf("record: seal: %w: a patient's record is of one vital sign", codec.ErrMissingField)
+	}
+	plaintext, err := p.Marshal()
+	if err != nil {
+		return nil, err
 	}
 	id := author.Public().ID()
 	if h.Author == (identity.ID{}) {
@@ -391,6 +444,10 @@ func seal(h Header, key envelope.SessionKey, plaintext []byte, author *identity.
 	h.Version = Version
 	h.CiphertextHash = [32]byte{}
 	h.Nonce = [NonceSize]byte{}
+	h.KeyTag = [KeyTagSize]byte{}
+	if role == identity.RolePatient {
+		h.KeyTag = KeyTag(key, h)
+	}
 	if derived {
 		hb, err := codec.Marshal(h) // nonce and hash zero
 		if err != nil {
@@ -470,37 +527,83 @@ func newGCM(key envelope.SessionKey) (cipher.AEAD, error) {
 	return aead, nil
 }
 
-// Open decrypts the record with its session key: the patient's key of
-// h.Epoch for a patient's record, the key of its ProviderRecord envelope for
-// a provider's. It decodes and validates the header (see Header) and checks
-// the ciphertext hash (ErrCiphertextHash), but not the signature: Verify
-// first if the author matters. A wrong key or a tampered header or
-// ciphertext gives ErrDecrypt.
-func (r *Record) Open(key envelope.SessionKey) ([]byte, error) {
+// Open decrypts the record with its session key and decodes its payload:
+// the key of the payload's vital sign in h.Epoch for a patient's record
+// (envelope.KindKey; see OpenWith to pick it among several), the key of
+// its ProviderRecord envelope for a provider's. It decodes and validates
+// the header (see Header) and checks the ciphertext hash
+// (ErrCiphertextHash), but not the signature: Verify first if the author
+// matters. A patient's record whose key tag is not key's gives ErrWrongKey
+// before any decryption; a wrong key or a tampered header or ciphertext
+// gives ErrDecrypt; a plaintext that is not a payload (ParsePayload's
+// errors), or a patient's record with no vital sign, ErrInvalidPayload.
+func (r *Record) Open(key envelope.SessionKey) (Payload, error) {
 	if key.IsZero() {
-		return nil, fmt.Errorf("record: open: %w", envelope.ErrZeroKey)
+		return Payload{}, fmt.Errorf("record: open: %w", envelope.ErrZeroKey)
 	}
 	h, err := r.Header()
 	if err != nil {
-		return nil, err
+		return Payload{}, err
 	}
 	if sha256.Sum256(r.Ciphertext) != h.CiphertextHash {
-		return nil, fmt.Errorf("record %d of %s: %w", h.Seq, h.Author, ErrCiphertextHash)
+		return Payload{}, fmt.Errorf("record %d of %s: %w", h.Seq, h.Author, ErrCiphertextHash)
+	}
+	if h.KeyTag != ([KeyTagSize]byte{}) {
+		if t := KeyTag(key, h); !hmac.Equal(t[:], h.KeyTag[:]) {
+			return Payload{}, fmt.Errorf("record %d of %s: %w", h.Seq, h.Author, ErrWrongKey)
+		}
 	}
 	ad, err := associatedData(r.HeaderBytes)
 	if err != nil {
-		return nil, err
+		return Payload{}, err
 	}
 	aead, err := newGCM(key)
 	if err != nil {
-		return nil, err
+		return Payload{}, err
 	}
 	if len(r.Ciphertext) < TagSize {
-		return nil, fmt.Errorf("record %d of %s: %w: ciphertext of %d bytes", h.Seq, h.Author, ErrDecrypt, len(r.Ciphertext))
+		return Payload{}, fmt.Errorf("record %d of %s: %w: ciphertext of %d bytes", h.Seq, h.Author, ErrDecrypt, len(r.Ciphertext))
 	}
 	pt, err := aead.Open(make([]byte, 0, len(r.Ciphertext)-TagSize), h.Nonce[:], r.Ciphertext, ad)
 	if err != nil {
-		return nil, fmt.Errorf("record %d of %s: %w", h.Seq, h.Author, ErrDecrypt)
+		return Payload{}, fmt.Errorf("record %d of %s: %w", h.Seq, h.Author, ErrDecrypt)
 	}
-	return pt, nil
+	p, err := ParsePayload(pt)
+	if err != nil {
+		return Payload{}, fmt.Errorf("record %d of %s: %w: %w", h.Seq, h.Author, ErrInvalidPayload, err)
+	}
+	if h.Author == h.Patient && p.Kind == 0 {
+		return Payload{}, fmt.Errorf("record %d of %s: %w: a patient's record of no vital sign", h.Seq, h.Author, ErrInvalidPayload)
+	}
+	return p, nil
+}
+
+// OpenWith opens a patient's record with whichever of keys (a provider's
+// keys of one epoch, by vital sign) its key tag names, and checks that the
+// payload is of that key's vital sign (ErrInvalidPayload). If none of them
+// is the record's key it returns ErrWrongKey, having decrypted nothing:
+// the record is of a vital sign whose key the caller does not hold, and
+// it learns no more than that. Otherwise as Open.
+func (r *Record) OpenWith(keys map[vital.Kind]envelope.SessionKey) (Payload, error) {
+	h, err := r.Header()
+	if err != nil {
+		return Payload{}, err
+	}
+	for k, key := range keys {
+		if key.IsZero() || h.KeyTag == ([KeyTagSize]byte{}) {
+			continue
+		}
+		if t := KeyTag(key, h); !hmac.Equal(t[:], h.KeyTag[:]) {
+			continue
+		}
+		p, err := r.Open(key)
+		if err != nil {
+			return Payload{}, err
+		}
+		if p.Kind != k {
+			return Payload{}, fmt.Errorf("record %d of %s: %w: a %s payload under the key of %s", h.Seq, h.Author, ErrInvalidPayload, p.Kind, k)
+		}
+		return p, nil
+	}
+	return Payload{}, fmt.Errorf("record %d of %s: %w: none of %d keys", h.Seq, h.Author, ErrWrongKey, len(keys))
 }

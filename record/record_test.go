@@ -40,7 +40,7 @@ func TestGatewayRecord(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(up) > 500 {
+			if len(up) > 540 {
 				t.Errorf("record of a %d-byte reading is %d bytes", len(pt), len(up))
 			}
 			got, err := record.ParseRecord(up)
@@ -53,6 +53,7 @@ func TestGatewayRecord(t *testing.T) {
 			}
 			want := gatewayHeader(a.patient.ID(), 1)
 			want.Version, want.Author, want.Nonce, want.CiphertextHash = record.Version, a.patient.ID(), h.Nonce, sha256.Sum256(r.Ciphertext)
+			want.KeyTag = record.KeyTag(key, want)
 			if h != want {
 				t.Fatalf("header %+v\nwant %+v", h, want)
 			}
@@ -79,8 +80,8 @@ func TestGatewayRecord(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !bytes.Equal(out, pt) {
-					t.Fatal("plaintext differs")
+				if !bytes.Equal(out.Body, pt) || out.Kind != vital.Glucose || out.Severity != 2 {
+					t.Fatalf("payload %+v differs", out)
 				}
 			}
 			// End to end: the device's own signature.
@@ -102,8 +103,7 @@ func TestProviderRecord(t *testing.T) {
 			a := testActors(t, s)
 			pt := []byte("Metformin 500 mg twice daily; recheck HbA1c in 3 months.")
 			h := providerHeader(identity.ID{}, 1)
-			h.Kind = vital.Glucose
-			r, env, err := record.ProviderRecord(a.provider, a.patient.Public(), h, pt)
+			r, env, err := record.ProviderRecord(a.provider, a.patient.Public(), h, pl(pt))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -132,10 +132,10 @@ func TestProviderRecord(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(out, pt) {
-				t.Fatal("plaintext differs")
+			if !bytes.Equal(out.Body, pt) || out.Kind != vital.Glucose {
+				t.Fatalf("payload %+v differs", out)
 			}
-			if got.Author != a.provider.ID() || got.Patient != a.patient.ID() || got.Epoch != 0 || got.Kind != vital.Glucose {
+			if got.Author != a.provider.ID() || got.Patient != a.patient.ID() || got.Epoch != 0 || got.KeyTag != ([record.KeyTagSize]byte{}) || got.Alert {
 				t.Fatalf("header %+v", got)
 			}
 		})
@@ -144,7 +144,7 @@ func TestProviderRecord(t *testing.T) {
 
 func TestProviderRecordErrors(t *testing.T) {
 	a := testActors(t, identity.SuiteX25519)
-	pt := []byte("note")
+	pt := pl([]byte("note"))
 	r, env, err := record.ProviderRecord(a.provider, a.patient.Public(), providerHeader(a.patient.ID(), 1), pt)
 	if err != nil {
 		t.Fatal(err)
@@ -265,7 +265,7 @@ func TestTamper(t *testing.T) {
 			c := copyOf(r)
 			c.Ciphertext = c.Ciphertext[:len(c.Ciphertext)-1]
 			return c
-		}, record.ErrCiphertextHash, record.ErrCiphertextHash, false},
+		}, codec.ErrMalformed, record.ErrCiphertextHash, false},
 		{"ciphertext-and-its-hash", func() *record.Record {
 			// Without the author's key: the signature fails; Open,
 			// which does not check it, fails the GCM tag.
@@ -289,7 +289,7 @@ func TestTamper(t *testing.T) {
 		{"header-field", func() *record.Record {
 			c := copyOf(r)
 			hh := h
-			hh.Severity = 0
+			hh.Alert = false
 			c.HeaderBytes = mustMarshal(t, hh)
 			return c
 		}, identity.ErrBadSignature, record.ErrDecrypt, false},
@@ -307,12 +307,17 @@ func TestTamper(t *testing.T) {
 			hh := h
 			hh.Time++
 			return resign(t, r, hh, sk)
-		}, nil, record.ErrDecrypt, true},
-		{"resigned-other-kind", func() *record.Record {
+		}, nil, record.ErrWrongKey, true}, // the key tag covers the time
+		{"resigned-without-alert", func() *record.Record {
 			hh := h
-			hh.Kind = vital.HeartRate
+			hh.Alert = false
 			return resign(t, r, hh, sk)
 		}, nil, record.ErrDecrypt, true},
+		{"resigned-other-key-tag", func() *record.Record {
+			hh := h
+			hh.KeyTag[0] ^= 1
+			return resign(t, r, hh, sk)
+		}, nil, record.ErrWrongKey, true},
 		{"ciphertext-of-other-record-resigned", func() *record.Record {
 			c := copyOf(r)
 			c.Ciphertext = bytes.Clone(other.Ciphertext)
@@ -331,7 +336,7 @@ func TestTamper(t *testing.T) {
 			if !errors.Is(err, tt.open) || (tt.open == nil) != (err == nil) {
 				t.Errorf("Open: got %v, want %v", err, tt.open)
 			}
-			if err == nil && !bytes.Equal(out, pt) {
+			if err == nil && !bytes.Equal(out.Body, pt) {
 				t.Error("Open returned another plaintext")
 			}
 		})
@@ -341,8 +346,8 @@ func TestTamper(t *testing.T) {
 func TestOpenWrongKey(t *testing.T) {
 	a := testActors(t, identity.SuiteX25519)
 	r := mustSeal(t, gatewayHeader(a.patient.ID(), 1), testKey(t), []byte("x"), a.patient.Signing)
-	if _, err := r.Open(testKey(t)); !errors.Is(err, record.ErrDecrypt) {
-		t.Fatalf("other key: got %v, want ErrDecrypt", err)
+	if _, err := r.Open(testKey(t)); !errors.Is(err, record.ErrWrongKey) {
+		t.Fatalf("other key: got %v, want ErrWrongKey", err)
 	}
 	if _, err := r.Open(envelope.SessionKey{}); !errors.Is(err, envelope.ErrZeroKey) {
 		t.Fatalf("zero key: got %v, want envelope.ErrZeroKey", err)
@@ -411,7 +416,8 @@ func TestHeaderRules(t *testing.T) {
 		err      error
 	}{
 		{"version-0", false, func(h *record.Header) { h.Version = 0 }, codec.ErrUnknownVersion},
-		{"version-2", false, func(h *record.Header) { h.Version = 2 }, codec.ErrUnknownVersion},
+		{"version-1", false, func(h *record.Header) { h.Version = 1 }, codec.ErrUnknownVersion},
+		{"version-3", false, func(h *record.Header) { h.Version = 3 }, codec.ErrUnknownVersion},
 		{"zero-patient", true, func(h *record.Header) { h.Patient = identity.ID{} }, codec.ErrMissingField},
 		{"zero-author", false, func(h *record.Header) { h.Author = identity.ID{} }, codec.ErrMissingField},
 		{"zero-time", false, func(h *record.Header) { h.Time = 0 }, codec.ErrMissingField},
@@ -419,11 +425,12 @@ func TestHeaderRules(t *testing.T) {
 		{"zero-nonce", false, func(h *record.Header) { h.Nonce = [12]byte{} }, codec.ErrMissingField},
 		{"zero-hash", false, func(h *record.Header) { h.CiphertextHash = [32]byte{} }, codec.ErrMissingField},
 		{"negative-time", false, func(h *record.Header) { h.Time = -1 }, record.ErrInvalidHeader},
-		{"unknown-kind", false, func(h *record.Header) { h.Kind = 200 }, vital.ErrUnknownKind},
 		{"patient/other-patient", false, func(h *record.Header) { h.Patient = a.patient2.ID() }, record.ErrAuthorMismatch},
 		{"patient/epoch-0", false, func(h *record.Header) { h.Epoch = 0 }, codec.ErrMissingField},
 		{"patient/no-contract", false, func(h *record.Header) { h.Contract = [32]byte{} }, codec.ErrMissingField},
-		{"patient/no-kind", false, func(h *record.Header) { h.Kind = 0 }, codec.ErrMissingField},
+		{"patient/no-key-tag", false, func(h *record.Header) { h.KeyTag = [record.KeyTagSize]byte{} }, codec.ErrMissingField},
+		{"provider/key-tag", true, func(h *record.Header) { h.KeyTag = [record.KeyTagSize]byte{1} }, record.ErrInvalidHeader},
+		{"provider/alert", true, func(h *record.Header) { h.Alert = true }, record.ErrInvalidHeader},
 		{"provider/epoch", true, func(h *record.Header) { h.Epoch = 1 }, record.ErrInvalidHeader},
 		{"provider/contract", true, func(h *record.Header) { h.Contract = testContract }, record.ErrInvalidHeader},
 		{"provider/self-as-patient", true, func(h *record.Header) { h.Patient = h.Author }, record.ErrInvalidHeader},
@@ -442,10 +449,10 @@ func TestHeaderRules(t *testing.T) {
 			// Seal refuses to make such a header (it fills in Version,
 			// Author, Nonce and the hash itself).
 			switch tt.name {
-			case "version-0", "version-2", "zero-author", "zero-nonce", "zero-hash":
+			case "version-0", "version-1", "version-3", "zero-author", "zero-nonce", "zero-hash", "patient/no-key-tag", "provider/key-tag":
 				return
 			}
-			if _, err := record.Seal(h, key, []byte("x"), sk); !errors.Is(err, tt.err) {
+			if _, err := record.Seal(h, key, pl([]byte("x")), sk); !errors.Is(err, tt.err) {
 				t.Fatalf("Seal: got %v, want %v", err, tt.err)
 			}
 		})
@@ -474,20 +481,22 @@ func TestSeal(t *testing.T) {
 		name string
 		h    record.Header
 		key  envelope.SessionKey
-		pt   []byte
+		p    record.Payload
 		sk   *identity.SigningKey
 		err  error
 	}{
-		{"nil-signing-key", h, key, []byte("x"), nil, identity.ErrBadKey},
-		{"device-author", h, key, []byte("x"), a.device.Signing, identity.ErrWrongRole},
-		{"zero-session-key", h, envelope.SessionKey{}, []byte("x"), a.patient.Signing, envelope.ErrZeroKey},
-		{"empty-plaintext", h, key, nil, a.patient.Signing, codec.ErrMissingField},
-		{"plaintext-too-large", h, key, make([]byte, record.MaxPlaintextSize+1), a.patient.Signing, codec.ErrTooLarge},
-		{"other-author", other, key, []byte("x"), a.patient.Signing, record.ErrAuthorMismatch},
+		{"nil-signing-key", h, key, pl([]byte("x")), nil, identity.ErrBadKey},
+		{"device-author", h, key, pl([]byte("x")), a.device.Signing, identity.ErrWrongRole},
+		{"zero-session-key", h, envelope.SessionKey{}, pl([]byte("x")), a.patient.Signing, envelope.ErrZeroKey},
+		{"empty-body", h, key, pl(nil), a.patient.Signing, codec.ErrMissingField},
+		{"body-too-large", h, key, pl(make([]byte, record.MaxBodySize+1)), a.patient.Signing, codec.ErrTooLarge},
+		{"patient-record-of-no-vital-sign", h, key, record.Payload{Severity: 2, Body: []byte("x")}, a.patient.Signing, codec.ErrMissingField},
+		{"unknown-kind", h, key, record.Payload{Kind: 200, Body: []byte("x")}, a.patient.Signing, vital.ErrUnknownKind},
+		{"other-author", other, key, pl([]byte("x")), a.patient.Signing, record.ErrAuthorMismatch},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, err := record.Seal(tt.h, tt.key, tt.pt, tt.sk)
+			r, err := record.Seal(tt.h, tt.key, tt.p, tt.sk)
 			if !errors.Is(err, tt.err) {
 				t.Fatalf("got %v, want %v", err, tt.err)
 			}
@@ -497,8 +506,8 @@ func TestSeal(t *testing.T) {
 		})
 	}
 
-	// The largest plaintext makes a record that ParseRecord accepts.
-	big := mustSeal(t, h, key, make([]byte, record.MaxPlaintextSize), a.patient.Signing)
+	// The largest body makes a record that ParseRecord accepts.
+	big := mustSeal(t, h, key, make([]byte, record.MaxBodySize), a.patient.Signing)
 	b, err := big.Marshal()
 	if err != nil {
 		t.Fatal(err)
@@ -540,12 +549,14 @@ func TestParseRecordErrors(t *testing.T) {
 		{"header-too-large", rawMap(t, replace(pairs, 1, make([]byte, record.MaxHeaderSize+1))...), codec.ErrTooLarge},
 		{"empty-ciphertext", rawMap(t, replace(pairs, 2, []byte{})...), codec.ErrMissingField},
 		{"ciphertext-only-tag", rawMap(t, replace(pairs, 2, make([]byte, record.TagSize))...), codec.ErrMalformed},
+		{"ciphertext-unpadded", rawMap(t, replace(pairs, 2, make([]byte, record.TagSize+record.PadSize-1))...), codec.ErrMalformed},
+		{"ciphertext-past-padding", rawMap(t, replace(pairs, 2, make([]byte, record.TagSize+record.PadSize+1))...), codec.ErrMalformed},
 		{"ciphertext-too-large", rawMap(t, replace(pairs, 2, make([]byte, record.MaxPlaintextSize+record.TagSize+1))...), codec.ErrTooLarge},
 		{"short-signature", rawMap(t, replace(pairs, 3, r.Signature[:63])...), identity.ErrBadSignature},
 		{"long-signature", rawMap(t, replace(pairs, 3, append(bytes.Clone(r.Signature), 0))...), identity.ErrBadSignature},
 		{"header-not-a-map", rawMap(t, replace(pairs, 1, []byte{0x01})...), codec.ErrWrongType},
 		{"header-truncated", rawMap(t, replace(pairs, 1, r.HeaderBytes[:100])...), codec.ErrTruncated},
-		{"header-version-2", rawMap(t, replace(pairs, 1, rawMap(t, replace(headerPairs(mustHeader(t, r)), 1, 2)...))...), codec.ErrUnknownVersion},
+		{"header-version-1", rawMap(t, replace(pairs, 1, rawMap(t, replace(headerPairs(mustHeader(t, r)), 1, 1)...))...), codec.ErrUnknownVersion},
 		{"header-zero-seq", rawMap(t, replace(pairs, 1, rawMap(t, replace(headerPairs(mustHeader(t, r)), 9, 0)...))...), codec.ErrMissingField},
 	}
 	for _, tt := range tests {
@@ -581,12 +592,13 @@ func TestHeaderDecodeErrors(t *testing.T) {
 		{"truncated", r.HeaderBytes[:len(r.HeaderBytes)-1], codec.ErrTruncated},
 		{"trailing", append(bytes.Clone(r.HeaderBytes), 0), codec.ErrTrailingData},
 		{"too-large", make([]byte, record.MaxHeaderSize+1), codec.ErrTooLarge},
-		{"duplicate-key", rawMap(t, append(pairs, kv{7, 1})...), codec.ErrDuplicateKey},
+		{"duplicate-key", rawMap(t, append(pairs, kv{7, false})...), codec.ErrDuplicateKey},
 		{"unknown-field", rawMap(t, append(pairs, kv{12, 1})...), codec.ErrUnknownField},
-		{"wrong-type-kind", rawMap(t, replace(pairs, 6, "glucose")...), codec.ErrWrongType},
-		{"kind-overflow", rawMap(t, replace(pairs, 6, 256)...), codec.ErrWrongType},
+		{"wrong-type-key-tag", rawMap(t, replace(pairs, 6, "glucose")...), codec.ErrWrongType},
+		{"short-key-tag", rawMap(t, replace(pairs, 6, make([]byte, record.KeyTagSize-1))...), codec.ErrNotCanonical},
+		{"alert-not-bool", rawMap(t, replace(pairs, 7, 1)...), codec.ErrWrongType},
 		{"seq-negative", rawMap(t, replace(pairs, 9, -1)...), codec.ErrWrongType},
-		{"absent-severity", rawMap(t, without(pairs, 7)...), codec.ErrNotCanonical},
+		{"absent-alert", rawMap(t, without(pairs, 7)...), codec.ErrNotCanonical},
 		{"short-nonce", rawMap(t, replace(pairs, 10, make([]byte, 11))...), codec.ErrNotCanonical},
 		{"long-hash", rawMap(t, replace(pairs, 11, make([]byte, 33))...), codec.ErrNotCanonical},
 		{"non-shortest-int", nonShortest, codec.ErrNotCanonical},
@@ -652,10 +664,10 @@ func TestHeaderSize(t *testing.T) {
 		id[i] = 0xff
 	}
 	h := record.Header{
-		Version: 255, Patient: id, Author: id, Epoch: 1<<64 - 1, Contract: id, Kind: 255,
-		Severity: 255, Time: -1 << 63, Seq: 1<<64 - 1, Nonce: [12]byte{1}, CiphertextHash: id,
+		Version: 255, Patient: id, Author: id, Epoch: 1<<64 - 1, Contract: id, KeyTag: [record.KeyTagSize]byte{1},
+		Alert: true, Time: -1 << 63, Seq: 1<<64 - 1, Nonce: [12]byte{1}, CiphertextHash: id,
 	}
-	if n := len(mustMarshal(t, h)); n > record.MaxHeaderSize || n != 194 {
+	if n := len(mustMarshal(t, h)); n > record.MaxHeaderSize || n != 208 {
 		t.Fatalf("largest header is %d bytes", n)
 	}
 }
@@ -668,10 +680,10 @@ func TestSealDeterministic(t *testing.T) {
 		t.Fatal(err)
 	}
 	key, _ := envelope.NewSessionKey()
-	h := record.Header{Patient: patient.ID(), Epoch: 1, Contract: [32]byte{1}, Kind: vital.Glucose, Severity: 2, Time: 1_700_000_000_000, Seq: 9}
+	h := record.Header{Patient: patient.ID(), Epoch: 1, Contract: [32]byte{1}, Alert: true, Time: 1_700_000_000_000, Seq: 9}
 	seal := func(h record.Header, pt string) *record.Record {
 		t.Helper()
-		r, err := record.SealDeterministic(h, key, []byte(pt), patient.Signing)
+		r, err := record.SealDeterministic(h, key, pl([]byte(pt)), patient.Signing)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -699,10 +711,10 @@ func TestSealDeterministic(t *testing.T) {
 		t.Fatal(err)
 	}
 	pt, err := a.Open(key)
-	if err != nil || string(pt) != "reading" {
-		t.Fatalf("open: %q, %v", pt, err)
+	if err != nil || string(pt.Body) != "reading" {
+		t.Fatalf("open: %q, %v", pt.Body, err)
 	}
-	r, _ := record.Seal(h, key, []byte("reading"), patient.Signing)
+	r, _ := record.Seal(h, key, pl([]byte("reading")), patient.Signing)
 	if nonce(r) == nonce(a) {
 		t.Fatal("Seal's nonce is not random")
 	}

@@ -13,11 +13,12 @@ import (
 // record's ID. The record goes to the cloud; the envelope, with the
 // record's ID, to the ledger.
 //
-// h gives the record's Kind (0 if it is not about one vital sign),
-// Severity, Time and Seq; Patient is filled in from patient (if set, it
-// must match: ErrInvalidHeader), and Seal fills in the rest. Epoch and
-// Contract must be zero.
-func ProviderRecord(provider *identity.Identity, patient identity.Public, h Header, plaintext []byte) (*Record, *envelope.Envelope, error) {
+// h gives the record's Time and Seq; Patient is filled in from patient (if
+// set, it must match: ErrInvalidHeader), and Seal fills in the rest.
+// Epoch, Contract, KeyTag and Alert must be zero. p gives the Kind (0 if
+// the record is not about one vital sign), Severity and Body: like a
+// patient's, a provider's record shows the cloud no vital sign.
+func ProviderRecord(provider *identity.Identity, patient identity.Public, h Header, p Payload) (*Record, *envelope.Envelope, error) {
 	if provider == nil || provider.Signing == nil {
 		return nil, nil, fmt.Errorf("record: provider record: %w: no provider identity", identity.ErrBadKey)
 	}
@@ -37,7 +38,7 @@ func ProviderRecord(provider *identity.Identity, patient identity.Public, h Head
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err := Seal(h, key, plaintext, provider.Signing)
+	r, err := Seal(h, key, p, provider.Signing)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -53,30 +54,30 @@ func ProviderRecord(provider *identity.Identity, patient identity.Public, h Head
 // provider's, identity.ErrWrongRole), checks that it is for this patient
 // (envelope.ErrContextMismatch), unwraps the record's key from env in the
 // context the record implies (envelope's Unwrap errors) and decrypts
-// (Record.Open).
-func OpenProviderRecord(r *Record, env *envelope.Envelope, patient *identity.Identity, provider identity.VerifyingKey) (Header, []byte, error) {
+// (Record.Open), returning the header and the payload.
+func OpenProviderRecord(r *Record, env *envelope.Envelope, patient *identity.Identity, provider identity.VerifyingKey) (Header, Payload, error) {
 	if err := provider.Role().Want(identity.RoleProvider); err != nil {
-		return Header{}, nil, fmt.Errorf("record: open provider record: author: %w", err)
+		return Header{}, Payload{}, fmt.Errorf("record: open provider record: author: %w", err)
 	}
 	if patient == nil || patient.Signing == nil || patient.Decryption == nil {
-		return Header{}, nil, fmt.Errorf("record: open provider record: %w: no patient identity", identity.ErrBadKey)
+		return Header{}, Payload{}, fmt.Errorf("record: open provider record: %w: no patient identity", identity.ErrBadKey)
 	}
 	h, err := r.Verify(provider)
 	if err != nil {
-		return Header{}, nil, err
+		return Header{}, Payload{}, err
 	}
 	me := patient.ID()
 	if h.Patient != me {
-		return Header{}, nil, fmt.Errorf("record: %w: record for patient %s, not %s", envelope.ErrContextMismatch, h.Patient, me)
+		return Header{}, Payload{}, fmt.Errorf("record: %w: record for patient %s, not %s", envelope.ErrContextMismatch, h.Patient, me)
 	}
 	want := envelope.ProviderRecordContext(me, h.Author, r.ID(), patient.Decryption.Suite())
 	key, err := env.Unwrap(want, patient.Decryption, provider)
 	if err != nil {
-		return Header{}, nil, err
+		return Header{}, Payload{}, err
 	}
-	pt, err := r.Open(key)
+	pl, err := r.Open(key)
 	if err != nil {
-		return Header{}, nil, err
+		return Header{}, Payload{}, err
 	}
-	return h, pt, nil
+	return h, pl, nil
 }

@@ -180,18 +180,22 @@ const (
 	AccessErase = "erase" // the patient had its records erased
 )
 
-// Alert is a stored patient record's header, pushed to the providers its
-// contract names as soon as the record is durable (ARCHITECTURE §3.6): a
-// clinician must not wait for a block to learn that a patient is
-// hypoglycaemic. It carries no health data beyond the header's vital sign
-// and severity; the provider checks Sig, the gateway's signature over
-// Header (record.SignContext), with the patient's key from the ledger, and
-// fetches the record by its ID, SHA-256(Header).
+// Alert is a stored patient record whose header asks for an alert, pushed
+// to the providers its contract names as soon as the record is durable
+// (ARCHITECTURE §3.6): a clinician must not wait for a block to learn that a
+// patient is hypoglycaemic. The cloud does not know of which vital sign or
+// how severe (record format 2 seals both), so the alert carries the
+// ciphertext too: the provider checks Sig, the gateway's signature over
+// Header (record.SignContext), with the patient's key from the ledger, the
+// ciphertext against the header's hash, and opens it with the key of its
+// scope that the header's key tag names; a provider whose scope lacks the
+// vital sign cannot open it. The record's ID is SHA-256(Header).
 type Alert struct {
-	Index  uint64 `cbor:"1,keyasint"` // the record's position in the records log
-	Header []byte `cbor:"2,keyasint"` // the record's header bytes, as signed
-	Sig    []byte `cbor:"3,keyasint"` // the author's signature over Header
-	Stored int64  `cbor:"4,keyasint"` // when the record became durable, Unix ms
+	Index      uint64 `cbor:"1,keyasint"` // the record's position in the records log
+	Header     []byte `cbor:"2,keyasint"` // the record's header bytes, as signed
+	Sig        []byte `cbor:"3,keyasint"` // the author's signature over Header
+	Stored     int64  `cbor:"4,keyasint"` // when the record became durable, Unix ms
+	Ciphertext []byte `cbor:"5,keyasint"` // the record's ciphertext
 }
 
 // AlertBatch answers an alerts request.

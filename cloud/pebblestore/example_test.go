@@ -10,7 +10,6 @@ import (
 	"github.com/vitalchain/vitalchain/cloud/pebblestore"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/merklelog"
-	"github.com/vitalchain/vitalchain/vital"
 )
 
 // A store in a directory keeps what was appended across a restart. (A cloud
@@ -26,7 +25,7 @@ func ExampleOpen() {
 	if err != nil {
 		panic(err)
 	}
-	rec := cloud.StoredRecord{ID: [32]byte{0xab}, Patient: identity.ID{1}, Kind: vital.Glucose, Bytes: []byte("sealed record")}
+	rec := cloud.StoredRecord{ID: [32]byte{0xab}, Patient: identity.ID{1}, Bytes: []byte("sealed record")}
 	leaf := merklelog.Node{ID: compact.NewNodeID(0, 0), Hash: merklelog.HashLeaf(rec.ID[:])}
 	if err := st.AppendRecords(0, 1, []cloud.StoredRecord{rec}, []merklelog.Node{leaf}); err != nil {
 		panic(err)
@@ -48,6 +47,6 @@ func ExampleOpen() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(n, got.Kind, string(got.Bytes))
-	// Output: 1 glucose sealed record
+	fmt.Println(n, string(got.Bytes))
+	// Output: 1 sealed record
 }

@@ -414,7 +414,7 @@ func (s *Store) Erase(patient identity.ID) ([][32]byte, error) {
 			continue
 		}
 		clear(r.Bytes)
-		r.Bytes, r.Kind, r.Erased = nil, 0, true
+		r.Bytes, r.Erased = nil, true
 		nv, err := codec.Marshal(&r)
 		if err != nil {
 			it.Close()

@@ -15,7 +15,6 @@ import (
 	"github.com/vitalchain/vitalchain/cloud/storetest"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/merklelog"
-	"github.com/vitalchain/vitalchain/vital"
 )
 
 func TestConformance(t *testing.T) {
@@ -41,7 +40,7 @@ func appendRecords(t testing.TB, log *merklelog.Log, ls *storetest.RecordsLog, n
 		idx := first + uint64(i)
 		var id [32]byte
 		binary.BigEndian.PutUint64(id[:], idx)
-		ls.Recs[i] = cloud.StoredRecord{ID: id, Index: idx, Patient: patient, Kind: vital.Glucose,
+		ls.Recs[i] = cloud.StoredRecord{ID: id, Index: idx, Patient: patient,
 			Received: int64(idx), Bytes: fmt.Appendf(nil, "record %d", idx)}
 		leaves[i] = merklelog.HashLeaf(id[:])
 	}

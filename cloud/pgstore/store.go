@@ -17,7 +17,6 @@ import (
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/merklelog"
-	"github.com/vitalchain/vitalchain/vital"
 )
 
 // ErrNotDurable is returned by Open for a connection that asks for
@@ -270,7 +269,6 @@ func (s *Store) appendRecords(epoch *int64, oldSize, newSize uint64, recs []clou
 		ids := make([][]byte, len(recs))
 		idxs := make([]int64, len(recs))
 		patients := make([][]byte, len(recs))
-		kinds := make([]int16, len(recs))
 		received := make([]int64, len(recs))
 		bodies := make([][]byte, len(recs))
 		for i := range recs {
@@ -279,11 +277,15 @@ func (s *Store) appendRecords(epoch *int64, oldSize, newSize uint64, recs []clou
 			if err != nil {
 				return err
 			}
-			ids[i], idxs[i], patients[i], kinds[i], received[i], bodies[i] = r.ID[:], p, r.Patient[:], int16(r.Kind), r.Received, r.Bytes
+			ids[i], idxs[i], patients[i], received[i], bodies[i] = r.ID[:], p, r.Patient[:], r.Received, r.Bytes
 		}
+		// The kind column is always 0: it held the record's vital sign while
+		// record headers named it (record format version 1), and is kept so
+		// that the schema needs no migration.
 		b.Queue(`INSERT INTO cloud_records (id, idx, patient, kind, received, body)
-			SELECT * FROM unnest($1::bytea[], $2::int8[], $3::bytea[], $4::int2[], $5::int8[], $6::bytea[])`,
-			ids, idxs, patients, kinds, received, bodies)
+			SELECT id, idx, patient, 0, received, body FROM unnest($1::bytea[], $2::int8[], $3::bytea[], $4::int8[], $5::bytea[])
+				AS t(id, idx, patient, received, body)`,
+			ids, idxs, patients, received, bodies)
 		return nil
 	})
 }
@@ -365,7 +367,7 @@ func scanRecord(row pgx.Row) (*cloud.StoredRecord, error) {
 	if kind < 0 || kind > math.MaxUint8 || idx < 0 {
 		return nil, fmt.Errorf("corrupt record %x: kind %d, position %d", r.ID[:8], kind, idx)
 	}
-	r.Patient, r.Index, r.Kind = identity.ID(p), uint64(idx), vital.Kind(kind)
+	r.Patient, r.Index = identity.ID(p), uint64(idx)
 	return &r, nil
 }
 

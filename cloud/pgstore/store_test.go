@@ -19,7 +19,6 @@ import (
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/pgtest"
 	"github.com/vitalchain/vitalchain/merklelog"
-	"github.com/vitalchain/vitalchain/vital"
 )
 
 // Each subtest has a schema of its own.
@@ -53,7 +52,7 @@ func exec(t testing.TB, url, sql string, args ...any) {
 
 // record is test record i of the records log.
 func record(i uint64) cloud.StoredRecord {
-	return cloud.StoredRecord{ID: [32]byte{0xaa, byte(i >> 8), byte(i)}, Index: i, Patient: identity.ID{1}, Kind: vital.Glucose,
+	return cloud.StoredRecord{ID: [32]byte{0xaa, byte(i >> 8), byte(i)}, Index: i, Patient: identity.ID{1},
 		Received: 1_700_000_000_000 + int64(i), Bytes: []byte("sealed")}
 }
 

@@ -16,7 +16,6 @@ import (
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/merklelog"
-	"github.com/vitalchain/vitalchain/vital"
 )
 
 // Run runs the conformance suite on the stores open returns, one per
@@ -68,11 +67,7 @@ func recordID(i uint64) [32]byte {
 
 // newRecord is the test record number i, of patient p, at position i.
 func newRecord(i uint64, p identity.ID) cloud.StoredRecord {
-	kind := vital.Glucose
-	if i%2 == 1 {
-		kind = vital.HeartRate
-	}
-	return cloud.StoredRecord{ID: recordID(i), Index: i, Patient: p, Kind: kind,
+	return cloud.StoredRecord{ID: recordID(i), Index: i, Patient: p,
 		Received: 1_700_000_000_000 + int64(i), Bytes: fmt.Appendf(nil, "record %d", i)}
 }
 
@@ -710,7 +705,7 @@ func testErase(t *testing.T, st cloud.Store) {
 			}
 			want := before[i]
 			if owners[i] == patient {
-				want.Bytes, want.Kind, want.Erased = nil, 0, true
+				want.Bytes, want.Erased = nil, true
 			}
 			if !reflect.DeepEqual(r, want) {
 				t.Errorf("%s: record %d is %+v, want %+v", when, i, r, want)

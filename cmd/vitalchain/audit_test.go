@@ -74,8 +74,8 @@ func TestPatientAuditTrailAndErasure(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rec, err := record.Seal(record.Header{Patient: patient.ID(), Epoch: 1, Contract: [32]byte{1}, Kind: vital.Glucose, Severity: 1, Time: time.Now().UnixMilli(), Seq: 1},
-		key, []byte("glucose 3.1 mmol/L"), patient.Signing)
+	rec, err := record.Seal(record.Header{Patient: patient.ID(), Epoch: 1, Contract: [32]byte{1}, Alert: true, Time: time.Now().UnixMilli(), Seq: 1},
+		key, record.Payload{Kind: vital.Glucose, Severity: 1, Body: []byte("glucose 3.1 mmol/L")}, patient.Signing)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -154,8 +154,8 @@ func TestCloudCrash(t *testing.T) {
 					seq++
 					s := seq
 					mu.Unlock()
-					h := record.Header{Patient: patient.ID(), Epoch: 1, Contract: [32]byte{1}, Kind: vital.Glucose, Severity: 2, Time: time.Now().UnixMilli(), Seq: s}
-					r, err := record.Seal(h, key, []byte(fmt.Sprintf("glucose reading %d", s)), patient.Signing)
+					h := record.Header{Patient: patient.ID(), Epoch: 1, Contract: [32]byte{1}, Alert: true, Time: time.Now().UnixMilli(), Seq: s}
+					r, err := record.Seal(h, key, record.Payload{Kind: vital.Glucose, Severity: 2, Body: []byte(fmt.Sprintf("glucose reading %d", s))}, patient.Signing)
 					if err != nil {
 						t.Error(err)
 						return

@@ -15,7 +15,6 @@ import (
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/command"
-	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/internal/cli"
 	"github.com/vitalchain/vitalchain/internal/health"
@@ -262,12 +261,13 @@ func runProviderAlerts(args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-// providerAlertLine is one alert: reading time, patient, vital sign, severity,
-// record ID, latency from the reading to this provider.
+// providerAlertLine is one alert: reading time, patient, vital sign, severity
+// (both decrypted: the cloud does not see them), record ID, latency from the
+// reading to this provider.
 func providerAlertLine(a provider.Alert) string {
 	return fmt.Sprintf("%s  patient %s  %-16s %-8s  record %x  latency %d ms",
 		time.UnixMilli(a.Header.Time).UTC().Format(providerTimeFormat), a.Header.Patient,
-		a.Header.Kind, contract.Severity(a.Header.Severity), a.ID, a.Latency().Milliseconds())
+		a.Kind, a.Severity, a.ID, a.Latency().Milliseconds())
 }
 
 // providerFetchSummary fetches a record and says its value and proof, or why not.
@@ -325,8 +325,12 @@ func runProviderFetch(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "device   %s\n", r.Device.Hex())
 	fmt.Fprintf(stdout, "reading  %s %s %s at %s (device seq %d), signed by the device\n",
 		kind, r.Value, r.Unit, r.Timestamp().UTC().Format(providerTimeFormat), r.Seq)
-	fmt.Fprintf(stdout, "alert    %s, contract %x, key epoch %d, signed by the patient\n",
-		contract.Severity(f.Header.Severity), f.Header.Contract[:8], f.Header.Epoch)
+	withheld := ""
+	if !f.Header.Alert {
+		withheld = " (no alert: the rule's cool-down withheld it)"
+	}
+	fmt.Fprintf(stdout, "alert    %s%s, contract %x, key epoch %d, signed by the patient\n",
+		f.Severity, withheld, f.Header.Contract[:8], f.Header.Epoch)
 	proof := fmt.Sprintf("ok: leaf %d of the cloud's log at size %d, root %x", f.Index, f.Checkpoint.Size, f.Checkpoint.Root[:8])
 	if f.Anchored {
 		proof += fmt.Sprintf(", anchored on the ledger by cloud %s", f.Cloud)

@@ -335,9 +335,10 @@ func seal(ps []sealer, uploaders, perUploader, batch int) (bodies [][][]byte, re
 				for range batch {
 					n := seq.Add(1)
 					p := ps[n%uint64(len(ps))]
-					h := record.Header{Patient: p.id.ID(), Epoch: 1, Contract: [32]byte{1}, Kind: vital.Glucose, Severity: 2,
+					h := record.Header{Patient: p.id.ID(), Epoch: 1, Contract: [32]byte{1}, Alert: true,
 						Time: time.Now().UnixMilli(), Seq: n}
-					r, err := record.Seal(h, p.key, []byte(`{"code":"2339-0","value":212.5,"unit":"mg/dL","t":1795718400000}`), p.id.Signing)
+					pl := record.Payload{Kind: vital.Glucose, Severity: 2, Body: []byte(`{"code":"2339-0","value":212.5,"unit":"mg/dL","t":1795718400000}`)}
+					r, err := record.Seal(h, p.key, pl, p.id.Signing)
 					if err != nil {
 						return err
 					}

@@ -142,9 +142,9 @@ func (s *System) stepForgeries(ctx context.Context, sum *Summary, w io.Writer) e
 	if err != nil {
 		return err
 	}
-	h := record.Header{Patient: p.ID.ID(), Author: p.ID.ID(), Epoch: 1, Contract: p.Contract, Kind: vital.Glucose, Severity: 2,
+	h := record.Header{Patient: p.ID.ID(), Author: p.ID.ID(), Epoch: 1, Contract: p.Contract, Alert: true,
 		Time: time.Now().UnixMilli(), Seq: 1}
-	rec, err := record.Seal(h, key, msg, p.ID.Signing)
+	rec, err := record.Seal(h, key, record.Payload{Kind: vital.Glucose, Severity: 2, Body: msg}, p.ID.Signing)
 	if err != nil {
 		return err
 	}
