@@ -175,6 +175,7 @@ func (m *Member) ActsFor(patient identity.ID) error {
 	}
 	return nil
 }
+
 // VerifyingKey returns the member's signing public key.
 func (m *Member) VerifyingKey() (identity.VerifyingKey, error) {
 	return identity.NewVerifyingKey(m.Role, m.Verifying)
