@@ -67,8 +67,37 @@ type Fetched struct {
 // the inclusion proof, and the anchor. A refusal by the cloud is returned
 // wrapping the *cloudapi.RequestError; a failed check is ErrForged, ErrProof,
 // ErrNoKey or ErrNotReading.
+//
+// The read is signed with the key this provider uses with the record's
+// patient (its relation key, see Bind), which it knows from the record's
+// alert; FetchFor names the patient of a record that did not come as an
+// alert.
 func (p *Provider) Fetch(ctx context.Context, id [32]byte) (*Fetched, error) {
-	f, err := p.fetch(ctx, id)
+	p.mu.Lock()
+	patient, ok := p.records[id]
+	p.mu.Unlock()
+	if !ok {
+		return p.fetchAs(ctx, nil, id)
+	}
+	return p.FetchFor(ctx, patient, id)
+}
+
+// FetchFor is Fetch of a record of patient.
+func (p *Provider) FetchFor(ctx context.Context, patient identity.ID, id [32]byte) (*Fetched, error) {
+	key, err := p.keyFor(ctx, patient)
+	if err != nil {
+		p.count(func(s *Stats) { s.FetchErrors++ })
+		return nil, fmt.Errorf("provider: fetch %x: %w", id[:8], err)
+	}
+	return p.fetchAs(ctx, key, id)
+}
+
+// fetchAs is Fetch with the read signed by key (nil: the registered key).
+func (p *Provider) fetchAs(ctx context.Context, key *identity.Identity, id [32]byte) (*Fetched, error) {
+	if key == nil {
+		key = p.cfg.Key
+	}
+	f, err := p.fetch(ctx, key, id)
 	var re *cloudapi.RequestError
 	switch {
 	case err == nil:
@@ -89,8 +118,8 @@ func (p *Provider) Fetch(ctx context.Context, id [32]byte) (*Fetched, error) {
 	return nil, fmt.Errorf("provider: fetch %x: %w", id[:8], err)
 }
 
-func (p *Provider) fetch(ctx context.Context, id [32]byte) (*Fetched, error) {
-	res, err := p.cfg.Cloud.Read(ctx, p.cfg.Key.Signing, id)
+func (p *Provider) fetch(ctx context.Context, me *identity.Identity, id [32]byte) (*Fetched, error) {
+	res, err := p.cfg.Cloud.Read(ctx, me.Signing, id)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +159,7 @@ func (p *Provider) fetch(ctx context.Context, id [32]byte) (*Fetched, error) {
 		f.Anchored = true
 	}
 	p.count(func(s *Stats) { s.ProofsVerified++ })
-	key, err := p.kindKey(ctx, pkey, h.Epoch, h.Kind)
+	key, err := p.kindKey(ctx, me, pkey, h.Epoch, h.Kind)
 	if err != nil {
 		return nil, err
 	}
@@ -236,15 +265,15 @@ func (p *Provider) deviceKey(ctx context.Context, device, patient identity.ID) (
 // of this provider's scope on the ledger: the envelope wraps the grant's
 // key, which opens the scope's keys (cached). A vital sign out of the
 // grant's scope has no key here (ErrOutOfScope).
-func (p *Provider) kindKey(ctx context.Context, pkey identity.VerifyingKey, epoch uint64, kind vital.Kind) (envelope.SessionKey, error) {
+func (p *Provider) kindKey(ctx context.Context, me *identity.Identity, pkey identity.VerifyingKey, epoch uint64, kind vital.Kind) (envelope.SessionKey, error) {
 	patient := pkey.ID()
-	k := epochKey{patient, epoch}
+	k := epochKey{patient, epoch, me.ID()}
 	p.mu.Lock()
 	keys, ok := p.keys[k]
 	p.mu.Unlock()
 	if !ok {
 		var err error
-		if keys, err = p.scopeKeys(ctx, pkey, epoch); err != nil {
+		if keys, err = p.scopeKeys(ctx, me, pkey, epoch); err != nil {
 			return envelope.SessionKey{}, err
 		}
 		p.mu.Lock()
@@ -262,10 +291,10 @@ func (p *Provider) kindKey(ctx context.Context, pkey identity.VerifyingKey, epoc
 }
 
 // scopeKeys reads and opens the keys of this provider's scope in the
-// patient's epoch.
-func (p *Provider) scopeKeys(ctx context.Context, pkey identity.VerifyingKey, epoch uint64) (map[vital.Kind]envelope.SessionKey, error) {
-	patient := pkey.ID()
-	b, err := p.cfg.Chain.Envelope(ctx, patient, epoch, p.me)
+// patient's epoch, granted to me (its relation key or its registered key).
+func (p *Provider) scopeKeys(ctx context.Context, me *identity.Identity, pkey identity.VerifyingKey, epoch uint64) (map[vital.Kind]envelope.SessionKey, error) {
+	patient, myID := pkey.ID(), me.ID()
+	b, err := p.cfg.Chain.Envelope(ctx, patient, epoch, myID)
 	if errors.Is(err, client.ErrNotFound) {
 		return nil, fmt.Errorf("%w: epoch %d of patient %s", ErrNoKey, epoch, patient)
 	}
@@ -276,19 +305,19 @@ func (p *Provider) scopeKeys(ctx context.Context, pkey identity.VerifyingKey, ep
 	if err != nil {
 		return nil, fmt.Errorf("%w: envelope on the ledger: %w", ErrNoKey, err)
 	}
-	dk := p.cfg.Key.Decryption
-	gk, err := env.Unwrap(envelope.GrantContext(patient, p.me, epoch, dk.Suite()), dk, pkey)
+	dk := me.Decryption
+	gk, err := env.Unwrap(envelope.GrantContext(patient, myID, epoch, dk.Suite()), dk, pkey)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoKey, err)
 	}
-	sealed, err := p.cfg.Chain.ScopeKeys(ctx, patient, epoch, p.me)
+	sealed, err := p.cfg.Chain.ScopeKeys(ctx, patient, epoch, myID)
 	if errors.Is(err, client.ErrNotFound) {
 		return nil, fmt.Errorf("%w: no scope keys in epoch %d of patient %s", ErrNoKey, epoch, patient)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ledger: scope keys: %w", err)
 	}
-	keys, err := envelope.OpenScope(gk, patient, p.me, epoch, sealed)
+	keys, err := envelope.OpenScope(gk, patient, myID, epoch, sealed)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoKey, err)
 	}
@@ -300,7 +329,11 @@ func (p *Provider) scopeKeys(ctx context.Context, pkey identity.VerifyingKey, ep
 // does not hold the scope, only these keys sealed to the provider). A
 // provider without a grant gets ErrNoKey.
 func (p *Provider) Scope(ctx context.Context, patient identity.ID) ([]vital.Kind, error) {
-	g, err := p.cfg.Chain.Grant(ctx, patient, p.me)
+	me, err := p.keyFor(ctx, patient)
+	if err != nil {
+		return nil, err
+	}
+	g, err := p.cfg.Chain.Grant(ctx, patient, me.ID())
 	if errors.Is(err, client.ErrNotFound) {
 		return nil, fmt.Errorf("%w: no grant from patient %s", ErrNoKey, patient)
 	}
@@ -311,7 +344,7 @@ func (p *Provider) Scope(ctx context.Context, patient identity.ID) ([]vital.Kind
 	if err != nil {
 		return nil, err
 	}
-	keys, err := p.scopeKeys(ctx, pkey, g.Epoch)
+	keys, err := p.scopeKeys(ctx, me, pkey, g.Epoch)
 	if err != nil {
 		return nil, err
 	}
