@@ -49,10 +49,10 @@ type Provider struct {
 	members   map[identity.ID]cachedMember
 	keys      map[epochKey]map[vital.Kind]envelope.SessionKey // the keys of this provider's scope
 	contracts map[[32]byte]bool                               // whether a contract names this provider
-	signers   map[identity.ID]*client.Signer // by signing key: the registered key's and relation keys'
-	lastSeq   uint64                         // the Seq of the last record sent
-	rels      map[identity.ID]*relEntry      // by patient
-	patients  []identity.ID                  // whose relation keys Follow polls with
+	signers   map[identity.ID]*client.Signer                  // by signing key: the registered key's and relation keys'
+	lastSeq   uint64                                          // the Seq of the last record sent
+	rels      map[identity.ID]*relEntry                       // by patient
+	patients  []identity.ID                                   // whose relation keys Follow polls with
 	// patientsChanged is closed (and replaced) when patients grows.
 	patientsChanged chan struct{}
 	records         map[[32]byte]identity.ID // record → patient, from verified alerts (Fetch)
