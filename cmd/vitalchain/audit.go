@@ -15,6 +15,7 @@ import (
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/relation"
 )
 
 // patientCloud returns the ID of the cloud behind cc, once the ledger
@@ -44,7 +45,8 @@ func patientCloud(ctx context.Context, cl *client.Client, cc *cloudapi.Client, p
 // with the access log's checkpoint anchored on the ledger, each request's
 // signature with its requester's key from the ledger. It fails if any of
 // it does not verify.
-func printAuditTrail(ctx context.Context, stdout io.Writer, cl *client.Client, cc *cloudapi.Client, key *identity.SigningKey, from uint64) error {
+func printAuditTrail(ctx context.Context, stdout io.Writer, cl *client.Client, cc *cloudapi.Client, id *identity.Identity, from uint64) error {
+	key := id.Signing
 	patient := key.Public().ID()
 	cloudID, err := patientCloud(ctx, cl, cc, patient)
 	if err != nil {
@@ -79,7 +81,15 @@ func printAuditTrail(ctx context.Context, stdout io.Writer, cl *client.Client, c
 	fmt.Fprintf(stdout, "access log of patient %s at cloud %s: %d entries verified; %d under the anchor of size %d (height %d), %d after it, in the log but not anchored yet\n",
 		patient.Hex(), cloudID.Hex(), len(trail), anchored, anchor.Checkpoint.Size, anchor.Height, len(trail)-anchored)
 	for _, v := range trail {
-		fmt.Fprintln(stdout, auditLine(v, roles[v.Requester]))
+		line := auditLine(v, roles[v.Requester])
+		// A provider reads under its relation key for this patient: the
+		// binding the ledger keeps sealed to the patient names it.
+		if roles[v.Requester] == identity.RoleProvider {
+			if b, err := relation.Resolve(ctx, cl, id, v.Requester); err == nil {
+				line += "  provider " + b.Provider.Hex() + " under its relation key"
+			}
+		}
+		fmt.Fprintln(stdout, line)
 	}
 	return nil
 }

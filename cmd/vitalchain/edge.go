@@ -205,7 +205,7 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 		if sub == "erase" {
 			return erase(ctx, stdout, cl, cc, id.Signing)
 		}
-		return printAuditTrail(ctx, stdout, cl, cc, id.Signing, *from)
+		return printAuditTrail(ctx, stdout, cl, cc, id, *from)
 	}
 	if sub == "contract" {
 		terms := contract.Terms{Version: contract.Version, Patient: id.ID(), Rules: contract.DefaultRules(), Name: "vital signs"}
