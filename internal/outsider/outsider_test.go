@@ -42,9 +42,13 @@ func TestChainRevealsNoHealthData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sum.Failures) > 0 {
-		t.Fatalf("the system failed: %v", sum.Failures)
-	}
+	// The system's own failures are reported after the scan, whose
+	// findings say more.
+	defer func() {
+		if len(sum.Failures) > 0 {
+			t.Errorf("the system failed: %v", sum.Failures)
+		}
+	}()
 	node, err := client.NewHTTPNode(s.Chain.Net.Nodes[0].RPCAddress(), nil)
 	if err != nil {
 		t.Fatal(err)
