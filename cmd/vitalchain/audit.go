@@ -13,6 +13,7 @@ import (
 
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
+	"github.com/vitalchain/vitalchain/fhirapi"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/relation"
@@ -45,7 +46,7 @@ func patientCloud(ctx context.Context, cl *client.Client, cc *cloudapi.Client, p
 // with the access log's checkpoint anchored on the ledger, each request's
 // signature with its requester's key from the ledger. It fails if any of
 // it does not verify.
-func printAuditTrail(ctx context.Context, stdout io.Writer, cl *client.Client, cc *cloudapi.Client, id *identity.Identity, from uint64) error {
+func printAuditTrail(ctx context.Context, stdout io.Writer, cl *client.Client, cc *cloudapi.Client, id *identity.Identity, from uint64, asFHIR bool) error {
 	key := id.Signing
 	patient := key.Public().ID()
 	cloudID, err := patientCloud(ctx, cl, cc, patient)
@@ -71,6 +72,21 @@ func printAuditTrail(ctx context.Context, stdout io.Writer, cl *client.Client, c
 	trail, err := cc.AuditTrail(ctx, key, from, anchor.Checkpoint, keyOf)
 	if err != nil {
 		return fmt.Errorf("the access log does not verify: %w", err)
+	}
+	if asFHIR {
+		b := fhirapi.TrailBundle(trail, cloudID, anchor.Height, func(rid identity.ID) fhirapi.Party {
+			// A provider under its relation key for this patient is named
+			// by its registered ID, from the binding sealed to the patient.
+			if roles[rid] == identity.RoleProvider {
+				if b, err := relation.Resolve(ctx, cl, id, rid); err == nil {
+					return fhirapi.Party{ID: b.Provider, Role: identity.RoleProvider,
+						Display: "provider " + b.Provider.String() + " (relation key " + rid.String() + ")"}
+				}
+			}
+			return fhirapi.Party{ID: rid, Role: roles[rid]}
+		})
+		_, err := fmt.Fprintf(stdout, "%s\n", b)
+		return err
 	}
 	anchored := 0
 	for _, v := range trail {

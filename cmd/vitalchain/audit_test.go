@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -111,6 +113,23 @@ func TestPatientAuditTrailAndErasure(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("access-log prints no %q:\n%s", want, out)
 		}
+	}
+	// The same trail, exported as FHIR AuditEvents: one an entry (the two
+	// above and the listing this export makes), the read naming the
+	// record and anchored.
+	var bundle struct {
+		ResourceType, Type string
+		Entry              []struct{ Resource json.RawMessage }
+	}
+	if err := json.Unmarshal([]byte(vc("patient", "access-log", "--fhir")), &bundle); err != nil {
+		t.Fatalf("access-log --fhir: %v", err)
+	}
+	if bundle.ResourceType != "Bundle" || len(bundle.Entry) != 3 {
+		t.Fatalf("access-log --fhir: a %s of %d entries, want a Bundle of 3", bundle.ResourceType, len(bundle.Entry))
+	}
+	if ev := string(bundle.Entry[0].Resource); !strings.Contains(ev, `"resourceType":"AuditEvent"`) || !strings.Contains(ev, fmt.Sprintf("%x", rec.ID())) ||
+		!strings.Contains(ev, `"type":"anchored","valueString":"true"`) {
+		t.Errorf("the read's AuditEvent: %s", ev)
 	}
 	if out := vc("patient", "erase"); !strings.Contains(out, "erased the ciphertexts of 1 records") {
 		t.Errorf("erase prints:\n%s", out)

@@ -131,13 +131,16 @@ A patient's own commands, with the patient's key file:
     patient migrate --key FILE --cluster N [--out DIR] [--ledger URL]
         Move the patient, with the wearables whose key files are in DIR, to cluster N (the
         overlay attached it to that cluster's head).
-    patient access-log --key FILE [--cloud URL] [--from N] [--ledger URL]
+    patient access-log --key FILE [--cloud URL] [--from N] [--fhir] [--ledger URL]
         The patient's audit trail (an accounting of disclosures): every read
         of its records, every refusal, every alert delivered to a provider,
         every listing and erasure, each with who asked (their signed
         request) and when, verified: each entry's inclusion proof into the
         cloud's access log, that log's consistency with its checkpoint
-        anchored on the ledger. Fails if anything does not verify.
+        anchored on the ledger. Fails if anything does not verify. With
+        --fhir it prints the verified entries as a FHIR R4 Bundle of
+        AuditEvents instead (each with its leaf hash, log index, anchor
+        height and the requester's signed request).
     patient erase --key FILE [--cloud URL] [--ledger URL]
         Have the cloud erase the ciphertexts of all the patient's records
         (GDPR Art. 17); their leaves stay, so the records log's anchors and
@@ -162,6 +165,7 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 	forD := fs.Duration("for", 24*time.Hour, "how long the grant lasts")
 	keyDir := fs.String("out", "", "the `directory` of the wearables' key files (devices, migrate)")
 	from := fs.Uint64("from", 0, "first access-log index")
+	asFHIR := fs.Bool("fhir", false, "print the access log as a FHIR R4 Bundle of AuditEvents (access-log)")
 	provKeys := fs.String("provider-key", "", "the providers' key `files`, comma-separated (contract)")
 	bindingFile := fs.String("binding", "", "the provider's binding `file` of its relation key (grant; 'vitalchain provider bind')")
 	cluster := fs.Uint("cluster", 0, "the `cluster` to move to (migrate)")
@@ -205,7 +209,7 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 		if sub == "erase" {
 			return erase(ctx, stdout, cl, cc, id.Signing)
 		}
-		return printAuditTrail(ctx, stdout, cl, cc, id, *from)
+		return printAuditTrail(ctx, stdout, cl, cc, id, *from, *asFHIR)
 	}
 	if sub == "contract" {
 		terms := contract.Terms{Version: contract.Version, Patient: id.ID(), Rules: contract.DefaultRules(), Name: "vital signs"}
