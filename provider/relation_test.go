@@ -47,7 +47,7 @@ func (p *patient) relate(b *relation.Binding, prov *identity.Identity) *identity
 // patient, never its registered key.
 func TestRelationKeys(t *testing.T) {
 	w := getWorld(t)
-	ctx := timeout(t, 60*time.Second)
+	ctx := timeout(t, 3*time.Minute) // a dozen transactions, each a block
 	aID, a := w.newProvider(t)
 	var pats []*patient
 	var rels []*identity.Identity
