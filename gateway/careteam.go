@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/relation"
@@ -94,8 +95,8 @@ func (p *Patient) ProviderOf(ctx context.Context, key identity.ID) (provider ide
 
 // keyOf returns the key under which provider (a registered provider's ID,
 // or a relation key) is in this patient's care team: its relation key if
-// the patient related it (Relate, or a grant of the care team), else the
-// ID itself.
+// the patient related it (Relate, a grant of the care team, or a party to
+// one of the patient's contracts), else the ID itself.
 func (p *Patient) keyOf(ctx context.Context, provider identity.ID) (identity.ID, error) {
 	p.relMu.Lock()
 	rel, ok := p.byProvider[provider]
@@ -110,13 +111,39 @@ func (p *Patient) keyOf(ctx context.Context, provider identity.ID) (identity.ID,
 	if _, err := p.CareTeam(ctx); err != nil {
 		return identity.ID{}, err
 	}
-	p.relMu.Lock()
-	rel, ok = p.byProvider[provider]
-	p.relMu.Unlock()
-	if ok {
+	if rel, ok := p.related(provider); ok {
+		return rel, nil
+	}
+	// A provider related for a contract and not granted yet.
+	ids, err := p.chain.Contracts(ctx, p.me)
+	if err != nil && !errors.Is(err, client.ErrNotFound) {
+		return identity.ID{}, err
+	}
+	for _, id := range ids {
+		c, err := p.chain.Contract(ctx, id)
+		if err != nil {
+			return identity.ID{}, fmt.Errorf("contract %x: %w", id[:8], err)
+		}
+		if c.Patient != p.me {
+			continue
+		}
+		for _, key := range c.Providers {
+			if _, _, err := p.ProviderOf(ctx, key); err != nil {
+				return identity.ID{}, err
+			}
+		}
+	}
+	if rel, ok := p.related(provider); ok {
 		return rel, nil
 	}
 	return provider, nil
+}
+
+func (p *Patient) related(provider identity.ID) (identity.ID, bool) {
+	p.relMu.Lock()
+	defer p.relMu.Unlock()
+	rel, ok := p.byProvider[provider]
+	return rel, ok
 }
 
 // CareTeamEntry is a grant of the patient's with the provider behind it.

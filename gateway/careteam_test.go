@@ -5,8 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vitalchain/vitalchain/contract"
 	"github.com/vitalchain/vitalchain/gateway"
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/relation"
 	"github.com/vitalchain/vitalchain/vital"
 )
@@ -88,6 +90,35 @@ func TestCareTeamUnlinkable(t *testing.T) {
 	if err != nil || g.Revoked == 0 {
 		t.Fatalf("the relation key's grant after the revoke: %+v, %v", g, err)
 	}
+	// A provider related for a contract, not granted yet: a fresh client
+	// grants it by its real ID under its relation key, found in the
+	// contract's parties.
+	third := w.admit(w.head, identity.RolePatient, identity.ID{})
+	p3, err := gateway.OpenPatient(ctx, third, w.cl, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b3, rel3, _ := relation.Bind(prov, third.ID())
+	if _, err := p3.Relate(ctx, b3); err != nil {
+		t.Fatal(err)
+	}
+	dc, err := ledger.NewDeployContract(third, contract.Terms{Version: contract.Version, Patient: third.ID(), Providers: []identity.ID{rel3.ID()},
+		Rules: []contract.Rule{{Kind: vital.Glucose, Expr: "value > 180.0", Severity: contract.Warning}}, Name: "x"}, rel3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.submit(third.Signing, dc)
+	fresh3, err := gateway.OpenPatient(ctx, third, w.cl, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fresh3.Grant(ctx, prov.ID(), []vital.Kind{vital.Glucose}, false, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if gs, err := w.cl.Grants(ctx, third.ID()); err != nil || len(gs) != 1 || gs[0].Provider != rel3.ID() {
+		t.Fatalf("the third patient's grants name %v (%v), want its relation key %s", gs, err, rel3.ID())
+	}
+
 	// A binding for another patient, or signed by another provider, is refused.
 	b, _, _ := relation.Bind(prov, other.ID())
 	if _, err := p1.Relate(ctx, b); !errors.Is(err, relation.ErrBinding) {
