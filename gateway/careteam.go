@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/identity"
@@ -41,17 +42,18 @@ func (p *Patient) Relate(ctx context.Context, b *relation.Binding) (identity.ID,
 		return identity.ID{}, err
 	}
 	rel := b.ID()
-	reg := b.Register()
-	if reg.Binding, err = relation.Seal(b, p.id.Decryption.Public()); err != nil {
-		return identity.ID{}, err
-	}
-	err = p.submit(ctx, reg)
-	if errors.Is(err, ledger.Rejected(ledger.CodeDuplicate)) {
-		// Registered before: it must be this patient's, with this binding.
-		var got *relation.Binding
-		if got, err = relation.Resolve(ctx, p.chain, p.id, rel); err == nil && got.Provider != b.Provider {
-			err = fmt.Errorf("%w: relation key %s is registered for provider %s", relation.ErrBinding, rel, got.Provider)
+	_, err = p.chain.Member(ctx, rel)
+	switch {
+	case errors.Is(err, client.ErrNotFound):
+		reg := b.Register()
+		if reg.Binding, err = relation.Seal(b, p.id.Decryption.Public()); err != nil {
+			return identity.ID{}, err
 		}
+		if err = p.submit(ctx, reg); errors.Is(err, ledger.Rejected(ledger.CodeDuplicate)) {
+			err = p.registeredFor(ctx, rel, b.Provider) // another client of the patient's was first
+		}
+	case err == nil:
+		err = p.registeredFor(ctx, rel, b.Provider)
 	}
 	if err != nil {
 		return identity.ID{}, fmt.Errorf("register relation key of provider %s: %w", b.Provider, err)
@@ -59,6 +61,29 @@ func (p *Patient) Relate(ctx context.Context, b *relation.Binding) (identity.ID,
 	p.remember(rel, b.Provider)
 	p.log.Info("relation key registered", "provider", b.Provider, "relation", rel)
 	return rel, nil
+}
+
+// registeredFor checks that relation key rel, registered already, is this
+// patient's and bound to provider. A node behind this client's own
+// transaction is asked again, for a few seconds.
+func (p *Patient) registeredFor(ctx context.Context, rel, provider identity.ID) error {
+	for tries := 0; ; tries++ {
+		got, err := relation.Resolve(ctx, p.chain, p.id, rel)
+		switch {
+		case errors.Is(err, client.ErrStale) && tries < 50:
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		case err != nil:
+			return err
+		case got.Provider != provider:
+			return fmt.Errorf("%w: relation key %s is registered for provider %s", relation.ErrBinding, rel, got.Provider)
+		}
+		return nil
+	}
 }
 
 func (p *Patient) remember(rel, provider identity.ID) {
