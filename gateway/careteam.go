@@ -27,7 +27,8 @@ import (
 // unless it is registered already. It returns the relation key's ID: what
 // the patient's grants and contracts name.
 func (p *Patient) Relate(ctx context.Context, b *relation.Binding) (identity.ID, error) {
-	pm, err := p.chain.Member(ctx, b.Provider)
+	var pm *ledger.Member
+	err := fresh(ctx, func() (err error) { pm, err = p.chain.Member(ctx, b.Provider); return err })
 	if err != nil {
 		return identity.ID{}, fmt.Errorf("provider %s: %w", b.Provider, err)
 	}
@@ -42,7 +43,7 @@ func (p *Patient) Relate(ctx context.Context, b *relation.Binding) (identity.ID,
 		return identity.ID{}, err
 	}
 	rel := b.ID()
-	_, err = p.chain.Member(ctx, rel)
+	err = fresh(ctx, func() error { _, err := p.chain.Member(ctx, rel); return err })
 	switch {
 	case errors.Is(err, client.ErrNotFound):
 		reg := b.Register()
@@ -63,27 +64,36 @@ func (p *Patient) Relate(ctx context.Context, b *relation.Binding) (identity.ID,
 	return rel, nil
 }
 
-// registeredFor checks that relation key rel, registered already, is this
-// patient's and bound to provider. A node behind this client's own
-// transaction is asked again, for a few seconds.
-func (p *Patient) registeredFor(ctx context.Context, rel, provider identity.ID) error {
+// fresh runs query, again while the node answers with a state older than
+// this client's own latest transaction (client.ErrStale), for up to 5 s:
+// the care team is read right after the patient's own registrations and
+// grants.
+func fresh(ctx context.Context, query func() error) error {
 	for tries := 0; ; tries++ {
-		got, err := relation.Resolve(ctx, p.chain, p.id, rel)
-		switch {
-		case errors.Is(err, client.ErrStale) && tries < 50:
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(100 * time.Millisecond):
-			}
-			continue
-		case err != nil:
+		err := query()
+		if !errors.Is(err, client.ErrStale) || tries >= 50 {
 			return err
-		case got.Provider != provider:
-			return fmt.Errorf("%w: relation key %s is registered for provider %s", relation.ErrBinding, rel, got.Provider)
 		}
-		return nil
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
+}
+
+// registeredFor checks that relation key rel, registered already, is this
+// patient's and bound to provider.
+func (p *Patient) registeredFor(ctx context.Context, rel, provider identity.ID) error {
+	var got *relation.Binding
+	err := fresh(ctx, func() (err error) { got, err = relation.Resolve(ctx, p.chain, p.id, rel); return err })
+	switch {
+	case err != nil:
+		return err
+	case got.Provider != provider:
+		return fmt.Errorf("%w: relation key %s is registered for provider %s", relation.ErrBinding, rel, got.Provider)
+	}
+	return nil
 }
 
 func (p *Patient) remember(rel, provider identity.ID) {
@@ -107,7 +117,8 @@ func (p *Patient) ProviderOf(ctx context.Context, key identity.ID) (provider ide
 	if ok {
 		return prov, false, nil
 	}
-	b, err := relation.Resolve(ctx, p.chain, p.id, key)
+	var b *relation.Binding
+	err = fresh(ctx, func() (err error) { b, err = relation.Resolve(ctx, p.chain, p.id, key); return err })
 	if errors.Is(err, relation.ErrNotRelation) {
 		return key, true, nil
 	}
