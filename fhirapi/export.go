@@ -144,7 +144,12 @@ func (s *Server) runExport(ctx context.Context, j *exportJob, since time.Time) {
 			}
 		}
 		if has("Consent") && s.cfg.Ledger != nil {
-			gr, err := s.cfg.Ledger.Grant(ctx, p, s.me)
+			key, err := s.cfg.Provider.KeyFor(ctx, p)
+			if err != nil {
+				fail(err)
+				return
+			}
+			gr, err := s.cfg.Ledger.Grant(ctx, p, key)
 			if err != nil {
 				fail(err)
 				return

@@ -528,7 +528,11 @@ func (s *Server) consentSearch(c *call) error {
 		if !keep(p.Hex()) {
 			continue
 		}
-		g, err := s.cfg.Ledger.Grant(c.r.Context(), p, s.me)
+		key, err := s.cfg.Provider.KeyFor(c.r.Context(), p)
+		if err != nil {
+			return fmt.Errorf("key for %s: %w", p, err)
+		}
+		g, err := s.cfg.Ledger.Grant(c.r.Context(), p, key)
 		if err != nil {
 			return fmt.Errorf("grant of %s: %w", p, err)
 		}

@@ -58,9 +58,14 @@ type Clinician interface {
 	// Scope returns the vital signs a patient's grant covers: the ledger
 	// keeps them only sealed, for the provider's key.
 	Scope(ctx context.Context, patient identity.ID) ([]vital.Kind, error)
+	// KeyFor returns the key the provider is granted under by a patient:
+	// its relation key for that patient (the chain never names the
+	// provider's registered key in a patient's grant), or its registered
+	// key for a grant made to it directly.
+	KeyFor(ctx context.Context, patient identity.ID) (identity.ID, error)
 }
 
-// Ledger reads a patient's grant to a provider (*client.Client), for
+// Ledger reads a patient's grant to a provider's key (*client.Client), for
 // Consent.
 type Ledger interface {
 	Grant(ctx context.Context, patient, provider identity.ID) (*ledger.GrantRecord, error)

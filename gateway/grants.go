@@ -43,7 +43,25 @@ func (p *Patient) provider(ctx context.Context, id identity.ID) (identity.Public
 // on the ledger: the envelope wraps the grant's own key, which opens the
 // scope's keys sealed beside it (envelope.SealScope), so the provider can
 // decrypt the records of those vital signs and no other.
+//
+// provider is a registered provider's ID or a relation key: the grant
+// names the provider's relation key for this patient if the patient
+// related it (Relate), and the provider's registered key otherwise, which
+// links the provider's patients on the chain (logged as a warning).
 func (p *Patient) Grant(ctx context.Context, provider identity.ID, scope []vital.Kind, commands bool, expiry time.Time) error {
+	key, err := p.keyOf(ctx, provider)
+	if err != nil {
+		return err
+	}
+	if key == provider {
+		if _, linkable, err := p.ProviderOf(ctx, key); err == nil && linkable {
+			p.log.Warn("grant to a provider's registered key: the chain links its patients (relate its binding first)", "provider", provider)
+		}
+	}
+	return p.grant(ctx, key, scope, commands, expiry)
+}
+
+func (p *Patient) grant(ctx context.Context, provider identity.ID, scope []vital.Kind, commands bool, expiry time.Time) error {
 	scope = slices.Clone(scope)
 	slices.Sort(scope)
 	scope = slices.Compact(scope)
@@ -89,6 +107,10 @@ func (p *Patient) grantOf(provider identity.Public, epoch uint64, key envelope.S
 // them sealed). A grant that holds no key of the current epoch (expired or
 // revoked before it began) has an empty scope.
 func (p *Patient) Scope(ctx context.Context, provider identity.ID) ([]vital.Kind, error) {
+	provider, err := p.keyOf(ctx, provider)
+	if err != nil {
+		return nil, err
+	}
 	epoch, key := p.current()
 	if key.IsZero() {
 		return nil, ErrErased
@@ -121,7 +143,11 @@ func (p *Patient) Grants(ctx context.Context) ([]ledger.GrantEntry, error) {
 // other provider whose grant is active gets the new epoch's keys of its
 // scope. Records sealed after Revoke returns use the new keys.
 func (p *Patient) Revoke(ctx context.Context, provider identity.ID) error {
-	return p.revoke(ctx, provider, false)
+	key, err := p.keyOf(ctx, provider)
+	if err != nil {
+		return err
+	}
+	return p.revoke(ctx, key, false)
 }
 
 // RekeyExpired treats an expired grant like a revoke: if a grant that holds

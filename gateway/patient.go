@@ -31,6 +31,10 @@ type Patient struct {
 
 	txMu     sync.Mutex // one patient transaction at a time
 	revokeMu sync.Mutex
+
+	relMu      sync.Mutex
+	byRel      map[identity.ID]identity.ID // relation key → its provider (verified bindings)
+	byProvider map[identity.ID]identity.ID // provider → its relation key
 }
 
 // OpenPatient recovers a registered patient's current session key from the

@@ -144,3 +144,24 @@ func ParseDecryptionKey(s string) (*DecryptionKey, error) {
 	}
 	return NewDecryptionKey(role, suite, data)
 }
+
+// DeriveDecryptionKey returns the HPKE key pair of suite for role derived
+// deterministically from ikm (RFC 9180 DeriveKeyPair): the same ikm gives
+// the same key. ikm must be secret and at least 32 bytes.
+func DeriveDecryptionKey(role Role, suite Suite, ikm []byte) (*DecryptionKey, error) {
+	if !role.Valid() {
+		return nil, fmt.Errorf("%w: %d", ErrUnknownRole, role)
+	}
+	if len(ikm) < 32 {
+		return nil, fmt.Errorf("%w: derive %s key from %d bytes, want at least 32", ErrBadKey, suite, len(ikm))
+	}
+	kem, err := suite.KEM()
+	if err != nil {
+		return nil, err
+	}
+	priv, err := kem.DeriveKeyPair(ikm)
+	if err != nil {
+		return nil, fmt.Errorf("derive %s key: %w", suite, err)
+	}
+	return &DecryptionKey{role: role, suite: suite, priv: priv}, nil
+}

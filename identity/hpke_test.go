@@ -138,3 +138,36 @@ func TestParseKeyTrailingBits(t *testing.T) {
 		}
 	}
 }
+
+func TestDeriveDecryptionKey(t *testing.T) {
+	ikm := bytes.Repeat([]byte{7}, 32)
+	other := bytes.Repeat([]byte{8}, 32)
+	for _, suite := range suites {
+		t.Run(suite.String(), func(t *testing.T) {
+			a, err := identity.DeriveDecryptionKey(identity.RoleProvider, suite, ikm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := identity.DeriveDecryptionKey(identity.RoleProvider, suite, ikm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := identity.DeriveDecryptionKey(identity.RoleProvider, suite, other)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.String() != b.String() {
+				t.Error("the same ikm derived two keys")
+			}
+			if bytes.Equal(a.Public().Bytes(), c.Public().Bytes()) {
+				t.Error("two ikms derived the same key")
+			}
+			if a.Suite() != suite || a.Role() != identity.RoleProvider {
+				t.Errorf("derived a %s %s key", a.Role(), a.Suite())
+			}
+		})
+	}
+	if _, err := identity.DeriveDecryptionKey(identity.RoleProvider, identity.SuiteX25519, ikm[:31]); !errors.Is(err, identity.ErrBadKey) {
+		t.Errorf("short ikm: %v, want ErrBadKey", err)
+	}
+}

@@ -175,7 +175,8 @@ func (c *DeviceCommand) check(*Decoded) error {
 }
 
 func (c *DeviceCommand) apply(x *exec, d *Decoded) error {
-	if _, err := x.signer(d, identity.RoleProvider); err != nil {
+	me, err := x.signer(d, identity.RoleProvider)
+	if err != nil {
 		return err
 	}
 	dev, err := x.member(c.Device, "device")
@@ -187,6 +188,9 @@ func (c *DeviceCommand) apply(x *exec, d *Decoded) error {
 	}
 	var patient identity.ID
 	copy(patient[:], dev.Patient)
+	if err := me.ActsFor(patient); err != nil {
+		return err
+	}
 	prov := d.Tx.SignerID()
 	var g GrantRecord
 	ok, err := x.get(key(pGrant, patient[:], prov[:]), &g)

@@ -127,6 +127,9 @@ func (c *DeployContract) apply(x *exec, d *Decoded) error {
 		if p.Role != identity.RoleProvider {
 			return errorf(CodeWrongRole, "contract party %s is a %s, not a provider", a.Provider, p.Role)
 		}
+		if err := p.ActsFor(d.Tx.SignerID()); err != nil {
+			return err
+		}
 		if err := identity.VerifyContext(p.Verifying, acceptContext, id[:], a.Sig); err != nil {
 			return wrap(CodeBadSignature, "acceptance of provider "+a.Provider.String(), err)
 		}

@@ -132,6 +132,13 @@
 //     rules: the chain holds a salted commitment to the terms and the
 //     terms encrypted to the parties, nothing of the rules or the name.
 //     outsider.TestChainRevealsNoHealthData.
+//   - A chain observer links a provider's patients by the provider's key in
+//     their grants, contracts, provider records and device commands: a
+//     provider appears in each patient's transactions under a relation key
+//     (package relation) that its patient registers bound to itself, and
+//     that acts for that patient only (Member.ActsFor: CodeUnauthorized).
+//     TestRelationKey, outsider.TestScanLinksProviders,
+//     outsider.TestChainRevealsNoHealthData.
 //   - A node's RPC (or whoever sits between it and a client) answers a
 //     query with a value of its choosing: a patient's epoch that makes the
 //     gateway seal with a revoked provider's key, a member's home that sends

@@ -96,6 +96,9 @@ func (g *Grant) apply(x *exec, d *Decoded) error {
 	if prov.Role != identity.RoleProvider {
 		return errorf(CodeWrongRole, "grantee %s is a %s, not a provider", g.Provider, prov.Role)
 	}
+	if err := prov.ActsFor(me); err != nil {
+		return err
+	}
 	if err := envelopeSuite(g.Envelope, prov); err != nil {
 		return err
 	}
@@ -302,7 +305,11 @@ func (r *ProviderRecord) check(d *Decoded) error {
 }
 
 func (r *ProviderRecord) apply(x *exec, d *Decoded) error {
-	if _, err := x.signer(d, identity.RoleProvider); err != nil {
+	me, err := x.signer(d, identity.RoleProvider)
+	if err != nil {
+		return err
+	}
+	if err := me.ActsFor(r.Patient); err != nil {
 		return err
 	}
 	pat, err := x.member(r.Patient, "patient")

@@ -46,6 +46,9 @@ func (m *Migrate) apply(x *exec, d *Decoded) error {
 	if err != nil {
 		return err
 	}
+	if me.IsRelation() {
+		return errorf(CodeWrongRole, "a relation key is in no cluster of its own: its provider migrates")
+	}
 	if len(m.Devices) > 0 && me.Role != identity.RolePatient {
 		return errorf(CodeUnauthorized, "only a patient moves devices along")
 	}

@@ -57,14 +57,31 @@ func (k *MemberKeys) check() error {
 }
 
 // Register admits an actor. A device is bound to its patient by the patient;
-// any other actor is admitted to a cluster by that cluster's Cluster Head.
-// Proof is the new member's own signature over the registration (context
-// "register/v1"), so that nobody registers a key they do not hold.
+// so is a provider's relation key (package relation: the key under which one
+// provider appears in one patient's care team, and nowhere else), which
+// carries its Binding sealed to the patient; any other actor is admitted to
+// a cluster by that cluster's Cluster Head. Proof is the new member's own
+// signature over the registration (context "register/v1", Binding left
+// out), so that nobody registers a key they do not hold.
 type Register struct {
 	Member  MemberKeys  `cbor:"1,keyasint"`
 	Cluster uint32      `cbor:"2,keyasint"`
-	Patient identity.ID `cbor:"3,keyasint"` // devices: their patient; zero otherwise
+	Patient identity.ID `cbor:"3,keyasint"` // devices and relation keys: their patient; zero otherwise
 	Proof   []byte      `cbor:"4,keyasint,omitempty"`
+	// Binding is a relation key's binding to its provider, sealed to the
+	// patient (relation.Seal): only the patient's key opens it, so the
+	// chain does not say whose relation key it is. The ledger bounds its
+	// size and reads nothing else of it.
+	Binding []byte `cbor:"5,keyasint,omitempty"`
+}
+
+// MaxBindingSize bounds a relation key's sealed binding (a hybrid one is
+// about 2.5 KiB).
+const MaxBindingSize = 4 << 10
+
+// IsRelation reports whether r registers a provider's relation key.
+func (r *Register) IsRelation() bool {
+	return r.Member.Role == identity.RoleProvider && r.Patient != identity.ID{}
 }
 
 // NewRegister returns the registration of member in cluster (a device:
@@ -86,7 +103,7 @@ const registerContext = "register/v1"
 // ProofMessage returns the bytes the new member signs for Proof.
 func (r *Register) ProofMessage() ([]byte, error) {
 	c := *r
-	c.Proof = nil
+	c.Proof, c.Binding = nil, nil
 	return codec.Marshal(&c)
 }
 
@@ -105,15 +122,32 @@ func (r *Register) check(d *Decoded) error {
 		return err
 	}
 	isDevice := r.Member.Role == identity.RoleDevice
-	if isDevice != (r.Patient != identity.ID{}) {
-		return errorf(CodeMalformed, "a device, and only a device, names its patient")
+	bound := r.Patient != identity.ID{}
+	if isDevice != bound && !r.IsRelation() {
+		return errorf(CodeMalformed, "a device, and only a device or a provider's relation key, names its patient")
 	}
-	if isDevice && d.Tx.SignerID() != r.Patient {
-		return errorf(CodeUnauthorized, "a device is registered by its own patient")
+	if bound && d.Tx.SignerID() != r.Patient {
+		return errorf(CodeUnauthorized, "a %s bound to a patient is registered by its own patient", r.Member.Role)
+	}
+	if r.IsRelation() {
+		if r.Cluster != 0 {
+			return errorf(CodeMalformed, "a relation key names no cluster (it is its patient's), got %d", r.Cluster)
+		}
+		if n := len(r.Binding); n == 0 || n > MaxBindingSize {
+			return errorf(CodeMalformed, "a relation key's sealed binding of %d bytes, want 1 to %d", n, MaxBindingSize)
+		}
+	} else if len(r.Binding) != 0 {
+		return errorf(CodeMalformed, "a %s registration with a binding: only a provider's relation key has one", r.Member.Role)
 	}
 	if bytes.Equal(d.Tx.Signer, r.Member.Verifying) {
 		return errorf(CodeUnauthorized, "a member cannot admit itself")
 	}
+	return r.VerifyProof()
+}
+
+// VerifyProof checks Proof, the new member's signature over the
+// registration (CodeMalformed, CodeBadSignature).
+func (r *Register) VerifyProof() error {
 	msg, err := r.ProofMessage()
 	if err != nil {
 		return wrap(CodeMalformed, "register", err)
@@ -124,6 +158,9 @@ func (r *Register) check(d *Decoded) error {
 	return nil
 }
 
+// Check checks the registered keys' form (CodeMalformed).
+func (k *MemberKeys) Check() error { return k.check() }
+
 func (r *Register) apply(x *exec, d *Decoded) error {
 	id := identity.ID(sha256Sum(r.Member.Verifying))
 	if ok, err := x.has(key(pMember, id[:])); err != nil || ok {
@@ -133,7 +170,7 @@ func (r *Register) apply(x *exec, d *Decoded) error {
 		return err
 	}
 	cluster := r.Cluster
-	if r.Member.Role == identity.RoleDevice {
+	if r.Member.Role == identity.RoleDevice || r.IsRelation() {
 		p, err := x.signer(d, identity.RolePatient)
 		if err != nil {
 			return err
@@ -160,14 +197,21 @@ func (r *Register) apply(x *exec, d *Decoded) error {
 		Encryption: r.Member.Encryption, Consensus: r.Member.Consensus,
 		Cluster: cluster, Home: cluster, Height: x.height,
 	}
-	if r.Member.Role == identity.RoleDevice {
+	if r.Patient != (identity.ID{}) {
 		m.Patient = r.Patient[:]
 	}
-	if err := x.addMember(id, &m); err != nil {
+	if r.IsRelation() {
+		// Not listed under the cluster: a relation key is no node of the
+		// overlay, and acts only for its patient.
+		m.Binding = r.Binding
+		if err := x.put(key(pMember, id[:]), &m); err != nil {
+			return err
+		}
+	} else if err := x.addMember(id, &m); err != nil {
 		return err
 	}
 	attrs := []Attr{{AttrID, id.Hex()}, {AttrRole, m.Role.String()}, {AttrCluster, itoa(int64(cluster))}}
-	if m.Role == identity.RoleDevice {
+	if r.Patient != (identity.ID{}) {
 		attrs = append(attrs, Attr{AttrPatient, r.Patient.Hex()})
 	}
 	x.emit(EventRegister, attrs...)

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -150,12 +151,29 @@ type Member struct {
 	Encryption []byte         `cbor:"4,keyasint,omitempty"`
 	Consensus  []byte         `cbor:"5,keyasint,omitempty"` // authorities only
 	Cluster    uint32         `cbor:"6,keyasint"`
-	Patient    []byte         `cbor:"7,keyasint,omitempty"` // devices only: the patient's ID
+	Patient    []byte         `cbor:"7,keyasint,omitempty"` // devices and relation keys only: the patient's ID
 	Height     int64          `cbor:"8,keyasint"`           // registered at
 	// Home is the cluster that admitted the member (a device: its
 	// patient's at binding). Migrate moves Cluster, never Home: a
 	// patient's records stay in the custody of its home cluster's cloud.
 	Home uint32 `cbor:"9,keyasint"`
+	// Binding is a relation key's binding to its provider, sealed to its
+	// patient (Register.Binding); nil for every other member.
+	Binding []byte `cbor:"10,keyasint,omitempty"`
+}
+
+// IsRelation reports whether m is a provider's relation key: a provider
+// bound to one patient (Register.IsRelation).
+func (m *Member) IsRelation() bool { return m.Role == identity.RoleProvider && len(m.Patient) > 0 }
+
+// ActsFor checks that m, a provider, may act for patient: any registered
+// provider may (a patient may grant to a provider's registered key, and
+// is then linkable to it), a relation key only for its own patient.
+func (m *Member) ActsFor(patient identity.ID) error {
+	if m.IsRelation() && !bytes.Equal(m.Patient, patient[:]) {
+		return errorf(CodeUnauthorized, "provider %s is a relation key of another patient than %s", identity.ID(sha256Sum(m.Verifying)), patient)
+	}
+	return nil
 }
 
 // VerifyingKey returns the member's signing public key.

@@ -451,6 +451,16 @@ func FuzzDecode(f *testing.F) {
 	for typ := Type(1); typ.Valid(); typ++ {
 		f.Add(s.txs[typ])
 	}
+	// A provider's relation key, registered by its patient with its sealed
+	// binding.
+	rel := mustIdentity(f, identity.RoleProvider)
+	rr := &Register{Member: KeysOf(rel.Public(), nil), Patient: s.patient.ID(), Binding: []byte{1, 2, 3}}
+	if err := rr.Prove(rel.Signing); err != nil {
+		f.Fatal(err)
+	}
+	if raw, err := NewTx("fuzz", s.patient.Signing, 1, rr); err == nil {
+		f.Add(raw)
+	}
 	f.Add([]byte{0xa0})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -1,12 +1,15 @@
 package provider
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/vitalchain/vitalchain/client"
@@ -48,18 +51,75 @@ const (
 )
 
 // Poll asks the cloud once for the alerts due to this provider from record
-// index from on, waiting up to wait for a first one. It returns the
-// verified alerts in log order and the index to poll from next. An alert
-// that fails verification is counted (Stats.AlertsForged), logged and left
-// out; an alert of a vital sign outside this provider's scope (the cloud
-// cannot tell, and alerts every provider of the contract) is counted
-// (Stats.AlertsOutOfScope) and left out without a word; a gap the cloud
-// reports is counted (Stats.Gaps) and logged. If the cloud or the ledger
-// cannot be reached, or the ledger has not yet shown this provider the keys
-// of an alert's epoch, it returns an error and no alert, and next is from:
-// polling again from there loses nothing.
+// index from on, waiting up to wait for a first one: under its registered
+// key and, at once, under each relation key its patients registered (see
+// Bind). It returns the verified alerts in log order and the index to poll
+// from next. An alert that fails verification is counted
+// (Stats.AlertsForged), logged and left out; an alert of a vital sign
+// outside this provider's scope (the cloud cannot tell, and alerts every
+// provider of the contract) is counted (Stats.AlertsOutOfScope) and left
+// out without a word; a gap the cloud reports is counted (Stats.Gaps) and
+// logged. If the cloud or the ledger cannot be reached, or the ledger has
+// not yet shown this provider the keys of an alert's epoch, it returns an
+// error and no alert, and next is from: polling again from there loses
+// nothing.
 func (p *Provider) Poll(ctx context.Context, from uint64, wait time.Duration) (alerts []Alert, next uint64, err error) {
-	b, err := p.cfg.Cloud.Alerts(ctx, p.cfg.Key.Signing, from, wait)
+	keys, err := p.pollKeys(ctx)
+	if err != nil {
+		return nil, from, err
+	}
+	type answer struct {
+		alerts []Alert
+		next   uint64
+		err    error
+	}
+	answers := make([]answer, len(keys))
+	var wg sync.WaitGroup
+	for i, k := range keys {
+		wg.Go(func() {
+			a := &answers[i]
+			a.alerts, a.next, a.err = p.pollAs(ctx, k, from, wait)
+		})
+	}
+	wg.Wait()
+	next = math.MaxUint64
+	for _, a := range answers {
+		if a.err != nil {
+			return nil, from, a.err
+		}
+		next = min(next, a.next)
+	}
+	// Alerts beyond the least next come again from there.
+	for _, a := range answers {
+		for _, al := range a.alerts {
+			if al.Index < next {
+				alerts = append(alerts, al)
+			}
+		}
+	}
+	slices.SortFunc(alerts, func(a, b Alert) int { return cmp.Compare(a.Index, b.Index) })
+	return alerts, next, nil
+}
+
+// pollKeys returns the keys this provider polls alerts under: its
+// registered key, then the relation keys that its patients registered.
+func (p *Provider) pollKeys(ctx context.Context) ([]*identity.Identity, error) {
+	keys := []*identity.Identity{p.cfg.Key}
+	for _, pat := range p.Patients() {
+		k, err := p.keyFor(ctx, pat)
+		if err != nil {
+			return nil, err
+		}
+		if k != p.cfg.Key {
+			keys = append(keys, k)
+		}
+	}
+	return keys, nil
+}
+
+// pollAs is Poll under one key.
+func (p *Provider) pollAs(ctx context.Context, key *identity.Identity, from uint64, wait time.Duration) (alerts []Alert, next uint64, err error) {
+	b, err := p.cfg.Cloud.Alerts(ctx, key.Signing, from, wait)
 	if err != nil {
 		p.count(func(s *Stats) { s.PollErrors++ })
 		return nil, from, fmt.Errorf("provider: alerts from %d: %w", from, err)
@@ -99,6 +159,17 @@ func (p *Provider) Poll(ctx context.Context, from uint64, wait time.Duration) (a
 		}
 		prev = int64(a.Index)
 		alerts = append(alerts, al)
+	}
+	if len(alerts) > 0 {
+		// Fetch signs the read of each with the key of its patient.
+		p.mu.Lock()
+		if len(p.records)+len(alerts) > maxCache {
+			clear(p.records)
+		}
+		for _, a := range alerts {
+			p.records[a.ID] = a.Header.Patient
+		}
+		p.mu.Unlock()
 	}
 	if n := len(b.Alerts); n > 0 {
 		next = max(next, b.Alerts[n-1].Index+1)
@@ -153,7 +224,11 @@ func (p *Provider) verifyAlert(ctx context.Context, a cloudapi.Alert, received t
 	if !mine {
 		return Alert{}, fmt.Errorf("%w: alert %d: contract %x does not name this provider", ErrNotMine, a.Index, h.Contract[:8])
 	}
-	pl, err := p.open(ctx, key, r, h)
+	me, err := p.keyFor(ctx, h.Patient)
+	if err != nil {
+		return Alert{}, err
+	}
+	pl, err := p.open(ctx, me, key, r, h)
 	if errors.Is(err, ErrNoKey) && !errors.Is(err, ErrOutOfScope) {
 		// No keys of this epoch: either this provider was never given
 		// them, or its ledger node has not yet seen the block that did
@@ -187,7 +262,11 @@ const keysGrace = 10 * time.Second
 // ledger node shows it, is in force with an epoch older than epoch, or is
 // not there yet: the keys may be on their way.
 func (p *Provider) keysBehind(ctx context.Context, patient identity.ID, epoch uint64) (bool, error) {
-	g, err := p.cfg.Chain.Grant(ctx, patient, p.me)
+	me, err := p.keyFor(ctx, patient)
+	if err != nil {
+		return false, err
+	}
+	g, err := p.cfg.Chain.Grant(ctx, patient, me.ID())
 	if errors.Is(err, client.ErrNotFound) {
 		return true, nil
 	}
@@ -213,23 +292,100 @@ func permanent(err error) bool {
 }
 
 // Follow polls the cloud for the alerts due to this provider from record
-// index from on, and calls handle with each verified alert, in log order,
-// one at a time. An alert that fails verification is counted and skipped,
-// never handled. While the cloud or the ledger is unreachable it retries
-// with exponential backoff (100 ms to 10 s), losing nothing. It returns
-// ctx's error when ctx ends, or the cloud's refusal if the cloud refuses
-// this provider for good (unknown_signer, wrong_role, bad_signature,
-// bad_request).
+// index from on, and calls handle with each verified alert, one at a time:
+// under its registered key and under each relation key its patients
+// registered (Bind), each in its own long poll, each in log order (a
+// patient's alerts come under one key, so in order). Relation keys that
+// patients register later are followed as they appear, from from. An alert
+// that fails verification is counted and skipped, never handled. While the
+// cloud or the ledger is unreachable it retries with exponential backoff
+// (100 ms to 10 s), losing nothing. It returns ctx's error when ctx ends,
+// or the cloud's refusal if the cloud refuses this provider's registered
+// key for good (unknown_signer, wrong_role, bad_signature, bad_request).
+// Stats.Cursor is the least cursor of the keys followed.
 func (p *Provider) Follow(ctx context.Context, from uint64, handle func(Alert)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		handleMu sync.Mutex
+		wg       sync.WaitGroup
+		curMu    sync.Mutex
+	)
+	defer wg.Wait()
+	cursors := map[identity.ID]uint64{}
+	setCursor := func(k identity.ID, c uint64) {
+		curMu.Lock()
+		cursors[k] = c
+		least := uint64(math.MaxUint64)
+		for _, v := range cursors {
+			least = min(least, v)
+		}
+		curMu.Unlock()
+		p.count(func(s *Stats) { s.Cursor = least })
+	}
+	errc := make(chan error, 1)
+	started := map[identity.ID]bool{}
+	start := func(key *identity.Identity) {
+		started[key.ID()] = true
+		setCursor(key.ID(), from)
+		wg.Go(func() {
+			err := p.followAs(ctx, key, key == p.cfg.Key, from, func(a Alert) {
+				handleMu.Lock()
+				defer handleMu.Unlock()
+				handle(a)
+			}, func(c uint64) { setCursor(key.ID(), c) })
+			if err != nil && ctx.Err() == nil {
+				select {
+				case errc <- err:
+				default:
+				}
+			}
+		})
+	}
+	start(p.cfg.Key)
+	for {
+		p.mu.Lock()
+		changed := p.patientsChanged
+		p.mu.Unlock()
+		pending := false
+		for _, pat := range p.Patients() {
+			k, err := p.keyFor(ctx, pat)
+			if err != nil || k == p.cfg.Key {
+				pending = true // not registered yet, or the ledger is away: look again
+				continue
+			}
+			if !started[k.ID()] {
+				start(k)
+			}
+		}
+		var again <-chan time.Time
+		if pending {
+			again = time.After(negativeTTL)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-errc:
+			return err
+		case <-changed:
+		case <-again:
+		}
+	}
+}
+
+// followAs is Follow under one key; main is the registered key, whose
+// permanent refusal ends Follow (a relation key's is retried: its patient
+// may register it again after a fault).
+func (p *Provider) followAs(ctx context.Context, key *identity.Identity, main bool, from uint64, handle func(Alert), cursor func(uint64)) error {
 	backoff := minBackoff
 	for ctx.Err() == nil {
 		start := time.Now()
-		alerts, next, err := p.Poll(ctx, from, p.cfg.PollWait)
+		alerts, next, err := p.pollAs(ctx, key, from, p.cfg.PollWait)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
 			}
-			if permanent(err) {
+			if permanent(err) && main {
 				return err
 			}
 			p.log.Warn("alerts unavailable, retrying", "from", from, "in", backoff, "err", err)
@@ -244,7 +400,7 @@ func (p *Provider) Follow(ctx context.Context, from uint64, handle func(Alert)) 
 			handle(a)
 		}
 		from = next
-		p.count(func(s *Stats) { s.Cursor = max(s.Cursor, next) })
+		cursor(next)
 		if len(alerts) == 0 {
 			if !sleep(ctx, minPoll-time.Since(start)) {
 				break
@@ -327,7 +483,11 @@ func (p *Provider) contractNamesMe(ctx context.Context, id [32]byte, patient ide
 	if err != nil {
 		return false, fmt.Errorf("ledger: contract %x: %w", id[:8], err)
 	}
-	mine = c.Patient == patient && slices.Contains(c.Providers, p.me)
+	rel, err := p.RelationID(patient)
+	if err != nil {
+		return false, err
+	}
+	mine = c.Patient == patient && (slices.Contains(c.Providers, rel) || slices.Contains(c.Providers, p.me))
 	p.mu.Lock()
 	if len(p.contracts) >= maxCache {
 		clear(p.contracts)
@@ -350,7 +510,17 @@ func (p *Provider) ContractTerms(ctx context.Context, id [32]byte) (contract.Ter
 	if err != nil {
 		return contract.Terms{}, err
 	}
-	t, err := c.Sealed.Open(p.cfg.Key, pkey)
+	// Sealed to the key the contract names: the relation key, or the
+	// registered key of an older contract.
+	key := p.cfg.Key
+	if !slices.Contains(c.Providers, p.me) {
+		e, err := p.relationOf(c.Patient)
+		if err != nil {
+			return contract.Terms{}, err
+		}
+		key = e.key
+	}
+	t, err := c.Sealed.Open(key, pkey)
 	if err != nil {
 		return contract.Terms{}, err
 	}

@@ -4,6 +4,19 @@
 // patient a record of its own (the paper's transaction 3) and commands a
 // patient's devices.
 //
+// # One key per patient
+//
+// A provider deals with each patient under its relation key for that
+// patient (package relation), derived from its own key: Bind makes the
+// binding the patient's client verifies and registers, and from then on
+// the patient's grants, scope keys and contracts name the relation key,
+// and the provider signs its reads, alert polls, records and device
+// commands for that patient with it, so that the chain does not link its
+// patients. Follow polls under every relation key of the patients it
+// knows (Bind, Config.Patients); Fetch signs with the key of the record's
+// patient, known from its alert (FetchFor names it). A patient that
+// granted the registered key directly is dealt with under that key.
+//
 // # Trust
 //
 // The provider trusts the ledger, and only the ledger. Everything the cloud

@@ -75,8 +75,37 @@ type Fetched struct {
 // the inclusion proof, and the anchor. A refusal by the cloud is returned
 // wrapping the *cloudapi.RequestError; a failed check is ErrForged, ErrProof,
 // ErrNoKey or ErrNotReading.
+//
+// The read is signed with the key this provider uses with the record's
+// patient (its relation key, see Bind), which it knows from the record's
+// alert; FetchFor names the patient of a record that did not come as an
+// alert.
 func (p *Provider) Fetch(ctx context.Context, id [32]byte) (*Fetched, error) {
-	f, err := p.fetch(ctx, id)
+	p.mu.Lock()
+	patient, ok := p.records[id]
+	p.mu.Unlock()
+	if !ok {
+		return p.fetchAs(ctx, nil, id)
+	}
+	return p.FetchFor(ctx, patient, id)
+}
+
+// FetchFor is Fetch of a record of patient.
+func (p *Provider) FetchFor(ctx context.Context, patient identity.ID, id [32]byte) (*Fetched, error) {
+	key, err := p.keyFor(ctx, patient)
+	if err != nil {
+		p.count(func(s *Stats) { s.FetchErrors++ })
+		return nil, fmt.Errorf("provider: fetch %x: %w", id[:8], err)
+	}
+	return p.fetchAs(ctx, key, id)
+}
+
+// fetchAs is Fetch with the read signed by key (nil: the registered key).
+func (p *Provider) fetchAs(ctx context.Context, key *identity.Identity, id [32]byte) (*Fetched, error) {
+	if key == nil {
+		key = p.cfg.Key
+	}
+	f, err := p.fetch(ctx, key, id)
 	var re *cloudapi.RequestError
 	switch {
 	case err == nil:
@@ -97,8 +126,8 @@ func (p *Provider) Fetch(ctx context.Context, id [32]byte) (*Fetched, error) {
 	return nil, fmt.Errorf("provider: fetch %x: %w", id[:8], err)
 }
 
-func (p *Provider) fetch(ctx context.Context, id [32]byte) (*Fetched, error) {
-	res, err := p.cfg.Cloud.Read(ctx, p.cfg.Key.Signing, id)
+func (p *Provider) fetch(ctx context.Context, me *identity.Identity, id [32]byte) (*Fetched, error) {
+	res, err := p.cfg.Cloud.Read(ctx, me.Signing, id)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +167,7 @@ func (p *Provider) fetch(ctx context.Context, id [32]byte) (*Fetched, error) {
 		f.Anchored = true
 	}
 	p.count(func(s *Stats) { s.ProofsVerified++ })
-	pl, err := p.open(ctx, pkey, rec, h)
+	pl, err := p.open(ctx, me, pkey, rec, h)
 	if err != nil {
 		return nil, err
 	}
@@ -241,8 +270,8 @@ func (p *Provider) deviceKey(ctx context.Context, device, patient identity.ID) (
 // ErrNoKey), having learnt only that the record is of none of the vital
 // signs of the scope. A record that the named key does not open, or whose
 // payload contradicts it, was signed by the patient so: ErrForged.
-func (p *Provider) open(ctx context.Context, pkey identity.VerifyingKey, rec *record.Record, h record.Header) (record.Payload, error) {
-	keys, err := p.epochKeys(ctx, pkey, h.Epoch)
+func (p *Provider) open(ctx context.Context, me *identity.Identity, pkey identity.VerifyingKey, rec *record.Record, h record.Header) (record.Payload, error) {
+	keys, err := p.epochKeys(ctx, me, pkey, h.Epoch)
 	if err != nil {
 		return record.Payload{}, err
 	}
@@ -257,17 +286,18 @@ func (p *Provider) open(ctx context.Context, pkey identity.VerifyingKey, rec *re
 }
 
 // epochKeys returns the keys of this provider's scope in the patient's
-// epoch, by vital sign, from the ledger: the envelope wraps the grant's
+// epoch, by vital sign, granted to me (its relation key or its registered
+// key), from the ledger: the envelope wraps the grant's
 // key, which opens the scope's keys (cached).
-func (p *Provider) epochKeys(ctx context.Context, pkey identity.VerifyingKey, epoch uint64) (map[vital.Kind]envelope.SessionKey, error) {
-	k := epochKey{pkey.ID(), epoch}
+func (p *Provider) epochKeys(ctx context.Context, me *identity.Identity, pkey identity.VerifyingKey, epoch uint64) (map[vital.Kind]envelope.SessionKey, error) {
+	k := epochKey{pkey.ID(), epoch, me.ID()}
 	p.mu.Lock()
 	keys, ok := p.keys[k]
 	p.mu.Unlock()
 	if ok {
 		return keys, nil
 	}
-	keys, err := p.scopeKeys(ctx, pkey, epoch)
+	keys, err := p.scopeKeys(ctx, me, pkey, epoch)
 	if err != nil {
 		return nil, err
 	}
@@ -281,10 +311,10 @@ func (p *Provider) epochKeys(ctx context.Context, pkey identity.VerifyingKey, ep
 }
 
 // scopeKeys reads and opens the keys of this provider's scope in the
-// patient's epoch.
-func (p *Provider) scopeKeys(ctx context.Context, pkey identity.VerifyingKey, epoch uint64) (map[vital.Kind]envelope.SessionKey, error) {
-	patient := pkey.ID()
-	b, err := p.cfg.Chain.Envelope(ctx, patient, epoch, p.me)
+// patient's epoch, granted to me (its relation key or its registered key).
+func (p *Provider) scopeKeys(ctx context.Context, me *identity.Identity, pkey identity.VerifyingKey, epoch uint64) (map[vital.Kind]envelope.SessionKey, error) {
+	patient, myID := pkey.ID(), me.ID()
+	b, err := p.cfg.Chain.Envelope(ctx, patient, epoch, myID)
 	if errors.Is(err, client.ErrNotFound) {
 		return nil, fmt.Errorf("%w: epoch %d of patient %s", ErrNoKey, epoch, patient)
 	}
@@ -295,19 +325,19 @@ func (p *Provider) scopeKeys(ctx context.Context, pkey identity.VerifyingKey, ep
 	if err != nil {
 		return nil, fmt.Errorf("%w: envelope on the ledger: %w", ErrNoKey, err)
 	}
-	dk := p.cfg.Key.Decryption
-	gk, err := env.Unwrap(envelope.GrantContext(patient, p.me, epoch, dk.Suite()), dk, pkey)
+	dk := me.Decryption
+	gk, err := env.Unwrap(envelope.GrantContext(patient, myID, epoch, dk.Suite()), dk, pkey)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoKey, err)
 	}
-	sealed, err := p.cfg.Chain.ScopeKeys(ctx, patient, epoch, p.me)
+	sealed, err := p.cfg.Chain.ScopeKeys(ctx, patient, epoch, myID)
 	if errors.Is(err, client.ErrNotFound) {
 		return nil, fmt.Errorf("%w: no scope keys in epoch %d of patient %s", ErrNoKey, epoch, patient)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ledger: scope keys: %w", err)
 	}
-	keys, err := envelope.OpenScope(gk, patient, p.me, epoch, sealed)
+	keys, err := envelope.OpenScope(gk, patient, myID, epoch, sealed)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoKey, err)
 	}
@@ -319,7 +349,11 @@ func (p *Provider) scopeKeys(ctx context.Context, pkey identity.VerifyingKey, ep
 // does not hold the scope, only these keys sealed to the provider). A
 // provider without a grant gets ErrNoKey.
 func (p *Provider) Scope(ctx context.Context, patient identity.ID) ([]vital.Kind, error) {
-	g, err := p.cfg.Chain.Grant(ctx, patient, p.me)
+	me, err := p.keyFor(ctx, patient)
+	if err != nil {
+		return nil, err
+	}
+	g, err := p.cfg.Chain.Grant(ctx, patient, me.ID())
 	if errors.Is(err, client.ErrNotFound) {
 		return nil, fmt.Errorf("%w: no grant from patient %s", ErrNoKey, patient)
 	}
@@ -330,7 +364,7 @@ func (p *Provider) Scope(ctx context.Context, patient identity.ID) ([]vital.Kind
 	if err != nil {
 		return nil, err
 	}
-	keys, err := p.scopeKeys(ctx, pkey, g.Epoch)
+	keys, err := p.scopeKeys(ctx, me, pkey, g.Epoch)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
@@ -15,8 +16,10 @@ import (
 // change not signed by the member it names, or of another alert.
 var ErrForgedState = errors.New("alert state with a forged change")
 
-// ChangeAlert asks the cloud, with a request signed by the provider's key,
-// to acknowledge, resolve or snooze (until) an alert, and returns the
+// ChangeAlert asks the cloud, with a request signed by the key this
+// provider uses with the alert's patient (its relation key once the
+// patient registered it; the patient known from the alert's record or its
+// state, as Poll and AlertStates saw them), to acknowledge, resolve or snooze (until) an alert, and returns the
 // alert's state after it, as the cloud keeps it for every party. The
 // cloud refuses (a *cloudapi.RequestError) a provider without a live
 // grant for the alert's patient (no_grant, revoked, expired), an unknown
@@ -31,7 +34,11 @@ func (p *Provider) ChangeAlert(ctx context.Context, alert [32]byte, action lifec
 	default:
 		return nil, fmt.Errorf("provider: %w: %q", lifecycle.ErrAction, action)
 	}
-	st, err := p.cfg.Cloud.ChangeAlert(ctx, p.cfg.Key.Signing, string(action), alert, from, nil)
+	key, err := p.alertKey(ctx, alert)
+	if err != nil {
+		return nil, fmt.Errorf("provider: %s alert %x: %w", action, alert[:8], err)
+	}
+	st, err := p.cfg.Cloud.ChangeAlert(ctx, key.Signing, string(action), alert, from, nil)
 	if err != nil {
 		return nil, fmt.Errorf("provider: %s alert %x: %w", action, alert[:8], err)
 	}
@@ -44,10 +51,71 @@ func (p *Provider) ChangeAlert(ctx context.Context, alert [32]byte, action lifec
 // each signed by its signer's key on the ledger, for this alert; a state
 // whose changes do not verify is left out and counted
 // (Stats.StatesForged).
+//
+// It asks under each key that Poll polls under (the registered key, and
+// each patient's relation key), and returns the least of their next froms:
+// a state may come twice, never not at all.
 func (p *Provider) AlertStates(ctx context.Context, from uint64) ([]lifecycle.Status, uint64, error) {
+	keys, err := p.pollKeys(ctx)
+	if err != nil {
+		return nil, from, err
+	}
+	var out []lifecycle.Status
+	next := uint64(math.MaxUint64)
+	seen := map[[32]byte]int{}
+	for _, k := range keys {
+		sts, n, err := p.alertStatesAs(ctx, k, from)
+		if err != nil {
+			return nil, from, err
+		}
+		next = min(next, n)
+		for _, s := range sts {
+			if i, ok := seen[s.Alert]; ok {
+				out[i] = s
+				continue
+			}
+			seen[s.Alert] = len(out)
+			out = append(out, s)
+		}
+	}
+	p.mu.Lock()
+	if len(p.records)+len(out) > maxCache {
+		clear(p.records)
+	}
+	for _, s := range out {
+		p.records[s.Alert] = s.Patient
+	}
+	p.mu.Unlock()
+	return out, next, nil
+}
+
+// alertKey is the key to sign a change of alert with: the key of its
+// patient, known from the alert's record or its state (read from the
+// cloud if this provider has not seen it yet), or the registered key.
+func (p *Provider) alertKey(ctx context.Context, alert [32]byte) (*identity.Identity, error) {
+	lookup := func() (identity.ID, bool) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		patient, ok := p.records[alert]
+		return patient, ok
+	}
+	patient, ok := lookup()
+	if !ok {
+		if _, _, err := p.AlertStates(ctx, 0); err != nil {
+			return nil, err
+		}
+		if patient, ok = lookup(); !ok {
+			return p.cfg.Key, nil
+		}
+	}
+	return p.keyFor(ctx, patient)
+}
+
+// alertStatesAs is AlertStates under one key.
+func (p *Provider) alertStatesAs(ctx context.Context, key *identity.Identity, from uint64) ([]lifecycle.Status, uint64, error) {
 	var out []lifecycle.Status
 	for {
-		res, err := p.cfg.Cloud.AlertStates(ctx, p.cfg.Key.Signing, from)
+		res, err := p.cfg.Cloud.AlertStates(ctx, key.Signing, from)
 		if err != nil {
 			return out, from, fmt.Errorf("provider: alert states: %w", err)
 		}

@@ -27,6 +27,9 @@ type Config struct {
 	// PollWait is how long one alerts request waits for a first alert
 	// (default 20 s, at most cloudapi.MaxAlertWait).
 	PollWait time.Duration
+	// Patients are patients this provider bound a relation key for before
+	// (Bind): Follow polls their alerts under those keys.
+	Patients []identity.ID
 }
 
 // MemberTTL is how long a Provider trusts a cached member of the ledger.
@@ -46,8 +49,13 @@ type Provider struct {
 	members   map[identity.ID]cachedMember
 	keys      map[epochKey]map[vital.Kind]envelope.SessionKey // the keys of this provider's scope
 	contracts map[[32]byte]bool                               // whether a contract names this provider
-	signer    *client.Signer
-	lastSeq   uint64 // the Seq of the last record sent
+	signers   map[identity.ID]*client.Signer                  // by signing key: the registered key's and relation keys'
+	lastSeq   uint64                                          // the Seq of the last record sent
+	rels      map[identity.ID]*relEntry                       // by patient
+	patients  []identity.ID                                   // whose relation keys Follow polls with
+	// patientsChanged is closed (and replaced) when patients grows.
+	patientsChanged chan struct{}
+	records         map[[32]byte]identity.ID // record → patient, from verified alerts (Fetch)
 
 	statsMu sync.Mutex
 	stats   Stats
@@ -61,6 +69,7 @@ type cachedMember struct {
 type epochKey struct {
 	patient identity.ID
 	epoch   uint64
+	me      identity.ID // the key granted: a relation key or the registered key
 }
 
 // New returns a Provider. It does not contact the ledger or the cloud.
@@ -84,11 +93,15 @@ func New(cfg Config) (*Provider, error) {
 		cfg.PollWait = 20 * time.Second
 	}
 	cfg.PollWait = min(cfg.PollWait, cloudapi.MaxAlertWait)
-	return &Provider{
+	p := &Provider{
 		cfg: cfg, me: cfg.Key.ID(), log: cfg.Log,
 		members: map[identity.ID]cachedMember{}, keys: map[epochKey]map[vital.Kind]envelope.SessionKey{}, contracts: map[[32]byte]bool{},
-		stats: Stats{FetchRefused: map[string]uint64{}},
-	}, nil
+		signers: map[identity.ID]*client.Signer{}, rels: map[identity.ID]*relEntry{}, patientsChanged: make(chan struct{}),
+		records: map[[32]byte]identity.ID{},
+		stats:   Stats{FetchRefused: map[string]uint64{}},
+	}
+	p.addPatients(cfg.Patients...)
+	return p, nil
 }
 
 // ID returns the provider's actor ID.
@@ -188,18 +201,20 @@ func (p *Provider) patientKey(ctx context.Context, id identity.ID) (identity.Ver
 	return k, m, nil
 }
 
-// signerFor returns the provider's transaction signer, made once.
-func (p *Provider) signerFor(ctx context.Context) (*client.Signer, error) {
+// signerFor returns the transaction signer of key (the provider's
+// registered key or one of its relation keys), made once.
+func (p *Provider) signerFor(ctx context.Context, key *identity.Identity) (*client.Signer, error) {
+	id := key.ID()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.signer != nil {
-		return p.signer, nil
+	if s, ok := p.signers[id]; ok {
+		return s, nil
 	}
-	s, err := p.cfg.Chain.Signer(ctx, p.cfg.Key.Signing)
+	s, err := p.cfg.Chain.Signer(ctx, key.Signing)
 	if err != nil {
 		return nil, err
 	}
-	p.signer = s
+	p.signers[id] = s
 	return s, nil
 }
 
@@ -247,7 +262,11 @@ func (p *Provider) CloudOf(ctx context.Context, patient identity.ID) (identity.I
 // now (the Provider's clock against the grant's expiry): what a provider's
 // user interface checks before it shows anything of the patient.
 func (p *Provider) Granted(ctx context.Context, patient identity.ID) (bool, error) {
-	g, err := p.cfg.Chain.Grant(ctx, patient, p.me)
+	key, err := p.keyFor(ctx, patient)
+	if err != nil {
+		return false, fmt.Errorf("provider: grant of %s: %w", patient, err)
+	}
+	g, err := p.cfg.Chain.Grant(ctx, patient, key.ID())
 	if errors.Is(err, client.ErrNotFound) {
 		return false, nil
 	}

@@ -39,7 +39,11 @@ func (p *Provider) SendRecord(ctx context.Context, patient identity.ID, kind vit
 	now := p.cfg.Now()
 	h := record.Header{Time: now.UnixMilli(), Seq: p.nextSeq(now)}
 	pl := record.Payload{Kind: kind, Body: plaintext}
-	rec, env, err := record.ProviderRecord(p.cfg.Key, identity.Public{Role: identity.RolePatient, Verifying: vk, Encryption: ek}, h, pl)
+	key, err := p.keyFor(ctx, patient)
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("provider: send record: %w", err)
+	}
+	rec, env, err := record.ProviderRecord(key, identity.Public{Role: identity.RolePatient, Verifying: vk, Encryption: ek}, h, pl)
 	if err != nil {
 		return [32]byte{}, fmt.Errorf("provider: send record: %w", err)
 	}
@@ -61,7 +65,7 @@ func (p *Provider) SendRecord(ctx context.Context, patient identity.ID, kind vit
 	} else if a.ID != id {
 		return [32]byte{}, fmt.Errorf("provider: send record %x: the cloud acknowledged record %x", id[:8], a.ID[:8])
 	}
-	s, err := p.signerFor(ctx)
+	s, err := p.signerFor(ctx, key)
 	if err != nil {
 		return [32]byte{}, fmt.Errorf("provider: send record %x: %w", id[:8], err)
 	}
@@ -94,7 +98,19 @@ func (p *Provider) SetSamplingInterval(ctx context.Context, device identity.ID, 
 	if err := command.Check(command.SamplingInterval, iv.Milliseconds()); err != nil {
 		return fmt.Errorf("provider: %w", err)
 	}
-	s, err := p.signerFor(ctx)
+	// Signed by the key this provider uses with the device's patient.
+	dev, err := p.member(ctx, device)
+	if err != nil {
+		return fmt.Errorf("provider: command device %s: %w", device, err)
+	}
+	if dev.Role != identity.RoleDevice || len(dev.Patient) != len(identity.ID{}) {
+		return fmt.Errorf("provider: command device %s: a %s, not a patient's device", device, dev.Role)
+	}
+	key, err := p.keyFor(ctx, identity.ID(dev.Patient))
+	if err != nil {
+		return fmt.Errorf("provider: command device %s: %w", device, err)
+	}
+	s, err := p.signerFor(ctx, key)
 	if err != nil {
 		return fmt.Errorf("provider: command device %s: %w", device, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/vitalchain/vitalchain/fhirapi"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/relation"
 )
 
 // patientCloud returns the ID of the cloud behind cc, once the ledger
@@ -45,7 +46,8 @@ func patientCloud(ctx context.Context, cl *client.Client, cc *cloudapi.Client, p
 // with the access log's checkpoint anchored on the ledger, each request's
 // signature with its requester's key from the ledger. It fails if any of
 // it does not verify.
-func printAuditTrail(ctx context.Context, stdout io.Writer, cl *client.Client, cc *cloudapi.Client, key *identity.SigningKey, from uint64, asFHIR bool) error {
+func printAuditTrail(ctx context.Context, stdout io.Writer, cl *client.Client, cc *cloudapi.Client, id *identity.Identity, from uint64, asFHIR bool) error {
+	key := id.Signing
 	patient := key.Public().ID()
 	cloudID, err := patientCloud(ctx, cl, cc, patient)
 	if err != nil {
@@ -72,8 +74,16 @@ func printAuditTrail(ctx context.Context, stdout io.Writer, cl *client.Client, c
 		return fmt.Errorf("the access log does not verify: %w", err)
 	}
 	if asFHIR {
-		b := fhirapi.TrailBundle(trail, cloudID, anchor.Height, func(id identity.ID) fhirapi.Party {
-			return fhirapi.Party{ID: id, Role: roles[id]}
+		b := fhirapi.TrailBundle(trail, cloudID, anchor.Height, func(rid identity.ID) fhirapi.Party {
+			// A provider under its relation key for this patient is named
+			// by its registered ID, from the binding sealed to the patient.
+			if roles[rid] == identity.RoleProvider {
+				if b, err := relation.Resolve(ctx, cl, id, rid); err == nil {
+					return fhirapi.Party{ID: b.Provider, Role: identity.RoleProvider,
+						Display: "provider " + b.Provider.String() + " (relation key " + rid.String() + ")"}
+				}
+			}
+			return fhirapi.Party{ID: rid, Role: roles[rid]}
 		})
 		_, err := fmt.Fprintf(stdout, "%s\n", b)
 		return err
@@ -87,7 +97,15 @@ func printAuditTrail(ctx context.Context, stdout io.Writer, cl *client.Client, c
 	fmt.Fprintf(stdout, "access log of patient %s at cloud %s: %d entries verified; %d under the anchor of size %d (height %d), %d after it, in the log but not anchored yet\n",
 		patient.Hex(), cloudID.Hex(), len(trail), anchored, anchor.Checkpoint.Size, anchor.Height, len(trail)-anchored)
 	for _, v := range trail {
-		fmt.Fprintln(stdout, auditLine(v, roles[v.Requester]))
+		line := auditLine(v, roles[v.Requester])
+		// A provider reads under its relation key for this patient: the
+		// binding the ledger keeps sealed to the patient names it.
+		if roles[v.Requester] == identity.RoleProvider {
+			if b, err := relation.Resolve(ctx, cl, id, v.Requester); err == nil {
+				line += "  provider " + b.Provider.Hex() + " under its relation key"
+			}
+		}
+		fmt.Fprintln(stdout, line)
 	}
 	return nil
 }

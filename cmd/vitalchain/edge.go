@@ -26,6 +26,7 @@ import (
 	"github.com/vitalchain/vitalchain/internal/gatewaycmd"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/pki"
+	"github.com/vitalchain/vitalchain/relation"
 	"github.com/vitalchain/vitalchain/vital"
 	"github.com/vitalchain/vitalchain/wearable"
 )
@@ -111,15 +112,22 @@ A patient's own commands, with the patient's key file:
         'vitalchain device'), bound to the patient.
     patient contract --key FILE --provider-key FILE[,FILE…] [--ledger URL]
         Deploy the default alert contract (contract.DefaultRules) with these
-        providers, each accepting it with its own key file.
-    patient grant --key FILE --provider ID [--scope KINDS] [--commands] [--for D] [--ledger URL]
+        providers, each under its relation key for this patient (registered
+        first), accepting it with the key it derives from its key file.
+    patient grant --key FILE (--binding FILE | --provider ID) [--scope KINDS] [--commands] [--for D] [--ledger URL]
         Transaction 2: give a provider the current session key for the vital
         signs in KINDS (comma-separated, default all), for D (default 24h);
-        --commands lets it command the patient's devices.
+        --commands lets it command the patient's devices. --binding is the
+        provider's binding of its relation key ('vitalchain provider
+        bind'): checked against the provider's registration and registered,
+        so that the grant names a key of this patient's only; --provider
+        alone grants a provider already in the care team again.
     patient revoke --key FILE --provider ID [--ledger URL]
         End a provider's grant and start a new epoch whose key it never gets.
     patient grants --key FILE [--ledger URL]
-        List the patient's grants.
+        List the patient's care team: each grant's provider (its registered
+        ID, from the binding the ledger keeps sealed to the patient) and the
+        relation key the ledger shows instead.
     patient migrate --key FILE --cluster N [--out DIR] [--ledger URL]
         Move the patient, with the wearables whose key files are in DIR, to cluster N (the
         overlay attached it to that cluster's head).
@@ -159,6 +167,7 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 	from := fs.Uint64("from", 0, "first access-log index")
 	asFHIR := fs.Bool("fhir", false, "print the access log as a FHIR R4 Bundle of AuditEvents (access-log)")
 	provKeys := fs.String("provider-key", "", "the providers' key `files`, comma-separated (contract)")
+	bindingFile := fs.String("binding", "", "the provider's binding `file` of its relation key (grant; 'vitalchain provider bind')")
 	cluster := fs.Uint("cluster", 0, "the `cluster` to move to (migrate)")
 	switch sub {
 	case "contract", "devices", "grant", "revoke", "grants", "access-log", "erase", "migrate":
@@ -200,7 +209,7 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 		if sub == "erase" {
 			return erase(ctx, stdout, cl, cc, id.Signing)
 		}
-		return printAuditTrail(ctx, stdout, cl, cc, id.Signing, *from, *asFHIR)
+		return printAuditTrail(ctx, stdout, cl, cc, id, *from, *asFHIR)
 	}
 	if sub == "contract" {
 		terms := contract.Terms{Version: contract.Version, Patient: id.ID(), Rules: contract.DefaultRules(), Name: "vital signs"}
@@ -217,6 +226,22 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 		}
 		if len(provs) == 0 {
 			return fmt.Errorf("%w: patient contract needs --provider-key", cli.ErrUsage)
+		}
+		// Each provider is a party under its relation key for this
+		// patient, registered first (as its binding would be).
+		pt, err := gateway.OpenPatient(ctx, id, cl, nil)
+		if err != nil {
+			return err
+		}
+		for i, pk := range provs {
+			b, rel, err := relation.Bind(pk, id.ID())
+			if err != nil {
+				return err
+			}
+			if _, err := pt.Relate(ctx, b); err != nil {
+				return err
+			}
+			provs[i] = rel
 		}
 		slices.SortFunc(provs, func(a, b *identity.Identity) int { x, y := a.ID(), b.ID(); return slices.Compare(x[:], y[:]) })
 		for _, pk := range provs {
@@ -282,7 +307,7 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "patient %s and %d wearables moved to cluster %d\n", id.ID().Hex(), len(devs), *cluster)
 		return nil
 	case "grants":
-		gs, err := p.Grants(ctx)
+		gs, err := p.CareTeam(ctx)
 		if err != nil {
 			return err
 		}
@@ -301,13 +326,30 @@ func runPatient(args []string, stdout, stderr io.Writer) error {
 			if err != nil || g.Grant.Epoch != p.Epoch() {
 				scope = nil
 			}
-			fmt.Fprintf(stdout, "%s  epoch %d  scope %v  commands %v  until %s  %s\n", g.Provider.Hex(), g.Grant.Epoch, scope,
+			under := "as relation key " + g.Provider.Hex()
+			if g.Linkable {
+				under = "under its registered key (linkable)"
+			}
+			fmt.Fprintf(stdout, "%s  %s  epoch %d  scope %v  commands %v  until %s  %s\n", g.Real.Hex(), under, g.Grant.Epoch, scope,
 				g.Grant.Commands, time.UnixMilli(g.Grant.Expiry).UTC().Format(time.RFC3339), state)
 		}
 		return nil
 	}
-	prov, err := identity.ParseID(*provHex)
-	if err != nil {
+	var prov identity.ID
+	if sub == "grant" && *bindingFile != "" {
+		raw, err := os.ReadFile(*bindingFile)
+		if err != nil {
+			return err
+		}
+		b, err := relation.Parse(raw)
+		if err != nil {
+			return err
+		}
+		if _, err := p.Relate(ctx, b); err != nil {
+			return err
+		}
+		prov = b.Provider
+	} else if prov, err = identity.ParseID(*provHex); err != nil {
 		return fmt.Errorf("%w: --provider: %v", cli.ErrUsage, err)
 	}
 	if sub == "revoke" {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/vitalchain/vitalchain/internal/cli"
 	"github.com/vitalchain/vitalchain/internal/health"
 	"github.com/vitalchain/vitalchain/provider"
+	"github.com/vitalchain/vitalchain/relation"
 	"github.com/vitalchain/vitalchain/vital"
 )
 
@@ -27,8 +29,17 @@ const providerUsage = `Usage: vitalchain provider <subcommand> [flags]
 A healthcare provider's client: alerts, verified records, FHIR export,
 records for a patient (transaction 3) and device commands.
 
+A provider appears on the ledger under a relation key per patient, never
+its registered key (docs/privacy.md): 'bind' makes the binding that the
+patient's client checks and registers ('vitalchain patient grant
+--binding FILE'); --patients names the patients whose relation keys the
+other subcommands use (alerts, fetch, serve).
+
 Subcommands:
-    alerts --key FILE --cloud URL --ledger URL [--from N] [--follow] [--fetch]
+    bind --key FILE --patient ID --out FILE
+                Write this provider's binding of its relation key for a
+                patient, signed by its key, to hand to the patient.
+    alerts --key FILE --cloud URL --ledger URL [--patients IDS] [--from N] [--follow] [--fetch]
                 Print the alerts due to this provider, one line each: time of
                 the reading, patient, vital sign, severity, record ID, latency.
                 --fetch also reads and verifies each record. Without --follow,
@@ -79,12 +90,14 @@ Run 'vitalchain provider <subcommand> -h' for its flags.
 func runProvider(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, providerUsage)
-		return fmt.Errorf("%w: provider needs a subcommand: alerts, fetch, export, send, command, serve or token", cli.ErrUsage)
+		return fmt.Errorf("%w: provider needs a subcommand: bind, alerts, fetch, export, send, command, serve or token", cli.ErrUsage)
 	}
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, providerUsage)
 		return nil
+	case "bind":
+		return runProviderBind(args[1:], stdout, stderr)
 	case "alerts":
 		if len(args) > 1 {
 			switch args[1] {
@@ -108,12 +121,13 @@ func runProvider(args []string, stdout, stderr io.Writer) error {
 	case "token":
 		return runProviderToken(args[1:], stdout, stderr)
 	}
-	return fmt.Errorf("%w: unknown provider subcommand %q (want alerts, fetch, export, send, command or serve)", cli.ErrUsage, args[0])
+	return fmt.Errorf("%w: unknown provider subcommand %q (want bind, alerts, fetch, export, send, command or serve)", cli.ErrUsage, args[0])
 }
 
 // providerFlags are the flags every provider subcommand takes.
 type providerFlags struct {
 	key, cloud, ledger, level *string
+	patients                  *string
 	trust                     *cli.Trust
 	checks                    []health.Check // set by open
 	chain                     *client.Client // the ledger's client, once open
@@ -121,11 +135,12 @@ type providerFlags struct {
 
 func addProviderFlags(fs *flag.FlagSet) *providerFlags {
 	return &providerFlags{
-		key:    fs.String("key", "", "the provider's key `file` (role provider, registered on the ledger)"),
-		cloud:  fs.String("cloud", "http://127.0.0.1:8420", "`URL` of the cloud's API (of each of its processes, comma-separated)"),
-		ledger: fs.String("ledger", "http://127.0.0.1:26657", "RPC `URL` of a ledger node"),
-		level:  fs.String("log-level", "warn", "log `level`: debug, info, warn or error"),
-		trust:  cli.AddTrust(fs),
+		key:      fs.String("key", "", "the provider's key `file` (role provider, registered on the ledger)"),
+		cloud:    fs.String("cloud", "http://127.0.0.1:8420", "`URL` of the cloud's API (of each of its processes, comma-separated)"),
+		ledger:   fs.String("ledger", "http://127.0.0.1:26657", "RPC `URL` of a ledger node"),
+		level:    fs.String("log-level", "warn", "log `level`: debug, info, warn or error"),
+		patients: fs.String("patients", "", "the `IDs` (comma-separated) of patients that registered this provider's relation key: their alerts come under it"),
+		trust:    cli.AddTrust(fs),
 	}
 }
 
@@ -144,6 +159,17 @@ func (f *providerFlags) open(stderr io.Writer, limit time.Duration) (*provider.P
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	var patients []identity.ID
+	for _, s := range strings.Split(*f.patients, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		pid, err := providerParseID("--patients", s)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		patients = append(patients, pid)
+	}
 	cl, err := f.trust.Ledger(*f.ledger, log)
 	if err != nil {
 		return nil, nil, nil, err
@@ -153,7 +179,7 @@ func (f *providerFlags) open(stderr io.Writer, limit time.Duration) (*provider.P
 		cl.Close()
 		return nil, nil, nil, err
 	}
-	p, err := provider.New(provider.Config{Key: id, Chain: cl, Cloud: cc, Log: log})
+	p, err := provider.New(provider.Config{Key: id, Chain: cl, Cloud: cc, Log: log, Patients: patients})
 	if err != nil {
 		cl.Close()
 		return nil, nil, nil, err
@@ -172,6 +198,16 @@ func (f *providerFlags) open(stderr io.Writer, limit time.Duration) (*provider.P
 	return p, ctx, func() { cancel(); stop(); cl.Close() }, nil
 }
 
+// fetch reads a record: of the patient --patients names, if it names one
+// (the read is signed with the provider's relation key for that patient),
+// else as Fetch does.
+func (f *providerFlags) fetch(ctx context.Context, p *provider.Provider, id [32]byte) (*provider.Fetched, error) {
+	if ps := p.Patients(); len(ps) == 1 {
+		return p.FetchFor(ctx, ps[0], id)
+	}
+	return p.Fetch(ctx, id)
+}
+
 // providerTimeFormat is how provider output writes times: UTC, to the millisecond.
 const providerTimeFormat = "2006-01-02T15:04:05.000Z"
 
@@ -182,6 +218,40 @@ func providerParseID(what, s string) ([32]byte, error) {
 		return id, fmt.Errorf("%w: %s: %v", cli.ErrUsage, what, err)
 	}
 	return id, nil
+}
+
+func runProviderBind(args []string, stdout, stderr io.Writer) error {
+	fs := cli.NewFlags("vitalchain", "provider bind", "provider bind --key FILE --patient ID --out FILE", stderr)
+	key := fs.String("key", "", "the provider's key `file` (role provider, registered on the ledger)")
+	patientHex := fs.String("patient", "", "the patient's actor `ID` (64 hex digits)")
+	out := fs.String("out", "", "the binding's `file`, for the patient")
+	if err := cli.ParseFlags(fs, args); err != nil {
+		return err
+	}
+	if *key == "" || *out == "" || fs.NArg() != 0 {
+		return fmt.Errorf("%w: provider bind needs --key, --patient and --out", cli.ErrUsage)
+	}
+	patient, err := providerParseID("--patient", *patientHex)
+	if err != nil {
+		return err
+	}
+	id, err := identity.ReadFile(*key)
+	if err != nil {
+		return err
+	}
+	b, _, err := relation.Bind(id, identity.ID(patient))
+	if err != nil {
+		return err
+	}
+	raw, err := b.Marshal()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(*out, raw, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "relation key %s of provider %s for patient %s written to %s\n", b.ID().Hex(), id.ID().Hex(), identity.ID(patient).Hex(), *out)
+	return nil
 }
 
 func runProviderAlerts(args []string, stdout, stderr io.Writer) error {
@@ -314,7 +384,7 @@ func runProviderFetch(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer done()
-	f, err := p.Fetch(ctx, id)
+	f, err := pf.fetch(ctx, p, id)
 	if err != nil {
 		return err
 	}
@@ -370,7 +440,7 @@ func runProviderExport(args []string, stdout, stderr io.Writer) error {
 	defer done()
 	var fetched []*provider.Fetched
 	for _, id := range ids {
-		f, err := p.Fetch(ctx, id)
+		f, err := pf.fetch(ctx, p, id)
 		if err != nil {
 			return err // nothing is written: an export is all verified or nothing
 		}

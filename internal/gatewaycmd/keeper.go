@@ -72,7 +72,9 @@ func (k *Keeper) Contracts(ctx context.Context) ([]portal.Contract, error) {
 		if !ok {
 			continue
 		}
-		pc := portal.Contract{ID: id, Name: c.Name, Providers: c.Providers}
+		// The terms name the providers' relation keys: shown as the
+		// providers behind them.
+		pc := portal.Contract{ID: id, Name: c.Name, Providers: k.providers(ctx, c.Providers)}
 		for _, r := range c.Rules {
 			w := fmt.Sprintf("%s: when %s, a %s alert", r.Kind.Info().Display, r.Expr, r.Severity)
 			if r.Cooldown > 0 {
@@ -85,8 +87,27 @@ func (k *Keeper) Contracts(ctx context.Context) ([]portal.Contract, error) {
 	return out, nil
 }
 
+// providers returns the registered providers behind provider keys of the
+// patient's (relation keys), each as is if it cannot be resolved.
+func (k *Keeper) providers(ctx context.Context, keys []identity.ID) []identity.ID {
+	out := make([]identity.ID, len(keys))
+	for i, key := range keys {
+		out[i] = k.provider(ctx, key)
+	}
+	return out
+}
+
+func (k *Keeper) provider(ctx context.Context, key identity.ID) identity.ID {
+	if real, _, err := k.GW.Patient().ProviderOf(ctx, key); err == nil {
+		return real
+	}
+	return key
+}
+
+// Grants lists the care team: each grant with the provider behind its
+// relation key, from the binding the ledger keeps sealed to the patient.
 func (k *Keeper) Grants(ctx context.Context) ([]portal.Grant, error) {
-	gs, err := k.GW.Patient().Grants(ctx)
+	gs, err := k.GW.Patient().CareTeam(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +116,7 @@ func (k *Keeper) Grants(ctx context.Context) ([]portal.Grant, error) {
 	for i, g := range gs {
 		// The scope is sealed on the ledger; the patient's key opens it.
 		scope, _ := k.GW.Patient().Scope(ctx, g.Provider)
-		out[i] = portal.Grant{Provider: g.Provider, Scope: scope, Commands: g.Grant.Commands,
+		out[i] = portal.Grant{Provider: g.Real, Scope: scope, Commands: g.Grant.Commands,
 			Expiry: time.UnixMilli(g.Grant.Expiry), Active: g.Grant.Active(now)}
 	}
 	return out, nil
@@ -137,6 +158,10 @@ func (k *Keeper) AccessLog(ctx context.Context) ([]portal.Access, error) {
 	}
 	out := make([]portal.Access, len(trail))
 	for i, e := range trail {
+		// A provider reads under its relation key: shown as the provider.
+		if e.Requester != k.Key.ID() {
+			e.Requester = k.provider(ctx, e.Requester)
+		}
 		what := e.Op
 		if what == "" {
 			what = cloudapi.AccessRead

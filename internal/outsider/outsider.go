@@ -3,8 +3,10 @@
 // with the ledger's decoder and reads every event, and reports what health
 // information it finds (issue 13): a vital sign (by its code in a typed
 // field, its LOINC code or its name), a threshold expression, a severity, a
-// device kind, free text, and a provider linked across patients by a key
-// that appears in two patients' grants.
+// device kind, free text, and a provider linked across patients: a
+// registered provider's ID or public key found in two patients'
+// transactions, in any field (the signer, a typed field, a byte string at
+// any depth of the body, an event's attribute).
 //
 // It is the attack test of the ledger's privacy: package outsider's test
 // runs the demo's system and scans its chain, and the demo's summary holds
@@ -14,7 +16,10 @@ package outsider
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -40,7 +45,7 @@ const (
 	Severity       Category = "severity"        // an alert's or a rule's severity
 	DeviceKind     Category = "device_kind"     // what a device measures
 	FreeText       Category = "free_text"       // a text string that is not a protocol constant (a contract's name…)
-	LinkedProvider Category = "linked_provider" // one provider key in two patients' grants
+	LinkedProvider Category = "linked_provider" // one provider's ID or key in two patients' transactions
 	Unreadable     Category = "unreadable"      // a transaction the ledger's decoder refuses (it was committed: a bug)
 )
 
@@ -99,17 +104,33 @@ func Scan(ctx context.Context, node client.Node, to int64) (*Report, error) {
 
 type scanner struct {
 	r Report
-	// grantees: per provider key named in a grant or revoke, the patients
-	// that named it.
-	grantees map[identity.ID]map[identity.ID]bool
-	words    []string
+	// seen: per byte string (an ID, a key, any byte string of at least
+	// minToken bytes) found in a patient's transaction, the patients in
+	// whose transactions it was found.
+	seen map[string]map[identity.ID]bool
+	// providers: per registered provider (its ID), its ID and public keys
+	// as byte strings; roles, devices and contracts: what registrations
+	// and deployments said, to tell whose transaction one is.
+	providers map[identity.ID][][]byte
+	roles     map[identity.ID]identity.Role
+	devices   map[identity.ID]identity.ID // device → its patient
+	contracts map[[32]byte]identity.ID    // contract → its patient
+	// lastPatients are the patients of the transaction whose events are
+	// read next.
+	lastPatients []identity.ID
+	words        []string
 }
+
+// minToken is the shortest byte string the scan follows across patients:
+// shorter ones (a nonce's part, a small number's bytes) repeat by chance.
+const minToken = 16
 
 // exprRE matches a comparison of the rule language's variables.
 var exprRE = regexp.MustCompile(`(?i)\b(value|kind)\s*(<=|>=|==|!=|<|>)`)
 
 func newScanner() *scanner {
-	s := &scanner{grantees: map[identity.ID]map[identity.ID]bool{}}
+	s := &scanner{seen: map[string]map[identity.ID]bool{}, providers: map[identity.ID][][]byte{},
+		roles: map[identity.ID]identity.Role{}, devices: map[identity.ID]identity.ID{}, contracts: map[[32]byte]identity.ID{}}
 	for _, k := range vital.Kinds() {
 		in := k.Info()
 		s.words = append(s.words, in.LOINC, in.Name, in.Display)
@@ -155,13 +176,16 @@ func (s *scanner) text(h int64, i int, where, t string) {
 }
 
 func (s *scanner) tx(h int64, i int, raw []byte) {
+	s.lastPatients = nil
 	d, err := ledger.Decode(raw)
 	if err != nil {
 		s.add(Unreadable, h, i, "%v", err)
 		return
 	}
 	s.body(h, i, d.Tx.Type.String(), d.Tx.Body)
-	s.typed(h, i, d)
+	pats := s.typed(d)
+	s.tokens(pats, d)
+	s.lastPatients = pats
 }
 
 // body checks every string of a transaction's body, at any depth, byte
@@ -185,28 +209,80 @@ func (s *scanner) body(h int64, i int, where string, body []byte) {
 	})
 }
 
-// typed checks the fields whose type says what they are.
-func (s *scanner) typed(h int64, i int, d *ledger.Decoded) {
+// typed learns from the fields whose type says what they are (members'
+// roles and keys, devices' patients, contracts' patients) and returns the
+// patients whose transaction d is: its signer's, or the patient it names.
+func (s *scanner) typed(d *ledger.Decoded) []identity.ID {
 	signer := d.Tx.SignerID()
-	switch b := d.Body.(type) {
-	case *ledger.Grant:
-		s.grantee(b.Provider, signer)
-	case *ledger.Revoke:
-		s.grantee(b.Provider, signer)
+	var pats []identity.ID
+	if s.roles[signer] == identity.RolePatient {
+		pats = append(pats, signer)
 	}
+	switch b := d.Body.(type) {
+	case *ledger.Register:
+		id := identity.ID(sha256.Sum256(b.Member.Verifying))
+		s.roles[id] = b.Member.Role
+		switch {
+		case b.Member.Role == identity.RolePatient:
+			pats = append(pats, id)
+		case b.Member.Role == identity.RoleDevice:
+			s.devices[id] = b.Patient
+		case b.Member.Role == identity.RoleProvider:
+			s.providers[id] = [][]byte{id[:], b.Member.Verifying, b.Member.Encryption}
+		}
+		if b.Patient != (identity.ID{}) {
+			pats = append(pats, b.Patient)
+		}
+	case *ledger.DeployContract:
+		s.contracts[b.ID()] = signer
+	case *ledger.TerminateContract:
+		if p, ok := s.contracts[b.ID]; ok {
+			pats = append(pats, p)
+		}
+	case *ledger.ProviderRecord:
+		pats = append(pats, b.Patient)
+	case *ledger.DeviceCommand:
+		if p, ok := s.devices[b.Device]; ok {
+			pats = append(pats, p)
+		}
+	case *ledger.Alert:
+		pats = append(pats, b.Patient)
+	}
+	return pats
 }
 
-func (s *scanner) grantee(provider, patient identity.ID) {
-	m := s.grantees[provider]
+// tokens notes every byte string of d, at any depth, and its signer's key
+// and ID, as found in the transactions of pats.
+func (s *scanner) tokens(pats []identity.ID, d *ledger.Decoded) {
+	if len(pats) == 0 {
+		return
+	}
+	signer := d.Tx.SignerID()
+	s.note(pats, d.Tx.Signer)
+	s.note(pats, signer[:])
+	walk(d.Tx.Body, 0, func(string) {}, func(b []byte) { s.note(pats, b) })
+}
+
+func (s *scanner) note(pats []identity.ID, b []byte) {
+	if len(b) < minToken {
+		return
+	}
+	m := s.seen[string(b)]
 	if m == nil {
 		m = map[identity.ID]bool{}
-		s.grantees[provider] = m
+		s.seen[string(b)] = m
 	}
-	m[patient] = true
+	for _, p := range pats {
+		m[p] = true
+	}
 }
 
 func (s *scanner) event(h int64, i int, e ledger.Event) {
 	for _, a := range e.Attrs {
+		// IDs and keys in events (hex) count as in the transaction's body.
+		if b, err := hex.DecodeString(a.Value); err == nil {
+			s.note(s.lastPatients, b)
+		}
 		switch a.Key {
 		case ledger.AttrKind:
 			s.add(VitalSign, h, i, "event %s: %s=%s", e.Type, a.Key, a.Value)
@@ -219,9 +295,11 @@ func (s *scanner) event(h int64, i int, e ledger.Event) {
 }
 
 func (s *scanner) report() *Report {
-	for p, pats := range s.grantees {
-		if len(pats) > 1 {
-			s.add(LinkedProvider, 0, -1, "provider key %s is in the grants of %d patients", p, len(pats))
+	for _, p := range slices.SortedFunc(maps.Keys(s.providers), func(a, b identity.ID) int { return bytes.Compare(a[:], b[:]) }) {
+		for k, tok := range s.providers[p] {
+			if n := len(s.seen[string(tok)]); len(tok) > 0 && n > 1 {
+				s.add(LinkedProvider, 0, -1, "provider %s's %s is in the transactions of %d patients", p, [...]string{"ID", "signing key", "encryption key"}[k], n)
+			}
 		}
 	}
 	slices.SortStableFunc(s.r.Findings, func(a, b Finding) int { return strings.Compare(string(a.Category), string(b.Category)) })

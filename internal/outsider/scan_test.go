@@ -7,8 +7,11 @@ import (
 	"github.com/vitalchain/vitalchain/client"
 	"github.com/vitalchain/vitalchain/codec"
 	"github.com/vitalchain/vitalchain/command"
+	"github.com/vitalchain/vitalchain/contract"
+	"github.com/vitalchain/vitalchain/envelope"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
+	"github.com/vitalchain/vitalchain/relation"
 	"github.com/vitalchain/vitalchain/vital"
 )
 
@@ -85,19 +88,172 @@ func TestScanBody(t *testing.T) {
 	}
 }
 
-// A provider key in two patients' grants links them.
-func TestScanLinksProviders(t *testing.T) {
-	s := newScanner()
-	p := identity.ID{9}
-	s.grantee(p, identity.ID{1})
-	s.grantee(p, identity.ID{1})
-	if r := s.report(); !r.Clean() {
-		t.Fatalf("one patient: %v", r.Findings)
+// chainOf builds the transactions of a small chain: an authority admits
+// a provider, two patients and a device each; then whatever the case adds.
+type chainOf struct {
+	t        *testing.T
+	auth     *identity.Identity
+	prov     *identity.Identity
+	patients [2]*identity.Identity
+	devices  [2]*identity.Identity
+	txs      [][]byte
+	seq      map[identity.ID]uint64
+}
+
+func gen(t *testing.T, role identity.Role) *identity.Identity {
+	t.Helper()
+	id, err := identity.Generate(role, identity.SuiteX25519)
+	if err != nil {
+		t.Fatal(err)
 	}
-	s = newScanner()
-	s.grantee(p, identity.ID{1})
-	s.grantee(p, identity.ID{2})
-	if got := s.report().Categories(); !slices.Equal(got, []Category{LinkedProvider}) {
-		t.Fatalf("two patients: %v", got)
+	return id
+}
+
+func newChainOf(t *testing.T) *chainOf {
+	c := &chainOf{t: t, auth: gen(t, identity.RoleAuthority), prov: gen(t, identity.RoleProvider), seq: map[identity.ID]uint64{}}
+	c.register(c.auth, c.prov, identity.ID{})
+	for i := range c.patients {
+		c.patients[i] = gen(t, identity.RolePatient)
+		c.register(c.auth, c.patients[i], identity.ID{})
+		c.devices[i] = gen(t, identity.RoleDevice)
+		c.register(c.patients[i], c.devices[i], c.patients[i].ID())
+	}
+	return c
+}
+
+func (c *chainOf) add(by *identity.Identity, b ledger.Body) {
+	c.t.Helper()
+	c.seq[by.ID()]++
+	raw, err := ledger.NewTx("test", by.Signing, c.seq[by.ID()], b)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.txs = append(c.txs, raw)
+}
+
+func (c *chainOf) register(by, m *identity.Identity, patient identity.ID) {
+	c.t.Helper()
+	var cons []byte
+	if m.Role() == identity.RoleAuthority {
+		cons = make([]byte, 32)
+	}
+	r, err := ledger.NewRegister(m, 1, patient, cons)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.add(by, r)
+}
+
+// relate registers the provider's relation key for patient i, as its
+// client does, and returns it.
+func (c *chainOf) relate(i int) *identity.Identity {
+	c.t.Helper()
+	b, rel, err := relation.Bind(c.prov, c.patients[i].ID())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	r := b.Register()
+	if r.Binding, err = relation.Seal(b, c.patients[i].Decryption.Public()); err != nil {
+		c.t.Fatal(err)
+	}
+	c.add(c.patients[i], r)
+	return rel
+}
+
+func (c *chainOf) grant(i int, to *identity.Identity) {
+	c.t.Helper()
+	k, _ := envelope.NewSessionKey()
+	e, err := envelope.GrantEnvelope(c.patients[i], to.Public(), 1, k)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	eb, _ := e.Marshal()
+	keys, err := envelope.SealScope(k, c.patients[i].ID(), to.ID(), 1, vital.Kinds())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.add(c.patients[i], &ledger.Grant{Provider: to.ID(), Expiry: 1, Epoch: 1, Envelope: eb, Keys: keys})
+}
+
+func (c *chainOf) record(i int, by *identity.Identity) {
+	c.t.Helper()
+	k, _ := envelope.NewSessionKey()
+	rec := [32]byte{byte(i + 1)}
+	e, err := envelope.ProviderRecordEnvelope(by, c.patients[i].Public(), rec, k)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	eb, _ := e.Marshal()
+	c.add(by, &ledger.ProviderRecord{Patient: c.patients[i].ID(), RecordID: rec, Envelope: eb})
+}
+
+func (c *chainOf) contract(i int, with *identity.Identity) {
+	c.t.Helper()
+	terms := contract.Terms{Version: contract.Version, Patient: c.patients[i].ID(), Providers: []identity.ID{with.ID()},
+		Rules: contract.DefaultRules(), Name: "x"}
+	dc, err := ledger.NewDeployContract(c.patients[i], terms, with)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.add(c.patients[i], dc)
+}
+
+func (c *chainOf) scan() *Report {
+	s := newScanner()
+	s.block(&client.Block{Height: 1, Txs: c.txs, Results: make([]client.TxResult, len(c.txs))})
+	return s.report()
+}
+
+// A provider's ID or key in two patients' transactions, in any field,
+// links them; its relation keys, one per patient, do not.
+func TestScanLinksProviders(t *testing.T) {
+	tests := []struct {
+		name   string
+		build  func(c *chainOf)
+		linked bool
+	}{
+		{"nothing but registrations", func(c *chainOf) {}, false},
+		{"one patient's grant and contract", func(c *chainOf) { c.grant(0, c.prov); c.contract(0, c.prov) }, false},
+		{"two patients' grants", func(c *chainOf) { c.grant(0, c.prov); c.grant(1, c.prov) }, true},
+		{"two patients' contracts", func(c *chainOf) { c.contract(0, c.prov); c.contract(1, c.prov) }, true},
+		{"a grant and a contract", func(c *chainOf) { c.grant(0, c.prov); c.contract(1, c.prov) }, true},
+		{"provider records to two patients", func(c *chainOf) { c.record(0, c.prov); c.record(1, c.prov) }, true},
+		{"device commands to two patients", func(c *chainOf) {
+			for i := range c.devices {
+				c.add(c.prov, &ledger.DeviceCommand{Device: c.devices[i].ID(), Command: command.SamplingInterval, Value: 1000})
+			}
+		}, true},
+		{"relation keys", func(c *chainOf) {
+			for i := range c.patients {
+				rel := c.relate(i)
+				c.grant(i, rel)
+				c.contract(i, rel)
+				c.record(i, rel)
+				c.add(rel, &ledger.DeviceCommand{Device: c.devices[i].ID(), Command: command.SamplingInterval, Value: 1000})
+			}
+		}, false},
+		{"a relation key used for another patient", func(c *chainOf) {
+			rel := c.relate(0)
+			c.grant(0, rel)
+			c.record(1, rel)
+		}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newChainOf(t)
+			tc.build(c)
+			r := c.scan()
+			if r.Txs != len(c.txs) {
+				t.Fatalf("scanned %d of %d transactions", r.Txs, len(c.txs))
+			}
+			for _, f := range r.Findings {
+				if f.Category != LinkedProvider && f.Category != FreeText {
+					t.Errorf("finding %s", f)
+				}
+			}
+			if got := slices.Contains(r.Categories(), LinkedProvider); got != tc.linked {
+				t.Errorf("linked %v, want %v (findings %v)", got, tc.linked, r.Findings)
+			}
+		})
 	}
 }

@@ -42,7 +42,8 @@ type Summary struct {
 	ProofsAfterErasure      uint64  `json:"proofs_after_erasure_verified"` // erased records still proved in the anchored log
 	// ChainFindings counts, by category, what an outsider reading every
 	// block through CometBFT's RPC finds (package outsider); the invariant
-	// chain_reveals_no_health_data holds when none is health data.
+	// chain_reveals_no_health_data holds when none is health data, and
+	// care_team_unlinkable when none links a provider's patients.
 	ChainFindings          map[string]int  `json:"chain_findings"`
 	AlertLatencyMs         Percentiles     `json:"alert_latency_ms"`
 	AnchorLatencyMs        Percentiles     `json:"anchor_latency_ms"`
@@ -208,12 +209,13 @@ loop:
 		sum.Baseline = s.opts.Baseline.String()
 		s.poster.fill(sum)
 	}
-	healthData, scanErr := s.scanChain(dctx, sum)
+	healthData, linked, scanErr := s.scanChain(dctx, sum)
 	if scanErr != nil {
 		sum.Failures = append(sum.Failures, "outsider's scan: "+scanErr.Error())
 	}
 	sum.Invariants = map[string]bool{
 		"chain_reveals_no_health_data": scanErr == nil && healthData == 0,
+		"care_team_unlinkable":         scanErr == nil && linked == 0,
 		"no_alert_misdelivered":        sum.AlertsMisdelivered == 0,
 		"no_read_after_revoke":         sum.ReadsAfterRevokeAllowed == 0,
 		"every_proof_verified":         sum.ProofsFailed == 0,
@@ -242,32 +244,34 @@ loop:
 }
 
 // scanChain reads the whole chain as an outsider (package outsider) and
-// counts its findings; it returns how many are health data: every category
-// but linked providers (a provider's key shared between patients' grants,
-// which names no condition; see docs/privacy.md).
-func (s *System) scanChain(ctx context.Context, sum *Summary) (int, error) {
+// counts its findings; it returns how many are health data (every category
+// but linked providers) and how many link a provider's patients (one
+// provider's ID or key in two patients' transactions; see docs/privacy.md).
+func (s *System) scanChain(ctx context.Context, sum *Summary) (health, linked int, err error) {
 	running := s.Chain.Net.Running()
 	if running == nil {
-		return 0, errors.New("no node runs")
+		return 0, 0, errors.New("no node runs")
 	}
 	node, err := client.NewHTTPNode(running.RPCAddress(), nil)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	r, err := outsider.Scan(ctx, node, 0)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	sum.ChainFindings = map[string]int{}
-	health := 0
 	for _, f := range r.Findings {
 		sum.ChainFindings[string(f.Category)]++
-		if f.Category != outsider.LinkedProvider {
+		if f.Category == outsider.LinkedProvider {
+			linked++
+			s.log.Error("the chain links a provider's patients", "finding", f.String())
+		} else {
 			health++
 			s.log.Error("the chain reveals health data", "finding", f.String())
 		}
 	}
-	return health, nil
+	return health, linked, nil
 }
 
 // waitAlerts waits until every provider has polled past the last stored

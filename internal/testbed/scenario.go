@@ -208,7 +208,7 @@ func (s *System) stepRevoke(ctx context.Context, sum *Summary, w io.Writer) erro
 	s.stats.mu.Lock()
 	s.stats.revokedAt[[2]identity.ID{p.ID.ID(), pv.ID.ID()}] = p.Gateway.Patient().Epoch()
 	s.stats.mu.Unlock()
-	_, err := pv.P.Fetch(ctx, ids[0])
+	_, err := pv.P.FetchFor(ctx, p.ID.ID(), ids[0])
 	var re *cloudapi.RequestError
 	switch {
 	case err == nil:
@@ -292,7 +292,7 @@ func (s *System) stepErase(ctx context.Context, sum *Summary, w io.Writer) error
 		sum.ProofsAfterErasure++
 	}
 	pv := s.Providers[p.Providers[0]]
-	_, err = pv.P.Fetch(ctx, ids[0])
+	_, err = pv.P.FetchFor(ctx, p.ID.ID(), ids[0])
 	var re *cloudapi.RequestError
 	if !errors.As(err, &re) || re.Code != cloudapi.CodeErased && re.Code != cloudapi.CodeRevoked {
 		return fmt.Errorf("a provider's read of an erased record: %v, want refused", err)

@@ -23,6 +23,7 @@ import (
 	"github.com/vitalchain/vitalchain/mqtt"
 	"github.com/vitalchain/vitalchain/provider"
 	"github.com/vitalchain/vitalchain/reading"
+	"github.com/vitalchain/vitalchain/relation"
 	"github.com/vitalchain/vitalchain/vital"
 	"github.com/vitalchain/vitalchain/wearable"
 )
@@ -282,6 +283,11 @@ func (s *System) register(ctx context.Context) error {
 					return fmt.Errorf("device %s: %w", d.Name(), err)
 				}
 			}
+			for _, j := range p.Providers {
+				if err := s.relate(gctx, p, s.Providers[j]); err != nil {
+					return err
+				}
+			}
 			return s.deployContract(gctx, p)
 		})
 	}
@@ -291,12 +297,39 @@ func (s *System) register(ctx context.Context) error {
 	return nil
 }
 
-// deployContract deploys p's contract with its providers, each accepting it.
+// relate registers pr's relation key for p on the ledger, as p's client
+// does with the binding pr hands it (gateway.Patient.Relate): checked
+// against pr's registration, sealed to p.
+func (s *System) relate(ctx context.Context, p *Patient, pr *Provider) error {
+	b, _, err := relation.Bind(pr.ID, p.ID.ID())
+	if err != nil {
+		return err
+	}
+	if err := b.Verify(p.ID.ID(), pr.ID.Signing.Public()); err != nil {
+		return err
+	}
+	reg := b.Register()
+	if reg.Binding, err = relation.Seal(b, p.ID.Decryption.Public()); err != nil {
+		return err
+	}
+	if _, err := s.Chain.Submit(ctx, p.ID.Signing, reg); err != nil {
+		return fmt.Errorf("relation key of provider %s for patient %s: %w", pr.ID.ID(), p.ID.ID(), err)
+	}
+	return nil
+}
+
+// deployContract deploys p's contract with its providers, each accepting it
+// under its relation key for p: the chain names no provider's registered
+// key.
 func (s *System) deployContract(ctx context.Context, p *Patient) error {
 	terms := contract.Terms{Version: contract.Version, Patient: p.ID.ID(), Rules: scaledRules(s.opts.Speedup), Name: "vital signs"}
 	provs := make([]*identity.Identity, 0, len(p.Providers))
 	for _, j := range p.Providers {
-		provs = append(provs, s.Providers[j].ID)
+		rel, err := relation.Derive(s.Providers[j].ID, p.ID.ID())
+		if err != nil {
+			return err
+		}
+		provs = append(provs, rel)
 	}
 	slices.SortFunc(provs, func(a, b *identity.Identity) int { x, y := a.ID(), b.ID(); return slices.Compare(x[:], y[:]) })
 	for _, pr := range provs {
@@ -341,9 +374,18 @@ func (s *System) startGateways(ctx context.Context) error {
 }
 
 // GrantProviders grants p's contract's providers every vital sign for a
-// day, the first of them device commands too, as pt (p's keys).
+// day, the first of them device commands too, as pt (p's keys): each under
+// its relation key for p, whose binding pt checks (registered already, by
+// register).
 func (s *System) GrantProviders(ctx context.Context, pt *gateway.Patient, p *Patient) error {
 	for k, j := range p.Providers {
+		b, _, err := relation.Bind(s.Providers[j].ID, p.ID.ID())
+		if err != nil {
+			return err
+		}
+		if _, err := pt.Relate(ctx, b); err != nil {
+			return err
+		}
 		if err := pt.Grant(ctx, s.Providers[j].ID.ID(), vital.Kinds(), k == 0, time.Now().Add(24*time.Hour)); err != nil {
 			return err
 		}
@@ -410,8 +452,15 @@ func (s *System) startProviders() error {
 	for i, pn := range s.Providers {
 		// Short long polls: after the last record, every provider's cursor
 		// passes it within a second (waitAlerts).
+		// Each follows its patients' alerts under its relation keys.
+		var patients []identity.ID
+		for _, p := range s.Patients {
+			if slices.ContainsFunc(p.Providers, func(j int) bool { return s.Providers[j] == pn }) {
+				patients = append(patients, p.ID.ID())
+			}
+		}
 		pv, err := provider.New(provider.Config{Key: pn.ID, Chain: s.Chain.Client(i % 3), Cloud: cc, PollWait: time.Second,
-			Log: s.log.With("part", "provider")})
+			Patients: patients, Log: s.log.With("part", "provider")})
 		if err != nil {
 			return err
 		}
@@ -422,7 +471,7 @@ func (s *System) startProviders() error {
 				s.onAlert(pn, a)
 				n++
 				if s.opts.FetchEvery > 0 && n%s.opts.FetchEvery == 0 {
-					s.verifyFetch(ctx, pn, a.ID)
+					s.verifyFetch(ctx, pn, a.Header.Patient, a.ID)
 				}
 			})
 		})
@@ -480,9 +529,9 @@ func (s *System) onAnchor(size uint64, at time.Time) {
 	}
 }
 
-// verifyFetch fetches a record as a provider and counts its proof.
-func (s *System) verifyFetch(ctx context.Context, pn *Provider, id [32]byte) {
-	_, err := pn.P.Fetch(ctx, id)
+// verifyFetch fetches a record of patient as a provider and counts its proof.
+func (s *System) verifyFetch(ctx context.Context, pn *Provider, patient identity.ID, id [32]byte) {
+	_, err := pn.P.FetchFor(ctx, patient, id)
 	switch {
 	case err == nil:
 		s.stats.proofsOK.Add(1)
