@@ -69,12 +69,11 @@ func (p *ProviderPortal) applyState(s lifecycle.Status) {
 	if !p.triage.setState(s) {
 		return // an alert this portal has not received (yet): its state waits for it
 	}
-	me := p.cfg.Provider.ID()
 	switch {
 	case s.NoData && !known:
 		p.notify("alert.no_data", s.Alert, s.Patient)
 	}
-	if s.Assigned == me && (!known || prev.Level < s.Level) {
+	if p.isMe(s.Patient, s.Assigned) && (!known || prev.Level < s.Level) {
 		p.notify(fmt.Sprintf("alert.escalated.%d", s.Level), s.Alert, s.Patient)
 	}
 	if known && AlertState(s.State) != prev.State {
@@ -200,4 +199,22 @@ func (p *ProviderPortal) changeAtCloud(ctx context.Context, id [32]byte, action 
 	}
 	p.applyState(*s)
 	return http.StatusOK, ""
+}
+
+// isMe reports whether id is this portal's provider with patient: its
+// registered ID, or its relation key's for that patient (what the
+// patient's contracts and grants name, when the Clinician has relation
+// keys).
+func (p *ProviderPortal) isMe(patient, id identity.ID) bool {
+	if id == p.cfg.Provider.ID() {
+		return true
+	}
+	r, ok := p.cfg.Provider.(interface {
+		RelationID(identity.ID) (identity.ID, error)
+	})
+	if !ok {
+		return false
+	}
+	rel, err := r.RelationID(patient)
+	return err == nil && rel == id
 }

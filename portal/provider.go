@@ -502,7 +502,7 @@ func (p *ProviderPortal) alertPage(w http.ResponseWriter, r *http.Request, s *se
 	}
 	if e.Assigned != (identity.ID{}) {
 		v.Escalated = "provider " + short(e.Assigned)
-		if e.Assigned == p.cfg.Provider.ID() {
+		if p.isMe(e.Header.Patient, e.Assigned) {
 			v.Escalated += " (you)"
 		}
 	}
