@@ -62,6 +62,15 @@ func (p *ProviderPortal) pullStates(ctx context.Context, from uint64) uint64 {
 // alert raised, an escalation to this provider, an acknowledgement or a
 // resolution.
 func (p *ProviderPortal) applyState(s lifecycle.Status) {
+	// This provider's relation key with the patient is shown as this
+	// provider; another provider's stays its relation key, which is all
+	// the ledger tells of it.
+	if s.By != (identity.ID{}) && p.isMe(s.Patient, s.By) {
+		s.By = p.cfg.Provider.ID()
+	}
+	if s.Assigned != (identity.ID{}) && p.isMe(s.Patient, s.Assigned) {
+		s.Assigned = p.cfg.Provider.ID()
+	}
 	prev, known := p.triage.alert(s.Alert)
 	if !known && s.NoData {
 		p.triage.addNoData(s)

@@ -40,7 +40,9 @@ func (k *Keeper) ID() identity.ID { return k.Key.ID() }
 var _ portal.AlertKeeper = (*Keeper)(nil)
 
 // AlertStates returns the states the cloud keeps of the patient's alerts
-// that someone changed, and of its no-data alerts.
+// that someone changed, and of its no-data alerts, each provider they name
+// (who changed it, to whom it escalated) shown as the registered provider
+// behind its relation key.
 func (k *Keeper) AlertStates(ctx context.Context) ([]lifecycle.Status, error) {
 	var out []lifecycle.Status
 	for from := uint64(0); ; {
@@ -48,7 +50,15 @@ func (k *Keeper) AlertStates(ctx context.Context) ([]lifecycle.Status, error) {
 		if err != nil {
 			return out, err
 		}
-		out = append(out, res.States...)
+		for _, s := range res.States {
+			if s.By != (identity.ID{}) && s.By != k.Key.ID() {
+				s.By = k.provider(ctx, s.By)
+			}
+			if s.Assigned != (identity.ID{}) {
+				s.Assigned = k.provider(ctx, s.Assigned)
+			}
+			out = append(out, s)
+		}
 		if !res.More {
 			return out, nil
 		}
