@@ -368,9 +368,30 @@ func (s *System) startGateways(ctx context.Context) error {
 		if p.Gateway == nil {
 			continue // an external gateway grants for itself
 		}
-		g.Go(func() error { return s.GrantProviders(gctx, p.Gateway.Patient(), p) })
+		g.Go(func() error {
+			if err := s.GrantProviders(gctx, p.Gateway.Patient(), p); err != nil {
+				return err
+			}
+			return monitoring(gctx, p.Gateway, p.Contract)
+		})
 	}
 	return g.Wait()
+}
+
+// monitoring waits until gw monitors the contract id: it loads its
+// patient's contracts from the ledger as it follows it, and readings
+// before then raise nothing, which a short run (a test's) would miss.
+func monitoring(ctx context.Context, gw *gateway.Gateway, id [32]byte) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for !slices.Contains(gw.Contracts(), id) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the gateway does not monitor contract %x: %w", id[:8], ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
 }
 
 // GrantProviders grants p's contract's providers every vital sign for a
