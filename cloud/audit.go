@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/identity"
@@ -61,40 +62,42 @@ func (s *Service) logAccess(ctx context.Context, e cloudapi.AccessEntry) (uint64
 	return idx[0], nil
 }
 
-// logAccessBatch appends entries to the access log (group commit with
-// whatever else is queued) and waits until all are durable; it returns
-// their positions.
+// logAccessBatch appends entries to the access log, all in one commit
+// (group commit with whatever else is queued), and waits until they are
+// durable; it returns their positions. Either all are logged or none.
 func (s *Service) logAccessBatch(ctx context.Context, es []cloudapi.AccessEntry) ([]uint64, error) {
-	dones := make([]chan ack, len(es))
+	if len(es) == 0 {
+		return nil, nil
+	}
+	// One pending for all: they commit in one batch, all or none, so that
+	// a refused answer leaves none of its entries logged.
+	done := make(chan ack, 1)
 	s.roleMu.RLock()
 	t := s.term
 	if t == nil {
 		s.roleMu.RUnlock()
 		return nil, s.notLeader()
 	}
-	for i, e := range es {
-		dones[i] = make(chan ack, 1)
-		select {
-		case s.access.queue <- &pending{entry: e, done: dones[i]}:
-		case <-ctx.Done():
-			s.roleMu.RUnlock()
-			return nil, ctx.Err()
-		case <-t.ctx.Done():
-			s.roleMu.RUnlock()
-			return nil, t.why()
-		}
+	select {
+	case s.access.queue <- &pending{entry: es[0], more: slices.Clone(es[1:]), done: done}:
+	case <-ctx.Done():
+		s.roleMu.RUnlock()
+		return nil, ctx.Err()
+	case <-t.ctx.Done():
+		s.roleMu.RUnlock()
+		return nil, t.why()
 	}
 	s.roleMu.RUnlock()
+	a, err := s.await(ctx, done)
+	if err == nil {
+		err = a.err
+	}
+	if err != nil {
+		return nil, err
+	}
 	idx := make([]uint64, len(es))
-	for i, d := range dones {
-		a, err := s.await(ctx, d)
-		if err == nil {
-			err = a.err
-		}
-		if err != nil {
-			return nil, err
-		}
-		idx[i] = a.index
+	for i := range idx {
+		idx[i] = a.index + uint64(i)
 	}
 	return idx, nil
 }

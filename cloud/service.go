@@ -167,8 +167,14 @@ type logState struct {
 type pending struct {
 	rec   StoredRecord
 	entry cloudapi.AccessEntry
-	done  chan ack
+	// more are entries committed with entry, in the same batch, all or
+	// none (logAccessBatch): its ack's index is entry's, theirs follow.
+	more []cloudapi.AccessEntry
+	done chan ack
 }
+
+// size is the rows p commits.
+func (p *pending) size() int { return 1 + len(p.more) }
 
 type ack struct {
 	index uint64
@@ -615,17 +621,18 @@ func (s *Service) commitLoop(ctx context.Context, ls *logState, wg *sync.WaitGro
 	defer wg.Done()
 	for {
 		var batch []*pending
+		rows := 0
 		select {
 		case <-ctx.Done():
 			return
 		case p := <-ls.queue:
-			batch = append(batch, p)
+			batch, rows = append(batch, p), p.size()
 		}
 	fill:
-		for len(batch) < s.cfg.MaxBatch {
+		for rows < s.cfg.MaxBatch {
 			select {
 			case p := <-ls.queue:
-				batch = append(batch, p)
+				batch, rows = append(batch, p), rows+p.size()
 			default:
 				break fill
 			}
@@ -637,17 +644,25 @@ func (s *Service) commitLoop(ctx context.Context, ls *logState, wg *sync.WaitGro
 func (s *Service) commit(ls *logState, batch []*pending) {
 	log := ls.log.Load()
 	first := log.Size()
-	leaves := make([][merklelog.HashSize]byte, len(batch))
+	leaves := make([][merklelog.HashSize]byte, 0, len(batch))
+	starts := make([]uint64, len(batch)) // each pending's first index
 	ls.store.recs, ls.store.entries = nil, nil
 	for i, p := range batch {
+		starts[i] = first + uint64(len(leaves))
 		if ls.id == LogRecords {
-			p.rec.Index = first + uint64(i)
+			p.rec.Index = starts[i]
 			ls.store.recs = append(ls.store.recs, p.rec)
-			leaves[i] = merklelog.HashLeaf(p.rec.ID[:])
-		} else {
-			p.entry.Index = first + uint64(i)
-			ls.store.entries = append(ls.store.entries, p.entry)
-			leaves[i], _ = p.entry.Leaf()
+			leaves = append(leaves, merklelog.HashLeaf(p.rec.ID[:]))
+			continue
+		}
+		p.entry.Index = starts[i]
+		for j := range p.more {
+			p.more[j].Index = starts[i] + 1 + uint64(j)
+		}
+		for _, e := range append([]cloudapi.AccessEntry{p.entry}, p.more...) {
+			ls.store.entries = append(ls.store.entries, e)
+			leaf, _ := e.Leaf()
+			leaves = append(leaves, leaf)
 		}
 	}
 	if ls.id == LogRecords {
@@ -701,7 +716,7 @@ func (s *Service) commit(ls *logState, batch []*pending) {
 		ls.recent.add(ids, first)
 	}
 	for i, p := range batch {
-		a := ack{index: first + uint64(i), err: err}
+		a := ack{index: starts[i], err: err}
 		if ls.id == LogRecords {
 			for _, w := range ls.inflight[p.rec.ID] {
 				w <- a
