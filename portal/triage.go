@@ -12,31 +12,16 @@ import (
 	"github.com/vitalchain/vitalchain/provider"
 )
 
-// AlertState is where an alert is in its lifecycle.
-type AlertState uint8
+// AlertState is where an alert is in its lifecycle (package lifecycle),
+// whether the portal keeps it or the cloud does.
+type AlertState = lifecycle.State
 
 // The states of an alert.
 const (
-	Raised       AlertState = iota + 1 // not yet seen by a clinician
-	Acknowledged                       // a clinician took it
-	Resolved                           // closed
+	Raised       = lifecycle.Raised       // not yet seen by a clinician
+	Acknowledged = lifecycle.Acknowledged // a clinician took it
+	Resolved     = lifecycle.Resolved     // closed
 )
-
-func (s AlertState) String() string {
-	switch s {
-	case Raised:
-		return "raised"
-	case Acknowledged:
-		return "acknowledged"
-	case Resolved:
-		return "resolved"
-	}
-	return "unknown"
-}
-
-// Open reports whether the alert still wants a clinician: raised or
-// acknowledged, not resolved.
-func (s AlertState) Open() bool { return s == Raised || s == Acknowledged }
 
 // maxAlertsPerPatient bounds the alerts the portal keeps per patient; the
 // oldest resolved ones go first, then the oldest.
