@@ -129,7 +129,18 @@ type chart struct {
 	series              []Series
 }
 
-func write(dir, format string, charts []chart) ([]string, error) {
+// drawing is a chart to write: its file's name, without the extension,
+// and how to draw it to a path.
+type drawing interface {
+	fileName() string
+	draw(path string) error
+}
+
+func (c chart) fileName() string       { return c.name }
+func (c chart) draw(path string) error { return Bars(path, c.title, c.yLabel, c.groups, c.series) }
+
+// write draws each chart to DIR/NAME.FORMAT and returns the paths.
+func write[C drawing](dir, format string, charts []C) ([]string, error) {
 	if format != "png" && format != "svg" {
 		return nil, fmt.Errorf("chart format %q: want png or svg", format)
 	}
@@ -138,8 +149,8 @@ func write(dir, format string, charts []chart) ([]string, error) {
 	}
 	var out []string
 	for _, c := range charts {
-		p := filepath.Join(dir, c.name+"."+format)
-		if err := Bars(p, c.title, c.yLabel, c.groups, c.series); err != nil {
+		p := filepath.Join(dir, c.fileName()+"."+format)
+		if err := c.draw(p); err != nil {
 			return out, fmt.Errorf("plot %s: %w", p, err)
 		}
 		out = append(out, p)
@@ -278,7 +289,7 @@ func Sweep(dir, format, setting string, pts []SweepPoint, defaultSealMs int64) (
 	default:
 		return nil, fmt.Errorf("sweep of %q: want rate, patients or seal", setting)
 	}
-	return writeLines(dir, format, cs)
+	return write(dir, format, cs)
 }
 
 // SoakSeries are a soak's samples (`bench e2e --sample`), by minute.
@@ -299,7 +310,7 @@ func Soak(dir, format string, s SoakSeries) ([]string, error) {
 	}
 	m := s.Minutes
 	warm := []Mark{{"end of warm-up", s.WarmupMin, math.NaN()}}
-	return writeLines(dir, format, []lineChart{
+	return write(dir, format, []lineChart{
 		{"soak-memory", "bench e2e --sample: memory over time", "minutes", "MB", []Line{
 			{"main process RSS", m, s.MainRSSMB}, {"main process Go heap, live after GC", m, s.MainHeapMB},
 			{"gateway process RSS", m, s.GatewayRSSMB}, {"gateway process RssAnon", m, s.GatewayAnonMB}}, warm},
@@ -319,22 +330,9 @@ type lineChart struct {
 	marks                       []Mark
 }
 
-func writeLines(dir, format string, charts []lineChart) ([]string, error) {
-	if format != "png" && format != "svg" {
-		return nil, fmt.Errorf("chart format %q: want png or svg", format)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("charts: %w", err)
-	}
-	var out []string
-	for _, c := range charts {
-		p := filepath.Join(dir, c.name+"."+format)
-		if err := Lines(p, c.title, c.xLabel, c.yLabel, c.lines, c.marks...); err != nil {
-			return out, fmt.Errorf("plot %s: %w", p, err)
-		}
-		out = append(out, p)
-	}
-	return out, nil
+func (c lineChart) fileName() string { return c.name }
+func (c lineChart) draw(path string) error {
+	return Lines(path, c.title, c.xLabel, c.yLabel, c.lines, c.marks...)
 }
 
 // Peers writes the charts of chains measured side by side (`bench
