@@ -167,19 +167,11 @@ func PlotOverhead(path string, pts []SweepPoint) error {
 		for i, pt := range pts {
 			xys[i] = plotter.XY{X: float64(pt.Nodes), Y: max(s.get(pt), 1)}
 		}
-		l, sc, err := plotter.NewLinePoints(xys)
-		if err != nil {
+		if err := addCurve(p, s.name, xys, s.col, s.shape); err != nil {
 			return err
 		}
-		l.Color = s.col
-		sc.GlyphStyle = draw.GlyphStyle{Color: s.col, Radius: vg.Points(3), Shape: s.shape}
-		p.Add(l, sc)
-		p.Legend.Add(s.name, l, sc)
 	}
-	p.Legend.Top = true
-	p.Legend.Left = true
-	p.Add(plotter.NewGrid())
-	return p.Save(16*vg.Centimeter, 11*vg.Centimeter, path)
+	return saveCurves(p, path)
 }
 
 // PlotSpeeds draws the mean orphans against the top speed of mobility, for
@@ -206,15 +198,29 @@ func PlotSpeeds(path string, pts []SpeedPoint) error {
 		for i, pt := range pts {
 			xys[i] = plotter.XY{X: pt.Speed, Y: s.get(pt)}
 		}
-		l, sc, err := plotter.NewLinePoints(xys)
-		if err != nil {
+		if err := addCurve(p, s.name, xys, s.col, s.shape); err != nil {
 			return err
 		}
-		l.Color = s.col
-		sc.GlyphStyle = draw.GlyphStyle{Color: s.col, Radius: vg.Points(3), Shape: s.shape}
-		p.Add(l, sc)
-		p.Legend.Add(s.name, l, sc)
 	}
+	return saveCurves(p, path)
+}
+
+// addCurve adds a legended line with a glyph at each point.
+func addCurve(p *plot.Plot, name string, xys plotter.XYs, col color.Color, shape draw.GlyphDrawer) error {
+	l, sc, err := plotter.NewLinePoints(xys)
+	if err != nil {
+		return err
+	}
+	l.Color = col
+	sc.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(3), Shape: shape}
+	p.Add(l, sc)
+	p.Legend.Add(name, l, sc)
+	return nil
+}
+
+// saveCurves saves a chart of curves, its legend at the top left, over a
+// grid.
+func saveCurves(p *plot.Plot, path string) error {
 	p.Legend.Top = true
 	p.Legend.Left = true
 	p.Add(plotter.NewGrid())

@@ -290,6 +290,9 @@ func TestPlots(t *testing.T) {
 		"clusters.png": func(p string) error { return sim.PlotClusters(p, r.Layout, "test") },
 		"clusters.svg": func(p string) error { return sim.PlotClusters(p, r.Layout, "test") },
 		"overhead.png": func(p string) error { return sim.PlotOverhead(p, pts) },
+		"orphans-speed.png": func(p string) error {
+			return sim.PlotSpeeds(p, []sim.SpeedPoint{{Speed: 1, Orphans: 2, BaselineOrphans: 3}, {Speed: 2, Orphans: 4, BaselineOrphans: 7}})
+		},
 	} {
 		p := filepath.Join(dir, name)
 		if err := draw(p); err != nil {
