@@ -39,8 +39,7 @@ type Node struct {
 	consensus []byte // the Ed25519 consensus public key
 	log       *slog.Logger
 
-	mu  sync.Mutex
-	dbs []dbm.DB // CometBFT's databases, closed by Stop after the node has stopped
+	dbs Databases // CometBFT's databases, closed by Stop after the node has stopped
 }
 
 // LoadConfig reads a node's CometBFT configuration from home/config/config.toml.
@@ -127,7 +126,7 @@ func Open(home string, log *slog.Logger, opts ...Option) (*Node, error) {
 	node, err := nm.NewNode(c, signer, nodeKey,
 		proxy.NewConnSyncLocalClientCreator(app),
 		nm.DefaultGenesisDocProviderFunc(c),
-		n.dbProvider,
+		n.dbs.Provider,
 		nm.DefaultMetricsProvider(c.Instrumentation),
 		cmtLogger{log.With("module", "cometbft")},
 		nm.CustomReactors(map[string]p2p.Reactor{"VITALCHAIN_LIVENESS": live}),
@@ -141,19 +140,37 @@ func Open(home string, log *slog.Logger, opts ...Option) (*Node, error) {
 	return n, nil
 }
 
-// dbProvider opens CometBFT's databases, handing it wrappers that ignore
-// Close: CometBFT v0.38.26 can read a database after closing it on Stop
-// (consensus queryMaj23Routine), which panics with "leveldb: closed". Stop
-// closes them itself once the node has quite finished.
-func (n *Node) dbProvider(ctx *cfg.DBContext) (dbm.DB, error) {
+// Databases opens CometBFT's databases for a node (Provider), handing it
+// wrappers that ignore Close: CometBFT v0.38.26 can read a database after
+// closing it on Stop (consensus queryMaj23Routine), which panics with
+// "leveldb: closed". Close closes them, once the node has quite finished.
+type Databases struct {
+	mu  sync.Mutex
+	dbs []dbm.DB
+}
+
+// Provider is a node.DBProvider.
+func (d *Databases) Provider(ctx *cfg.DBContext) (dbm.DB, error) {
 	db, err := cfg.DefaultDBProvider(ctx)
 	if err != nil {
 		return nil, err
 	}
-	n.mu.Lock()
-	n.dbs = append(n.dbs, db)
-	n.mu.Unlock()
+	d.mu.Lock()
+	d.dbs = append(d.dbs, db)
+	d.mu.Unlock()
 	return keepOpen{db}, nil
+}
+
+// Close closes the databases Provider opened.
+func (d *Databases) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var errs []error
+	for _, db := range d.dbs {
+		errs = append(errs, db.Close())
+	}
+	d.dbs = nil
+	return errors.Join(errs...)
 }
 
 // skewedSigner signs votes and proposals stamped as by a clock off by skew.
@@ -176,14 +193,7 @@ type keepOpen struct{ dbm.DB }
 
 func (keepOpen) Close() error { return nil }
 
-func (n *Node) closeDBs() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for _, db := range n.dbs {
-		db.Close()
-	}
-	n.dbs = nil
-}
+func (n *Node) closeDBs() { n.dbs.Close() }
 
 // Start starts the node.
 func (n *Node) Start() error {

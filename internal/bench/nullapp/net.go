@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	dbm "github.com/cometbft/cometbft-db"
-	cfg "github.com/cometbft/cometbft/config"
 	cmtlog "github.com/cometbft/cometbft/libs/log"
 	nm "github.com/cometbft/cometbft/node"
 	"github.com/cometbft/cometbft/p2p"
@@ -27,8 +25,7 @@ type Net struct {
 	Testnet *chain.Testnet
 	Apps    []*App
 	nodes   []*nm.Node
-	dbs     []dbm.DB
-	mu      sync.Mutex
+	dbs     chain.Databases
 }
 
 // Start writes a testnet of o.Nodes validators under o.Dir, starts them
@@ -78,7 +75,7 @@ func (n *Net) start(home string) error {
 	node, err := nm.NewNode(c, pv, nodeKey,
 		proxy.NewConnSyncLocalClientCreator(app),
 		nm.DefaultGenesisDocProviderFunc(c),
-		n.dbProvider,
+		n.dbs.Provider,
 		nm.DefaultMetricsProvider(c.Instrumentation),
 		cmtlog.NewNopLogger(),
 	)
@@ -92,24 +89,6 @@ func (n *Net) start(home string) error {
 	}
 	return nil
 }
-
-// dbProvider opens CometBFT's databases and hands it wrappers that ignore
-// Close: CometBFT v0.38.26 may read one after closing it on Stop (see
-// chain.Node.Stop); Stop closes them once the nodes are quite done.
-func (n *Net) dbProvider(ctx *cfg.DBContext) (dbm.DB, error) {
-	db, err := cfg.DefaultDBProvider(ctx)
-	if err != nil {
-		return nil, err
-	}
-	n.mu.Lock()
-	n.dbs = append(n.dbs, db)
-	n.mu.Unlock()
-	return keepOpen{db}, nil
-}
-
-type keepOpen struct{ dbm.DB }
-
-func (keepOpen) Close() error { return nil }
 
 // Client returns a client of node i, in process.
 func (n *Net) Client(i int) *client.Client {
@@ -135,12 +114,7 @@ func (n *Net) Stop() error {
 	wg.Wait()
 	n.nodes = nil
 	time.Sleep(sleep + 100*time.Millisecond)
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for _, db := range n.dbs {
-		errs = append(errs, db.Close())
-	}
-	n.dbs = nil
+	errs = append(errs, n.dbs.Close())
 	return errors.Join(errs...)
 }
 
