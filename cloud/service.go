@@ -362,7 +362,11 @@ func (s *Service) Ingest(ctx context.Context, raws [][]byte) []cloudapi.Ack {
 				waits[i], acks[i].Duplicate, acks[i].Index, err = s.enqueue(rec, known)
 				if err != nil {
 					acks[i] = s.refuse(rec, err)
+					continue
 				}
+				// Before the commit: the sealer may anchor the record
+				// before this call returns.
+				ingests.Put(acks[i].Index, span.SpanContext())
 			}
 		}()
 	}

@@ -19,7 +19,9 @@ import (
 // of the records the block covers.
 var tracer = otel.Tracer("github.com/vitalchain/vitalchain/cloud")
 
-// ingests remembers the ingest span of recent positions of the records log.
+// ingests remembers the ingest span of recent positions of the records log,
+// put there as each record is queued for storing (Put ignores the invalid
+// context of a span that does not record).
 var ingests = spancache.New[uint64](1 << 16)
 
 func startIngest(ctx context.Context, n int) (context.Context, trace.Span) {
@@ -45,7 +47,6 @@ func endIngest(span trace.Span, acks []cloudapi.Ack) {
 			stored++
 		}
 		idx = append(idx, int64(a.Index))
-		ingests.Put(a.Index, span.SpanContext())
 	}
 	span.SetAttributes(attribute.Int("vitalchain.records.stored", stored), attribute.Int("vitalchain.records.duplicate", dup),
 		attribute.Int("vitalchain.records.refused", refused), attribute.Int64Slice("vitalchain.records.index", idx))
