@@ -333,3 +333,11 @@ func (a *App) Query(_ context.Context, req *abci.RequestQuery) (*abci.ResponseQu
 	out.ProofOps = &cmtcrypto.ProofOps{Ops: []cmtcrypto.ProofOp{{Type: statetree.ProofOpType, Key: k, Data: data}}}
 	return out, nil
 }
+
+// StoreMemory is the memory the app's Pebble store holds outside the Go
+// heap: its memtables (allocated, the current and those not yet freed) and
+// its block cache.
+func (a *App) StoreMemory() uint64 {
+	m := a.db.Metrics()
+	return m.MemTable.Size + m.MemTable.ZombieSize + uint64(m.BlockCache.Size)
+}

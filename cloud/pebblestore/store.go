@@ -43,6 +43,9 @@ type Metrics struct {
 	TableBytesCompacted uint64 `json:"table_bytes_compacted"` // tables rewritten by compactions
 	Compactions         int64  `json:"compactions"`
 	DiskBytes           uint64 `json:"disk_bytes"` // every file of the store, the WAL included
+	// MemoryBytes is what the store holds outside the Go heap: memtables
+	// (allocated, the current and those not yet freed) and block cache.
+	MemoryBytes uint64 `json:"memory_bytes"`
 }
 
 // Metrics returns the store's writes since it was opened.
@@ -55,7 +58,8 @@ func (s *Store) Metrics() Metrics {
 	m := s.db.Metrics()
 	t := m.Total()
 	return Metrics{SyncedBatches: s.synced.Load(), WALBytes: m.WAL.BytesWritten, TableBytesFlushed: t.TableBytesFlushed,
-		TableBytesCompacted: t.TableBytesCompacted, Compactions: m.Compact.Count, DiskBytes: m.DiskSpaceUsage()}
+		TableBytesCompacted: t.TableBytesCompacted, Compactions: m.Compact.Count, DiskBytes: m.DiskSpaceUsage(),
+		MemoryBytes: m.MemTable.Size + m.MemTable.ZombieSize + uint64(m.BlockCache.Size)}
 }
 
 // ErrClosed: the store was closed.

@@ -31,7 +31,7 @@ import (
 // runBenchE2E runs the whole system at a given load and reports latency,
 // chain growth and the gateway's memory.
 func runBenchE2E(args []string, stdout, stderr io.Writer) error {
-	const synopsis = "bench e2e [--json] [--duration D] [--rate R] [--baseline none,per-record,per-reading] [--sweep rate|patients|seal=V,...] [--sample D] [--cpuprofile FILE] [--plot DIR]"
+	const synopsis = "bench e2e [--json] [--duration D] [--rate R] [--baseline none,per-record,per-reading] [--sweep rate|patients|seal=V,...] [--sample D [--heapprofile PREFIX]] [--cpuprofile FILE] [--plot DIR]"
 	fs := cli.NewFlags("vitalchain", "bench e2e", synopsis, stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: vitalchain %s\n", synopsis)
@@ -51,6 +51,7 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 	plotDir := fs.String("plot", "", "write charts (bytes and transactions per reading, p99 latencies, per design; the sweep's curves; the soak's series) into `dir`")
 	sweepFlag := fs.String("sweep", "", "run the paper's design once per value of one setting, each on a fresh system: rate=R1,R2,… (readings/s), patients=N1,N2,… or seal=D1,D2,… (the cloud's seal interval); with --plot, the curves")
 	sample := fs.Duration("sample", 0, "a soak: sample every process's memory, open files, disk use per part and the p99 latencies every `interval` while streaming, and report the slopes (0: off; a --duration of 5m or more samples every 30s)")
+	heapProfile := fs.String("heapprofile", "", "with --sample: write heap profiles at the first sample after warm-up and at the last, to `prefix`-warm.pb.gz and prefix-last.pb.gz (go tool pprof -base prefix-warm.pb.gz prefix-last.pb.gz)")
 	cpuProfile := fs.String("cpuprofile", "", "write the CPU profile of the run to `file` (of several runs: file-DESIGN or file-SWEEPi before its extension), every sample labelled with its part (go tool pprof -tagfocus component=cloud)")
 	plotFormat := fs.String("plot-format", "png", "chart format: png or svg")
 	if err := cli.ParseFlags(fs, args); err != nil {
@@ -152,7 +153,7 @@ func runBenchE2E(args []string, stdout, stderr io.Writer) error {
 			ext := filepath.Ext(prof)
 			prof = strings.TrimSuffix(prof, ext) + "-" + tag + ext
 		}
-		res, err := benchE2EOnce(ctx, o, *duration, *external && d == testbed.BaselineNone, *sample, prof, stderr)
+		res, err := benchE2EOnce(ctx, o, *duration, *external && d == testbed.BaselineNone, *sample, prof, *heapProfile, stderr)
 		if err != nil {
 			return fmt.Errorf("design %s: %w", d, err)
 		}
@@ -254,7 +255,7 @@ type e2eResult struct {
 
 // benchE2EOnce starts the system of o, with patient 0's gateway in a
 // process of its own if external, runs it for d and stops it.
-func benchE2EOnce(ctx context.Context, o testbed.Options, d time.Duration, external bool, sampleEvery time.Duration, cpuProfile string, stderr io.Writer) (*e2eResult, error) {
+func benchE2EOnce(ctx context.Context, o testbed.Options, d time.Duration, external bool, sampleEvery time.Duration, cpuProfile, heapProfile string, stderr io.Writer) (*e2eResult, error) {
 	var gwProc *exec.Cmd
 	if external {
 		o.ExternalGateway = func(ctx context.Context, s *testbed.System, p *testbed.Patient) (string, error) {
@@ -294,7 +295,7 @@ func benchE2EOnce(ctx context.Context, o testbed.Options, d time.Duration, exter
 	st0 := cloudStoreMetrics(s)
 	var sampler *soakSampler
 	if sampleEvery > 0 {
-		sampler = startSoak(ctx, s, gwPid, sampleEvery)
+		sampler = startSoak(ctx, s, gwPid, sampleEvery, d, heapProfile)
 	}
 	prof, err := rusage.StartProfile()
 	if err != nil {
@@ -306,7 +307,7 @@ func benchE2EOnce(ctx context.Context, o testbed.Options, d time.Duration, exter
 	profData := prof.Stop()
 	var sk *soak
 	if sampler != nil {
-		sk = sampler.stop(d)
+		sk = sampler.stop()
 	}
 	stopPortal()
 	if err != nil {

@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -166,6 +170,10 @@ type soak struct {
 	// Slopes of the memory series after warm-up, in MB per hour (goal:
 	// under 5 for every process).
 	Slopes []soakSlope `json:"memory_slopes"`
+	// The same over the last half of the samples after warm-up: a cache
+	// that fills and stops shows a slope that falls; a leak, one that
+	// does not.
+	SlopesLastHalf []soakSlope `json:"memory_slopes_last_half"`
 	// The p99 latencies over the first and the second half of the run
 	// after warm-up: percentiles that do not drift stay alike.
 	AlertP99Ms  [2]float64 `json:"alert_p99_ms_halves"`
@@ -181,10 +189,18 @@ type soakSlope struct {
 // authorities, the cloud, the in-process gateways, the providers and the
 // wearables); Gateway is patient 0's gateway process.
 type soakSample struct {
-	T               float64             `json:"t_s"`
-	Readings        uint64              `json:"readings"`
-	Main            rusage.Proc         `json:"main"`
-	MainHeapMB      float64             `json:"main_heap_live_mb"` // the Go heap live after the last collection
+	T          float64     `json:"t_s"`
+	Readings   uint64      `json:"readings"`
+	Main       rusage.Proc `json:"main"`
+	MainHeapMB float64     `json:"main_heap_live_mb"` // the Go heap live after the last collection
+	// MainGoMB is the memory the Go runtime holds from the system (heap
+	// in use and free but not returned, stacks, its own metadata);
+	// MainPebbleMB what the Pebble stores (the cloud's, the authorities'
+	// apps') allocated outside it: memtables and block caches. Pebble
+	// allocates with C's allocator, so that memory is in RSS and not in
+	// Go's figures, and it counts only once a page is written.
+	MainGoMB        float64             `json:"main_go_mb"`
+	MainPebbleMB    float64             `json:"main_pebble_mb"`
 	Gateway         rusage.Proc         `json:"gateway"`
 	DiskMB          map[string]float64  `json:"disk_mb"` // by part: authority, cloud, gateway
 	CloudStore      pebblestore.Metrics `json:"cloud_store"`
@@ -194,19 +210,30 @@ type soakSample struct {
 }
 
 type soakSampler struct {
-	s       *testbed.System
-	gwPid   int
-	every   time.Duration
-	start   time.Time
-	mu      sync.Mutex
-	samples []soakSample
-	cancel  context.CancelFunc
-	done    chan struct{}
+	s      *testbed.System
+	gwPid  int
+	every  time.Duration
+	warmup time.Duration
+	start  time.Time
+	// heapProfile, if set, names the heap profiles written at the first
+	// sample after warm-up (heapProfile-warm.pb.gz) and at the last one
+	// (-last.pb.gz).
+	heapProfile string
+	warmWritten bool
+	mu          sync.Mutex
+	samples     []soakSample
+	cancel      context.CancelFunc
+	done        chan struct{}
 }
 
-func startSoak(ctx context.Context, s *testbed.System, gwPid int, every time.Duration) *soakSampler {
+// soakWarmup is the warm-up of a soak of d, left out of its slopes: the
+// first fifth of it, at most 3 minutes.
+func soakWarmup(d time.Duration) time.Duration { return min(d/5, 3*time.Minute) }
+
+func startSoak(ctx context.Context, s *testbed.System, gwPid int, every, d time.Duration, heapProfile string) *soakSampler {
 	ctx, cancel := context.WithCancel(ctx)
-	ss := &soakSampler{s: s, gwPid: gwPid, every: every, start: time.Now(), cancel: cancel, done: make(chan struct{})}
+	ss := &soakSampler{s: s, gwPid: gwPid, every: every, warmup: soakWarmup(d), heapProfile: heapProfile,
+		start: time.Now(), cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(ss.done)
 		t := time.NewTicker(every)
@@ -228,15 +255,25 @@ func (ss *soakSampler) take() {
 	alert, anchor := ss.s.Latencies()
 	// The heap that the last collection left live (not HeapAlloc, which
 	// swings with the garbage not yet collected).
-	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	metrics.Read(live)
-	var liveMB float64
-	if live[0].Value.Kind() == metrics.KindUint64 {
-		liveMB = float64(live[0].Value.Uint64()) / (1 << 20)
+	rt := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(rt)
+	mb := func(i int) float64 {
+		if rt[i].Value.Kind() != metrics.KindUint64 {
+			return 0
+		}
+		return float64(rt[i].Value.Uint64()) / (1 << 20)
 	}
 	main, _ := rusage.ReadProc(os.Getpid())
-	smp := soakSample{T: time.Since(ss.start).Seconds(), Readings: ss.s.Readings(), Main: main, MainHeapMB: liveMB,
-		DiskMB: map[string]float64{}, CloudStore: cloudStoreMetrics(ss.s), alertN: len(alert), anchorN: len(anchor)}
+	store := cloudStoreMetrics(ss.s)
+	pebble := store.MemoryBytes
+	for _, n := range ss.s.Chain.Net.Nodes {
+		if n != nil {
+			pebble += n.App().StoreMemory()
+		}
+	}
+	smp := soakSample{T: time.Since(ss.start).Seconds(), Readings: ss.s.Readings(), Main: main, MainHeapMB: mb(0),
+		MainGoMB: mb(1) - mb(2), MainPebbleMB: float64(pebble) / (1 << 20),
+		DiskMB: map[string]float64{}, CloudStore: store, alertN: len(alert), anchorN: len(anchor)}
 	if ss.gwPid != 0 {
 		smp.Gateway, _ = rusage.ReadProc(ss.gwPid)
 	}
@@ -256,18 +293,39 @@ func (ss *soakSampler) take() {
 	smp.AlertP99Ms = testbed.PercentilesOf(alert[min(fromAlert, len(alert)):]).P99
 	smp.AnchorP99Ms = testbed.PercentilesOf(anchor[min(fromAnchor, len(anchor)):]).P99
 	ss.samples = append(ss.samples, smp)
+	if ss.heapProfile != "" && smp.T >= ss.warmup.Seconds() {
+		// The first sample after warm-up, and the last one while the
+		// load still runs (each sample's overwrites the one before).
+		if !ss.warmWritten {
+			ss.warmWritten = true
+			ss.writeHeap("warm")
+		} else {
+			ss.writeHeap("last")
+		}
+	}
 }
 
-// stop ends the sampling and sums up the series of a run of d: the warm-up
-// is the first fifth of it, at least one sample, at most 3 minutes.
-func (ss *soakSampler) stop(d time.Duration) *soak {
+// writeHeap writes a heap profile, live as of a collection made now, to
+// heapProfile-name.pb.gz; compare two with go tool pprof -base.
+func (ss *soakSampler) writeHeap(name string) {
+	runtime.GC()
+	f, err := os.Create(ss.heapProfile + "-" + name + ".pb.gz")
+	if err == nil {
+		err = errors.Join(pprof.Lookup("heap").WriteTo(f, 0), f.Close())
+	}
+	if err != nil {
+		slog.Warn("soak: heap profile not written", "err", err)
+	}
+}
+
+// stop ends the sampling and sums up its series.
+func (ss *soakSampler) stop() *soak {
 	ss.cancel()
 	<-ss.done
 	alert, anchor := ss.s.Latencies()
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	sk := &soak{EveryS: ss.every.Seconds(), Samples: ss.samples}
-	sk.WarmupS = min(d.Seconds()/5, 180)
+	sk := &soak{EveryS: ss.every.Seconds(), Samples: ss.samples, WarmupS: ss.warmup.Seconds()}
 	w := 0
 	for w < len(ss.samples) && ss.samples[w].T < sk.WarmupS {
 		w++
@@ -279,18 +337,27 @@ func (ss *soakSampler) stop(d time.Duration) *soak {
 	}{
 		{"main process RSS", func(x soakSample) float64 { return x.Main.RSSMB }},
 		{"main process Go heap (live)", func(x soakSample) float64 { return x.MainHeapMB }},
+		{"main process Go runtime (held)", func(x soakSample) float64 { return x.MainGoMB }},
+		{"main process Pebble stores (allocated)", func(x soakSample) float64 { return x.MainPebbleMB }},
+		{"main process RSS outside Go", func(x soakSample) float64 { return x.Main.RSSMB - x.MainGoMB }},
 		{"gateway process RSS", func(x soakSample) float64 { return x.Gateway.RSSMB }},
 		{"gateway process anonymous RSS", func(x soakSample) float64 { return x.Gateway.AnonMB }},
 	}
-	for _, se := range series {
-		var xs, ys []float64
-		for _, x := range after {
-			xs, ys = append(xs, x.T/3600), append(ys, se.v(x))
+	slopes := func(samples []soakSample) []soakSlope {
+		var out []soakSlope
+		for _, se := range series {
+			var xs, ys []float64
+			for _, x := range samples {
+				xs, ys = append(xs, x.T/3600), append(ys, se.v(x))
+			}
+			if sl, ok := rusage.Slope(xs, ys); ok && (ss.gwPid != 0 || !strings.HasPrefix(se.name, "gateway")) {
+				out = append(out, soakSlope{se.name, sl})
+			}
 		}
-		if sl, ok := rusage.Slope(xs, ys); ok && (ss.gwPid != 0 || !strings.HasPrefix(se.name, "gateway")) {
-			sk.Slopes = append(sk.Slopes, soakSlope{se.name, sl})
-		}
+		return out
 	}
+	sk.Slopes = slopes(after)
+	sk.SlopesLastHalf = slopes(after[len(after)/2:])
 	if len(after) >= 2 {
 		mid := after[len(after)/2]
 		a0, an0 := after[0].alertN, after[0].anchorN
@@ -351,7 +418,9 @@ invariants, …), and:
     records_per_reading, chain_bytes_per_reading, chain_bytes_per_block, txs_per_block
   soak                (--sample) sample_every_s, warmup_s, samples (t_s, readings, main and
                       gateway: rss_mb, rss_anon_mb, peak_rss_mb, open_files, cpu_s;
-                      main_heap_live_mb, disk_mb by part, cloud_store, alert_p99_ms and
-                      anchor_p99_ms of the window), memory_slopes (MB/hour after warm-up),
+                      main_heap_live_mb, main_go_mb (held by Go's runtime), main_pebble_mb
+                      (Pebble's memtables and caches, outside Go), disk_mb by part,
+                      cloud_store, alert_p99_ms and anchor_p99_ms of the window),
+                      memory_slopes (MB/hour after warm-up), memory_slopes_last_half,
                       alert_p99_ms_halves, anchor_p99_ms_halves (first and second half)
 `

@@ -88,7 +88,10 @@ $vc bench peers --chain "$out/chain.json" --e2e "$out/e2e-designs.json" ${peers:
 
 # The soak (optional: SOAK=15m).
 if [ -n "${SOAK:-}" ]; then
-	step "soak $SOAK" sh -c "$vc bench e2e --duration $SOAK --sample 30s --json --plot $plots --cpuprofile $prof/soak.prof >$out/soak.json"
+	step "soak $SOAK" sh -c "$vc bench e2e --duration $SOAK --sample 30s --json --plot $plots --cpuprofile $prof/soak.prof --heapprofile $prof/soak-heap >$out/soak.json"
+	# What the Go heap gained from the end of warm-up to the last sample.
+	go tool pprof -sample_index=inuse_space -top -nodecount=25 -base "$prof/soak-heap-warm.pb.gz" "$vc" "$prof/soak-heap-last.pb.gz" >"$prof/soak-heap-growth.txt" 2>/dev/null || true
+	go tool pprof -sample_index=inuse_space -top -nodecount=25 "$vc" "$prof/soak-heap-last.pb.gz" >"$prof/soak-heap-last.txt" 2>/dev/null || true
 fi
 
 echo "took $(($(date +%s) - start)) s" | tee -a "$out/run.txt"

@@ -22,7 +22,7 @@ type Cache[K comparable] struct {
 
 // New returns a cache of capacity n.
 func New[K comparable](n int) *Cache[K] {
-	return &Cache[K]{cap: n, m: make(map[K]trace.SpanContext, n)}
+	return &Cache[K]{cap: n, m: map[K]trace.SpanContext{}} // grown as used: most processes never trace
 }
 
 // Put remembers sc under k (nothing if sc is not valid: tracing off).
