@@ -47,36 +47,64 @@ type hold struct {
 	AnchorBy int64       `cbor:"3,keyasint"` // Unix ms
 }
 
+// cloudKeyTTL is how long the gateway trusts its cloud's key, once the
+// ledger proved it, before asking again. Each proved answer waits for the
+// block after its state (up to a block interval), and an upload waited for
+// three (the 100–150 ms tail of alert latency).
+const cloudKeyTTL = 10 * time.Second
+
+// knownCloud is the cloud key the ledger proved last, and when.
+type knownCloud struct {
+	id  identity.ID
+	key identity.VerifyingKey
+	at  time.Time
+}
+
 // cloudKey returns the key of the patient's cloud: the one the cloud says
-// it is, if the ledger lists it in the patient's home cluster.
+// it is, if the ledger lists it in the patient's home cluster, as the
+// ledger proved within cloudKeyTTL.
 func (g *Gateway) cloudKey(ctx context.Context) (identity.ID, identity.VerifyingKey, error) {
 	var none identity.VerifyingKey
 	id, err := g.cfg.Cloud.ID(ctx)
 	if err != nil {
 		return id, none, err
 	}
+	now := g.cfg.Now()
+	if k := g.cloud.Load(); k != nil && k.id == id && now.Sub(k.at) < cloudKeyTTL && now.Sub(k.at) >= 0 {
+		return id, k.key, nil
+	}
+	key, err := g.proveCloud(ctx, id)
+	if err == nil {
+		g.cloud.Store(&knownCloud{id: id, key: key, at: now})
+	}
+	return id, key, err
+}
+
+// proveCloud asks the ledger whether cloud id serves the patient's home
+// cluster, and for its key.
+func (g *Gateway) proveCloud(ctx context.Context, id identity.ID) (identity.VerifyingKey, error) {
+	var none identity.VerifyingKey
 	me, err := g.cfg.Chain.Member(ctx, g.me)
 	if err != nil {
-		return id, none, err
+		return none, err
 	}
 	ci, err := g.cfg.Chain.Cluster(ctx, me.Home)
 	if err != nil {
-		return id, none, err
+		return none, err
 	}
 	if !slices.Contains(ci.Clouds, id) {
-		return id, none, fmt.Errorf("%w: cloud %s, home cluster %d", ErrWrongCloud, id, me.Home)
+		return none, fmt.Errorf("%w: cloud %s, home cluster %d", ErrWrongCloud, id, me.Home)
 	}
 	// The cluster's list is a listing, unproved: the cloud's own
 	// registration, proved, must say it too.
 	m, err := g.cfg.Chain.Member(ctx, id)
 	if err != nil {
-		return id, none, err
+		return none, err
 	}
 	if m.Role != identity.RoleCloud || m.Home != me.Home {
-		return id, none, fmt.Errorf("%w: %s is a %s of cluster %d, the patient's home is %d", ErrWrongCloud, id, m.Role, m.Home, me.Home)
+		return none, fmt.Errorf("%w: %s is a %s of cluster %d, the patient's home is %d", ErrWrongCloud, id, m.Role, m.Home, me.Home)
 	}
-	k, err := m.VerifyingKey()
-	return id, k, err
+	return m.VerifyingKey()
 }
 
 // sender is the outbox's Sender: it uploads, and checks the cloud's
@@ -107,6 +135,7 @@ func (s sender) Send(ctx context.Context, recs [][]byte) ([]outbox.Result, error
 		}
 		if r == nil {
 			if r, err = cloudapi.ParseReceipt(res.Receipt, key); err != nil {
+				g.cloud.Store(nil) // ask the ledger again: the cloud's key may have changed
 				return nil, fmt.Errorf("%w: %w", ErrBadReceipt, err)
 			}
 		}

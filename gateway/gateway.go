@@ -100,6 +100,7 @@ type Gateway struct {
 	log     *slog.Logger
 	cfg     Config
 	box     *outbox.Outbox
+	cloud   atomic.Pointer[knownCloud] // see cloudKey
 	up      *outbox.Uploader
 
 	mu       sync.Mutex // guards what follows: the reading path's state

@@ -45,8 +45,8 @@ func (a Alert) Latency() time.Duration {
 const (
 	minBackoff = 100 * time.Millisecond
 	maxBackoff = 10 * time.Second
-	// minPoll is the shortest time between two empty polls, so that a
-	// cloud answering at once does not make Follow spin.
+	// minPoll is the shortest time between two polls that moved nothing,
+	// so that a cloud answering at once does not make Follow spin.
 	minPoll = 250 * time.Millisecond
 )
 
@@ -399,9 +399,13 @@ func (p *Provider) followAs(ctx context.Context, key *identity.Identity, main bo
 		for _, a := range alerts {
 			handle(a)
 		}
+		// Only a poll that moved nothing on waits before the next: one
+		// whose alerts were all left out (out of scope, forged) moved the
+		// cursor, and an alert for us may be right behind them.
+		moved := next != from
 		from = next
 		cursor(next)
-		if len(alerts) == 0 {
+		if len(alerts) == 0 && !moved {
 			if !sleep(ctx, minPoll-time.Since(start)) {
 				break
 			}
