@@ -287,6 +287,14 @@ func (s *System) waitAlerts(ctx context.Context) error {
 			}
 		}
 	}
+	// And the fetches of those alerts, which run apart.
+	for s.fetching.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d fetches of alerted records not done", s.fetching.Load())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	return nil
 }
 

@@ -82,6 +82,9 @@ type System struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// fetching counts the alerted records queued or being fetched and
+	// verified apart from the alerts (Options.FetchEvery).
+	fetching atomic.Int64
 
 	wearMu     sync.Mutex
 	wearCancel context.CancelFunc
@@ -486,13 +489,33 @@ func (s *System) startProviders() error {
 			return err
 		}
 		pn.P = pv
+		// Fetches run beside the alerts, not in their handler: a fetch
+		// waits for its proof's block, and the alerts behind it would wait
+		// too (and count it as their latency).
+		fetch := make(chan provider.Alert, 1024)
+		s.spawn(func(ctx context.Context) {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case a := <-fetch:
+					s.verifyFetch(ctx, pn, a.Header.Patient, a.ID)
+					s.fetching.Add(-1)
+				}
+			}
+		})
 		s.spawn(func(ctx context.Context) {
 			n := 0
 			pv.Follow(ctx, 0, func(a provider.Alert) {
 				s.onAlert(pn, a)
 				n++
 				if s.opts.FetchEvery > 0 && n%s.opts.FetchEvery == 0 {
-					s.verifyFetch(ctx, pn, a.Header.Patient, a.ID)
+					s.fetching.Add(1)
+					select {
+					case fetch <- a:
+					case <-ctx.Done():
+						s.fetching.Add(-1)
+					}
 				}
 			})
 		})
