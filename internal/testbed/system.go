@@ -521,7 +521,11 @@ func (s *System) startProviders() error {
 		})
 	}
 	s.spawn(func(ctx context.Context) {
-		s.Providers[0].P.FollowAnchors(ctx, s.Cloud.ID.ID(), s.onAnchor)
+		// Timed when the anchor is seen committed, not by its block's
+		// time: CometBFT stamps a block with its previous block's commit,
+		// which after a pause without blocks is long before this one (with
+		// a 2 s seal, half the anchors seemed to come before their readings).
+		s.Providers[0].P.FollowAnchors(ctx, s.Cloud.ID.ID(), func(size uint64, _ time.Time) { s.onAnchor(size, time.Now()) })
 	})
 	return nil
 }
