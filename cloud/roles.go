@@ -187,8 +187,7 @@ func (s *Service) elect(ctx context.Context, first chan struct{}) {
 				s.release(epoch)
 				break
 			}
-			closeOnce(first)
-			s.lead(ctx, epoch)
+			s.lead(ctx, epoch, first)
 			continue
 		case errors.Is(err, ErrNotLeader):
 			s.setLeader(leader)
@@ -281,18 +280,23 @@ func (s *Service) takeOver(ctx context.Context, epoch uint64) error {
 	return nil
 }
 
-// lead sequences at epoch until the lease is lost or ctx ends: it renews
+// lead sequences at epoch until the lease is lost or ctx ends (closing
+// first once it does): it renews
 // the lease every LeaseTTL/3, and ends the term if the lease has moved on,
 // if a commit found it so, or if it could not renew it for 2/3 of the TTL
 // (so that it stops before another process may take over).
-func (s *Service) lead(ctx context.Context, epoch uint64) {
+func (s *Service) lead(ctx context.Context, epoch uint64, first chan struct{}) {
 	ttl := s.cfg.LeaseTTL
 	select { // a signal from an earlier term
 	case <-s.fenced:
 	default:
 	}
-	s.setLeader(s.cfg.URL)
+	// Sequencing before naming itself the leader, and both before New
+	// returns (first): a caller never sees this process named and not
+	// sequencing.
 	s.startTerm(ctx, epoch)
+	s.setLeader(s.cfg.URL)
+	closeOnce(first)
 	s.log.Info("sequencing", "epoch", epoch, "url", s.cfg.URL)
 	renewed := time.Now()
 	tick := time.NewTicker(ttl / 3)
