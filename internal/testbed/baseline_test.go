@@ -44,7 +44,7 @@ func TestBaselines(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			s, err := Start(ctx, Options{Dir: t.TempDir(), Patients: 2, Providers: 2, Devices: 6, Interval: 500 * time.Millisecond,
-				AbnormalFraction: 0.1, Speedup: 120, BlockInterval: 100 * time.Millisecond, CloudSeal: 500 * time.Millisecond,
+				AbnormalFraction: 0.1, Speedup: 480, BlockInterval: 100 * time.Millisecond, CloudSeal: 500 * time.Millisecond,
 				Suite: identity.SuiteX25519, Seed: 3, Baseline: b})
 			if err != nil {
 				t.Fatal(err)

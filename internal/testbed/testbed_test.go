@@ -37,8 +37,11 @@ func TestSystemRunsAndStops(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	// Episodes are laid out on the wall clock's days: at a speedup of 480
+	// the 4 s run plays 32 minutes of them, enough for some abnormal
+	// readings whenever it runs (at 120, some 8-minute windows had none).
 	s, err := Start(ctx, Options{Dir: t.TempDir(), Patients: 2, Providers: 2, Devices: 6, Interval: 200 * time.Millisecond,
-		AbnormalFraction: 0.1, Speedup: 120, BlockInterval: 100 * time.Millisecond, CloudSeal: 500 * time.Millisecond,
+		AbnormalFraction: 0.1, Speedup: 480, BlockInterval: 100 * time.Millisecond, CloudSeal: 500 * time.Millisecond,
 		Suite: identity.SuiteX25519, Seed: 3, FetchEvery: 1})
 	if err != nil {
 		t.Fatal(err)
