@@ -141,6 +141,7 @@ type Client struct {
 	subs     map[int]*subscription
 	nextSub  int
 	height   int64     // the last block delivered
+	handed   int64     // the last block whose outcomes deliver has handed to their waiters
 	chainID  string    // the node's chain, once known
 	starting *starting // the attempt to follow the chain under way, if any
 	started  bool      // following: the loop runs until Close
@@ -281,7 +282,7 @@ func (c *Client) start(ctx context.Context, s *starting) {
 	}
 	c.starting, s.err = nil, err
 	if err == nil {
-		c.height, c.started = h, true
+		c.height, c.handed, c.started = h, h, true
 		go c.loop(life, ch)
 	}
 	c.mu.Unlock()
@@ -384,6 +385,9 @@ func (c *Client) deliver(b *Block) {
 			}
 		}
 	}
+	c.mu.Lock()
+	c.handed = b.Height
+	c.mu.Unlock()
 }
 
 // Subscribe delivers, in commit order, every event of a successful
@@ -560,8 +564,10 @@ func (c *Client) settle(ctx context.Context, w chan *Committed) (*Committed, boo
 		case c.kick <- struct{}{}:
 		default:
 		}
+		// Handed, not only delivered: deliver counts a block delivered
+		// before it gives its outcomes to their waiters.
 		c.mu.Lock()
-		done := c.height >= h
+		done := c.handed >= h
 		c.mu.Unlock()
 		if done {
 			break
