@@ -73,7 +73,7 @@ func (o *Outbox) Release(ids ...[32]byte) error {
 
 // Requeue durably moves held items back to the queue, to be sent again
 // (their receipt was not honoured): first it puts them, then forgets them
-// held.
+// held, under the holds given (an item held anew meanwhile stays held).
 func (o *Outbox) Requeue(hs ...Held) error {
 	if len(hs) == 0 {
 		return nil
@@ -86,7 +86,24 @@ func (o *Outbox) Requeue(hs ...Held) error {
 	if err := o.Put(items...); err != nil {
 		return err
 	}
-	return o.Release(ids...)
+	// Only the holds requeued: once put, an item may be sent again and
+	// held anew, under another hold, before this runs, and that one stays.
+	return o.update(func(b *bolt.Bucket) error {
+		for _, h := range hs {
+			v := b.Get(h.ID[:])
+			if len(v) < 13 || v[0] != valueVersion {
+				continue
+			}
+			n := int(binary.BigEndian.Uint32(v[9:13]))
+			if len(v) < 13+n || !bytes.Equal(v[13:13+n], h.Hold) {
+				continue
+			}
+			if err := b.Delete(h.ID[:]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // HeldItems returns up to max held items, by ID. The items are the

@@ -97,3 +97,34 @@ func TestMarks(t *testing.T) {
 		t.Fatalf("marks %v: want seq/a=1 (not the refused put's 2) and seq/b=9", m)
 	}
 }
+
+// An item requeued can be sent again and held anew, under another hold,
+// before Requeue forgets the old hold: the new one stays (the gateway
+// otherwise lost track of a record a second cloud receipted).
+func TestRequeueKeepsANewerHold(t *testing.T) {
+	o := open(t, t.TempDir(), Options{})
+	it := items(1, 0, 1)[0]
+	mustPut(t, o, it)
+	old := Held{Item: it, Hold: []byte("the liar's receipt")}
+	if err := o.hold([]Held{old}); err != nil {
+		t.Fatal(err)
+	}
+	// What a concurrent upload does between Requeue's put and its forgetting:
+	// the item, queued again, is held under the honest cloud's receipt.
+	newer := Held{Item: it, Hold: []byte("the honest cloud's receipt")}
+	if err := o.hold([]Held{newer}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Requeue(old); err != nil {
+		t.Fatal(err)
+	}
+	hs, err := o.HeldItems(10)
+	if err != nil || len(hs) != 1 || !bytes.Equal(hs[0].Hold, newer.Hold) {
+		t.Fatalf("held after requeueing the old hold: %+v, %v; want the newer hold kept", hs, err)
+	}
+	// The requeued copy is in the queue too: sent again, it is a duplicate
+	// the cloud acknowledges, never a loss.
+	if o.Len() != 1 {
+		t.Fatalf("%d queued, want 1", o.Len())
+	}
+}
