@@ -90,12 +90,7 @@ func (o *Outbox) Requeue(hs ...Held) error {
 	// held anew, under another hold, before this runs, and that one stays.
 	return o.update(func(b *bolt.Bucket) error {
 		for _, h := range hs {
-			v := b.Get(h.ID[:])
-			if len(v) < 13 || v[0] != valueVersion {
-				continue
-			}
-			n := int(binary.BigEndian.Uint32(v[9:13]))
-			if len(v) < 13+n || !bytes.Equal(v[13:13+n], h.Hold) {
+			if _, hold, _, ok := decodeHeld(b.Get(h.ID[:])); !ok || !bytes.Equal(hold, h.Hold) {
 				continue
 			}
 			if err := b.Delete(h.ID[:]); err != nil {
@@ -122,18 +117,13 @@ func (o *Outbox) HeldItems(max int) ([]Held, error) {
 		}
 		c := b.Cursor()
 		for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
-			if len(k) != 32 || len(v) < 13 || v[0] != valueVersion {
+			enqueued, hold, data, ok := decodeHeld(v)
+			if len(k) != 32 || !ok {
 				return fmt.Errorf("%w: held item %x", ErrCorrupt, k)
 			}
-			n := int(binary.BigEndian.Uint32(v[9:13]))
-			if len(v) < 13+n {
-				return fmt.Errorf("%w: held item %x", ErrCorrupt, k)
-			}
-			var h Held
+			h := Held{Hold: bytes.Clone(hold)}
 			copy(h.ID[:], k)
-			h.Enqueued = int64(binary.BigEndian.Uint64(v[1:9]))
-			h.Hold = bytes.Clone(v[13 : 13+n])
-			h.Data = bytes.Clone(v[13+n:])
+			h.Enqueued, h.Data = enqueued, bytes.Clone(data)
 			out = append(out, h)
 		}
 		return nil
@@ -183,4 +173,18 @@ func (o *Outbox) update(f func(*bolt.Bucket) error) error {
 		return fmt.Errorf("outbox: %w", err)
 	}
 	return nil
+}
+
+// decodeHeld splits a held item's value (hold writes it): the time it was
+// enqueued, its hold and its data, aliasing v; ok is false if v is not
+// such a value.
+func decodeHeld(v []byte) (enqueued int64, hold, data []byte, ok bool) {
+	if len(v) < 13 || v[0] != valueVersion {
+		return 0, nil, nil, false
+	}
+	n := int(binary.BigEndian.Uint32(v[9:13]))
+	if len(v) < 13+n {
+		return 0, nil, nil, false
+	}
+	return int64(binary.BigEndian.Uint64(v[1:9])), v[13 : 13+n], v[13+n:], true
 }
