@@ -770,14 +770,19 @@ func (s *Service) sealLoop(ctx context.Context, ls *logState, wg *sync.WaitGroup
 	if ls.id == LogAccess {
 		interval = s.cfg.AccessBlockInterval
 	}
-	tick := time.NewTicker(min(interval/4, 100*time.Millisecond) + time.Millisecond)
-	defer tick.Stop()
+	// The loop looks at the log every poll, and wakes at the seal's
+	// deadline itself when that comes sooner: a seal that waited for the
+	// next poll added up to a poll to every record's anchoring latency.
+	poll := min(interval/4, 100*time.Millisecond) + time.Millisecond
+	wake := time.NewTimer(poll)
+	defer wake.Stop()
+	next := func(d time.Duration) { wake.Reset(max(min(d, poll), time.Millisecond)) }
 	backoff := time.Duration(0)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-wake.C:
 		}
 		ls.mu.Lock()
 		anchored, sealed := ls.anchored, ls.sealed
@@ -788,12 +793,16 @@ func (s *Service) sealLoop(ctx context.Context, ls *logState, wg *sync.WaitGroup
 		since := s.cfg.Now().Sub(sealed)
 		switch {
 		case lag == 0:
+			next(poll)
 			continue
 		case backoff > 0 && since < interval+backoff:
+			next(interval + backoff - since)
 			continue // the ledger failed: wait, however many entries wait
 		case lag < s.cfg.BlockRecords && since < interval:
+			next(interval - since)
 			continue
 		}
+		next(poll)
 		if err := s.seal(ctx, ls, anchored); err != nil {
 			if ctx.Err() != nil {
 				return

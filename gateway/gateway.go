@@ -176,6 +176,10 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		g.box.Close()
 		return nil, err
 	}
+	if err := g.loadWatch(); err != nil {
+		g.box.Close()
+		return nil, err
+	}
 	rctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
 	events, err := cfg.Chain.Subscribe(rctx, func(e client.Event) bool {

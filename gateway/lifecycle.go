@@ -2,13 +2,17 @@ package gateway
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/vitalchain/vitalchain/cloud/cloudapi"
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/lifecycle"
+	"github.com/vitalchain/vitalchain/outbox"
 )
 
 // The gateway's part in its alerts' lifecycle (package lifecycle; the
@@ -43,6 +47,70 @@ type AlertCloud interface {
 // the oldest go first.
 const maxWatchedAlerts = 4096
 
+// The alerts watched for escalation are marks of the outbox ("alert/" and
+// the alert's ID; the contract and the time raised, Unix ms), written with
+// their records and removed once the alert needs no more watching, so
+// that a gateway that restarts goes on watching them.
+const watchMark = "alert/"
+
+func watchMarkOf(id, contract [32]byte, at time.Time) outbox.Mark {
+	return outbox.Mark{Key: watchMark + hex.EncodeToString(id[:]), Value: binary.BigEndian.AppendUint64(contract[:], uint64(at.UnixMilli()))}
+}
+
+// loadWatch restores the alerts watched before a restart, the newest
+// maxWatchedAlerts of them.
+func (g *Gateway) loadWatch() error {
+	marks, err := g.box.Marks(watchMark)
+	if err != nil {
+		return err
+	}
+	type watched struct {
+		id, contract [32]byte
+		at           time.Time
+	}
+	ws := make([]watched, 0, len(marks))
+	for k, v := range marks {
+		var w watched
+		id, err := hex.DecodeString(k[len(watchMark):])
+		if err != nil || len(id) != 32 || len(v) != 40 {
+			return fmt.Errorf("%w: alert mark %q", outbox.ErrCorrupt, k)
+		}
+		copy(w.id[:], id)
+		copy(w.contract[:], v)
+		w.at = time.UnixMilli(int64(binary.BigEndian.Uint64(v[32:])))
+		ws = append(ws, w)
+	}
+	slices.SortFunc(ws, func(a, b watched) int { return a.at.Compare(b.at) })
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, w := range ws {
+		g.noteAlert(w.id, w.contract, w.at)
+	}
+	return nil
+}
+
+// forgetWatched removes the marks of alerts no longer watched.
+func (g *Gateway) forgetWatched() error {
+	g.mu.Lock()
+	ids := g.watch.forget
+	g.watch.forget = nil
+	g.mu.Unlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	ms := make([]outbox.Mark, len(ids))
+	for i, id := range ids {
+		ms[i] = outbox.Mark{Key: watchMark + hex.EncodeToString(id[:])}
+	}
+	if err := g.box.SetMarks(ms...); err != nil {
+		g.mu.Lock()
+		g.watch.forget = append(g.watch.forget, ids...)
+		g.mu.Unlock()
+		return fmt.Errorf("forget watched alerts: %w", err)
+	}
+	return nil
+}
+
 // raisedAlert is an alert the gateway raised, watched for escalation.
 type raisedAlert struct {
 	contract [32]byte
@@ -57,6 +125,7 @@ type alertWatch struct {
 	heard     map[identity.ID]time.Time // each device's last reading, at the gateway's clock
 	silent    map[identity.ID]bool      // devices whose silence is alerted
 	beats     map[[32]byte]time.Time    // each contract's last heartbeat
+	forget    [][32]byte                // alerts no longer watched whose marks are to go
 	cursor    uint64                    // the cloud's Seq, for AlertStates
 	escalated uint64
 	noData    uint64
@@ -75,6 +144,7 @@ func (g *Gateway) noteAlert(id, contract [32]byte, at time.Time) {
 	}
 	if len(w.order) >= maxWatchedAlerts {
 		delete(w.raised, w.order[0])
+		w.forget = append(w.forget, w.order[0])
 		w.order = w.order[1:]
 	}
 	w.raised[id] = &raisedAlert{contract: contract, at: at, state: lifecycle.New(id, g.me, contract, at.UnixMilli())}
@@ -106,6 +176,9 @@ func (g *Gateway) LifecycleStats() LifecycleStats {
 	defer g.mu.Unlock()
 	return LifecycleStats{Escalated: g.watch.escalated, NoData: g.watch.noData, Heartbeats: g.watch.beatsSent, Watched: len(g.watch.raised)}
 }
+
+// maxStatePages bounds the pages of alert states one round reads.
+const maxStatePages = 64
 
 // bounds are a contract's lifecycle terms.
 type bounds struct {
@@ -171,7 +244,7 @@ func (g *Gateway) CheckLifecycle(ctx context.Context) error {
 	if tightest != nil {
 		errs = append(errs, g.checkDevices(ctx, ac, *tightest, now))
 	}
-	errs = append(errs, g.checkEscalations(ctx, ac, bs, now))
+	errs = append(errs, g.checkEscalations(ctx, ac, bs, now), g.forgetWatched())
 	return errors.Join(errs...)
 }
 
@@ -229,9 +302,17 @@ func (g *Gateway) checkEscalations(ctx context.Context, ac AlertCloud, bs []boun
 	if len(byContract) == 0 || !watching {
 		return nil
 	}
-	res, err := ac.AlertStates(ctx, g.cfg.Patient.Signing, from)
-	if err != nil {
-		return fmt.Errorf("alert states: %w", err)
+	var states []lifecycle.Status
+	for page := 0; ; page++ {
+		res, err := ac.AlertStates(ctx, g.cfg.Patient.Signing, from)
+		if err != nil {
+			return fmt.Errorf("alert states: %w", err)
+		}
+		states, from = append(states, res.States...), max(from, res.Seq)
+		// A gateway that restarted reads every state again: page through.
+		if !res.More || page == maxStatePages {
+			break
+		}
 	}
 	type step struct {
 		id    [32]byte
@@ -240,18 +321,19 @@ func (g *Gateway) checkEscalations(ctx context.Context, ac AlertCloud, bs []boun
 	}
 	var steps []step
 	g.mu.Lock()
-	for _, s := range res.States {
+	for _, s := range states {
 		if a := g.watch.raised[s.Alert]; a != nil && s.Patient == g.me {
 			a.state = s
 		}
 	}
-	g.watch.cursor = max(g.watch.cursor, res.Seq)
+	g.watch.cursor = max(g.watch.cursor, from)
 	kept := g.watch.order[:0]
 	for _, id := range g.watch.order {
 		a := g.watch.raised[id]
 		b, ok := byContract[a.contract]
 		if a.state.State != lifecycle.Raised || (ok && int(a.state.Level)+1 >= len(b.providers)) {
 			delete(g.watch.raised, id) // acknowledged, resolved, or past the last provider
+			g.watch.forget = append(g.watch.forget, id)
 			continue
 		}
 		kept = append(kept, id)

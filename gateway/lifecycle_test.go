@@ -73,15 +73,18 @@ func (c *fakeClock) advance(d time.Duration) {
 // provider, then the next, never past the last; an acknowledged one
 // stays; a device silent past the contract's no-data bound gets a no-data
 // alert, once per silence; heartbeats carry the bound to the cloud.
-func TestLifecycleEscalationAndNoData(t *testing.T) {
-	w := newMemWorld(t)
-	ctx := w.ctx
+// The escalation time and no-data bound of the on-call contract, seconds.
+const escalation, noData = 60, 300
+
+// onCall deploys a contract of three providers, in ID order, with an
+// escalation time and a no-data bound.
+func onCall(t *testing.T, w *memWorld) (dc *ledger.DeployContract, provs []*identity.Identity, ids []identity.ID) {
+	t.Helper()
 	p2 := w.admit(w.head, identity.RoleProvider, identity.ID{})
 	p3 := w.admit(w.head, identity.RoleProvider, identity.ID{})
-	provs := []*identity.Identity{w.provider, p2, p3}
+	provs = []*identity.Identity{w.provider, p2, p3}
 	slices.SortFunc(provs, func(a, b *identity.Identity) int { a1, b1 := a.ID(), b.ID(); return bytes.Compare(a1[:], b1[:]) })
-	ids := []identity.ID{provs[0].ID(), provs[1].ID(), provs[2].ID()}
-	const escalation, noData = 60, 300
+	ids = []identity.ID{provs[0].ID(), provs[1].ID(), provs[2].ID()}
 	terms := contract.Terms{Version: contract.Version, Patient: w.patient.ID(), Providers: ids,
 		Rules:      []contract.Rule{{Kind: vital.Glucose, Expr: "value > 180.0", Severity: contract.Critical}},
 		Escalation: escalation, NoData: noData, Name: "on call"}
@@ -90,14 +93,57 @@ func TestLifecycleEscalationAndNoData(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.submit(w.patient.Signing, dc)
-	// The gateway's clock runs an hour behind the cloud's, which checks
-	// the signed requests' times against its own.
-	clock := &fakeClock{now: time.Now().Add(-time.Hour)}
-	g, err := gateway.New(ctx, gateway.Config{Patient: w.patient, Chain: w.cl, Cloud: w.cloud, Dir: t.TempDir(), Now: clock.Now,
+	return dc, provs, ids
+}
+
+// lifecycleGateway starts a gateway whose lifecycle runs only when the
+// test calls CheckLifecycle, on clock.
+func lifecycleGateway(t *testing.T, w *memWorld, dir string, clock *fakeClock) *gateway.Gateway {
+	t.Helper()
+	g, err := gateway.New(w.ctx, gateway.Config{Patient: w.patient, Chain: w.cl, Cloud: w.cloud, Dir: dir, Now: clock.Now,
 		LifecycleTick: -1, Uploader: outbox.UploaderOptions{MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return g
+}
+
+// patientState is an alert's state at the cloud, as the patient reads it.
+func patientState(t *testing.T, w *memWorld, id [32]byte) lifecycle.Status {
+	t.Helper()
+	res, err := w.cloud.AlertStates(w.ctx, w.patient.Signing, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range res.States {
+		if s.Alert == id {
+			return s
+		}
+	}
+	return lifecycle.Status{State: lifecycle.Raised}
+}
+
+// onCallAlerts returns the records of contract dc at the cloud.
+func onCallAlerts(t *testing.T, w *memWorld, dc *ledger.DeployContract) [][32]byte {
+	t.Helper()
+	var alerts [][32]byte
+	recs, _ := w.cloud.store.RecordsFrom(0, 100)
+	for i, h := range w.cloud.headers(t) {
+		if h.Contract == dc.ID() {
+			alerts = append(alerts, recs[i].ID)
+		}
+	}
+	return alerts
+}
+
+func TestLifecycleEscalationAndNoData(t *testing.T) {
+	w := newMemWorld(t)
+	ctx := w.ctx
+	dc, provs, ids := onCall(t, w)
+	// The gateway's clock runs an hour behind the cloud's, which checks
+	// the signed requests' times against its own.
+	clock := &fakeClock{now: time.Now().Add(-time.Hour)}
+	g := lifecycleGateway(t, w, t.TempDir(), clock)
 	defer g.Close()
 	if err := g.Patient().Grant(ctx, ids[0], []vital.Kind{vital.Glucose}, false, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
@@ -113,13 +159,7 @@ func TestLifecycleEscalationAndNoData(t *testing.T) {
 	if err := g.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var alerts [][32]byte
-	recs, _ := w.cloud.store.RecordsFrom(0, 100)
-	for i, h := range w.cloud.headers(t) {
-		if h.Contract == dc.ID() {
-			alerts = append(alerts, recs[i].ID)
-		}
-	}
+	alerts := onCallAlerts(t, w, dc)
 	if len(alerts) != 2 {
 		t.Fatalf("%d alerts of the on-call contract, want 2", len(alerts))
 	}
@@ -127,19 +167,7 @@ func TestLifecycleEscalationAndNoData(t *testing.T) {
 	if _, err := w.cloud.ChangeAlert(ctx, provs[0].Signing, cloudapi.OpAck, alerts[1], 0, nil); err != nil {
 		t.Fatal(err)
 	}
-	state := func(id [32]byte) lifecycle.Status {
-		t.Helper()
-		res, err := w.cloud.AlertStates(ctx, w.patient.Signing, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range res.States {
-			if s.Alert == id {
-				return s
-			}
-		}
-		return lifecycle.Status{State: lifecycle.Raised}
-	}
+	state := func(id [32]byte) lifecycle.Status { t.Helper(); return patientState(t, w, id) }
 	round := func() {
 		t.Helper()
 		if err := g.CheckLifecycle(ctx); err != nil {
@@ -213,5 +241,65 @@ func TestLifecycleEscalationAndNoData(t *testing.T) {
 	round()
 	if st := g.LifecycleStats(); st.NoData != 2 {
 		t.Fatalf("no-data alerts after a second silence: %d, want 2", st.NoData)
+	}
+}
+
+// An alert raised before the gateway restarts is escalated after it: the
+// gateway keeps what it watches with its records (it forgot them once,
+// and an alert raised just before a restart never escalated).
+func TestEscalationSurvivesRestart(t *testing.T) {
+	w := newMemWorld(t)
+	ctx := w.ctx
+	dc, provs, ids := onCall(t, w)
+	clock := &fakeClock{now: time.Now().Add(-time.Hour)}
+	dir := t.TempDir()
+	g := lifecycleGateway(t, w, dir, clock)
+	if err := g.Patient().Grant(ctx, ids[0], []vital.Kind{vital.Glucose}, false, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	w.seq++
+	if err := g.HandleReading(ctx, w.readingOf(w.device, w.patient.ID(), w.seq, clock.Now(), 250)); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	alerts := onCallAlerts(t, w, dc)
+	if len(alerts) != 1 {
+		t.Fatalf("%d alerts of the on-call contract, want 1", len(alerts))
+	}
+
+	g = lifecycleGateway(t, w, dir, clock)
+	defer g.Close()
+	if st := g.LifecycleStats(); st.Watched != 1 {
+		t.Fatalf("the restarted gateway watches %d alerts, want 1", st.Watched)
+	}
+	clock.advance(escalation * time.Second)
+	if err := g.CheckLifecycle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := patientState(t, w, alerts[0]); s.Level != 1 || s.Assigned != ids[1] {
+		t.Fatalf("after the escalation time: level %d to %s, want 1 to %s", s.Level, s.Assigned, ids[1])
+	}
+	// Acknowledged: no longer watched, and not after another restart.
+	if _, err := w.cloud.ChangeAlert(ctx, provs[0].Signing, cloudapi.OpAck, alerts[0], 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.CheckLifecycle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := g.LifecycleStats(); st.Watched != 0 {
+		t.Fatalf("an acknowledged alert still watched: %+v", st)
+	}
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	g = lifecycleGateway(t, w, dir, clock)
+	defer g.Close()
+	if st := g.LifecycleStats(); st.Watched != 0 {
+		t.Fatalf("an acknowledged alert watched again after a restart: %+v", st)
 	}
 }

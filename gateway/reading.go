@@ -84,6 +84,13 @@ type sealJob struct {
 	severity contract.Severity
 }
 
+// watched reports whether the job's record raises an alert the gateway
+// watches for escalation: its contract has an escalation time and a next
+// provider to escalate to.
+func (j sealJob) watched() bool {
+	return j.severity > 0 && j.m.terms.Escalation > 0 && len(j.m.terms.Providers) > 1
+}
+
 func (g *Gateway) handle(ctx context.Context, msg []byte) error {
 	if g.closed.Load() {
 		return ErrClosed
@@ -163,7 +170,7 @@ func (g *Gateway) handle(ctx context.Context, msg []byte) error {
 	for i, j := range jobs {
 		j.m.m.Record(r.Time, j.verdict)
 		alert = alert || j.verdict.Alert
-		if j.severity > 0 && i < len(ids) && j.m.terms.Escalation > 0 && len(j.m.terms.Providers) > 1 {
+		if i < len(ids) && j.watched() {
 			g.noteAlert(ids[i], j.m.id, g.cfg.Now())
 		}
 	}
@@ -210,6 +217,7 @@ func (g *Gateway) seal(ctx context.Context, r reading.Reading, kind vital.Kind, 
 	}
 	items := make([]outbox.Item, len(jobs))
 	ids := make([][32]byte, len(jobs))
+	marks := []outbox.Mark{seqMarkOf(r.Device, r.Seq)}
 	for i, j := range jobs {
 		// The header tells the cloud whether to alert, not of what: the
 		// vital sign and the severity are sealed in the payload, under the
@@ -228,9 +236,14 @@ func (g *Gateway) seal(ctx context.Context, r reading.Reading, kind vital.Kind, 
 		}
 		ids[i] = rec.ID()
 		items[i] = outbox.Item{ID: ids[i], Data: b}
+		if j.watched() {
+			// Durable with the record: a gateway that restarts still
+			// escalates the alerts it raised before.
+			marks = append(marks, watchMarkOf(ids[i], j.m.id, g.cfg.Now()))
+		}
 	}
 	noteSeal(ctx, ids) // before the uploader can see them
-	if err := g.box.PutMarked([]outbox.Mark{seqMarkOf(r.Device, r.Seq)}, items...); err != nil {
+	if err := g.box.PutMarked(marks, items...); err != nil {
 		if errors.Is(err, outbox.ErrFull) {
 			return nil, fmt.Errorf("%w: %w", ErrBackpressure, err)
 		}

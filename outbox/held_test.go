@@ -96,6 +96,13 @@ func TestMarks(t *testing.T) {
 	if len(m) != 2 || !bytes.Equal(m["seq/a"], []byte{1}) || !bytes.Equal(m["seq/b"], []byte{9}) {
 		t.Fatalf("marks %v: want seq/a=1 (not the refused put's 2) and seq/b=9", m)
 	}
+	// A nil value removes its mark; an empty one is a value.
+	if err := o.SetMarks(Mark{Key: "seq/a"}, Mark{Key: "seq/b", Value: []byte{}}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err = o.Marks("seq/"); err != nil || len(m) != 1 || len(m["seq/b"]) != 0 {
+		t.Fatalf("marks %v (%v) after removing seq/a and emptying seq/b", m, err)
+	}
 }
 
 // An item requeued can be sent again and held anew, under another hold,

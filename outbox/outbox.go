@@ -131,7 +131,8 @@ type op struct {
 // A Mark is a small named value the outbox keeps for its owner in the same
 // database, written in the same transaction as a Put (PutMarked), so that
 // what the owner knows of its items (the gateway: each device's last
-// sequence number) is durable with them.
+// sequence number) is durable with them. A Mark whose Value is nil
+// removes its key.
 type Mark struct {
 	Key   string
 	Value []byte
@@ -587,7 +588,13 @@ func (g *group) mark(tx *bolt.Tx, marks []Mark) error {
 		return err
 	}
 	for _, m := range marks {
-		if err := b.Put([]byte(m.Key), bytes.Clone(m.Value)); err != nil {
+		var err error
+		if m.Value == nil {
+			err = b.Delete([]byte(m.Key))
+		} else {
+			err = b.Put([]byte(m.Key), bytes.Clone(m.Value))
+		}
+		if err != nil {
 			return err
 		}
 		g.writes++
