@@ -5,10 +5,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +23,7 @@ import (
 	"github.com/vitalchain/vitalchain/identity"
 	"github.com/vitalchain/vitalchain/ledger"
 	"github.com/vitalchain/vitalchain/vital"
+	"github.com/vitalchain/vitalchain/webhook"
 )
 
 // TestPortalsAsCommands runs the portals as a user does: `vitalchain
@@ -129,7 +133,8 @@ func TestPortalsAsCommands(t *testing.T) {
 		}
 		tc.p.term(t, ctx)
 	}
-	alertLifecycleByCommands(t, ctx, c, patientID, providerID, "http://"+cloudAddr, rpc, providerKey)
+	alert := alertLifecycleByCommands(t, ctx, c, patientID, providerID, "http://"+cloudAddr, rpc, providerKey)
+	webhooksAcrossAKill(t, ctx, dir, rpc, "http://"+cloudAddr, providerKey, alert)
 	cld.term(t, ctx)
 	node.term(t, ctx)
 }
@@ -140,7 +145,7 @@ func TestPortalsAsCommands(t *testing.T) {
 // no-data alert; the provider lists it, acknowledges it (once: a second
 // time is refused), snoozes it, resolves it; an unknown alert and a bad
 // snooze are refused.
-func alertLifecycleByCommands(t *testing.T, ctx context.Context, c *client.Client, patient, prov *identity.Identity, cloudURL, rpc, providerKey string) {
+func alertLifecycleByCommands(t *testing.T, ctx context.Context, c *client.Client, patient, prov *identity.Identity, cloudURL, rpc, providerKey string) (alert string) {
 	t.Helper()
 	terms := contract.Terms{Version: contract.Version, Patient: patient.ID(), Providers: []identity.ID{prov.ID()},
 		Rules: []contract.Rule{{Kind: vital.Glucose, Expr: "value > 180.0", Severity: contract.Warning}}, NoData: 2, Name: "no data"}
@@ -173,7 +178,6 @@ func alertLifecycleByCommands(t *testing.T, ctx context.Context, c *client.Clien
 		code := run(all, &out, &errb)
 		return out.String(), errb.String(), code
 	}
-	var alert string
 	waitFor(t, ctx, "the no-data alert of the silent gateway", func() bool {
 		out, _, code := cmd("states")
 		m := regexp.MustCompile(`alert ([0-9a-f]{64}) .* raised .*no data from the gateway since`).FindStringSubmatch(out)
@@ -202,4 +206,79 @@ func alertLifecycleByCommands(t *testing.T, ctx context.Context, c *client.Clien
 	if out, _, _ := cmd("states", "--open"); strings.Contains(out, alert) {
 		t.Errorf("the resolved alert is listed open:\n%s", out)
 	}
+	return alert
+}
+
+// webhooksAcrossAKill runs `vitalchain provider serve --webhook` against
+// a pager that refuses every delivery, kills the portal with SIGKILL once
+// the alert's event has been refused, and starts it again with the pager
+// up: the event is delivered, signed, once, under the ID it was first
+// tried with, although the restarted portal replays the alert.
+func webhooksAcrossAKill(t *testing.T, ctx context.Context, dir, rpc, cloudURL, providerKey, alert string) {
+	t.Helper()
+	secret := webhook.NewSecret()
+	secretFile := filepath.Join(dir, "webhook-secret")
+	if err := os.WriteFile(secretFile, []byte(secret.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	up := false
+	refused := map[string]int{}   // webhook-id → attempts refused
+	delivered := map[string]int{} // webhook-id → deliveries taken
+	pager := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err := secret.Verify(r.Header, body, time.Now(), time.Minute); err != nil {
+			t.Errorf("a delivery whose signature does not verify: %v", err)
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		if strings.Contains(string(body), "glucose") || strings.Contains(string(body), "value") {
+			t.Errorf("a delivery carries more than IDs and links: %s", body)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		id := r.Header.Get("webhook-id")
+		if !up {
+			refused[id]++
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		delivered[id]++
+	}))
+	defer pager.Close()
+	count := func(m map[string]int, id string) int { mu.Lock(); defer mu.Unlock(); return m[id] }
+	event := "alert.no_data:" + alert
+	listen := freeAddr(t)
+	pp := &proc{name: "provider portal with webhooks", log: filepath.Join(dir, "webhooks.log"), args: []string{"vitalchain", "provider", "serve",
+		"--key", providerKey, "--ledger", rpc, "--cloud", cloudURL, "--listen", listen,
+		"--webhook", pager.URL, "--webhook-secret", secretFile, "--data", filepath.Join(dir, "portal")}}
+	pp.start(t)
+	waitFor(t, ctx, "the alert's event refused by the pager", func() bool { return count(refused, event) > 0 })
+	if err := pp.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-pp.exited
+	mu.Lock()
+	up = true
+	mu.Unlock()
+	pp.start(t)
+	waitFor(t, ctx, "the alert's event delivered after the restart", func() bool { return count(delivered, event) > 0 })
+	// The restarted portal replays the alert: its event is refused as one
+	// enqueued before, and sent no more.
+	waitFor(t, ctx, "the replayed event refused as a duplicate", func() bool {
+		_, body := get(t, "http://"+listen+"/metrics")
+		return strings.Contains(body, "vitalchain_portal_webhook_duplicates_total 1\n")
+	})
+	pp.term(t, ctx)
+	mu.Lock()
+	defer mu.Unlock()
+	for id, n := range delivered {
+		if n != 1 {
+			t.Errorf("event %s delivered %d times", id, n)
+		}
+	}
+	if len(delivered) != 1 {
+		t.Errorf("events delivered: %v, want only %s", delivered, event)
+	}
+	t.Logf("refused before the kill: %v; delivered after the restart: %v", refused, delivered)
 }
