@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -164,8 +165,15 @@ func TestTriageBoundsAlertsPerPatient(t *testing.T) {
 // HTTP client.
 func testPortal(t *testing.T) (*ProviderPortal, *fakeClinician, *httptest.Server, *http.Client, string) {
 	t.Helper()
+	return testPortalWith(t, ProviderConfig{})
+}
+
+// testPortalWith is testPortal with cfg (its Provider set to the fake).
+func testPortalWith(t *testing.T, cfg ProviderConfig) (*ProviderPortal, *fakeClinician, *httptest.Server, *http.Client, string) {
+	t.Helper()
 	f := &fakeClinician{me: identity.ID{0xaa}, granted: map[identity.ID]bool{}}
-	p, err := NewProvider(ProviderConfig{Provider: f})
+	cfg.Provider = f
+	p, err := NewProvider(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -570,5 +578,84 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("never: %s", what)
 		}
+	}
+}
+
+// A paging system that lost an alert's events gets them again from the
+// alert's page, under the IDs they were first sent with; a form without
+// the session's token, an alert the portal does not have, and a portal
+// without webhooks resend nothing.
+func TestResendToThePagers(t *testing.T) {
+	secret := webhook.NewSecret()
+	var mu sync.Mutex
+	var got []string
+	pager := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := secret.Verify(r.Header, body, time.Now(), time.Minute); err != nil {
+			t.Errorf("delivery: %v", err)
+		}
+		mu.Lock()
+		got = append(got, r.Header.Get("webhook-id"))
+		mu.Unlock()
+	}))
+	defer pager.Close()
+	deliveries := func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(got) }
+	out, err := webhook.Open(webhook.Config{Path: t.TempDir() + "/webhooks.db", Endpoints: []webhook.Endpoint{{URL: pager.URL, Secret: secret}},
+		MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { out.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done; out.Close() }()
+	p, f, srv, c, csrf := testPortalWith(t, ProviderConfig{Notify: out})
+	pat := identity.ID{1}
+	f.setGrant(pat, true)
+	a := testAlert(pat, 1, contract.Critical, time.Now())
+	p.Observe(a)
+	id := hex.EncodeToString(a.ID[:])
+	waitFor(t, "the alert's event delivered", func() bool { return len(deliveries()) == 1 })
+	if _, body := get(t, c, srv.URL+"/alerts/"+id); !strings.Contains(body, `id="resend"`) {
+		t.Fatalf("the alert's page has no resend button:\n%s", body)
+	}
+	post := func(c *http.Client, base, alert, token string) int {
+		t.Helper()
+		res, err := c.PostForm(base+"/alerts/"+alert+"/resend", url.Values{"csrf": {token}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for _, tc := range []struct {
+		name, alert, token string
+		want               int
+	}{
+		{"without the session's token", id, "nope", http.StatusForbidden},
+		{"an alert the portal does not have", strings.Repeat("ab", 32), csrf, http.StatusNotFound},
+		{"the alert", id, csrf, http.StatusOK},
+	} {
+		if code := post(c, srv.URL, tc.alert, tc.token); code != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, code, tc.want)
+		}
+	}
+	waitFor(t, "the alert's event delivered again", func() bool { return len(deliveries()) == 2 })
+	if d := deliveries(); d[0] != "alert.raised:"+id || d[1] != d[0] {
+		t.Errorf("deliveries %v, want alert.raised:%s twice", d, id)
+	}
+	if st := out.Stats(); st.Resent != 1 {
+		t.Errorf("resent %d, want 1", st.Resent)
+	}
+
+	// A portal without webhooks has no button, and refuses the form.
+	p2, f2, srv2, c2, csrf2 := testPortal(t)
+	f2.setGrant(pat, true)
+	p2.Observe(a)
+	if _, body := get(t, c2, srv2.URL+"/alerts/"+id); strings.Contains(body, `id="resend"`) {
+		t.Errorf("a portal without webhooks shows a resend button")
+	}
+	if code := post(c2, srv2.URL, id, csrf2); code != http.StatusConflict {
+		t.Errorf("resend without webhooks: %d, want %d", code, http.StatusConflict)
 	}
 }

@@ -42,6 +42,12 @@ type Notifier interface {
 	Enqueue(webhook.Event) error
 }
 
+// resender is a Notifier that sends an event again, under its first ID,
+// to a paging system that lost it (*webhook.Outbox is one).
+type resender interface {
+	Resend(eventID string) error
+}
+
 // ProviderConfig configures a provider portal.
 type ProviderConfig struct {
 	Provider Clinician
@@ -186,6 +192,7 @@ func (p *ProviderPortal) routes() {
 	m.HandleFunc("GET /alerts/{id}", p.authed(p.alertPage))
 	m.HandleFunc("GET /alerts/{id}/proof", p.authed(p.proof))
 	m.HandleFunc("POST /alerts/{id}/state", p.authed(p.alertState))
+	m.HandleFunc("POST /alerts/{id}/resend", p.authed(p.resend))
 	m.HandleFunc("GET /patients/{id}", p.authed(p.patientPage))
 	m.HandleFunc("GET /patients/{id}/fhir", p.authed(p.exportFHIR))
 	m.HandleFunc("POST /patients/{id}/records", p.authed(p.sendRecord))
@@ -478,6 +485,8 @@ type alertView struct {
 	// Silent, for a no-data alert, what went silent.
 	Escalated string
 	Silent    string
+	// Pagers: the portal has webhooks whose deliveries can be sent again.
+	Pagers bool
 }
 
 func (p *ProviderPortal) alertPage(w http.ResponseWriter, r *http.Request, s *session) {
@@ -495,8 +504,9 @@ func (p *ProviderPortal) alertPage(w http.ResponseWriter, r *http.Request, s *se
 		p.fail(w, r, http.StatusForbidden, "No grant in force", "The patient of this alert has no grant in force for this provider.")
 		return
 	}
+	_, pagers := p.cfg.Notify.(resender)
 	v := alertView{alertEntry: e, IDHex: hex.EncodeToString(id[:]), Patient: e.Header.Patient.Hex(), PatientS: short(e.Header.Patient),
-		Age: ago(p.cfg.Now(), time.UnixMilli(e.Header.Time))}
+		Age: ago(p.cfg.Now(), time.UnixMilli(e.Header.Time)), Pagers: pagers}
 	if !e.NoData {
 		v.Kind, v.Severity = e.Kind.Info().Display, e.Severity.String()
 	}
@@ -631,6 +641,54 @@ func (p *ProviderPortal) alertState(w http.ResponseWriter, r *http.Request, s *s
 	if r.Header.Get("HX-Request") == "true" {
 		w.Header().Set("HX-Refresh", "true")
 		p.flash(w, http.StatusOK, flash{Text: "Done."})
+		return
+	}
+	http.Redirect(w, r, "/alerts/"+hex.EncodeToString(id[:]), http.StatusSeeOther)
+}
+
+// resend sends the alert's webhook events again, each under the ID it was
+// first sent with, so that a paging system that lost them (or a pager
+// that was off) gets them again and can tell them from new ones.
+func (p *ProviderPortal) resend(w http.ResponseWriter, r *http.Request, s *session) {
+	id, ok := recordID(r)
+	e, known := p.triage.alert(id)
+	if !ok || !known {
+		p.fail(w, r, http.StatusNotFound, "No such alert", "")
+		return
+	}
+	if !p.granted(r.Context(), e.Header.Patient) {
+		p.fail(w, r, http.StatusForbidden, "No grant in force", "")
+		return
+	}
+	rs, ok := p.cfg.Notify.(resender)
+	if !ok {
+		p.fail(w, r, http.StatusConflict, "No pagers", "This portal sends no webhooks (provider serve --webhook).")
+		return
+	}
+	types := []string{"alert.raised", "alert.no_data", "alert.acknowledged", "alert.resolved"}
+	for level := 1; level <= int(e.Level); level++ {
+		types = append(types, fmt.Sprintf("alert.escalated.%d", level))
+	}
+	var sent []string
+	for _, typ := range types {
+		err := rs.Resend(typ + ":" + hex.EncodeToString(id[:]))
+		switch {
+		case err == nil:
+			sent = append(sent, typ)
+		case errors.Is(err, webhook.ErrUnknown):
+		default:
+			p.log.Error("portal: resend", "alert", hex.EncodeToString(id[:8]), "err", err)
+			p.fail(w, r, http.StatusInternalServerError, "Not resent", "The webhooks' outbox failed: "+err.Error())
+			return
+		}
+	}
+	if len(sent) == 0 {
+		p.fail(w, r, http.StatusNotFound, "Nothing to resend", "No event of this alert has been delivered yet, or the outbox has forgotten it; events still being retried go out on their own.")
+		return
+	}
+	text := "Sent again to the pagers: " + strings.Join(sent, ", ") + "."
+	if r.Header.Get("HX-Request") == "true" {
+		p.flash(w, http.StatusOK, flash{Text: text})
 		return
 	}
 	http.Redirect(w, r, "/alerts/"+hex.EncodeToString(id[:]), http.StatusSeeOther)
