@@ -169,6 +169,13 @@ func (p *policy) anchor(d *Decoded, a *Anchor) (mine, allowed bool, err error) {
 	if findAuthority(p.auths, c.Head) < 0 {
 		return false, true, nil // the cluster has no live head to keep it
 	}
+	if p.params.AnchorPassAfterMs == 0 {
+		// No passing. The block time is not now: CometBFT stamps a block
+		// with its previous commit's time, so an anchor sealed since that
+		// commit would look younger than 0 ms, and be passed on at the
+		// cost of an empty block and a round of latency.
+		return false, true, nil
+	}
 	return false, p.now-a.Sealed >= p.params.AnchorPassAfterMs, nil
 }
 
