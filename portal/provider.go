@@ -596,15 +596,25 @@ type flash struct {
 	Text  string
 }
 
-func (p *ProviderPortal) alertState(w http.ResponseWriter, r *http.Request, s *session) {
+// grantedAlert returns the alert a form posts to, if the portal has it and
+// its patient's grant to this provider is in force; if not, it answers so.
+func (p *ProviderPortal) grantedAlert(w http.ResponseWriter, r *http.Request) ([32]byte, alertEntry, bool) {
 	id, ok := recordID(r)
 	e, known := p.triage.alert(id)
 	if !ok || !known {
 		p.fail(w, r, http.StatusNotFound, "No such alert", "")
-		return
+		return id, e, false
 	}
 	if !p.granted(r.Context(), e.Header.Patient) {
 		p.fail(w, r, http.StatusForbidden, "No grant in force", "")
+		return id, e, false
+	}
+	return id, e, true
+}
+
+func (p *ProviderPortal) alertState(w http.ResponseWriter, r *http.Request, s *session) {
+	id, e, ok := p.grantedAlert(w, r)
+	if !ok {
 		return
 	}
 	now := p.cfg.Now()
@@ -650,14 +660,8 @@ func (p *ProviderPortal) alertState(w http.ResponseWriter, r *http.Request, s *s
 // first sent with, so that a paging system that lost them (or a pager
 // that was off) gets them again and can tell them from new ones.
 func (p *ProviderPortal) resend(w http.ResponseWriter, r *http.Request, s *session) {
-	id, ok := recordID(r)
-	e, known := p.triage.alert(id)
-	if !ok || !known {
-		p.fail(w, r, http.StatusNotFound, "No such alert", "")
-		return
-	}
-	if !p.granted(r.Context(), e.Header.Patient) {
-		p.fail(w, r, http.StatusForbidden, "No grant in force", "")
+	id, e, ok := p.grantedAlert(w, r)
+	if !ok {
 		return
 	}
 	rs, ok := p.cfg.Notify.(resender)
