@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -19,10 +22,34 @@ type LocalNet struct {
 
 // StartLocal writes a testnet under o.Dir, starts every node in this
 // process and waits until the chain has committed its first block.
+//
+// The testnet's ports are free when it is written and bound when its nodes
+// start; another process can take one in between (parallel tests do). A
+// start that finds a port taken removes what it wrote and starts afresh, on
+// other ports, up to startAttempts times.
 func StartLocal(ctx context.Context, o TestnetOptions, log *slog.Logger) (*LocalNet, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	for attempt := 1; ; attempt++ {
+		ln, err := startLocal(ctx, o, log)
+		if err == nil || attempt == startAttempts || !portTaken(err) {
+			return ln, err
+		}
+		log.Warn("a port of the testnet was taken before its node bound it: starting afresh", "attempt", attempt, "err", err)
+	}
+}
+
+// startAttempts bounds StartLocal's fresh starts after a port was taken.
+const startAttempts = 3
+
+// portTaken reports whether err is a listener's "address already in use"
+// (CometBFT does not always wrap the system's error).
+func portTaken(err error) bool {
+	return errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use")
+}
+
+func startLocal(ctx context.Context, o TestnetOptions, log *slog.Logger) (*LocalNet, error) {
 	tn, err := WriteTestnet(o)
 	if err != nil {
 		return nil, err
@@ -31,6 +58,12 @@ func StartLocal(ctx context.Context, o TestnetOptions, log *slog.Logger) (*Local
 	for i := range tn.Homes {
 		if err := ln.StartNode(i); err != nil {
 			ln.Stop()
+			if portTaken(err) {
+				// Gone, so that a fresh start can write the testnet again.
+				for _, d := range append([]string{tn.CADir}, tn.Homes...) {
+					os.RemoveAll(d)
+				}
+			}
 			return nil, err
 		}
 	}

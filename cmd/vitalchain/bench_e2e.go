@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -393,6 +394,41 @@ func rssMB(pid int, field string) float64 {
 	return 0
 }
 
+// errEndedEarly: a process ended before it said it was ready.
+var errEndedEarly = errors.New("ended before it was ready")
+
+// startUntilReady starts cmd and waits until a line of its standard output
+// begins with ready.
+func startUntilReady(ctx context.Context, cmd *exec.Cmd, ready string) error {
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	said := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), ready) {
+				said <- nil
+				io.Copy(io.Discard, out)
+				return
+			}
+		}
+		said <- errEndedEarly
+	}()
+	select {
+	case err := <-said:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(60 * time.Second):
+		return fmt.Errorf("not ready within 60s")
+	}
+}
+
 // startGatewayProcess runs patient p's gateway as `vitalchain gateway` in a
 // process of its own, then grants its providers.
 func startGatewayProcess(ctx context.Context, s *testbed.System, p *testbed.Patient, stderr io.Writer) (*exec.Cmd, string, error) {
@@ -404,44 +440,31 @@ func startGatewayProcess(ctx context.Context, s *testbed.System, p *testbed.Pati
 	if err := identity.WriteFile(keyFile, p.ID); err != nil {
 		return nil, "", err
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, "", err
-	}
-	addr := l.Addr().String()
-	l.Close()
 	rpc := strings.Replace(s.Chain.Net.Testnet.RPC[0], "tcp://", "http://", 1)
-	cmd := exec.Command(prog, append(args, "--key", keyFile, "--data", p.Dir, "--ledger", rpc, "--genesis", s.Chain.Net.Testnet.GenesisFile(), "--cloud", s.Cloud.URL,
-		"--listen", addr, "--log-level", "error")...)
-	cmd.Stderr = stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, "", err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, "", err
-	}
-	ready := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "gateway of patient") {
-				ready <- nil
-				io.Copy(io.Discard, out)
-				return
-			}
-		}
-		ready <- fmt.Errorf("the gateway process ended before it was ready")
-	}()
-	select {
-	case err := <-ready:
+	var cmd *exec.Cmd
+	var addr string
+	// The broker's port is free when picked and bound by the process; if
+	// another process takes it in between, the gateway ends at once, and
+	// starts again on another port.
+	for attempt := 1; ; attempt++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return cmd, "", err
+			return nil, "", err
 		}
-	case <-ctx.Done():
-		return cmd, "", ctx.Err()
-	case <-time.After(60 * time.Second):
-		return cmd, "", fmt.Errorf("the gateway process was not ready within 60s")
+		addr = l.Addr().String()
+		l.Close()
+		cmd = exec.Command(prog, append(args, "--key", keyFile, "--data", p.Dir, "--ledger", rpc, "--genesis", s.Chain.Net.Testnet.GenesisFile(), "--cloud", s.Cloud.URL,
+			"--listen", addr, "--log-level", "error")...)
+		cmd.Stderr = stderr
+		err = startUntilReady(ctx, cmd, "gateway of patient")
+		if errors.Is(err, errEndedEarly) && attempt < 3 {
+			cmd.Wait()
+			continue
+		}
+		if err != nil {
+			return cmd, "", fmt.Errorf("the gateway process: %w", err)
+		}
+		break
 	}
 	pt, err := gateway.OpenPatient(ctx, p.ID, s.Chain.Client(0), nil)
 	if err != nil {
