@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,60 +14,13 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/vitalchain/vitalchain/identity"
+	"github.com/vitalchain/vitalchain/internal/browsertest"
 	"github.com/vitalchain/vitalchain/internal/gatewaycmd"
 	"github.com/vitalchain/vitalchain/internal/testbed"
 	"github.com/vitalchain/vitalchain/lifecycle"
 	"github.com/vitalchain/vitalchain/portal"
 	"github.com/vitalchain/vitalchain/provider"
 )
-
-// browser starts headless Chromium (Debian's chromium, which ./test.sh
-// installs when it is missing) and returns a tab's context and the page's
-// JavaScript errors, collected as they happen: exceptions, console.error
-// and the browser's own error log (a refused script or a CSP violation).
-func browser(t *testing.T) (context.Context, func() []string, context.CancelFunc) {
-	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("the browser tests need Debian's chromium on the PATH (./test.sh installs it): %v", err)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1100, 900))
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelT := chromedp.NewContext(actx)
-	// Ended by the test before its servers close, and in any case here.
-	t.Cleanup(func() { cancelT(); cancelA() })
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx, watchConsole(ctx), func() { cancelT(); cancelA() }
-}
-
-// watchConsole collects a tab's JavaScript errors from now on.
-func watchConsole(ctx context.Context) func() []string {
-	var mu sync.Mutex
-	var errs []string
-	messages := chromedp.Console(ctx)
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			if m.Type == chromedp.ConsoleError || m.IsException() {
-				mu.Lock()
-				errs = append(errs, fmt.Sprintf("%s (%s:%d)", m, m.URL, m.Line))
-				mu.Unlock()
-			}
-		}
-	}()
-	return func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), errs...)
-	}
-}
 
 // screens is where the browser tests save a screenshot of each screen:
 // $VITALCHAIN_SCREENSHOTS, or a temporary folder.
@@ -119,7 +71,7 @@ func TestPortalsInBrowser(t *testing.T) {
 	srv := httptest.NewServer(pp.Handler())
 	defer srv.Close()
 	dir := screens(t)
-	bctx, jsErrors, closeBrowser := browser(t)
+	bctx, jsErrors, closeBrowser := browsertest.Start(t)
 	defer closeBrowser() // before the server closes: its live streams end with the tabs
 	bctx, cancelB := context.WithTimeout(bctx, 5*time.Minute)
 	defer cancelB()
