@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,14 +24,14 @@ func TestDemo(t *testing.T) {
 		t.Skip("runs the whole system")
 	}
 	out := filepath.Join(t.TempDir(), "out.json")
-	var stdout, stderr lockedBuffer
+	stdout, stderr := newLockedBuffer(), newLockedBuffer()
 	done := make(chan int, 1)
 	go func() {
-		done <- run([]string{"demo", "--duration", "20s", "--patients", "3", "--json", out, "--dir", t.TempDir()}, &stdout, &stderr)
+		done <- run([]string{"demo", "--duration", "20s", "--patients", "3", "--json", out, "--dir", t.TempDir()}, stdout, stderr)
 	}()
 	// The demo ends before the test does, whatever fails first.
 	t.Cleanup(func() { done <- <-done })
-	openProviderPortal(t, &stdout, done)
+	openProviderPortal(t, stdout, done)
 	code := <-done
 	done <- code
 	t.Log(stdout.String())
@@ -142,16 +141,16 @@ func openProviderPortal(t *testing.T, stdout *lockedBuffer, done chan int) {
 }
 
 // lockedBuffer is the demo's output, which the test reads while the demo
-// writes it.
+// writes it: a lineWriter into a buffer.
 type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	lineWriter
+	b bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
+func newLockedBuffer() *lockedBuffer {
+	l := &lockedBuffer{}
+	l.w = &l.b
+	return l
 }
 
 func (l *lockedBuffer) String() string {
