@@ -3,7 +3,6 @@ package portal
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -80,17 +79,17 @@ func (p *ProviderPortal) applyState(s lifecycle.Status) {
 	}
 	switch {
 	case s.NoData && !known:
-		p.notify("alert.no_data", s.Alert, s.Patient)
+		p.notify(eventNoData, s.Alert, s.Patient)
 	}
 	if p.isMe(s.Patient, s.Assigned) && (!known || prev.Level < s.Level) {
-		p.notify(fmt.Sprintf("alert.escalated.%d", s.Level), s.Alert, s.Patient)
+		p.notify(eventEscalated(s.Level), s.Alert, s.Patient)
 	}
 	if known && AlertState(s.State) != prev.State {
 		switch s.State {
 		case lifecycle.Acknowledged:
-			p.notify("alert.acknowledged", s.Alert, s.Patient)
+			p.notify(eventAcknowledged, s.Alert, s.Patient)
 		case lifecycle.Resolved:
-			p.notify("alert.resolved", s.Alert, s.Patient)
+			p.notify(eventResolved, s.Alert, s.Patient)
 		}
 	}
 }

@@ -42,6 +42,18 @@ type Notifier interface {
 	Enqueue(webhook.Event) error
 }
 
+// The types of the events a provider portal notifies; an event's ID is its
+// type and the alert's ID.
+const (
+	eventRaised       = "alert.raised"
+	eventNoData       = "alert.no_data"
+	eventAcknowledged = "alert.acknowledged"
+	eventResolved     = "alert.resolved"
+)
+
+// eventEscalated is the type of an alert's escalation to level.
+func eventEscalated(level uint8) string { return fmt.Sprintf("alert.escalated.%d", level) }
+
 // resender is a Notifier that sends an event again, under its first ID,
 // to a paging system that lost it (*webhook.Outbox is one).
 type resender interface {
@@ -138,7 +150,7 @@ func NewProvider(cfg ProviderConfig) (*ProviderPortal, error) {
 // notifies it if it is new.
 func (p *ProviderPortal) Observe(a provider.Alert) {
 	if p.triage.add(a) {
-		p.notify("alert.raised", a.ID, a.Header.Patient)
+		p.notify(eventRaised, a.ID, a.Header.Patient)
 	}
 }
 
@@ -627,11 +639,11 @@ func (p *ProviderPortal) alertState(w http.ResponseWriter, r *http.Request, s *s
 	switch r.PostFormValue("action") {
 	case "acknowledge":
 		if done = p.triage.transition(id, Acknowledged, who, now, time.Time{}); done {
-			p.notify("alert.acknowledged", id, e.Header.Patient)
+			p.notify(eventAcknowledged, id, e.Header.Patient)
 		}
 	case "resolve":
 		if done = p.triage.transition(id, Resolved, who, now, time.Time{}); done {
-			p.notify("alert.resolved", id, e.Header.Patient)
+			p.notify(eventResolved, id, e.Header.Patient)
 		}
 	case "snooze":
 		m, err := strconv.Atoi(r.PostFormValue("minutes"))
@@ -669,9 +681,9 @@ func (p *ProviderPortal) resend(w http.ResponseWriter, r *http.Request, s *sessi
 		p.fail(w, r, http.StatusConflict, "No pagers", "This portal sends no webhooks (provider serve --webhook).")
 		return
 	}
-	types := []string{"alert.raised", "alert.no_data", "alert.acknowledged", "alert.resolved"}
+	types := []string{eventRaised, eventNoData, eventAcknowledged, eventResolved}
 	for level := 1; level <= int(e.Level); level++ {
-		types = append(types, fmt.Sprintf("alert.escalated.%d", level))
+		types = append(types, eventEscalated(uint8(level)))
 	}
 	var sent []string
 	for _, typ := range types {
