@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"github.com/vitalchain/vitalchain/lifecycle"
 	"github.com/vitalchain/vitalchain/portal"
 	"github.com/vitalchain/vitalchain/provider"
+	"github.com/vitalchain/vitalchain/webhook"
 )
 
 // screens is where the browser tests save a screenshot of each screen:
@@ -63,7 +65,24 @@ func TestPortalsInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Stop()
-	pp, err := portal.NewProvider(portal.ProviderConfig{Provider: s.Providers[0].P, Lifecycle: s.Providers[0].P})
+	// A paging system behind the portal's webhooks.
+	var pagerMu sync.Mutex
+	paged := map[string]int{} // webhook-id → deliveries
+	pager := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pagerMu.Lock()
+		paged[r.Header.Get("webhook-id")]++
+		pagerMu.Unlock()
+	}))
+	defer pager.Close()
+	pages := func(id string) int { pagerMu.Lock(); defer pagerMu.Unlock(); return paged[id] }
+	hooks, err := webhook.Open(webhook.Config{Path: filepath.Join(t.TempDir(), "webhooks.db"),
+		Endpoints: []webhook.Endpoint{{URL: pager.URL, Secret: webhook.NewSecret()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hooks.Close()
+	go hooks.Run(ctx)
+	pp, err := portal.NewProvider(portal.ProviderConfig{Provider: s.Providers[0].P, Lifecycle: s.Providers[0].P, Notify: hooks})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +165,27 @@ func TestPortalsInBrowser(t *testing.T) {
 	must(t, "screenshot", chromedp.Do(bctx, shot(dir, "provider-alert")))
 	if !strings.Contains(proofText, "anchored on the ledger at block") {
 		t.Errorf("proof badge: %q", proofText)
+	}
+	// The pager got the alert; asked from the alert's page, it gets it
+	// again under the same ID.
+	raised := "alert.raised:" + strings.TrimPrefix(href.Value, "/alerts/")
+	for deadline := time.Now().Add(time.Minute); pages(raised) == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the pager never got %s", raised)
+		}
+	}
+	must(t, "send the alert again to the pagers", chromedp.Do(bctx,
+		chromedp.Click(chromedp.CSS(`#resend`)),
+		chromedp.WaitVisible(chromedp.CSS(`#action-result p`))))
+	flash, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`#action-result`)))
+	must(t, "the resend's answer", err)
+	if !strings.Contains(flash, "Sent again to the pagers: alert.raised") {
+		t.Errorf("after the resend: %q", flash)
+	}
+	for deadline := time.Now().Add(time.Minute); pages(raised) < 2; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the pager got %s %d times after the resend, want 2", raised, pages(raised))
+		}
 	}
 	must(t, "acknowledge", chromedp.Do(bctx,
 		chromedp.Click(chromedp.CSS(`#acknowledge`)),
